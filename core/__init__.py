@@ -1,0 +1,1 @@
+"""LM Workbench engine: data, tokenizers, models, training, metrics, store. Never imports Streamlit."""

@@ -1,0 +1,117 @@
+"""Checkpoints without pickle: safetensors for tensors, JSON for everything else.
+
+Layout inside a run folder::
+
+    checkpoints/last/model.safetensors       weights (shared/tied tensors handled)
+    checkpoints/last/optimizer.safetensors   optimizer tensors (moments, steps)
+    checkpoints/last/state.json              step, optimizer param groups, trainer state
+    checkpoints/best/model.safetensors       weights of the best validation score
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, load_model, save_file, save_model
+from torch import nn
+
+
+def save_checkpoint(
+    folder: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    state: dict[str, Any] | None = None,
+    tensors: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """Write atomically: a crash mid-save leaves the previous checkpoint intact."""
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_model(_unwrap(model), str(tmp / "model.safetensors"))
+    meta: dict[str, Any] = {"state": state or {}}
+    extra = {f"extra.{k}": v.detach().cpu().contiguous() for k, v in (tensors or {}).items()}
+    if optimizer is not None:
+        opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
+        extra.update(opt_tensors)
+        meta["optimizer"] = opt_meta
+    if extra:
+        save_file(extra, str(tmp / "optimizer.safetensors"))
+    (tmp / "state.json").write_text(json.dumps(meta, indent=1))
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def load_weights(folder: Path, model: nn.Module, device: torch.device | str = "cpu") -> None:
+    missing, unexpected = load_model(_unwrap(model), str(Path(folder) / "model.safetensors"), strict=False, device=str(device))
+    # Tied weights are stored once; a key missing only because it is tied is fine.
+    real_missing = [k for k in missing if not _is_tied(model, k)]
+    if real_missing or unexpected:
+        raise RuntimeError(
+            f"checkpoint in {folder} does not match the model: missing {real_missing[:5]}, unexpected {unexpected[:5]}"
+        )
+
+
+def load_checkpoint(
+    folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Restore weights (and optimizer); returns (trainer state, extra tensors)."""
+    folder = Path(folder)
+    load_weights(folder, model, device)
+    meta = json.loads((folder / "state.json").read_text())
+    flat: dict[str, torch.Tensor] = {}
+    if (folder / "optimizer.safetensors").exists():
+        flat = load_file(str(folder / "optimizer.safetensors"), device="cpu")
+    if optimizer is not None and "optimizer" in meta:
+        optimizer.load_state_dict(_unflatten_optimizer(flat, meta["optimizer"]))
+    extra = {k[len("extra."):]: v for k, v in flat.items() if k.startswith("extra.")}
+    return meta.get("state", {}), extra
+
+
+def has_checkpoint(folder: Path) -> bool:
+    return (Path(folder) / "model.safetensors").exists()
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "_orig_mod", model)  # torch.compile wraps the module
+
+
+def _is_tied(model: nn.Module, key: str) -> bool:
+    params = dict(_unwrap(model).named_parameters(remove_duplicate=False))
+    if key not in params:
+        return False
+    return sum(1 for p in params.values() if p is params[key]) > 1
+
+
+def _flatten_optimizer(sd: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, entries in sd["state"].items():
+        for key, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"opt.{idx}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(idx), {})[key] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(flat: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for name, tensor in flat.items():
+        if not name.startswith("opt."):
+            continue
+        _, idx, key = name.split(".", 2)
+        state.setdefault(int(idx), {})[key] = tensor
+    for idx, entries in meta.get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(entries)
+    return {"state": state, "param_groups": meta["param_groups"]}

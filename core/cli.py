@@ -1,0 +1,423 @@
+"""`lmwb`: everything the browser does, from a terminal.
+
+    lmwb train --config examples/char_gpt_shakespeare.yaml --set training.max_steps=500
+    lmwb runs list | show RUN | delete RUN | stop RUN | export RUN
+    lmwb predict RUN "a gripping, funny film"
+    lmwb generate RUN --prompt "ROMEO:" --temperature 0.8
+    lmwb eval RUN --data test.tsv
+    lmwb data list          lmwb params model lstm          lmwb ui
+    lmwb train --queue ...  lmwb worker [--once]            lmwb resume RUN [--queue]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from core.errors import WorkbenchError
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from core.store import Store
+
+    return Store(url=args.store, home=Path(args.home) if args.home else None)
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds:
+        return "?"
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+class ProgressPrinter:
+    """CLI progress: one live line on a terminal, a line every ~5% when piped to a log."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self.max_steps = 1
+        self.next_mark = 0.0
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        self.max_steps = info["max_steps"]
+        self.next_mark = info["step"] / self.max_steps
+        data = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in info["data"].items())
+        print(f"device {info['device']} | {info['params']:,} parameters | {data}", file=self.stream)
+        for note in info.get("notes", []):
+            print(f"note: {note}", file=self.stream)
+
+    def on_log(self, step: int, m: dict[str, float]) -> None:
+        line = (
+            f"step {step:>{len(str(self.max_steps))}}/{self.max_steps} | loss {m['loss']:.4f} | "
+            f"lr {m['lr']:.2e} | {m['tokens_per_s']:,.0f} tok/s | ETA {_fmt_duration(m['eta_s'])}"
+        )
+        if self.tty:
+            print("\r" + line, end="", file=self.stream, flush=True)
+        elif step / self.max_steps >= self.next_mark:
+            print(line, file=self.stream, flush=True)
+            self.next_mark += 0.05
+
+    def on_eval(self, step: int, metrics: dict[str, float], details: dict[str, Any]) -> None:
+        shown = " | ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in _SHOWN)
+        print(("\n" if self.tty else "") + f"eval step {step}: {shown}", file=self.stream, flush=True)
+        if "sample" in details:
+            print("sample: " + details["sample"][:300].replace("\n", "\n        "), file=self.stream)
+
+    def on_end(self, result: Any) -> None:
+        s = result.summary
+        best = s.get("best", {})
+        best_text = f"best val {s.get('metric')} {best['value']:.4f} at step {best['step']}" if best.get("value") is not None else ""
+        print(
+            f"{result.status} at step {result.step} in {_fmt_duration(s.get('duration_s'))} "
+            f"({s.get('tokens_per_s', 0):,.0f} tok/s){' | ' + best_text if best_text else ''}"
+            + (f" | {result.reason}" if result.reason else ""),
+            file=self.stream, flush=True,
+        )
+
+
+_SHOWN = {"loss", "accuracy", "f1_macro", "roc_auc", "perplexity", "bits_per_char", "bits_per_token", "bleu"}
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from core.config import apply_overrides, default_config, load_config_file, validate_config
+    from core.runs import create_run
+
+    if args.config:
+        raw = load_config_file(args.config)
+    else:
+        raw = default_config(args.task)
+    config = validate_config(apply_overrides(raw, args.set or []))
+    store = _store(args)
+    run = create_run(store, config, name=args.name, tags=args.tag or [])
+    print(f"run {run.id} ({run.name}) created in {store.url}")
+    if args.queue:
+        print("queued; a worker (`lmwb worker`) will pick it up")
+        return 0
+    return _run_in_foreground(store, run.id, resume=False)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    store = _store(args)
+    run = store.get_run(args.run)
+    if args.queue:
+        from core.jobs import request_resume
+
+        queued = request_resume(store, run.id, force=args.force)
+        print(f"run {queued.id} queued to resume; a worker (`lmwb worker`) will pick it up")
+        return 0
+    if run.status == "running":
+        raise WorkbenchError(f"run {run.id} is already running")
+    if run.status == "completed" and not args.force:
+        raise WorkbenchError(f"run {run.id} already completed; raise training.max_steps in a new run instead")
+    return _run_in_foreground(store, run.id, resume=True)
+
+
+def _run_in_foreground(store: Any, run_id: str, resume: bool) -> int:
+    from core.runs import execute_run
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print("\nstopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_signal)
+    try:
+        result = execute_run(store, run_id, resume=resume, callbacks=[ProgressPrinter()], stop_event=stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print(f"run {run_id}: {result.status}. Folder: {store.run_dir(run_id)}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+
+    from core.jobs import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    store = _store(args)
+    print(f"worker on {store.url}: training queued runs one at a time (Ctrl-C stops after the current step)", flush=True)
+    done = run_worker(store, once=args.once, idle_exit_s=args.idle_exit, poll_s=args.poll)
+    print(f"worker exiting after {done} run(s)")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if args.action == "list":
+        runs = store.list_runs(status=args.status, task=args.task, limit=args.limit)
+        if not runs:
+            print("no runs yet: try `lmwb train --task classification`")
+            return 0
+        print(f"{'id':10} {'name':28} {'task':15} {'arch':20} {'status':10} {'step':>7} {'best':>10}")
+        for r in runs:
+            s = r.summary or {}
+            best = (s.get("best") or {}).get("value")
+            best_text = f"{best:.4f}" if isinstance(best, float) else ""
+            print(f"{r.id:10} {r.name[:28]:28} {r.task:15} {r.arch:20} {r.status:10} {s.get('step', 0):>7} {best_text:>10}")
+        return 0
+    if not args.run:
+        raise WorkbenchError(f"`lmwb runs {args.action}` needs a RUN id or name")
+    run = store.get_run(args.run)
+    if args.action == "show":
+        info = {
+            "id": run.id, "name": run.name, "task": run.task, "arch": run.arch, "status": run.status,
+            "error": run.error, "device": run.device, "tags": run.tags, "created_at": str(run.created_at),
+            "folder": str(store.run_dir(run.id)), "summary": _strip_details(run.summary),
+            "config": run.config,
+        }
+        print(json.dumps(info, indent=2, default=str))
+        print("reproduce: " + reproduce_command(run.config))
+    elif args.action == "delete":
+        if not args.yes and run.status == "running":
+            raise WorkbenchError(f"run {run.id} is running; stop it first or pass --yes")
+        store.delete_run(run.id)
+        print(f"deleted run {run.id}")
+    elif args.action == "stop":
+        store.request_stop(run.id)
+        print(f"stop requested for run {run.id}; it stops after its current step")
+    elif args.action == "export":
+        df = store.metrics(run.id)
+        out = args.output or f"{run.id}_metrics.csv"
+        df.to_csv(out, index=False, quoting=csv.QUOTE_MINIMAL)
+        print(f"wrote {len(df)} metric points to {out}")
+    return 0
+
+
+def _strip_details(summary: dict[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (summary or {}).items() if k != "details"}
+
+
+def reproduce_command(config: dict[str, Any]) -> str:
+    """The `lmwb train` line that recreates a run's config exactly."""
+    from core.config import validate_config
+
+    flat = validate_config(config).flat()
+    parts = ["lmwb train"]
+    for key, value in flat.items():
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        elif value is None:
+            value = "null"
+        text = json.dumps(value) if isinstance(value, str) and (not value or " " in value) else str(value).lower() if isinstance(value, bool) else str(value)
+        parts.append(f"--set {key}={text}" if " " not in text else f"--set '{key}={text}'")
+    return " ".join(parts)
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from core.runs import load_trained, predict_texts
+
+    trained = load_trained(_store(args), args.run, which=args.checkpoint)
+    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    for text, probs in zip(texts, predict_texts(trained, texts), strict=True):
+        best = max(probs, key=probs.get)
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(probs.items(), key=lambda kv: -kv[1]))
+        print(f"{best}\t({shown})\t{text}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from core.runs import generate_text, load_trained
+
+    trained = load_trained(_store(args), args.run, which=args.checkpoint)
+    for i in range(args.n):
+        seed = None if args.seed is None else args.seed + i
+        print(generate_text(
+            trained, args.prompt, max_new_tokens=args.max_tokens, temperature=args.temperature,
+            top_k=args.top_k, top_p=args.top_p, greedy=args.greedy, seed=seed,
+        ))
+        if args.n > 1:
+            print("-" * 40)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from core.runs import evaluate_file, load_trained
+
+    trained = load_trained(_store(args), args.run, which=args.checkpoint)
+    extra = {}
+    if args.text_column:
+        extra["text_column"] = args.text_column
+    if args.label_column:
+        extra["label_column"] = args.label_column
+    result = evaluate_file(trained, args.data, **extra)
+    for key, value in result.metrics.items():
+        print(f"{key:20} {value:.4f}")
+    if "confusion_matrix" in result.details:
+        print("confusion matrix (rows: true, columns: predicted):")
+        for row in result.details["confusion_matrix"]:
+            print("  " + " ".join(f"{v:6d}" for v in row))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from core.registry import DATASETS
+
+    if args.action == "list":
+        print(f"{'name':14} {'tasks':32} description")
+        for comp in DATASETS:
+            print(f"{comp.name:14} {','.join(comp.meta.get('tasks', ())):32} {comp.help}")
+        return 0
+    from core.data.files import describe_file
+
+    if not args.path:
+        raise WorkbenchError("`lmwb data show` needs a FILE")
+    print(json.dumps(describe_file(args.path), indent=2, default=str))
+    return 0
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    """Print parameter declarations: the same ones the UI form and sweeps use."""
+    from core.config import SECTION_REGISTRIES, TRAINING_PARAMS
+
+    sections = [args.section] if args.section else [*SECTION_REGISTRIES, "training"]
+    for section in sections:
+        if section == "training":
+            comps = [("training", TRAINING_PARAMS, "the training loop")]
+        elif section in SECTION_REGISTRIES:
+            reg = SECTION_REGISTRIES[section]
+            names = [args.name] if args.name else [c.name for c in reg]
+            comps = [(n, reg.get(n).params, reg.get(n).help) for n in names]
+        else:
+            raise WorkbenchError(f"unknown section {section!r}; choose from {', '.join([*SECTION_REGISTRIES, 'training'])}")
+        for name, params, help_text in comps:
+            print(f"[{section}] {name}: {help_text}")
+            for p in params:
+                print(f"  {section}.{p.name} = {p.default!r:<12} {p.allowed():<40} {p.help}")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    main = Path(__file__).resolve().parents[1] / "app" / "main.py"
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(main),
+        "--server.address", args.host, "--server.port", str(args.port),
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+    ]
+    print(f"LM Workbench at http://{args.host}:{args.port}", flush=True)
+    env = None
+    if args.store or args.home:
+        import os
+
+        env = dict(os.environ)
+        if args.store:
+            env["LMWB_STORE"] = args.store
+        if args.home:
+            env["LMWB_HOME"] = args.home
+    return subprocess.call(cmd, env=env)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lmwb", description="LM Workbench: train, compare and look inside language models.")
+    parser.add_argument("--store", help="database URL (default: SQLite in the workbench home; env LMWB_STORE)")
+    parser.add_argument("--home", help="workbench home folder for the store and run folders (env LMWB_HOME)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model from a config file and/or --set overrides")
+    p.add_argument("--config", help="YAML or JSON run config")
+    p.add_argument("--task", default="classification", help="task whose defaults to start from when no --config")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config value (repeatable)")
+    p.add_argument("--name", help="run name")
+    p.add_argument("--tag", action="append", help="tag the run (repeatable)")
+    p.add_argument("--queue", action="store_true", help="only queue the run for a worker")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("resume", help="continue a stopped or failed run from its last checkpoint")
+    p.add_argument("run")
+    p.add_argument("--force", action="store_true", help="resume even a completed run")
+    p.add_argument("--queue", action="store_true", help="only queue it for a worker instead of training here")
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("worker", help="train queued runs in this process, one at a time")
+    p.add_argument("--once", action="store_true", help="train at most one run, then exit")
+    p.add_argument("--idle-exit", type=float, metavar="S", help="exit after S seconds without queued runs")
+    p.add_argument("--poll", type=float, default=0.5, metavar="S", help="how often to look at the queue (default 0.5)")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("runs", help="list, show, stop, export or delete runs")
+    p.add_argument("action", choices=["list", "show", "delete", "stop", "export"])
+    p.add_argument("run", nargs="?", help="run id (or unique prefix, or name)")
+    p.add_argument("--status")
+    p.add_argument("--task")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--yes", action="store_true", help="delete without asking even if running")
+    p.add_argument("--output", "-o", help="CSV path for export")
+    p.set_defaults(func=cmd_runs)
+
+    for name, func, help_text in (
+        ("predict", cmd_predict, "classify texts with a trained run"),
+        ("generate", cmd_generate, "generate text with a trained language model"),
+        ("eval", cmd_eval, "score a trained run on a data file"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("run")
+        p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+        if name == "predict":
+            p.add_argument("text", nargs="*", help="texts (default: one per line on stdin)")
+        elif name == "generate":
+            p.add_argument("--prompt", default="")
+            p.add_argument("--max-tokens", type=int, default=200)
+            p.add_argument("--temperature", type=float, default=0.8)
+            p.add_argument("--top-k", type=int)
+            p.add_argument("--top-p", type=float)
+            p.add_argument("--greedy", action="store_true")
+            p.add_argument("--seed", type=int)
+            p.add_argument("-n", type=int, default=1, help="number of samples")
+        else:
+            p.add_argument("--data", required=True, help="CSV/TSV/JSONL/TXT file, plain or .gz")
+            p.add_argument("--text-column")
+            p.add_argument("--label-column")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("data", help="built-in datasets and file previews")
+    p.add_argument("action", choices=["list", "show"])
+    p.add_argument("path", nargs="?")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("params", help="show declared hyperparameters (what --set accepts)")
+    p.add_argument("section", nargs="?")
+    p.add_argument("name", nargs="?")
+    p.set_defaults(func=cmd_params)
+
+    p = sub.add_parser("ui", help="start the browser workbench")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=cmd_ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    try:
+        return int(args.func(args) or 0)
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted after {_fmt_duration(time.monotonic() - started)}", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""Run configs: a validated document with one section per component.
+
+A config is plain data (YAML or JSON)::
+
+    task:      {name: language_model, context_length: 64}
+    data:      {name: file, path: input.txt}
+    tokenizer: {name: char}
+    model:     {name: transformer_decoder, n_layers: 4, ...}
+    optimizer: {name: adamw, lr: 0.001}
+    schedule:  {name: cosine, warmup_steps: 100}
+    training:  {max_steps: 2000, batch_size: 12}
+
+Every section but ``training`` picks a registered component by ``name``; its other keys are that
+component's declared parameters. Missing keys take their declared defaults; unknown keys and
+bad values are rejected with the field path, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.errors import ConfigError
+from core.params import Param, validate_params
+from core.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, TOKENIZERS, Registry
+
+SECTION_REGISTRIES: dict[str, Registry] = {
+    "task": TASKS,
+    "data": DATASETS,
+    "tokenizer": TOKENIZERS,
+    "model": MODELS,
+    "optimizer": OPTIMIZERS,
+    "schedule": SCHEDULES,
+}
+SECTIONS = (*SECTION_REGISTRIES, "training")
+
+# The trainer's own knobs. Declared here (not in train.py) so validating a config never
+# needs torch.
+TRAINING_PARAMS: tuple[Param, ...] = (
+    Param("max_steps", "int", 500, "Optimizer steps to train for.", low=1, high=10_000_000, sweepable=False),
+    Param("batch_size", "int", 32, "Examples per step (before gradient accumulation).", low=1, high=8192),
+    Param("grad_accum", "int", 1, "Micro-batches accumulated into one optimizer step.", low=1, high=1024),
+    Param("grad_clip", "float", 1.0, "Clip the gradient norm to this value (0 turns clipping off).", low=0.0, high=1e4),
+    Param("eval_every", "int", 100, "Evaluate on the validation split every N steps.", low=1, high=10_000_000, sweepable=False),
+    Param("eval_max_batches", "int", 50, "Cap on validation batches per evaluation (null: the whole split).", low=1, high=1_000_000, optional=True, sweepable=False),
+    Param("log_every", "int", 10, "Record training loss and throughput every N steps.", low=1, high=100_000, sweepable=False),
+    Param("checkpoint", "bool", True, "Save a checkpoint at each evaluation and at the end.", sweepable=False),
+    Param("early_stopping_patience", "int", 0, "Stop after N evaluations without improvement (0: never).", low=0, high=10_000, sweepable=False),
+    Param("early_stopping_metric", "str", "", "Validation metric watched for early stopping and best-checkpoint (empty: the task's default).", sweepable=False),
+    Param("max_minutes", "float", None, "Wall-clock budget; training stops when it is spent (null: no limit).", low=0.01, high=100_000, optional=True, sweepable=False),
+    Param("seed", "int", 0, "Random seed for initialisation, splits and batching.", low=0, high=2**31 - 1, sweepable=False),
+    Param("device", "str", "auto", "Where to train: auto picks CUDA, then MPS, then CPU.", choices=("auto", "cpu", "cuda", "mps"), sweepable=False),
+    Param("precision", "str", "auto", "auto: bf16 autocast on CUDA when supported (else fp16), fp32 elsewhere.", choices=("auto", "fp32", "bf16", "fp16"), sweepable=False),
+    Param("compile", "bool", False, "Compile the model with torch.compile (slower start, faster steps on GPU).", sweepable=False),
+)
+
+
+@dataclass
+class RunConfig:
+    """A validated config. ``sections[name]`` is a dict; component sections include ``name``."""
+
+    sections: dict[str, dict[str, Any]]
+
+    def __getitem__(self, section: str) -> dict[str, Any]:
+        return self.sections[section]
+
+    @property
+    def task(self) -> str:
+        return self.sections["task"]["name"]
+
+    @property
+    def arch(self) -> str:
+        return self.sections["model"]["name"]
+
+    def params(self, section: str) -> dict[str, Any]:
+        """Section values without the ``name`` selector."""
+        return {k: v for k, v in self.sections[section].items() if k != "name"}
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return copy.deepcopy(self.sections)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def with_overrides(self, overrides: list[str] | dict[str, Any]) -> RunConfig:
+        return validate_config(apply_overrides(self.to_dict(), overrides))
+
+    def flat(self) -> dict[str, Any]:
+        """``{"model.d_model": 128, ...}``: handy for tables and sweeps."""
+        return {f"{s}.{k}": v for s, vals in self.sections.items() for k, v in vals.items()}
+
+
+def section_params(section: str, name: str | None = None) -> tuple[Param, ...]:
+    """Declarations for one section (and component)."""
+    if section == "training":
+        return TRAINING_PARAMS
+    if section not in SECTION_REGISTRIES:
+        raise ConfigError(section, section, "one of " + ", ".join(SECTIONS), reason="unknown section")
+    return SECTION_REGISTRIES[section].get(name or "", path=f"{section}.name").params
+
+
+def default_config(task: str = "classification") -> dict[str, dict[str, Any]]:
+    """A complete raw config for ``task`` from each component's declared defaults."""
+    comp = TASKS.get(task, path="task.name")
+    defaults = comp.meta["defaults"]  # e.g. {"data": "sentiment", "model": "lstm", ...}
+    raw: dict[str, dict[str, Any]] = {"task": {"name": task}}
+    for section in SECTION_REGISTRIES:
+        if section != "task":
+            # A task's default is a component name, or a dict with the name and a few settings.
+            chosen = defaults[section]
+            raw[section] = dict(chosen) if isinstance(chosen, dict) else {"name": chosen}
+    raw["training"] = dict(defaults.get("training", {}))
+    return raw
+
+
+def validate_config(raw: dict[str, Any]) -> RunConfig:
+    """Turn a raw mapping into a RunConfig, or raise ConfigError naming the bad field."""
+    if not isinstance(raw, dict):
+        raise ConfigError("config", raw, "a mapping with sections " + ", ".join(SECTIONS))
+    unknown = [k for k in raw if k not in SECTIONS]
+    if unknown:
+        raise ConfigError(unknown[0], raw[unknown[0]], "one of " + ", ".join(SECTIONS), reason="unknown section")
+    task_raw = _section(raw, "task")
+    if "name" not in task_raw:
+        raise ConfigError("task.name", None, "one of " + ", ".join(TASKS.names()), reason="missing")
+    base = default_config(task_raw["name"])
+    out: dict[str, dict[str, Any]] = {}
+    for section in SECTIONS:
+        values = dict(base.get(section, {}))
+        given = _section(raw, section)
+        if section != "training" and "name" in given and given["name"] != values.get("name"):
+            values = {}  # a different component: the defaults of the old one do not apply
+        values.update(given)
+        if section == "training":
+            out[section] = validate_params(TRAINING_PARAMS, values, section)
+            continue
+        registry = SECTION_REGISTRIES[section]
+        name = values.pop("name", None)
+        comp = registry.get(str(name), path=f"{section}.name")
+        checked = validate_params(comp.params, values, section)
+        if comp.check is not None and (problem := comp.check(checked)):
+            raise ConfigError(section, checked, problem, reason="invalid combination")
+        out[section] = {"name": comp.name, **checked}
+    _check_compatible(out)
+    return RunConfig(out)
+
+
+def _section(raw: dict[str, Any], section: str) -> dict[str, Any]:
+    value = raw.get(section) or {}
+    if isinstance(value, str) and section != "training":
+        value = {"name": value}  # shorthand: `model: lstm`
+    if not isinstance(value, dict):
+        raise ConfigError(section, value, "a mapping of parameter names to values")
+    return value
+
+
+def _check_compatible(sections: dict[str, dict[str, Any]]) -> None:
+    task = sections["task"]["name"]
+    model = MODELS.get(sections["model"]["name"])
+    tasks = model.meta.get("tasks", ())
+    if task not in tasks:
+        raise ConfigError(
+            "model.name", model.name,
+            "an architecture for this task: " + ", ".join(MODELS.names(tasks=task)),
+            reason=f"{model.name} cannot do {task}",
+        )
+    data = DATASETS.get(sections["data"]["name"])
+    data_tasks = data.meta.get("tasks", ())
+    if task not in data_tasks:
+        raise ConfigError(
+            "data.name", data.name,
+            "a dataset for this task: " + ", ".join(DATASETS.names(tasks=task)),
+            reason=f"{data.name} has no data for {task}",
+        )
+    task_comp = TASKS.get(task)
+    if task_comp.meta.get("check_sections") and (problem := task_comp.meta["check_sections"](sections)):
+        raise ConfigError("config", task, problem, reason="invalid combination")
+
+
+# -- files and overrides ---------------------------------------------------------------------
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON config; syntax errors name the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("--config", str(path), "an existing YAML or JSON file", reason="file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError("--config", str(path), "a UTF-8 text file", reason="not text") from None
+    try:
+        if path.suffix.lower() == ".json":
+            raw = json.loads(text)
+        else:
+            raw = yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}, line {exc.lineno}", exc.msg, "valid JSON", reason="syntax error") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(where, problem, "valid YAML", reason="syntax error") from None
+    if raw is None:
+        raise ConfigError(str(path), "", "sections " + ", ".join(SECTIONS), reason="empty config file")
+    if not isinstance(raw, dict):
+        raise ConfigError(str(path), raw, "a mapping with sections " + ", ".join(SECTIONS))
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    return validate_config(apply_overrides(load_config_file(path), overrides or []))
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (values parsed as YAML scalars).
+
+    Component changes (``model.name=gru``) are applied first so the other overrides land on
+    the new component.
+    """
+    raw = copy.deepcopy(raw)
+    items: list[tuple[str, Any]] = []
+    if isinstance(overrides, dict):
+        items = list(overrides.items())
+    else:
+        for text in overrides:
+            if "=" not in text:
+                raise ConfigError("--set", text, "section.key=value, e.g. model.d_model=128", reason="malformed override")
+            key, value = text.split("=", 1)
+            try:
+                parsed = yaml.safe_load(value) if value.strip() else ""
+            except yaml.YAMLError:
+                parsed = value
+            items.append((key.strip(), parsed))
+    items.sort(key=lambda kv: not kv[0].endswith(".name"))
+    for key, value in items:
+        if "." not in key:
+            raise ConfigError("--set", key, "section.key with section one of " + ", ".join(SECTIONS), reason="malformed key")
+        section, name = key.split(".", 1)
+        if section not in SECTIONS:
+            raise ConfigError(key, value, "a key in one of the sections " + ", ".join(SECTIONS), reason="unknown section")
+        current = raw.get(section)
+        if isinstance(current, str):
+            current = {"name": current}
+        current = dict(current or {})
+        if name == "name" and current.get("name") != value:
+            current = {}  # switching component: drop the old one's parameters
+        current[name] = value
+        raw[section] = current
+    return raw

@@ -1,0 +1,45 @@
+"""Errors a user can act on. Each names where the problem is and what is allowed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+class WorkbenchError(Exception):
+    """Base class: the message is meant for the user, never a traceback."""
+
+
+class ConfigError(WorkbenchError):
+    """A config value is invalid: names the field path, the value and what is allowed."""
+
+    def __init__(self, path: str, value: Any, allowed: str, reason: str = "invalid value") -> None:
+        self.path = path
+        self.value = value
+        self.allowed = allowed
+        shown = _short(value)
+        super().__init__(f"{path} = {shown}: {reason}; expected {allowed}")
+
+
+class DataError(WorkbenchError):
+    """A data file is unusable: names the file, the line when there is one, and the problem."""
+
+    def __init__(self, file: str | Path, message: str, line: int | None = None) -> None:
+        self.file = str(file)
+        self.line = line
+        where = f"{self.file}, line {line}" if line is not None else self.file
+        super().__init__(f"{where}: {message}")
+
+
+class RunNotFound(WorkbenchError):
+    def __init__(self, run: str) -> None:
+        super().__init__(f"no run {run!r} in the store (see `lmwb runs list`)")
+
+
+class TrainingDiverged(WorkbenchError):
+    """Raised when the loss becomes NaN or infinite."""
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,186 @@
+"""Evaluation metrics: thin adapters over scikit-learn, plus the arithmetic of perplexity.
+
+Each function returns a plain, JSON-ready dict (lists, not arrays), so a result can go straight
+into the run store's summary or a chart. :func:`scalars` picks out its single numbers, for
+metric series and run comparisons.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    confusion_matrix,
+    precision_recall_fscore_support,
+    roc_auc_score,
+    roc_curve,
+)
+
+MAX_CURVE_POINTS = 200
+COUNT_KEYS = frozenset({"n", "num_classes", "tokens", "chars"})
+_LN2 = math.log(2.0)
+
+
+def classification_metrics(
+    y_true: Sequence[int] | np.ndarray,
+    probs: Sequence[Sequence[float]] | np.ndarray,
+    label_names: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Metrics of a classifier from true labels ``(N,)`` and class probabilities ``(N, C)``.
+
+    The prediction is the most probable class. Returned keys:
+
+    * ``accuracy``, ``n`` (examples), ``num_classes``;
+    * ``precision``, ``recall``, ``f1``: binary only, positive class = 1;
+    * ``precision_macro`` / ``recall_macro`` / ``f1_macro`` and the ``_weighted`` variants,
+      over all C classes (a class never predicted or never seen scores 0, ``zero_division=0``);
+    * ``roc_auc``: binary; one-vs-rest macro average for multiclass, over the classes present
+      in ``y_true``. None when ``y_true`` holds a single class (AUC is undefined);
+    * ``pr_auc``: average precision, defined and averaged the same way;
+    * ``per_class``: ``{name: {precision, recall, f1, support, roc_auc}}``;
+    * ``confusion_matrix``: ``{"labels": names, "matrix": rows = true class, columns =
+      predicted}``;
+    * ``roc_curve``: ``{name: {"fpr": [...], "tpr": [...], "auc": float}}``: the positive
+      class for binary, each present class (one-vs-rest) for multiclass; at most 200 points.
+
+    A 1-D ``probs`` is read as P(class 1) of a binary classifier.
+    """
+    y = np.asarray(y_true).astype(np.int64, copy=False).ravel()
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim == 1:
+        p = np.stack([1.0 - p, p], axis=1)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ValueError(f"probs must have shape (N, C) with C >= 2, got {p.shape}")
+    if len(y) != len(p):
+        raise ValueError(f"y_true has {len(y)} labels but probs has {len(p)} rows")
+    if len(y) == 0:
+        raise ValueError("no examples to score")
+    n_classes = p.shape[1]
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(f"labels must lie in 0..{n_classes - 1}; got {y.min()}..{y.max()}")
+    names = [str(i) for i in range(n_classes)] if label_names is None else list(label_names)
+    if len(names) != n_classes:
+        raise ValueError(f"{len(names)} label names for {n_classes} classes")
+
+    labels = list(range(n_classes))  # score every class, even those absent from predictions
+    y_pred = p.argmax(axis=1)
+    out: dict[str, Any] = {
+        "accuracy": float(accuracy_score(y, y_pred)),
+        "n": len(y),
+        "num_classes": n_classes,
+    }
+    if n_classes == 2:
+        prec, rec, f1, _ = precision_recall_fscore_support(
+            y, y_pred, labels=labels, average="binary", pos_label=1, zero_division=0
+        )
+        out.update(precision=float(prec), recall=float(rec), f1=float(f1))
+    for average in ("macro", "weighted"):
+        prec, rec, f1, _ = precision_recall_fscore_support(
+            y, y_pred, labels=labels, average=average, zero_division=0
+        )
+        out[f"precision_{average}"] = float(prec)
+        out[f"recall_{average}"] = float(rec)
+        out[f"f1_{average}"] = float(f1)
+
+    # Ranking metrics, each class against the rest (for binary, class 1 against class 0 is
+    # the usual AUC). A class absent from y_true has no AUC and is left out of the mean.
+    present = set(np.unique(y).tolist())
+    aucs: dict[int, float] = {}
+    aps: dict[int, float] = {}
+    curves: dict[str, dict[str, Any]] = {}
+    if len(present) > 1:
+        for k in labels:
+            if k not in present:
+                continue
+            is_k = (y == k).astype(np.int64)
+            aucs[k] = float(roc_auc_score(is_k, p[:, k]))
+            aps[k] = float(average_precision_score(is_k, p[:, k]))
+            if n_classes > 2 or k == 1:
+                fpr, tpr, _ = roc_curve(is_k, p[:, k])
+                curves[names[k]] = {"fpr": _subsample(fpr), "tpr": _subsample(tpr), "auc": aucs[k]}
+    if n_classes == 2:
+        out["roc_auc"] = aucs.get(1)
+        out["pr_auc"] = aps.get(1)
+    else:
+        out["roc_auc"] = float(np.mean(list(aucs.values()))) if aucs else None
+        out["pr_auc"] = float(np.mean(list(aps.values()))) if aps else None
+
+    prec_k, rec_k, f1_k, support_k = precision_recall_fscore_support(
+        y, y_pred, labels=labels, average=None, zero_division=0
+    )
+    out["per_class"] = {
+        names[k]: {
+            "precision": float(prec_k[k]),
+            "recall": float(rec_k[k]),
+            "f1": float(f1_k[k]),
+            "support": int(support_k[k]),
+            "roc_auc": aucs.get(k),
+        }
+        for k in labels
+    }
+    out["confusion_matrix"] = {
+        "labels": names,
+        "matrix": confusion_matrix(y, y_pred, labels=labels).tolist(),
+    }
+    out["roc_curve"] = curves
+    return out
+
+
+def language_model_metrics(
+    mean_loss_nats: float, tokens: int, chars: int | None = None
+) -> dict[str, Any]:
+    """Perplexity and bits from a mean cross-entropy (natural log) over ``tokens`` tokens.
+
+    * ``loss``: the mean loss in nats per token;
+    * ``perplexity``: exp(loss), ``inf`` when that overflows a float;
+    * ``bits_per_token``: loss / ln 2;
+    * ``bits_per_char`` (when ``chars`` is given): total nats / chars / ln 2, which compares
+      models with different tokenizers on the same text.
+    """
+    loss = float(mean_loss_nats)
+    if tokens <= 0:
+        raise ValueError(f"tokens must be positive, got {tokens}")
+    try:
+        perplexity = math.exp(loss)
+    except OverflowError:  # loss above ~709 nats: a diverged model
+        perplexity = math.inf
+    out: dict[str, Any] = {
+        "loss": loss,
+        "perplexity": perplexity,
+        "bits_per_token": loss / _LN2,
+        "tokens": int(tokens),
+    }
+    if chars is not None:
+        if chars <= 0:
+            raise ValueError(f"chars must be positive, got {chars}")
+        out["bits_per_char"] = loss * tokens / chars / _LN2
+        out["chars"] = int(chars)
+    return out
+
+
+def scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The single-number entries of a metrics dict, as floats: what is worth a metric series.
+
+    None, lists, dicts and booleans are dropped, and so are the counts in :data:`COUNT_KEYS`
+    (sample sizes describe the evaluation, they are not a score).
+    """
+    return {
+        key: float(value)
+        for key, value in metrics.items()
+        if key not in COUNT_KEYS
+        and isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, (bool, np.bool_))
+    }
+
+
+def _subsample(values: np.ndarray, limit: int = MAX_CURVE_POINTS) -> list[float]:
+    """At most ``limit`` evenly spaced points of a curve, always keeping both ends."""
+    if len(values) > limit:
+        index = np.unique(np.linspace(0, len(values) - 1, limit).round().astype(np.int64))
+        values = values[index]
+    return [float(v) for v in values]

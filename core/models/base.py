@@ -1,0 +1,36 @@
+"""The contract every backbone keeps, so any head or task can drive any architecture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class BackboneOutput:
+    hidden: torch.Tensor  # (batch, time, hidden_size): one vector per input position
+    # Per attention layer, (batch, heads, query_len, key_len); only when asked for.
+    attentions: list[torch.Tensor] | None = None
+    # Architectures that pool internally (TextCNN) put the (batch, hidden_size) vector here.
+    pooled: torch.Tensor | None = None
+
+
+class Backbone(nn.Module):
+    """Token ids -> hidden states.
+
+    ``forward(ids, pad_mask=None, return_attention=False)``:
+      ids       LongTensor (batch, time)
+      pad_mask  BoolTensor (batch, time), True where the position is padding; None = no padding
+      return_attention: also return per-layer attention weights (explicit softmax path)
+    ``causal`` is True when position t only sees positions <= t (usable for language models).
+    """
+
+    hidden_size: int
+    causal: bool = False
+
+    def forward(  # pragma: no cover - interface
+        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None, return_attention: bool = False
+    ) -> BackboneOutput:
+        raise NotImplementedError

@@ -1,0 +1,125 @@
+"""Heads: turn a backbone's hidden states into what a task scores.
+
+``SequenceClassifier`` pools one vector per sequence and maps it to class logits;
+``LanguageModel`` maps every position to next-token logits.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from core.models.base import Backbone, BackboneOutput
+
+POOLINGS = ("cls", "last", "mean", "max")
+
+
+def pool(hidden: torch.Tensor, pad_mask: torch.Tensor | None, how: str) -> torch.Tensor:
+    """(B, T, H) -> (B, H), ignoring padded positions.
+
+    ``cls``: position 0; ``last``: the last non-pad position (left or right padding);
+    ``mean`` / ``max``: over non-pad positions. A row that is all padding pools to zeros.
+    """
+    if how == "cls":
+        return hidden[:, 0]
+    if pad_mask is None:
+        if how == "last":
+            return hidden[:, -1]
+        if how == "mean":
+            return hidden.mean(dim=1)
+        if how == "max":
+            return hidden.max(dim=1).values
+    else:
+        keep = ~pad_mask
+        if how == "last":
+            positions = torch.arange(hidden.shape[1], device=hidden.device)
+            last = torch.where(keep, positions, -1).max(dim=1).values.clamp(min=0)
+            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+        if how == "mean":
+            weights = keep.unsqueeze(-1).to(hidden.dtype)
+            return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        if how == "max":
+            masked = hidden.masked_fill(pad_mask.unsqueeze(-1), float("-inf")).max(dim=1).values
+            return masked.masked_fill(~keep.any(dim=1, keepdim=True), 0.0)  # no -inf rows
+    raise ValueError(f"pooling must be one of {POOLINGS}, got {how!r}")
+
+
+class SequenceClassifier(nn.Module):
+    """Backbone + pooling + dropout + linear layer -> class logits (B, C).
+
+    ``pooling`` defaults to the backbone's own ``pooling`` setting (its model parameter). When the
+    backbone returns a ``pooled`` vector it knows better than any pooling of ``hidden`` (TextCNN's
+    max over valid windows; a bidirectional RNN's two final states), so that vector is used.
+    """
+
+    def __init__(
+        self, backbone: Backbone, num_classes: int, pooling: str | None = None, dropout: float = 0.1
+    ) -> None:
+        super().__init__()
+        own = getattr(backbone, "pooling", None)
+        pooling = pooling or own or "mean"
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if own is not None and pooling != own:
+            # The backbone shapes itself for its pooling ([CLS] slot, final RNN states): a
+            # different choice here would silently pool the wrong thing.
+            raise ValueError(
+                f"pooling {pooling!r} differs from the backbone's pooling {own!r}; "
+                "set the model's pooling parameter instead"
+            )
+        self.backbone = backbone
+        self.pooling = pooling
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(backbone.hidden_size, num_classes)
+        # Small initial logits: the loss starts near ln(num_classes).
+        nn.init.normal_(self.classifier.weight, std=0.02)
+        nn.init.zeros_(self.classifier.bias)
+
+    def forward(
+        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor] | None]:
+        out: BackboneOutput = self.backbone(ids, pad_mask=pad_mask, return_attention=return_attention)
+        pooled = out.pooled if out.pooled is not None else pool(out.hidden, pad_mask, self.pooling)
+        logits = self.classifier(self.dropout(pooled))
+        return (logits, out.attentions) if return_attention else logits
+
+
+class LanguageModel(nn.Module):
+    """Causal backbone + linear layer -> next-token logits (B, T, V).
+
+    ``tie_weights`` shares the output matrix with the backbone's token embedding (Press & Wolf,
+    2017): fewer parameters and usually a better model when the sizes match.
+    """
+
+    def __init__(self, backbone: Backbone, vocab_size: int, tie_weights: bool = False) -> None:
+        super().__init__()
+        if not backbone.causal:
+            raise ValueError(
+                f"{type(backbone).__name__} is not causal (it sees future tokens), "
+                "so it cannot be a language model; use a unidirectional model"
+            )
+        self.backbone = backbone
+        self.lm_head = nn.Linear(backbone.hidden_size, vocab_size, bias=False)
+        if tie_weights:
+            embedding: nn.Embedding = backbone.token_embedding
+            vocab, dim = embedding.weight.shape
+            if vocab != vocab_size:
+                raise ValueError(
+                    f"tie_weights: the embedding has {vocab} tokens but the vocabulary has {vocab_size}"
+                )
+            if dim != backbone.hidden_size:
+                raise ValueError(
+                    f"tie_weights needs the embedding size ({dim}) to equal the hidden size "
+                    f"({backbone.hidden_size})"
+                )
+            self.lm_head.weight = embedding.weight
+        else:
+            nn.init.normal_(self.lm_head.weight, std=0.02)
+        self.tie_weights = tie_weights
+
+    def forward(
+        self, ids: torch.Tensor, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor] | None]:
+        out: BackboneOutput = self.backbone(ids, return_attention=return_attention)
+        logits = self.lm_head(out.hidden)
+        return (logits, out.attentions) if return_attention else logits

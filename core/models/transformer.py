@@ -1,0 +1,245 @@
+"""Transformer backbones: a BERT-style encoder and a GPT-style decoder, nanoGPT-readable.
+
+Both stack the same ``Block`` (attention + MLP, each in a residual branch) over token and position
+embeddings. The encoder sees the whole sequence (padding masked out) and can prepend a learned
+[CLS] vector; the decoder is causal, pre-LN, with a final LayerNorm and GPT-2 initialisation.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.errors import ConfigError
+from core.models.base import Backbone, BackboneOutput
+from core.models.embeddings import POSITION_KINDS, PositionalEncoding, TokenEmbedding
+from core.models.multihead import MultiHeadAttention
+from core.params import Param, validate_params
+from core.registry import MODELS
+
+# Sinusoidal positions cost nothing to extend, so they cover at least this many positions.
+SINUSOIDAL_MIN_LEN = 2048
+
+
+class MLP(nn.Module):
+    def __init__(self, d_model: int, d_ff: int, dropout: float, bias: bool = True) -> None:
+        super().__init__()
+        self.fc = nn.Linear(d_model, d_ff, bias=bias)
+        self.act = nn.GELU()
+        self.proj = nn.Linear(d_ff, d_model, bias=bias)  # residual output projection
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.proj(self.act(self.fc(x))))
+
+
+class Block(nn.Module):
+    """Attention then MLP, each added to the residual stream.
+
+    ``norm_first`` (pre-LN, GPT-2) normalises each branch's input; otherwise (post-LN, the 2017
+    Transformer) normalises after each residual sum.
+    """
+
+    def __init__(
+        self, d_model: int, n_heads: int, d_ff: int, dropout: float, bias: bool = True,
+        norm_first: bool = True,
+    ) -> None:
+        super().__init__()
+        self.norm_first = norm_first
+        self.ln1 = nn.LayerNorm(d_model, bias=bias)
+        self.attn = MultiHeadAttention(d_model, n_heads, dropout, bias=bias)
+        self.ln2 = nn.LayerNorm(d_model, bias=bias)
+        self.mlp = MLP(d_model, d_ff, dropout, bias=bias)
+
+    def forward(
+        self, x: torch.Tensor, pad_mask: torch.Tensor | None, causal: bool, return_weights: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.norm_first:
+            a, weights = self.attn(self.ln1(x), key_padding_mask=pad_mask, causal=causal,
+                                   return_weights=return_weights)
+            x = x + a
+            x = x + self.mlp(self.ln2(x))
+        else:
+            a, weights = self.attn(x, key_padding_mask=pad_mask, causal=causal,
+                                   return_weights=return_weights)
+            x = self.ln1(x + a)
+            x = self.ln2(x + self.mlp(x))
+        return x, weights
+
+
+def init_gpt2(model: nn.Module, n_layers: int) -> None:
+    """GPT-2 initialisation: N(0, 0.02) weights, zero biases, and residual output projections
+    scaled by 1/sqrt(2 * n_layers) so the residual stream's variance does not grow with depth."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+    for name, param in model.named_parameters():
+        if name.endswith("proj.weight"):
+            nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * n_layers))
+
+
+class _Transformer(Backbone):
+    """Embeddings + blocks (+ final LayerNorm when pre-LN); what encoder and decoder share."""
+
+    def __init__(
+        self, *, vocab_size: int, pad_id: int, max_len: int, d_model: int, n_layers: int,
+        n_heads: int, d_ff: int, dropout: float, positions: str, bias: bool, norm_first: bool,
+        pooling: str,
+    ) -> None:
+        super().__init__()
+        self.hidden_size = d_model
+        self.pooling = pooling  # what SequenceClassifier pools by default
+        if positions == "sinusoidal":
+            max_len = max(max_len, SINUSOIDAL_MIN_LEN)
+        self.tokens = TokenEmbedding(vocab_size, d_model, pad_id)
+        self.positions = PositionalEncoding(positions, d_model, max_len)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(
+            Block(d_model, n_heads, d_ff, dropout, bias=bias, norm_first=norm_first)
+            for _ in range(n_layers)
+        )
+        # Pre-LN leaves the residual stream un-normalised: one LayerNorm at the end fixes that.
+        self.ln_f = nn.LayerNorm(d_model, bias=bias) if norm_first else nn.Identity()
+        init_gpt2(self, n_layers)
+        # A fixed sinusoidal table has amplitude ~1, which would drown GPT-2's N(0, 0.02) token
+        # vectors; as in "Attention Is All You Need", init tokens at d^-0.5 and scale by sqrt(d).
+        self.embed_scale = 1.0
+        if positions == "sinusoidal":
+            self.embed_scale = math.sqrt(d_model)
+            with torch.no_grad():
+                weight = self.tokens.embedding.weight
+                nn.init.normal_(weight, mean=0.0, std=d_model**-0.5)
+                if self.tokens.embedding.padding_idx is not None:
+                    weight[self.tokens.embedding.padding_idx].zero_()
+
+    @property
+    def token_embedding(self) -> nn.Embedding:
+        return self.tokens.embedding
+
+    def _run(
+        self, x: torch.Tensor, pad_mask: torch.Tensor | None, return_attention: bool
+    ) -> BackboneOutput:
+        if self.embed_scale != 1.0:
+            x = x * self.embed_scale
+        x = self.drop(self.positions(x))
+        attentions: list[torch.Tensor] | None = [] if return_attention else None
+        for block in self.blocks:
+            x, weights = block(x, pad_mask, self.causal, return_attention)
+            if attentions is not None:
+                attentions.append(weights)
+        return BackboneOutput(hidden=self.ln_f(x), attentions=attentions)
+
+
+class TransformerEncoder(_Transformer):
+    """Bidirectional encoder for classification.
+
+    With ``pooling="cls"`` a learned [CLS] vector is prepended: ``hidden`` and the attention maps
+    then have T + 1 positions and ``hidden[:, 0]`` is the [CLS] state (``has_cls`` says so).
+    """
+
+    causal = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        has_cls = kwargs["pooling"] == "cls"
+        if has_cls:
+            kwargs["max_len"] += 1  # the [CLS] slot takes position 0
+        super().__init__(**kwargs)
+        self.has_cls = has_cls
+        self.cls = nn.Parameter(torch.randn(1, 1, self.hidden_size) * 0.02) if has_cls else None
+
+    def forward(
+        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None, return_attention: bool = False
+    ) -> BackboneOutput:
+        x = self.tokens(ids)
+        if self.cls is not None:
+            x = torch.cat([self.cls.expand(x.shape[0], 1, -1), x], dim=1)
+            if pad_mask is not None:  # [CLS] is never padding
+                pad_mask = torch.cat([pad_mask.new_zeros(pad_mask.shape[0], 1), pad_mask], dim=1)
+        return self._run(x, pad_mask, return_attention)
+
+
+class TransformerDecoder(_Transformer):
+    """GPT: causal self-attention, pre-LN, GELU MLP, final LayerNorm, GPT-2 init."""
+
+    causal = True
+
+    def forward(
+        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None, return_attention: bool = False
+    ) -> BackboneOutput:
+        return self._run(self.tokens(ids), pad_mask, return_attention)
+
+
+# -- registry ----------------------------------------------------------------------------------
+
+def _shape_params(d_model: int, n_layers: int, n_heads: int, d_ff: int, dropout: float) -> list[Param]:
+    return [
+        Param("d_model", "int", d_model, "Width of the residual stream (embedding size).", low=8, high=4096, log=True),
+        Param("n_layers", "int", n_layers, "Number of transformer blocks.", low=1, high=48),
+        Param("n_heads", "int", n_heads, "Attention heads per block; must divide d_model.", low=1, high=64),
+        Param("d_ff", "int", d_ff, "Hidden width of each block's MLP (usually 4 x d_model).", low=8, high=16384, log=True),
+        Param("dropout", "float", dropout, "Dropout on embeddings, attention weights and residual branches.", low=0.0, high=0.9),
+    ]
+
+
+ENCODER_PARAMS = (
+    *_shape_params(128, 2, 4, 256, 0.1),
+    Param("norm_first", "bool", True, "Pre-LN (LayerNorm before each sublayer; trains more stably) instead of post-LN."),
+    Param("positions", "str", "sinusoidal", "Position encoding: fixed sin/cos or learned vectors.", choices=POSITION_KINDS),
+    Param("pooling", "str", "cls", "Sentence vector: a prepended [CLS] token's state, or the mean over tokens.", choices=("cls", "mean")),
+)
+
+DECODER_PARAMS = (
+    *_shape_params(128, 4, 4, 512, 0.0),
+    Param("positions", "str", "learned", "Position encoding: learned vectors (GPT-2) or fixed sin/cos.", choices=POSITION_KINDS),
+    Param("bias", "bool", False, "Biases in linear layers and LayerNorms (nanoGPT: off, a bit faster and as good)."),
+    Param("tie_weights", "bool", True, "Share the token embedding with the output layer (language modelling)."),
+    Param("pooling", "str", "last", "Sentence vector for classification: last non-pad token's state, or the mean.", choices=("last", "mean")),
+)
+
+
+def _check_heads(p: dict[str, Any]) -> str | None:
+    if p["d_model"] % p["n_heads"] != 0:
+        return f"model.d_model ({p['d_model']}) must be divisible by model.n_heads ({p['n_heads']})"
+    return None
+
+
+def _resolve(declared: tuple[Param, ...], params: dict[str, Any]) -> dict[str, Any]:
+    """Defaults filled, values checked: the factory may be called with a partial dict."""
+    p = validate_params(declared, {k: v for k, v in params.items() if k != "name"}, "model")
+    if problem := _check_heads(p):
+        raise ConfigError("model", p, problem, reason="invalid combination")
+    return p
+
+
+@MODELS.register(
+    "transformer_encoder", params=ENCODER_PARAMS, check=_check_heads, tasks=("classification",),
+    help="Transformer encoder (BERT-style): every token attends to every other; [CLS] or mean pooling.",
+)
+def build_encoder(params: dict[str, Any], *, vocab_size: int, pad_id: int, max_len: int) -> Backbone:
+    p = _resolve(ENCODER_PARAMS, params)
+    return TransformerEncoder(
+        vocab_size=vocab_size, pad_id=pad_id, max_len=max_len, d_model=p["d_model"],
+        n_layers=p["n_layers"], n_heads=p["n_heads"], d_ff=p["d_ff"], dropout=p["dropout"],
+        positions=p["positions"], bias=True, norm_first=p["norm_first"], pooling=p["pooling"],
+    )
+
+
+@MODELS.register(
+    "transformer_decoder", params=DECODER_PARAMS, check=_check_heads,
+    tasks=("language_model", "classification"),
+    help="Transformer decoder (GPT-style): causal self-attention; generates text.",
+)
+def build_decoder(params: dict[str, Any], *, vocab_size: int, pad_id: int, max_len: int) -> Backbone:
+    p = _resolve(DECODER_PARAMS, params)
+    return TransformerDecoder(
+        vocab_size=vocab_size, pad_id=pad_id, max_len=max_len, d_model=p["d_model"],
+        n_layers=p["n_layers"], n_heads=p["n_heads"], d_ff=p["d_ff"], dropout=p["dropout"],
+        positions=p["positions"], bias=p["bias"], norm_first=True, pooling=p["pooling"],
+    )

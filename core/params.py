@@ -1,0 +1,181 @@
+"""Hyperparameter declarations: the one place each tunable knob is described.
+
+Config validation, the CLI's ``--set key=value``, the UI form and the sweep search space are all
+derived from these declarations, so a parameter is never listed twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import ConfigError
+
+KINDS = ("int", "float", "bool", "str", "ints", "floats")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter: what it is called, what values it takes, and what it does.
+
+    ``kind`` is one of ``int``, ``float``, ``bool``, ``str`` (free text or one of ``choices``),
+    ``ints`` / ``floats`` (a short list, written ``3,4,5`` on the command line).
+    ``low``/``high`` bound numbers (and every element of a list); ``log`` says the range is best
+    searched on a log scale; ``sweepable`` says whether a sweep may vary it.
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] | None = None
+    log: bool = False
+    sweepable: bool = True
+    optional: bool = False  # None is an allowed value (e.g. "no limit")
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"Param {self.name}: kind must be one of {KINDS}, got {self.kind!r}")
+        if self.default is not None or not self.optional:
+            # The declaration itself must be valid: catch typos at import time.
+            self.coerce(self.default, path=self.name)
+
+    # -- description -------------------------------------------------------------------------
+    def allowed(self) -> str:
+        """Human-readable description of the allowed values, used in every error message."""
+        if self.choices is not None:
+            text = "one of " + ", ".join(repr(c) for c in self.choices)
+        elif self.kind == "bool":
+            text = "true or false"
+        else:
+            noun = {
+                "int": "an integer",
+                "float": "a number",
+                "str": "text",
+                "ints": "a comma-separated list of integers",
+                "floats": "a comma-separated list of numbers",
+            }[self.kind]
+            text = noun + _range_text(self.low, self.high)
+        return text + (" (or null)" if self.optional else "")
+
+    # -- validation --------------------------------------------------------------------------
+    def coerce(self, value: Any, path: str | None = None) -> Any:
+        """Return ``value`` converted to this parameter's type, or raise ConfigError."""
+        path = path or self.name
+        if value is None:
+            if self.optional:
+                return None
+            raise ConfigError(path, value, self.allowed())
+        try:
+            out = self._convert(value)
+        except (TypeError, ValueError):
+            raise ConfigError(path, value, self.allowed()) from None
+        if self.choices is not None and out not in self.choices:
+            raise ConfigError(path, value, self.allowed())
+        items = out if isinstance(out, tuple) else (out,)
+        if self.kind in ("int", "float", "ints", "floats"):
+            for item in items:
+                if (self.low is not None and item < self.low) or (
+                    self.high is not None and item > self.high
+                ):
+                    raise ConfigError(path, value, self.allowed())
+        return list(out) if isinstance(out, tuple) else out
+
+    def _convert(self, value: Any) -> Any:
+        kind = self.kind
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on"):
+                return True
+            if isinstance(value, str) and value.lower() in ("false", "no", "0", "off"):
+                return False
+            raise ValueError(value)
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise ValueError(value)
+                return int(value)
+            return int(str(value).strip())
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            out = float(value)
+            if not math.isfinite(out):
+                raise ValueError(value)
+            return out
+        if kind == "str":
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                raise ValueError(value)
+            return str(value)
+        # list kinds
+        if isinstance(value, str):
+            parts: Sequence[Any] = [p for p in value.replace(" ", "").split(",") if p]
+        elif isinstance(value, list | tuple):
+            parts = value
+        else:
+            parts = [value]
+        if not parts:
+            raise ValueError(value)
+        scalar = Param(self.name, "int" if kind == "ints" else "float", 0, "")
+        return tuple(scalar._convert(p) for p in parts)
+
+    # -- sweep support -----------------------------------------------------------------------
+    @property
+    def numeric(self) -> bool:
+        return self.kind in ("int", "float") and self.choices is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "default": self.default,
+            "help": self.help,
+            "low": self.low,
+            "high": self.high,
+            "choices": list(self.choices) if self.choices is not None else None,
+            "log": self.log,
+            "optional": self.optional,
+        }
+
+
+def _range_text(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f" in [{low:g}, {high:g}]"
+    if low is not None:
+        return f" >= {low:g}"
+    if high is not None:
+        return f" <= {high:g}"
+    return ""
+
+
+def validate_params(
+    params: Iterable[Param], values: dict[str, Any], section: str
+) -> dict[str, Any]:
+    """Check ``values`` against declarations; fill defaults; reject unknown keys.
+
+    Returns a new dict in declaration order. Errors name ``section.key``.
+    """
+    declared = {p.name: p for p in params}
+    unknown = sorted(set(values) - set(declared))
+    if unknown:
+        allowed = ", ".join(declared) or "no parameters"
+        raise ConfigError(
+            f"{section}.{unknown[0]}", values[unknown[0]], f"a known parameter ({allowed})",
+            reason="unknown parameter",
+        )
+    out: dict[str, Any] = {}
+    for name, param in declared.items():
+        raw = values.get(name, param.default)
+        out[name] = param.coerce(raw, path=f"{section}.{name}")
+    return out
+
+
+def defaults(params: Iterable[Param]) -> dict[str, Any]:
+    return {p.name: (list(p.default) if isinstance(p.default, tuple) else p.default) for p in params}

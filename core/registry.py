@@ -1,0 +1,122 @@
+"""Name -> component lookup for datasets, tokenizers, architectures, tasks, optimizers, schedules.
+
+A component is a factory plus its parameter declarations. Adding an architecture means one
+file that calls ``MODELS.register(...)`` and one import line in ``load_components``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import ConfigError
+from core.params import Param
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    factory: Callable[..., Any]
+    params: tuple[Param, ...]
+    help: str
+    # Free-form facts pages and validation use, e.g. {"tasks": ("classification",)}.
+    meta: dict[str, Any] = field(default_factory=dict)
+    # Cross-parameter checks: return a message (or None) for a validated params dict.
+    check: Callable[[dict[str, Any]], str | None] | None = None
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+class Registry:
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, Component] = {}
+
+    def register(
+        self,
+        name: str,
+        *,
+        params: tuple[Param, ...] | list[Param] = (),
+        help: str = "",
+        check: Callable[[dict[str, Any]], str | None] | None = None,
+        **meta: Any,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
+            if name in self._items:
+                raise ValueError(f"{self.kind} {name!r} registered twice")
+            doc = help or (factory.__doc__ or "").strip().split("\n")[0]
+            self._items[name] = Component(name, factory, tuple(params), doc, meta, check)
+            return factory
+
+        return decorate
+
+    def get(self, name: str, path: str | None = None) -> Component:
+        load_components()
+        try:
+            return self._items[name]
+        except KeyError:
+            raise ConfigError(
+                path or self.kind, name, "one of " + ", ".join(sorted(self._items)),
+                reason=f"unknown {self.kind}",
+            ) from None
+
+    def names(self, **meta_filter: Any) -> list[str]:
+        """Registered names, optionally only those whose meta[key] contains / equals a value."""
+        load_components()
+        out = []
+        for name, comp in self._items.items():
+            ok = True
+            for key, want in meta_filter.items():
+                have = comp.meta.get(key)
+                if isinstance(have, tuple | list | set | frozenset):
+                    ok = ok and want in have
+                else:
+                    ok = ok and have == want
+            if ok:
+                out.append(name)
+        return out
+
+    def __iter__(self) -> Iterator[Component]:
+        load_components()
+        return iter(list(self._items.values()))
+
+    def __contains__(self, name: str) -> bool:
+        load_components()
+        return name in self._items
+
+
+TASKS = Registry("task")
+DATASETS = Registry("dataset")
+TOKENIZERS = Registry("tokenizer")
+MODELS = Registry("architecture")
+OPTIMIZERS = Registry("optimizer")
+SCHEDULES = Registry("schedule")
+
+# Modules whose import registers components. Kept explicit: no plugin magic.
+_COMPONENT_MODULES = (
+    "core.data.builtin",
+    "core.data.files",
+    "core.tokenize",
+    "core.models.rnn",
+    "core.models.cnn",
+    "core.models.transformer",
+    "core.tasks.classification",
+    "core.tasks.language_model",
+    "core.optim",
+)
+_loaded = False
+
+
+def load_components() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in _COMPONENT_MODULES:
+        importlib.import_module(module)

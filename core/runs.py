@@ -1,0 +1,154 @@
+"""Run life cycle on top of the store: create, execute, reload for prediction, evaluate.
+
+The CLI, the worker processes and the pages all go through these few functions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from core import checkpoint as ckpt
+from core.config import RunConfig, validate_config
+from core.data.types import DatasetSplits
+from core.device import pick_device
+from core.errors import DataError, WorkbenchError
+from core.store import Run, Store
+from core.tasks.base import EvalResult, Task
+from core.tokenize import Tokenizer, load_tokenizer
+from core.train import Callback, Trainer, TrainResult, build_task, load_dataset
+
+
+def create_run(
+    store: Store, config: RunConfig, *, name: str | None = None, tags: Sequence[str] = (),
+    status: str = "queued", parent_id: str | None = None, sweep_id: str | None = None,
+) -> Run:
+    return store.create_run(
+        config.to_dict(), name=name, task=config.task, arch=config.arch, status=status,
+        tags=list(tags), parent_id=parent_id, sweep_id=sweep_id,
+    )
+
+
+def worker_label() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def execute_run(
+    store: Store, run_id: str, *, resume: bool = False, callbacks: Sequence[Callback] = (),
+    stop_event: threading.Event | None = None,
+) -> TrainResult:
+    """Train a stored run to the end, recording status, errors and metrics in the store.
+
+    Errors are recorded on the run (status failed, readable message) and re-raised.
+    """
+    run = store.get_run(run_id)
+    config = validate_config(run.config)
+    store.update_run(run.id, worker=worker_label(), stop_requested=False, error=None)
+    store.set_status(run.id, "running")
+    trainer = Trainer(
+        config, store.run_dir(run.id), sink=store, run_id=run.id, callbacks=callbacks,
+        stop_event=stop_event,
+    )
+    try:
+        trainer.setup(resume=resume)
+        store.update_run(run.id, device=str(trainer.device))
+        result = trainer.fit()
+    except BaseException as exc:
+        message = str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, KeyboardInterrupt):
+            message = "interrupted"
+        store.set_status(run.id, "failed", error=message)
+        store.log_event(run.id, "error", traceback.format_exc(limit=20))
+        raise
+    if result.reason:
+        store.log_event(run.id, "info", result.reason)
+    store.set_status(run.id, result.status)
+    return result
+
+
+@dataclass
+class TrainedRun:
+    """A finished (or checkpointed) run, ready to predict."""
+
+    run: Run
+    config: RunConfig
+    tokenizer: Tokenizer
+    task: Task
+    model: nn.Module
+    checkpoint: str  # "best" or "last"
+
+
+def load_trained(store: Store, run_ref: str, which: str = "best", device: str = "cpu") -> TrainedRun:
+    run = store.get_run(run_ref)
+    config = validate_config(run.config)
+    folder = store.run_dir(run.id)
+    chosen = which if ckpt.has_checkpoint(folder / "checkpoints" / which) else "last"
+    if not ckpt.has_checkpoint(folder / "checkpoints" / chosen):
+        raise WorkbenchError(f"run {run.id} has no checkpoint yet (status: {run.status})")
+    tokenizer = load_tokenizer(folder / "tokenizer")
+    state = json.loads((folder / "task_state.json").read_text())
+    dev = pick_device(device)
+    task = build_task(config, tokenizer, state, dev)
+    model = task.build_model().to(dev)
+    ckpt.load_weights(folder / "checkpoints" / chosen, model, dev)
+    model.eval()
+    return TrainedRun(run, config, tokenizer, task, model, chosen)
+
+
+def predict_texts(trained: TrainedRun, texts: list[str]) -> list[dict[str, float]]:
+    """Class probabilities per text, keyed by class name."""
+    if trained.config.task != "classification":
+        raise WorkbenchError(f"run {trained.run.id} is a {trained.config.task} run; predict needs classification")
+    probs = trained.task.predict_proba(trained.model, texts)  # type: ignore[attr-defined]
+    names = trained.task.state["label_names"]
+    return [{names[j]: float(p[j]) for j in range(len(names))} for p in probs]
+
+
+def generate_text(
+    trained: TrainedRun, prompt: str, *, max_new_tokens: int = 200, temperature: float = 0.8,
+    top_k: int | None = None, top_p: float | None = None, greedy: bool = False, seed: int | None = None,
+) -> str:
+    if trained.config.task != "language_model":
+        raise WorkbenchError(f"run {trained.run.id} is a {trained.config.task} run; generate needs a language model")
+    return trained.task.sample(  # type: ignore[attr-defined]
+        trained.model, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
+        top_k=top_k, top_p=top_p, greedy=greedy, seed=seed,
+    )
+
+
+def evaluate_file(trained: TrainedRun, path: str | Path, **data_params: Any) -> EvalResult:
+    """Score a trained run on a whole file (every row / all the text counts)."""
+    raw = trained.config.to_dict()
+    data_section = {k: v for k, v in raw["data"].items() if k in ("text_column", "label_column", "format")}
+    data_section.update(data_params)
+    raw["data"] = {"name": "file", "path": str(path), "validation_path": str(path), **data_section}
+    config = validate_config(raw)
+    data = load_dataset(config)
+    if config.task == "classification":
+        data = _align_labels(data, trained.task.state["label_names"], path)
+    task = build_task(trained.config, trained.tokenizer, trained.task.state, next(trained.model.parameters()).device)
+    task.set_data(data)
+    return task.evaluate(trained.model, None, 64)
+
+
+def _align_labels(data: DatasetSplits, run_labels: list[str], path: str | Path) -> DatasetSplits:
+    """Map the file's label names onto the run's class indices."""
+    file_labels = data.label_names or []
+    unknown = [name for name in file_labels if name not in run_labels]
+    if unknown:
+        raise DataError(path, f"labels {unknown} were not seen in training; the run knows {run_labels}")
+    mapping = np.array([run_labels.index(name) for name in file_labels])
+    for split in (data.train, data.validation):
+        split.labels = [int(mapping[i]) for i in split.labels or []]
+    data.label_names = list(run_labels)
+    return data

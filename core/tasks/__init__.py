@@ -1,0 +1,1 @@
+"""Tasks own batching, loss, metrics and prediction; see base.Task."""

@@ -1,0 +1,97 @@
+"""What a task owns: batching, loss, metrics and prediction. The trainer owns the loop.
+
+A task is built from the run config, the fitted tokenizer and its own small ``state`` (e.g.
+class names) so the same object serves training (after ``set_data``) and prediction from a
+checkpoint (no data needed).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.config import RunConfig
+from core.data.types import DatasetSplits
+from core.tokenize import Tokenizer
+
+# Metrics where smaller is better; everything else is maximised.
+MINIMISED = frozenset({"loss", "perplexity", "bits_per_token", "bits_per_char"})
+
+
+def metric_direction(name: str) -> str:
+    return "min" if name in MINIMISED else "max"
+
+
+@dataclass
+class Batch:
+    inputs: dict[str, torch.Tensor]  # passed to the model as keyword arguments
+    targets: torch.Tensor
+    n_tokens: int  # input tokens in the batch, for throughput
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, float]  # scalar metrics, logged as the "val" series
+    details: dict[str, Any] = field(default_factory=dict)  # confusion matrix, ROC, samples...
+
+
+class Task(ABC):
+    name: str = ""
+    default_metric: str = "loss"  # the validation metric for early stopping / best checkpoint
+
+    def __init__(
+        self, config: RunConfig, tokenizer: Tokenizer, state: dict[str, Any] | None = None,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.config = config
+        self.params = config.params("task")
+        self.tokenizer = tokenizer
+        self.state: dict[str, Any] = dict(state or {})
+        self.device = torch.device(device)
+
+    # -- data ------------------------------------------------------------------------------
+    @abstractmethod
+    def set_data(self, data: DatasetSplits) -> None:
+        """Tokenize the splits once into tensors; fill ``self.state`` (e.g. label names)."""
+
+    @abstractmethod
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
+        """A random training batch on ``self.device``."""
+
+    @property
+    def max_len(self) -> int:
+        """Longest sequence the model will see (for learned positions)."""
+        raise NotImplementedError
+
+    def data_summary(self) -> dict[str, Any]:
+        """Sizes worth showing next to a run (examples, tokens, classes)."""
+        return {}
+
+    # -- model -------------------------------------------------------------------------------
+    @abstractmethod
+    def build_model(self) -> nn.Module:
+        """Backbone from the registry + this task's head."""
+
+    @abstractmethod
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        """Mean training loss of the batch."""
+
+    @abstractmethod
+    def evaluate(self, model: nn.Module, max_batches: int | None, batch_size: int) -> EvalResult:
+        """Validation metrics; runs under no_grad in eval mode."""
+
+    def build_backbone(self) -> nn.Module:
+        from core.registry import MODELS
+
+        section = self.config["model"]
+        comp = MODELS.get(section["name"])
+        return comp.factory(
+            self.config.params("model"),
+            vocab_size=self.tokenizer.vocab_size,
+            pad_id=self.tokenizer.pad_id,
+            max_len=self.max_len,
+        )

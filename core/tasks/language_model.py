@@ -1,0 +1,162 @@
+"""Language modelling: predict each next token; report perplexity and bits per character."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.data.types import DatasetSplits
+from core.decoding import generate
+from core.errors import DataError
+from core.metrics import language_model_metrics
+from core.models.heads import LanguageModel
+from core.params import Param
+from core.registry import TASKS
+from core.tasks.base import Batch, EvalResult, Task
+
+PARAMS = (
+    Param("context_length", "int", 64, "Tokens of context the model sees (block size).", low=2, high=8192),
+    Param("label_smoothing", "float", 0.0, "Spread this much target probability over other tokens.", low=0.0, high=0.5),
+    Param("sample_length", "int", 200, "Tokens generated as a sample at each evaluation (0: none).", low=0, high=4096, sweepable=False),
+    Param("sample_prompt", "str", "", "Prompt for the samples (empty: the start of the validation text).", sweepable=False),
+    Param("sample_temperature", "float", 0.8, "Sampling temperature for the samples.", low=0.0, high=5.0, sweepable=False),
+)
+
+
+def _check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
+    if sections["task"]["name"] == "language_model" and sections["model"].get("bidirectional"):
+        return "model.bidirectional must be false for language modelling (it would see the future)"
+    return None
+
+
+@TASKS.register(
+    "language_model",
+    params=PARAMS,
+    help="Predict the next token; generate text.",
+    check_sections=_check_sections,
+    defaults={
+        "data": "python_docs",
+        "tokenizer": "char",
+        "model": "transformer_decoder",
+        "optimizer": "adamw",
+        "schedule": "cosine",
+        "training": {"max_steps": 500, "batch_size": 16, "eval_every": 100, "eval_max_batches": 20},
+    },
+)
+class LanguageModelTask(Task):
+    name = "language_model"
+    default_metric = "loss"
+
+    @property
+    def context(self) -> int:
+        return int(self.params["context_length"])
+
+    @property
+    def max_len(self) -> int:
+        return self.context
+
+    def set_data(self, data: DatasetSplits) -> None:
+        self.train = self._encode(data.train.texts, "training")
+        self.val = self._encode(data.validation.texts, "validation")
+        val_chars = sum(len(t) for t in data.validation.texts)
+        # Characters per token turns nats/token into bits/character for any tokenizer.
+        self.state["val_chars_per_token"] = val_chars / max(1, len(self.val))
+        self.state.setdefault("sample_prompt", data.validation.texts[0][:16] if data.validation.texts else "")
+        # Overlapping windows as a strided view: a batch is one gather, no Python loop.
+        self._windows = self.train.unfold(0, self.context + 1, 1)
+        self._summary = {
+            "train_tokens": len(self.train),
+            "val_tokens": len(self.val),
+            "vocab_size": self.tokenizer.vocab_size,
+        }
+
+    def data_summary(self) -> dict[str, Any]:
+        return dict(self._summary)
+
+    def _encode(self, texts: list[str], split: str) -> torch.Tensor:
+        ids = self.tokenizer.encode("\n".join(texts))
+        if len(ids) < self.context + 2:
+            raise DataError(
+                split, f"the {split} text has {len(ids)} tokens; task.context_length "
+                f"({self.context}) needs at least {self.context + 2}",
+            )
+        return torch.tensor(ids, dtype=torch.long)
+
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
+        index = torch.randint(len(self._windows), (batch_size,), generator=generator)
+        rows = self._windows[index]
+        return Batch(
+            inputs={"ids": rows[:, :-1].to(self.device)},
+            targets=rows[:, 1:].to(self.device),
+            n_tokens=batch_size * self.context,
+        )
+
+    def build_model(self) -> nn.Module:
+        return LanguageModel(
+            self.build_backbone(),
+            vocab_size=self.tokenizer.vocab_size,
+            tie_weights=bool(self.config.params("model").get("tie_weights", False)),
+        )
+
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        logits = model(**batch.inputs)
+        return F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), batch.targets.reshape(-1),
+            label_smoothing=self.params["label_smoothing"],
+        )
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, max_batches: int | None, batch_size: int) -> EvalResult:
+        """Loss over non-overlapping validation windows: deterministic, unlike random batches."""
+        was_training = model.training
+        model.eval()
+        ctx = self.context
+        n_windows = (len(self.val) - 1) // ctx
+        if max_batches is not None:
+            n_windows = min(n_windows, max_batches * batch_size)
+        inputs = self.val[: n_windows * ctx].view(n_windows, ctx)
+        targets = self.val[1 : n_windows * ctx + 1].view(n_windows, ctx)
+        total, count = 0.0, 0
+        for start in range(0, n_windows, batch_size):
+            x = inputs[start : start + batch_size].to(self.device)
+            y = targets[start : start + batch_size].to(self.device)
+            logits = model(ids=x).float()
+            total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
+            count += y.numel()
+        mean = total / max(1, count)
+        chars = count * self.state.get("val_chars_per_token", 1.0)
+        metrics = language_model_metrics(mean, count, chars=int(round(chars)))
+        details: dict[str, Any] = {}
+        if self.params["sample_length"] > 0:
+            details["sample"] = self.sample(
+                model, self.params["sample_prompt"] or self.state.get("sample_prompt", ""),
+                max_new_tokens=self.params["sample_length"],
+                temperature=self.params["sample_temperature"], seed=0,
+            )
+        model.train(was_training)
+        return EvalResult(metrics={k: v for k, v in metrics.items() if _finite(v)}, details=details)
+
+    # -- generation ------------------------------------------------------------------------------
+    def sample(
+        self, model: nn.Module, prompt: str, *, max_new_tokens: int = 200, temperature: float = 0.8,
+        top_k: int | None = None, top_p: float | None = None, greedy: bool = False, seed: int | None = None,
+    ) -> str:
+        """Continue ``prompt``; returns prompt + generated text."""
+        ids = self.tokenizer.encode(prompt) or [self.tokenizer.bos_id]
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=self.device).manual_seed(seed)
+        out = generate(
+            model, torch.tensor([ids], dtype=torch.long, device=self.device), max_new_tokens,
+            context_length=self.context, temperature=temperature, top_k=top_k, top_p=top_p,
+            greedy=greedy, generator=generator,
+        )
+        return self.tokenizer.decode(out[0].tolist())
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)

@@ -1,0 +1,352 @@
+"""The training loop: device, precision, schedule, clipping, evaluation, checkpoints, resume.
+
+The task says *what* a step computes (batch, loss, metrics); this module says *how* it runs.
+Bookkeeping is kept off the hot path: the loss is read back only every ``log_every`` steps,
+metrics are written to the store in batches, and the stop flag is polled by a side thread.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from core import checkpoint as ckpt
+from core.config import RunConfig
+from core.data.types import DatasetSplits
+from core.device import autocast, configure_backends, device_label, pick_device, resolve_precision
+from core.errors import TrainingDiverged
+from core.optim import build_optimizer, build_schedule
+from core.registry import DATASETS, TASKS, TOKENIZERS
+from core.tasks.base import Task, metric_direction
+from core.tokenize import Tokenizer, load_tokenizer
+
+
+class Callback(Protocol):
+    """Hooks for progress displays (CLI bar, tests). All optional to implement."""
+
+    def on_start(self, info: dict[str, Any]) -> None: ...
+    def on_log(self, step: int, metrics: dict[str, float]) -> None: ...
+    def on_eval(self, step: int, metrics: dict[str, float], details: dict[str, Any]) -> None: ...
+    def on_end(self, result: TrainResult) -> None: ...
+
+
+class MetricSink(Protocol):
+    """Where metrics and progress go; the run store implements it."""
+
+    def log_metrics(self, run_id: str, rows: list[tuple[int, str, str, float, float]]) -> None: ...
+    def set_progress(self, run_id: str, progress: dict[str, Any]) -> None: ...
+    def set_summary(self, run_id: str, summary: dict[str, Any]) -> None: ...
+    def stop_requested(self, run_id: str) -> bool: ...
+    def truncate_metrics(self, run_id: str, after_step: int) -> None: ...
+    def heartbeat(self, run_id: str) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    status: str  # completed | stopped
+    step: int
+    summary: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+
+def load_dataset(config: RunConfig) -> DatasetSplits:
+    comp = DATASETS.get(config["data"]["name"], path="data.name")
+    return comp.factory(config.params("data"), task=config.task, seed=config["training"]["seed"])
+
+
+def fit_tokenizer(config: RunConfig, data: DatasetSplits) -> Tokenizer:
+    comp = TOKENIZERS.get(config["tokenizer"]["name"], path="tokenizer.name")
+    texts = list(data.train.texts)
+    if data.train.targets:
+        texts += data.train.targets
+    return comp.factory(config.params("tokenizer"), texts)
+
+
+def build_task(config: RunConfig, tokenizer: Tokenizer, state: dict[str, Any] | None, device: torch.device) -> Task:
+    return TASKS.get(config.task).factory(config, tokenizer, state, device)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Trains one run. ``run_dir`` receives tokenizer, task state, checkpoints and samples."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        run_dir: Path,
+        *,
+        sink: MetricSink | None = None,
+        run_id: str | None = None,
+        callbacks: Sequence[Callback] = (),
+        stop_event: threading.Event | None = None,
+    ) -> None:
+        self.config = config
+        self.t = config["training"]
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.sink = sink
+        self.run_id = run_id
+        self.callbacks = list(callbacks)
+        self.stop_event = stop_event or threading.Event()
+        self._rows: list[tuple[int, str, str, float, float]] = []
+
+    # -- set-up --------------------------------------------------------------------------------
+    def setup(self, resume: bool = False) -> None:
+        seed_everything(self.t["seed"])
+        self.device = pick_device(self.t["device"])
+        configure_backends(self.device)
+        self.amp_dtype = resolve_precision(self.device, self.t["precision"])
+        data = load_dataset(self.config)
+        tok_dir = self.run_dir / "tokenizer"
+        if resume and (tok_dir / "tokenizer.json").exists():
+            self.tokenizer = load_tokenizer(tok_dir)
+        else:
+            self.tokenizer = fit_tokenizer(self.config, data)
+            self.tokenizer.save(tok_dir)
+        self.task = build_task(self.config, self.tokenizer, None, self.device)
+        self.task.set_data(data)
+        (self.run_dir / "task_state.json").write_text(json.dumps(self.task.state))
+        (self.run_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=1))
+        self.data_notes = list(data.notes)
+        self.model = self.task.build_model().to(self.device)
+        self.n_params = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        self.optimizer = build_optimizer(self.model, self.config["optimizer"])
+        self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+        self.schedule = build_schedule(self.config["schedule"], self.t["max_steps"])
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        self.generator = torch.Generator().manual_seed(self.t["seed"] + 1)
+        self.metric = self.t["early_stopping_metric"] or self.task.default_metric
+        self.direction = metric_direction(self.metric)
+        self.step = 0
+        self.elapsed_before = 0.0  # wall time of earlier sessions of a resumed run
+        self.best: float | None = None
+        self.best_step = 0
+        self.bad_evals = 0
+        self.tokens_seen = 0
+        last = self.run_dir / "checkpoints" / "last"
+        if resume and ckpt.has_checkpoint(last):
+            state, extra = ckpt.load_checkpoint(last, self.model, self.optimizer, self.device)
+            self.step = int(state["step"])
+            self.elapsed_before = float(state.get("elapsed", 0.0))
+            self.best = state.get("best")
+            self.best_step = int(state.get("best_step", 0))
+            self.bad_evals = int(state.get("bad_evals", 0))
+            self.tokens_seen = int(state.get("tokens_seen", 0))
+            if "generator" in extra:
+                self.generator.set_state(extra["generator"])
+            if "cpu_rng" in extra:
+                torch.set_rng_state(extra["cpu_rng"])
+            if self.sink and self.run_id:
+                self.sink.truncate_metrics(self.run_id, self.step)
+        self.train_model: nn.Module = torch.compile(self.model) if self.t["compile"] else self.model
+
+    # -- loop ------------------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        t = self.t
+        max_steps, accum = t["max_steps"], t["grad_accum"]
+        deadline = None if t["max_minutes"] is None else time.monotonic() + 60 * t["max_minutes"]
+        start = time.perf_counter()
+        self._emit("on_start", {
+            "device": device_label(self.device), "params": self.n_params, "step": self.step,
+            "max_steps": max_steps, "data": self.task.data_summary(), "notes": self.data_notes,
+        })
+        watcher = self._start_stop_watcher()
+        model, optimizer = self.train_model, self.optimizer
+        model.train()
+        window_loss = torch.zeros((), device=self.device)
+        window_steps, window_tokens, window_time = 0, 0, 0.0
+        status, reason = "completed", ""
+        try:
+            while self.step < max_steps:
+                if self.stop_event.is_set():
+                    status, reason = "stopped", "stop requested"
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    reason = f"time budget of {t['max_minutes']:g} min reached"
+                    break
+                step_start = time.perf_counter()
+                factor = self.schedule(self.step)
+                for group, base in zip(optimizer.param_groups, self.base_lrs, strict=True):
+                    group["lr"] = base * factor
+                for _ in range(accum):
+                    batch = self.task.train_batch(t["batch_size"], self.generator)
+                    with autocast(self.device, self.amp_dtype):
+                        loss = self.task.loss(model, batch)
+                    scaled = loss / accum if accum > 1 else loss
+                    if self.scaler is not None:
+                        self.scaler.scale(scaled).backward()
+                    else:
+                        scaled.backward()
+                    window_loss += loss.detach()
+                    window_tokens += batch.n_tokens
+                if self.scaler is not None:
+                    self.scaler.unscale_(optimizer)
+                if t["grad_clip"] > 0:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), t["grad_clip"])
+                if self.scaler is not None:
+                    self.scaler.step(optimizer)
+                    self.scaler.update()
+                else:
+                    optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                self.step += 1
+                window_steps += 1
+                window_time += time.perf_counter() - step_start
+                if self.step % t["log_every"] == 0 or self.step == max_steps:
+                    mean = (window_loss / (window_steps * accum)).item()
+                    if not math.isfinite(mean):
+                        raise TrainingDiverged(
+                            f"loss became {mean} at step {self.step}; try a lower optimizer.lr "
+                            f"(now {self.base_lrs[0]:g}) or gradient clipping (training.grad_clip)"
+                        )
+                    self.tokens_seen += window_tokens
+                    self._log_train(mean, window_tokens / max(window_time, 1e-9), factor, start)
+                    window_loss.zero_()
+                    window_steps, window_tokens, window_time = 0, 0, 0.0
+                due = self.step % t["eval_every"] == 0 or self.step == max_steps
+                if due and self._evaluate(start):
+                    reason = (
+                        f"early stopping: val {self.metric} did not improve for "
+                        f"{t['early_stopping_patience']} evaluations"
+                    )
+                    break
+        finally:
+            if watcher is not None:
+                watcher.set()
+        if self.step % t["eval_every"] != 0 and self.step != max_steps and self.step > 0:
+            self._evaluate(start)  # stopped between evaluations: score and save where we are
+        result = TrainResult(status=status, step=self.step, summary=self._summary(start), reason=reason)
+        self._flush()
+        if self.sink and self.run_id:
+            self.sink.set_summary(self.run_id, result.summary)
+        self._emit("on_end", result)
+        return result
+
+    # -- pieces ------------------------------------------------------------------------------------
+    def _elapsed(self, start: float) -> float:
+        return self.elapsed_before + time.perf_counter() - start
+
+    def _log_train(self, loss: float, tokens_per_s: float, lr_factor: float, start: float) -> None:
+        wall = self._elapsed(start)
+        lr = self.base_lrs[0] * lr_factor
+        self._rows += [
+            (self.step, "train", "loss", loss, wall),
+            (self.step, "train", "lr", lr, wall),
+            (self.step, "train", "tokens_per_s", tokens_per_s, wall),
+        ]
+        self._flush()
+        done = self.step / self.t["max_steps"]
+        rate = self.step / max(wall, 1e-9)
+        eta = (self.t["max_steps"] - self.step) / rate if rate > 0 else None
+        if self.sink and self.run_id:
+            self.sink.set_progress(self.run_id, {
+                "step": self.step, "max_steps": self.t["max_steps"], "fraction": done,
+                "tokens_per_s": tokens_per_s, "eta_s": eta, "elapsed_s": wall, "train_loss": loss,
+            })
+        self._emit("on_log", self.step, {"loss": loss, "lr": lr, "tokens_per_s": tokens_per_s, "eta_s": eta or 0.0})
+
+    def _evaluate(self, start: float) -> bool:
+        """Score on validation, checkpoint, track the best. Returns True to stop early."""
+        eval_bs = max(self.t["batch_size"], 64)
+        with autocast(self.device, self.amp_dtype):
+            result = self.task.evaluate(self.model, self.t["eval_max_batches"], eval_bs)
+        wall = self._elapsed(start)
+        self._rows += [(self.step, "val", k, float(v), wall) for k, v in result.metrics.items()]
+        self._flush()
+        self.last_eval = result
+        value = result.metrics.get(self.metric)
+        improved = False
+        if value is not None:
+            better = self.best is None or (value < self.best if self.direction == "min" else value > self.best)
+            if better:
+                self.best, self.best_step, self.bad_evals, improved = value, self.step, 0, True
+            else:
+                self.bad_evals += 1
+        if "sample" in result.details:
+            with (self.run_dir / "samples.jsonl").open("a") as f:
+                f.write(json.dumps({"step": self.step, "text": result.details["sample"]}) + "\n")
+        if self.t["checkpoint"]:
+            self._save_checkpoint(wall, improved)
+        if self.sink and self.run_id:
+            self.sink.set_summary(self.run_id, self._summary(start))
+        self._emit("on_eval", self.step, result.metrics, result.details)
+        patience = self.t["early_stopping_patience"]
+        return patience > 0 and self.bad_evals >= patience
+
+    def _save_checkpoint(self, wall: float, improved: bool) -> None:
+        folder = self.run_dir / "checkpoints"
+        state = {
+            "step": self.step, "elapsed": wall, "best": self.best, "best_step": self.best_step,
+            "bad_evals": self.bad_evals, "tokens_seen": self.tokens_seen, "metric": self.metric,
+        }
+        extra = {"generator": self.generator.get_state(), "cpu_rng": torch.get_rng_state()}
+        ckpt.save_checkpoint(folder / "last", self.model, self.optimizer, state, extra)
+        if improved:
+            ckpt.save_checkpoint(folder / "best", self.model, None, state)
+
+    def _summary(self, start: float) -> dict[str, Any]:
+        last = getattr(self, "last_eval", None)
+        summary: dict[str, Any] = {
+            "step": self.step,
+            "params": self.n_params,
+            "device": device_label(self.device),
+            "duration_s": self._elapsed(start),
+            "tokens_seen": self.tokens_seen,
+            "tokens_per_s": self.tokens_seen / max(self._elapsed(start), 1e-9),
+            "data": self.task.data_summary(),
+            "metric": self.metric,
+            "best": {"value": self.best, "step": self.best_step},
+        }
+        if last is not None:
+            summary["val"] = dict(last.metrics)
+            summary["details"] = {k: v for k, v in last.details.items() if k != "sample"}
+            if "sample" in last.details:
+                summary["sample"] = last.details["sample"]
+        return summary
+
+    def _flush(self) -> None:
+        if self._rows and self.sink and self.run_id:
+            self.sink.log_metrics(self.run_id, self._rows)
+            self.sink.heartbeat(self.run_id)
+        self._rows = []
+
+    def _emit(self, hook: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            fn: Callable[..., None] | None = getattr(cb, hook, None)
+            if fn is not None:
+                fn(*args)
+
+    def _start_stop_watcher(self) -> threading.Event | None:
+        """Poll the store's stop flag off the hot path; the loop checks a cheap Event."""
+        if not (self.sink and self.run_id):
+            return None
+        done = threading.Event()
+        sink, run_id, stop = self.sink, self.run_id, self.stop_event
+
+        def watch() -> None:
+            while not done.wait(0.25):
+                try:
+                    if sink.stop_requested(run_id):
+                        stop.set()
+                        return
+                except Exception:  # a busy database must not kill training
+                    continue
+
+        threading.Thread(target=watch, name="stop-watcher", daemon=True).start()
+        return done

@@ -1,0 +1,29 @@
+"""Shared fixtures: every test gets its own workbench home, so nothing touches ~/.lmwb."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+needs_shared_data = pytest.mark.skipif(
+    not SHARED_DATA.exists(), reason="../shared/data is not present on this machine"
+)
+
+
+@pytest.fixture(autouse=True)
+def workbench_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "lmwb-home"
+    monkeypatch.setenv("LMWB_HOME", str(home))
+    monkeypatch.delenv("LMWB_STORE", raising=False)
+    return home
+
+
+@pytest.fixture
+def store(workbench_home: Path):
+    from core.store import Store
+
+    return Store(home=workbench_home)

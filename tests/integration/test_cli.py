@@ -1,0 +1,102 @@
+"""The `lmwb` command line end to end (in-process, against a temporary store)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.cli import main, reproduce_command
+from core.config import default_config, validate_config
+
+
+def _train(capsys, *extra: str) -> str:
+    code = main([
+        "train", "--task", "classification", "--name", "cli-run",
+        "--set", "data.n_examples=600", "--set", "model.hidden_size=32", "--set", "model.embed_dim=32",
+        "--set", "training.max_steps=20", "--set", "training.eval_every=10", *extra,
+    ])
+    assert code == 0
+    return capsys.readouterr().out
+
+
+def test_train_list_show_predict_export_delete(capsys, tmp_path) -> None:
+    out = _train(capsys)
+    assert "completed at step 20" in out and "eval step 10" in out
+    assert main(["runs", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "cli-run" in listing and "completed" in listing
+
+    assert main(["runs", "show", "cli-run"]) == 0
+    shown = capsys.readouterr().out
+    assert '"status": "completed"' in shown and "reproduce: lmwb train" in shown
+
+    assert main(["predict", "cli-run", "what a great film", "dull and boring"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].split("\t")[0] in ("positive", "negative")
+
+    csv_path = tmp_path / "m.csv"
+    assert main(["runs", "export", "cli-run", "-o", str(csv_path)]) == 0
+    assert csv_path.read_text().startswith("step,split,name,value,wall_time")
+
+    assert main(["runs", "delete", "cli-run"]) == 0
+    capsys.readouterr()
+    assert main(["runs", "show", "cli-run"]) == 2
+    assert "no run" in capsys.readouterr().err
+
+
+def test_generate_from_language_model(capsys) -> None:
+    code = main([
+        "train", "--task", "language_model", "--name", "lm",
+        "--set", "data.name=arithmetic", "--set", "model.d_model=32", "--set", "model.n_heads=2",
+        "--set", "model.n_layers=1", "--set", "model.d_ff=64", "--set", "training.max_steps=20",
+        "--set", "training.eval_every=20", "--set", "task.sample_length=10",
+    ])
+    assert code == 0
+    capsys.readouterr()
+    assert main(["generate", "lm", "--prompt", "12+", "--max-tokens", "8", "--seed", "1"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("12+")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "model.hidden_size=-1"], "model.hidden_size = -1"),
+        (["--set", "optimizer.lr=fast"], "optimizer.lr = 'fast'"),
+        (["--set", "model.name=nosuch"], "unknown architecture"),
+        (["--set", "hidden_size=3"], "section.key"),
+        (["--config", "/nonexistent/run.yaml"], "file not found"),
+    ],
+)
+def test_bad_input_gives_readable_errors(capsys, args: list[str], message: str) -> None:
+    code = main(["train", "--task", "classification", *args])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_bad_data_file_fails_run_with_file_and_line(capsys, tmp_path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nfine movie,1\nragged,row,here\n")
+    code = main(["train", "--task", "classification", "--set", "data.name=file", "--set", f"data.path={bad}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "bad.csv" in err and "line 3" in err
+
+
+def test_reproduce_command_round_trips() -> None:
+    config = validate_config(default_config("classification"))
+    command = reproduce_command(config.to_dict())
+    assert command.startswith("lmwb train --set task.name=classification")
+    args = [part for part in command.split(" --set ")[1:]]
+    from core.config import apply_overrides
+
+    rebuilt = validate_config(apply_overrides({}, [a.strip("'") for a in args]))
+    assert rebuilt.to_dict() == config.to_dict()
+
+
+def test_data_list_and_params(capsys) -> None:
+    assert main(["data", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "sentiment" in out and "python_docs" in out
+    assert main(["params", "model", "lstm"]) == 0
+    assert "model.hidden_size" in capsys.readouterr().out
