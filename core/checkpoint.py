@@ -52,7 +52,12 @@ def save_checkpoint(
 
 
 def load_weights(folder: Path, model: nn.Module, device: torch.device | str = "cpu") -> None:
-    missing, unexpected = load_model(_unwrap(model), str(Path(folder) / "model.safetensors"), strict=False, device=str(device))
+    try:
+        missing, unexpected = load_model(
+            _unwrap(model), str(Path(folder) / "model.safetensors"), strict=False, device=str(device)
+        )
+    except RuntimeError as exc:  # shape mismatch: a different architecture or size
+        raise RuntimeError(f"checkpoint in {folder} does not match the model: {exc}") from None
     # Tied weights are stored once; a key missing only because it is tied is fine.
     real_missing = [k for k in missing if not _is_tied(model, k)]
     if real_missing or unexpected:

@@ -129,6 +129,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def _run_in_foreground(store: Any, run_id: str, resume: bool) -> int:
     from core.runs import execute_run
 
+    store.update_run(run_id, stop_requested=False)  # a stop from an earlier session is spent
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:

@@ -161,22 +161,15 @@ def _section(raw: dict[str, Any], section: str) -> dict[str, Any]:
 
 def _check_compatible(sections: dict[str, dict[str, Any]]) -> None:
     task = sections["task"]["name"]
-    model = MODELS.get(sections["model"]["name"])
-    tasks = model.meta.get("tasks", ())
-    if task not in tasks:
-        raise ConfigError(
-            "model.name", model.name,
-            "an architecture for this task: " + ", ".join(MODELS.names(tasks=task)),
-            reason=f"{model.name} cannot do {task}",
-        )
-    data = DATASETS.get(sections["data"]["name"])
-    data_tasks = data.meta.get("tasks", ())
-    if task not in data_tasks:
-        raise ConfigError(
-            "data.name", data.name,
-            "a dataset for this task: " + ", ".join(DATASETS.names(tasks=task)),
-            reason=f"{data.name} has no data for {task}",
-        )
+    for section, noun in (("model", "an architecture"), ("data", "a dataset")):
+        registry = SECTION_REGISTRIES[section]
+        comp = registry.get(sections[section]["name"])
+        if task not in comp.meta.get("tasks", ()):
+            raise ConfigError(
+                f"{section}.name", comp.name,
+                f"{noun} for this task: " + ", ".join(registry.names(tasks=task)),
+                reason=f"{comp.name} cannot do {task}",
+            )
     task_comp = TASKS.get(task)
     if task_comp.meta.get("check_sections") and (problem := task_comp.meta["check_sections"](sections)):
         raise ConfigError("config", task, problem, reason="invalid combination")

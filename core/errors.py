@@ -17,6 +17,10 @@ class ConfigError(WorkbenchError):
         self.path = path
         self.value = value
         self.allowed = allowed
+        if reason == "invalid combination":
+            # The value is a whole section; the sentence in ``allowed`` says what is wrong.
+            super().__init__(f"{path}: {allowed}")
+            return
         shown = _short(value)
         super().__init__(f"{path} = {shown}: {reason}; expected {allowed}")
 

@@ -12,14 +12,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    confusion_matrix,
-    precision_recall_fscore_support,
-    roc_auc_score,
-    roc_curve,
-)
 
 MAX_CURVE_POINTS = 200
 COUNT_KEYS = frozenset({"n", "num_classes", "tokens", "chars"})
@@ -50,6 +42,16 @@ def classification_metrics(
 
     A 1-D ``probs`` is read as P(class 1) of a binary classifier.
     """
+    # Imported here: scikit-learn costs ~1 s at start-up, which every worker and CLI call paid.
+    from sklearn.metrics import (
+        accuracy_score,
+        average_precision_score,
+        confusion_matrix,
+        precision_recall_fscore_support,
+        roc_auc_score,
+        roc_curve,
+    )
+
     y = np.asarray(y_true).astype(np.int64, copy=False).ravel()
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim == 1:

@@ -27,38 +27,37 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
     ]
 
 
+_ADAM_MOMENTS = (
+    _LR,
+    Param("beta1", "float", 0.9, "Adam's first-moment decay.", low=0.0, high=0.999),
+    Param("beta2", "float", 0.999, "Adam's second-moment decay.", low=0.0, high=0.99999),
+    Param("eps", "float", 1e-8, "Adam's denominator epsilon.", low=1e-12, high=1e-3, log=True, sweepable=False),
+)
+
+
 @OPTIMIZERS.register(
     "adamw",
     params=(
-        _LR,
-        Param("beta1", "float", 0.9, "Adam's first-moment decay.", low=0.0, high=0.999),
-        Param("beta2", "float", 0.999, "Adam's second-moment decay.", low=0.0, high=0.99999),
-        Param("eps", "float", 1e-8, "Adam's denominator epsilon.", low=1e-12, high=1e-3, log=True, sweepable=False),
+        *_ADAM_MOMENTS,
         Param("weight_decay", "float", 0.01, "Decoupled weight decay on weight matrices.", low=0.0, high=1.0),
     ),
     help="Adam with decoupled weight decay: the default for transformers.",
 )
 def adamw(model: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(
-        _param_groups(model, p["weight_decay"]), lr=p["lr"], betas=(p["beta1"], p["beta2"]), eps=p["eps"]
-    )
+    return _adam_family(torch.optim.AdamW, model, p)
 
 
 @OPTIMIZERS.register(
     "adam",
-    params=(
-        _LR,
-        Param("beta1", "float", 0.9, "Adam's first-moment decay.", low=0.0, high=0.999),
-        Param("beta2", "float", 0.999, "Adam's second-moment decay.", low=0.0, high=0.99999),
-        Param("eps", "float", 1e-8, "Adam's denominator epsilon.", low=1e-12, high=1e-3, log=True, sweepable=False),
-        _WD,
-    ),
+    params=(*_ADAM_MOMENTS, _WD),
     help="Adam with L2 regularisation folded into the gradient.",
 )
 def adam(model: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
-    return torch.optim.Adam(
-        _param_groups(model, p["weight_decay"]), lr=p["lr"], betas=(p["beta1"], p["beta2"]), eps=p["eps"]
-    )
+    return _adam_family(torch.optim.Adam, model, p)
+
+
+def _adam_family(cls: type[torch.optim.Optimizer], model: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
+    return cls(_param_groups(model, p["weight_decay"]), lr=p["lr"], betas=(p["beta1"], p["beta2"]), eps=p["eps"])
 
 
 @OPTIMIZERS.register(

@@ -53,7 +53,9 @@ def execute_run(
     """
     run = store.get_run(run_id)
     config = validate_config(run.config)
-    store.update_run(run.id, worker=worker_label(), stop_requested=False, error=None)
+    # The stop flag is cleared when a run is queued or resumed, not here: a stop that arrives
+    # between a worker's claim and this line must still count.
+    store.update_run(run.id, worker=worker_label(), error=None)
     store.set_status(run.id, "running")
     trainer = Trainer(
         config, store.run_dir(run.id), sink=store, run_id=run.id, callbacks=callbacks,

@@ -340,11 +340,15 @@ class Trainer:
         sink, run_id, stop = self.sink, self.run_id, self.stop_event
 
         def watch() -> None:
+            ticks = 0
             while not done.wait(0.25):
+                ticks += 1
                 try:
                     if sink.stop_requested(run_id):
                         stop.set()
                         return
+                    if ticks % 20 == 0:  # every ~5 s, so slow log intervals never look orphaned
+                        sink.heartbeat(run_id)
                 except Exception:  # a busy database must not kill training
                     continue
 

@@ -1,0 +1,1 @@
+"""Streamlit entrypoint and shared UI pieces."""

@@ -1,0 +1,1 @@
+"""Shared UI pieces: forms from parameter declarations, charts, the live run view."""

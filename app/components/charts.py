@@ -1,0 +1,224 @@
+"""Plotly figures the pages draw. Pure functions: data in, ``go.Figure`` out (no Streamlit).
+
+Keeping them free of Streamlit means a page test and a unit test can both build every chart,
+and the same figure works in a notebook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+# One palette everywhere, so a run keeps its colour from the curves to the ROC plot.
+PALETTE: tuple[str, ...] = tuple(qualitative.Plotly) + tuple(qualitative.D3)
+# Train solid, validation dashed (the convention of most training dashboards).
+SPLIT_DASH: dict[str, str] = {"train": "solid", "val": "dash", "test": "dot"}
+X_TITLES: dict[str, str] = {"step": "Step", "epoch": "Epoch", "wall_time": "Wall time (s)"}
+_X_FORMATS: dict[str, str] = {"step": ",", "epoch": ".2f", "wall_time": ".1f"}
+_MARKERS_UP_TO = 40  # sparse series (evaluations) get markers so single points stay visible
+
+
+def color_map(labels: Sequence[str]) -> dict[str, str]:
+    """A stable colour per label, in the order given (pass the same list to every chart)."""
+    return {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(dict.fromkeys(labels))}
+
+
+def empty_figure(message: str = "No data yet") -> go.Figure:
+    """A blank figure with a centred note, so pages never show an empty frame."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font={"size": 14}, x=0.5, y=0.5,
+                       xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10})
+    return fig
+
+
+def metric_curves_figure(
+    df: pd.DataFrame,
+    metric: str,
+    x: str = "step",
+    color: str = "run",
+    colors: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """One metric over training: a line per (run, split); train solid, val dashed.
+
+    ``df`` has columns ``color`` (the run label), step, split, name, value, wall_time, and
+    optionally ``epoch``; ``x`` picks the x-axis column. Rows of other metrics are ignored.
+    """
+    if df.empty:
+        return empty_figure(f"No {metric} values yet")
+    if x not in df.columns:
+        return empty_figure(f"No {X_TITLES.get(x, x).lower()} known for these runs")
+    data = df[df["name"] == metric].dropna(subset=["value", x])
+    if data.empty:
+        return empty_figure(f"No {metric} values yet")
+    labels = [str(v) for v in data[color].drop_duplicates()]
+    palette = dict(colors) if colors else color_map(labels)
+    fig = go.Figure()
+    for (label, split), part in data.groupby([color, "split"], sort=False):
+        label = str(label)
+        part = part.sort_values(x)  # wall_time can interleave with steps across resumes
+        fig.add_trace(go.Scatter(
+            x=part[x], y=part["value"],
+            mode="lines+markers" if len(part) <= _MARKERS_UP_TO else "lines",
+            name=f"{label} · {split}",
+            legendgroup=label,
+            line={"color": palette.get(label, PALETTE[0]), "dash": SPLIT_DASH.get(split, "dashdot")},
+            marker={"size": 5},
+            # fullData.name prints the trace name as data, so a run called "50%{x}" is safe.
+            hovertemplate=(
+                f"<b>%{{fullData.name}}</b><br>{X_TITLES.get(x, x)}: %{{x:{_X_FORMATS.get(x, '.4~g')}}}"
+                f"<br>{_escape(metric)}: %{{y:.4~g}}<extra></extra>"
+            ),
+        ))
+    fig.update_layout(
+        title=title or metric, xaxis_title=X_TITLES.get(x, x), yaxis_title=metric,
+        hovermode="closest", legend={"groupclick": "togglegroup"},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return fig
+
+
+def confusion_matrix_figure(
+    matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str = "Confusion matrix"
+) -> go.Figure:
+    """Counts as a heatmap: rows = true class, columns = predicted; colour = share of the row.
+
+    Colouring by row share keeps a rare class's mistakes visible next to a frequent class.
+    """
+    counts = pd.DataFrame(matrix, index=list(labels), columns=list(labels)).fillna(0)
+    totals = counts.sum(axis=1).replace(0, 1)
+    share = counts.div(totals, axis=0)
+    text = [[f"{int(c)}<br>{s:.0%}" for c, s in zip(row_c, row_s, strict=True)]
+            for row_c, row_s in zip(counts.to_numpy(), share.to_numpy(), strict=True)]
+    fig = go.Figure(go.Heatmap(
+        z=share.to_numpy(), x=counts.columns, y=counts.index, text=text, texttemplate="%{text}",
+        colorscale="Blues", zmin=0, zmax=1, showscale=False,
+        hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
+    ))
+    fig.update_layout(title=title, xaxis_title="Predicted", yaxis_title="True",
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    fig.update_xaxes(type="category", side="bottom")
+    fig.update_yaxes(type="category", autorange="reversed")
+    return fig
+
+
+def roc_figure(roc_curve_details: Mapping[str, Mapping[str, Any]], title: str = "ROC curve") -> go.Figure:
+    """ROC curves ``{class: {"fpr": [...], "tpr": [...], "auc": x}}`` plus the chance line."""
+    if not roc_curve_details:
+        return empty_figure("No ROC curve (a single class in validation?)")
+    fig = go.Figure()
+    for i, (name, curve) in enumerate(roc_curve_details.items()):
+        auc = curve.get("auc")
+        label = f"{name} (AUC {auc:.3f})" if isinstance(auc, int | float) else str(name)
+        fig.add_trace(go.Scatter(
+            x=curve.get("fpr", []), y=curve.get("tpr", []), mode="lines", name=label,
+            line={"color": PALETTE[i % len(PALETTE)]},
+            hovertemplate="%{fullData.name}<br>FPR %{x:.3f}, TPR %{y:.3f}<extra></extra>",
+        ))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
+                             line={"color": "gray", "dash": "dot"}, hoverinfo="skip"))
+    fig.update_layout(title=title, xaxis_title="False positive rate", yaxis_title="True positive rate",
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1.02])
+    return fig
+
+
+def parallel_coordinates_figure(df_params: pd.DataFrame, metric: str) -> go.Figure:
+    """One axis per hyperparameter column plus ``metric`` (last, and the line colour).
+
+    Text and boolean columns become categorical axes (ticks show the values), since
+    ``go.Parcoords`` only plots numbers.
+    """
+    if df_params.empty or metric not in df_params.columns:
+        return empty_figure(f"No runs with {metric} to compare")
+    columns = [c for c in df_params.columns if c != metric] + [metric]
+    dimensions = [_parcoords_dimension(df_params[c], str(c)) for c in columns]
+    values = pd.to_numeric(df_params[metric], errors="coerce")
+    line: dict[str, Any] = {"color": values.fillna(values.min() if values.notna().any() else 0),
+                            "colorscale": "Viridis", "showscale": True,
+                            "colorbar": {"title": {"text": metric}}}
+    fig = go.Figure(go.Parcoords(line=line, dimensions=dimensions))
+    fig.update_layout(title=f"Hyperparameters vs {metric}", margin={"l": 60, "r": 60, "t": 70, "b": 20})
+    return fig
+
+
+def label_balance_figure(counts: Mapping[str, int], title: str = "Label balance") -> go.Figure:
+    """Examples per class as bars, with each bar's share in its label."""
+    if not counts:
+        return empty_figure("No labels")
+    total = sum(counts.values()) or 1
+    names = [str(k) for k in counts]
+    fig = go.Figure(go.Bar(
+        x=names, y=list(counts.values()),
+        text=[f"{v:,} ({v / total:.0%})" for v in counts.values()], textposition="auto",
+        marker={"color": [PALETTE[i % len(PALETTE)] for i in range(len(names))]},
+        hovertemplate="%{x}: %{y:,} examples<extra></extra>",
+    ))
+    fig.update_layout(title=title, xaxis_title="Label", yaxis_title="Examples",
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def length_histogram_figure(
+    lengths: Sequence[int], unit: str = "tokens", title: str | None = None
+) -> go.Figure:
+    """How long examples are, so a max_length can be picked that truncates few of them."""
+    if len(lengths) == 0:
+        return empty_figure("No examples")
+    fig = go.Figure(go.Histogram(x=list(lengths), marker={"color": PALETTE[0]},
+                                 hovertemplate=f"%{{x}} {unit}: %{{y}} examples<extra></extra>"))
+    series = pd.Series(lengths)
+    for q, dash in ((0.5, "dot"), (0.95, "dash")):
+        value = float(series.quantile(q))
+        fig.add_vline(x=value, line={"color": "gray", "dash": dash},
+                      annotation_text=f"p{int(q * 100)} = {value:.0f}")
+    fig.update_layout(title=title or f"Length ({unit} per example)", xaxis_title=unit.capitalize(),
+                      yaxis_title="Examples", bargap=0.05, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
+def probabilities_bar_figure(probs: Mapping[str, float], title: str = "Class probabilities") -> go.Figure:
+    """Horizontal bars, most probable class on top, the winner highlighted."""
+    if not probs:
+        return empty_figure("No prediction")
+    ordered = sorted(probs.items(), key=lambda kv: kv[1])  # plotly draws bottom-up
+    best = ordered[-1][0]
+    fig = go.Figure(go.Bar(
+        x=[p for _, p in ordered], y=[str(k) for k, _ in ordered], orientation="h",
+        text=[f"{p:.1%}" for _, p in ordered], textposition="auto",
+        marker={"color": [PALETTE[0] if k == best else "lightgray" for k, _ in ordered]},
+        hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+    ))
+    fig.update_layout(title=title, xaxis_title="Probability",
+                      height=max(200, 60 + 36 * len(ordered)),
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    fig.update_xaxes(range=[0, 1], tickformat=".0%")
+    fig.update_yaxes(type="category")
+    return fig
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _escape(text: str) -> str:
+    """Plotly reads ``%{`` as a placeholder and ``<...>`` as markup; a name is plain text."""
+    return text.replace("%{", "% {").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _parcoords_dimension(column: pd.Series, label: str) -> dict[str, Any]:
+    numeric = pd.to_numeric(column, errors="coerce")
+    if column.dtype != bool and numeric.notna().all():
+        return {"label": label, "values": numeric}
+    # Categorical: code the distinct values 0..k-1 and label the ticks with them.
+    text = column.map(lambda v: "none" if v is None or (isinstance(v, float) and pd.isna(v)) else str(v))
+    categories = sorted(text.unique())
+    codes = {c: i for i, c in enumerate(categories)}
+    return {"label": label, "values": text.map(codes), "tickvals": list(range(len(categories))),
+            "ticktext": categories}

@@ -1,0 +1,211 @@
+"""Streamlit widgets generated from parameter declarations (DESIGN principle 2).
+
+No page writes a widget for a particular hyperparameter: every knob comes from its
+:class:`core.params.Param` (kind, default, range, choices, log scale, help), so a parameter
+added to the engine shows up in the form with no UI change.
+
+Invalid values are drawn as ``st.error`` next to the form, never raised.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+import streamlit as st
+
+from core.config import SECTION_REGISTRIES, section_params
+from core.errors import ConfigError
+from core.params import Param, validate_params
+
+_DECADE_STEPS = (1, 2, 5)  # learning-rate style grids: 1e-4, 2e-4, 5e-4, 1e-3, ...
+
+
+# -- one parameter -----------------------------------------------------------------------------
+def param_widget(param: Param, value: Any, key: str, *, label: str | None = None) -> Any:
+    """Draw the widget ``param`` declares, starting at ``value``; return the chosen value.
+
+    The returned value is already of the declared type, except for a list typed as text that
+    does not parse: then the text comes back (and an error is shown), so the config built from
+    it fails validation instead of silently using an old value.
+    """
+    label = label or param.name
+    if param.optional:
+        no_limit = st.checkbox(
+            f"{label}: no limit", value=value is None, key=f"{key}.none",
+            help=f"Leave {param.name} unset. {param.help}",
+        )
+        if no_limit:
+            return None
+        if value is None:
+            value = _fallback(param)
+    value = _shown_value(param, value)
+
+    if param.choices is not None:
+        options = list(param.choices)
+        return st.selectbox(
+            label, options, index=options.index(value) if value in options else 0,
+            key=key, help=param.help,
+        )
+    if param.kind == "bool":
+        return st.toggle(label, value=bool(value), key=key, help=param.help)
+    if param.kind == "int":
+        return st.number_input(
+            label, min_value=_bound(param.low, int), max_value=_bound(param.high, int),
+            value=int(value), step=1, key=key, help=param.help,
+        )
+    if param.kind == "float":
+        if param.log and param.low is not None and param.low > 0 and param.high is not None:
+            # A slider over 1-2-5 steps per decade: the natural way to pick a learning rate.
+            options = _log_grid(param.low, param.high, (value, param.default))
+            return st.select_slider(
+                label, options=options, value=_nearest(options, float(value)),
+                format_func=_fmt, key=key, help=param.help,
+            )
+        low, high = _bound(param.low, float), _bound(param.high, float)
+        return st.number_input(
+            label, min_value=low, max_value=high, value=float(value),
+            step=_float_step(param), format="%.2e" if param.log else "%g", key=key, help=param.help,
+        )
+    if param.kind in ("ints", "floats"):
+        text = st.text_input(
+            label, value=", ".join(_fmt(v) for v in value) if isinstance(value, list | tuple) else str(value),
+            key=key, help=f"{param.help} Comma-separated, e.g. 3,4,5.",
+        )
+        try:
+            return param.coerce(text, path=label)
+        except ConfigError as exc:
+            st.error(str(exc))
+            return text
+    return st.text_input(label, value="" if value is None else str(value), key=key, help=param.help)
+
+
+# -- one config section ------------------------------------------------------------------------
+def section_form(
+    section: str,
+    component_name: str | None,
+    values: Mapping[str, Any],
+    key_prefix: str,
+    *,
+    exclude: Collection[str] = (),
+    columns: int = 3,
+) -> dict[str, Any]:
+    """Widgets for every declared parameter of one section (and component); returns the
+    section as a raw config dict (with ``name`` for component sections).
+
+    ``exclude``: parameters set elsewhere on the page (e.g. ``path`` of an uploaded file);
+    their value is passed through from ``values``. Problems with the section (a value out of
+    range, or a combination its ``check`` refuses) are shown with ``st.error``.
+    """
+    params = section_params(section, component_name)
+    out: dict[str, Any] = {} if section == "training" else {"name": component_name}
+    shown = [p for p in params if p.name not in exclude]
+    for p in params:
+        if p.name in exclude and p.name in values:
+            out[p.name] = values[p.name]
+    if not shown:
+        st.caption("No parameters.")
+        return out
+    cols = st.columns(min(columns, len(shown)))
+    for i, p in enumerate(shown):
+        with cols[i % len(cols)]:
+            out[p.name] = param_widget(
+                p, values.get(p.name, p.default), key=".".join(filter(None, (key_prefix, section, component_name, p.name)))
+            )
+    # A list that did not parse was already reported under its widget.
+    unparsed = any(p.kind in ("ints", "floats") and isinstance(out[p.name], str) for p in shown)
+    if not unparsed and (problem := section_problem(section, component_name, out)):
+        st.error(problem)
+    return out
+
+
+def section_problem(section: str, component_name: str | None, values: Mapping[str, Any]) -> str | None:
+    """The first problem with one section's values, as a readable sentence, or None."""
+    params = section_params(section, component_name)
+    try:
+        checked = validate_params(params, {k: v for k, v in values.items() if k != "name"}, section)
+        comp = SECTION_REGISTRIES[section].get(component_name or "") if section in SECTION_REGISTRIES else None
+    except ConfigError as exc:
+        return str(exc)
+    if comp is not None and comp.check is not None and (message := comp.check(checked)):
+        return f"Invalid combination: {message}"
+    return None
+
+
+def component_select(
+    section: str, names: Sequence[str], current: str | None, key: str, *, label: str | None = None
+) -> str:
+    """A selectbox over registered components of ``section``, with the chosen one's help below."""
+    registry = SECTION_REGISTRIES[section]
+    options = list(names)
+    index = options.index(current) if current in options else 0
+    name = st.selectbox(
+        label or section.capitalize(), options, index=index, key=key,
+        help=f"Registered {registry.kind}s; each one declares its own parameters.",
+    )
+    st.caption(registry.get(name).help)
+    return name
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _fallback(param: Param) -> Any:
+    """A starting value for an optional parameter whose 'no limit' box was just unticked."""
+    if param.default is not None:
+        return param.default
+    if param.kind in ("int", "float"):
+        return param.low if param.low is not None else 0
+    return ""
+
+
+def _shown_value(param: Param, value: Any) -> Any:
+    """``value`` made safe to hand to a widget: typed, and inside the widget's bounds.
+
+    Widgets refuse a start value outside [min, max]; an out-of-range number from a config file
+    is shown clamped, so the page still renders and the user sees the bound.
+    """
+    try:
+        return param.coerce(value)
+    except ConfigError:
+        pass
+    if param.kind in ("int", "float"):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return _fallback(param)
+        if param.low is not None:
+            number = max(number, param.low)
+        if param.high is not None:
+            number = min(number, param.high)
+        return int(number) if param.kind == "int" else number
+    return _fallback(param)
+
+
+def _bound(limit: float | None, kind: type) -> Any:
+    return None if limit is None else kind(limit)
+
+
+def _float_step(param: Param) -> float:
+    high = param.high if param.high is not None else 100.0
+    if high <= 1:
+        return 0.01
+    return 0.1 if high <= 100 else 1.0
+
+
+def _log_grid(low: float, high: float, extra: Sequence[Any]) -> list[float]:
+    grid: set[float] = set()
+    for exponent in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1):
+        for m in _DECADE_STEPS:
+            v = float(f"{m}e{exponent}")
+            if low <= v <= high:
+                grid.add(v)
+    grid |= {float(x) for x in extra if isinstance(x, int | float) and low <= x <= high}
+    return sorted(grid)
+
+
+def _nearest(options: Sequence[float], value: float) -> float:
+    return min(options, key=lambda o: abs(math.log10(o) - math.log10(max(value, 1e-300))))
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

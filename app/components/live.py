@@ -1,0 +1,252 @@
+"""The live run view: progress, curves, sample, controls and log of one run (or a race).
+
+Everything here reads the store and draws; :func:`run_view` is what the Run page wraps in
+``st.fragment(run_every=...)`` so only this part of the page refreshes while a run trains.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from app.components.charts import metric_curves_figure
+from app.state import start_workers
+from core.errors import WorkbenchError
+from core.jobs import request_resume, stop_run
+from core.store import ACTIVE_STATUSES, Run, Store
+
+STATUS_COLORS = {
+    "queued": "gray", "running": "blue", "completed": "green",
+    "failed": "red", "stopped": "orange", "pruned": "violet",
+}
+STATUS_ICONS = {
+    "queued": ":material/schedule:", "running": ":material/sync:", "completed": ":material/check_circle:",
+    "failed": ":material/error:", "stopped": ":material/stop_circle:", "pruned": ":material/content_cut:",
+}
+# Validation metrics worth a curve, best first; anything else logged for val comes after.
+PREFERRED_VAL = ("accuracy", "f1_macro", "roc_auc", "perplexity", "bits_per_char", "bits_per_token")
+HIDDEN_VAL = frozenset({"loss", "n", "num_classes", "tokens", "chars"})  # counts, not quality
+
+
+# -- small pieces ------------------------------------------------------------------------------
+def status_badge(status: str) -> None:
+    st.badge(status, icon=STATUS_ICONS.get(status), color=STATUS_COLORS.get(status, "gray"))  # type: ignore[arg-type]
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds:  # None or NaN
+        return "–"
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def run_label(run: Run) -> str:
+    when = dt.datetime.fromtimestamp(run.created_at).strftime("%b %d %H:%M")
+    # No status here: a picker label that changes while the run trains would confuse the
+    # selectbox (its state is the label); the status is the badge next to the title.
+    return f"{run.name} · {run.task} · {when} · {run.id}"
+
+
+def progress_panel(run: Run) -> None:
+    """Progress bar with step/max_steps, then ETA, tokens/s, elapsed and the last train loss."""
+    p = run.progress or {}
+    max_steps = p.get("max_steps") or run.config.get("training", {}).get("max_steps") or 0
+    step = int(p.get("step") or 0)
+    fraction = min(1.0, max(0.0, float(p.get("fraction") or (step / max_steps if max_steps else 0.0))))
+    if run.status == "completed":
+        fraction = 1.0
+    text = f"step {step:,} / {max_steps:,}" if max_steps else "waiting for the first step"
+    if run.status == "queued":
+        text = "queued: waiting for a worker"
+    st.progress(fraction, text=text)
+    cols = st.columns(4)
+    eta = p.get("eta_s") if run.status == "running" else None
+    cols[0].metric("ETA", fmt_duration(eta) if eta is not None else "–")
+    tps = p.get("tokens_per_s")
+    cols[1].metric("Tokens / s", f"{tps:,.0f}" if isinstance(tps, int | float) else "–")
+    cols[2].metric("Elapsed", fmt_duration(p.get("elapsed_s") or run.duration_s))
+    loss = p.get("train_loss")
+    cols[3].metric("Train loss", f"{loss:.4f}" if isinstance(loss, int | float) else "–")
+
+
+def summary_panel(run: Run) -> None:
+    """The best validation value and the last evaluation's metrics, once there are any."""
+    s = run.summary or {}
+    val = {k: v for k, v in (s.get("val") or {}).items() if k not in HIDDEN_VAL and isinstance(v, int | float)}
+    if "bits_per_char" in val:
+        val.pop("bits_per_token", None)  # identical with a character tokenizer
+    best = s.get("best") or {}
+    if not val and best.get("value") is None:
+        return
+    cols = st.columns(min(5, 1 + len(val)))
+    if best.get("value") is not None:
+        cols[0].metric(f"Best val {s.get('metric', '')}", f"{best['value']:.4f}", help=f"at step {best.get('step')}")
+    for col, (name, value) in zip(cols[1:], _ordered(val).items(), strict=False):
+        col.metric(f"val {name}", f"{value:.4f}")
+    facts = [f"{s['params']:,} parameters" if isinstance(s.get("params"), int) else None, s.get("device")]
+    if any(facts):
+        st.caption(" · ".join(str(f) for f in facts if f))
+
+
+def controls(store: Store, run: Run) -> None:
+    """Stop for a live run; Resume for a stopped or failed one."""
+    if run.status in ACTIVE_STATUSES:
+        label = "Stop requested…" if run.stop_requested else "Stop"
+        if st.button(label, key=f"stop.{run.id}", icon=":material/stop:", disabled=run.stop_requested,
+                     help="Ask the worker to stop after the current step (the checkpoint is kept)."):
+            stop_run(store, run.id)
+            st.toast(f"Stop requested for {run.name}")
+            st.rerun()  # the whole page: once stopped, the live view stops polling
+    elif run.status in ("stopped", "failed") and st.button(
+        "Resume", key=f"resume.{run.id}", icon=":material/play_arrow:",
+        help="Queue the run again; it continues from its last checkpoint.",
+    ):
+        try:
+            request_resume(store, run.id)
+        except WorkbenchError as exc:
+            st.error(str(exc))
+            return
+        start_workers()
+        st.rerun()  # full rerun: the live view starts polling again
+
+
+def metrics_frame(store: Store, runs: Sequence[Run]) -> pd.DataFrame:
+    """All metric points of ``runs`` with a ``run`` column (the run's name) for the charts."""
+    frames = []
+    for run in runs:
+        df = store.metrics(run.id)
+        if not df.empty:
+            frames.append(df.assign(run=run.name))
+    if not frames:
+        return pd.DataFrame(columns=["run", "step", "split", "name", "value", "wall_time"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def curves_panel(df: pd.DataFrame) -> None:
+    """Loss (train solid, val dashed), learning rate, and the validation metrics."""
+    left, right = st.columns([3, 2])
+    with left:
+        _chart(metric_curves_figure(df, "loss", title="Loss"), height=360)
+    with right:
+        lr = df[(df["name"] == "lr")] if not df.empty else df
+        fig = metric_curves_figure(lr, "lr", title="Learning rate")
+        if not lr.empty and lr["value"].max() > 0:
+            # From zero, in scientific notation: a constant 1e-3 otherwise sits on a -1..1 axis.
+            fig.update_yaxes(range=[0, float(lr["value"].max()) * 1.15], tickformat=".1e")
+        _chart(fig, height=360)
+    names = [] if df.empty else df.loc[df["split"] == "val", "name"].unique().tolist()
+    if "bits_per_char" in names and "bits_per_token" in names:
+        names.remove("bits_per_token")  # identical with a character tokenizer
+    val_names = list(_ordered(dict.fromkeys(n for n in names if n not in HIDDEN_VAL)))[:3]
+    if not val_names:
+        return
+    cols = st.columns(len(val_names))
+    for col, name in zip(cols, val_names, strict=True):
+        with col:
+            part = df[(df["split"] == "val") & (df["name"] == name)]
+            _chart(metric_curves_figure(part, name, title=f"val {name}"), height=280)
+
+
+def _chart(fig: go.Figure, height: int) -> None:
+    # Legend under the plot: run names are long, and a side legend squeezes the curves.
+    fig.update_layout(
+        height=height, legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    st.plotly_chart(fig, config={"displaylogo": False})
+
+
+def sample_panel(run: Run) -> None:
+    sample = (run.summary or {}).get("sample")
+    if run.task == "language_model" and sample:
+        step = (run.summary or {}).get("step")
+        st.markdown(f"**Latest sample** (step {step:,})" if isinstance(step, int) else "**Latest sample**")
+        st.code(sample, language=None, wrap_lines=True)
+
+
+def log_panel(store: Store, run: Run, limit: int = 200) -> None:
+    events = store.events(run.id, limit=limit)
+    with st.expander(f"Log ({len(events)} events)", icon=":material/receipt_long:"):
+        if not events:
+            st.caption("Nothing logged yet.")
+            return
+        lines = [
+            f"{dt.datetime.fromtimestamp(e.time):%H:%M:%S} {e.level.upper():7} {e.message}" for e in events
+        ]
+        st.code("\n".join(lines), language=None)
+
+
+# -- the live view -----------------------------------------------------------------------------
+def run_view(store: Store, run_ids: Sequence[str], polling: bool) -> None:
+    """Draw the run (``run_ids[0]``) and its race mates. Meant to run inside a fragment that
+    reruns every second while ``polling``; once every run has finished it triggers one full
+    rerun, which redraws the page with a fragment that no longer polls."""
+    runs = []
+    for run_id in run_ids:
+        try:
+            runs.append(store.get_run(run_id))
+        except WorkbenchError:
+            continue  # deleted meanwhile
+    if not runs:
+        st.warning("This run no longer exists.")
+        return
+    main = runs[0]
+    if len(runs) == 1:
+        _single_header(store, main)
+        sample_panel(main)  # for a language model the sample is the most telling output
+    else:
+        _race_header(store, runs)
+    curves_panel(metrics_frame(store, runs))
+    if len(runs) > 1:
+        for run in runs:
+            if run.task == "language_model" and (run.summary or {}).get("sample"):
+                with st.expander(f"Latest sample: {run.name}"):
+                    sample_panel(run)
+    log_panel(store, main)
+    if polling and not any(r.status in ACTIVE_STATUSES for r in runs):
+        st.rerun()  # finished: redraw the whole page once, without the timer
+
+
+def _single_header(store: Store, run: Run) -> None:
+    title, badge, buttons = st.columns([6, 1, 1], vertical_alignment="center")
+    title.subheader(f"{run.name}")
+    with badge:
+        status_badge(run.status)
+    with buttons:
+        controls(store, run)
+    st.caption(f"{run.task} · {run.arch} · id {run.id}" + (f" · {run.device}" if run.device else ""))
+    if run.error:
+        st.error(run.error, icon=":material/error:")
+    progress_panel(run)
+    summary_panel(run)
+
+
+def _race_header(store: Store, runs: Sequence[Run]) -> None:
+    race = next((t for t in runs[0].tags if t.startswith("race-")), "race")
+    st.subheader(f"Race {race.removeprefix('race-')}: " + " vs ".join(r.arch for r in runs))
+    st.caption("Same data, same budget (max_steps and seed); curves overlaid below.")
+    for run in runs:
+        with st.container(border=True):
+            name, badge, buttons = st.columns([6, 1, 1], vertical_alignment="center")
+            name.markdown(f"**{run.name}** · {run.arch} · `{run.id}`")
+            with badge:
+                status_badge(run.status)
+            with buttons:
+                controls(store, run)
+            if run.error:
+                st.error(run.error, icon=":material/error:")
+            progress_panel(run)
+            summary_panel(run)
+
+
+def _ordered(values: dict) -> dict:
+    rank = {name: i for i, name in enumerate(PREFERRED_VAL)}
+    return dict(sorted(values.items(), key=lambda kv: rank.get(kv[0], len(rank))))

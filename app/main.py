@@ -1,0 +1,68 @@
+"""LM Workbench: the Streamlit entrypoint (``streamlit run app/main.py`` or ``lmwb ui``).
+
+It only routes: page setup, navigation over ``pages/``, and the shared sidebar (device, store,
+live run counts). Each page collects input, calls ``core``, and draws what comes back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from app.state import (
+    PAGES_DIR,
+    active_counts,
+    device_text,
+    get_store,
+    get_supervisor,
+    workers_disabled,
+)
+
+# (file, title, icon, url_path). A page whose file is missing is skipped, so the app starts
+# whatever pages exist.
+PAGES: tuple[tuple[str, str, str, str], ...] = (
+    ("home.py", "Home", ":material/home:", "home"),
+    ("data.py", "Data", ":material/dataset:", "data"),
+    ("train.py", "Train", ":material/model_training:", "train"),
+    ("run.py", "Run", ":material/monitoring:", "run"),
+    ("runs.py", "Runs", ":material/list_alt:", "runs"),
+    ("compare.py", "Compare", ":material/compare_arrows:", "compare"),
+    ("playground.py", "Playground", ":material/chat:", "playground"),
+)
+
+
+def build_pages(pages_dir: Path = PAGES_DIR) -> list[st.Page]:
+    pages = []
+    for filename, title, icon, url_path in PAGES:
+        path = pages_dir / filename
+        if path.is_file():
+            pages.append(st.Page(path, title=title, icon=icon, url_path=url_path, default=not pages))
+    return pages
+
+
+@st.fragment(run_every=5.0)
+def live_counts() -> None:
+    """Running/queued counts, refreshed every few seconds without rerunning the page."""
+    store = get_store()
+    counts = active_counts(store)
+    st.markdown(f"**Runs:** {counts['running']} running · {counts['queued']} queued")
+
+
+def sidebar() -> None:
+    store = get_store()
+    with st.sidebar:
+        st.markdown(f"**Device:** {device_text()}")
+        st.caption(f"Store: `{store.url}`")
+        if workers_disabled():
+            st.caption("Workers are off (LMWB_NO_WORKERS): runs stay queued.")
+        live_counts()
+
+
+st.set_page_config(page_title="LM Workbench", page_icon=":material/neurology:", layout="wide")
+# First run of the app process: marks orphaned runs and starts the supervisor, whose monitor
+# also gives runs queued elsewhere (`lmwb train --queue`, another tab) a worker.
+get_supervisor()
+page = st.navigation(build_pages())
+sidebar()
+page.run()

@@ -1,0 +1,169 @@
+"""Shared app state: the store, the worker supervisor, and small session-state helpers.
+
+Heavy, process-wide objects live in ``st.cache_resource``; what one browser tab remembers
+(the runs it just started, the train form) lives in ``st.session_state``.
+
+Environment
+    ``LMWB_HOME`` / ``LMWB_STORE``: where the store is (see :class:`core.store.Store`). The
+        cached store is keyed on both, so tests that point ``LMWB_HOME`` at a temp folder
+        never see another test's store.
+    ``LMWB_NO_WORKERS=1``: never start worker processes and never mark orphans. Runs stay
+        queued. For page tests (AppTest) and for a read-only viewer of a shared store.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, Protocol
+
+import streamlit as st
+
+from core.config import RunConfig
+from core.device import gpu_info
+from core.paths import workbench_home
+from core.store import ACTIVE_STATUSES, STORE_ENV, Run, Store
+
+NO_WORKERS_ENV = "LMWB_NO_WORKERS"
+PAGES_DIR = Path(__file__).resolve().parents[1] / "pages"
+LAST_RUNS_KEY = "lmwb.last_runs"  # ids of the runs this session started most recently
+
+
+class WorkerPool(Protocol):
+    def ensure_workers(self) -> Any: ...
+    def prewarm(self) -> Any: ...
+    def shutdown(self) -> Any: ...
+
+
+class _NoWorkers:
+    """Stands in for the supervisor when ``LMWB_NO_WORKERS=1``: queued runs stay queued."""
+
+    def ensure_workers(self) -> None:
+        return None
+
+    def prewarm(self) -> None:
+        return None
+
+    def shutdown(self) -> None:
+        return None
+
+
+# -- the store and the workers ---------------------------------------------------------------
+def store_location() -> tuple[str | None, str]:
+    """(store URL or None for the default SQLite file, workbench home) from the environment."""
+    return os.environ.get(STORE_ENV) or None, str(workbench_home())
+
+
+@st.cache_resource(show_spinner=False)
+def _cached_store(url: str | None, home: str) -> Store:
+    return Store(url=url, home=Path(home))
+
+
+def get_store() -> Store:
+    """The run store for the current ``LMWB_STORE`` / ``LMWB_HOME`` (one per location)."""
+    return _cached_store(*store_location())
+
+
+def workers_disabled() -> bool:
+    return os.environ.get(NO_WORKERS_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _release_supervisor(supervisor: WorkerPool) -> None:
+    supervisor.shutdown()
+
+
+@st.cache_resource(show_spinner=False, on_release=_release_supervisor)
+def _cached_supervisor(url: str | None, home: str, no_workers: bool) -> WorkerPool:
+    if no_workers:
+        return _NoWorkers()
+    from core.jobs import Supervisor
+
+    store = _cached_store(url, home)
+    # The supervisor needs the real URL (Store.url hides a password); the store's pickled
+    # state is exactly that. Creating it runs core.jobs.mark_orphans once for this app
+    # process: runs left "running" by a worker that died with an earlier app get marked.
+    return Supervisor(store.__getstate__()["url"], Path(home))
+
+
+def get_supervisor() -> WorkerPool:
+    """The worker supervisor for the current store (a no-op one when workers are disabled)."""
+    url, home = store_location()
+    return _cached_supervisor(url, home, workers_disabled())
+
+
+def start_workers() -> None:
+    """Make sure queued runs have a worker; never blocks on training."""
+    get_supervisor().ensure_workers()
+
+
+def prewarm_workers() -> None:
+    """Start an idle worker ahead of the first run (skips Python + torch start-up later)."""
+    get_supervisor().prewarm()
+
+
+# -- device ----------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def device_text() -> str:
+    """What training will run on with ``training.device = auto``: GPU name(s) or CPU."""
+    gpus = gpu_info()
+    if gpus:
+        return "GPU: " + ", ".join(dict.fromkeys(gpus)) + (f" (x{len(gpus)})" if len(gpus) > 1 else "")
+    import torch
+
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+# -- session helpers -------------------------------------------------------------------------
+def remember_runs(run_ids: Iterable[str]) -> None:
+    """Record the runs this session just started; the Run page opens them by default."""
+    st.session_state[LAST_RUNS_KEY] = list(run_ids)
+
+
+def last_runs() -> list[str]:
+    return list(st.session_state.get(LAST_RUNS_KEY, []))
+
+
+def active_counts(store: Store) -> dict[str, int]:
+    """How many runs are running and queued right now."""
+    counts = dict.fromkeys(sorted(ACTIVE_STATUSES), 0)
+    for run in store.list_runs(status=list(ACTIVE_STATUSES)):
+        counts[run.status] += 1
+    return counts
+
+
+def clear_keys(prefix: str) -> None:
+    """Forget every widget value whose key starts with ``prefix`` (e.g. to apply a preset)."""
+    for key in [k for k in st.session_state if str(k).startswith(prefix)]:
+        del st.session_state[key]
+
+
+# -- launching runs and moving between pages -------------------------------------------------
+def page_path(name: str) -> Path:
+    """The file of a page (``"run"`` -> ``pages/run.py``), as st.navigation registered it."""
+    return PAGES_DIR / f"{name}.py"
+
+
+def new_race_tag() -> str:
+    return f"race-{secrets.token_hex(3)}"
+
+
+def launch(
+    store: Store, configs: Sequence[RunConfig], *, names: Sequence[str | None] | None = None,
+    tags: Sequence[str] = (),
+) -> list[Run]:
+    """Queue the runs and make sure a worker picks them up. Returns at once: training happens
+    in worker processes, never in the Streamlit script thread."""
+    from core.jobs import queue_run
+
+    names = list(names) if names is not None else [None] * len(configs)
+    runs = [queue_run(store, config, name=name, tags=tags) for config, name in zip(configs, names, strict=True)]
+    start_workers()
+    return runs
+
+
+def open_run_page(run_ids: Sequence[str]) -> NoReturn:
+    """Remember ``run_ids`` and show the first on the Run page (``?run=ID``)."""
+    remember_runs(run_ids)
+    st.switch_page(page_path("run"), query_params={"run": run_ids[0]})

@@ -1,0 +1,122 @@
+"""Home: what the workbench is, where to start, and one-click demos.
+
+A demo is a list of override dicts applied to ``default_config(task)``: one dict per run, and
+several runs make a race (same budget, one tag, one overlaid chart on the Run page).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+
+from app.state import get_store, launch, new_race_tag, open_run_page, page_path
+from core.config import RunConfig, apply_overrides, default_config, validate_config
+from core.errors import WorkbenchError
+
+
+@dataclass(frozen=True)
+class Demo:
+    title: str
+    blurb: str
+    task: str
+    runs: tuple[dict[str, Any], ...]  # per-run overrides on top of ``shared``
+    shared: dict[str, Any] = field(default_factory=dict)
+    icon: str = ":material/play_circle:"
+
+    def configs(self) -> list[RunConfig]:
+        base = default_config(self.task)
+        return [validate_config(apply_overrides(base, {**self.shared, **run})) for run in self.runs]
+
+
+_TINY_GPT = {
+    "model.name": "transformer_decoder", "model.d_model": 64, "model.n_layers": 2,
+    "model.n_heads": 4, "model.d_ff": 256, "tokenizer.name": "char",
+    "optimizer.lr": 3e-3, "schedule.warmup_steps": 30,
+}
+DEMOS: tuple[Demo, ...] = (
+    Demo(
+        "Character-level GPT on Python's own docs",
+        "A 2-layer GPT reads the standard library's docstrings one character at a time. Watch "
+        "the loss fall and the samples turn from noise into English-looking words.",
+        "language_model",
+        runs=({},),
+        shared={
+            **_TINY_GPT, "data.name": "python_docs", "training.max_steps": 800,
+            "training.eval_every": 100, "training.eval_max_batches": 10, "task.sample_length": 160,
+        },
+        icon=":material/article:",
+    ),
+    Demo(
+        "LSTM vs Transformer sentiment race",
+        "Two classifiers, same reviews, same budget: which learns negation (\"not good\") "
+        "faster? Their loss and accuracy curves are overlaid.",
+        "classification",
+        runs=({"model.name": "lstm"}, {"model.name": "transformer_encoder"}),
+        shared={
+            # One optimizer for both (a fair race); the warm-up lets the transformer start.
+            "data.name": "sentiment", "optimizer.lr": 1e-3, "schedule.warmup_steps": 30,
+            "training.max_steps": 300, "training.eval_every": 50,
+        },
+        icon=":material/sports_score:",
+    ),
+    Demo(
+        "Arithmetic: watch a tiny GPT learn to add",
+        "Lines like 23+58=81. The samples show the model first learning the format, then "
+        "getting more and more sums right.",
+        "language_model",
+        runs=({},),
+        shared={
+            **_TINY_GPT, "data.name": "arithmetic", "task.context_length": 32,
+            "task.sample_length": 120, "training.max_steps": 1500, "training.batch_size": 32,
+            "training.eval_every": 150, "training.eval_max_batches": 10,
+        },
+        icon=":material/calculate:",
+    ),
+)
+
+
+def start_demo(demo: Demo) -> None:
+    configs = demo.configs()
+    tags = [new_race_tag()] if len(configs) > 1 else ["demo"]
+    try:
+        runs = launch(get_store(), configs, tags=tags)
+    except WorkbenchError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return
+    open_run_page([r.id for r in runs])
+
+
+st.title("LM Workbench", anchor=False)
+st.markdown(
+    "Train language models in your browser and watch them learn: pick a task, data, an "
+    "architecture (RNN, LSTM, GRU, TextCNN, Transformer) and its hyperparameters, then follow "
+    "the loss curves live and compare runs. Everything here is also one `lmwb` command away."
+)
+
+st.subheader("Where to start", anchor=False)
+links = (
+    ("data", "Data", ":material/dataset:", "look at the built-in datasets or upload your own file"),
+    ("train", "Train", ":material/model_training:", "choose an architecture and its hyperparameters"),
+    ("run", "Run", ":material/monitoring:", "watch a run train, live"),
+    ("runs", "Runs", ":material/list_alt:", "every run, its status and scores"),
+    ("compare", "Compare", ":material/compare_arrows:", "overlay curves and metrics of several runs"),
+    ("playground", "Playground", ":material/chat:", "classify text or generate with a trained model"),
+)
+cols = st.columns(3)
+shown = [link for link in links if page_path(link[0]).is_file()]
+for i, (name, title, icon, what) in enumerate(shown):
+    with cols[i % 3]:
+        st.page_link(page_path(name), label=title, icon=icon)
+        st.caption(what)
+
+st.subheader("One-click demos", anchor=False)
+st.caption("Each finishes in about a minute on a laptop CPU (faster on a GPU) and opens the live view.")
+cols = st.columns(len(DEMOS))
+for i, (col, demo) in enumerate(zip(cols, DEMOS, strict=True)):
+    with col, st.container(border=True, height="stretch"):
+        st.markdown(f"**{demo.title}**")
+        st.caption(demo.blurb)
+        if st.button("Start", key=f"demo.{i}", icon=demo.icon, type="primary"):
+            start_demo(demo)

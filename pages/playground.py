@@ -1,0 +1,113 @@
+"""Playground: try a trained run. Classifiers score typed text; language models continue a prompt."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.components.charts import probabilities_bar_figure
+from app.components.run_picker import pick_runs
+from app.state import get_store
+from core.errors import WorkbenchError
+from core.paths import safe_join
+from core.runs import TrainedRun, generate_text, load_trained, predict_texts
+from core.store import Run, Store
+
+PLAYABLE = ("completed", "stopped")  # finished runs; a stopped one still has its checkpoints
+GENERATED_KEY = "playground_generated"  # {run_id: text}: survives the rerun after Generate
+
+
+def checkpoint_mtime(store: Store, run_id: str) -> float:
+    """Newest checkpoint file time (0 when there is none): part of the model cache key, so a
+    resumed run that saved new weights is loaded again."""
+    folder = safe_join(store.runs_root, run_id, "checkpoints")
+    times = [p.stat().st_mtime for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+    return max(times, default=0.0)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def _load(_store: Store, store_key: str, run_id: str, mtime: float) -> TrainedRun:
+    # Cached by (store, run, checkpoint time); ``_store`` itself is not hashed (leading _).
+    return load_trained(_store, run_id)
+
+
+def load_model(store: Store, run_id: str) -> TrainedRun:
+    return _load(store, f"{store.url}|{store.home}", run_id, checkpoint_mtime(store, run_id))
+
+
+def main() -> None:
+    st.title("Playground")
+    store = get_store()
+    runs = store.list_runs(status=list(PLAYABLE))
+    if not runs:
+        st.info("No finished runs yet. Train one on the **Train** page; it appears here when it completes.")
+        return
+    run_id = pick_runs(store, "playground_run", multi=False, runs=runs, label="Trained run",
+                       default=st.session_state.get("run_id"))
+    run = next(r for r in runs if r.id == run_id)
+    try:
+        trained = load_model(store, run.id)
+    except Exception as exc:  # a missing or damaged run folder: say so, never a traceback
+        st.error(f"Cannot load {run.name} ({run.id}): {_reason(exc)}")
+        return
+    st.caption(f"{run.task} · {run.arch} · checkpoint: {trained.checkpoint}")
+    if run.task == "classification":
+        _classify(trained)
+    elif run.task == "language_model":
+        _generate(run, trained)
+    else:
+        st.info(f"The playground cannot try {run.task} runs yet.")
+
+
+def _classify(trained: TrainedRun) -> None:
+    text = st.text_area("Text to classify", key="playground_text",
+                        placeholder="Type a sentence, then press Ctrl+Enter")
+    if not text.strip():
+        return
+    try:
+        probs = predict_texts(trained, [text])[0]
+    except Exception as exc:
+        st.error(f"Classification failed: {_reason(exc)}")
+        return
+    best = max(probs, key=probs.get)
+    st.markdown(f"Predicted class: **{best}** ({probs[best]:.1%})")
+    st.plotly_chart(probabilities_bar_figure(probs), key="playground_probs")
+
+
+def _generate(run: Run, trained: TrainedRun) -> None:
+    # Start from the prompt the run's own samples used (its config, else the sample's start).
+    default = ((run.config or {}).get("task") or {}).get("sample_prompt") or (run.summary or {}).get("sample", "")[:16]
+    prompt = st.text_area("Prompt", key="playground_prompt", value=default)
+    cols = st.columns(5)
+    max_new = cols[0].slider("Max new tokens", 1, 1000, 200, key="playground_max_new")
+    greedy = cols[1].toggle("Greedy", key="playground_greedy", help="Always take the most likely token.")
+    temperature = cols[1].slider("Temperature", 0.05, 2.0, 0.8, 0.05, key="playground_temperature",
+                                 disabled=greedy, help="Lower: safer, more repetitive; higher: more surprising.")
+    top_k = cols[2].number_input("Top-k (0: off)", 0, 100_000, 0, key="playground_top_k", disabled=greedy,
+                                 help="Sample only among the k most likely tokens.")
+    top_p = cols[3].slider("Top-p (1: off)", 0.05, 1.0, 1.0, 0.05, key="playground_top_p", disabled=greedy,
+                           help="Sample from the smallest set of tokens whose probability adds up to p.")
+    seed = cols[4].number_input("Seed", 0, 2**31 - 1, 0, key="playground_seed",
+                                help="Same seed, same settings: same text.")
+    generated: dict[str, str] = st.session_state.setdefault(GENERATED_KEY, {})
+    if st.button("Generate", type="primary", key="playground_generate"):
+        try:
+            with st.spinner("Generating…"):
+                generated[run.id] = generate_text(
+                    trained, prompt, max_new_tokens=int(max_new), temperature=float(temperature),
+                    top_k=int(top_k) or None, top_p=float(top_p) if top_p < 1.0 else None,
+                    greedy=greedy, seed=int(seed),
+                )
+        except Exception as exc:
+            st.error(f"Generation failed: {_reason(exc)}")
+    if run.id in generated:
+        st.markdown("**Generated text**")
+        st.code(generated[run.id], language=None, wrap_lines=True)
+
+
+def _reason(exc: Exception) -> str:
+    """The message for a user: ours as written, anything else with its type."""
+    return str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"
+
+
+if __name__ == "__main__":
+    main()

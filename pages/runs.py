@@ -1,0 +1,230 @@
+"""Runs: every run in one filterable table, and actions on the one selected.
+
+The table is built from a single ``list_runs`` query: everything it shows (hyperparameters,
+summary metrics, timings) is on the run rows already, so it stays fast with hundreds of runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from app.components.run_picker import pick_runs
+from app.state import get_store, open_run_page
+from core.cli import reproduce_command
+from core.config import RunConfig
+from core.errors import WorkbenchError
+from core.store import ACTIVE_STATUSES, Run, Store
+
+TABLE_KEY = "runs_table"
+SELECT_KEY = "runs_selected"
+FLASH_KEY = "runs_flash"  # a message that survives the rerun after an action
+
+# Column -> config key: the few hyperparameters worth a column (absent ones stay blank).
+KEY_PARAMS: dict[str, str] = {
+    "data": "data.name",
+    "tokenizer": "tokenizer.name",
+    "layers": "model.n_layers",
+    "d_model": "model.d_model",
+    "hidden": "model.hidden_size",
+    "lr": "optimizer.lr",
+    "batch": "training.batch_size",
+    "steps": "training.max_steps",
+}
+
+
+# -- the table (pure: unit-testable and cheap) ---------------------------------------------------
+def run_row(run: Run) -> dict[str, Any]:
+    """One table row from a run's stored fields only (no further queries)."""
+    flat = RunConfig(run.config).flat() if run.config else {}
+    summary = run.summary or {}
+    val = summary.get("val") or {}
+    best = summary.get("best") or {}
+    row: dict[str, Any] = {
+        "name": run.name,
+        "status": run.status,
+        "task": run.task,
+        "arch": run.arch,
+        "tags": ", ".join(run.tags),
+    }
+    row.update({col: _scalar(flat.get(key)) for col, key in KEY_PARAMS.items()})
+    row.update({
+        "metric": summary.get("metric"),
+        "best": best.get("value"),
+        "accuracy": val.get("accuracy"),
+        "perplexity": val.get("perplexity"),
+        "duration (s)": run.duration_s,
+        "created": datetime.fromtimestamp(run.created_at),
+        "id": run.id,
+    })
+    return row
+
+
+TABLE_COLUMNS = [
+    "name", "status", "task", "arch", "tags", *KEY_PARAMS, "metric", "best", "accuracy",
+    "perplexity", "duration (s)", "created", "id",
+]
+
+
+def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
+    return pd.DataFrame([run_row(r) for r in runs], columns=TABLE_COLUMNS)
+
+
+def filter_table(
+    table: pd.DataFrame, *, statuses: Sequence[str] = (), tasks: Sequence[str] = (),
+    archs: Sequence[str] = (), tags: Sequence[str] = (), text: str = "",
+) -> pd.DataFrame:
+    """Rows matching every filter; an empty filter matches all. ``text`` searches name,
+    id, architecture and tags, case-insensitively."""
+    keep = pd.Series(True, index=table.index)
+    for column, wanted in (("status", statuses), ("task", tasks), ("arch", archs)):
+        if wanted:
+            keep &= table[column].isin(wanted)
+    if tags:
+        tag_sets = table["tags"].str.split(", ")
+        keep &= tag_sets.map(lambda have: any(t in have for t in tags))
+    if text.strip():
+        haystack = table["name"] + " " + table["id"] + " " + table["arch"] + " " + table["tags"]
+        keep &= haystack.str.contains(text.strip(), case=False, regex=False)
+    return table[keep]
+
+
+COLUMN_CONFIG = {
+    "id": st.column_config.TextColumn("id", width="small"),
+    "lr": st.column_config.NumberColumn("lr", format="%.2e"),
+    "best": st.column_config.NumberColumn("best", format="%.4f", help="Best value of the run's watched metric"),
+    "accuracy": st.column_config.NumberColumn("val accuracy", format="%.3f"),
+    "perplexity": st.column_config.NumberColumn("val perplexity", format="%.2f"),
+    "duration (s)": st.column_config.NumberColumn("duration (s)", format="%.0f"),
+    "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+}
+
+
+# -- page ----------------------------------------------------------------------------------------
+def main() -> None:
+    st.title("Runs")
+    if message := st.session_state.pop(FLASH_KEY, None):
+        st.success(message)
+    store = get_store()
+    runs = store.list_runs()  # the page's only store query for the table
+    if not runs:
+        st.info("No runs yet. Start one on the **Train** page, or with `lmwb train` on the command line.")
+        return
+    table = runs_table(runs)
+    shown = filter_table(table, **_filters(table))
+    st.caption(f"{len(shown)} of {len(table)} runs. Click a column header to sort; select a row to act on it.")
+    # Row ids of what is on screen, so the selection callback can map a row to a run.
+    st.session_state[f"{TABLE_KEY}_ids"] = list(shown["id"])
+    st.dataframe(
+        shown, hide_index=True, column_config=COLUMN_CONFIG, key=TABLE_KEY,
+        on_select=_on_table_select, selection_mode="single-row",
+    )
+    st.download_button(
+        "Download this table as CSV", shown.to_csv(index=False), file_name="runs.csv",
+        mime="text/csv", on_click="ignore",
+    )
+    visible = [r for r in runs if r.id in set(shown["id"])]
+    st.divider()
+    run_id = pick_runs(store, SELECT_KEY, multi=False, runs=visible, label="Selected run")
+    if run_id is not None:
+        _actions(store, next(r for r in visible if r.id == run_id))
+
+
+def _filters(table: pd.DataFrame) -> dict[str, Any]:
+    cols = st.columns([2, 2, 2, 2, 3])
+    all_tags = sorted({t for tags in table["tags"] for t in tags.split(", ") if t})
+    return {
+        "statuses": cols[0].multiselect("Status", sorted(table["status"].unique()), key="runs_f_status"),
+        "tasks": cols[1].multiselect("Task", sorted(table["task"].unique()), key="runs_f_task"),
+        "archs": cols[2].multiselect("Architecture", sorted(table["arch"].unique()), key="runs_f_arch"),
+        "tags": cols[3].multiselect("Tag", all_tags, key="runs_f_tag"),
+        "text": cols[4].text_input("Search", placeholder="name, id, architecture, tag", key="runs_f_text"),
+    }
+
+
+def _on_table_select() -> None:
+    """A row clicked in the table becomes the selected run below it."""
+    rows = st.session_state[TABLE_KEY].selection.rows
+    ids = st.session_state.get(f"{TABLE_KEY}_ids", [])
+    if rows and rows[0] < len(ids):
+        st.session_state[SELECT_KEY] = ids[rows[0]]
+
+
+def _actions(store: Store, run: Run) -> None:
+    st.subheader(run.name)
+    if run.error:
+        st.error(f"This run failed: {run.error}")
+    left, right = st.columns(2)
+    with left:
+        if st.button("Open live view", key="runs_open", type="primary"):
+            st.session_state["run_id"] = run.id
+            open_run_page([run.id])  # the Run page, with ?run=ID
+        new_name = st.text_input("Name", value=run.name, key=f"runs_name_{run.id}")
+        if st.button("Rename", key="runs_rename", disabled=new_name.strip() == run.name):
+            _act(lambda: store.rename_run(run.id, new_name), f"Renamed to {new_name.strip()!r}.")
+        tags = st.text_input("Tags (comma-separated)", value=", ".join(run.tags), key=f"runs_tags_{run.id}")
+        if st.button("Save tags", key="runs_save_tags"):
+            _act(lambda: store.set_tags(run.id, tags.split(",")), "Tags saved.")
+    with right:
+        st.download_button(
+            "Download metric series (CSV)", lambda: store.metrics(run.id).to_csv(index=False),
+            file_name=f"{run.name}-metrics.csv", mime="text/csv", key="runs_metrics_csv", on_click="ignore",
+        )
+        _delete(store, run)
+    st.markdown("**Reproduce from the command line**")
+    try:
+        st.code(reproduce_command(run.config), language="bash", wrap_lines=True)
+    except WorkbenchError as exc:
+        st.warning(f"This run's config is no longer valid, so it cannot be reproduced as is: {exc}")
+
+
+def _delete(store: Store, run: Run) -> None:
+    """Two clicks: the first asks, the second deletes (a run's folder cannot be restored)."""
+    confirm_key = f"runs_confirm_delete_{run.id}"
+    if not st.session_state.get(confirm_key):
+        if st.button("Delete run…", key="runs_delete"):
+            st.session_state[confirm_key] = True
+            st.rerun()
+        return
+    active = run.status in ACTIVE_STATUSES
+    st.warning(
+        f"Delete **{run.name}** ({run.id}) with its metrics and checkpoints? This cannot be undone."
+        + (" It is still running; it will be stopped first." if active else "")
+    )
+    yes, no = st.columns(2)
+    if yes.button("Yes, delete", key="runs_delete_yes", type="primary"):
+        del st.session_state[confirm_key]
+
+        def delete() -> None:
+            if active:
+                store.request_stop(run.id)
+            store.delete_run(run.id)
+
+        _act(delete, f"Deleted {run.name} ({run.id}).")
+    if no.button("Cancel", key="runs_delete_no"):
+        del st.session_state[confirm_key]
+        st.rerun()
+
+
+def _act(action: Any, done: str) -> None:
+    """Run a store action; show a readable error, or rerun so the table shows the change."""
+    try:
+        action()
+    except WorkbenchError as exc:
+        st.error(str(exc))
+        return
+    st.session_state[FLASH_KEY] = done
+    st.rerun()
+
+
+def _scalar(value: Any) -> Any:
+    """Lists (e.g. kernel sizes) as text, so a column keeps one type."""
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else value
+
+
+if __name__ == "__main__":
+    main()

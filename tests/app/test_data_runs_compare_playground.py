@@ -1,0 +1,393 @@
+"""Page tests (Streamlit AppTest) for Data, Runs, Compare and Playground, plus the pure helpers
+behind them (charts, upload handling, the runs table).
+
+Every test has its own workbench home (tests/conftest.py) and runs without worker processes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.components import charts
+from core.config import default_config, validate_config
+from core.data import files
+from core.errors import DataError
+from core.metrics import classification_metrics, scalars
+from core.runs import create_run, execute_run
+from core.store import Run, Store
+from pages import data as data_page
+from pages import runs as runs_page
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT = 60  # seconds per script run: generous, the CI box is shared
+
+
+@pytest.fixture(autouse=True)
+def _no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
+
+
+def charts_in(at: AppTest) -> list[Any]:
+    return list(at.get("plotly_chart"))
+
+
+def frame_with(at: AppTest, *columns: str) -> pd.DataFrame:
+    """The first st.dataframe holding these columns (display tables carry no key in AppTest)."""
+    for frame in at.dataframe:
+        if set(columns) <= set(frame.value.columns):
+            return frame.value
+    raise AssertionError(f"no table with columns {columns}")
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+# -- stored runs without training ----------------------------------------------------------------
+_CONFIGS: dict[str, dict[str, Any]] = {}
+
+
+def _config(task: str) -> dict[str, Any]:
+    if task not in _CONFIGS:  # validating is the slow part of making hundreds of runs
+        _CONFIGS[task] = validate_config(default_config(task)).to_dict()
+    return _CONFIGS[task]
+
+
+def add_run(store: Store, task: str = "classification", *, seed: int = 0, name: str | None = None,
+            lr: float = 1e-3, tags: tuple[str, ...] = ()) -> Run:
+    """A completed run with metric series and a summary shaped like the trainer's."""
+    config = _config(task)
+    config = {**config, "optimizer": {**config["optimizer"], "lr": lr}}
+    run = store.create_run(config, name=name, task=task, arch=config["model"]["name"],
+                           status="completed", tags=tags)
+    rng = np.random.default_rng(seed)
+    steps = range(10, 110, 10)
+    rows = [(s, "train", "loss", 2.0 / s**0.5 + rng.random() * 0.01, s * 0.05) for s in steps]
+    if task == "classification":
+        y = rng.integers(0, 2, 200)
+        details = classification_metrics(y, np.clip(y * 0.6 + rng.random(200) * 0.5, 0, 1), ["neg", "pos"])
+        val = {"loss": 0.5, **scalars(details)}
+        data = {"train_examples": 3600, "val_examples": 400, "classes": 2}
+        metric = "accuracy"
+    else:
+        details, val = {}, {"loss": 1.4, "perplexity": 4.05, "bits_per_char": 2.0}
+        data = {"train_tokens": 800_000, "val_tokens": 90_000}
+        metric = "loss"
+    rows += [(s, "val", k, v, s * 0.05) for s in steps[4::5] for k, v in val.items()]
+    store.log_metrics(run.id, rows)
+    store.set_summary(run.id, {
+        "val": val, "details": details, "metric": metric, "best": {"value": val[metric], "step": 100},
+        "data": data, "duration_s": 5.0, "params": 12345,
+    })
+    return store.get_run(run.id)
+
+
+def tiny_trained_run(store: Store, task: str) -> Run:
+    """Really train a very small run on the CPU so it has a checkpoint."""
+    raw = default_config(task)
+    if task == "classification":
+        raw["data"]["n_examples"] = 400
+        raw["model"].update(embed_dim=16, hidden_size=16)
+    else:
+        raw["data"] = {"name": "arithmetic", "n_examples": 300}
+        raw["task"].update(context_length=16, sample_length=0)
+        raw["model"].update(d_model=16, n_heads=2, d_ff=32, n_layers=1)
+    raw["training"].update(max_steps=10, eval_every=10, batch_size=16, device="cpu")
+    run = create_run(store, validate_config(raw), name=f"tiny-{task}")
+    execute_run(store, run.id)
+    return store.get_run(run.id)
+
+
+# -- charts ---------------------------------------------------------------------------------------
+def test_charts_build_figures_for_data_and_for_nothing() -> None:
+    curves = pd.DataFrame({
+        "run": ["a", "a", "b", "b"], "step": [1, 2, 1, 2], "split": ["train", "val", "train", "val"],
+        "name": "loss", "value": [1.0, 0.9, 0.8, 0.7], "wall_time": [0.1, 0.2, 0.1, 0.2],
+    })
+    fig = charts.metric_curves_figure(curves, "loss")
+    assert [t.line.dash for t in fig.data] == ["solid", "dash", "solid", "dash"]
+    assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color  # one colour per run
+    figures = [
+        fig,
+        charts.metric_curves_figure(curves.iloc[0:0], "loss"),
+        charts.metric_curves_figure(curves, "loss", x="epoch"),  # no epoch column: a note, no error
+        charts.confusion_matrix_figure([[5, 1], [2, 7]], ["neg", "pos"]),
+        charts.roc_figure({"pos": {"fpr": [0, 0.5, 1], "tpr": [0, 0.8, 1], "auc": 0.8}}),
+        charts.roc_figure({}),
+        charts.parallel_coordinates_figure(
+            pd.DataFrame({"model.name": ["lstm", "gru"], "optimizer.lr": [1e-3, 1e-2], "accuracy": [0.8, 0.7]}),
+            "accuracy"),
+        charts.label_balance_figure({"neg": 3, "pos": 5}),
+        charts.length_histogram_figure([3, 5, 8, 13]),
+        charts.probabilities_bar_figure({"neg": 0.2, "pos": 0.8}),
+    ]
+    for figure in figures:
+        assert isinstance(figure, go.Figure)
+        figure.to_json()  # serialisable: what st.plotly_chart needs
+
+
+# -- Data page --------------------------------------------------------------------------------------
+GOOD_CSV = "text,label\n" + "".join(
+    f"review {i} was {'great' if i % 2 else 'dull'},{'pos' if i % 2 else 'neg'}\n" for i in range(40)
+)
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), [
+    ("empty.csv", b"", "file is empty"),
+    ("ragged.csv", b"text,label\nok,pos\nnot,ok,here\n", "ragged.csv, line 3: row has 3 fields"),
+    ("latin1.csv", b"text,label\ncaf\xe9,pos\n", "latin1.csv, line 2: not valid UTF-8"),
+    ("broken.csv.gz", b"\x1f\x8b\x08not really gzip", "not a valid gzip file"),
+    ("header_only.tsv", b"text\tlabel\n", "has a header but no data rows"),
+])
+def test_save_upload_refuses_bad_files_and_keeps_stored_ones(
+    workbench_home: Path, name: str, content: bytes, expected: str
+) -> None:
+    kept = data_page.save_upload(name, GOOD_CSV.encode())  # a good file of the same name first
+    with pytest.raises(DataError) as info:
+        data_page.save_upload(name, content)
+    message = str(info.value)
+    assert expected in message and ".incoming" not in message  # names the upload, not a temp path
+    assert kept.read_bytes() == GOOD_CSV.encode()  # nothing already stored is lost
+    assert data_page.stored_uploads() == [kept.name]  # no half-written or staging file left
+
+
+def test_save_upload_size_limit_and_safe_names(workbench_home: Path) -> None:
+    with pytest.raises(DataError, match="over the 0.0001 MB upload limit"):
+        data_page.save_upload("big.csv", GOOD_CSV.encode(), max_mb=0.0001)
+    uploads = workbench_home / "uploads"
+    outside = data_page.save_upload("../../../etc/passwd.csv", GOOD_CSV.encode())
+    assert outside.parent == uploads.resolve() and outside.name == "passwd.csv"
+    windows = data_page.save_upload(r"C:\Users\me\my data.csv.gz", gzip.compress(GOOD_CSV.encode()))
+    assert windows.parent == uploads.resolve() and windows.name == "my_data.csv.gz"
+    again = data_page.save_upload("passwd.csv", GOOD_CSV.encode())  # same bytes: same file
+    other = data_page.save_upload("passwd.csv", GOOD_CSV.replace("review", "film").encode())
+    assert again == outside and other.name == "passwd-2.csv"
+    assert outside.read_bytes() == GOOD_CSV.encode()
+
+
+def test_data_page_builtin_preview_and_use_in_train() -> None:
+    at = page("data").run()
+    no_exception(at)
+    assert len(charts_in(at)) == 2  # label balance + token lengths
+    tokens = frame_with(at, "token", "id")
+    assert list(tokens.columns) == ["token", "id"] and len(tokens) > 0
+    at.text_input(key="data_try").input("not good at all").run()
+    assert len(frame_with(at, "token", "id")) == 4  # word tokenizer: 4 words
+    at.button(key="data_use").click().run()
+    assert at.session_state["train_data"] == {"name": "sentiment"}
+    at.radio(key="data_task").set_value("language_model").run()
+    no_exception(at)
+    at.selectbox(key="data_tok").set_value("bpe").run()  # a tokenizer with other params
+    no_exception(at)
+    assert frame_with(at, "token", "id")["id"].notna().all()
+
+
+def test_data_page_previews_a_stored_file_and_hands_it_to_train(workbench_home: Path) -> None:
+    uploads = workbench_home / "uploads"
+    uploads.mkdir(parents=True)
+    (uploads / "reviews.csv").write_text(GOOD_CSV.replace("text,label", "review,sentiment"))
+    at = page("data").run()
+    at.radio(key="data_source").set_value("Your file").run()
+    no_exception(at)
+    assert at.selectbox(key="data_file").value == "reviews.csv"
+    assert len(at.dataframe[0].value) == 40  # the rows preview
+    assert at.selectbox(key="data_text_col:reviews.csv").value == "review"  # detected columns
+    assert at.selectbox(key="data_label_col:reviews.csv").value == "sentiment"
+    assert len(charts_in(at)) == 2
+    at.button(key="data_use").click().run()
+    assert at.session_state["train_data"] == {
+        "name": "file", "path": str((uploads / "reviews.csv").resolve()),
+        "text_column": "review", "label_column": "sentiment",
+    }
+
+
+def test_data_page_bad_uploads_show_errors_not_tracebacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(files, "MAX_FILE_MB", 0.0006)  # 600 bytes: GOOD_CSV is over it
+    assert len(GOOD_CSV) > 600
+    at = page("data").run()
+    at.radio(key="data_source").set_value("Your file").run()
+    at.file_uploader(key="data_upload").set_value(("ragged.csv", b"text,label\na,b\nc,d,e\n", "text/csv")).run()
+    no_exception(at)
+    assert "ragged.csv, line 3" in at.error[0].value
+    one_class = "text,label\n" + "".join(f"sentence {i},pos\n" for i in range(20))
+    at.file_uploader(key="data_upload").set_value(("one_class.csv", one_class.encode(), "text/csv")).run()
+    no_exception(at)
+    assert any("single class" in e.value for e in at.error)  # stored, but refused for classification
+    at.file_uploader(key="data_upload").set_value(("big.csv", GOOD_CSV.encode(), "text/csv")).run()
+    no_exception(at)
+    assert any("big.csv" in e.value and "limit" in e.value for e in at.error)
+
+
+# -- Runs page -------------------------------------------------------------------------------------
+def test_runs_page_empty_store() -> None:
+    at = page("runs").run()
+    no_exception(at)
+    assert "No runs yet" in at.info[0].value
+
+
+def test_runs_page_table_actions_and_delete(store: Store) -> None:
+    first = add_run(store, name="alpha", tags=("baseline",))
+    second = add_run(store, "language_model", seed=1, name="beta")
+    at = page("runs").run()
+    no_exception(at)
+    table = at.dataframe(key="runs_table").value
+    assert set(table["name"]) == {"alpha", "beta"}
+    assert table.set_index("name").loc["alpha", "accuracy"] == pytest.approx(first.summary["val"]["accuracy"])
+    assert table.set_index("name").loc["beta", "perplexity"] == pytest.approx(4.05)
+    assert "lmwb train" in at.code[0].value
+
+    at.text_input(key="runs_f_text").input("alp").run()
+    assert list(at.dataframe(key="runs_table").value["name"]) == ["alpha"]
+    at.text_input(key="runs_f_text").input("").run()
+
+    at.selectbox(key="runs_selected").set_value(second.id).run()
+    at.text_input(key=f"runs_name_{second.id}").input("beta-renamed").run()
+    at.button(key="runs_rename").click().run()
+    no_exception(at)
+    assert store.get_run(second.id).name == "beta-renamed"
+
+    at.selectbox(key="runs_selected").set_value(first.id).run()
+    at.button(key="runs_delete").click().run()
+    assert "cannot be undone" in at.warning[0].value
+    at.button(key="runs_delete_yes").click().run()
+    no_exception(at)
+    assert [r.id for r in store.list_runs()] == [second.id]
+    assert list(at.dataframe(key="runs_table").value["name"]) == ["beta-renamed"]
+    assert "Deleted alpha" in at.success[0].value
+
+
+def test_runs_table_filters() -> None:
+    stamp = time.time()
+    runs = [
+        Run(id="r1", name="lstm-a", task="classification", arch="lstm", config={}, status="completed",
+            created_at=stamp, tags=["x"]),
+        Run(id="r2", name="gpt-b", task="language_model", arch="transformer_decoder", config={},
+            status="failed", created_at=stamp),
+    ]
+    table = runs_page.runs_table(runs)
+    assert list(runs_page.filter_table(table, statuses=["failed"])["id"]) == ["r2"]
+    assert list(runs_page.filter_table(table, tags=["x"])["id"]) == ["r1"]
+    assert list(runs_page.filter_table(table, text="TRANSFORMER")["id"]) == ["r2"]
+    assert len(runs_page.filter_table(table, archs=["lstm"], tasks=["language_model"])) == 0
+
+
+def test_runs_page_with_200_runs_is_fast_and_queries_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i in range(200):
+        add_run(store, "classification" if i % 2 else "language_model", seed=i, name=f"run-{i:03d}")
+    calls: dict[str, int] = {}
+
+    def counting(name: str) -> Any:
+        original = getattr(Store, name)
+
+        def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+            calls[name] = calls.get(name, 0) + 1
+            return original(self, *args, **kwargs)
+
+        return wrapper
+
+    for name in ("list_runs", "get_run", "metrics"):
+        monkeypatch.setattr(Store, name, counting(name))
+    at = page("runs")
+    started = time.perf_counter()
+    at.run()
+    first = time.perf_counter() - started
+    started = time.perf_counter()
+    at.run()
+    rerun = time.perf_counter() - started
+    no_exception(at)
+    assert len(at.dataframe(key="runs_table").value) == 200
+    assert calls == {"list_runs": 2}  # one query per render, none per run
+    with capsys.disabled():
+        print(f"\n[runs page, 200 runs] first render {first:.2f} s, rerun {rerun:.2f} s")
+    assert rerun < 10  # far below in practice (~0.3 s); generous for a busy shared machine
+
+
+# -- Compare page ------------------------------------------------------------------------------------
+def test_compare_page_empty_store() -> None:
+    at = page("compare").run()
+    no_exception(at)
+    assert "No runs yet" in at.info[0].value
+
+
+def test_compare_page_two_runs(store: Store) -> None:
+    a = add_run(store, seed=1, name="small-lr", lr=1e-4)
+    b = add_run(store, seed=2, name="big-lr", lr=1e-2)
+    at = page("compare").run()
+    no_exception(at)
+    assert sorted(at.multiselect(key="compare_runs").value) == sorted([a.id, b.id])
+    table = frame_with(at, "accuracy")
+    assert len(table) == 2 and {"accuracy", "F1", "ROC-AUC", "PR-AUC"} <= set(table.columns)
+    # curves + a confusion matrix and a ROC curve per run + parallel coordinates
+    assert len(charts_in(at)) == 1 + 2 * 2 + 1
+    for x in ("epoch", "wall_time"):
+        at.radio(key="compare_x").set_value(x).run()
+        no_exception(at)
+    at.selectbox(key="compare_metric").set_value("accuracy").run()
+    no_exception(at)
+
+
+def test_compare_page_mixed_tasks(store: Store) -> None:
+    add_run(store, name="clf")
+    add_run(store, "language_model", name="lm")
+    at = page("compare").run()
+    no_exception(at)
+    assert {"accuracy", "perplexity", "bits/char"} <= set(frame_with(at, "accuracy").columns)
+
+
+# -- Playground page ---------------------------------------------------------------------------------
+@pytest.fixture
+def trained(store: Store, request: pytest.FixtureRequest) -> Iterator[Run]:
+    yield tiny_trained_run(store, request.param)
+
+
+def test_playground_empty_store() -> None:
+    at = page("playground").run()
+    no_exception(at)
+    assert "No finished runs" in at.info[0].value
+
+
+@pytest.mark.parametrize("trained", ["classification"], indirect=True)
+def test_playground_classifies_text(trained: Run) -> None:
+    assert trained.status == "completed"
+    at = page("playground").run()
+    no_exception(at)
+    assert not charts_in(at)
+    at.text_area(key="playground_text").input("a moving, wonderful film").run()
+    no_exception(at)
+    assert len(charts_in(at)) == 1
+    assert "Predicted class" in at.markdown[0].value
+
+
+@pytest.mark.parametrize("trained", ["language_model"], indirect=True)
+def test_playground_generates_text(trained: Run) -> None:
+    at = page("playground").run()
+    no_exception(at)
+    at.text_area(key="playground_prompt").input("12+3").run()
+    at.number_input(key="playground_seed").set_value(7).run()
+    at.button(key="playground_generate").click().run()
+    no_exception(at)
+    assert not at.error
+    assert at.code[0].value.startswith("12+3")
+
+
+def test_playground_run_without_checkpoint_is_a_readable_error(store: Store) -> None:
+    add_run(store, name="no-weights")
+    at = page("playground").run()
+    no_exception(at)
+    assert "no checkpoint" in at.error[0].value

@@ -1,0 +1,247 @@
+"""Home, Train and Run pages through Streamlit's AppTest (no browser, no training).
+
+Every test drives the real entrypoint (app/main.py) and switches pages the way the sidebar
+does. ``LMWB_NO_WORKERS=1`` makes the app's supervisor a no-op, so a queued run stays queued
+and nothing trains inside the test; the conftest points ``LMWB_HOME`` at a fresh folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import apply_overrides, default_config, validate_config
+from core.runs import create_run
+from core.store import Run, Store
+
+MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+TIMEOUT = 30
+
+
+@pytest.fixture(autouse=True)
+def no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
+
+
+def open_page(page: str | None = None, **query: str) -> AppTest:
+    """Start the app and open ``page`` (home when None), with optional query parameters."""
+    at = AppTest.from_file(str(MAIN), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    if page is not None:
+        at.query_params.update(query)
+        at.switch_page(f"../pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def wkey(at: AppTest, rest: str) -> str:
+    """The key of a Train form widget (keys carry a generation, bumped by presets)."""
+    return f"train.w{at.session_state['train.form']['gen']}.{rest}"
+
+
+def plotly_charts(at: AppTest) -> list:
+    return at.get("plotly_chart")
+
+
+def make_run(store: Store, task: str = "classification", status: str = "running", **overrides) -> Run:
+    config = validate_config(apply_overrides(default_config(task), overrides))
+    run = create_run(store, config, status=status)
+    loss_rows = [(s, "train", "loss", 1.0 / s, s * 0.1) for s in range(10, 60, 10)]
+    lr_rows = [(s, "train", "lr", 1e-3, s * 0.1) for s in range(10, 60, 10)]
+    metric = "accuracy" if task == "classification" else "perplexity"
+    val_rows = [(s, "val", "loss", 1.2 / s, s * 0.1) for s in (25, 50)]
+    val_rows += [(s, "val", metric, 0.5 + s / 100, s * 0.1) for s in (25, 50)]
+    store.log_metrics(run.id, loss_rows + lr_rows + val_rows)
+    store.set_progress(run.id, {
+        "step": 50, "max_steps": 300, "fraction": 50 / 300, "tokens_per_s": 12345.0,
+        "eta_s": 42.0, "elapsed_s": 8.0, "train_loss": 0.02,
+    })
+    summary = {"val": {"loss": 0.024, metric: 1.0}, "best": {"value": 0.024, "step": 50}, "metric": "loss"}
+    if task == "language_model":
+        summary["sample"] = "def hello():\n    return 'world'"
+    store.set_summary(run.id, summary)
+    return run
+
+
+# -- rendering -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("page", [None, "train", "run"])
+def test_pages_render_on_an_empty_store(page: str | None) -> None:
+    at = open_page(page)
+    assert not at.error
+    if page == "run":
+        assert any("No runs yet" in i.value for i in at.info)
+
+
+def test_pages_render_with_runs_of_every_kind(store: Store) -> None:
+    make_run(store, "classification", status="completed")
+    make_run(store, "language_model", status="running")
+    failed = make_run(store, "classification", status="failed")
+    store.update_run(failed.id, error="data.path = 'x.csv': file not found")
+    for page in (None, "train", "run"):
+        open_page(page)
+    at = open_page("run", run=failed.id)
+    assert any("file not found" in e.value for e in at.error)  # the run's error, readable
+    assert [b.label for b in at.button if b.label == "Resume"]
+
+
+def test_sidebar_shows_device_store_and_counts(store: Store) -> None:
+    make_run(store, status="running")
+    create_run(store, validate_config(default_config("classification")))  # queued
+    at = open_page()
+    text = " ".join(m.value for m in at.sidebar.markdown)
+    assert "Device:" in text and "1 running" in text and "1 queued" in text
+    assert any("store.db" in c.value for c in at.sidebar.caption)
+
+
+# -- train ---------------------------------------------------------------------------------------
+def test_train_start_queues_a_valid_run_and_opens_the_run_page(store: Store) -> None:
+    at = open_page("train")
+    [start] = [b for b in at.button if b.label == "Start"]
+    start.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    [run] = store.list_runs()
+    assert run.status == "queued"
+    validate_config(run.config)  # what the form produced is a complete, valid config
+    # The form starts from the task's defaults, including its settings for default components.
+    expected = validate_config(default_config("classification")).to_dict()
+    assert run.config == expected
+    assert at.query_params["run"] == run.id  # landed on the Run page for that run
+    assert at.session_state["lmwb.last_runs"] == [run.id]
+
+
+def test_train_widgets_and_presets_set_the_config(store: Store) -> None:
+    at = open_page("train")
+    at.number_input(key=wkey(at, "model.lstm.hidden_size")).set_value(32).run()
+    at.segmented_control(key="train.preset").set_value("Quick (under 30 s on CPU)").run()
+    assert at.number_input(key=wkey(at, "training.max_steps")).value == 200
+    at.number_input(key=wkey(at, "training.max_steps")).set_value(77).run()
+    [start] = [b for b in at.button if b.label == "Start"]
+    start.click().run()
+    [run] = store.list_runs()
+    assert run.config["training"]["max_steps"] == 77
+    assert run.config["model"]["hidden_size"] == 128  # the preset reset the earlier edit
+    assert run.config["model"]["bidirectional"] == default_config("classification")["model"].get("bidirectional", False)
+
+
+def test_train_language_model_task(store: Store) -> None:
+    at = open_page("train")
+    at.selectbox(key="train.task").set_value("language_model").run()
+    assert not at.exception and not at.error
+    assert at.multiselect(key=wkey(at, "archs")).value == ["transformer_decoder"]
+    assert at.selectbox(key=wkey(at, "data")).value == "python_docs"
+    [start] = [b for b in at.button if b.label == "Start"]
+    start.click().run()
+    [run] = store.list_runs()
+    assert run.task == "language_model" and run.config["tokenizer"]["name"] == "char"
+
+
+def test_train_race_queues_one_run_per_architecture_with_the_same_budget(store: Store) -> None:
+    at = open_page("train")
+    at.multiselect(key=wkey(at, "archs")).set_value(["lstm", "textcnn"]).run()
+    [start] = [b for b in at.button if b.label == "Start race"]
+    start.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    runs = store.list_runs()
+    assert sorted(r.arch for r in runs) == ["lstm", "textcnn"]
+    tags = {t for r in runs for t in r.tags if t.startswith("race-")}
+    assert len(tags) == 1 and all(tags <= set(r.tags) for r in runs)
+    assert len({(r.config["training"]["max_steps"], r.config["training"]["seed"]) for r in runs}) == 1
+
+
+def test_invalid_combination_shows_an_error_not_an_exception(store: Store) -> None:
+    at = open_page("train")
+    at.multiselect(key=wkey(at, "archs")).set_value(["transformer_encoder"]).run()
+    at.number_input(key=wkey(at, "model.transformer_encoder.d_model")).set_value(130).run()  # n_heads 4
+    assert not at.exception
+    assert any("divisible" in e.value for e in at.error)
+    [start] = [b for b in at.button if b.label == "Start"]
+    assert start.disabled
+    assert store.list_runs() == []
+
+
+def test_bad_list_value_shows_an_error(store: Store) -> None:
+    at = open_page("train")
+    at.multiselect(key=wkey(at, "archs")).set_value(["textcnn"]).run()
+    at.text_input(key=wkey(at, "model.textcnn.kernel_sizes")).input("3, x").run()
+    assert not at.exception
+    assert any("kernel_sizes" in e.value for e in at.error)
+
+
+def test_uploaded_files_are_offered_as_data(store: Store) -> None:
+    uploads = store.home / "uploads"
+    uploads.mkdir()
+    (uploads / "reviews.csv").write_text("text,label\ngood film,pos\nbad film,neg\n" * 20)
+    at = open_page("train")
+    at.selectbox(key=wkey(at, "data")).set_value("upload: reviews.csv").run()
+    assert not at.exception
+    [start] = [b for b in at.button if b.label == "Start"]
+    start.click().run()
+    [run] = store.list_runs()
+    assert run.config["data"]["name"] == "file"
+    assert Path(run.config["data"]["path"]) == (uploads / "reviews.csv").resolve()
+
+
+# -- home ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("button", "archs"),
+    [("demo.0", ["transformer_decoder"]), ("demo.1", ["lstm", "transformer_encoder"]), ("demo.2", ["transformer_decoder"])],
+)
+def test_home_demo_queues_runs_and_opens_the_run_page(store: Store, button: str, archs: list[str]) -> None:
+    at = open_page()
+    at.button(key=button).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    runs = store.list_runs()
+    assert sorted(r.arch for r in runs) == archs
+    assert all(r.status == "queued" for r in runs)
+    if len(runs) > 1:  # a race: one shared tag
+        assert len({t for r in runs for t in r.tags if t.startswith("race-")}) == 1
+    assert at.query_params["run"] in {r.id for r in runs}
+
+
+# -- run -----------------------------------------------------------------------------------------
+def test_run_page_shows_progress_charts_and_stop_requests_a_stop(store: Store) -> None:
+    run = make_run(store, "classification", status="running")
+    at = open_page("run", run=run.id)
+    assert not at.error
+    [progress] = at.get("progress")
+    assert "step 50 / 300" in progress.proto.text
+    assert len(plotly_charts(at)) >= 3  # loss, learning rate, val accuracy
+    assert any(m.label == "Tokens / s" and m.value == "12,345" for m in at.metric)
+    [stop] = [b for b in at.button if b.label == "Stop"]
+    stop.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert store.get_run(run.id).stop_requested
+
+
+def test_run_page_shows_the_sample_of_a_language_model(store: Store) -> None:
+    run = make_run(store, "language_model", status="completed")
+    at = open_page("run", run=run.id)
+    assert any("return 'world'" in c.value for c in at.code)
+
+
+def test_run_page_overlays_a_race(store: Store) -> None:
+    runs = [make_run(store, "classification", status="completed", **{"model.name": arch}) for arch in ("lstm", "gru")]
+    for r in runs:
+        store.set_tags(r.id, ["race-abc123"])
+    at = open_page("run", run=runs[0].id)
+    assert any("Race abc123" in s.value for s in at.subheader)
+    [loss_chart] = [c for c in plotly_charts(at) if '"Loss"' in c.proto.spec][:1]
+    assert runs[0].name in loss_chart.proto.spec and runs[1].name in loss_chart.proto.spec
+
+
+def test_run_page_falls_back_for_an_unknown_run(store: Store) -> None:
+    run = make_run(store, status="completed")
+    at = open_page("run", run="nope")
+    assert any("no run" in w.value for w in at.warning)
+    assert at.query_params["run"] == run.id
+
+
+def test_resume_requeues_a_stopped_run(store: Store) -> None:
+    run = make_run(store, status="stopped")
+    at = open_page("run", run=run.id)
+    [resume] = [b for b in at.button if b.label == "Resume"]
+    resume.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert store.get_run(run.id).status == "queued"
