@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.display import format_duration
 from core.errors import WorkbenchError
 
 
@@ -28,17 +29,6 @@ def _store(args: argparse.Namespace) -> Any:
     from core.store import Store
 
     return Store(url=args.store, home=Path(args.home) if args.home else None)
-
-
-def _fmt_duration(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds:
-        return "?"
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
 
 
 class ProgressPrinter:
@@ -61,7 +51,7 @@ class ProgressPrinter:
     def on_log(self, step: int, m: dict[str, float]) -> None:
         line = (
             f"step {step:>{len(str(self.max_steps))}}/{self.max_steps} | loss {m['loss']:.4f} | "
-            f"lr {m['lr']:.2e} | {m['tokens_per_s']:,.0f} tok/s | ETA {_fmt_duration(m['eta_s'])}"
+            f"lr {m['lr']:.2e} | {m['tokens_per_s']:,.0f} tok/s | ETA {format_duration(m['eta_s'])}"
         )
         if self.tty:
             print("\r" + line, end="", file=self.stream, flush=True)
@@ -80,7 +70,7 @@ class ProgressPrinter:
         best = s.get("best", {})
         best_text = f"best val {s.get('metric')} {best['value']:.4f} at step {best['step']}" if best.get("value") is not None else ""
         print(
-            f"{result.status} at step {result.step} in {_fmt_duration(s.get('duration_s'))} "
+            f"{result.status} at step {result.step} in {format_duration(s.get('duration_s'))} "
             f"({s.get('tokens_per_s', 0):,.0f} tok/s){' | ' + best_text if best_text else ''}"
             + (f" | {result.reason}" if result.reason else ""),
             file=self.stream, flush=True,
@@ -261,10 +251,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = evaluate_file(trained, args.data, **extra)
     for key, value in result.metrics.items():
         print(f"{key:20} {value:.4f}")
-    if "confusion_matrix" in result.details:
+    confusion = result.details.get("confusion_matrix")
+    if confusion:
+        labels = [str(name)[:10] for name in confusion["labels"]]
         print("confusion matrix (rows: true, columns: predicted):")
-        for row in result.details["confusion_matrix"]:
-            print("  " + " ".join(f"{v:6d}" for v in row))
+        print(" " * 12 + " ".join(f"{name:>10}" for name in labels))
+        for name, row in zip(labels, confusion["matrix"], strict=True):
+            print(f"  {name:>10}" + " ".join(f"{v:>10d}" for v in row))
     return 0
 
 
@@ -416,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted after {_fmt_duration(time.monotonic() - started)}", file=sys.stderr)
+        print(f"\ninterrupted after {format_duration(time.monotonic() - started)}", file=sys.stderr)
         return 130
 
 

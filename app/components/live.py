@@ -15,6 +15,7 @@ import streamlit as st
 
 from app.components.charts import metric_curves_figure
 from app.state import start_workers
+from core.display import format_duration
 from core.errors import WorkbenchError
 from core.jobs import request_resume, stop_run
 from core.store import ACTIVE_STATUSES, Run, Store
@@ -38,14 +39,7 @@ def status_badge(status: str) -> None:
 
 
 def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds:  # None or NaN
-        return "–"
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    return f"{seconds}s"
+    return format_duration(seconds, missing="–")
 
 
 def run_label(run: Run) -> str:

@@ -100,3 +100,20 @@ def test_data_list_and_params(capsys) -> None:
     assert "sentiment" in out and "python_docs" in out
     assert main(["params", "model", "lstm"]) == 0
     assert "model.hidden_size" in capsys.readouterr().out
+
+
+def test_eval_on_a_file_and_resume_queue_errors(capsys, tmp_path) -> None:
+    _train(capsys)
+    data = tmp_path / "eval.tsv"
+    data.write_text("label\tsentence\npositive\ta wonderful, moving film\nnegative\tdull and not funny\n")
+    assert main(["eval", "cli-run", "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "confusion matrix" in out
+
+    unknown = tmp_path / "unknown.tsv"
+    unknown.write_text("label\tsentence\nneutral\tit exists\nangry\tgrr\n")
+    assert main(["eval", "cli-run", "--data", str(unknown)]) == 2
+    assert "not seen in training" in capsys.readouterr().err
+
+    assert main(["resume", "cli-run"]) == 2  # completed runs are not resumed by accident
+    assert "already completed" in capsys.readouterr().err
