@@ -28,6 +28,8 @@ PAGES: tuple[tuple[str, str, str, str], ...] = (
     ("run.py", "Run", ":material/monitoring:", "run"),
     ("runs.py", "Runs", ":material/list_alt:", "runs"),
     ("compare.py", "Compare", ":material/compare_arrows:", "compare"),
+    ("sweeps.py", "Sweeps", ":material/tune:", "sweeps"),
+    ("attention.py", "Attention", ":material/visibility:", "attention"),
     ("playground.py", "Playground", ":material/chat:", "playground"),
 )
 

@@ -4,7 +4,9 @@
     lmwb runs list | show RUN | delete RUN | stop RUN | export RUN
     lmwb predict RUN "a gripping, funny film"
     lmwb generate RUN --prompt "ROMEO:" --temperature 0.8
+    lmwb translate RUN "ein Mann fährt Fahrrad ." --beam 5
     lmwb eval RUN --data test.tsv
+    lmwb embeddings RUN neighbours king -k 5 | analogy man woman king | similarity a b | export vectors.txt
     lmwb data list          lmwb params model lstm          lmwb ui
     lmwb train --queue ...  lmwb worker [--once]            lmwb resume RUN [--queue]
 """
@@ -77,7 +79,8 @@ class ProgressPrinter:
         )
 
 
-_SHOWN = {"loss", "accuracy", "f1_macro", "roc_auc", "perplexity", "bits_per_char", "bits_per_token", "bleu"}
+_SHOWN = {"loss", "accuracy", "f1_macro", "roc_auc", "perplexity", "bits_per_char", "bits_per_token", "bleu",
+          "neighbour_accuracy", "analogy_accuracy", "chrf", "exact_match"}
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -171,6 +174,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         info = {
             "id": run.id, "name": run.name, "task": run.task, "arch": run.arch, "status": run.status,
             "error": run.error, "device": run.device, "tags": run.tags, "created_at": str(run.created_at),
+            "parent_id": run.parent_id,  # the run a fine-tune started from (task.init_from_run)
             "folder": str(store.run_dir(run.id)), "summary": _strip_details(run.summary),
             "config": run.config,
         }
@@ -239,6 +243,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_translate(args: argparse.Namespace) -> int:
+    from core.runs import load_trained, translate_texts
+
+    trained = load_trained(_store(args), args.run, which=args.checkpoint)
+    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    for translation in translate_texts(trained, texts, beam=args.beam, max_len=args.max_len):
+        print(translation)
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from core.runs import evaluate_file, load_trained
 
@@ -258,6 +272,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(" " * 12 + " ".join(f"{name:>10}" for name in labels))
         for name, row in zip(labels, confusion["matrix"], strict=True):
             print(f"  {name:>10}" + " ".join(f"{v:>10d}" for v in row))
+    return 0
+
+
+def cmd_embeddings(args: argparse.Namespace) -> int:
+    """Word vectors of a run: neighbours, analogies, similarity, export (word2vec text)."""
+    from core import embeddings as emb
+    from core.runs import load_trained
+
+    need = {"neighbours": 1, "analogy": 3, "similarity": 2, "export": 1}[args.action]
+    if len(args.words) != need:
+        usage = {"neighbours": "WORD", "analogy": "A B C", "similarity": "W1 W2", "export": "PATH"}[args.action]
+        raise WorkbenchError(f"`lmwb embeddings RUN {args.action}` takes {usage}")
+    vocab, vectors = emb.run_vectors(load_trained(_store(args), args.run, which=args.checkpoint))
+    if args.action == "neighbours":
+        for word, score in emb.nearest_neighbours(vectors, vocab, args.words[0], args.k):
+            print(f"{score:7.4f}  {word}")
+    elif args.action == "analogy":
+        a, b, c = args.words
+        print(f"{a} : {b} :: {c} : ?")
+        for word, score in emb.analogy(vectors, vocab, a, b, c, args.k):
+            print(f"{score:7.4f}  {word}")
+    elif args.action == "similarity":
+        print(f"{emb.similarity(vectors, vocab, *args.words):.4f}")
+    else:
+        n = emb.export_word2vec_text(args.words[0], vocab, vectors)
+        print(f"wrote {n:,} vectors of dimension {vectors.shape[1]} to {args.words[0]}")
     return 0
 
 
@@ -295,6 +335,113 @@ def cmd_params(args: argparse.Namespace) -> int:
             print(f"[{section}] {name}: {help_text}")
             for p in params:
                 print(f"  {section}.{p.name} = {p.default!r:<12} {p.allowed():<40} {p.help}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """`lmwb sweep create|start|status|stop|best|worker` (see core/sweep.py)."""
+    from core import sweep as sw
+
+    store = _store(args)
+    if args.action == "create":
+        from core.config import apply_overrides, default_config, load_config_file
+
+        settings = sw.load_space_file(args.space) if args.space else {}
+        if "space" not in settings:
+            raise WorkbenchError("`lmwb sweep create` needs --space FILE (YAML: section.param: {low, high} or {choices})")
+        base = load_config_file(args.config) if args.config else default_config(args.task)
+        pick = lambda flag, key, default=None: flag if flag is not None else settings.get(key, default)  # noqa: E731
+        timeout_min = pick(args.timeout_min, "timeout_min")
+        spec = sw.build_spec(
+            apply_overrides(base, args.set or []), settings["space"],
+            method=pick(args.method, "method", "tpe"), metric=pick(args.metric, "metric"),
+            direction=pick(args.direction, "direction"), n_trials=pick(args.trials, "trials"),
+            timeout_s=None if timeout_min is None else float(timeout_min) * 60,
+            pruner=pick(args.pruner, "pruner"), seed=pick(args.seed, "seed", 0),
+            workers=pick(args.workers, "workers", 1),
+        )
+        record = sw.create_sweep(store, spec, name=pick(args.name, "name"))
+        print(f"sweep {record.id} ({record.name}) created in {store.url}")
+        print(f"  method {spec.method}, objective {spec.direction} val {spec.metric}, "
+              f"pruner {spec.pruner['name']}, expected trials {spec.expected_trials() or 'until the time limit'}")
+        for line in sw.describe_space(spec.search_space()):
+            print(f"  {line}")
+        print(f"start it with: lmwb sweep start {record.id} [--workers N]")
+        return 0
+    if args.action == "status" and not args.sweep:
+        sweeps = store.list_sweeps()
+        if not sweeps:
+            print("no sweeps yet: try `lmwb sweep create --space space.yaml`")
+        for s in sweeps:
+            print(f"{s.id:10} {s.name[:28]:28} {s.status:10} {s.spec.get('method', ''):7} "
+                  f"{s.trials_claimed:>4}/{s.spec.get('n_trials') or '-'} trials")
+        return 0
+    if not args.sweep:
+        raise WorkbenchError(f"`lmwb sweep {args.action}` needs a SWEEP id or name")
+    if args.action == "start":
+        if args.detach:
+            sw.start_sweep(store, args.sweep)
+            proc = sw.spawn_driver(store, args.sweep, args.workers)
+            print(f"sweep {args.sweep} started in the background (pid {proc.pid}); "
+                  f"watch it with `lmwb sweep status {args.sweep}`")
+            return 0
+
+        def on_trial(trial: Any) -> None:
+            value = "" if trial.value is None else f" {trial.value:.4f}"
+            params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
+            print(f"trial {trial.number} {sw.trial_status(trial)}{value} ({params})", flush=True)
+
+        final = sw.run_local(store, args.sweep, args.workers, on_trial=on_trial)
+        print(f"sweep {final.id}: {final.status}" + (f" ({final.error})" if final.error else ""))
+        return _print_best(sw, store, final.id)
+    if args.action == "worker":
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(message)s")
+        print(f"sweep worker on {store.url}: running trials of {args.sweep}", flush=True)
+        done = sw.worker_main(store, args.sweep, slot=args.slot)
+        record = store.get_sweep(args.sweep)
+        print(f"sweep worker exiting after {done} trial(s); sweep {record.id} is {record.status}"
+              + (f" (resume it with `lmwb sweep start {record.id}`)" if record.status in ("stopped", "failed") else ""))
+        return 0
+    if args.action == "stop":
+        record = sw.stop_sweep(store, args.sweep)
+        print(f"sweep {record.id}: {record.status}; running trials stop after their current step")
+        return 0
+    if args.action == "status":
+        info = sw.sweep_status(store, args.sweep)
+        record, spec = info["sweep"], info["spec"]
+        counts = ", ".join(f"{v} {k}" for k, v in info["counts"].items() if v)
+        print(f"sweep {record.id} ({record.name}): {record.status} | {spec.method}, {spec.direction} "
+              f"val {spec.metric} | {info['trials']} of {info['expected_trials'] or '?'} trials"
+              + (f" ({counts})" if counts else ""))
+        print(sw.format_trials(sw.trials_frame(store, record)))
+        return _print_best(sw, store, record.id)
+    if args.action == "best":
+        code = _print_best(sw, store, args.sweep, show_config=True, output=args.output)
+        if args.promote:
+            run = sw.promote_best(store, args.sweep)
+            print(f"queued run {run.id} ({run.name}) from the best trial; a worker (`lmwb worker`) trains it")
+        return code
+    raise WorkbenchError(f"unknown sweep action {args.action!r}")
+
+
+def _print_best(sw: Any, store: Any, ref: str, *, show_config: bool = False, output: str | None = None) -> int:
+    import yaml
+
+    record = store.get_sweep(ref)
+    best = sw.best_trial(store, record)
+    if best is None:
+        print("no complete trial yet")
+        return 0
+    metric = record.spec.get("metric")
+    print(f"best: trial {best['trial']} val {metric} {best['value']:.4f} (run {best['run_id']}) "
+          + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["params"].items()))
+    if output:
+        Path(output).write_text(yaml.safe_dump(best["config"], sort_keys=False))
+        print(f"wrote the best config to {output}")
+    elif show_config:
+        print(yaml.safe_dump(best["config"], sort_keys=False), end="")
     return 0
 
 
@@ -382,6 +529,22 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--label-column")
         p.set_defaults(func=func)
 
+    p = sub.add_parser("embeddings", help="word vectors of a run: neighbours, analogy, similarity, export")
+    p.add_argument("run")
+    p.add_argument("action", choices=["neighbours", "analogy", "similarity", "export"])
+    p.add_argument("words", nargs="*", metavar="ARG", help="neighbours WORD | analogy A B C (A:B :: C:?) | similarity W1 W2 | export PATH")
+    p.add_argument("-k", type=int, default=10, help="how many words to list (default 10)")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.set_defaults(func=cmd_embeddings)
+
+    p = sub.add_parser("translate", help="translate texts with a trained translation run")
+    p.add_argument("run")
+    p.add_argument("text", nargs="*", help="source texts (default: one per line on stdin)")
+    p.add_argument("--beam", type=int, metavar="N", help="beam size (1: greedy; default: the run's task.beam_size)")
+    p.add_argument("--max-len", type=int, metavar="N", help="longest output in tokens (default: 2 x source + 10)")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.set_defaults(func=cmd_translate)
+
     p = sub.add_parser("data", help="built-in datasets and file previews")
     p.add_argument("action", choices=["list", "show"])
     p.add_argument("path", nargs="?")
@@ -391,6 +554,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("section", nargs="?")
     p.add_argument("name", nargs="?")
     p.set_defaults(func=cmd_params)
+
+    p = sub.add_parser("sweep", help="hyperparameter sweeps: create, start, status, stop, best, worker")
+    p.add_argument("action", choices=["create", "start", "status", "stop", "best", "worker"])
+    p.add_argument("sweep", nargs="?", help="sweep id (or unique prefix, or name)")
+    # Also accepted after the subcommand (`lmwb sweep worker S --store URL`); SUPPRESS keeps
+    # the global value when they are not given here.
+    p.add_argument("--store", default=argparse.SUPPRESS, help="database URL shared by all workers")
+    p.add_argument("--home", default=argparse.SUPPRESS, help="workbench home folder")
+    p.add_argument("--config", help="create: base run config (YAML/JSON); default: the task's defaults")
+    p.add_argument("--task", default="classification", help="create: task whose defaults to start from")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="create: override a base config value")
+    p.add_argument("--space", help="create: search space YAML (section.param: {low, high, log} | {choices}; when: ...)")
+    p.add_argument("--method", choices=["grid", "random", "tpe", "gp"], help="create: search method (default tpe)")
+    p.add_argument("--metric", help="create: validation metric to optimise (default: the task's)")
+    p.add_argument("--direction", choices=["maximize", "minimize", "max", "min"], help="create: default from the metric")
+    p.add_argument("--trials", type=int, help="create: number of trials (grid: default the grid size)")
+    p.add_argument("--timeout-min", type=float, help="create: time limit in minutes (no new trial after it)")
+    p.add_argument("--pruner", choices=["none", "median", "successive_halving", "hyperband"], help="create: default none")
+    p.add_argument("--seed", type=int, help="create: sampler seed (default 0)")
+    p.add_argument("--workers", type=int, help="create: default parallelism; start: local worker processes")
+    p.add_argument("--name", help="create: sweep name")
+    p.add_argument("--detach", action="store_true", help="start: run the workers in the background and return")
+    p.add_argument("--promote", action="store_true", help="best: queue a full run from the best trial's config")
+    p.add_argument("--output", "-o", help="best: write the best config to this YAML file")
+    p.add_argument("--slot", type=int, help=argparse.SUPPRESS)  # set by the local driver: sampler seed
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("ui", help="start the browser workbench")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")

@@ -57,6 +57,7 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     Param("device", "str", "auto", "Where to train: auto picks CUDA, then MPS, then CPU.", choices=("auto", "cpu", "cuda", "mps"), sweepable=False),
     Param("precision", "str", "auto", "auto: bf16 autocast on CUDA when supported (else fp16), fp32 elsewhere.", choices=("auto", "fp32", "bf16", "fp16"), sweepable=False),
     Param("compile", "bool", False, "Compile the model with torch.compile (slower start, faster steps on GPU).", sweepable=False),
+    Param("attention_snapshots", "bool", True, "Save the attention of a fixed probe input at each evaluation, to replay how it forms (models with attention up to 20M parameters).", sweepable=False),
 )
 
 

@@ -86,6 +86,10 @@ def queue_run(
     sweep_id: str | None = None,
 ) -> Run:
     """Create the run with status ``queued`` and return it at once; a worker trains it."""
+    from core.finetune import link_parent  # lazy, like the imports above: keep this module light
+
+    # A fine-tune records the run it starts from (task.init_from_run, resolved to an id).
+    config, parent_id = link_parent(store, config, parent_id)
     return store.create_run(
         config.to_dict(), name=name, task=config.task, arch=config.arch, status="queued",
         tags=list(tags), parent_id=parent_id, sweep_id=sweep_id,

@@ -1,4 +1,4 @@
-"""Evaluation metrics: thin adapters over scikit-learn, plus the arithmetic of perplexity.
+"""Evaluation metrics: thin adapters over scikit-learn and sacrebleu, plus the arithmetic of perplexity.
 
 Each function returns a plain, JSON-ready dict (lists, not arrays), so a result can go straight
 into the run store's summary or a chart. :func:`scalars` picks out its single numbers, for
@@ -163,6 +163,47 @@ def language_model_metrics(
         out["bits_per_char"] = loss * tokens / chars / _LN2
         out["chars"] = int(chars)
     return out
+
+
+def translation_metrics(
+    hypotheses: Sequence[str], references: Sequence[str], lowercase: bool = False
+) -> dict[str, Any]:
+    """Corpus BLEU and chrF (sacrebleu, default settings) plus exact match, one reference each.
+
+    Give *detokenised* text (what a person would write): sacrebleu tokenises it itself (13a for
+    BLEU, characters for chrF), so scores compare across tokenizers and with published figures.
+    ``lowercase`` scores case-insensitively (for a model whose tokenizer lowercases).
+
+    * ``bleu``, ``chrf``: 0-100, exactly what ``sacrebleu.corpus_bleu`` / ``corpus_chrf`` give;
+    * ``exact_match``: share (0-1) of hypotheses equal to their reference once both are
+      tokenised as BLEU sees them (so "1998 - 03 - 05" matches "1998-03-05");
+    * ``bleu_precisions`` (1- to 4-gram, %), ``brevity_penalty``, ``n``, ``bleu_signature``.
+    """
+    from sacrebleu.metrics import BLEU, CHRF  # imported here: keeps start-up light
+
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
+    if not hypotheses:
+        raise ValueError("no translations to score")
+    hyps, refs = list(hypotheses), list(references)
+    bleu_metric = BLEU(lowercase=lowercase)
+    bleu = bleu_metric.corpus_score(hyps, [refs])
+    chrf = CHRF(lowercase=lowercase).corpus_score(hyps, [refs])
+    tokenize = bleu_metric.tokenizer
+    fold = str.lower if lowercase else str
+
+    def same(h: str, r: str) -> bool:
+        return tokenize(fold(h.strip())).split() == tokenize(fold(r.strip())).split()
+
+    return {
+        "bleu": float(bleu.score),
+        "chrf": float(chrf.score),
+        "exact_match": sum(same(h, r) for h, r in zip(hyps, refs, strict=True)) / len(hyps),
+        "bleu_precisions": [float(p) for p in bleu.precisions],
+        "brevity_penalty": float(bleu.bp),
+        "n": len(hyps),
+        "bleu_signature": str(bleu_metric.get_signature()),
+    }
 
 
 def scalars(metrics: Mapping[str, Any]) -> dict[str, float]:

@@ -102,12 +102,20 @@ SCHEDULES = Registry("schedule")
 _COMPONENT_MODULES = (
     "core.data.builtin",
     "core.data.files",
+    "core.data.seq2seq",
+    "core.data.planted",
     "core.tokenize",
     "core.models.rnn",
     "core.models.cnn",
     "core.models.transformer",
+    "core.models.hf",
+    "core.models.seq2seq",
+    "core.models.word2vec",
     "core.tasks.classification",
     "core.tasks.language_model",
+    "core.tasks.masked_lm",
+    "core.tasks.translation",
+    "core.tasks.embeddings",
     "core.optim",
 )
 _loaded = False

@@ -23,6 +23,7 @@ from core.config import RunConfig, validate_config
 from core.data.types import DatasetSplits
 from core.device import pick_device
 from core.errors import DataError, WorkbenchError
+from core.finetune import link_parent
 from core.store import Run, Store
 from core.tasks.base import EvalResult, Task
 from core.tokenize import Tokenizer, load_tokenizer
@@ -33,6 +34,8 @@ def create_run(
     store: Store, config: RunConfig, *, name: str | None = None, tags: Sequence[str] = (),
     status: str = "queued", parent_id: str | None = None, sweep_id: str | None = None,
 ) -> Run:
+    # A fine-tune records the run it starts from (task.init_from_run, resolved to an id).
+    config, parent_id = link_parent(store, config, parent_id)
     return store.create_run(
         config.to_dict(), name=name, task=config.task, arch=config.arch, status=status,
         tags=list(tags), parent_id=parent_id, sweep_id=sweep_id,
@@ -101,6 +104,7 @@ def load_trained(store: Store, run_ref: str, which: str = "best", device: str = 
     state = json.loads((folder / "task_state.json").read_text())
     dev = pick_device(device)
     task = build_task(config, tokenizer, state, dev)
+    task.load_artifacts(folder)  # e.g. a translation run's target tokenizer
     model = task.build_model().to(dev)
     ckpt.load_weights(folder / "checkpoints" / chosen, model, dev)
     model.eval()
@@ -125,6 +129,21 @@ def generate_text(
     return trained.task.sample(  # type: ignore[attr-defined]
         trained.model, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
         top_k=top_k, top_p=top_p, greedy=greedy, seed=seed,
+    )
+
+
+def translate_texts(
+    trained: TrainedRun, texts: list[str], *, beam: int | None = None, max_len: int | None = None,
+    length_penalty: float | None = None,
+) -> list[str]:
+    """Translations of ``texts`` (beam 1: greedy; None: the run's task.beam_size)."""
+    if trained.config.task != "translation":
+        raise WorkbenchError(f"run {trained.run.id} is a {trained.config.task} run; translate needs a translation run")
+    for name, value in (("beam", beam), ("max_len", max_len)):
+        if value is not None and value < 1:
+            raise WorkbenchError(f"{name} must be at least 1, got {value}")
+    return trained.task.translate(  # type: ignore[attr-defined]
+        trained.model, texts, beam_size=beam, max_len=max_len, length_penalty=length_penalty,
     )
 
 

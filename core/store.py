@@ -139,6 +139,29 @@ events_table = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
 )
 
+# Sweeps (core/sweep.py): the definition and life cycle of a hyperparameter search. Its trials
+# are ordinary runs (runs.sweep_id); the Optuna study lives in Optuna's own tables of the same
+# database. ``spec`` holds base config, search space, method, objective, budget and pruner.
+sweeps_table = sa.Table(
+    "sweeps",
+    metadata,
+    sa.Column("id", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, index=True),
+    sa.Column("task", sa.String(64), nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("started_at", sa.Double),
+    sa.Column("finished_at", sa.Double),
+    # Trial slots handed out so far: the atomic counter that keeps parallel workers (on any
+    # number of machines) from starting more trials than the budget allows.
+    sa.Column("trials_claimed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("deadline_at", sa.Double),  # no new trial starts after this (time budget)
+    sa.Column("time_used_s", sa.Double, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text),
+)
+
 # Schema migrations: MIGRATIONS[n] upgrades a store from version n to n + 1, inside the same
 # transaction that records the new version. Tables that are new in a version need no entry:
 # create_all adds them after the migrations have run.
@@ -198,6 +221,31 @@ class Event:
     time: float
     level: str
     message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+SWEEP_STATUSES = ("created", "running", "stopping", "stopped", "completed", "failed")
+
+
+@dataclass(frozen=True)
+class SweepRecord:
+    """A snapshot of one sweep's row (see ``sweeps_table``)."""
+
+    id: str
+    name: str
+    task: str
+    spec: dict[str, Any]
+    status: str
+    created_at: float
+    updated_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    trials_claimed: int = 0
+    deadline_at: float | None = None
+    time_used_s: float = 0.0
+    error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -791,6 +839,102 @@ class Store:
             Event(id=r.id, run_id=r.run_id, time=r.time, level=r.level, message=r.message)
             for r in reversed(rows)
         ]
+
+    # -- sweeps (core/sweep.py) ----------------------------------------------------------------
+    def create_sweep(self, spec: Mapping[str, Any], *, name: str | None, task: str) -> SweepRecord:
+        """Insert a sweep (status ``created``); ``name`` defaults to ``"sweep-{8 hex digits}"``."""
+        now = time.time()
+        for _attempt in range(8):
+            sweep_id = "s" + secrets.token_hex(4)
+            values = {
+                "id": sweep_id,
+                "name": _text(name, "name", 200) if name else f"sweep-{sweep_id[1:]}",
+                "task": _text(task, "task", 64),
+                "spec": _jsonable(dict(spec), "spec"),
+                "status": "created",
+                "created_at": now,
+                "updated_at": now,
+            }
+            try:
+                with self._write() as conn:
+                    conn.execute(sa.insert(sweeps_table).values(**values))
+            except IntegrityError:
+                continue
+            return self.get_sweep(sweep_id)
+        raise WorkbenchError("could not allocate a new sweep id; try again")
+
+    def get_sweep(self, ref: str) -> SweepRecord:
+        """The sweep with this exact id; else this exact name; else this unique id prefix."""
+        text = str(ref).strip()
+        c = sweeps_table.c
+        with self._read() as conn:
+            for clause in (c.id == text, c.name == text, c.id.startswith(text, autoescape=True)):
+                rows = conn.execute(
+                    sa.select(sweeps_table).where(clause).order_by(c.created_at.desc()).limit(6)
+                ).all()
+                if len(rows) == 1:
+                    return SweepRecord(**rows[0]._mapping)
+                if rows:
+                    ids = ", ".join(r.id for r in rows[:5])
+                    raise WorkbenchError(f"several sweeps match {text!r}: {ids}; give the full id")
+        raise WorkbenchError(f"no sweep {text!r} in the store (see `lmwb sweep status`)")
+
+    def list_sweeps(self, *, status: str | Iterable[str] | None = None) -> list[SweepRecord]:
+        """Sweeps, newest first."""
+        c = sweeps_table.c
+        query = sa.select(sweeps_table).order_by(c.created_at.desc(), c.id.desc())
+        if status is not None:
+            query = query.where(c.status.in_([status] if isinstance(status, str) else list(status)))
+        with self._read() as conn:
+            return [SweepRecord(**row._mapping) for row in conn.execute(query).all()]
+
+    def update_sweep(self, sweep_id: str, *, only_if_status: Iterable[str] | None = None,
+                     **fields: Any) -> bool:
+        """Write columns of a sweep; with ``only_if_status`` only while its status is one of
+        those (a compare-and-set). Returns whether the row was written."""
+        unknown = set(fields) - {c.name for c in sweeps_table.columns} | ({"id"} & set(fields))
+        if unknown:
+            raise TypeError(f"update_sweep: unknown or read-only field(s) {sorted(unknown)}")
+        if "status" in fields and fields["status"] not in SWEEP_STATUSES:
+            raise WorkbenchError(f"sweep status {fields['status']!r}: expected one of {', '.join(SWEEP_STATUSES)}")
+        if "spec" in fields:
+            fields["spec"] = _jsonable(dict(fields["spec"]), "spec")
+        c = sweeps_table.c
+        query = sa.update(sweeps_table).where(c.id == sweep_id)
+        if only_if_status is not None:
+            query = query.where(c.status.in_(list(only_if_status)))
+        with self._write() as conn:
+            return conn.execute(query.values(**fields, updated_at=time.time())).rowcount == 1
+
+    def claim_sweep_trial(self, sweep_id: str, max_trials: int | None) -> bool:
+        """Atomically take one trial slot of a running sweep: False when the sweep is not
+        running, its ``max_trials`` slots are taken or its deadline has passed. Exactly one of
+        several racing processes gets each slot (a conditional UPDATE, as in
+        :meth:`claim_next_queued`)."""
+        c = sweeps_table.c
+        now = time.time()
+        query = sa.update(sweeps_table).where(
+            c.id == sweep_id,
+            c.status == "running",
+            sa.or_(c.deadline_at.is_(None), c.deadline_at > now),
+        )
+        if max_trials is not None:
+            query = query.where(c.trials_claimed < int(max_trials))
+        with self._write() as conn:
+            won = conn.execute(
+                query.values(trials_claimed=c.trials_claimed + 1, updated_at=now)
+            ).rowcount
+        return won == 1
+
+    def release_sweep_trial(self, sweep_id: str) -> None:
+        """Give back a slot whose trial never started (e.g. the database was briefly down)."""
+        c = sweeps_table.c
+        with self._write() as conn:
+            conn.execute(
+                sa.update(sweeps_table)
+                .where(c.id == sweep_id, c.trials_claimed > 0)
+                .values(trials_claimed=c.trials_claimed - 1, updated_at=time.time())
+            )
 
     # -- helpers -----------------------------------------------------------------------------
     def _exists(self, run_id: str) -> bool:

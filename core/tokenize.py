@@ -38,6 +38,9 @@ class Tokenizer:
     unk_id: ClassVar[int] = UNK_ID
     bos_id: ClassVar[int] = BOS_ID
     eos_id: ClassVar[int] = EOS_ID
+    # The masked-LM task's <mask>: <bos> never occurs inside encoded text, so it doubles as one
+    # without changing any vocabulary or saved tokenizer (see core/tasks/masked_lm.py).
+    mask_id: ClassVar[int] = BOS_ID
 
     def __init__(self, params: dict[str, Any]) -> None:
         self.params = dict(params)
@@ -73,6 +76,12 @@ class Tokenizer:
     @classmethod
     def from_state(cls, params: dict[str, Any], state: dict[str, Any]) -> Tokenizer:
         raise NotImplementedError
+
+    @classmethod
+    def load(cls, folder: Path, doc: dict[str, Any]) -> Tokenizer:
+        """Rebuild from the saved ``tokenizer.json`` document; a kind that keeps files beside it
+        (a pretrained Hugging Face tokenizer) overrides this to read them from ``folder``."""
+        return cls.from_state(doc.get("params", {}), doc)
 
     def save(self, folder: str | Path) -> Path:
         """Write ``folder/tokenizer.json`` and return its path."""
@@ -430,4 +439,4 @@ def load_tokenizer(folder: str | Path) -> Tokenizer:
         raise DataError(path, f"unknown tokenizer kind {kind!r}; known: {', '.join(sorted(_KINDS))}")
     if doc.get("format_version", 0) > FORMAT_VERSION:
         raise DataError(path, f"saved by a newer version (format {doc['format_version']}); upgrade LM Workbench")
-    return _KINDS[kind].from_state(doc.get("params", {}), doc)
+    return _KINDS[kind].load(Path(folder), doc)

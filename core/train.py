@@ -22,6 +22,8 @@ import torch
 from torch import nn
 
 from core import checkpoint as ckpt
+from core import finetune
+from core.attention import SnapshotRecorder
 from core.config import RunConfig
 from core.data.types import DatasetSplits
 from core.device import autocast, configure_backends, device_label, pick_device, resolve_precision
@@ -68,9 +70,13 @@ def load_dataset(config: RunConfig) -> DatasetSplits:
 def fit_tokenizer(config: RunConfig, data: DatasetSplits) -> Tokenizer:
     comp = TOKENIZERS.get(config["tokenizer"]["name"], path="tokenizer.name")
     texts = list(data.train.texts)
-    if data.train.targets:
+    # Translation with separate vocabularies fits the target side itself (TranslationTask).
+    if data.train.targets and config["task"].get("shared_vocab", True):
         texts += data.train.targets
-    return comp.factory(config.params("tokenizer"), texts)
+    params = config.params("tokenizer")
+    if comp.meta.get("from_model") and not params.get("model"):
+        params["model"] = config["model"].get("model") or ""  # a pretrained model's own tokenizer
+    return comp.factory(params, texts)
 
 
 def build_task(config: RunConfig, tokenizer: Tokenizer, state: dict[str, Any] | None, device: torch.device) -> Task:
@@ -114,18 +120,28 @@ class Trainer:
         self.amp_dtype = resolve_precision(self.device, self.t["precision"])
         data = load_dataset(self.config)
         tok_dir = self.run_dir / "tokenizer"
+        resuming = resume and ckpt.has_checkpoint(self.run_dir / "checkpoints" / "last")
+        # A fine-tune (task.init_from_run) starts from its parent's backbone and vocabulary.
+        parent = None if resuming else finetune.find_parent(self.config, self.sink)
         if resume and (tok_dir / "tokenizer.json").exists():
             self.tokenizer = load_tokenizer(tok_dir)
         else:
-            self.tokenizer = fit_tokenizer(self.config, data)
+            self.tokenizer = load_tokenizer(parent.folder / "tokenizer") if parent else fit_tokenizer(self.config, data)
             self.tokenizer.save(tok_dir)
         self.task = build_task(self.config, self.tokenizer, None, self.device)
+        if resume:
+            self.task.load_artifacts(self.run_dir)
         self.task.set_data(data)
+        self.task.save_artifacts(self.run_dir)
         (self.run_dir / "task_state.json").write_text(json.dumps(self.task.state))
         (self.run_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=1))
         self.data_notes = list(data.notes)
         self.model = self.task.build_model().to(self.device)
+        if parent is not None:
+            finetune.load_backbone(self.model, parent, self.config)
         self.n_params = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        self.snapshots = SnapshotRecorder.create(
+            self.t["attention_snapshots"], self.run_dir, data, self.n_params)
         self.optimizer = build_optimizer(self.model, self.config["optimizer"])
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.schedule = build_schedule(self.config["schedule"], self.t["max_steps"])
@@ -208,7 +224,8 @@ class Trainer:
                 self.step += 1
                 window_steps += 1
                 window_time += time.perf_counter() - step_start
-                if self.step % t["log_every"] == 0 or self.step == max_steps:
+                # Step 1 is logged too, so a live chart shows a point as soon as training starts.
+                if self.step % t["log_every"] == 0 or self.step in (1, max_steps):
                     mean = (window_loss / (window_steps * accum)).item()
                     if not math.isfinite(mean):
                         raise TrainingDiverged(
@@ -283,6 +300,8 @@ class Trainer:
                 f.write(json.dumps({"step": self.step, "text": result.details["sample"]}) + "\n")
         if self.t["checkpoint"]:
             self._save_checkpoint(wall, improved)
+        if self.snapshots is not None:
+            self.snapshots.snapshot(self, self.step)  # attention of the probe input, for the Evolution view
         if self.sink and self.run_id:
             self.sink.set_summary(self.run_id, self._summary(start))
         self._emit("on_eval", self.step, result.metrics, result.details)

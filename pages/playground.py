@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app.components.attention_view import attention_embed
 from app.components.charts import probabilities_bar_figure
 from app.components.run_picker import pick_runs
 from app.state import get_store
@@ -71,6 +72,7 @@ def _classify(trained: TrainedRun) -> None:
     best = max(probs, key=probs.get)
     st.markdown(f"Predicted class: **{best}** ({probs[best]:.1%})")
     st.plotly_chart(probabilities_bar_figure(probs), key="playground_probs")
+    attention_embed(trained, text, "playground.attention")
 
 
 def _generate(run: Run, trained: TrainedRun) -> None:
@@ -102,6 +104,7 @@ def _generate(run: Run, trained: TrainedRun) -> None:
     if run.id in generated:
         st.markdown("**Generated text**")
         st.code(generated[run.id], language=None, wrap_lines=True)
+        attention_embed(trained, generated[run.id], "playground.attention")
 
 
 def _reason(exc: Exception) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 import yaml
 
+from app.components.attention_view import snapshot_embed
 from app.components.live import run_label, run_view
 from app.state import get_store, last_runs, page_path
 from core.cli import reproduce_command
@@ -17,7 +18,8 @@ from core.errors import ConfigError, WorkbenchError
 from core.store import ACTIVE_STATUSES, Run
 
 PICK = "run.pick"
-POLL_SECONDS = 1.0
+# Half a second: the first loss point should reach the chart within ~2 s of clicking Start.
+POLL_SECONDS = 0.5
 
 
 def on_pick() -> None:
@@ -66,6 +68,7 @@ ids = race_mates(run)
 polling = any(store.get_run(i).status in ACTIVE_STATUSES for i in ids)
 # run_every only while something can change: a finished run is drawn once and left alone.
 st.fragment(run_every=POLL_SECONDS if polling else None)(run_view)(store, ids, polling)
+snapshot_embed(store, run.id, "run.attention")
 
 with st.expander("Config", icon=":material/tune:"):
     st.code(yaml.safe_dump(run.config, sort_keys=False), language="yaml")

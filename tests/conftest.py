@@ -27,3 +27,18 @@ def store(workbench_home: Path):
     from core.store import Store
 
     return Store(home=workbench_home)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test's torch work on one CPU thread (use with ``pytest.mark.usefixtures``).
+
+    Small models gain nothing from a second OpenMP thread but pay its synchronisation, which a
+    busy machine turns into long waits (10x slower decoding measured on 2 shared cores).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

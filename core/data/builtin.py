@@ -223,7 +223,7 @@ _SENTIMENT_PARAMS = (
 @_register(
     "sentiment", _SENTIMENT_PARAMS,
     help="Generated movie/product reviews, negative/positive, with negation and contrast (offline)",
-    tasks=("classification",), size="4,000 sentences, 2 classes",
+    tasks=("classification", "word_embeddings", "masked_lm"), size="4,000 sentences, 2 classes",
 )
 def sentiment(p: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
     rng = np.random.default_rng([p["data_seed"], 101])
@@ -309,7 +309,7 @@ _TOPIC_PARAMS = (
 @_register(
     "topics", _TOPIC_PARAMS,
     help="Generated news sentences in 4 topics: arts, business, science, sports (offline)",
-    tasks=("classification",), size="4,000 sentences, 4 classes",
+    tasks=("classification", "word_embeddings", "masked_lm"), size="4,000 sentences, 4 classes",
 )
 def topics(p: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
     rng = np.random.default_rng([p["data_seed"], 202])
@@ -413,7 +413,7 @@ _DOCS_PARAMS = (
 @_register(
     "python_docs", _DOCS_PARAMS,
     help="English prose: docstrings of the Python standard library (offline)",
-    tasks=("language_model",), size="about 1,000,000 characters",
+    tasks=("language_model", "word_embeddings", "masked_lm"), size="about 1,000,000 characters",
 )
 def python_docs(p: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
     text = _python_docs_text()

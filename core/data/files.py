@@ -556,7 +556,7 @@ def _relative(path: Path) -> str:
     "file",
     params=FILE_PARAMS,
     help="Your own file: CSV, TSV, JSONL or TXT, plain or .gz",
-    tasks=("classification", "language_model"),
+    tasks=("classification", "language_model", "word_embeddings", "masked_lm"),
 )
 def file_dataset(params: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
     """Load a user file for classification or language modelling."""
@@ -570,7 +570,8 @@ def file_dataset(params: dict[str, Any], *, task: str, seed: int) -> DatasetSpli
         )
     if task == "classification":
         return _classification(p, seed)
-    if task == "language_model":
+    # Word vectors and masked-LM pretraining read the text as a corpus (one example per line).
+    if task in ("language_model", "word_embeddings", "masked_lm"):
         return _language_model(p)
     raise ConfigError("task.name", task, "classification or language_model", reason="the file dataset cannot do this task")
 

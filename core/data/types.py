@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -31,6 +32,8 @@ class DatasetSplits:
     label_names: list[str] | None = None  # classification: index -> name
     description: str = ""  # where it came from, shown in the UI and run summary
     notes: list[str] = field(default_factory=list)  # e.g. "dropped 12 empty rows"
+    # Facts a task can check against, e.g. planted word relations for word embeddings.
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def num_classes(self) -> int:
         return len(self.label_names or [])

@@ -1,7 +1,8 @@
 """Heads: turn a backbone's hidden states into what a task scores.
 
 ``SequenceClassifier`` pools one vector per sequence and maps it to class logits;
-``LanguageModel`` maps every position to next-token logits.
+``LanguageModel`` maps every position to next-token logits; ``MaskedLanguageModel`` predicts
+masked tokens (BERT pretraining).
 """
 
 from __future__ import annotations
@@ -122,4 +123,44 @@ class LanguageModel(nn.Module):
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor] | None]:
         out: BackboneOutput = self.backbone(ids, return_attention=return_attention)
         logits = self.lm_head(out.hidden)
+        return (logits, out.attentions) if return_attention else logits
+
+
+class MaskedLanguageModel(nn.Module):
+    """Bidirectional backbone + BERT's MLM head -> token logits at chosen positions.
+
+    The head (dense, GELU, LayerNorm, then a vocabulary projection tied to the token embedding
+    when the sizes match) is pretraining-only: fine-tuning keeps ``backbone`` and drops it.
+    ``select`` (B, T) bool picks the positions to score, so the (N, V) logits are computed only
+    where there is a target; without it every position is scored (B, T, V).
+    """
+
+    def __init__(self, backbone: Backbone, vocab_size: int) -> None:
+        super().__init__()
+        if backbone.causal:
+            raise ValueError(
+                f"{type(backbone).__name__} is causal (it cannot see the tokens after a mask); "
+                "masked language modelling needs a bidirectional model such as transformer_encoder"
+            )
+        size = backbone.hidden_size
+        self.backbone = backbone
+        self.transform = nn.Sequential(nn.Linear(size, size), nn.GELU(), nn.LayerNorm(size))
+        self.decoder = nn.Linear(size, vocab_size)
+        nn.init.zeros_(self.decoder.bias)
+        embedding: nn.Embedding | None = getattr(backbone, "token_embedding", None)
+        self.tied = embedding is not None and tuple(embedding.weight.shape) == (vocab_size, size)
+        if self.tied:
+            self.decoder.weight = embedding.weight  # type: ignore[union-attr]
+        else:
+            nn.init.normal_(self.decoder.weight, std=0.02)
+
+    def forward(
+        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None, return_attention: bool = False,
+        select: torch.Tensor | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor] | None]:
+        out: BackboneOutput = self.backbone(ids, pad_mask=pad_mask, return_attention=return_attention)
+        hidden = out.hidden[:, -ids.shape[1] :]  # drop a prepended [CLS] slot
+        if select is not None:
+            hidden = hidden[select]
+        logits = self.decoder(self.transform(hidden))
         return (logits, out.attentions) if return_attention else logits

@@ -91,7 +91,7 @@ class _Transformer(Backbone):
     def __init__(
         self, *, vocab_size: int, pad_id: int, max_len: int, d_model: int, n_layers: int,
         n_heads: int, d_ff: int, dropout: float, positions: str, bias: bool, norm_first: bool,
-        pooling: str,
+        pooling: str, block: type[Block] = Block,
     ) -> None:
         super().__init__()
         self.hidden_size = d_model
@@ -101,8 +101,9 @@ class _Transformer(Backbone):
         self.tokens = TokenEmbedding(vocab_size, d_model, pad_id)
         self.positions = PositionalEncoding(positions, d_model, max_len)
         self.drop = nn.Dropout(dropout)
+        # ``block``: a seq2seq decoder passes a Block subclass that adds cross-attention.
         self.blocks = nn.ModuleList(
-            Block(d_model, n_heads, d_ff, dropout, bias=bias, norm_first=norm_first)
+            block(d_model, n_heads, d_ff, dropout, bias=bias, norm_first=norm_first)
             for _ in range(n_layers)
         )
         # Pre-LN leaves the residual stream un-normalised: one LayerNorm at the end fixes that.
@@ -219,7 +220,7 @@ def _resolve(declared: tuple[Param, ...], params: dict[str, Any]) -> dict[str, A
 
 
 @MODELS.register(
-    "transformer_encoder", params=ENCODER_PARAMS, check=_check_heads, tasks=("classification",),
+    "transformer_encoder", params=ENCODER_PARAMS, check=_check_heads, tasks=("classification", "masked_lm"),
     help="Transformer encoder (BERT-style): every token attends to every other; [CLS] or mean pooling.",
 )
 def build_encoder(params: dict[str, Any], *, vocab_size: int, pad_id: int, max_len: int) -> Backbone:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -84,7 +85,24 @@ class Task(ABC):
     def evaluate(self, model: nn.Module, max_batches: int | None, batch_size: int) -> EvalResult:
         """Validation metrics; runs under no_grad in eval mode."""
 
+    # -- run folder ------------------------------------------------------------------------------
+    def save_artifacts(self, run_dir: Path) -> None:
+        """Write files prediction needs beyond ``state`` and the tokenizer (e.g. translation's
+        target tokenizer). Called by the trainer after ``set_data``."""
+        return None  # most tasks need nothing more
+
+    def load_artifacts(self, run_dir: Path) -> None:
+        """Restore what ``save_artifacts`` wrote: before ``set_data`` on resume (missing files are
+        fine there) and before ``build_model`` when a run is reloaded for prediction."""
+        return None
+
     def build_backbone(self) -> nn.Module:
+        """The single-sequence backbone: factory ``(params, *, vocab_size, pad_id, max_len)``.
+
+        Translation architectures (``core/models/seq2seq.py``) take ``(params, *, src_vocab_size,
+        tgt_vocab_size, src_pad_id, tgt_pad_id, max_len)`` instead; the translation task builds
+        its model itself.
+        """
         from core.registry import MODELS
 
         section = self.config["model"]

@@ -10,17 +10,27 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.data.types import DatasetSplits, Split
+from core.embeddings import PRETRAINED_PARAMS, attach_pretrained
 from core.errors import DataError
+from core.finetune import FINETUNE_PARAMS, apply_freeze
+from core.finetune import check_sections as check_finetune
 from core.metrics import classification_metrics, scalars
+from core.models import hf
 from core.models.heads import SequenceClassifier
 from core.params import Param
-from core.registry import TASKS
+from core.registry import MODELS, TASKS
 from core.tasks.base import Batch, EvalResult, Task
 
 PARAMS = (
     Param("max_length", "int", 128, "Longest input in tokens; longer texts are truncated.", low=4, high=4096, sweepable=False),
     Param("label_smoothing", "float", 0.0, "Spread this much target probability over the other classes.", low=0.0, high=0.5),
+    *PRETRAINED_PARAMS,
+    *FINETUNE_PARAMS,
 )
+
+
+def _check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
+    return hf.check_sections(sections) or check_finetune(sections)
 
 
 class EncodedSplit:
@@ -52,6 +62,7 @@ class EncodedSplit:
     "classification",
     params=PARAMS,
     help="Classify text: sentiment, topics, intent...",
+    check_sections=_check_sections,
     defaults={
         "data": "sentiment",
         "tokenizer": "word",
@@ -107,12 +118,18 @@ class ClassificationTask(Task):
 
     def build_model(self) -> nn.Module:
         model_params = self.config.params("model")
-        return SequenceClassifier(
-            self.build_backbone(),
-            num_classes=len(self.label_names),
-            pooling=model_params.get("pooling", "mean"),
-            dropout=float(model_params.get("dropout", 0.1)),
-        )
+        comp = MODELS.get(self.config.arch)
+        if comp.meta.get("builds_classifier"):
+            # A pretrained Hugging Face classifier brings its own head (and vocabulary).
+            model = comp.factory(model_params, num_classes=len(self.label_names))
+        else:
+            model = attach_pretrained(self, SequenceClassifier(
+                self.build_backbone(),
+                num_classes=len(self.label_names),
+                pooling=model_params.get("pooling", "mean"),
+                dropout=float(model_params.get("dropout", 0.1)),
+            ))
+        return apply_freeze(model, self.params, self.config.arch)
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         logits = model(**batch.inputs)

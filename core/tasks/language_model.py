@@ -11,6 +11,7 @@ from torch import nn
 
 from core.data.types import DatasetSplits
 from core.decoding import generate
+from core.embeddings import PRETRAINED_PARAMS, attach_pretrained
 from core.errors import DataError
 from core.metrics import language_model_metrics
 from core.models.heads import LanguageModel
@@ -24,6 +25,7 @@ PARAMS = (
     Param("sample_length", "int", 200, "Tokens generated as a sample at each evaluation (0: none).", low=0, high=4096, sweepable=False),
     Param("sample_prompt", "str", "", "Prompt for the samples (empty: the start of the validation text).", sweepable=False),
     Param("sample_temperature", "float", 0.8, "Sampling temperature for the samples.", low=0.0, high=5.0, sweepable=False),
+    *PRETRAINED_PARAMS,
 )
 
 
@@ -96,11 +98,11 @@ class LanguageModelTask(Task):
         )
 
     def build_model(self) -> nn.Module:
-        return LanguageModel(
+        return attach_pretrained(self, LanguageModel(
             self.build_backbone(),
             vocab_size=self.tokenizer.vocab_size,
             tie_weights=bool(self.config.params("model").get("tie_weights", False)),
-        )
+        ))
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         logits = model(**batch.inputs)

@@ -88,7 +88,7 @@ def test_stop_and_resume_continue_exactly(store) -> None:
     resumed = [loss for _, loss in rec_resumed.losses]
     assert resumed == pytest.approx(full_tail, rel=1e-4)
     series = store.metrics(part.id, names=["loss"], split="train")
-    assert list(series["step"]) == [10, 20, 30, 40]
+    assert list(series["step"]) == [1, 10, 20, 30, 40]
 
 
 def test_reload_gives_same_predictions(store) -> None:
@@ -114,7 +114,7 @@ def test_nan_loss_stops_with_clear_message(store, monkeypatch) -> None:
 
     monkeypatch.setattr(ClassificationTask, "loss", broken)
     run = create_run(store, validate_config(_small("gru", "classification")))
-    with pytest.raises(TrainingDiverged, match="loss became nan at step 10"):
+    with pytest.raises(TrainingDiverged, match="loss became nan at step 1;"):
         execute_run(store, run.id)
     stored = store.get_run(run.id)
     assert stored.status == "failed" and "optimizer.lr" in stored.error

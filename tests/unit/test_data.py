@@ -330,7 +330,7 @@ def test_registered_components_and_list() -> None:
         comp = DATASETS._items[name]
         assert comp.meta["tasks"] and comp.help
         assert all(not p.sweepable for p in comp.params)
-    assert DATASETS._items["file"].meta["tasks"] == ("classification", "language_model")
+    assert DATASETS._items["file"].meta["tasks"] == ("classification", "language_model", "word_embeddings")
 
 
 # -- the real data sets -----------------------------------------------------------------------

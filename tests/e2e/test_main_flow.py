@@ -1,0 +1,145 @@
+"""The main flow in a real browser: Home -> Train (Quick) -> live Run chart -> a second run ->
+Compare both in the metric table.
+
+Runs against ``streamlit run app/main.py`` with real worker processes (see conftest.py), so it
+also covers the supervisor, the queue and the live fragment. Screenshots go to
+``test-artifacts/e2e/`` (git-ignored) for a human look after a CI run.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.e2e.conftest import ARTIFACTS, LOSS_POINTS_JS, act, click_sidebar_link, wait_idle
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
+
+RUN_DONE_MS = 120_000  # a Quick run trains in 5-15 s on 2 busy cores; generous for CI
+CHART_MS = 60_000
+
+
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def open_page(page: Page, title: str, heading: str) -> None:
+    click_sidebar_link(page, title)
+    page.get_by_role("heading", name=heading, exact=True).wait_for()
+    wait_idle(page)
+
+
+def choose_option(page: Page, box: Locator, option: Locator) -> None:
+    """Open a selectbox / multiselect (unless its list is open already) and pick ``option``."""
+    if not page.get_by_role("listbox").is_visible():
+        box.click()
+    act(page, option.click)
+
+
+def remove_chosen(page: Page, keep: str | None = None) -> None:
+    """Remove every chosen value of the page's multiselect(s) but ``keep``, one rerun each."""
+    while True:
+        buttons = page.get_by_role("group", name="Selected values").get_by_role("button").all()
+        extra = [b for b in buttons if b.get_attribute("aria-label") != f"Remove {keep}"]
+        if not extra:
+            return
+        act(page, extra[0].click)
+
+
+def start_quick_run(page: Page, arch: str, name: str) -> str:
+    """On the Train page: Quick preset, only ``arch``, run name ``name``; Start. Returns the id."""
+    quick = page.get_by_role("radio", name=re.compile(r"^Quick"))
+    if quick.get_attribute("aria-checked") != "true":
+        act(page, quick.click)  # new widget keys: wait, or typing goes to the old widgets
+    # Keep only ``arch`` among the chosen architectures (the form remembers the last choice).
+    remove_chosen(page, keep=arch)
+    if page.get_by_role("button", name=f"Remove {arch}", exact=True).count() == 0:
+        choose_option(page, page.get_by_role("combobox", name="Architecture"),
+                      page.get_by_role("option", name=arch, exact=True))
+        page.keyboard.press("Escape")
+    name_box = page.get_by_role("textbox", name="Run name (optional)")
+    name_box.fill(name)
+    act(page, lambda: name_box.press("Enter"))  # Streamlit takes the text on Enter or blur
+    start = page.get_by_role("button", name="Start", exact=True)
+    assert start.is_enabled(), "Start is disabled: the form reports a problem"
+    start.click()
+    page.wait_for_url(re.compile(r"/run\?run=r[0-9a-f]+"), timeout=30_000)
+    run_id = re.search(r"run=(r[0-9a-f]+)", page.url)
+    assert run_id, page.url
+    page.get_by_role("heading", name=name).wait_for()
+    return run_id.group(1)
+
+
+def wait_completed(page: Page) -> None:
+    """Wait for the run's status badge (st.badge: icon ligature + status) to read completed."""
+    badge = page.locator(".stMarkdownBadge", has_text=re.compile(r"\bcompleted$"))
+    badge.filter(visible=True).first.wait_for(timeout=RUN_DONE_MS)
+    wait_idle(page)
+
+
+def grid_rows(table: Locator, timeout_s: float = 30.0) -> list[list[str]]:
+    """The body rows of an st.dataframe as cell texts (index first).
+
+    The grid paints on a canvas; the text lives in its accessible mirror (a hidden
+    ``table[role=grid]``), which appears shortly after the first paint.
+    """
+    read = "el => Array.from(el.querySelectorAll('table[role=grid] tbody tr'), tr => Array.from(tr.cells, c => c.textContent.trim()))"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = table.evaluate(read)
+        if rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.2)
+
+
+def test_train_watch_and_compare(page: Page, app_url: str) -> None:
+    # Home
+    page.goto(app_url)
+    page.get_by_role("heading", name="LM Workbench", exact=True).wait_for()
+    wait_idle(page)
+    assert page.get_by_role("heading", name="One-click demos").is_visible()
+    shot(page, "01-home")
+
+    # Train a quick LSTM; the Run page opens on it and draws the loss live.
+    open_page(page, "Train", "Train")
+    first = start_quick_run(page, "lstm", "e2e-lstm")
+    page.wait_for_function(LOSS_POINTS_JS, arg=2, timeout=CHART_MS)
+    shot(page, "02-run-live")
+    wait_completed(page)
+    assert page.get_by_text(f"id {first}").is_visible()
+    shot(page, "03-run-completed")
+
+    # A second run with another architecture.
+    open_page(page, "Train", "Train")
+    second = start_quick_run(page, "textcnn", "e2e-textcnn")
+    assert second != first
+    wait_completed(page)
+    shot(page, "04-run2-completed")
+
+    # Compare: choose both runs explicitly, then the metric table lists them.
+    open_page(page, "Compare", "Compare runs")
+    picker = page.get_by_role("combobox", name="Runs")
+    remove_chosen(page)  # whatever the page preselected
+    for run_id in (first, second):
+        choose_option(page, picker, page.get_by_role("option", name=re.compile(re.escape(run_id))))
+    page.keyboard.press("Escape")
+    wait_idle(page)
+    for run_id in (first, second):
+        assert page.get_by_role("button", name=re.compile(rf"^Remove .*{run_id}")).count() == 1
+    page.get_by_role("heading", name="Metrics (validation)").wait_for()
+    table = page.get_by_test_id("stDataFrame")
+    table.wait_for()
+    table.scroll_into_view_if_needed()
+    rows = grid_rows(table)
+    assert len(rows) == 2, rows
+    for name, run_id in (("e2e-lstm", first), ("e2e-textcnn", second)):
+        row = next((r for r in rows if r[0].startswith(f"{name} ") and r[0].endswith(run_id)), None)
+        assert row is not None, f"no row for {name} ({run_id}) in {rows}"
+        assert 0.0 <= float(row[1]) <= 1.0, f"accuracy of {name}: {row}"  # a real score
+    shot(page, "05-compare")

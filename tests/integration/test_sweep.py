@@ -1,0 +1,460 @@
+"""Sweeps: search spaces from the declarations, Optuna methods and pruners, trials as runs,
+parallel workers on SQLite and PostgreSQL, stop/resume, dead workers.
+
+Trials train tiny GRUs for a few dozen steps; the synthetic-objective tests drive the same
+samplers and search spaces without training.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import sqlalchemy as sa
+import yaml
+from optuna.trial import TrialState
+
+from core import sweep as sw
+from core.cli import main
+from core.config import default_config, validate_config
+from core.errors import ConfigError
+from core.store import Store, SweepRecord
+
+HOST = socket.gethostname()
+PG_ENV = "LMWB_TEST_POSTGRES_URL"
+
+
+def _base(max_steps: int = 20, eval_every: int = 10, **training: Any) -> dict[str, Any]:
+    raw = default_config("classification")
+    raw["task"] = {"name": "classification", "max_length": 16}
+    raw["data"] = {"name": "sentiment", "n_examples": 300}
+    raw["model"] = {"name": "gru", "embed_dim": 8, "hidden_size": 8}
+    raw["training"] = {"max_steps": max_steps, "eval_every": eval_every, "log_every": 10,
+                       "eval_max_batches": 1, "batch_size": 16, "checkpoint": False, **training}
+    return validate_config(raw).to_dict()
+
+
+GRID_SPACE = {
+    "optimizer.lr": {"choices": [0.001, 0.003, 0.01]},
+    "model.hidden_size": {"choices": [4, 8]},
+}
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Tiny models in this process: one thread avoids OpenMP spin contention on a busy box."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def _trials(store: Store, sweep: SweepRecord) -> list[optuna.trial.FrozenTrial]:
+    return sw.load_study(store, store.get_sweep(sweep.id)).get_trials(deepcopy=False)
+
+
+def _assert_each_grid_point_once(store: Store, sweep: SweepRecord, space: dict[str, Any]) -> None:
+    """Exactly the Cartesian product, once each, every trial a finished run of this sweep."""
+    trials = _trials(store, sweep)
+    keys = list(space)
+    combos = [tuple(t.params[k] for k in keys) for t in trials]
+    product = set(itertools.product(*(space[k]["choices"] for k in keys)))
+    assert len(combos) == len(product) == len(set(combos)) and set(combos) == product
+    assert sorted(t.number for t in trials) == list(range(len(product)))
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    runs = store.list_runs(sweep_id=sweep.id)
+    assert sorted(r.id for r in runs) == sorted(t.user_attrs["run_id"] for t in trials)
+    assert all(f"sweep-{sweep.id}" in r.tags and r.status in ("completed", "pruned") for r in runs)
+    assert store.get_sweep(sweep.id).status == "completed"
+
+
+# -- search space ------------------------------------------------------------------------------
+def test_space_is_validated_against_the_declarations() -> None:
+    base = validate_config(_base())
+
+    def error(space: dict[str, Any]) -> str:
+        with pytest.raises(ConfigError) as info:
+            sw.parse_space(space, base)
+        return str(info.value)
+
+    message = error({"model.hiden_size": {"low": 4, "high": 64}})
+    assert "model.hiden_size" in message and "hidden_size" in message  # names what is allowed
+    assert "not sweepable" in error({"training.max_steps": {"low": 10, "high": 100}})
+    assert "nope" in error({"nope.lr": {"low": 0.1, "high": 1}})
+    # Inside the declared range: dropout is declared in [0, 0.9].
+    assert "model.dropout.high" in error({"model.dropout": {"low": 0.1, "high": 0.95}})
+    assert "[0, 0.9]" in error({"model.dropout": {"low": 0.1, "high": 0.95}})
+    assert "log scale" in error({"model.dropout": {"low": 0.0, "high": 0.5, "log": True}})
+    assert "empty range" in error({"optimizer.lr": {"low": 0.1, "high": 0.01}})
+    # gru declares no n_heads: conditional on the transformer it is fine.
+    assert "gru declares no parameter 'n_heads'" in error({"model.n_heads": {"choices": [2, 4]}})
+    assert "not swept" in error({"model.n_heads": {"choices": [2, 4], "when": {"model.name": "transformer_encoder"}}})
+    message = error({"model.name": {"choices": ["gru", "bogus"]}})
+    assert "'bogus'" in message and "lstm" in message
+    assert "step" in error({"optimizer.lr": {"low": 1e-4, "high": 1e-2, "log": True, "step": 1e-3}})
+
+    space = sw.parse_space({
+        "model.n_heads": {"choices": [2, 4], "when": {"model.name": "transformer_encoder"}},
+        "model.name": {"choices": ["gru", "transformer_encoder"]},
+        "model.dropout": {"low": 0.0, "high": 0.5},  # declared by both architectures
+        "optimizer.lr": {"low": 1e-4, "high": 1e-2, "log": True, "points": 3},
+        "model.bidirectional": {"when": {"model.name": "gru"}},  # bool: both values
+    }, base)
+    assert space.keys.index("model.name") < space.keys.index("model.n_heads")  # condition first
+    # gru: 3 dropout x 3 lr x 2 bidirectional; transformer: x 2 heads; no duplicates.
+    points = space.grid_points()
+    assert space.grid_size() == len(points) == 3 * 3 * 2 + 3 * 3 * 2
+    assert len({repr(sorted(p.items())) for p in points}) == len(points)
+    assert all(("model.n_heads" in p) == (p["model.name"] == "transformer_encoder") for p in points)
+    lr = next(d for d in space.dims if d.key == "optimizer.lr")
+    assert lr.grid_values() == pytest.approx([1e-4, 1e-3, 1e-2])  # log-spaced grid points
+    # A switched component keeps the base values it also declares.
+    config = sw.trial_config(_base(), {"model.name": "lstm", "model.dropout": 0.3})
+    assert config["model"]["hidden_size"] == 8 and config["model"]["dropout"] == 0.3
+
+
+def test_invalid_grid_combinations_are_refused_before_any_trial() -> None:
+    raw = _base()
+    raw["model"] = {"name": "transformer_encoder", "d_model": 16, "n_heads": 2, "d_ff": 16}
+    with pytest.raises(ConfigError, match="divisible"):
+        sw.build_spec(raw, {"model.n_heads": {"choices": [2, 3]}}, method="grid")
+    with pytest.raises(ConfigError, match="budget"):
+        sw.build_spec(_base(), GRID_SPACE, method="tpe")
+
+
+# -- samplers on a synthetic objective -----------------------------------------------------------
+SYNTH_SPACE = {
+    "optimizer.lr": {"low": 1e-5, "high": 1.0, "log": True},
+    "model.hidden_size": {"low": 8, "high": 512, "log": True},
+    "model.dropout": {"low": 0.0, "high": 0.8},
+}
+
+
+def _synthetic(p: dict[str, Any]) -> float:
+    """A bowl with its minimum (0) at lr 10^-2.5, hidden 128, dropout 0.3."""
+    return ((math.log10(p["optimizer.lr"]) + 2.5) ** 2
+            + (math.log2(p["model.hidden_size"]) - 7) ** 2 / 4 + 4 * (p["model.dropout"] - 0.3) ** 2)
+
+
+def _optimize(method: str, n_trials: int, seed: int, startup: int | None = None) -> tuple[optuna.Study, list[dict[str, Any]]]:
+    spec = sw.build_spec(_base(), SYNTH_SPACE, method=method, n_trials=n_trials, seed=seed,
+                         startup_trials=startup)
+    space = spec.search_space()
+    study = optuna.create_study(sampler=sw.make_sampler(spec, space), direction="minimize")
+    seen: list[dict[str, Any]] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        values = space.sample(trial)
+        seen.append(values)
+        return _synthetic(values)
+
+    study.optimize(objective, n_trials=n_trials)
+    return study, seen
+
+
+@pytest.mark.parametrize(("method", "n"), [("random", 300), ("tpe", 60), ("gp", 8)])
+def test_samplers_respect_bounds_and_log_scales(method: str, n: int) -> None:
+    study, seen = _optimize(method, n, seed=3, startup=3 if method == "gp" else None)
+    assert len(seen) == n
+    for values in seen:
+        assert 1e-5 <= values["optimizer.lr"] <= 1.0
+        assert 0.0 <= values["model.dropout"] <= 0.8
+        assert isinstance(values["model.hidden_size"], int) and 8 <= values["model.hidden_size"] <= 512
+    dist = study.trials[0].distributions
+    assert dist["optimizer.lr"].log and dist["model.hidden_size"].log and not dist["model.dropout"].log
+    if method == "random":
+        # Log-uniform: half the draws below the geometric middle (10^-2.5), where a linear
+        # scale would put under 1% of them.
+        below = sum(v["optimizer.lr"] < 10**-2.5 for v in seen) / n
+        assert 0.4 < below < 0.6, below
+        below_mid = sum(v["model.dropout"] < 0.4 for v in seen) / n  # linear: half below 0.4
+        assert 0.4 < below_mid < 0.6, below_mid
+
+
+def test_tpe_finds_a_better_optimum_than_random_with_the_same_trials() -> None:
+    seeds = (0, 1, 2)
+    tpe = [_optimize("tpe", 30, seed)[0].best_value for seed in seeds]
+    rand = [_optimize("random", 30, seed)[0].best_value for seed in seeds]
+    assert sum(tpe) < sum(rand), (tpe, rand)
+    assert tpe[0] < rand[0]
+
+
+def test_median_pruner_stops_a_clearly_bad_trial_at_its_first_evaluation() -> None:
+    spec = sw.build_spec(_base(max_steps=50), SYNTH_SPACE, method="random", n_trials=5,
+                         pruner={"name": "median", "startup_trials": 2})
+    study = optuna.create_study(direction="maximize", pruner=sw.make_pruner(spec))
+    curves = [[0.6, 0.7, 0.8, 0.85, 0.9], [0.62, 0.72, 0.8, 0.84, 0.88],
+              [0.65, 0.75, 0.82, 0.86, 0.9], [0.5, 0.5, 0.5, 0.5, 0.5]]
+    reporters = []
+    for curve in curves:
+        trial = study.ask()
+        stop = threading.Event()
+        reporter = sw.TrialReporter(trial, "accuracy", "maximize", stop, max_steps=50)
+        for i, value in enumerate(curve):
+            if stop.is_set():
+                break
+            reporter.on_eval(10 * (i + 1), {"accuracy": value}, {})
+        study.tell(trial, state=TrialState.PRUNED) if reporter.pruned_at else study.tell(trial, reporter.best)
+        reporters.append(reporter)
+    assert [r.pruned_at for r in reporters] == [None, None, None, 10]
+    assert reporters[0].best == 0.9  # the objective is the best evaluation
+
+
+# -- real trials -----------------------------------------------------------------------------------
+def test_grid_runs_the_cartesian_product_once_and_prunes_a_bad_trial(store: Store) -> None:
+    spec = sw.build_spec(_base(), GRID_SPACE, method="grid", seed=0, pruner="none")
+    sweep = sw.create_sweep(store, spec, name="grid")
+    assert spec.expected_trials() == 6
+    sw.start_sweep(store, sweep.id)
+    assert sw.run_worker(store, sweep.id, slot=0) == 6
+    _assert_each_grid_point_once(store, sweep, GRID_SPACE)
+    assert sw.run_worker(store, sweep.id) == 0  # the budget is spent
+
+    # Pruning: val loss, a far too high learning rate against two sane ones. Seed 3 orders
+    # the grid sane, sane, bad, so the bad trial meets a median to fall below.
+    space = {"optimizer.lr": {"choices": [0.003, 0.01, 5.0]}}
+    spec = sw.build_spec(_base(max_steps=40), space, method="grid", seed=3, metric="loss",
+                         pruner={"name": "median", "startup_trials": 2})
+    sweep = sw.create_sweep(store, spec, name="pruned")
+    sw.start_sweep(store, sweep.id)
+    sw.run_worker(store, sweep.id, slot=0)
+    trials = {t.params["optimizer.lr"]: t for t in _trials(store, sweep)}
+    bad = trials[5.0]
+    assert [t.params["optimizer.lr"] for t in sorted(trials.values(), key=lambda t: t.number)][-1] == 5.0
+    assert bad.state == TrialState.PRUNED and bad.user_attrs["pruned_at_step"] == 10
+    run = store.get_run(bad.user_attrs["run_id"])
+    assert run.status == "pruned" and run.summary["pruned_at_step"] == 10
+    assert store.metrics(run.id, names="loss", split="val")["step"].max() == 10  # cut short
+    assert all(trials[lr].state == TrialState.COMPLETE for lr in (0.003, 0.01))
+    frame = sw.trials_frame(store, store.get_sweep(sweep.id))
+    assert frame.set_index("trial").loc[bad.number, "step"] == 10
+
+
+def test_a_failing_trial_is_marked_failed_and_the_sweep_goes_on(store: Store) -> None:
+    # The objective names a metric the runs never report: each trial fails, the sweep goes on.
+    raw = _base()
+    space = {"optimizer.lr": {"low": 1e-3, "high": 1e-2, "log": True}}
+    spec = sw.build_spec(raw, space, method="random", n_trials=3, seed=0, metric="f1_nope")
+    sweep = sw.create_sweep(store, spec)
+    sw.start_sweep(store, sweep.id)
+    assert sw.run_worker(store, sweep.id) == 3
+    trials = _trials(store, sweep)
+    assert [t.state for t in trials] == [TrialState.FAIL] * 3
+    assert "f1_nope" in trials[0].user_attrs["error"] and "accuracy" in trials[0].user_attrs["error"]
+    assert {r.status for r in store.list_runs(sweep_id=sweep.id)} == {"failed"}
+    assert store.get_sweep(sweep.id).status == "completed"
+
+
+def _two_workers(store_url: str | None, home: Path, tmp_path: Path, n_trials: int = 8) -> tuple[Store, SweepRecord]:
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(yaml.safe_dump({"optimizer.lr": {"low": 1e-3, "high": 3e-2, "log": True},
+                                          "model.hidden_size": {"choices": [4, 8]}}))
+    config_file = tmp_path / "base.yaml"
+    config_file.write_text(yaml.safe_dump(_base(max_steps=30)))
+    name = f"two-{os.getpid()}-{time.time_ns()}"
+    prefix = ["--home", str(home)] + (["--store", store_url] if store_url else [])
+    assert main([*prefix, "sweep", "create", "--config", str(config_file), "--space", str(space_file),
+                 "--method", "random", "--trials", str(n_trials), "--name", name]) == 0
+    assert main([*prefix, "sweep", "start", name, "--workers", "2"]) == 0
+    store = Store(store_url, home)
+    return store, store.get_sweep(name)
+
+
+def _assert_no_duplicate_no_lost(store: Store, sweep: SweepRecord, n_trials: int) -> None:
+    trials = _trials(store, sweep)
+    assert sorted(t.number for t in trials) == list(range(n_trials))  # none lost, none extra
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    run_ids = [t.user_attrs["run_id"] for t in trials]
+    runs = store.list_runs(sweep_id=sweep.id)
+    assert len(set(run_ids)) == n_trials and sorted(run_ids) == sorted(r.id for r in runs)
+    assert all(r.status == "completed" for r in runs)
+    # Two different processes shared the work.
+    assert len({t.user_attrs["worker"] for t in trials}) == 2
+    assert store.get_sweep(sweep.id).status == "completed"
+
+
+@pytest.mark.slow
+def test_two_worker_processes_share_one_sqlite_study(workbench_home: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    store, sweep = _two_workers(None, workbench_home, tmp_path)
+    _assert_no_duplicate_no_lost(store, sweep, 8)
+    out = capsys.readouterr().out
+    assert "completed" in out and "best: trial" in out
+    # status / best from the CLI
+    assert main(["sweep", "status", sweep.id]) == 0
+    assert main(["sweep", "best", sweep.id, "-o", str(tmp_path / "best.yaml")]) == 0
+    best = yaml.safe_load((tmp_path / "best.yaml").read_text())
+    info = sw.best_trial(store, sweep)
+    assert info is not None and best == store.get_run(info["run_id"]).config
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """$LMWB_TEST_POSTGRES_URL (CI: .ci/run starts a server), else a throwaway cluster from
+    the local PostgreSQL binaries; skips only when neither is possible."""
+    url = os.environ.get(PG_ENV, "").strip()
+    if url:
+        yield url
+        return
+    cluster = _start_temporary_postgres(tmp_path_factory.mktemp("pg"))
+    if cluster is None:
+        pytest.skip(f"{PG_ENV} is unset and no PostgreSQL server could be started here")
+    url, stop = cluster
+    try:
+        yield url
+    finally:
+        stop()
+
+
+def _start_temporary_postgres(folder: Path) -> tuple[str, Callable[[], None]] | None:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return None
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    initdb = shutil.which("initdb") or next((str(b / "initdb") for b in bins if (b / "initdb").exists()), None)
+    if initdb is None:
+        return None
+    pg_ctl = str(Path(initdb).with_name("pg_ctl"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root: run the cluster as the postgres user
+        if shutil.which("runuser") is None:
+            return None
+        as_user = ["runuser", "-u", "postgres", "--"]
+        folder = Path(tempfile.mkdtemp(prefix="lmwb-pg-"))  # pytest's tmp is root-only
+        try:
+            shutil.chown(folder, "postgres")
+        except (LookupError, OSError):
+            return None
+    data = folder / "data"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    try:
+        subprocess.run([*as_user, initdb, "-D", str(data), "-U", "lmwb", "--auth=trust", "-E", "UTF8"],
+                       check=True, capture_output=True, timeout=120)
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(folder / "log"), "-w", "-o",
+                        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"],
+                       check=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+    def stop() -> None:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "fast", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return f"postgresql+psycopg://lmwb@127.0.0.1:{port}/postgres", stop
+
+
+@pytest.mark.slow
+def test_two_worker_processes_share_one_postgres_study(postgres_url: str, workbench_home: Path,
+                                                       tmp_path: Path) -> None:
+    with sa.create_engine(postgres_url).connect() as conn:  # reachable at all?
+        conn.execute(sa.text("SELECT 1"))
+    store, sweep = _two_workers(postgres_url, workbench_home, tmp_path)
+    _assert_no_duplicate_no_lost(store, sweep, 8)
+    assert sw.store_url(store).startswith("postgresql")
+
+
+def _worker_pid_of_running_trial(store: Store, sweep: SweepRecord, min_step: int) -> int | None:
+    for t in _trials(store, sweep):
+        if t.state != TrialState.RUNNING or "run_id" not in t.user_attrs:
+            continue
+        run = store.get_run(t.user_attrs["run_id"])
+        if (run.progress.get("step") or 0) >= min_step:
+            return int(t.user_attrs["worker"].rpartition(":")[2])
+    return None
+
+
+def _drive(store: Store, sweep: SweepRecord) -> tuple[threading.Thread, list[SweepRecord]]:
+    result: list[SweepRecord] = []
+    thread = threading.Thread(target=lambda: result.append(sw.run_local(store, sweep.id, 1, poll_s=0.2)))
+    thread.start()
+    return thread, result
+
+
+@pytest.mark.slow
+def test_a_killed_trial_worker_leaves_its_trial_failed_and_the_sweep_completes(store: Store) -> None:
+    space = {"optimizer.lr": {"low": 1e-3, "high": 1e-2, "log": True}}
+    spec = sw.build_spec(_base(max_steps=400, eval_every=100), space, method="random", n_trials=2, seed=0)
+    sweep = sw.create_sweep(store, spec)
+    thread, result = _drive(store, sweep)
+    pid = _wait(lambda: _worker_pid_of_running_trial(store, sweep, 10), 60, "a trial to train")
+    os.kill(pid, signal.SIGKILL)
+    thread.join(timeout=120)
+    assert result and result[0].status == "completed"
+    trials = _trials(store, sweep)
+    killed = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(killed) == 1 and "SIGKILL" in killed[0].user_attrs["error"]
+    run = store.get_run(killed[0].user_attrs["run_id"])
+    assert run.status == "failed" and "SIGKILL" in (run.error or "")
+    assert [t.state for t in trials if t is not killed[0]] == [TrialState.COMPLETE]  # the replacement's
+
+
+def test_stop_stops_running_trials_and_resume_continues_the_study(store: Store) -> None:
+    space = {"optimizer.lr": {"low": 1e-3, "high": 1e-2, "log": True}}
+    spec = sw.build_spec(_base(max_steps=5000, eval_every=1000), space, method="tpe", n_trials=2, seed=0)
+    sweep = sw.create_sweep(store, spec)
+    sw.start_sweep(store, sweep.id)
+    done: list[int] = []
+    worker = threading.Thread(target=lambda: done.append(sw.run_worker(store, sweep.id, slot=0)))
+    worker.start()
+    _wait(lambda: _worker_pid_of_running_trial(store, sweep, 10), 60, "a trial to train")
+    assert sw.stop_sweep(store, sweep.id).status in ("stopping", "stopped")
+    worker.join(timeout=60)
+    assert done == [1] and store.get_sweep(sweep.id).status == "stopped"
+    (first,) = _trials(store, sweep)
+    assert first.state == TrialState.FAIL and first.user_attrs[sw.STOPPED_ATTR]
+    stopped_run = store.get_run(first.user_attrs["run_id"])
+    assert stopped_run.status == "stopped" and stopped_run.summary["step"] < 5000
+
+    # Resume: the interrupted parameters run again, then the rest of the budget.
+    store.update_sweep(sweep.id, spec={**store.get_sweep(sweep.id).spec,
+                                       "base": _base(max_steps=20, eval_every=10)})
+    assert sw.start_sweep(store, sweep.id).status == "running"
+    assert sw.run_worker(store, sweep.id, slot=0) == 2
+    assert store.get_sweep(sweep.id).status == "completed"
+    trials = _trials(store, sweep)
+    assert [t.state for t in trials[1:]] == [TrialState.COMPLETE] * 2
+    assert trials[1].user_attrs["retry_of"] == 0 and trials[1].params == first.params
+    assert len(store.list_runs(sweep_id=sweep.id)) == 3
+
+
+def test_promote_best_queues_a_full_run_from_the_best_config(store: Store) -> None:
+    spec = sw.build_spec(_base(), {"optimizer.lr": {"choices": [0.003, 0.01]}}, method="grid")
+    sweep = sw.create_sweep(store, spec)
+    sw.start_sweep(store, sweep.id)
+    sw.run_worker(store, sweep.id, slot=0)
+    best = sw.best_trial(store, store.get_sweep(sweep.id))
+    assert best is not None
+    run = sw.promote_best(store, sweep.id, overrides={"training.max_steps": 50})
+    assert run.status == "queued" and run.parent_id == best["run_id"]
+    assert run.config["optimizer"]["lr"] == best["params"]["optimizer.lr"]
+    assert run.config["training"]["max_steps"] == 50 and run.sweep_id is None
+    history = sw.best_so_far([0.5, None, 0.7, 0.6], "maximize")
+    assert history == [0.5, 0.5, 0.7, 0.7]
