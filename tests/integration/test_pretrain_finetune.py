@@ -96,7 +96,8 @@ def test_pretraining_beats_scratch_on_a_small_labelled_subset(
         run = create_run(store, config)
         accuracy[init or "scratch"] = execute_run(store, run.id).summary["val"]["accuracy"]
         assert store.get_run(run.id).parent_id == (parent_id if init else None)
-    # Measured: 0.7525 vs 0.6125 (4 classes, 400 validation sentences, same seeds and steps).
+    # Measured: 0.755 vs 0.6125 (4 classes, 400 validation sentences, same seeds and steps);
+    # with fine-tuning seeds 1 and 2: 0.7675 vs 0.5625 and 0.7875 vs 0.6475.
     assert accuracy["mlm-topics"] > accuracy["scratch"] + 0.08, accuracy
 
 
