@@ -138,6 +138,8 @@ def capture_batch(
     model, task = source.model, source.task
     if not texts:
         return []
+    if "return_attention" not in _forward_params(model):  # e.g. Word2Vec / GloVe
+        raise NoAttentionError(f"{_arch_name(model)} has no attention layers to show")
     with torch.no_grad(), _eval_mode(model):
         if _is_seq2seq(model):
             return _capture_seq2seq(model, task, list(texts), targets, max_tokens)
