@@ -28,6 +28,7 @@ from core.jobs import (
     worker_loop,
 )
 from core.store import Run, Store
+from tests.conftest import wait_until as _wait
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = socket.gethostname()
@@ -41,16 +42,6 @@ def _config(max_steps: int, eval_every: int, **data: Any) -> RunConfig:
     raw["training"] = {"max_steps": max_steps, "eval_every": eval_every, "log_every": 5,
                        "eval_max_batches": 2}
     return validate_config(raw)
-
-
-def _wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def _status(store: Store, run_id: str, *statuses: str) -> Callable[[], Run | None]:

@@ -32,6 +32,7 @@ from core.cli import main
 from core.config import default_config, validate_config
 from core.errors import ConfigError
 from core.store import Store, SweepRecord
+from tests.conftest import wait_until as _wait
 
 HOST = socket.gethostname()
 PG_ENV = "LMWB_TEST_POSTGRES_URL"
@@ -62,16 +63,6 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def _wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def _trials(store: Store, sweep: SweepRecord) -> list[optuna.trial.FrozenTrial]:
