@@ -308,7 +308,7 @@ def worker_loop(
     from core.runs import worker_label
 
     load_components()  # pay imports and registration before the first claim, not after it
-    _warm_up()
+    warm_up()
     stop_all = shutdown if shutdown is not None else ShutdownEvent()
     label = worker_name or worker_label()
     current: list[threading.Event] = []  # the running run's stop event, for signal handlers
@@ -346,14 +346,17 @@ def worker_loop(
     return executed
 
 
-def _warm_up() -> None:
+def warm_up() -> None:
     """One tiny optimizer step, so the first real run doesn't pay torch's lazy start-up.
 
-    The first ``Optimizer.step`` in a process imports ``torch._dynamo`` (about 1 s on CPU);
-    done here, while the worker is idle, it is off the queue-to-first-loss path.
+    The first ``Optimizer.step`` in a process imports ``torch._dynamo`` (about 1 s on CPU), and
+    the metrics import scikit-learn; done here, while the worker is idle, both are off the
+    queue-to-first-loss path. Sweep workers use it too.
     """
     with contextlib.suppress(Exception):
         import torch
+
+        import core.metrics  # noqa: F401  (imports scikit-learn)
 
         weight = torch.nn.Parameter(torch.zeros(2))
         optimizer = torch.optim.AdamW([weight], lr=1e-3)

@@ -991,7 +991,9 @@ def run_worker(
     from core.runs import worker_label
 
     load_components()
-    _warm_up()
+    from core.jobs import warm_up  # lazily, like queue_run below
+
+    warm_up()
     state = state or WorkerState()
     sweep = store.get_sweep(ref)
     spec = SweepSpec.from_dict(sweep.spec)
@@ -1022,20 +1024,6 @@ def run_worker(
     with contextlib.suppress(Exception):
         finalize(store, sweep.id)
     return done
-
-
-def _warm_up() -> None:
-    """Pay one-off imports (scikit-learn's metrics, torch's optimizer machinery: seconds on a
-    busy CPU) before the first trial claims a slot, not inside its timing."""
-    with contextlib.suppress(Exception):
-        import torch
-
-        import core.metrics  # noqa: F401  (imports scikit-learn)
-
-        weight = torch.nn.Parameter(torch.zeros(2))
-        optimizer = torch.optim.AdamW([weight], lr=1e-3)
-        (weight * 2).sum().backward()
-        optimizer.step()
 
 
 def _objective(
