@@ -262,7 +262,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         extra["text_column"] = args.text_column
     if args.label_column:
         extra["label_column"] = args.label_column
-    result = evaluate_file(trained, args.data, **extra)
+    result = evaluate_file(trained, args.data, source_path=args.source, target_path=args.target,
+                           beam=args.beam, **extra)
     for key, value in result.metrics.items():
         print(f"{key:20} {value:.4f}")
     confusion = result.details.get("confusion_matrix")
@@ -272,6 +273,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(" " * 12 + " ".join(f"{name:>10}" for name in labels))
         for name, row in zip(labels, confusion["matrix"], strict=True):
             print(f"  {name:>10}" + " ".join(f"{v:>10d}" for v in row))
+    translations = result.details.get("translations")
+    if translations:
+        print(f"{result.details.get('sentences', '?')} sentences, {result.details.get('decoding', '')}; "
+              f"{result.details.get('bleu_signature', '')}")
+        for row in translations:
+            print(f"\nsource     {row['source']}\nreference  {row['reference']}\nhypothesis {row['hypothesis']}")
     return 0
 
 
@@ -524,7 +531,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--seed", type=int)
             p.add_argument("-n", type=int, default=1, help="number of samples")
         else:
-            p.add_argument("--data", required=True, help="CSV/TSV/JSONL/TXT file, plain or .gz")
+            p.add_argument("--data", help="CSV/TSV/JSONL/TXT file, plain or .gz (translation: source and target columns)")
+            p.add_argument("--source", help="translation: source sentences, one per line (with --target)")
+            p.add_argument("--target", help="translation: reference translations aligned with --source")
+            p.add_argument("--beam", type=int, metavar="N", help="translation: beam size (default: the run's task.beam_size)")
             p.add_argument("--text-column")
             p.add_argument("--label-column")
         p.set_defaults(func=func)

@@ -147,19 +147,54 @@ def translate_texts(
     )
 
 
-def evaluate_file(trained: TrainedRun, path: str | Path, **data_params: Any) -> EvalResult:
-    """Score a trained run on a whole file (every row / all the text counts)."""
+def evaluate_file(
+    trained: TrainedRun, path: str | Path | None = None, *, source_path: str | Path | None = None,
+    target_path: str | Path | None = None, beam: int | None = None, **data_params: Any,
+) -> EvalResult:
+    """Score a trained run on a whole file (every row / all the text / every pair counts).
+
+    Translation runs take one TSV/CSV/JSONL file with source and target columns (``path``) or
+    two aligned files (``source_path`` + ``target_path``), and are decoded with ``beam``
+    (default: the run's task.beam_size).
+    """
     raw = trained.config.to_dict()
-    data_section = {k: v for k, v in raw["data"].items() if k in ("text_column", "label_column", "format")}
-    data_section.update(data_params)
-    raw["data"] = {"name": "file", "path": str(path), "validation_path": str(path), **data_section}
+    if trained.config.task == "translation":
+        raw["data"] = _pair_files_section(path, source_path, target_path, data_params)
+        if beam is not None and beam < 1:
+            raise WorkbenchError(f"beam must be at least 1, got {beam}")
+        # Every pair is translated and scored; the sample table keeps a handful.
+        raw["task"] = {**raw["task"], "eval_max_sentences": None, "beam_size": beam or raw["task"].get("beam_size", 1)}
+    else:
+        if path is None or source_path or target_path:
+            raise WorkbenchError(f"a {trained.config.task} run is scored on one data file (--data)")
+        data_section = {k: v for k, v in raw["data"].items() if k in ("text_column", "label_column", "format")}
+        data_section.update(data_params)
+        raw["data"] = {"name": "file", "path": str(path), "validation_path": str(path), **data_section}
     config = validate_config(raw)
     data = load_dataset(config)
     if config.task == "classification":
-        data = _align_labels(data, trained.task.state["label_names"], path)
-    task = build_task(trained.config, trained.tokenizer, trained.task.state, next(trained.model.parameters()).device)
+        data = _align_labels(data, trained.task.state["label_names"], path or "")
+    task = build_task(config, trained.tokenizer, trained.task.state, next(trained.model.parameters()).device)
+    task.adopt_artifacts(trained.task)  # e.g. a translation run's target tokenizer
     task.set_data(data)
     return task.evaluate(trained.model, None, 64)
+
+
+def _pair_files_section(
+    path: str | Path | None, source_path: str | Path | None, target_path: str | Path | None,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``parallel`` dataset section that reads the given pairs as validation (and, since a
+    dataset needs one, as training: nothing is trained)."""
+    if bool(source_path) != bool(target_path):
+        raise WorkbenchError("--source and --target go together: two files aligned line by line")
+    if bool(path) == bool(source_path):
+        raise WorkbenchError("give a translation run either --data FILE (TSV/CSV/JSONL with source and target columns) "
+                             "or --source FILE --target FILE (aligned lines)")
+    if path:
+        return {"name": "parallel", "path": str(path), "validation_path": str(path), **extra}
+    return {"name": "parallel", "source_path": str(source_path), "target_path": str(target_path),
+            "validation_source_path": str(source_path), "validation_target_path": str(target_path), **extra}
 
 
 def _align_labels(data: DatasetSplits, run_labels: list[str], path: str | Path) -> DatasetSplits:

@@ -96,6 +96,11 @@ class Task(ABC):
         fine there) and before ``build_model`` when a run is reloaded for prediction."""
         return None
 
+    def adopt_artifacts(self, other: Task) -> None:
+        """Share what ``load_artifacts`` restored in ``other`` (the same run, already loaded), so a
+        second task built to score new data needs no trip to the run folder."""
+        return None
+
     def build_backbone(self) -> nn.Module:
         """The single-sequence backbone: factory ``(params, *, vocab_size, pad_id, max_len)``.
 

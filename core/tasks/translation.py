@@ -121,6 +121,10 @@ class TranslationTask(Task):
         if not self.shared_vocab and folder.is_dir():
             self._target_tokenizer = load_tokenizer(folder)
 
+    def adopt_artifacts(self, other: Task) -> None:
+        if not self.shared_vocab:
+            self._target_tokenizer = other.target_tokenizer  # type: ignore[attr-defined]
+
     @property
     def max_len(self) -> int:
         # Source: tokens + <eos>; decoder input: <bos> + tokens (+ the <eos> fed at the last step).

@@ -118,3 +118,32 @@ def test_cli_trains_and_translates(capsys, store) -> None:
     assert trainer.step == 10 and trainer.task.target_tokenizer.state() == trained.task.target_tokenizer.state()
     assert main(["predict", "mt", "x"]) == 2
     assert "needs classification" in capsys.readouterr().err
+
+
+def test_cli_scores_translation_files(capsys, store, tmp_path: Path) -> None:
+    """`lmwb eval` on pairs: one TSV or two aligned files give the same scores over every pair."""
+    code = main([
+        "train", "--task", "translation", "--name", "rev", "--set", "data.n_examples=300",
+        "--set", "model.d_model=32", "--set", "model.d_ff=64", "--set", "model.encoder_layers=1",
+        "--set", "model.decoder_layers=1", "--set", "training.max_steps=10", "--set", "training.eval_every=10",
+    ])
+    assert code == 0
+    capsys.readouterr()
+    sources = [f"{a} {b} {c}" for a, b, c in zip("abcdefghijkl", "mnopqrstuvwx", "ghijklabcdef", strict=True)]
+    targets = [" ".join(reversed(s.split())) for s in sources]
+    (tmp_path / "test.src").write_text("\n".join(sources) + "\n")
+    (tmp_path / "test.tgt").write_text("\n".join(targets) + "\n")
+    (tmp_path / "test.tsv").write_text("source\ttarget\n" + "".join(f"{s}\t{t}\n" for s, t in zip(sources, targets, strict=True)))
+
+    assert main(["eval", "rev", "--source", str(tmp_path / "test.src"), "--target", str(tmp_path / "test.tgt")]) == 0
+    from_pairs = capsys.readouterr().out
+    assert main(["eval", "rev", "--data", str(tmp_path / "test.tsv"), "--beam", "1"]) == 0
+    from_table = capsys.readouterr().out
+    assert "12 sentences, greedy" in from_pairs and "hypothesis " in from_pairs
+    scores = [line for line in from_pairs.splitlines() if line.split()[:1] in (["bleu"], ["chrf"], ["exact_match"])]
+    assert len(scores) == 3 and all(line in from_table for line in scores)
+
+    assert main(["eval", "rev", "--source", str(tmp_path / "test.src")]) == 2
+    assert "--source and --target go together" in capsys.readouterr().err
+    assert main(["eval", "rev", "--data", str(tmp_path / "test.tsv"), "--beam", "0"]) == 2
+    assert "beam must be at least 1" in capsys.readouterr().err
