@@ -1,4 +1,5 @@
-"""Playground: try a trained run. Classifiers score typed text; language models continue a prompt."""
+"""Playground: try a trained run. Classifiers score typed text; language models continue a prompt;
+translation runs translate what you type."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from app.components.run_picker import pick_runs
 from app.state import get_store
 from core.errors import WorkbenchError
 from core.paths import safe_join
-from core.runs import TrainedRun, generate_text, load_trained, predict_texts
+from core.runs import TrainedRun, generate_text, load_trained, predict_texts, translate_texts
 from core.store import Run, Store
 
 PLAYABLE = ("completed", "stopped")  # finished runs; a stopped one still has its checkpoints
 GENERATED_KEY = "playground_generated"  # {run_id: text}: survives the rerun after Generate
+TRANSLATED_KEY = "playground_translated"  # {run_id: [(source, translation), ...]}
+MAX_SENTENCES = 50  # one click translates at most this many lines
 
 
 def checkpoint_mtime(store: Store, run_id: str) -> float:
@@ -55,6 +58,8 @@ def main() -> None:
         _classify(trained)
     elif run.task == "language_model":
         _generate(run, trained)
+    elif run.task == "translation":
+        _translate(run, trained)
     else:
         st.info(f"The playground cannot try {run.task} runs yet.")
 
@@ -105,6 +110,36 @@ def _generate(run: Run, trained: TrainedRun) -> None:
         st.markdown("**Generated text**")
         st.code(generated[run.id], language=None, wrap_lines=True)
         attention_embed(trained, generated[run.id], "playground.attention")
+
+
+def _translate(run: Run, trained: TrainedRun) -> None:
+    task = (run.config or {}).get("task") or {}
+    examples = [row["source"] for row in ((run.summary or {}).get("details") or {}).get("translations", [])[:2]]
+    text = st.text_area("Source sentences, one per line", key="playground_source",
+                        value="\n".join(examples), help=f"At most {MAX_SENTENCES} lines at a time.")
+    cols = st.columns(2)
+    beam = cols[0].slider("Beam size", 1, 10, int(task.get("beam_size", 1)), key="playground_beam",
+                          help="1: greedy, the single most likely token at each step. More beams keep "
+                               "several partial translations and return the best whole one.")
+    max_len = cols[1].number_input("Longest output (tokens, 0: 2 x source + 10)", 0, 1000, 0, key="playground_max_len")
+    sources = [line.strip() for line in text.splitlines() if line.strip()]
+    translated: dict[str, list[tuple[str, str]]] = st.session_state.setdefault(TRANSLATED_KEY, {})
+    if st.button("Translate", type="primary", key="playground_translate", disabled=not sources):
+        if len(sources) > MAX_SENTENCES:
+            st.error(f"{len(sources)} lines: translate at most {MAX_SENTENCES} at a time.")
+        else:
+            try:
+                with st.spinner("Translating…"):
+                    outputs = translate_texts(trained, sources, beam=int(beam), max_len=int(max_len) or None)
+                translated[run.id] = list(zip(sources, outputs, strict=True))
+            except Exception as exc:
+                st.error(f"Translation failed: {_reason(exc)}")
+    if run.id in translated:
+        pairs = translated[run.id]
+        st.dataframe([{"source": s, "translation": t} for s, t in pairs], hide_index=True, width="stretch",
+                     key="playground_translations")
+        source, output = pairs[0]
+        attention_embed(trained, source, "playground.attention", target=output)
 
 
 def _reason(exc: Exception) -> str:

@@ -29,7 +29,9 @@ STATUS_ICONS = {
     "failed": ":material/error:", "stopped": ":material/stop_circle:", "pruned": ":material/content_cut:",
 }
 # Validation metrics worth a curve, best first; anything else logged for val comes after.
-PREFERRED_VAL = ("accuracy", "f1_macro", "roc_auc", "perplexity", "bits_per_char", "bits_per_token")
+PREFERRED_VAL = (
+    "accuracy", "f1_macro", "roc_auc", "bleu", "chrf", "exact_match", "perplexity", "bits_per_char", "bits_per_token",
+)
 HIDDEN_VAL = frozenset({"loss", "n", "num_classes", "tokens", "chars"})  # counts, not quality
 
 
@@ -158,12 +160,30 @@ def _chart(fig: go.Figure, height: int) -> None:
     st.plotly_chart(fig, config={"displaylogo": False})
 
 
+def has_sample(run: Run) -> bool:
+    """Whether the latest evaluation left output to read: generated text or translations."""
+    summary = run.summary or {}
+    if run.task == "language_model":
+        return bool(summary.get("sample"))
+    return run.task == "translation" and bool((summary.get("details") or {}).get("translations"))
+
+
 def sample_panel(run: Run) -> None:
-    sample = (run.summary or {}).get("sample")
-    if run.task == "language_model" and sample:
-        step = (run.summary or {}).get("step")
-        st.markdown(f"**Latest sample** (step {step:,})" if isinstance(step, int) else "**Latest sample**")
-        st.code(sample, language=None, wrap_lines=True)
+    """A language model's latest sample, or a translation run's sample translations."""
+    if not has_sample(run):
+        return
+    summary = run.summary or {}
+    step = summary.get("step")
+    at = f" (step {step:,})" if isinstance(step, int) else ""
+    if run.task == "language_model":
+        st.markdown(f"**Latest sample**{at}")
+        st.code(summary["sample"], language=None, wrap_lines=True)
+        return
+    details = summary["details"]
+    decoding = details.get("decoding")
+    st.markdown(f"**Sample translations**{at}" + (f" · {decoding}" if decoding else ""))
+    table = pd.DataFrame(details["translations"], columns=["source", "reference", "hypothesis"])
+    st.dataframe(table, hide_index=True, width="stretch")
 
 
 def log_panel(store: Store, run: Run, limit: int = 200) -> None:
@@ -195,14 +215,14 @@ def run_view(store: Store, run_ids: Sequence[str], polling: bool) -> None:
     main = runs[0]
     if len(runs) == 1:
         _single_header(store, main)
-        sample_panel(main)  # for a language model the sample is the most telling output
+        sample_panel(main)  # generated text or translations: the most telling output
     else:
         _race_header(store, runs)
     curves_panel(metrics_frame(store, runs))
     if len(runs) > 1:
         for run in runs:
-            if run.task == "language_model" and (run.summary or {}).get("sample"):
-                with st.expander(f"Latest sample: {run.name}"):
+            if has_sample(run):
+                with st.expander(f"Latest output: {run.name}"):
                     sample_panel(run)
     log_panel(store, main)
     if polling and not any(r.status in ACTIVE_STATUSES for r in runs):

@@ -102,10 +102,14 @@ def tiny_trained_run(store: Store, task: str) -> Run:
     if task == "classification":
         raw["data"]["n_examples"] = 400
         raw["model"].update(embed_dim=16, hidden_size=16)
-    else:
+    elif task == "language_model":
         raw["data"] = {"name": "arithmetic", "n_examples": 300}
         raw["task"].update(context_length=16, sample_length=0)
         raw["model"].update(d_model=16, n_heads=2, d_ff=32, n_layers=1)
+    else:  # translation: the built-in reversal
+        raw["data"]["n_examples"] = 300
+        raw["task"]["eval_max_sentences"] = 8
+        raw["model"].update(d_model=16, n_heads=2, d_ff=32, encoder_layers=1, decoder_layers=1)
     raw["training"].update(max_steps=10, eval_every=10, batch_size=16, device="cpu")
     run = create_run(store, validate_config(raw), name=f"tiny-{task}")
     execute_run(store, run.id)
@@ -384,6 +388,22 @@ def test_playground_generates_text(trained: Run) -> None:
     no_exception(at)
     assert not at.error
     assert at.code[0].value.startswith("12+3")
+
+
+@pytest.mark.parametrize("trained", ["translation"], indirect=True)
+def test_playground_translates_lines(trained: Run) -> None:
+    at = page("playground").run()
+    no_exception(at)
+    source = at.text_area(key="playground_source")
+    assert source.value.strip(), "prefilled with validation sources"
+    source.input("a b c\n\nd e f g").run()
+    at.slider(key="playground_beam").set_value(3).run()
+    at.button(key="playground_translate").click().run()
+    no_exception(at)
+    assert not at.error
+    table = frame_with(at, "source", "translation")
+    assert table["source"].tolist() == ["a b c", "d e f g"] and table["translation"].map(bool).all()
+    assert len(charts_in(at)) == 1  # cross-attention of the first line
 
 
 def test_playground_run_without_checkpoint_is_a_readable_error(store: Store) -> None:

@@ -61,6 +61,11 @@ def make_run(store: Store, task: str = "classification", status: str = "running"
     summary = {"val": {"loss": 0.024, metric: 1.0}, "best": {"value": 0.024, "step": 50}, "metric": "loss"}
     if task == "language_model":
         summary["sample"] = "def hello():\n    return 'world'"
+    if task == "translation":
+        summary["details"] = {"decoding": "greedy", "translations": [
+            {"source": "a b c", "reference": "c b a", "hypothesis": "c b b"},
+            {"source": "d e", "reference": "e d", "hypothesis": "e d"},
+        ]}
     store.set_summary(run.id, summary)
     return run
 
@@ -219,6 +224,14 @@ def test_run_page_shows_the_sample_of_a_language_model(store: Store) -> None:
     run = make_run(store, "language_model", status="completed")
     at = open_page("run", run=run.id)
     assert any("return 'world'" in c.value for c in at.code)
+
+
+def test_run_page_shows_sample_translations(store: Store) -> None:
+    run = make_run(store, "translation", status="completed")
+    at = open_page("run", run=run.id)
+    assert any("Sample translations" in m.value and "greedy" in m.value for m in at.markdown)
+    [table] = [f.value for f in at.dataframe if "hypothesis" in f.value.columns]
+    assert table["hypothesis"].tolist() == ["c b b", "e d"]
 
 
 def test_run_page_overlays_a_race(store: Store) -> None:
