@@ -12,7 +12,7 @@ import streamlit as st
 from app.components.charts import (
     X_TITLES,
     color_map,
-    confusion_matrix_figure,
+    confusion_matrices_figure,
     metric_curves_figure,
     parallel_coordinates_figure,
     roc_figure,
@@ -35,6 +35,8 @@ TABLE_METRICS: dict[str, tuple[str, ...]] = {
     "perplexity": ("perplexity",),
     "bits/char": ("bits_per_char",),
     "BLEU": ("bleu",),
+    "chrF": ("chrf",),
+    "exact match": ("exact_match",),
 }
 # Direction of each column for "best": the metric name the engine uses decides it.
 _DIRECTION = {col: metric_direction(keys[0]) for col, keys in TABLE_METRICS.items()}
@@ -122,8 +124,7 @@ def main() -> None:
     _curves(store, chosen, colors)
     table = metric_table(chosen)
     _table(table)
-    _classification_details(chosen)
-    _parallel_coordinates(chosen, table)
+    _details(chosen, table, colors)
 
 
 def _curves(store: Store, runs: Sequence[Run], colors: dict[str, str]) -> None:
@@ -151,28 +152,36 @@ def _table(table: pd.DataFrame) -> None:
     st.dataframe(highlight_best(table), key="compare_table")
 
 
-def _classification_details(runs: Sequence[Run]) -> None:
-    with_details = [r for r in runs if ((r.summary or {}).get("details") or {}).get("confusion_matrix")]
-    if not with_details:
+def _details(runs: Sequence[Run], table: pd.DataFrame, colors: dict[str, str]) -> None:
+    """Confusion matrices / ROC curves and hyperparameters vs metric, one tab each. Only the open
+    tab is built and drawn (switching tabs reruns), so the page is ready sooner."""
+    panels = {}
+    if any(_confusion(r) for r in runs):
+        panels["Confusion matrices and ROC"] = lambda: _classification_details(runs, colors)
+    if len(runs) > 1 and table.shape[1] > 0:
+        panels["Hyperparameters vs metric"] = lambda: _parallel_coordinates(runs, table)
+    if not panels:
         return
-    st.subheader("Confusion matrices and ROC curves")
-    for start in range(0, len(with_details), 3):  # at most three runs side by side
-        row = with_details[start : start + 3]
-        for col, run in zip(st.columns(len(row)), row, strict=True):
-            details = run.summary["details"]
-            cm = details["confusion_matrix"]
-            with col:
-                st.caption(run_label(run))
-                st.plotly_chart(confusion_matrix_figure(cm["matrix"], cm["labels"], title=run.name),
-                                key=f"compare_cm_{run.id}")
-                st.plotly_chart(roc_figure(details.get("roc_curve") or {}, title=f"ROC · {run.name}"),
-                                key=f"compare_roc_{run.id}")
+    tabs = st.tabs(list(panels), key="compare_tabs", on_change="rerun")
+    for draw, tab in zip(panels.values(), tabs, strict=True):
+        if tab.open is not False:
+            with tab:
+                draw()
+
+
+def _confusion(run: Run) -> dict[str, Any] | None:
+    return ((run.summary or {}).get("details") or {}).get("confusion_matrix")
+
+
+def _classification_details(runs: Sequence[Run], colors: dict[str, str]) -> None:
+    with_details = [r for r in runs if _confusion(r)]
+    matrices = {run_label(r): _confusion(r) for r in with_details}
+    st.plotly_chart(confusion_matrices_figure(matrices), key="compare_confusion")
+    curves = {run_label(r): r.summary["details"].get("roc_curve") or {} for r in with_details}
+    st.plotly_chart(roc_figure(curves, colors), key="compare_roc")
 
 
 def _parallel_coordinates(runs: Sequence[Run], table: pd.DataFrame) -> None:
-    if len(runs) < 2 or table.shape[1] == 0:
-        return
-    st.subheader("Hyperparameters vs metric")
     params = differing_params(runs)
     if params.empty:
         st.info("These runs share every hyperparameter.")

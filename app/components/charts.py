@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
+from plotly.subplots import make_subplots
 
 # One palette everywhere, so a run keeps its colour from the curves to the ROC plot.
 PALETTE: tuple[str, ...] = tuple(qualitative.Plotly) + tuple(qualitative.D3)
@@ -85,46 +86,62 @@ def metric_curves_figure(
     return fig
 
 
-def confusion_matrix_figure(
-    matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str = "Confusion matrix"
-) -> go.Figure:
-    """Counts as a heatmap: rows = true class, columns = predicted; colour = share of the row.
-
-    Colouring by row share keeps a rare class's mistakes visible next to a frequent class.
-    """
-    counts = pd.DataFrame(matrix, index=list(labels), columns=list(labels)).fillna(0)
-    totals = counts.sum(axis=1).replace(0, 1)
-    share = counts.div(totals, axis=0)
-    text = [[f"{int(c)}<br>{s:.0%}" for c, s in zip(row_c, row_s, strict=True)]
-            for row_c, row_s in zip(counts.to_numpy(), share.to_numpy(), strict=True)]
-    fig = go.Figure(go.Heatmap(
-        z=share.to_numpy(), x=counts.columns, y=counts.index, text=text, texttemplate="%{text}",
-        colorscale="Blues", zmin=0, zmax=1, showscale=False,
-        hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
-    ))
-    fig.update_layout(title=title, xaxis_title="Predicted", yaxis_title="True",
-                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
-    fig.update_xaxes(type="category", side="bottom")
-    fig.update_yaxes(type="category", autorange="reversed")
+def confusion_matrices_figure(matrices: Mapping[str, Mapping[str, Any]], columns: int = 3) -> go.Figure:
+    """Confusion matrices ``{title: {"matrix": [[...]], "labels": [...]}}`` side by side in one
+    figure (one chart draws faster than several). Rows = true class, columns = predicted;
+    colour = share of the row, which keeps a rare class's mistakes visible."""
+    if not matrices:
+        return empty_figure("No confusion matrix")
+    titles = list(matrices)
+    cols = min(columns, len(titles))
+    rows = -(-len(titles) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.08,
+                        vertical_spacing=0.12)
+    for i, title in enumerate(titles):
+        labels = [str(name) for name in matrices[title]["labels"]]
+        counts = pd.DataFrame(matrices[title]["matrix"], index=labels, columns=labels).fillna(0)
+        share = counts.div(counts.sum(axis=1).replace(0, 1), axis=0)
+        text = [[f"{int(c)}<br>{v:.0%}" for c, v in zip(row_c, row_s, strict=True)]
+                for row_c, row_s in zip(counts.to_numpy(), share.to_numpy(), strict=True)]
+        row, col = divmod(i, cols)
+        fig.add_trace(go.Heatmap(
+            z=share.to_numpy(), x=labels, y=labels, text=text, texttemplate="%{text}",
+            colorscale="Blues", zmin=0, zmax=1, showscale=False, name=title,
+            hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
+        ), row=row + 1, col=col + 1)
+        fig.update_xaxes(type="category", title_text="Predicted", row=row + 1, col=col + 1)
+        fig.update_yaxes(type="category", autorange="reversed", row=row + 1, col=col + 1,
+                         title_text="True" if col == 0 else None)
+    fig.update_layout(height=120 + 300 * rows, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return fig
 
 
-def roc_figure(roc_curve_details: Mapping[str, Mapping[str, Any]], title: str = "ROC curve") -> go.Figure:
-    """ROC curves ``{class: {"fpr": [...], "tpr": [...], "auc": x}}`` plus the chance line."""
-    if not roc_curve_details:
-        return empty_figure("No ROC curve (a single class in validation?)")
+def roc_figure(
+    curves: Mapping[str, Mapping[str, Mapping[str, Any]]], colors: Mapping[str, str] | None = None,
+) -> go.Figure:
+    """ROC curves of several runs overlaid: ``{run: {class: {"fpr", "tpr", "auc"}}}``.
+
+    A run keeps its colour (``colors``, as on the curves chart); its classes differ by dash.
+    """
     fig = go.Figure()
-    for i, (name, curve) in enumerate(roc_curve_details.items()):
-        auc = curve.get("auc")
-        label = f"{name} (AUC {auc:.3f})" if isinstance(auc, int | float) else str(name)
-        fig.add_trace(go.Scatter(
-            x=curve.get("fpr", []), y=curve.get("tpr", []), mode="lines", name=label,
-            line={"color": PALETTE[i % len(PALETTE)]},
-            hovertemplate="%{fullData.name}<br>FPR %{x:.3f}, TPR %{y:.3f}<extra></extra>",
-        ))
+    dashes = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+    for r, (run, by_class) in enumerate(curves.items()):
+        color = (colors or {}).get(run, PALETTE[r % len(PALETTE)])
+        for c, (name, curve) in enumerate((by_class or {}).items()):
+            auc = curve.get("auc")
+            label = f"{run} · {name}" if len(curves) > 1 else str(name)
+            label += f" (AUC {auc:.3f})" if isinstance(auc, int | float) else ""
+            fig.add_trace(go.Scatter(
+                x=curve.get("fpr", []), y=curve.get("tpr", []), mode="lines", name=label,
+                line={"color": color if len(curves) > 1 else PALETTE[c % len(PALETTE)],
+                      "dash": dashes[c % len(dashes)] if len(curves) > 1 else "solid"},
+                hovertemplate="%{fullData.name}<br>FPR %{x:.3f}, TPR %{y:.3f}<extra></extra>",
+            ))
+    if not fig.data:
+        return empty_figure("No ROC curve (a single class in validation?)")
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
                              line={"color": "gray", "dash": "dot"}, hoverinfo="skip"))
-    fig.update_layout(title=title, xaxis_title="False positive rate", yaxis_title="True positive rate",
+    fig.update_layout(title="ROC curves", xaxis_title="False positive rate", yaxis_title="True positive rate",
                       margin={"l": 10, "r": 10, "t": 40, "b": 10})
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1.02])

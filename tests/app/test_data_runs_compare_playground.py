@@ -129,9 +129,10 @@ def test_charts_build_figures_for_data_and_for_nothing() -> None:
         fig,
         charts.metric_curves_figure(curves.iloc[0:0], "loss"),
         charts.metric_curves_figure(curves, "loss", x="epoch"),  # no epoch column: a note, no error
-        charts.confusion_matrix_figure([[5, 1], [2, 7]], ["neg", "pos"]),
-        charts.roc_figure({"pos": {"fpr": [0, 0.5, 1], "tpr": [0, 0.8, 1], "auc": 0.8}}),
-        charts.roc_figure({}),
+        charts.confusion_matrices_figure({"a": {"matrix": [[5, 1], [2, 7]], "labels": ["neg", "pos"]}}),
+        charts.confusion_matrices_figure({}),
+        charts.roc_figure({"a": {"pos": {"fpr": [0, 0.5, 1], "tpr": [0, 0.8, 1], "auc": 0.8}}}),
+        charts.roc_figure({"a": {}}),
         charts.parallel_coordinates_figure(
             pd.DataFrame({"model.name": ["lstm", "gru"], "optimizer.lr": [1e-3, 1e-2], "accuracy": [0.8, 0.7]}),
             "accuracy"),
@@ -142,6 +143,18 @@ def test_charts_build_figures_for_data_and_for_nothing() -> None:
     for figure in figures:
         assert isinstance(figure, go.Figure)
         figure.to_json()  # serialisable: what st.plotly_chart needs
+
+
+def test_comparison_figures_put_every_run_in_one_chart() -> None:
+    matrices = {name: {"matrix": [[5, 1], [2, 7]], "labels": ["neg", "pos"]} for name in ("a", "b", "c", "d")}
+    fig = charts.confusion_matrices_figure(matrices)
+    assert len(fig.data) == 4 and [a.text for a in fig.layout.annotations] == ["a", "b", "c", "d"]
+    assert fig.data[3].xaxis == "x4" and fig.layout.height > 500  # wrapped onto a second row
+    curve = {"fpr": [0, 0.5, 1], "tpr": [0, 0.8, 1], "auc": 0.8}
+    fig = charts.roc_figure({"a": {"pos": curve}, "b": {"x": curve, "y": curve}}, colors={"a": "red", "b": "blue"})
+    lines = [t for t in fig.data if t.name != "chance"]
+    assert [t.line.color for t in lines] == ["red", "blue", "blue"]
+    assert [t.line.dash for t in lines] == ["solid", "solid", "dash"] and lines[0].name == "a · pos (AUC 0.800)"
 
 
 # -- Data page --------------------------------------------------------------------------------------
@@ -337,8 +350,13 @@ def test_compare_page_two_runs(store: Store) -> None:
     assert sorted(at.multiselect(key="compare_runs").value) == sorted([a.id, b.id])
     table = frame_with(at, "accuracy")
     assert len(table) == 2 and {"accuracy", "F1", "ROC-AUC", "PR-AUC"} <= set(table.columns)
-    # curves + a confusion matrix and a ROC curve per run + parallel coordinates
-    assert len(charts_in(at)) == 1 + 2 * 2 + 1
+    # curves + the open tab: confusion matrices and ROC curves, every run in one chart each
+    assert [c.key for c in charts_in(at)] == ["compare_curves", "compare_confusion", "compare_roc"]
+    assert [t.label for t in at.tabs] == ["Confusion matrices and ROC", "Hyperparameters vs metric"]
+    at.session_state["compare_tabs"] = "Hyperparameters vs metric"
+    at.run()
+    no_exception(at)
+    assert [c.key for c in charts_in(at)] == ["compare_curves", "compare_parcoords"]
     for x in ("epoch", "wall_time"):
         at.radio(key="compare_x").set_value(x).run()
         no_exception(at)
