@@ -16,7 +16,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +25,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import pytest
+
+from core.cli import ui_command, ui_environment
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Playwright
@@ -84,15 +85,12 @@ def start_server(
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [
-        str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv").is_dir() else sys.executable,
-        "-m", "streamlit", "run", "app/main.py",
-        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
-        # The source never changes under a test; no file watcher means fewer threads and wakeups.
-        "--server.fileWatcherType", "none",
-    ]
-    full_env = dict(os.environ)
+    # What `lmwb ui` runs, but the source never changes under a test: no file watcher means
+    # fewer threads and wakeups.
+    cmd = [*ui_command("127.0.0.1", port), "--server.fileWatcherType", "none"]
+    if (REPO / ".venv").is_dir():
+        cmd[0] = str(REPO / ".venv" / "bin" / "python")
+    full_env = ui_environment(dict(os.environ))
     full_env.pop("LMWB_STORE", None)  # never a developer's shared store
     full_env.pop("LMWB_NO_WORKERS", None)
     full_env.update({"LMWB_HOME": str(home), "PYTHONUNBUFFERED": "1"})
