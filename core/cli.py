@@ -462,16 +462,6 @@ def ui_command(host: str, port: int) -> list[str]:
     ]
 
 
-def ui_environment(base: dict[str, str]) -> dict[str, str]:
-    """The app server's environment: ``base`` plus defaults it does not set.
-
-    Streamlit runs every session's script in its own thread, and glibc gives each thread its own
-    malloc arena that is seldom handed back; two arenas keep the server's resident memory flat
-    as sessions come and go, at no measurable speed cost for a mostly idle web server.
-    """
-    return {"MALLOC_ARENA_MAX": "2", **base}
-
-
 def cmd_ui(args: argparse.Namespace) -> int:
     import os
     import subprocess
@@ -482,7 +472,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     if args.home:
         env["LMWB_HOME"] = args.home
     print(f"LM Workbench at http://{args.host}:{args.port}", flush=True)
-    return subprocess.call(ui_command(args.host, args.port), env=ui_environment(env))
+    return subprocess.call(ui_command(args.host, args.port), env=env)
 
 
 def build_parser() -> argparse.ArgumentParser:
