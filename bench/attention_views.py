@@ -13,7 +13,12 @@
     them. Goal: <= 500 ms.
 
 Wall time on a shared machine also counts other people's work, so the CPU time spent in the
-server and the browser processes over the same interval is printed next to it. Never asserts;
+server and the browser processes over the same interval is printed next to it. One more click
+is then traced (Chrome's trace and JS sampling profiler over CDP, which slow it down a little)
+and its browser time split by phase: Streamlit's frontend (rerun messages, React), the bertviz
+iframe (document load, require.js/d3/jQuery and the page's script compiled and run, the
+arcs created, its style/layout/paint), plotly's heatmap, the main page's style/layout/paint,
+and rasterisation (off the main thread, but on the same 2 cores). Never asserts;
 the numbers also go to ``test-artifacts/bench/attention_views.json``. Needs the dev extras
 (playwright) and Chromium at /usr/bin/chromium.
 """
@@ -21,6 +26,7 @@ the numbers also go to ``test-artifacts/bench/attention_views.json``. Needs the 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import statistics
@@ -74,6 +80,11 @@ PAINTED_JS = """() => new Promise(resolve => {
     win.requestAnimationFrame(() => win.setTimeout(resolve, 0));
 })"""
 
+TRACE_CATEGORIES = "devtools.timeline,disabled-by-default-devtools.timeline,v8.execute,blink.user_timing"
+RENDERING = ("UpdateLayoutTree", "Layout", "PrePaint", "Paint", "Layerize", "Commit", "HitTest")
+DOC_LOAD = ("DocumentLoader::CommitNavigation", "ParseHTML")
+
+
 def texts(n: int) -> list[str]:
     """``n`` different 64-character inputs (rotations of one line), each new to every cache."""
     return [BASE[i + 1 :] + BASE[: i + 1] for i in range(n)]
@@ -103,6 +114,99 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])
     return total / tick
+
+
+def _script(url: str) -> str:
+    """Which part of the page a script URL belongs to."""
+    if url.startswith("about:srcdoc"):
+        return "bertviz"
+    return "plotly" if "Plotly" in url else "streamlit"
+
+
+def profile_phases(profile: dict[str, Any]) -> dict[str, float]:
+    """JS time (ms) of a CDP CPU profile by part of the page: each sample goes to the outermost
+    script on its stack (plotly called from React counts as plotly); bertviz's arc creation
+    (``renderAttention``) is counted apart from the rest of its script."""
+    nodes = {n["id"]: n for n in profile["nodes"]}
+    parent = {c: n["id"] for n in profile["nodes"] for c in n.get("children", [])}
+    out: collections.Counter[str] = collections.Counter()
+    deltas = profile["timeDeltas"][1:] + [0]
+    for sample, delta in zip(profile["samples"], deltas, strict=True):
+        node, part, arcs = sample, None, False
+        while node in nodes:
+            frame = nodes[node]["callFrame"]
+            if frame["url"]:
+                part = _script(frame["url"]) if part != "plotly" else part
+            arcs = arcs or frame["functionName"] == "renderAttention"
+            node = parent.get(node)
+        if part is None:  # (idle), (program), (garbage collector): not JS
+            continue
+        out["bertviz arcs JS" if arcs else f"{part} JS"] += delta / 1000
+    return dict(out)
+
+
+def trace_phases(events: list[dict[str, Any]], t0: float, t1: float) -> dict[str, float]:
+    """Browser time (ms) between two trace timestamps by phase, from Chrome trace events: the
+    bertviz document's load and script compile/evaluation, style/layout/paint of the iframe
+    (frames other than the main one) and of the main page, and rasterisation."""
+    main_frames: set[str] = set()  # the app's top document (the tracer lists the frames it starts with)
+    for e in events:
+        if e.get("name") == "TracingStartedInBrowser":
+            main_frames |= {f["frame"] for f in e["args"]["data"].get("frames", []) if not f.get("parent")}
+    out: collections.Counter[str] = collections.Counter()
+    for e in events:
+        if e.get("ph") != "X" or not t0 <= e["ts"] <= t1:
+            continue
+        name, ms = e["name"], e.get("dur", 0) / 1000
+        data = e.get("args", {}).get("data") or e.get("args", {}).get("beginData") or {}
+        in_iframe = bool(data.get("frame")) and data.get("frame") not in main_frames
+        if name == "RasterTask":
+            out["raster (worker threads)"] += ms
+        elif name in DOC_LOAD and (in_iframe or str(data.get("url", "")).startswith("about:srcdoc")):
+            out["bertviz doc load+parse"] += ms
+        elif name in ("EvaluateScript", "v8.compile") and str(data.get("url", "")).startswith("about:srcdoc"):
+            out["bertviz scripts compile+eval"] += ms
+        elif name in RENDERING:
+            out[f"{'bertviz' if in_iframe else 'page'} style/layout/paint"] += ms
+    return dict(out)
+
+
+def traced_click(page: Any, text: str) -> dict[str, float]:
+    """One click under Chrome's tracer and sampling profiler: browser ms per phase."""
+    cdp = page.context.new_cdp_session(page)
+    events: list[dict[str, Any]] = []
+    done: list[bool] = []
+    cdp.on("Tracing.dataCollected", lambda p: events.extend(p["value"]))
+    cdp.on("Tracing.tracingComplete", lambda _: done.append(True))
+    page.get_by_label("Input").fill(text)
+    mark_old(page)
+    cdp.send("Tracing.start", {"categories": TRACE_CATEGORIES, "transferMode": "ReportEvents"})
+    cdp.send("Profiler.enable")
+    cdp.send("Profiler.setSamplingInterval", {"interval": 200})
+    cdp.send("Profiler.start")
+    page.evaluate("() => performance.mark('lmwb-click')")
+    t0 = time.perf_counter()
+    page.get_by_role("button", name="Show attention").click()
+    first = attn.display_token(text[0])
+    page.wait_for_function(DRAWN_JS, arg=[first, f"0 {first} "], timeout=120_000, polling="raf")
+    page.evaluate(PAINTED_JS)
+    wall = (time.perf_counter() - t0) * 1000
+    page.evaluate("() => performance.mark('lmwb-drawn')")
+    profile = cdp.send("Profiler.stop")["profile"]
+    cdp.send("Tracing.end")
+    while not done:
+        page.wait_for_timeout(50)
+    cdp.detach()
+    marks = {e["name"]: e["ts"] for e in events if e.get("name") in ("lmwb-click", "lmwb-drawn")}
+    phases = {"wall (traced)": wall, **profile_phases(profile),
+              **trace_phases(events, marks["lmwb-click"], marks["lmwb-drawn"])}
+    return {k: round(v, 1) for k, v in phases.items()}
+
+
+def mark_old(page: Any) -> None:
+    """Tag the bertviz document on screen, so that the wait below waits for a new one."""
+    page.evaluate("() => { const f = document.querySelector('iframe[title=\"st.iframe\"]');"
+                  " if (f && f.contentWindow) f.contentWindow.__lmwbOld = true; }")
 
 
 def engine(home: Path, run_id: str, repeats: int) -> dict[str, float]:
@@ -145,8 +249,7 @@ def browser(home: Path, run_id: str, repeats: int) -> dict[str, Any]:
             button = page.get_by_role("button", name="Show attention")
             for i, text in enumerate(texts(repeats + 1)):
                 box.fill(text)
-                page.evaluate("() => { const f = document.querySelector('iframe[title=\"st.iframe\"]');"
-                              " if (f && f.contentWindow) f.contentWindow.__lmwbOld = true; }")
+                mark_old(page)
                 server0, browser0, t0 = cpu_seconds([server.pid]), cpu_seconds(browser_pids), time.perf_counter()
                 button.click()
                 first = attn.display_token(text[0])
@@ -163,6 +266,8 @@ def browser(home: Path, run_id: str, repeats: int) -> dict[str, Any]:
                                     "browser_cpu_ms": browser_cpu * 1000, "arcs": lines})
                 print(f"  click {i}: {wall * 1000:6.0f} ms wall, {cpu * 1000:6.0f} ms CPU (server {server_cpu * 1000:.0f}, "
                       f"browser {browser_cpu * 1000:.0f}), {lines} arcs" + ("  (cold)" if not i else ""))
+            phases = traced_click(page, texts(repeats + 2)[-1])
+            wait_idle(page, 120_000)
             page.screenshot(path=str(OUT.with_suffix(".png")), full_page=True)
             chromium.close()
     finally:
@@ -173,6 +278,7 @@ def browser(home: Path, run_id: str, repeats: int) -> dict[str, Any]:
         "server_cpu_ms": statistics.median(r["server_cpu_ms"] for r in results),
         "browser_cpu_ms": statistics.median(r["browser_cpu_ms"] for r in results),
         "runs": results,
+        "phases_ms": phases,
     }
 
 
@@ -201,6 +307,9 @@ def main() -> None:
                   f"{b['cpu_ms']:.0f} ms CPU: server {b['server_cpu_ms']:.0f} + browser {b['browser_cpu_ms']:.0f} "
                   f"({b['cpu_ms'] / GOAL_MS:.2f} x goal); "
                   f"load average {report['load_avg'][0]:.1f} on {os.cpu_count()} cores")
+            print("  one traced click, browser ms by phase (main thread unless said):")
+            for name, ms in sorted(b["phases_ms"].items(), key=lambda kv: -kv[1]):
+                print(f"    {ms:7.1f}  {name}")
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(report, indent=1))
 

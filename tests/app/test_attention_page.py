@@ -177,6 +177,9 @@ def test_figures_label_tokens_and_hover_weights(runs: dict[str, str]) -> None:
     # Positions on the axes (repeated tokens stay apart), tokens as escaped tick text.
     assert list(heat.data[0].x) == [0, 1, 2] and list(heat.layout.xaxis.ticktext) == ["[CLS]", "&lt;unk&gt;", "&lt;unk&gt;"]
     assert "weight %{z:.3f}" in heat.data[0].hovertemplate and heat.data[0].text[1][2] == "1 &lt;unk&gt; → 2 &lt;unk&gt;"
+    # Tick labels are not measured for overflow; a short axis may still lay its labels flat.
+    assert heat.layout.xaxis.ticklabeloverflow == "allow" and heat.layout.yaxis.ticklabeloverflow == "allow"
+    assert heat.layout.xaxis.tickangle is None and list(heat.layout.xaxis.autotickangles) == [0, 90]
     assert len(view.heads_grid(maps, 0).data) == maps.n_heads
     summary = view.head_summary_figure(attn.head_summary(maps), "entropy")
     assert summary.data[0].z is not None and len(summary.data[0].z) == maps.n_layers

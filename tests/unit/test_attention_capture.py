@@ -300,6 +300,8 @@ def test_bertviz_html_has_no_external_script_when_assets_are_installed(encoder, 
         assert "cdnjs" not in html and "require.config" not in html
         assert "define('d3'" in html and "d3js.org v5" in html and 'version="2.3.6"' in html
         assert "template marker" not in html  # bertviz's comment holding a 2nd copy of the weights is cut
+        # The arcs get a compositing layer of their own and draw without anti-aliasing (raster cost).
+        assert "#vis { will-change: transform; }" in html and "shape-rendering: crispEdges" in html
 
 
 def test_bertviz_falls_back_to_the_cdn_for_a_missing_package(encoder, monkeypatch: pytest.MonkeyPatch) -> None:
