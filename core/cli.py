@@ -5,8 +5,10 @@
     lmwb predict RUN "a gripping, funny film"
     lmwb generate RUN --prompt "ROMEO:" --temperature 0.8
     lmwb translate RUN "ein Mann fährt Fahrrad ." --beam 5
+    lmwb fill-mask RUN "the film was [MASK] and moving" -k 5
     lmwb eval RUN --data test.tsv
     lmwb embeddings RUN neighbours king -k 5 | analogy man woman king | similarity a b | export vectors.txt
+    lmwb embeddings RUN project [WORD ...] --method tsne -o map.csv
     lmwb data list          lmwb params model lstm          lmwb ui
     lmwb train --queue ...  lmwb worker [--once]            lmwb resume RUN [--queue]
 """
@@ -253,6 +255,20 @@ def cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fill_mask(args: argparse.Namespace) -> int:
+    """Per mask: the k likeliest tokens of a masked_lm run, as ``lmwb embeddings`` lists words."""
+    from core.runs import fill_mask, load_trained
+
+    trained = load_trained(_store(args), args.run, which=args.checkpoint)
+    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    for text in texts:
+        guesses = fill_mask(trained, text, args.k)
+        for n, options in enumerate(guesses, start=1):
+            print(f"mask {n} of {len(guesses)} in: {text}")
+            for token, prob in options:
+                print(f"{prob:7.4f}  {token}")
+    return 0
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from core.runs import evaluate_file, load_trained
 
@@ -287,8 +303,8 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
     from core import embeddings as emb
     from core.runs import load_trained
 
-    need = {"neighbours": 1, "analogy": 3, "similarity": 2, "export": 1}[args.action]
-    if len(args.words) != need:
+    need = {"neighbours": 1, "analogy": 3, "similarity": 2, "export": 1}.get(args.action)  # project: any number
+    if need is not None and len(args.words) != need:
         usage = {"neighbours": "WORD", "analogy": "A B C", "similarity": "W1 W2", "export": "PATH"}[args.action]
         raise WorkbenchError(f"`lmwb embeddings RUN {args.action}` takes {usage}")
     vocab, vectors = emb.run_vectors(load_trained(_store(args), args.run, which=args.checkpoint))
@@ -302,6 +318,12 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
             print(f"{score:7.4f}  {word}")
     elif args.action == "similarity":
         print(f"{emb.similarity(vectors, vocab, *args.words):.4f}")
+    elif args.action == "project":
+        # The Playground's map as a table (word,x,y): the given words, else the most frequent.
+        points = emb.project_2d(vectors, vocab, method=args.method, words=args.words or None)
+        points.to_csv(args.output or sys.stdout, index=False, float_format="%.5g")
+        if args.output:
+            print(f"wrote {len(points):,} points ({args.method}) to {args.output}")
     else:
         n = emb.export_word2vec_text(args.words[0], vocab, vectors)
         print(f"wrote {n:,} vectors of dimension {vectors.shape[1]} to {args.words[0]}")
@@ -540,10 +562,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--label-column")
         p.set_defaults(func=func)
 
-    p = sub.add_parser("embeddings", help="word vectors of a run: neighbours, analogy, similarity, export")
+    p = sub.add_parser("embeddings", help="word vectors of a run: neighbours, analogy, similarity, export, 2-D map")
     p.add_argument("run")
-    p.add_argument("action", choices=["neighbours", "analogy", "similarity", "export"])
-    p.add_argument("words", nargs="*", metavar="ARG", help="neighbours WORD | analogy A B C (A:B :: C:?) | similarity W1 W2 | export PATH")
+    p.add_argument("action", choices=["neighbours", "analogy", "similarity", "export", "project"])
+    p.add_argument("words", nargs="*", metavar="ARG", help="neighbours WORD | analogy A B C (A:B :: C:?) | similarity W1 W2 | export PATH | project [WORD ...] (default: the 300 most frequent)")
+    p.add_argument("--method", choices=["pca", "tsne"], default="pca", help="project: PCA (default) or t-SNE")
+    p.add_argument("--output", "-o", metavar="FILE.csv", help="project: write word,x,y here (default: print)")
     p.add_argument("-k", type=int, default=10, help="how many words to list (default 10)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.set_defaults(func=cmd_embeddings)
@@ -555,6 +579,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-len", type=int, metavar="N", help="longest output in tokens (default: 2 x source + 10)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.set_defaults(func=cmd_translate)
+
+    p = sub.add_parser("fill-mask", help="guess the masked tokens of a text with a trained masked_lm run")
+    p.add_argument("run")
+    p.add_argument("text", nargs="*", help="texts with [MASK] where a token is hidden (default: one per line on stdin)")
+    p.add_argument("-k", type=int, default=5, help="guesses per mask (default 5)")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.set_defaults(func=cmd_fill_mask)
 
     p = sub.add_parser("data", help="built-in datasets and file previews")
     p.add_argument("action", choices=["list", "show"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import threading
 import traceback
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from core import checkpoint as ckpt
@@ -145,6 +147,71 @@ def translate_texts(
     return trained.task.translate(  # type: ignore[attr-defined]
         trained.model, texts, beam_size=beam, max_len=max_len, length_penalty=length_penalty,
     )
+
+
+# What a user may type for the hidden token, besides the tokenizer's own mask string (which for
+# the workbench's tokenizers is "<bos>", a poor thing to ask anyone to type). Case-insensitive.
+MASK_PLACEHOLDERS = ("[MASK]", "<mask>")
+
+
+def mask_literals(tokenizer: Tokenizer) -> list[str]:
+    """The strings that ``fill_mask`` reads as the mask: the placeholders, then the tokenizer's own."""
+    return list(dict.fromkeys([*MASK_PLACEHOLDERS, tokenizer.id_to_token(tokenizer.mask_id)]))
+
+
+def _masked_ids(tokenizer: Tokenizer, text: str) -> list[int]:
+    """``text``'s ids with every mask literal as ``tokenizer.mask_id``.
+
+    The workbench's tokenizers never turn typed text into a special id, so the pieces between
+    masks are encoded one by one and joined with the mask id. A pretrained (Hugging Face)
+    tokenizer does parse its own mask token (and adds [CLS]/[SEP] around each call), so when the
+    whole text already yields mask ids, those are used as they are.
+    """
+    literals = mask_literals(tokenizer)
+    pattern = re.compile("|".join(re.escape(m) for m in sorted(literals, key=len, reverse=True)), re.IGNORECASE)
+    pieces = pattern.split(text)
+    if len(pieces) == 1:
+        shown = " or ".join(repr(m) for m in literals)
+        raise WorkbenchError(f"the text has no mask: type {shown} where a token should be guessed")
+    whole = tokenizer.encode(tokenizer.id_to_token(tokenizer.mask_id).join(pieces))
+    if tokenizer.mask_id in whole:
+        return whole
+    ids: list[int] = []
+    for i, piece in enumerate(pieces):
+        if i < len(pieces) - 1 and tokenizer.kind == "bpe":
+            # Byte-level BPE glues a space to the next word (" sat"): the mask stands for that
+            # token, so the space typed before the mask must not become a token of its own.
+            piece = piece.rstrip()
+        ids += tokenizer.encode(piece) if piece else []
+        if i < len(pieces) - 1:
+            ids.append(tokenizer.mask_id)
+    return ids
+
+
+@torch.no_grad()
+def fill_mask(trained: TrainedRun, text: str, k: int = 5) -> list[list[tuple[str, float]]]:
+    """For each mask in ``text`` (left to right): the ``k`` likeliest tokens and their
+    probabilities, most likely first, from the masked-LM run's own model."""
+    if trained.config.task != "masked_lm":
+        raise WorkbenchError(f"run {trained.run.id} is a {trained.config.task} run; fill-mask needs a masked_lm run")
+    if k < 1:
+        raise WorkbenchError(f"k must be at least 1, got {k}")
+    tokenizer = trained.tokenizer
+    ids = _masked_ids(tokenizer, text)
+    longest = int(trained.task.params["max_length"])  # the position table has no room beyond it
+    if len(ids) > longest:
+        raise WorkbenchError(f"the text is {len(ids)} tokens long; this run reads at most {longest} (task.max_length)")
+    device = next(trained.model.parameters()).device
+    batch = torch.tensor([ids], dtype=torch.long, device=device)
+    select = batch == tokenizer.mask_id
+    # select: logits only at the masks, (n_masks, vocab), as in training.
+    logits = trained.model(batch, pad_mask=torch.zeros_like(select), select=select)
+    probs = torch.softmax(logits.float(), dim=-1)
+    top = probs.topk(min(k, probs.shape[-1]), dim=-1)
+    return [
+        [(tokenizer.id_to_token(int(i)), float(p)) for p, i in zip(values.tolist(), index.tolist(), strict=True)]
+        for values, index in zip(top.values, top.indices, strict=True)
+    ]
 
 
 def evaluate_file(

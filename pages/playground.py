@@ -1,5 +1,6 @@
 """Playground: try a trained run. Classifiers score typed text; language models continue a prompt;
-translation runs translate what you type."""
+translation runs translate what you type; masked-LM runs fill in hidden tokens; word-vector runs
+(and, on request, any run's token embedding) answer neighbours, analogies and similarities."""
 
 from __future__ import annotations
 
@@ -7,11 +8,20 @@ import streamlit as st
 
 from app.components.attention_view import attention_embed
 from app.components.charts import probabilities_bar_figure
+from app.components.embeddings_view import embeddings_panel
 from app.components.run_picker import pick_runs
 from app.state import get_store
 from core.errors import WorkbenchError
 from core.paths import safe_join
-from core.runs import TrainedRun, generate_text, load_trained, predict_texts, translate_texts
+from core.runs import (
+    TrainedRun,
+    fill_mask,
+    generate_text,
+    load_trained,
+    mask_literals,
+    predict_texts,
+    translate_texts,
+)
 from core.store import Run, Store
 
 PLAYABLE = ("completed", "stopped")  # finished runs; a stopped one still has its checkpoints
@@ -60,8 +70,17 @@ def main() -> None:
         _generate(run, trained)
     elif run.task == "translation":
         _translate(run, trained)
+    elif run.task == "masked_lm":
+        _fill_mask(trained)
+    elif run.task == "word_embeddings":
+        embeddings_panel(trained)
+        return
     else:
         st.info(f"The playground cannot try {run.task} runs yet.")
+    # Off by default: the map and lookups are a side view for runs that are not about vectors.
+    if st.toggle("Explore the token embedding", key="playground_embedding",
+                 help="Neighbours, analogies and a 2-D map of the run's learnt token vectors."):
+        embeddings_panel(trained)
 
 
 def _classify(trained: TrainedRun) -> None:
@@ -140,6 +159,31 @@ def _translate(run: Run, trained: TrainedRun) -> None:
                      key="playground_translations")
         source, output = pairs[0]
         attention_embed(trained, source, "playground.attention", target=output)
+
+
+def _fill_mask(trained: TrainedRun) -> None:
+    literals = " or ".join(f"`{m}`" for m in mask_literals(trained.tokenizer))
+    cols = st.columns([4, 1])
+    text = cols[0].text_input("Text with hidden tokens", key="playground_masked",
+                              placeholder="the film was [MASK] and moving",
+                              help=f"Type {literals} for each token the model should guess.")
+    k = cols[1].slider("Guesses", 1, 20, 5, key="playground_mask_k")
+    st.caption(f"Hide a token with {literals}.")
+    if not text.strip():
+        return
+    try:
+        guesses = fill_mask(trained, text, k=int(k))
+    except Exception as exc:
+        st.error(f"Cannot fill the mask: {_reason(exc)}")
+        return
+    # One table per mask, side by side (a fifth mask goes under the first); the probability
+    # column draws as a bar.
+    cols = st.columns(min(len(guesses), 4))
+    bar = st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)
+    for n, options in enumerate(guesses):
+        cols[n % len(cols)].markdown(f"**Mask {n + 1}**")
+        cols[n % len(cols)].dataframe([{"token": token, "probability": prob} for token, prob in options],
+                                      hide_index=True, key=f"playground_mask_{n}", column_config={"probability": bar})
 
 
 def _reason(exc: Exception) -> str:

@@ -223,6 +223,25 @@ def probabilities_bar_figure(probs: Mapping[str, float], title: str = "Class pro
     return fig
 
 
+def embedding_scatter_figure(points: pd.DataFrame, title: str = "Word vectors in 2-D") -> go.Figure:
+    """Words as labelled points: ``points`` has columns word, x, y (core.embeddings.project_2d).
+
+    The axes of a projection have no unit (PCA components, t-SNE coordinates), so they carry no
+    ticks; only the distances between words mean something.
+    """
+    if points.empty:
+        return empty_figure("No words to show")
+    words = [str(w) for w in points["word"]]
+    fig = go.Figure(go.Scatter(
+        x=points["x"], y=points["y"], mode="markers+text", text=[_escape(w) for w in words],
+        textposition="top center", textfont={"size": 10}, marker={"size": 6, "color": PALETTE[0], "opacity": 0.7},
+        hovertemplate="%{text}<extra></extra>",
+    ))
+    fig.update_layout(title=title, height=560, margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=False)
+    fig.update_xaxes(showticklabels=False, zeroline=False, title=None)
+    fig.update_yaxes(showticklabels=False, zeroline=False, title=None, scaleanchor="x")  # keep distances true
+    return fig
+
 # -- helpers -------------------------------------------------------------------------------------
 def _escape(text: str) -> str:
     """Plotly reads ``%{`` as a placeholder and ``<...>`` as markup; a name is plain text."""

@@ -106,10 +106,18 @@ def tiny_trained_run(store: Store, task: str) -> Run:
         raw["data"] = {"name": "arithmetic", "n_examples": 300}
         raw["task"].update(context_length=16, sample_length=0)
         raw["model"].update(d_model=16, n_heads=2, d_ff=32, n_layers=1)
-    else:  # translation: the built-in reversal
+    elif task == "translation":  # the built-in reversal
         raw["data"]["n_examples"] = 300
         raw["task"]["eval_max_sentences"] = 8
         raw["model"].update(d_model=16, n_heads=2, d_ff=32, encoder_layers=1, decoder_layers=1)
+    elif task == "word_embeddings":  # planted king/queen-style sentences: known words to look up
+        raw["data"] = {"name": "planted_relations", "n_sentences": 500}
+        raw["tokenizer"] = {"name": "word", "min_freq": 1}
+        raw["model"] = {"name": "word2vec", "dim": 8}
+    else:  # masked_lm on the built-in sentiment sentences
+        raw["data"]["n_examples"] = 300
+        raw["task"]["max_length"] = 16
+        raw["model"].update(d_model=16, n_heads=2, d_ff=32, n_layers=1)
     raw["training"].update(max_steps=10, eval_every=10, batch_size=16, device="cpu")
     run = create_run(store, validate_config(raw), name=f"tiny-{task}")
     execute_run(store, run.id)
@@ -429,3 +437,70 @@ def test_playground_run_without_checkpoint_is_a_readable_error(store: Store) -> 
     at = page("playground").run()
     no_exception(at)
     assert "no checkpoint" in at.error[0].value
+
+
+@pytest.mark.parametrize("trained", ["word_embeddings"], indirect=True)
+def test_playground_word_vectors_neighbours_errors_and_map(trained: Run) -> None:
+    at = page("playground").run()
+    no_exception(at)
+    assert "cannot try" not in " ".join(i.value for i in at.info)
+    assert len(charts_in(at)) == 1, "the map of the most frequent words is drawn at once (PCA)"
+    at.text_input(key="playground_emb_word").input("King").run()  # case-folded like the CLI
+    at.slider(key="playground_emb_k").set_value(4).run()
+    no_exception(at)
+    assert not at.error
+    table = frame_with(at, "word", "cosine")
+    assert len(table) == 4 and "king" not in table["word"].tolist()
+    assert table["cosine"].is_monotonic_decreasing and table["cosine"].between(-1.0001, 1.0001).all()
+
+    at.text_input(key="playground_emb_word").input("zyzzyva").run()
+    no_exception(at)
+    assert "'zyzzyva' is not in the vocabulary" in at.error[0].value
+
+    for name, word in (("a", "man"), ("b", "woman"), ("c", "qwertyuiop")):
+        at.text_input(key=f"playground_emb_analogy_{name}").input(word)
+    at.text_input(key="playground_emb_sim_a").input("king")
+    at.text_input(key="playground_emb_sim_b").input("queen").run()
+    no_exception(at)
+    assert any("'qwertyuiop'" in e.value for e in at.error)
+    assert "king and queen" in at.metric[0].label
+
+    at.radio(key="playground_emb_method").set_value("t-SNE").run()
+    at.radio(key="playground_emb_source").set_value("Words I type").run()
+    at.text_area(key="playground_emb_words").input("king queen man woman Paris nosuchword").run()
+    no_exception(at)
+    assert "nosuchword" in at.warning[0].value and "paris" not in at.warning[0].value.lower()
+    (chart,) = charts_in(at)
+    assert "t-SNE of 5 words" in chart.proto.spec
+    assert at.get("download_button"), "the word2vec export is offered"
+
+
+@pytest.mark.parametrize("trained", ["classification"], indirect=True)
+def test_playground_token_embedding_of_any_run_behind_a_toggle(trained: Run) -> None:
+    at = page("playground").run()
+    assert not charts_in(at)
+    at.toggle(key="playground_embedding").set_value(True).run()
+    no_exception(at)
+    assert len(charts_in(at)) == 1  # the map of the classifier's token embedding
+    at.text_input(key="playground_emb_word").input("film").run()
+    no_exception(at)
+    assert len(frame_with(at, "word", "cosine")) == 10
+
+
+@pytest.mark.parametrize("trained", ["masked_lm"], indirect=True)
+def test_playground_fills_the_mask_and_explains_a_missing_one(trained: Run) -> None:
+    at = page("playground").run()
+    no_exception(at)
+    assert "[MASK]" in at.caption[-1].value
+    at.slider(key="playground_mask_k").set_value(3).run()
+    at.text_input(key="playground_masked").input("the film was [MASK] and [mask] .").run()
+    no_exception(at)
+    assert not at.error
+    tables = [f.value for f in at.dataframe if "probability" in f.value.columns]
+    assert len(tables) == 2 and all(len(t) == 3 for t in tables)
+    assert tables[0]["probability"].is_monotonic_decreasing and tables[0]["probability"].sum() <= 1.0
+
+    at.text_input(key="playground_masked").input("the film was good").run()
+    no_exception(at)
+    assert "no mask" in at.error[0].value
+    assert not [f for f in at.dataframe if "probability" in f.value.columns]

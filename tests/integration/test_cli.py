@@ -117,3 +117,25 @@ def test_eval_on_a_file_and_resume_queue_errors(capsys, tmp_path) -> None:
 
     assert main(["resume", "cli-run"]) == 2  # completed runs are not resumed by accident
     assert "already completed" in capsys.readouterr().err
+
+
+def test_embeddings_project_writes_the_playground_map(capsys, tmp_path) -> None:
+    code = main([
+        "train", "--task", "word_embeddings", "--name", "vectors", "--set", "data.name=planted_relations",
+        "--set", "data.n_sentences=500", "--set", "tokenizer.min_freq=1", "--set", "model.dim=8",
+        "--set", "training.max_steps=10", "--set", "training.eval_every=10", "--set", "training.batch_size=64",
+    ])
+    assert code == 0
+    capsys.readouterr()
+    assert main(["embeddings", "vectors", "project", "king", "queen", "man", "woman", "nosuch"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "word,x,y" and [line.split(",")[0] for line in lines[1:]] == ["king", "queen", "man", "woman"]
+
+    out = tmp_path / "map.csv"
+    assert main(["embeddings", "vectors", "project", "--method", "tsne", "-o", str(out)]) == 0
+    assert "(tsne)" in capsys.readouterr().out
+    rows = out.read_text().strip().splitlines()
+    assert rows[0] == "word,x,y" and len(rows) > 20 and "<pad>" not in out.read_text()
+
+    assert main(["embeddings", "vectors", "project", "nosuch", "missing"]) == 2
+    assert "at least 3 known words" in capsys.readouterr().err
