@@ -210,7 +210,7 @@ def probabilities_bar_figure(probs: Mapping[str, float], title: str = "Class pro
     ordered = sorted(probs.items(), key=lambda kv: kv[1])  # plotly draws bottom-up
     best = ordered[-1][0]
     fig = go.Figure(go.Bar(
-        x=[p for _, p in ordered], y=[str(k) for k, _ in ordered], orientation="h",
+        x=[p for _, p in ordered], y=[_escape(str(k)) for k, _ in ordered], orientation="h",
         text=[f"{p:.1%}" for _, p in ordered], textposition="auto",
         marker={"color": [PALETTE[0] if k == best else "lightgray" for k, _ in ordered]},
         hovertemplate="%{y}: %{x:.2%}<extra></extra>",

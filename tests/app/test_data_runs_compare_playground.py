@@ -153,6 +153,11 @@ def test_charts_build_figures_for_data_and_for_nothing() -> None:
         figure.to_json()  # serialisable: what st.plotly_chart needs
 
 
+def test_class_names_are_plain_text_in_charts() -> None:
+    fig = charts.probabilities_bar_figure({"<unk>": 0.25, "pos%{x}": 0.75})
+    assert list(fig.data[0].y) == ["&lt;unk&gt;", "pos% {x}"]
+
+
 def test_comparison_figures_put_every_run_in_one_chart() -> None:
     matrices = {name: {"matrix": [[5, 1], [2, 7]], "labels": ["neg", "pos"]} for name in ("a", "b", "c", "d")}
     fig = charts.confusion_matrices_figure(matrices)
