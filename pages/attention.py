@@ -39,8 +39,18 @@ def default_input(run_dir: Path, run: Run) -> str:
     return ((run.config or {}).get("task") or {}).get("sample_prompt") or DEFAULT_TEXT
 
 
+# While a rerun is under way Streamlit fades the old elements ("stale"); fading the bertviz
+# iframe repaints every one of its thousands of SVG lines, which cost more than drawing the new
+# view. The spinner already says that work is in progress.
+NO_STALE_FADE = (
+    "<style>[data-testid='stElementContainer'][data-stale='true']:has(iframe)"
+    " { opacity: 1 !important; transition: none !important; }</style>"
+)
+
+
 def main() -> None:
     st.title("Attention", anchor=False)
+    st.html(NO_STALE_FADE)
     body()
 
 

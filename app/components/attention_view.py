@@ -81,11 +81,21 @@ def attention_heatmap(
         title=title or f"{attn.KIND_TITLES.get(maps.kind, maps.kind)} · layer {layer} · {_head_name(head)}",
         height=int(min(900, max(320, 160 + 13 * size))), margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
-    # Past ~24 keys the labels never fit flat: fix them upright rather than have plotly measure
-    # every label at each angle it tries.
-    angle = {"tickangle": 90} if len(maps.key_tokens) > 24 else {"autotickangles": [0, 90]}
-    fig.update_xaxes(**_axis(maps.key_tokens), title="key (attended to)", **angle)
-    fig.update_yaxes(**_axis(rows), title="query", autorange="reversed")
+    x_axis, y_axis = _axis(maps.key_tokens), _axis(rows)
+    if size > 24:
+        # Long inputs: upright key labels and margins from the longest label (~7 px a character),
+        # so plotly need not measure every tick label at each angle it tries and again for its
+        # automatic margins (~250 ms of browser time at 64 tokens).
+        def width(tokens: Sequence[str]) -> int:
+            return 7 * max((len(t) for t in tokens), default=1)
+
+        fig.update_layout(margin={"l": 50 + width(rows), "r": 10, "t": 50, "b": 50 + width(maps.key_tokens)})
+        x_axis.update(tickangle=90, automargin=False)
+        y_axis.update(automargin=False)
+    else:
+        x_axis.update(autotickangles=[0, 90])
+    fig.update_xaxes(**x_axis, title="key (attended to)")
+    fig.update_yaxes(**y_axis, title="query", autorange="reversed")
     return fig
 
 

@@ -180,6 +180,12 @@ def test_figures_label_tokens_and_hover_weights(runs: dict[str, str]) -> None:
     # Tick labels are not measured for overflow; a short axis may still lay its labels flat.
     assert heat.layout.xaxis.ticklabeloverflow == "allow" and heat.layout.yaxis.ticklabeloverflow == "allow"
     assert heat.layout.xaxis.tickangle is None and list(heat.layout.xaxis.autotickangles) == [0, 90]
+    # A long input: upright key labels and margins set from the labels, not measured by plotly.
+    long_maps = attn.capture_attention(trained, " ".join(["qqqzzz"] * 30)).maps["encoder"]
+    assert len(long_maps.key_tokens) > 24
+    long_heat = view.attention_heatmap(long_maps, 1, None)
+    assert long_heat.layout.xaxis.tickangle == 90 and long_heat.layout.xaxis.automargin is False
+    assert long_heat.layout.margin.b == 50 + 7 * len("<unk>")
     assert len(view.heads_grid(maps, 0).data) == maps.n_heads
     summary = view.head_summary_figure(attn.head_summary(maps), "entropy")
     assert summary.data[0].z is not None and len(summary.data[0].z) == maps.n_layers
