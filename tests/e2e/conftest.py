@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
-from core.cli import ui_command
+from core.cli import ui_command, ui_environment
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Playwright
@@ -90,7 +90,7 @@ def start_server(
     cmd = [*ui_command("127.0.0.1", port), "--server.fileWatcherType", "none"]
     if (REPO / ".venv").is_dir():
         cmd[0] = str(REPO / ".venv" / "bin" / "python")
-    full_env = dict(os.environ)
+    full_env = ui_environment(dict(os.environ))
     full_env.pop("LMWB_STORE", None)  # never a developer's shared store
     full_env.pop("LMWB_NO_WORKERS", None)
     full_env.update({"LMWB_HOME": str(home), "PYTHONUNBUFFERED": "1"})
