@@ -14,6 +14,7 @@ import streamlit as st
 from app.state import get_store, launch, new_race_tag, open_run_page, page_path
 from core.config import RunConfig, apply_overrides, default_config, validate_config
 from core.errors import WorkbenchError
+from pages.runs import COLUMN_CONFIG, runs_table
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,15 @@ DEMOS: tuple[Demo, ...] = (
         icon=":material/sports_score:",
     ),
     Demo(
+        "Translation: a tiny Transformer learns to reverse",
+        "Sequences like k 3 b 7 -> 7 b 3 k. BLEU climbs to about 100 in well under a minute; "
+        "then open its attention: the cross-attention draws the anti-diagonal.",
+        "translation",
+        runs=({},),
+        shared={"training.eval_every": 100},
+        icon=":material/translate:",
+    ),
+    Demo(
         "Arithmetic: watch a tiny GPT learn to add",
         "Lines like 23+58=81. The samples show the model first learning the format, then "
         "getting more and more sums right.",
@@ -90,9 +100,11 @@ def start_demo(demo: Demo) -> None:
 
 st.title("LM Workbench", anchor=False)
 st.markdown(
-    "Train language models in your browser and watch them learn: pick a task, data, an "
-    "architecture (RNN, LSTM, GRU, TextCNN, Transformer) and its hyperparameters, then follow "
-    "the loss curves live and compare runs. Everything here is also one `lmwb` command away."
+    "Train language models in your browser and watch them learn: pick a task (classification, "
+    "language modelling, translation, word vectors, pretraining), data, an architecture (RNN, "
+    "LSTM, GRU, TextCNN, Transformer, a pretrained Hugging Face model) and its hyperparameters; "
+    "follow the loss curves live, compare runs, look inside with attention maps and tune with "
+    "sweeps. Everything here is also one `lmwb` command away."
 )
 
 st.subheader("Where to start", anchor=False)
@@ -102,7 +114,9 @@ links = (
     ("run", "Run", ":material/monitoring:", "watch a run train, live"),
     ("runs", "Runs", ":material/list_alt:", "every run, its status and scores"),
     ("compare", "Compare", ":material/compare_arrows:", "overlay curves and metrics of several runs"),
-    ("playground", "Playground", ":material/chat:", "classify text or generate with a trained model"),
+    ("attention", "Attention", ":material/visibility:", "see what each attention head looks at"),
+    ("sweeps", "Sweeps", ":material/tune:", "grid, random and Bayesian hyperparameter search"),
+    ("playground", "Playground", ":material/chat:", "classify, generate or translate with a trained model"),
 )
 cols = st.columns(3)
 shown = [link for link in links if page_path(link[0]).is_file()]
@@ -120,3 +134,11 @@ for i, (col, demo) in enumerate(zip(cols, DEMOS, strict=True)):
         st.caption(demo.blurb)
         if st.button("Start", key=f"demo.{i}", icon=demo.icon, type="primary"):
             start_demo(demo)
+
+RECENT = 5
+recent = get_store().list_runs(limit=RECENT)
+if recent:
+    st.subheader("Recent runs", anchor=False)
+    columns = ["name", "status", "task", "arch", "metric", "best", "created"]
+    st.dataframe(runs_table(recent)[columns], hide_index=True, column_config=COLUMN_CONFIG, key="home_recent")
+    st.page_link(page_path("runs"), label="All runs", icon=":material/list_alt:")

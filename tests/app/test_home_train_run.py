@@ -86,6 +86,9 @@ def test_pages_render_with_runs_of_every_kind(store: Store) -> None:
     store.update_run(failed.id, error="data.path = 'x.csv': file not found")
     for page in (None, "train", "run"):
         open_page(page)
+    home = open_page()
+    [recent] = [f.value for f in home.dataframe if "status" in f.value.columns]
+    assert sorted(recent["status"]) == ["completed", "failed", "running"]
     at = open_page("run", run=failed.id)
     assert any("file not found" in e.value for e in at.error)  # the run's error, readable
     assert [b.label for b in at.button if b.label == "Resume"]
@@ -191,7 +194,8 @@ def test_uploaded_files_are_offered_as_data(store: Store) -> None:
 # -- home ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("button", "archs"),
-    [("demo.0", ["transformer_decoder"]), ("demo.1", ["lstm", "transformer_encoder"]), ("demo.2", ["transformer_decoder"])],
+    [("demo.0", ["transformer_decoder"]), ("demo.1", ["lstm", "transformer_encoder"]),
+     ("demo.2", ["transformer_seq2seq"]), ("demo.3", ["transformer_decoder"])],
 )
 def test_home_demo_queues_runs_and_opens_the_run_page(store: Store, button: str, archs: list[str]) -> None:
     at = open_page()
