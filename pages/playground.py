@@ -78,7 +78,8 @@ def main() -> None:
     else:
         st.info(f"The playground cannot try {run.task} runs yet.")
     # Off by default: the map and lookups are a side view for runs that are not about vectors.
-    if st.toggle("Explore the token embedding", key="playground_embedding",
+    # A translation model has two vocabularies and no single token embedding to explore.
+    if run.task != "translation" and st.toggle("Explore the token embedding", key="playground_embedding",
                  help="Neighbours, analogies and a 2-D map of the run's learnt token vectors."):
         embeddings_panel(trained)
 

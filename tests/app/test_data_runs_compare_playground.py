@@ -435,6 +435,7 @@ def test_playground_translates_lines(trained: Run) -> None:
     table = frame_with(at, "source", "translation")
     assert table["source"].tolist() == ["a b c", "d e f g"] and table["translation"].map(bool).all()
     assert len(charts_in(at)) == 1  # cross-attention of the first line
+    assert not at.toggle  # no single token embedding to explore in a translation model
 
 
 def test_playground_run_without_checkpoint_is_a_readable_error(store: Store) -> None:
