@@ -10,6 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app.heap import freeze_module_objects
 from app.state import (
     PAGES_DIR,
     active_counts,
@@ -61,6 +62,10 @@ def sidebar() -> None:
         live_counts()
 
 
+# Before anything of this run exists: what the last run imported (torch, plotly, bertviz on a
+# page's first use) is frozen, and Streamlit's collection after that run has already freed its
+# cycles. Does nothing on runs after which nothing new was imported.
+freeze_module_objects()
 st.set_page_config(page_title="LM Workbench", page_icon=":material/neurology:", layout="wide")
 # First run of the app process: marks orphaned runs and starts the supervisor, whose monitor
 # also gives runs queued elsewhere (`lmwb train --queue`, another tab) a worker.

@@ -18,6 +18,7 @@ from app.components.attention_view import (
     trained_run,
 )
 from app.components.run_picker import pick_runs
+from app.heap import freeze_module_objects
 from app.state import get_store
 from core import attention as attn
 from core.errors import WorkbenchError
@@ -58,6 +59,7 @@ def main() -> None:
 # navigation and sidebar), which keeps the click-to-drawn time down to the views themselves.
 @st.fragment
 def body() -> None:
+    freeze_module_objects()  # the first view imports bertviz (and IPython) inside this fragment
     store = get_store()
     runs = store.list_runs(status=list(VIEWABLE))
     if not runs:
