@@ -304,6 +304,21 @@ def test_bertviz_html_has_no_external_script_when_assets_are_installed(encoder, 
         assert "#vis { will-change: transform; }" in html and "shape-rendering: crispEdges" in html
 
 
+def test_bertviz_head_view_draws_one_composited_line_per_pair(encoder) -> None:
+    cap = attn.capture_attention(encoder, TEXTS[0])
+    merged = attn.bertviz_html(cap, "head")
+    # bertviz's renderer swapped for the composited one (its functions found and replaced once);
+    # the model view and merge_heads=False keep bertviz's own drawing.
+    assert merged.count("function renderAttention") == 1 and "renderAttention.attention = attention" in merged
+    assert "0.00196078" in merged  # half an 8-bit alpha step: lines under it change no pixel
+    from bertviz import head_view
+
+    m = cap.maps[cap.self_kind]
+    raw = head_view(list(torch.from_numpy(m.weights).unsqueeze(1)), m.query_tokens, html_action="return").data
+    assert "renderAttention.attention" not in attn.localize_bertviz(raw, merge_heads=False)
+    assert "renderAttention.attention" not in attn.bertviz_html(cap, "model")
+
+
 def test_bertviz_falls_back_to_the_cdn_for_a_missing_package(encoder, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = attn.AMD_ASSETS[1]  # d3
     real = attn._asset_text
