@@ -28,6 +28,7 @@ from core.registry import TASKS
 from core.store import Store, SweepRecord
 
 VIEW = "sweeps.view"
+NEXT_VIEW = "sweeps.next_view"
 PICK = "sweeps.pick"
 D = "sweeps.def"  # widget-key prefix of the Define view
 VIEWS = ("Define", "Watch", "Analyse")
@@ -255,7 +256,7 @@ def define_view(store: Store) -> None:
             st.error(str(exc))
             return
         st.session_state[PICK] = record.id
-        st.session_state[VIEW] = "Watch"
+        st.session_state[NEXT_VIEW] = "Watch"  # the view radio is drawn: switch it on the rerun
         st.rerun()
 
 
@@ -388,6 +389,8 @@ def main() -> None:
     st.title("Sweeps", anchor=False)
     st.caption("Grid, random or Bayesian (TPE, Gaussian process) search with Optuna. Every trial is "
                "a normal run; the study lives in the same database as the runs.")
+    if NEXT_VIEW in st.session_state:
+        st.session_state[VIEW] = st.session_state.pop(NEXT_VIEW)
     if VIEW not in st.session_state:
         st.session_state[VIEW] = "Watch" if store.list_sweeps() else "Define"
     view = st.radio("View", VIEWS, horizontal=True, key=VIEW, label_visibility="collapsed")

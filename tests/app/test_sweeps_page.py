@@ -96,6 +96,20 @@ def test_defining_a_grid_shows_its_size_and_an_invalid_range_an_error() -> None:
     assert any("optimizer.lr.high" in e.value and "[1e-06, 10]" in e.value for e in at.error)
 
 
+def test_launching_a_sweep_opens_its_watch_view(store: Store) -> None:
+    at = app().run()
+    at.selectbox(key=f"{D}.method").set_value("grid")
+    at.checkbox(key=f"{D}.tick.optimizer.lr").check()
+    at.text_input(key=f"{D}.name").input("launched")
+    at.run()
+    at.button(key=f"{D}.launch").click().run()
+    no_exception(at)
+    (sweep,) = store.list_sweeps()
+    assert sweep.name == "launched" and sweep.status == "running"
+    assert at.radio(key=page.VIEW).value == "Watch"
+    assert at.selectbox(key=page.PICK).value == sweep.id
+
+
 def test_watch_and_analyse_a_finished_sweep(store: Store, one_thread: None) -> None:
     sweep = _tiny_sweep(store)
     at = app().run()
