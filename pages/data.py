@@ -2,11 +2,12 @@
 
 Pick a built-in set or upload a file; see its rows, the columns that hold text and labels, the
 label balance, how long examples are in tokens, and what a tokenizer makes of a sentence. The
-choice goes to the Train page through ``st.session_state["train_data"]``.
+choice goes to the Train page through ``st.session_state["train_data"]`` (task and data section).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -18,9 +19,11 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from app.components.charts import label_balance_figure, length_histogram_figure
 from app.components.forms import component_select, section_form, section_problem
+from app.state import page_path
 from core.config import default_config
 from core.data import files
 from core.data.files import detect_columns, read_records
@@ -32,7 +35,7 @@ from core.tokenize import Tokenizer
 
 UPLOAD_TYPES = ["csv", "tsv", "jsonl", "json", "txt", "gz"]
 UPLOADS_FOLDER = "uploads"
-TRAIN_DATA_KEY = "train_data"  # read by the Train page
+TRAIN_DATA_KEY = "train_data"  # {"task", "data"}: taken (once) by the Train page
 SAVED_KEY = "data_saved_uploads"  # {uploader file_id: stored name}: save each upload once
 FILE_KEY = "data_file"
 SAMPLE_TEXTS = 2000  # the tokenizer preview fits on this many training examples...
@@ -151,10 +154,17 @@ def main() -> None:
     _tokenizer_preview(task, splits, source_key)
     st.divider()
     if st.button("Use this data in Train", type="primary", key="data_use"):
-        st.session_state[TRAIN_DATA_KEY] = selection
-        st.success("Saved: the **Train** page will start from this data.")
-    elif (current := st.session_state.get(TRAIN_DATA_KEY)) is not None:
-        st.caption(f"The Train page currently uses: `{json.dumps(current)}`")
+        st.session_state[TRAIN_DATA_KEY] = {"task": task, "data": selection}
+    if (pending := st.session_state.get(TRAIN_DATA_KEY)) is not None:  # until the Train page takes it
+        st.success(f"The **Train** page will start from this data: {_describe(pending)}.")
+        with contextlib.suppress(StreamlitAPIException):  # a page run on its own has no navigation
+            st.page_link(page_path("train"), label="Go to Train", icon=":material/model_training:")
+
+
+def _describe(choice: dict[str, Any]) -> str:
+    data = choice["data"]
+    what = f"your file `{Path(data['path']).name}`" if data["name"] == "file" else f"`{data['name']}`"
+    return f"{_pretty(choice['task'])}, {what}"
 
 
 def _builtin(task: str) -> tuple[DatasetSplits, dict[str, Any], str] | None:

@@ -32,6 +32,7 @@ from core.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, TOKENI
 FORM = "train.form"  # the form's values (plain session state: survives leaving the page)
 W = "train.w"  # widget keys are f"{W}{generation}.section.component.param"
 UPLOAD = "upload: "  # data choices for files the Data page stored in {home}/uploads
+TRAIN_DATA_KEY = "train_data"  # what the Data page hands over: {"task", "data"}
 
 # Presets are overrides on the task's defaults; a key applies only where the chosen component
 # declares it (d_model for transformers, hidden_size for RNNs...).
@@ -115,6 +116,26 @@ def on_preset_change() -> None:
     reset_widgets(form)
 
 
+def adopt_data_choice() -> None:
+    """Start the form from the Data page's "Use this data in Train" (its task and dataset), once."""
+    choice = st.session_state.pop(TRAIN_DATA_KEY, None)
+    if not choice or choice.get("task") not in TASKS.names():
+        return
+    old = form_state()
+    form = fresh_form(choice["task"], old["preset"])
+    form["gen"] = old["gen"]
+    reset_widgets(form)
+    data = dict(choice.get("data") or {})
+    if data.get("name") == "file":
+        pick = UPLOAD + Path(data.pop("path", "")).name
+        form["values"][f"data/{pick}"] = {k: v for k, v in data.items() if k != "name"}  # its columns
+    else:
+        pick = data.get("name") or form["picks"]["data"]
+    form["picks"]["data"] = pick
+    st.session_state[FORM] = form
+    st.session_state["train.task"] = choice["task"]  # the task box is drawn from its own state
+
+
 def uploads_dir() -> Path:
     return safe_join(get_store().home, "uploads")
 
@@ -196,6 +217,7 @@ st.caption(
     f"Training runs on **{device_text()}** in a background worker: this page only queues the run, "
     "so you can close the browser and come back."
 )
+adopt_data_choice()
 form = form_state()
 prewarm_workers()  # an idle worker imports torch now, so Start trains within a second
 

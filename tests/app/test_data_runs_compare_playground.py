@@ -218,7 +218,8 @@ def test_data_page_builtin_preview_and_use_in_train() -> None:
     at.text_input(key="data_try").input("not good at all").run()
     assert len(frame_with(at, "token", "id")) == 4  # word tokenizer: 4 words
     at.button(key="data_use").click().run()
-    assert at.session_state["train_data"] == {"name": "sentiment"}
+    assert at.session_state["train_data"] == {"task": "classification", "data": {"name": "sentiment"}}
+    assert any("will start from this data: Classification, `sentiment`" in m.value for m in at.success)
     at.radio(key="data_task").set_value("language_model").run()
     no_exception(at)
     at.selectbox(key="data_tok").set_value("bpe").run()  # a tokenizer with other params
@@ -239,10 +240,10 @@ def test_data_page_previews_a_stored_file_and_hands_it_to_train(workbench_home: 
     assert at.selectbox(key="data_label_col:reviews.csv").value == "sentiment"
     assert len(charts_in(at)) == 2
     at.button(key="data_use").click().run()
-    assert at.session_state["train_data"] == {
+    assert at.session_state["train_data"] == {"task": "classification", "data": {
         "name": "file", "path": str((uploads / "reviews.csv").resolve()),
         "text_column": "review", "label_column": "sentiment",
-    }
+    }}
 
 
 def test_data_page_bad_uploads_show_errors_not_tracebacks(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -191,6 +191,29 @@ def test_uploaded_files_are_offered_as_data(store: Store) -> None:
     assert Path(run.config["data"]["path"]) == (uploads / "reviews.csv").resolve()
 
 
+def test_train_starts_from_the_data_page_choice(store: Store) -> None:
+    uploads = store.home / "uploads"
+    uploads.mkdir()
+    (uploads / "notes.csv").write_text("body,kind\ngood film,pos\nbad film,neg\n" * 20)
+    at = open_page("train")
+    # What the Data page's "Use this data in Train" leaves: another task's built-in dataset...
+    at.session_state["train_data"] = {"task": "language_model", "data": {"name": "python_docs"}}
+    at.run()
+    assert not at.exception and "train_data" not in at.session_state  # taken once
+    assert at.selectbox(key="train.task").value == "language_model"
+    assert at.selectbox(key=wkey(at, "data")).value == "python_docs"
+    # ...or an uploaded file with the columns picked there.
+    at.session_state["train_data"] = {"task": "classification", "data": {
+        "name": "file", "path": str(uploads / "notes.csv"), "text_column": "body", "label_column": "kind"}}
+    at.run()
+    assert at.selectbox(key="train.task").value == "classification"
+    assert at.selectbox(key=wkey(at, "data")).value == "upload: notes.csv"
+    [start] = [b for b in at.button if b.label == "Start"]
+    start.click().run()
+    [run] = store.list_runs()
+    assert run.config["data"]["text_column"] == "body" and run.config["data"]["label_column"] == "kind"
+
+
 # -- home ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("button", "archs"),
