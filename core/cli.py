@@ -18,12 +18,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shlex
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from core.display import format_duration
 from core.errors import WorkbenchError
@@ -203,19 +206,31 @@ def _strip_details(summary: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def reproduce_command(config: dict[str, Any]) -> str:
-    """The `lmwb train` line that recreates a run's config exactly."""
+    """The `lmwb train` line that recreates a run's config exactly, quoted for a POSIX shell
+    (a tokenizer pattern like ``\\w+|[^\\w\\s]`` would otherwise become a pipe and a glob)."""
     from core.config import validate_config
 
-    flat = validate_config(config).flat()
-    parts = ["lmwb train"]
-    for key, value in flat.items():
-        if isinstance(value, list):
-            value = ",".join(str(v) for v in value)
-        elif value is None:
-            value = "null"
-        text = json.dumps(value) if isinstance(value, str) and (not value or " " in value) else str(value).lower() if isinstance(value, bool) else str(value)
-        parts.append(f"--set {key}={text}" if " " not in text else f"--set '{key}={text}'")
+    parts = ["lmwb", "train"]
+    for key, value in validate_config(config).flat().items():
+        parts += ["--set", shlex.quote(f"{key}={override_text(value)}")]
     return " ".join(parts)
+
+
+def override_text(value: Any) -> str:
+    """``value`` written so that ``--set key=...`` (which reads a YAML scalar) gives it back."""
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        try:
+            plain = bool(value.strip()) and yaml.safe_load(value) == value
+        except yaml.YAMLError:
+            plain = False
+        return value if plain else json.dumps(value)  # a JSON string is a YAML string
+    return str(value)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

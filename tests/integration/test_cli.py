@@ -83,14 +83,22 @@ def test_bad_data_file_fails_run_with_file_and_line(capsys, tmp_path) -> None:
     assert "bad.csv" in err and "line 3" in err
 
 
-def test_reproduce_command_round_trips() -> None:
-    config = validate_config(default_config("classification"))
-    command = reproduce_command(config.to_dict())
-    assert command.startswith("lmwb train --set task.name=classification")
-    args = [part for part in command.split(" --set ")[1:]]
+@pytest.mark.parametrize(("task", "overrides"), [
+    ("classification", {}),  # the word tokenizer's pattern \w+|[^\w\s]: a pipe and a glob to a shell
+    ("classification", {"tokenizer.pattern": "[^ ]+", "training.seed": 7}),  # YAML would read a list
+    ("language_model", {"task.sample_prompt": "it's \"fine\" | true"}),
+])
+def test_reproduce_command_round_trips_through_a_shell(task: str, overrides: dict[str, object]) -> None:
+    import shlex
+
     from core.config import apply_overrides
 
-    rebuilt = validate_config(apply_overrides({}, [a.strip("'") for a in args]))
+    config = validate_config(apply_overrides(default_config(task), overrides))
+    command = reproduce_command(config.to_dict())
+    assert command.startswith(f"lmwb train --set task.name={task}")
+    words = shlex.split(command)  # what bash hands the program
+    assert words[:2] == ["lmwb", "train"] and words[2::2] == ["--set"] * (len(words[2:]) // 2)
+    rebuilt = validate_config(apply_overrides({}, words[3::2]))
     assert rebuilt.to_dict() == config.to_dict()
 
 
