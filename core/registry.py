@@ -23,7 +23,8 @@ class Component:
     help: str
     # Free-form facts pages and validation use, e.g. {"tasks": ("classification",)}.
     meta: dict[str, Any] = field(default_factory=dict)
-    # Cross-parameter checks: return a message (or None) for a validated params dict.
+    # Checks beyond one parameter's range: return a message (or None) for a validated params
+    # dict, or raise ConfigError when the problem is one named field (a bad regex).
     check: Callable[[dict[str, Any]], str | None] | None = None
 
     def param(self, name: str) -> Param:

@@ -269,8 +269,15 @@ _WORD_PARAMS = (
 )
 
 
+def _check_word(params: dict[str, Any]) -> str | None:
+    # At config time, so a bad pattern stops the form or the command before a run is queued;
+    # compile_pattern raises the ConfigError naming tokenizer.pattern itself.
+    compile_pattern(params["pattern"])
+    return None
+
+
 @TOKENIZERS.register(
-    "word", params=_WORD_PARAMS,
+    "word", params=_WORD_PARAMS, check=_check_word,
     help="One token per word or punctuation mark (regex); rare words become <unk>; decode is lossy",
 )
 def word_tokenizer(params: dict[str, Any], texts: Iterable[str]) -> WordTokenizer:

@@ -126,11 +126,10 @@ def section_problem(section: str, component_name: str | None, values: Mapping[st
     try:
         checked = validate_params(params, {k: v for k, v in values.items() if k != "name"}, section)
         comp = SECTION_REGISTRIES[section].get(component_name or "") if section in SECTION_REGISTRIES else None
+        message = comp.check(checked) if comp is not None and comp.check is not None else None
     except ConfigError as exc:
         return str(exc)
-    if comp is not None and comp.check is not None and (message := comp.check(checked)):
-        return f"Invalid combination: {message}"
-    return None
+    return f"Invalid combination: {message}" if message else None
 
 
 def component_select(

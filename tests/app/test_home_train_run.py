@@ -169,6 +169,15 @@ def test_invalid_combination_shows_an_error_not_an_exception(store: Store) -> No
     assert store.list_runs() == []
 
 
+def test_bad_tokenizer_pattern_is_caught_before_start(store: Store) -> None:
+    at = open_page("train")
+    at.text_input(key=wkey(at, "tokenizer.word.pattern")).input("([").run()
+    assert not at.exception
+    assert any("tokenizer.pattern" in e.value and "regular expression" in e.value for e in at.error)
+    assert next(b for b in at.button if b.label == "Start").disabled
+    assert store.list_runs() == []
+
+
 def test_bad_list_value_shows_an_error(store: Store) -> None:
     at = open_page("train")
     at.multiselect(key=wkey(at, "archs")).set_value(["textcnn"]).run()
