@@ -626,7 +626,15 @@ class Store:
         self._update(run_id, {"heartbeat_at": now, "updated_at": now})
 
     def rename_run(self, run_id: str, name: str) -> None:
-        self._update(run_id, {"name": _text(name, "name", 200), "updated_at": time.time()})
+        """Rename a run; a name another run has is refused, since names refer to runs (the
+        CLI's RUN arguments, ``task.init_from_run``). New runs may still share a name."""
+        name = _text(name, "name", 200)
+        c = runs_table.c
+        with self._read() as conn:
+            other = conn.execute(sa.select(c.id).where(c.name == name, c.id != run_id).limit(1)).scalar()
+        if other is not None:
+            raise WorkbenchError(f"name {name!r} is already used by run {other}; pick another")
+        self._update(run_id, {"name": name, "updated_at": time.time()})
 
     def set_tags(self, run_id: str, tags: Iterable[str]) -> None:
         """Replace the run's tags (stripped, empty ones dropped, duplicates removed, in order)."""

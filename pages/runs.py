@@ -129,7 +129,8 @@ def main() -> None:
     )
     visible = [r for r in runs if r.id in set(shown["id"])]
     st.divider()
-    run_id = pick_runs(store, SELECT_KEY, multi=False, runs=visible, label="Selected run")
+    run_id = pick_runs(store, SELECT_KEY, multi=False, runs=visible, label="Selected run",
+                       empty="(no run matches the filters)")
     if run_id is not None:
         _actions(store, next(r for r in visible if r.id == run_id))
 

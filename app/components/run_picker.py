@@ -24,13 +24,15 @@ def pick_runs(
     status: str | Iterable[str] | None = None,
     label: str | None = None,
     runs: Sequence[Run] | None = None,
+    empty: str = "(no runs yet)",
 ) -> list[str] | str | None:
     """A multiselect (``multi``) or selectbox of runs, newest first; returns run ids.
 
     ``multi=True`` returns a list of ids (possibly empty); ``multi=False`` the chosen id or
     None when the store has no matching run. ``default`` preselects ids that still exist
     (unknown ones are dropped, so a deleted run never breaks the widget). ``runs`` skips the
-    store query when the page already listed them.
+    store query when the page already listed them; ``empty`` is what a selectbox with no
+    run to offer says.
     """
     if runs is None:
         runs = store.list_runs(status=status, task=task)
@@ -53,7 +55,7 @@ def pick_runs(
             format_func=fmt, key=key, placeholder="Choose runs" if options else "No runs yet",
         )
     if not options:
-        st.selectbox(label or "Run", ["(no runs yet)"], disabled=True, key=f"{key}__empty")
+        st.selectbox(label or "Run", [empty], disabled=True, key=f"{key}__empty")
         return None
     if remembered is not None and remembered not in by_id:
         del st.session_state[key]

@@ -283,9 +283,14 @@ def test_runs_page_table_actions_and_delete(store: Store) -> None:
 
     at.text_input(key="runs_f_text").input("alp").run()
     assert list(at.dataframe(key="runs_table").value["name"]) == ["alpha"]
+    at.text_input(key="runs_f_text").input("nothing like it").run()
+    assert at.selectbox(key="runs_selected__empty").value == "(no run matches the filters)"
     at.text_input(key="runs_f_text").input("").run()
 
     at.selectbox(key="runs_selected").set_value(second.id).run()
+    at.text_input(key=f"runs_name_{second.id}").input("alpha").run()  # taken by the other run
+    at.button(key="runs_rename").click().run()
+    assert any("already used" in e.value for e in at.error) and store.get_run(second.id).name == "beta"
     at.text_input(key=f"runs_name_{second.id}").input("beta-renamed").run()
     at.button(key="runs_rename").click().run()
     no_exception(at)

@@ -138,6 +138,10 @@ def test_update_rename_tags(store: Store) -> None:
         store.rename_run("rdeadbeef", "x")
     with pytest.raises(WorkbenchError):
         store.rename_run(run.id, "   ")
+    other = _run(store)
+    with pytest.raises(WorkbenchError, match=f"already used by run {run.id}"):
+        store.rename_run(other.id, "my run")  # names refer to runs: one name, one run
+    store.rename_run(run.id, "my run")  # its own name again is fine
 
 
 def test_status_transitions(store: Store) -> None:
