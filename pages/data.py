@@ -136,6 +136,8 @@ def training_sample(splits: DatasetSplits) -> list[str]:
     """Examples to fit the preview tokenizer on and to measure: lines of a corpus."""
     if splits.train.labels is not None:
         return list(splits.train.texts[:SAMPLE_TEXTS])
+    if splits.train.targets is not None:  # translation: the source sentences
+        return list(splits.train.texts[:SAMPLE_TEXTS])
     corpus = "\n".join(splits.train.texts)[:SAMPLE_CHARS]
     return [line for line in corpus.split("\n") if line.strip()][:SAMPLE_TEXTS * 5]
 
@@ -183,6 +185,9 @@ def _builtin(task: str) -> tuple[DatasetSplits, dict[str, Any], str] | None:
         names_of = splits.label_names or []
         st.dataframe(pd.DataFrame({"text": splits.train.texts[:200],
                                    "label": [names_of[i] for i in splits.train.labels[:200]]}),
+                     hide_index=True, height=250)
+    elif splits.train.targets is not None:  # translation: source -> target pairs
+        st.dataframe(pd.DataFrame({"source": splits.train.texts[:200], "target": splits.train.targets[:200]}),
                      hide_index=True, height=250)
     else:
         st.code(splits.train.texts[0][:1500], language=None, wrap_lines=True)
@@ -269,9 +274,10 @@ def _overview(splits: DatasetSplits) -> None:
     for note in splits.notes:
         st.caption(f"· {note}")
     cols = st.columns(3)
-    cols[0].metric("Training examples" if splits.train.labels is not None else "Training characters",
-                   f"{_size(splits.train.texts, splits.train.labels is None):,}")
-    cols[1].metric("Validation", f"{_size(splits.validation.texts, splits.validation.labels is None):,}")
+    corpus = _is_corpus(splits)
+    noun = "pairs" if splits.train.targets is not None else "examples"
+    cols[0].metric(f"Training {noun}" if not corpus else "Training characters", f"{_size(splits.train.texts, corpus):,}")
+    cols[1].metric("Validation", f"{_size(splits.validation.texts, corpus):,}")
     if splits.label_names:
         cols[2].metric("Classes", len(splits.label_names))
         labels = list(splits.train.labels or []) + list(splits.validation.labels or [])
@@ -297,7 +303,8 @@ def _tokenizer_preview(task: str, splits: DatasetSplits, source_key: str) -> Non
         st.error(str(exc))
         return
     lengths = [len(ids) for ids in tokenizer.encode_batch(sample)]
-    unit = "tokens per example" if splits.train.labels is not None else "tokens per line"
+    unit = ("tokens per example" if splits.train.labels is not None
+            else "tokens per source sentence" if splits.train.targets is not None else "tokens per line")
     st.plotly_chart(length_histogram_figure(lengths, unit="tokens", title=f"Length ({unit})"),
                     key="data_lengths")
     if task == "classification":
@@ -308,7 +315,8 @@ def _tokenizer_preview(task: str, splits: DatasetSplits, source_key: str) -> Non
     else:
         st.caption(f"Fitted on {sum(map(len, sample)):,} characters of training text · "
                    f"vocabulary {tokenizer.vocab_size:,}.")
-    sentence = st.text_input("Try a sentence", value=sample[0][:200] if sample else "", key="data_try")
+    # Keyed by the data shown: another dataset or task starts from its own first example.
+    sentence = st.text_input("Try a sentence", value=sample[0][:200] if sample else "", key=f"data_try:{source_key}")
     ids = tokenizer.encode(sentence)
     tokens = pd.DataFrame({"token": [_visible(t) for t in tokenizer.tokens(sentence)], "id": ids})
     st.dataframe(tokens.rename_axis("position"), height=min(400, 38 + 35 * len(ids)), key="data_tokens")
@@ -318,6 +326,11 @@ def _tokenizer_preview(task: str, splits: DatasetSplits, source_key: str) -> Non
 def _visible(token: str) -> str:
     """Spaces and newlines drawn as symbols, so whitespace tokens can be seen."""
     return token.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥")
+
+
+def _is_corpus(splits: DatasetSplits) -> bool:
+    """Language-model data: running text (counted in characters), not separate examples."""
+    return splits.train.labels is None and splits.train.targets is None
 
 
 def _size(texts: list[str], corpus: bool) -> int:

@@ -215,16 +215,25 @@ def test_data_page_builtin_preview_and_use_in_train() -> None:
     assert len(charts_in(at)) == 2  # label balance + token lengths
     tokens = frame_with(at, "token", "id")
     assert list(tokens.columns) == ["token", "id"] and len(tokens) > 0
-    at.text_input(key="data_try").input("not good at all").run()
+    at.text_input(key="data_try:builtin:sentiment:classification").input("not good at all").run()
     assert len(frame_with(at, "token", "id")) == 4  # word tokenizer: 4 words
     at.button(key="data_use").click().run()
     assert at.session_state["train_data"] == {"task": "classification", "data": {"name": "sentiment"}}
     assert any("will start from this data: Classification, `sentiment`" in m.value for m in at.success)
     at.radio(key="data_task").set_value("language_model").run()
     no_exception(at)
+    # The sentence to try is the new data's own first example, not the last task's sentence.
+    (sentence,) = [t.value for t in at.text_input if t.label == "Try a sentence"]
+    assert sentence != "not good at all" and sentence
     at.selectbox(key="data_tok").set_value("bpe").run()  # a tokenizer with other params
     no_exception(at)
     assert frame_with(at, "token", "id")["id"].notna().all()
+    # Translation data shows as source -> target pairs, counted in pairs.
+    at.radio(key="data_task").set_value("translation").run()
+    no_exception(at)
+    pairs = frame_with(at, "source", "target")
+    assert len(pairs) > 0 and pairs["target"].map(bool).all()
+    assert any(m.label == "Training pairs" for m in at.metric)
 
 
 def test_data_page_previews_a_stored_file_and_hands_it_to_train(workbench_home: Path) -> None:
