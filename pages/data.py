@@ -218,7 +218,7 @@ def _own_file(task: str) -> tuple[DatasetSplits, dict[str, Any], str] | None:
     try:
         splits = load_file(str(path), mtime, task, text_col, label_col)
     except WorkbenchError as exc:
-        st.error(str(exc))
+        st.error(str(exc).replace(str(path), path.name))  # the file's name, not the server's folders
         return None
     selection = {"name": "file", "path": str(path), "text_column": text_col, "label_column": label_col}
     return splits, selection, f"file:{path}:{mtime}:{task}:{text_col}:{label_col}"
