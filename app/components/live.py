@@ -148,14 +148,16 @@ def curves_panel(df: pd.DataFrame) -> None:
     for col, name in zip(cols, val_names, strict=True):
         with col:
             part = df[(df["split"] == "val") & (df["name"] == name)]
-            _chart(metric_curves_figure(part, name, title=f"val {name}"), height=280)
+            # Same runs and colours as the loss chart's legend above; in a third of the width a
+            # legend of its own would sit on the axis title. Hover names the run.
+            _chart(metric_curves_figure(part, name, title=f"val {name}"), height=280, legend=False)
 
 
-def _chart(fig: go.Figure, height: int) -> None:
+def _chart(fig: go.Figure, height: int, legend: bool = True) -> None:
     # Legend under the plot: run names are long, and a side legend squeezes the curves.
     fig.update_layout(
         height=height, legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=legend,
     )
     st.plotly_chart(fig, config={"displaylogo": False})
 
