@@ -163,7 +163,11 @@ def parallel_coordinates_figure(df_params: pd.DataFrame, metric: str) -> go.Figu
                             "colorscale": "Viridis", "showscale": True,
                             "colorbar": {"title": {"text": metric}}}
     fig = go.Figure(go.Parcoords(line=line, dimensions=dimensions))
-    fig.update_layout(title=f"Hyperparameters vs {metric}", margin={"l": 60, "r": 60, "t": 70, "b": 20})
+    # The first axis's tick labels stand left of it (~7 px a character: "transformer_encoder"
+    # needs ~130 px), and the axis names sit above the plot, under the title.
+    first = dimensions[0].get("ticktext") or []
+    left = max(60, 20 + 7 * max((len(str(t)) for t in first), default=0))
+    fig.update_layout(title=f"Hyperparameters vs {metric}", margin={"l": left, "r": 60, "t": 100, "b": 20})
     return fig
 
 
