@@ -570,8 +570,8 @@ def build_spec(
     if timeout_s is not None and not (isinstance(timeout_s, int | float) and timeout_s > 0):
         raise ConfigError("timeout", timeout_s, "a positive number of seconds")
     if method != "grid" and n_trials is None and timeout_s is None:
-        raise ConfigError("budget", None, "a number of trials and/or a time limit",
-                          reason="no budget")
+        raise ConfigError("budget", None, f"set a number of trials and/or a time limit: a {method} search "
+                          "never ends on its own", reason="invalid combination")
     if not isinstance(workers, int) or not 1 <= workers <= 64:
         raise ConfigError("workers", workers, "a whole number in [1, 64]")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
