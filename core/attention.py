@@ -629,7 +629,7 @@ def _drop_params_comment(body: str) -> str:
 def bertviz_html(
     capture: AttentionCapture, view: str = "head", *, layer: int | None = None,
     heads: Sequence[int] | None = None, include_layers: Sequence[int] | None = None, decimals: int = 3,
-    merge_heads: bool = True,
+    merge_heads: bool = True, kind: str | None = None,
 ) -> str:
     """bertviz's head or model view of a capture, as one self-contained HTML document.
 
@@ -637,7 +637,8 @@ def bertviz_html(
     models its encoder/decoder/cross form, with source tokens on the encoder side and decoder
     tokens on the other. Weights are rounded (``decimals``) to keep the page small;
     ``include_layers`` (head view) embeds only those layers, for long inputs; ``merge_heads``
-    False keeps bertviz's own line per head (see ``_RENDER_ATTENTION``).
+    False keeps bertviz's own line per head (see ``_RENDER_ATTENTION``). ``kind`` (encoder-decoder
+    models: encoder, decoder or cross) is the attention bertviz's own picker opens on.
     """
     if view not in ("head", "model"):
         raise ValueError(f"view must be 'head' or 'model', got {view!r}")
@@ -678,7 +679,18 @@ def bertviz_html(
     else:
         html = model_view(**kwargs, prettify_tokens=False, display_mode="light", html_action="return",
                           include_layers=layers).data
+    if single is None and kind is not None:
+        html = _open_on(html, [k for k in ("encoder", "decoder", "cross") if k in capture.maps], kind)
     return localize_bertviz(html, merge_heads=merge_heads)
+
+
+def _open_on(html: str, kinds: list[str], kind: str) -> str:
+    """bertviz's encoder-decoder page always opens on its first attention; open on ``kind``."""
+    if kind not in kinds:
+        return html
+    i = kinds.index(kind)
+    html = html.replace('"default_filter": "0"', f'"default_filter": "{i}"', 1)
+    return html.replace(f'<option value="{i}">', f'<option value="{i}" selected>', 1)
 
 
 def bertviz_height(capture: AttentionCapture, view: str = "head") -> int:

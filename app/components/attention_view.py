@@ -226,21 +226,23 @@ def capture_digest(capture: AttentionCapture) -> str:
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _bertviz(_capture: AttentionCapture, digest: str, view: str, layer: int | None, one_layer: bool) -> str:
+def _bertviz(_capture: AttentionCapture, digest: str, view: str, layer: int | None, one_layer: bool,
+             kind: str | None) -> str:
     if one_layer:
-        return attn.bertviz_html(_capture, "head", layer=layer, include_layers=[layer or 0])
-    return attn.bertviz_html(_capture, view, layer=layer)
+        return attn.bertviz_html(_capture, "head", layer=layer, include_layers=[layer or 0], kind=kind)
+    return attn.bertviz_html(_capture, view, layer=layer, kind=kind)
 
 
-def bertviz_document(capture: AttentionCapture, view: str, layer: int) -> str:
-    """bertviz HTML for the view; a long single-stack input's head view carries one layer."""
+def bertviz_document(capture: AttentionCapture, view: str, layer: int, kind: str | None = None) -> str:
+    """bertviz HTML for the view; a long single-stack input's head view carries one layer, and
+    an encoder-decoder's opens on ``kind`` (the attention picked beside it)."""
     if view != "head":
-        return _bertviz(capture, capture_digest(capture), view, None, False)
+        return _bertviz(capture, capture_digest(capture), view, None, False, kind)
     first = next(iter(capture.maps.values()))
     layer = min(layer, first.n_layers - 1)  # encoder and decoder may differ in depth
     size = sum(m.weights.size for m in capture.maps.values())
     one_layer = capture.self_kind is not None and size > BERTVIZ_ALL_LAYERS_MAX
-    return _bertviz(capture, capture_digest(capture), "head", layer, one_layer)
+    return _bertviz(capture, capture_digest(capture), "head", layer, one_layer, kind)
 
 
 # -- drawing ---------------------------------------------------------------------------------------
@@ -259,9 +261,9 @@ def show_prediction(capture: AttentionCapture) -> None:
         st.metric(f"Predicted {capture.prediction_kind or 'output'}", capture.prediction)
 
 
-def bertviz_view(capture: AttentionCapture, view: str, layer: int) -> str:
+def bertviz_view(capture: AttentionCapture, view: str, layer: int, kind: str | None = None) -> str:
     """bertviz's head or model view in an iframe; returns the HTML (for the download)."""
-    doc = bertviz_document(capture, view, layer)
+    doc = bertviz_document(capture, view, layer, kind)
     st.iframe(doc, height=attn.bertviz_height(capture, view))
     return doc
 
@@ -269,7 +271,7 @@ def bertviz_view(capture: AttentionCapture, view: str, layer: int) -> str:
 def pick_view_settings(capture: AttentionCapture, key: str) -> tuple[str, AttentionMaps, int, int | None]:
     """bertviz view, kind (when the model has several), layer and head (or the mean)."""
     kinds = [k for k in attn.KINDS if k in capture.maps]
-    cols = st.columns([2, 2, 1, 1] if len(kinds) > 1 else [2, 1, 1])
+    cols = st.columns([2, 2, 1, 1.6] if len(kinds) > 1 else [2, 1, 1.6])  # room for "mean over heads"
     view = cols[0].segmented_control(
         "bertviz view", ["head", "model"], default="head", key=f"{key}.bertviz",
         format_func=lambda v: f"{v.title()} view",
@@ -299,7 +301,7 @@ def attention_explorer(capture: AttentionCapture, key: str, run_dir: Path | None
     else:
         left = right = st.container()
     with left:
-        doc = bertviz_view(capture, view, layer)
+        doc = bertviz_view(capture, view, layer, maps.kind)
     names = ["Heatmap", "All heads", "Head summary"]
     if "cross" in capture.maps:
         names.insert(0, "Alignment")

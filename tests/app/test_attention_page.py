@@ -136,7 +136,12 @@ def test_attention_page_shows_a_translation_with_its_alignment(runs: dict[str, s
     assert title(charts(at)[0]) == "Alignment · mean of layers and heads"  # the first tab
     # Encoder, decoder and cross-attention: one picker, cross first; bertviz's encoder-decoder form.
     assert at.selectbox(key=f"attention.{run_id}.kind").value == "cross"
-    assert 'Attention: <select id="filter">' in iframes(at)[0].proto.srcdoc
+    doc = iframes(at)[0].proto.srcdoc
+    assert 'Attention: <select id="filter">' in doc
+    # bertviz's own picker opens on the same attention as the page's (cross: its third).
+    assert '<option value="2" selected>Cross' in doc and '"default_filter": "2"' in doc
+    at.selectbox(key=f"attention.{run_id}.kind").set_value("encoder").run()
+    assert '"default_filter": "0"' in iframes(at)[0].proto.srcdoc
     # A given target: the alignment of the reference, its rows the target tokens produced.
     at.text_input(key=f"attention.{run_id}.target").input("c b a")
     at.text_area(key=f"attention.{run_id}.text").input("a b c")
