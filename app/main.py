@@ -66,7 +66,9 @@ def sidebar() -> None:
 # page's first use) is frozen, and Streamlit's collection after that run has already freed its
 # cycles. Does nothing on runs after which nothing new was imported.
 freeze_module_objects()
-st.set_page_config(page_title="LM Workbench", page_icon=":material/neurology:", layout="wide")
+# An emoji, not a Material icon: Streamlit fetches those for the tab's icon from Google's CDN,
+# which an offline machine cannot reach.
+st.set_page_config(page_title="LM Workbench", page_icon="🧠", layout="wide")
 # First run of the app process: marks orphaned runs and starts the supervisor, whose monitor
 # also gives runs queued elsewhere (`lmwb train --queue`, another tab) a worker.
 get_supervisor()

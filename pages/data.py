@@ -185,10 +185,10 @@ def _builtin(task: str) -> tuple[DatasetSplits, dict[str, Any], str] | None:
         names_of = splits.label_names or []
         st.dataframe(pd.DataFrame({"text": splits.train.texts[:200],
                                    "label": [names_of[i] for i in splits.train.labels[:200]]}),
-                     hide_index=True, height=250)
+                     hide_index=True, height=_preview_height(len(splits.train.texts)))
     elif splits.train.targets is not None:  # translation: source -> target pairs
         st.dataframe(pd.DataFrame({"source": splits.train.texts[:200], "target": splits.train.targets[:200]}),
-                     hide_index=True, height=250)
+                     hide_index=True, height=_preview_height(len(splits.train.texts)))
     else:
         st.code(splits.train.texts[0][:1500], language=None, wrap_lines=True)
     return splits, {"name": name}, f"builtin:{name}:{task}"
@@ -211,7 +211,7 @@ def _own_file(task: str) -> tuple[DatasetSplits, dict[str, Any], str] | None:
         st.error(str(exc))
         return None
     st.caption(f"{len(rows):,} rows · {len(columns)} columns · {path.stat().st_size / 1e6:.2f} MB")
-    st.dataframe(pd.DataFrame(rows[:200], columns=columns), hide_index=True, height=250)
+    st.dataframe(pd.DataFrame(rows[:200], columns=columns), hide_index=True, height=_preview_height(len(rows)))
     text_col, label_col = _column_choice(task, path, columns)
     if text_col is None:
         return None
@@ -326,6 +326,11 @@ def _tokenizer_preview(task: str, splits: DatasetSplits, source_key: str) -> Non
 def _visible(token: str) -> str:
     """Spaces and newlines drawn as symbols, so whitespace tokens can be seen."""
     return token.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥")
+
+
+def _preview_height(rows: int) -> int:
+    """Pixels for a preview table: its rows (header 38 px, 35 a row), at most about seven."""
+    return min(250, 38 + 35 * max(1, rows))
 
 
 def _is_corpus(splits: DatasetSplits) -> bool:

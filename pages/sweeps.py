@@ -95,6 +95,8 @@ def history_figure(frame: pd.DataFrame, metric: str, direction: str) -> go.Figur
                                  line={"shape": "hv"}))
     fig.update_layout(title="Optimisation history", xaxis_title="Trial", yaxis_title=f"val {metric}",
                       margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    # Trials are whole numbers: ticks at integers only (plotly would put one at 0.5).
+    fig.update_xaxes(tickmode="linear", tick0=0, dtick=max(1, math.ceil((int(done["trial"].max()) + 1) / 10)))
     return fig
 
 
@@ -335,6 +337,8 @@ def watch_panel(store: Store, sweep_id: str) -> None:
     left.plotly_chart(history_figure(frame, spec.metric, spec.direction), key="sweeps.history")
     right.plotly_chart(curves_figure(sw.curves_frame(store, sweep), spec.metric), key="sweeps.curves")
     shown = frame.rename(columns={"value": f"val {spec.metric}"})
+    if "error" in shown.columns and shown["error"].isna().all():
+        shown = shown.drop(columns="error")  # a column of "None" says nothing
     st.dataframe(shown, hide_index=True, key="sweeps.trials", column_config={
         "duration_s": st.column_config.NumberColumn("duration (s)", format="%.1f"),
         "step": st.column_config.NumberColumn("step", help="Pruned trials: the step they were stopped at."),
