@@ -210,7 +210,8 @@ def define_view(store: Store) -> None:
     left, right = st.columns([3, 2])
     with right:
         method = st.selectbox("Method", list(sw.METHODS), index=list(sw.METHODS).index("tpe"),
-                              format_func=lambda m: sw.METHODS[m], key=f"{D}.method")
+                              format_func=lambda m: sw.METHODS[m].split(":")[0], key=f"{D}.method")
+        st.caption(sw.METHODS[method].split(": ", 1)[-1])  # the whole sentence did not fit the box
         metrics = sw.OBJECTIVE_METRICS.get(base.task, ("loss",))
         metric = st.selectbox("Objective (validation metric)", metrics, key=f"{D}.metric")
         direction = st.selectbox("Direction", ["auto", "maximize", "minimize"], key=f"{D}.direction",
