@@ -16,8 +16,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
+import math
+import os
 import shlex
 import signal
 import sys
@@ -32,10 +35,61 @@ from core.display import format_duration
 from core.errors import WorkbenchError
 
 
+def number(kind: type, low: float | None = None, high: float | None = None, *, above: bool = False) -> Any:
+    """An argparse ``type`` for a finite int or float in [low, high] (``above``: low excluded),
+    so a bad flag is refused by name (exit 2) before any work starts."""
+    noun = "a whole number" if kind is int else "a number"
+    bounds = ("" if low is None and high is None else
+              f" > {low:g}" if above and high is None else
+              f" >= {low:g}" if high is None else
+              f" in {'(' if above else '['}{low if low is not None else '-inf'}, {high}]")
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        ok = math.isfinite(value) and (low is None or value > low if above else low is None or value >= low)
+        if not ok or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {noun}{bounds}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+SEED = number(int, 0, 2**32 - 1)  # what torch and numpy accept
+
+
+def output_file(path_text: str, args: argparse.Namespace) -> Path:
+    """A file a command may write: its folder exists, it is not a folder, and it is not inside
+    the workbench home (the store and run folders live there: an export must never overwrite
+    them)."""
+    path = Path(path_text).expanduser()
+    if not path.name:
+        raise WorkbenchError(f"output {path_text!r}: expected a file path")
+    resolved = path.resolve()
+    home = _store(args).home.resolve()
+    if resolved == home or home in resolved.parents:
+        raise WorkbenchError(f"output {path_text}: inside the workbench home ({home}), whose store and runs "
+                             "it could overwrite; write it somewhere else")
+    if resolved.is_dir():
+        raise WorkbenchError(f"output {path_text}: is a folder; expected a file path")
+    if not resolved.parent.is_dir():
+        raise WorkbenchError(f"output {path_text}: folder {resolved.parent} does not exist")
+    return path
+
+
 def _store(args: argparse.Namespace) -> Any:
     from core.store import Store
 
-    return Store(url=args.store, home=Path(args.home) if args.home else None)
+    try:
+        return Store(url=args.store, home=Path(args.home) if args.home else None)
+    except WorkbenchError:
+        raise
+    except Exception as exc:  # a folder that cannot be made, a driver not installed, a bad URL
+        where = f"--store {args.store}" if args.store else f"--home {args.home}" if args.home else "the store"
+        raise WorkbenchError(f"{where}: cannot be opened ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
 
 
 class ProgressPrinter:
@@ -161,9 +215,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     store = _store(args)
     if args.action == "list":
+        if args.task is not None:
+            from core.registry import TASKS
+
+            TASKS.get(args.task, path="--task")  # an unknown task is an error, not "no runs"
         runs = store.list_runs(status=args.status, task=args.task, limit=args.limit)
         if not runs:
-            print("no runs yet: try `lmwb train --task classification`")
+            filtered = args.status is not None or args.task is not None
+            print("no runs match --status/--task" if filtered else "no runs yet: try `lmwb train --task classification`")
             return 0
         print(f"{'id':10} {'name':28} {'task':15} {'arch':20} {'status':10} {'step':>7} {'best':>10}")
         for r in runs:
@@ -191,11 +250,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
         store.delete_run(run.id)
         print(f"deleted run {run.id}")
     elif args.action == "stop":
+        from core.store import ACTIVE_STATUSES
+
+        if run.status not in ACTIVE_STATUSES:
+            print(f"run {run.id} is {run.status}: nothing to stop")
+            return 0
         store.request_stop(run.id)
         print(f"stop requested for run {run.id}; it stops after its current step")
     elif args.action == "export":
         df = store.metrics(run.id)
-        out = args.output or f"{run.id}_metrics.csv"
+        out = output_file(args.output or f"{run.id}_metrics.csv", args)
         df.to_csv(out, index=False, quoting=csv.QUOTE_MINIMAL)
         print(f"wrote {len(df)} metric points to {out}")
     return 0
@@ -233,11 +297,19 @@ def override_text(value: Any) -> str:
     return str(value)
 
 
+def input_texts(args: argparse.Namespace) -> list[str]:
+    """The TEXT arguments, else the non-empty lines of stdin; none at all is an error."""
+    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not texts:
+        raise WorkbenchError("no text given: pass TEXT arguments, or lines on stdin")
+    return texts
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from core.runs import load_trained, predict_texts
 
+    texts = input_texts(args)
     trained = load_trained(_store(args), args.run, which=args.checkpoint)
-    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     for text, probs in zip(texts, predict_texts(trained, texts), strict=True):
         best = max(probs, key=probs.get)
         shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(probs.items(), key=lambda kv: -kv[1]))
@@ -264,7 +336,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from core.runs import load_trained, translate_texts
 
     trained = load_trained(_store(args), args.run, which=args.checkpoint)
-    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    texts = input_texts(args)
     for translation in translate_texts(trained, texts, beam=args.beam, max_len=args.max_len):
         print(translation)
     return 0
@@ -275,7 +347,7 @@ def cmd_fill_mask(args: argparse.Namespace) -> int:
     from core.runs import fill_mask, load_trained
 
     trained = load_trained(_store(args), args.run, which=args.checkpoint)
-    texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    texts = input_texts(args)
     for text in texts:
         guesses = fill_mask(trained, text, args.k)
         for n, options in enumerate(guesses, start=1):
@@ -322,6 +394,8 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
     if need is not None and len(args.words) != need:
         usage = {"neighbours": "WORD", "analogy": "A B C", "similarity": "W1 W2", "export": "PATH"}[args.action]
         raise WorkbenchError(f"`lmwb embeddings RUN {args.action}` takes {usage}")
+    if args.action == "export":
+        output_file(args.words[0], args)  # before loading the model: a bad path fails at once
     vocab, vectors = emb.run_vectors(load_trained(_store(args), args.run, which=args.checkpoint))
     if args.action == "neighbours":
         for word, score in emb.nearest_neighbours(vectors, vocab, args.words[0], args.k):
@@ -336,11 +410,11 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
     elif args.action == "project":
         # The Playground's map as a table (word,x,y): the given words, else the most frequent.
         points = emb.project_2d(vectors, vocab, method=args.method, words=args.words or None)
-        points.to_csv(args.output or sys.stdout, index=False, float_format="%.5g")
+        points.to_csv(output_file(args.output, args) if args.output else sys.stdout, index=False, float_format="%.5g")
         if args.output:
             print(f"wrote {len(points):,} points ({args.method}) to {args.output}")
     else:
-        n = emb.export_word2vec_text(args.words[0], vocab, vectors)
+        n = emb.export_word2vec_text(output_file(args.words[0], args), vocab, vectors)
         print(f"wrote {n:,} vectors of dimension {vectors.shape[1]} to {args.words[0]}")
     return 0
 
@@ -462,7 +536,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(sw.format_trials(sw.trials_frame(store, record)))
         return _print_best(sw, store, record.id)
     if args.action == "best":
-        code = _print_best(sw, store, args.sweep, show_config=True, output=args.output)
+        code = _print_best(sw, store, args.sweep, show_config=True,
+                           output=output_file(args.output, args) if args.output else None)
         if args.promote:
             run = sw.promote_best(store, args.sweep)
             print(f"queued run {run.id} ({run.name}) from the best trial; a worker (`lmwb worker`) trains it")
@@ -470,7 +545,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     raise WorkbenchError(f"unknown sweep action {args.action!r}")
 
 
-def _print_best(sw: Any, store: Any, ref: str, *, show_config: bool = False, output: str | None = None) -> int:
+def _print_best(sw: Any, store: Any, ref: str, *, show_config: bool = False, output: Path | None = None) -> int:
     import yaml
 
     record = store.get_sweep(ref)
@@ -545,8 +620,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="train queued runs in this process, one at a time")
     p.add_argument("--once", action="store_true", help="train at most one run, then exit")
-    p.add_argument("--idle-exit", type=float, metavar="S", help="exit after S seconds without queued runs")
-    p.add_argument("--poll", type=float, default=0.5, metavar="S", help="how often to look at the queue (default 0.5)")
+    p.add_argument("--idle-exit", type=number(float, 0, 1e7, above=True), metavar="S",
+                   help="exit after S seconds without queued runs")
+    p.add_argument("--poll", type=number(float, 0.01, 3600), default=0.5, metavar="S",
+                   help="how often to look at the queue (default 0.5)")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("runs", help="list, show, stop, export or delete runs")
@@ -554,7 +631,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", nargs="?", help="run id (or unique prefix, or name)")
     p.add_argument("--status")
     p.add_argument("--task")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--limit", type=number(int, 1))
     p.add_argument("--yes", action="store_true", help="delete without asking even if running")
     p.add_argument("--output", "-o", help="CSV path for export")
     p.set_defaults(func=cmd_runs)
@@ -571,18 +648,19 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("text", nargs="*", help="texts (default: one per line on stdin)")
         elif name == "generate":
             p.add_argument("--prompt", default="")
-            p.add_argument("--max-tokens", type=int, default=200)
-            p.add_argument("--temperature", type=float, default=0.8)
-            p.add_argument("--top-k", type=int)
-            p.add_argument("--top-p", type=float)
+            p.add_argument("--max-tokens", type=number(int, 1, 100_000), default=200)
+            p.add_argument("--temperature", type=number(float, 0, 100), default=0.8, help="0: greedy")
+            p.add_argument("--top-k", type=number(int, 1))
+            p.add_argument("--top-p", type=number(float, 0, 1, above=True))
             p.add_argument("--greedy", action="store_true")
-            p.add_argument("--seed", type=int)
-            p.add_argument("-n", type=int, default=1, help="number of samples")
+            p.add_argument("--seed", type=SEED)
+            p.add_argument("-n", type=number(int, 1, 1000), default=1, help="number of samples")
         else:
             p.add_argument("--data", help="CSV/TSV/JSONL/TXT file, plain or .gz (translation: source and target columns)")
             p.add_argument("--source", help="translation: source sentences, one per line (with --target)")
             p.add_argument("--target", help="translation: reference translations aligned with --source")
-            p.add_argument("--beam", type=int, metavar="N", help="translation: beam size (default: the run's task.beam_size)")
+            p.add_argument("--beam", type=number(int, 1, 64), metavar="N",
+                           help="translation: beam size (default: the run's task.beam_size)")
             p.add_argument("--text-column")
             p.add_argument("--label-column")
         p.set_defaults(func=func)
@@ -593,22 +671,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("words", nargs="*", metavar="ARG", help="neighbours WORD | analogy A B C (A:B :: C:?) | similarity W1 W2 | export PATH | project [WORD ...] (default: the 300 most frequent)")
     p.add_argument("--method", choices=["pca", "tsne"], default="pca", help="project: PCA (default) or t-SNE")
     p.add_argument("--output", "-o", metavar="FILE.csv", help="project: write word,x,y here (default: print)")
-    p.add_argument("-k", type=int, default=10, help="how many words to list (default 10)")
+    p.add_argument("-k", type=number(int, 1, 10_000), default=10, help="how many words to list (default 10)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.set_defaults(func=cmd_embeddings)
 
     p = sub.add_parser("translate", help="translate texts with a trained translation run")
     p.add_argument("run")
     p.add_argument("text", nargs="*", help="source texts (default: one per line on stdin)")
-    p.add_argument("--beam", type=int, metavar="N", help="beam size (1: greedy; default: the run's task.beam_size)")
-    p.add_argument("--max-len", type=int, metavar="N", help="longest output in tokens (default: 2 x source + 10)")
+    p.add_argument("--beam", type=number(int, 1, 64), metavar="N", help="beam size (1: greedy; default: the run's task.beam_size)")
+    p.add_argument("--max-len", type=number(int, 1, 10_000), metavar="N", help="longest output in tokens (default: 2 x source + 10)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.set_defaults(func=cmd_translate)
 
     p = sub.add_parser("fill-mask", help="guess the masked tokens of a text with a trained masked_lm run")
     p.add_argument("run")
     p.add_argument("text", nargs="*", help="texts with [MASK] where a token is hidden (default: one per line on stdin)")
-    p.add_argument("-k", type=int, default=5, help="guesses per mask (default 5)")
+    p.add_argument("-k", type=number(int, 1, 1000), default=5, help="guesses per mask (default 5)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.set_defaults(func=cmd_fill_mask)
 
@@ -636,11 +714,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["grid", "random", "tpe", "gp"], help="create: search method (default tpe)")
     p.add_argument("--metric", help="create: validation metric to optimise (default: the task's)")
     p.add_argument("--direction", choices=["maximize", "minimize", "max", "min"], help="create: default from the metric")
-    p.add_argument("--trials", type=int, help="create: number of trials (grid: default the grid size)")
-    p.add_argument("--timeout-min", type=float, help="create: time limit in minutes (no new trial after it)")
+    p.add_argument("--trials", type=number(int, 1), help="create: number of trials (grid: default the grid size)")
+    p.add_argument("--timeout-min", type=number(float, 0, 1e6, above=True),
+                   help="create: time limit in minutes (no new trial after it)")
     p.add_argument("--pruner", choices=["none", "median", "successive_halving", "hyperband"], help="create: default none")
-    p.add_argument("--seed", type=int, help="create: sampler seed (default 0)")
-    p.add_argument("--workers", type=int, help="create: default parallelism; start: local worker processes")
+    p.add_argument("--seed", type=SEED, help="create: sampler seed (default 0)")
+    p.add_argument("--workers", type=number(int, 1, 64), help="create: default parallelism; start: local worker processes")
     p.add_argument("--name", help="create: sweep name")
     p.add_argument("--detach", action="store_true", help="start: run the workers in the background and return")
     p.add_argument("--promote", action="store_true", help="best: queue a full run from the best trial's config")
@@ -650,7 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ui", help="start the browser workbench")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
-    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--port", type=number(int, 1, 65535), default=8501)
     p.set_defaults(func=cmd_ui)
     return parser
 
@@ -664,6 +743,19 @@ def main(argv: list[str] | None = None) -> int:
     except WorkbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `lmwb ... | head`: the reader left, nothing more to say
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit flush does not fail again
+        return 0
+    except (OSError, UnicodeError) as exc:  # a file or folder given on the command line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if type(exc).__module__.startswith("sqlalchemy"):  # a store URL that cannot be used
+            print(f"error: the store ({getattr(args, 'store', None) or 'default SQLite'}) cannot be used: "
+                  f"{str(exc).splitlines()[0]}", file=sys.stderr)
+            return 2
+        raise
     except KeyboardInterrupt:
         print(f"\ninterrupted after {format_duration(time.monotonic() - started)}", file=sys.stderr)
         return 130

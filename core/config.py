@@ -178,15 +178,25 @@ def _check_compatible(sections: dict[str, dict[str, Any]]) -> None:
 
 # -- files and overrides ---------------------------------------------------------------------
 
+def read_text_file(path: str | Path, flag: str, what: str) -> str:
+    """The UTF-8 text of a file given as ``flag``; a missing file, a folder, an unreadable or
+    binary file is a ConfigError naming the flag and ``what`` was expected."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(flag, str(path), f"an existing {what}", reason="file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(flag, str(path), f"a {what}", reason="is a folder") from None
+    except PermissionError:
+        raise ConfigError(flag, str(path), f"a readable {what}", reason="permission denied") from None
+    except UnicodeDecodeError:
+        raise ConfigError(flag, str(path), f"a UTF-8 text {what}", reason="not text") from None
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML or JSON config; syntax errors name the file and line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("--config", str(path), "an existing YAML or JSON file", reason="file not found") from None
-    except UnicodeDecodeError:
-        raise ConfigError("--config", str(path), "a UTF-8 text file", reason="not text") from None
+    text = read_text_file(path, "--config", "YAML or JSON file")
     try:
         if path.suffix.lower() == ".json":
             raw = json.loads(text)

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import torch
 
+from core.errors import ConfigError
+
 
 def pick_device(preference: str = "auto") -> torch.device:
     """``auto`` prefers CUDA, then Apple's MPS, then the CPU. An explicit choice must exist."""
@@ -17,11 +19,11 @@ def pick_device(preference: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if preference == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("training.device = 'cuda' but no CUDA GPU is visible; use 'auto' or 'cpu'")
+        raise ConfigError("training.device", preference, "'auto' or 'cpu'", reason="no CUDA GPU is visible")
     if preference == "mps" and not (
         getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     ):
-        raise RuntimeError("training.device = 'mps' but MPS is not available; use 'auto' or 'cpu'")
+        raise ConfigError("training.device", preference, "'auto' or 'cpu'", reason="Apple's MPS is not available")
     return torch.device(preference)
 
 

@@ -59,6 +59,9 @@ class Registry:
 
     def get(self, name: str, path: str | None = None) -> Component:
         load_components()
+        if not isinstance(name, str):  # a list or mapping from YAML (`task: {name: [a]}`)
+            raise ConfigError(path or self.kind, name, "one of " + ", ".join(sorted(self._items)),
+                              reason=f"not a {self.kind} name")
         try:
             return self._items[name]
         except KeyError:

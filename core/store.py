@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import secrets
 import shutil
 import time
@@ -458,7 +459,7 @@ class Store:
             run_id = "r" + secrets.token_hex(4)
             values["id"] = run_id
             values["name"] = (
-                _text(name, "name", 200) if name is not None else f"{arch}-{run_id[1:]}"
+                _run_name(name) if name is not None else f"{arch}-{run_id[1:]}"
             )
             try:
                 with self._write() as conn:
@@ -628,7 +629,7 @@ class Store:
     def rename_run(self, run_id: str, name: str) -> None:
         """Rename a run; a name another run has is refused, since names refer to runs (the
         CLI's RUN arguments, ``task.init_from_run``). New runs may still share a name."""
-        name = _text(name, "name", 200)
+        name = _run_name(name)
         c = runs_table.c
         with self._read() as conn:
             other = conn.execute(sa.select(c.id).where(c.name == name, c.id != run_id).limit(1)).scalar()
@@ -999,6 +1000,18 @@ def _sqlite_on_begin(conn: Connection) -> None:
 def _check_status(status: str) -> None:
     if status not in STATUSES:
         raise WorkbenchError(f"status {status!r}: expected one of {', '.join(STATUSES)}")
+
+
+_RUN_ID = re.compile(r"r[0-9a-f]{8}")
+
+
+def _run_name(value: Any) -> str:
+    """A run name: text that does not look like a run id, which lookups try first."""
+    name = _text(value, "name", 200)
+    if _RUN_ID.fullmatch(name):
+        raise WorkbenchError(f"name {name!r}: looks like a run id (r + 8 hex digits), which would hide "
+                             "the run behind another run's id; pick another")
+    return name
 
 
 def _text(value: Any, what: str, max_len: int) -> str:

@@ -66,6 +66,7 @@ from core.config import (
     SECTIONS,
     RunConfig,
     apply_overrides,
+    read_text_file,
     section_params,
     validate_config,
 )
@@ -459,22 +460,30 @@ def _replace(dim: Dimension, **changes: Any) -> Dimension:
     return Dimension(**{**asdict(dim), **changes})
 
 
+SWEEP_FILE_KEYS = frozenset({"space", "method", "metric", "direction", "trials", "timeout_min", "pruner", "seed",
+                             "workers", "name"})
+
+
 def load_space_file(path: str | Path) -> dict[str, Any]:
     """Read a search-space YAML file: either the space itself (``section.param: ...``), or a
     sweep file with ``space:`` and optional settings (method, metric, direction, trials,
     timeout_min, pruner, seed, workers, name)."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("--space", str(path), "an existing YAML file", reason="file not found") from None
+        raw = yaml.safe_load(read_text_file(path, "--space", "YAML file"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}, line {mark.line + 1}" if mark is not None else str(path)
         raise ConfigError(where, getattr(exc, "problem", str(exc)), "valid YAML", reason="syntax error") from None
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(str(path), raw, "a mapping of section.param to a range or choices")
-    return raw if "space" in raw else {"space": raw}
+    if "space" not in raw:
+        return {"space": raw}
+    unknown = sorted(set(raw) - SWEEP_FILE_KEYS)
+    if unknown:  # a typo ("methd") must not silently fall back to a default
+        raise ConfigError(f"{path}: {unknown[0]}", raw[unknown[0]], "one of " + ", ".join(sorted(SWEEP_FILE_KEYS)),
+                          reason="unknown setting")
+    return raw
 
 
 # --------------------------------------------------------------------------------------------
@@ -574,8 +583,8 @@ def build_spec(
                           "never ends on its own", reason="invalid combination")
     if not isinstance(workers, int) or not 1 <= workers <= 64:
         raise ConfigError("workers", workers, "a whole number in [1, 64]")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError("seed", seed, "a whole number >= 0")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise ConfigError("seed", seed, "a whole number in [0, 4294967295]")
     spec = SweepSpec(
         base=config.to_dict(), space=parsed.to_dict(), method=method, metric=metric,
         direction=direction, n_trials=n_trials, timeout_s=timeout_s,

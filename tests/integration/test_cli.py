@@ -147,3 +147,56 @@ def test_embeddings_project_writes_the_playground_map(capsys, tmp_path) -> None:
 
     assert main(["embeddings", "vectors", "project", "nosuch", "missing"]) == 2
     assert "at least 3 known words" in capsys.readouterr().err
+
+
+# -- bad input: refused by name, nothing stored is lost, no traceback --------------------------
+@pytest.mark.parametrize(("argv", "flag"), [
+    (["generate", "x", "--top-p", "1.5"], "--top-p"),
+    (["generate", "x", "--temperature", "nan"], "--temperature"),
+    (["generate", "x", "--seed", "99999999999999999999"], "--seed"),
+    (["generate", "x", "--max-tokens", "0"], "--max-tokens"),
+    (["runs", "list", "--limit", "0"], "--limit"),
+    (["worker", "--poll", "inf"], "--poll"),
+    (["ui", "--port", "99999"], "--port"),
+    (["sweep", "start", "s", "--workers", "-1"], "--workers"),
+    (["embeddings", "x", "neighbours", "the", "-k", "0"], "-k"),
+])
+def test_bad_flags_are_refused_by_name(capsys, argv: list[str], flag: str) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert f"argument {flag}" in capsys.readouterr().err
+
+
+def test_bad_files_and_values_are_errors_not_tracebacks(capsys, tmp_path, monkeypatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # predict with nothing piped in
+    binary = tmp_path / "space.yaml"
+    binary.write_bytes(bytes(range(256)))
+    typo = tmp_path / "sweep.yaml"
+    typo.write_text("methd: grid\nspace:\n  optimizer.lr: {low: 0.001, high: 0.01}\n")
+    cases = [
+        (["train", "--config", str(tmp_path)], "--config = "),  # a folder
+        (["sweep", "create", "--space", str(binary)], "not text"),
+        (["sweep", "create", "--space", str(typo)], "methd"),
+        (["train", "--set", "task.name=[a]", "--queue"], "task.name"),
+        (["train", "--name", "r0123abcd", "--queue"], "looks like a run id"),
+        (["predict", "nothing"], "no text given"),
+        (["runs", "list", "--task", "bogus"], "--task"),
+        (["--store", "mysql://nobody@localhost/x", "runs", "list"], "cannot be opened"),
+    ]
+    for argv, expected in cases:
+        assert main(argv) == 2, argv
+        assert expected in capsys.readouterr().err, argv
+
+
+def test_outputs_never_overwrite_the_workbench_home(capsys, workbench_home) -> None:
+    _train(capsys)
+    store_file = workbench_home / "store.db"
+    assert main(["runs", "export", "cli-run", "-o", str(store_file)]) == 2
+    assert "inside the workbench home" in capsys.readouterr().err
+    assert store_file.read_bytes().startswith(b"SQLite format 3")  # not overwritten by a CSV
+    assert main(["runs", "export", "cli-run", "-o", str(workbench_home.parent / "missing" / "m.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["runs", "list"]) == 0 and "cli-run" in capsys.readouterr().out

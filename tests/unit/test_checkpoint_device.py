@@ -10,6 +10,7 @@ from torch import nn
 
 from core import checkpoint as ckpt
 from core.device import device_label, pick_device, resolve_precision
+from core.errors import ConfigError
 from core.optim import build_optimizer, build_schedule
 
 
@@ -87,7 +88,7 @@ def test_cpu_device_and_precision() -> None:
     assert resolve_precision(cpu, "auto") is None  # no autocast off CUDA
     assert device_label(cpu).startswith("cpu")
     if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
             pick_device("cuda")
         assert pick_device("auto").type in ("cpu", "mps")
 
