@@ -145,14 +145,20 @@ _SHOWN = {"loss", "accuracy", "f1_macro", "roc_auc", "perplexity", "bits_per_cha
 # -- commands ------------------------------------------------------------------------------------
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.config import apply_overrides, default_config, load_config_file, validate_config
+    from core.config import (
+        absolute_file_paths,
+        apply_overrides,
+        default_config,
+        load_config_file,
+        validate_config,
+    )
     from core.runs import create_run
 
     if args.config:
         raw = load_config_file(args.config)
     else:
         raw = default_config(args.task)
-    config = validate_config(apply_overrides(raw, args.set or []))
+    config = validate_config(absolute_file_paths(apply_overrides(raw, args.set or [])))
     store = _store(args)
     run = create_run(store, config, name=args.name, tags=args.tag or [])
     print(f"run {run.id} ({run.name}) created in {store.url}")
@@ -462,7 +468,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     store = _store(args)
     if args.action == "create":
-        from core.config import apply_overrides, default_config, load_config_file
+        from core.config import (
+            absolute_file_paths,
+            apply_overrides,
+            default_config,
+            load_config_file,
+        )
 
         settings = sw.load_space_file(args.space) if args.space else {}
         if "space" not in settings:
@@ -471,7 +482,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         pick = lambda flag, key, default=None: flag if flag is not None else settings.get(key, default)  # noqa: E731
         timeout_min = pick(args.timeout_min, "timeout_min")
         spec = sw.build_spec(
-            apply_overrides(base, args.set or []), settings["space"],
+            absolute_file_paths(apply_overrides(base, args.set or [])), settings["space"],
             method=pick(args.method, "method", "tpe"), metric=pick(args.metric, "metric"),
             direction=pick(args.direction, "direction"), n_trials=pick(args.trials, "trials"),
             timeout_s=None if timeout_min is None else float(timeout_min) * 60,

@@ -178,6 +178,27 @@ def _check_compatible(sections: dict[str, dict[str, Any]]) -> None:
 
 # -- files and overrides ---------------------------------------------------------------------
 
+FILE_PARAMS = {"data": ("path", "validation_path", "source_path", "target_path", "validation_source_path",
+                         "validation_target_path"), "task": ("pretrained_embeddings",)}
+
+
+def absolute_file_paths(raw: dict[str, Any], base: Path | None = None) -> dict[str, Any]:
+    """``raw`` with relative file parameters (data paths, pretrained embeddings) made absolute
+    against ``base`` (default: the working folder). A run is trained later, maybe by a worker
+    started elsewhere; a path typed relative to where the command ran must still find the file."""
+    base = base or Path.cwd()
+    out = copy.deepcopy(raw)
+    for section, names in FILE_PARAMS.items():
+        values = out.get(section)
+        if not isinstance(values, dict):
+            continue
+        for name in names:
+            value = values.get(name)
+            if isinstance(value, str) and value.strip() and not Path(value).expanduser().is_absolute():
+                values[name] = str((base / value).resolve())
+    return out
+
+
 def read_text_file(path: str | Path, flag: str, what: str) -> str:
     """The UTF-8 text of a file given as ``flag``; a missing file, a folder, an unreadable or
     binary file is a ConfigError naming the flag and ``what`` was expected."""

@@ -163,3 +163,15 @@ def test_config_round_trip_and_flat() -> None:
     assert again.to_dict() == config.to_dict()
     flat = config.flat()
     assert flat["task.name"] == "language_model" and "training.max_steps" in flat
+
+
+def test_relative_file_paths_become_absolute(tmp_path) -> None:
+    from core.config import absolute_file_paths
+
+    raw = {"data": {"name": "file", "path": "reviews.csv", "validation_path": "/abs/val.csv"},
+           "task": {"name": "classification", "pretrained_embeddings": "vecs.txt"}, "model": "lstm"}
+    out = absolute_file_paths(raw, base=tmp_path)
+    assert out["data"]["path"] == str(tmp_path / "reviews.csv")
+    assert out["data"]["validation_path"] == "/abs/val.csv"  # already absolute: kept
+    assert out["task"]["pretrained_embeddings"] == str(tmp_path / "vecs.txt")
+    assert raw["data"]["path"] == "reviews.csv" and out["model"] == "lstm"  # the input is not changed
