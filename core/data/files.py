@@ -526,8 +526,13 @@ def describe_file(path: str | Path, fmt: str = "auto", preview: int = 5) -> dict
         "text_column": text_col,
         "label_column": label_col,
         "label_counts": label_counts,
-        "preview": table.rows[:preview],
+        "preview": [{k: _clip(v) for k, v in row.items()} for row in table.rows[:preview]],
     }
+
+
+def _clip(cell: Any, limit: int = 300) -> Any:
+    """A preview cell cut to ``limit`` characters (one cell may hold a whole book)."""
+    return cell[:limit] + f"… ({len(cell):,} characters)" if isinstance(cell, str) and len(cell) > limit else cell
 
 
 # -- the "file" dataset component -------------------------------------------------------------
