@@ -315,9 +315,10 @@ def _parse_json(path: Path, text: str) -> _Table:
                 ) from None
     columns: list[str] = []
     seen: set[str] = set()
-    for line, obj in objects:
+    for k, (line, obj) in enumerate(objects, start=1):
         if not isinstance(obj, dict):
-            raise DataError(path, f"expected a JSON object like {{\"text\": ...}}, got {type(obj).__name__}", line)
+            where = "" if line is not None else f" (item {k} of the file's array; each line may also be one object)"
+            raise DataError(path, f"expected a JSON object like {{\"text\": ...}}, got {type(obj).__name__}{where}", line)
         for key in obj:
             if key not in seen:
                 seen.add(key)
