@@ -747,7 +747,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a refused flag (2), already printed by argparse
+        return int(exc.code or 0)
     started = time.monotonic()
     try:
         return int(args.func(args) or 0)
