@@ -220,7 +220,12 @@ def run_view(store: Store, run_ids: Sequence[str], polling: bool) -> None:
         sample_panel(main)  # generated text or translations: the most telling output
     else:
         _race_header(store, runs)
-    curves_panel(metrics_frame(store, runs))
+    frame = metrics_frame(store, runs)
+    if frame.empty and not any(r.status in ACTIVE_STATUSES for r in runs):
+        # Empty charts saying "no values yet" would promise points that will never come.
+        st.info("No metrics: the run ended before its first logged step (see the error and the log below).")
+    else:
+        curves_panel(frame)
     if len(runs) > 1:
         for run in runs:
             if has_sample(run):

@@ -280,6 +280,14 @@ def test_run_page_overlays_a_race(store: Store) -> None:
     assert runs[0].name in loss_chart.proto.spec and runs[1].name in loss_chart.proto.spec
 
 
+def test_run_page_of_a_run_that_failed_before_any_step(store: Store) -> None:
+    run = create_run(store, validate_config(default_config("classification")), status="queued")
+    store.set_status(run.id, "failed", error="tokenizer.pattern = '([': not a regular expression")
+    at = open_page("run", run=run.id)
+    assert any("No metrics" in i.value for i in at.info)
+    assert not plotly_charts(at)  # no empty charts waiting for points that never come
+
+
 def test_run_page_falls_back_for_an_unknown_run(store: Store) -> None:
     run = make_run(store, status="completed")
     at = open_page("run", run="nope")
