@@ -7,6 +7,7 @@ derived from these declarations, so a parameter is never listed twice.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +99,8 @@ class Param:
         if kind == "int":
             if isinstance(value, bool):
                 raise ValueError(value)
+            if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+(\.0*)?[eE][-+]?\d+\s*", value):
+                value = float(value)  # "1e4" (YAML reads a bare exponent as text): a whole number
             if isinstance(value, float):
                 if not value.is_integer():
                     raise ValueError(value)

@@ -36,6 +36,9 @@ def test_param_kinds() -> None:
     assert Param("k", "ints", (3, 4), "").coerce("3, 4,5") == [3, 4, 5]
     assert Param("b", "bool", False, "").coerce("true") is True
     assert Param("n", "int", 1, "").coerce(4.0) == 4
+    assert Param("n", "int", 1, "").coerce("2e4") == 20_000  # YAML reads a bare exponent as text
+    with pytest.raises(ConfigError):
+        Param("n", "int", 1, "").coerce("2.5e0")
     with pytest.raises(ConfigError):
         Param("n", "int", 1, "").coerce(4.5)
     with pytest.raises(ConfigError):
