@@ -243,7 +243,10 @@ def evaluate_file(
         data = _align_labels(data, trained.task.state["label_names"], path or "")
     task = build_task(config, trained.tokenizer, trained.task.state, next(trained.model.parameters()).device)
     task.adopt_artifacts(trained.task)  # e.g. a translation run's target tokenizer
-    task.set_data(data)
+    try:
+        task.set_data(data)
+    except DataError as exc:  # the file stands in for every split here: name it, not "training"
+        raise DataError(path or source_path or "", f"cannot be scored with this run ({exc})") from None
     return task.evaluate(trained.model, None, 64)
 
 
