@@ -341,8 +341,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_translate(args: argparse.Namespace) -> int:
     from core.runs import load_trained, translate_texts
 
+    texts = input_texts(args)  # before loading the model: no text fails at once
     trained = load_trained(_store(args), args.run, which=args.checkpoint)
-    texts = input_texts(args)
     for translation in translate_texts(trained, texts, beam=args.beam, max_len=args.max_len):
         print(translation)
     return 0
@@ -352,8 +352,8 @@ def cmd_fill_mask(args: argparse.Namespace) -> int:
     """Per mask: the k likeliest tokens of a masked_lm run, as ``lmwb embeddings`` lists words."""
     from core.runs import fill_mask, load_trained
 
-    trained = load_trained(_store(args), args.run, which=args.checkpoint)
     texts = input_texts(args)
+    trained = load_trained(_store(args), args.run, which=args.checkpoint)
     for text in texts:
         guesses = fill_mask(trained, text, args.k)
         for n, options in enumerate(guesses, start=1):
@@ -400,8 +400,8 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
     if need is not None and len(args.words) != need:
         usage = {"neighbours": "WORD", "analogy": "A B C", "similarity": "W1 W2", "export": "PATH"}[args.action]
         raise WorkbenchError(f"`lmwb embeddings RUN {args.action}` takes {usage}")
-    if args.action == "export":
-        output_file(args.words[0], args)  # before loading the model: a bad path fails at once
+    # Checked before loading the model, so a bad path fails at once.
+    export_to = output_file(args.words[0], args) if args.action == "export" else None
     vocab, vectors = emb.run_vectors(load_trained(_store(args), args.run, which=args.checkpoint))
     if args.action == "neighbours":
         for word, score in emb.nearest_neighbours(vectors, vocab, args.words[0], args.k):
@@ -420,7 +420,7 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
         if args.output:
             print(f"wrote {len(points):,} points ({args.method}) to {args.output}")
     else:
-        n = emb.export_word2vec_text(output_file(args.words[0], args), vocab, vectors)
+        n = emb.export_word2vec_text(export_to, vocab, vectors)
         print(f"wrote {n:,} vectors of dimension {vectors.shape[1]} to {args.words[0]}")
     return 0
 
