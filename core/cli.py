@@ -33,6 +33,7 @@ import yaml
 
 from core.display import format_duration
 from core.errors import WorkbenchError
+from core.metrics.catalog import METRICS
 
 
 def number(kind: type, low: float | None = None, high: float | None = None, *, above: bool = False) -> Any:
@@ -59,6 +60,33 @@ def number(kind: type, low: float | None = None, high: float | None = None, *, a
 
 
 SEED = number(int, 0, 2**32 - 1)  # what torch and numpy accept
+_DECLARED = object()
+
+
+def add_param_flag(parser: argparse.ArgumentParser, param: Any, *aliases: str, default: Any = _DECLARED) -> None:
+    """A ``--flag`` for a declared parameter (core.params.Param): its type, range, default and
+    help come from the declaration, so the CLI never keeps a second copy of a range. A bad
+    value is refused by argparse (exit 2) with what is allowed."""
+    from core.errors import ConfigError
+
+    flag = "--" + param.name.replace("_", "-")
+    if param.kind == "bool":
+        parser.add_argument(flag, *aliases, action="store_true", help=param.help)
+        return
+
+    def parse(text: str) -> Any:
+        if param.optional and text.strip().lower() in ("null", "none"):
+            return None
+        try:
+            return param.coerce(text, path=flag)
+        except ConfigError:
+            raise argparse.ArgumentTypeError(f"expected {param.allowed()}, got {text}") from None
+
+    parse.__name__ = param.kind
+    value = param.default if default is _DECLARED else default
+    shown = "" if value is None else f" (default {value})"
+    parser.add_argument(flag, *aliases, type=parse, default=value, metavar=param.kind.upper(),
+                        help=f"{param.help} {param.allowed().capitalize()}{shown}.")
 
 
 def output_file(path_text: str, args: argparse.Namespace) -> Path:
@@ -121,7 +149,7 @@ class ProgressPrinter:
             self.next_mark += 0.05
 
     def on_eval(self, step: int, metrics: dict[str, float], details: dict[str, Any]) -> None:
-        shown = " | ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in _SHOWN)
+        shown = " | ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in METRICS and METRICS[k].headline)
         print(("\n" if self.tty else "") + f"eval step {step}: {shown}", file=self.stream, flush=True)
         if "sample" in details:
             print("sample: " + details["sample"][:300].replace("\n", "\n        "), file=self.stream)
@@ -138,8 +166,6 @@ class ProgressPrinter:
         )
 
 
-_SHOWN = {"loss", "accuracy", "f1_macro", "roc_auc", "perplexity", "bits_per_char", "bits_per_token", "bleu",
-          "neighbour_accuracy", "analogy_accuracy", "chrf", "exact_match"}
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -330,7 +356,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for i in range(args.n):
         seed = None if args.seed is None else args.seed + i
         print(generate_text(
-            trained, args.prompt, max_new_tokens=args.max_tokens, temperature=args.temperature,
+            trained, args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
             top_k=args.top_k, top_p=args.top_p, greedy=args.greedy, seed=seed,
         ))
         if args.n > 1:
@@ -343,7 +369,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     texts = input_texts(args)  # before loading the model: no text fails at once
     trained = load_trained(_store(args), args.run, which=args.checkpoint)
-    for translation in translate_texts(trained, texts, beam=args.beam, max_len=args.max_len):
+    for translation in translate_texts(trained, texts, beam=args.beam_size, max_len=args.max_output_tokens,
+                                       length_penalty=args.length_penalty):
         print(translation)
     return 0
 
@@ -372,7 +399,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.label_column:
         extra["label_column"] = args.label_column
     result = evaluate_file(trained, args.data, source_path=args.source, target_path=args.target,
-                           beam=args.beam, **extra)
+                           beam=args.beam_size, **extra)
     for key, value in result.metrics.items():
         print(f"{key:20} {value:.4f}")
     confusion = result.details.get("confusion_matrix")
@@ -609,6 +636,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from core.decoding import settings as decoding
+
     parser = argparse.ArgumentParser(prog="lmwb", description="LM Workbench: train, compare and look inside language models.")
     parser.add_argument("--store", help="database URL (default: SQLite in the workbench home; env LMWB_STORE)")
     parser.add_argument("--home", help="workbench home folder for the store and run folders (env LMWB_HOME)")
@@ -659,19 +688,16 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("text", nargs="*", help="texts (default: one per line on stdin)")
         elif name == "generate":
             p.add_argument("--prompt", default="")
-            p.add_argument("--max-tokens", type=number(int, 1, 100_000), default=200)
-            p.add_argument("--temperature", type=number(float, 0, 100), default=0.8, help="0: greedy")
-            p.add_argument("--top-k", type=number(int, 1))
-            p.add_argument("--top-p", type=number(float, 0, 1, above=True))
-            p.add_argument("--greedy", action="store_true")
-            p.add_argument("--seed", type=SEED)
+            for param in decoding.SAMPLING:
+                aliases = ("--max-tokens",) if param is decoding.MAX_NEW_TOKENS else ()
+                # No --seed: a fresh sample each call, as a person at a terminal expects.
+                add_param_flag(p, param, *aliases, **({"default": None} if param is decoding.SEED else {}))
             p.add_argument("-n", type=number(int, 1, 1000), default=1, help="number of samples")
         else:
             p.add_argument("--data", help="CSV/TSV/JSONL/TXT file, plain or .gz (translation: source and target columns)")
             p.add_argument("--source", help="translation: source sentences, one per line (with --target)")
             p.add_argument("--target", help="translation: reference translations aligned with --source")
-            p.add_argument("--beam", type=number(int, 1, 64), metavar="N",
-                           help="translation: beam size (default: the run's task.beam_size)")
+            add_param_flag(p, decoding.BEAM_SIZE, "--beam", default=None)  # None: the run's task.beam_size
             p.add_argument("--text-column")
             p.add_argument("--label-column")
         p.set_defaults(func=func)
@@ -689,8 +715,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("translate", help="translate texts with a trained translation run")
     p.add_argument("run")
     p.add_argument("text", nargs="*", help="source texts (default: one per line on stdin)")
-    p.add_argument("--beam", type=number(int, 1, 64), metavar="N", help="beam size (1: greedy; default: the run's task.beam_size)")
-    p.add_argument("--max-len", type=number(int, 1, 10_000), metavar="N", help="longest output in tokens (default: 2 x source + 10)")
+    # Unset beam settings fall back to the run's own task.beam_size / task.length_penalty.
+    add_param_flag(p, decoding.BEAM_SIZE, "--beam", default=None)
+    add_param_flag(p, decoding.LENGTH_PENALTY, default=None)
+    add_param_flag(p, decoding.MAX_OUTPUT_TOKENS, "--max-len")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.set_defaults(func=cmd_translate)
 

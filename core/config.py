@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from core.errors import ConfigError
+from core.metrics.catalog import check_objective
 from core.params import Param, validate_params
 from core.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, TOKENIZERS, Registry
 
@@ -123,6 +124,7 @@ def validate_config(raw: dict[str, Any]) -> RunConfig:
     """Turn a raw mapping into a RunConfig, or raise ConfigError naming the bad field."""
     if not isinstance(raw, dict):
         raise ConfigError("config", raw, "a mapping with sections " + ", ".join(SECTIONS))
+    raw = _upgrade(raw)
     unknown = [k for k in raw if k not in SECTIONS]
     if unknown:
         raise ConfigError(unknown[0], raw[unknown[0]], "one of " + ", ".join(SECTIONS), reason="unknown section")
@@ -151,6 +153,24 @@ def validate_config(raw: dict[str, Any]) -> RunConfig:
     return RunConfig(out)
 
 
+def _upgrade(raw: dict[str, Any]) -> dict[str, Any]:
+    """Configs stored by earlier versions, in today's words (each knob now has one name):
+    ``task.freeze_embeddings: true`` is ``task.freeze: embeddings``, and a translation model's
+    ``tie_embeddings`` is ``tie_weights`` like every other model's."""
+    task, model = raw.get("task"), raw.get("model")
+    legacy_task = isinstance(task, dict) and "freeze_embeddings" in task
+    legacy_model = isinstance(model, dict) and "tie_embeddings" in model
+    if not (legacy_task or legacy_model):
+        return raw
+    raw = copy.deepcopy(raw)
+    frozen = legacy_task and raw["task"].pop("freeze_embeddings") in (True, "true")
+    if frozen and raw["task"].get("freeze", "none") == "none":
+        raw["task"]["freeze"] = "embeddings"
+    if legacy_model:
+        raw["model"].setdefault("tie_weights", raw["model"].pop("tie_embeddings"))
+    return raw
+
+
 def _section(raw: dict[str, Any], section: str) -> dict[str, Any]:
     value = raw.get(section) or {}
     if isinstance(value, str) and section != "training":
@@ -171,6 +191,9 @@ def _check_compatible(sections: dict[str, dict[str, Any]]) -> None:
                 f"{noun} for this task: " + ", ".join(registry.names(tasks=task)),
                 reason=f"{comp.name} cannot do {task}",
             )
+    watched = sections["training"]["early_stopping_metric"]
+    if watched:
+        check_objective(task, watched, "training.early_stopping_metric")
     task_comp = TASKS.get(task)
     if task_comp.meta.get("check_sections") and (problem := task_comp.meta["check_sections"](sections)):
         raise ConfigError("config", task, problem, reason="invalid combination")
@@ -178,25 +201,39 @@ def _check_compatible(sections: dict[str, dict[str, Any]]) -> None:
 
 # -- files and overrides ---------------------------------------------------------------------
 
-FILE_PARAMS = {"data": ("path", "validation_path", "source_path", "target_path", "validation_source_path",
-                         "validation_target_path"), "task": ("pretrained_embeddings",)}
-
-
 def absolute_file_paths(raw: dict[str, Any], base: Path | None = None) -> dict[str, Any]:
-    """``raw`` with relative file parameters (data paths, pretrained embeddings) made absolute
-    against ``base`` (default: the working folder). A run is trained later, maybe by a worker
-    started elsewhere; a path typed relative to where the command ran must still find the file."""
+    """``raw`` with relative ``path`` parameters (data files, pretrained embeddings) made
+    absolute against ``base`` (default: the working folder). A run is trained later, maybe by a
+    worker started elsewhere; a path typed relative to where the command ran must still find the
+    file. Sections or components that do not validate are left for validation to report."""
     base = base or Path.cwd()
     out = copy.deepcopy(raw)
-    for section, names in FILE_PARAMS.items():
-        values = out.get(section)
+    for section, values in out.items():
         if not isinstance(values, dict):
             continue
-        for name in names:
-            value = values.get(name)
-            if isinstance(value, str) and value.strip() and not Path(value).expanduser().is_absolute():
-                values[name] = str((base / value).resolve())
+        try:
+            params = TRAINING_PARAMS if section == "training" else section_params(section, values.get("name"))
+        except ConfigError:
+            if section not in SECTION_REGISTRIES or "name" in values:
+                continue
+            params = _default_component_params(raw, section)
+        for param in params:
+            value = values.get(param.name)
+            if param.kind == "path" and isinstance(value, str) and value.strip() \
+                    and not Path(value).expanduser().is_absolute():
+                values[param.name] = str((base / value).resolve())
     return out
+
+
+def _default_component_params(raw: dict[str, Any], section: str) -> tuple[Param, ...]:
+    """The declarations of the component a section without ``name`` gets from its task."""
+    task = raw.get("task")
+    task_name = task.get("name") if isinstance(task, dict) else task
+    try:
+        chosen = default_config(str(task_name))[section]["name"]
+        return section_params(section, chosen)
+    except ConfigError:
+        return ()
 
 
 def read_text_file(path: str | Path, flag: str, what: str) -> str:

@@ -4,8 +4,8 @@
 special tokens (``<pad>``...) are never returned as neighbours or exported.
 
 Any classifier or language model can start from such a file: the tasks' parameters
-``pretrained_embeddings`` / ``freeze_embeddings`` (:data:`PRETRAINED_PARAMS`) are applied by
-:func:`attach_pretrained` when the task builds its model.
+``pretrained_embeddings`` (:data:`PRETRAINED_PARAMS`) is applied by :func:`attach_pretrained`
+when the task builds its model; ``task.freeze: embeddings`` keeps the vectors fixed.
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ Vectors = np.ndarray | torch.Tensor
 _SPECIALS = frozenset(SPECIALS)
 
 PRETRAINED_PARAMS = (
-    Param("pretrained_embeddings", "str", "", "A word2vec text file (e.g. exported from a word_embeddings run) to initialise the token embedding with; empty: random.", sweepable=False),
-    Param("freeze_embeddings", "bool", False, "Keep the token embedding fixed during training (only with pretrained_embeddings)."),
+    Param("pretrained_embeddings", "path", "", "A word2vec text file (e.g. exported from a word_embeddings run) to initialise the token embedding with (task.freeze: embeddings keeps it fixed); empty: random.", sweepable=False),
 )
 
 
@@ -270,10 +269,10 @@ def _is_float(text: str) -> bool:
 # -- pretrained vectors into any model -----------------------------------------------------------
 
 def attach_pretrained(task: Task, model: nn.Module) -> nn.Module:
-    """Apply ``task.pretrained_embeddings`` / ``freeze_embeddings`` to ``model``'s token embedding.
+    """Apply ``task.pretrained_embeddings`` to ``model``'s token embedding.
 
     Rows of tokenizer tokens found in the file are replaced, the others keep their random
-    initialisation; freezing freezes the whole table. The coverage goes into the task's data
+    initialisation; ``task.freeze`` (applied after this) may keep them fixed. The coverage goes into the task's data
     summary. Returns ``model`` so a task's ``build_model`` can wrap its return value.
     """
     path = task.params.get("pretrained_embeddings", "")
@@ -305,8 +304,8 @@ def attach_pretrained(task: Task, model: nn.Module) -> nn.Module:
     ids, rows = zip(*found, strict=True)
     full = weight.detach().clone()
     full[list(ids)] = torch.from_numpy(matrix[list(rows)]).to(full)
-    freeze = bool(task.params.get("freeze_embeddings", False))
-    tokens.load_vectors(full, freeze=freeze)
+    tokens.load_vectors(full)
+    freeze = task.params.get("freeze", "none") != "none"  # core.finetune.apply_freeze does it
     summary["pretrained_embeddings"] = (
         f"{len(found):,} of {total:,} tokens found in {Path(path).name} ({'frozen' if freeze else 'trainable'})"
     )

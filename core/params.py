@@ -14,7 +14,7 @@ from typing import Any
 
 from core.errors import ConfigError
 
-KINDS = ("int", "float", "bool", "str", "ints", "floats")
+KINDS = ("int", "float", "bool", "str", "path", "ints", "floats")
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,9 @@ class Param:
     """One hyperparameter: what it is called, what values it takes, and what it does.
 
     ``kind`` is one of ``int``, ``float``, ``bool``, ``str`` (free text or one of ``choices``),
-    ``ints`` / ``floats`` (a short list, written ``3,4,5`` on the command line).
+    ``path`` (a file; empty means none; a relative path is made absolute against the folder the
+    command ran in), ``ints`` / ``floats`` (a short list, written ``3,4,5`` on the command line).
+    ``label``: a short human name for forms and tables (default: the name in words).
     ``low``/``high`` bound numbers (and every element of a list); ``log`` says the range is best
     searched on a log scale; ``sweepable`` says whether a sweep may vary it.
     """
@@ -37,6 +39,7 @@ class Param:
     log: bool = False
     sweepable: bool = True
     optional: bool = False  # None is an allowed value (e.g. "no limit")
+    label: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -46,6 +49,11 @@ class Param:
             self.coerce(self.default, path=self.name)
 
     # -- description -------------------------------------------------------------------------
+    @property
+    def title(self) -> str:
+        """The label people read: the declared one, else ``max_steps`` -> ``Max steps``."""
+        return self.label or self.name.replace("_", " ").capitalize()
+
     def allowed(self) -> str:
         """Human-readable description of the allowed values, used in every error message."""
         if self.choices is not None:
@@ -57,6 +65,7 @@ class Param:
                 "int": "an integer",
                 "float": "a number",
                 "str": "text",
+                "path": "a file path (empty: none)",
                 "ints": "a comma-separated list of integers",
                 "floats": "a comma-separated list of numbers",
             }[self.kind]
@@ -113,7 +122,7 @@ class Param:
             if not math.isfinite(out):
                 raise ValueError(value)
             return out
-        if kind == "str":
+        if kind in ("str", "path"):
             if not isinstance(value, str | int | float) or isinstance(value, bool):
                 raise ValueError(value)
             return str(value)
@@ -145,17 +154,23 @@ class Param:
             "choices": list(self.choices) if self.choices is not None else None,
             "log": self.log,
             "optional": self.optional,
+            "label": self.title,
         }
 
 
 def _range_text(low: float | None, high: float | None) -> str:
     if low is not None and high is not None:
-        return f" in [{low:g}, {high:g}]"
+        return f" in [{_number(low)}, {_number(high)}]"
     if low is not None:
-        return f" >= {low:g}"
+        return f" >= {_number(low)}"
     if high is not None:
-        return f" <= {high:g}"
+        return f" <= {_number(high)}"
     return ""
+
+
+def _number(value: float) -> str:
+    """2147483647 rather than 2.14748e+09; 1e-06 stays short."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
 def validate_params(

@@ -7,11 +7,12 @@ file that calls ``MODELS.register(...)`` and one import line in ``load_component
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.errors import ConfigError
+from core.errors import ConfigError, WorkbenchError
 from core.params import Param
 
 
@@ -123,12 +124,34 @@ _COMPONENT_MODULES = (
     "core.optim",
 )
 _loaded = False
+_loading = threading.local()
+_lock = threading.RLock()
+
+
+class ComponentImportError(WorkbenchError):
+    """A component module failed to import: the installation is broken, and saying which module
+    (instead of "unknown architecture") is the only useful message."""
 
 
 def load_components() -> None:
+    """Import every component module once. The registries count as loaded only when all of
+    them imported; a failure names the module and is raised again on the next call."""
     global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for module in _COMPONENT_MODULES:
-        importlib.import_module(module)
+    if _loaded or getattr(_loading, "active", False):
+        return  # loaded, or a component module is importing (it may look names up meanwhile)
+    with _lock:
+        if _loaded:
+            return
+        _loading.active = True
+        try:
+            for module in _COMPONENT_MODULES:
+                try:
+                    importlib.import_module(module)
+                except Exception as exc:
+                    raise ComponentImportError(
+                        f"component module {module} failed to import ({type(exc).__name__}: {exc}); "
+                        "the installation is incomplete or broken"
+                    ) from exc
+            _loaded = True
+        finally:
+            _loading.active = False

@@ -71,6 +71,7 @@ from core.config import (
     validate_config,
 )
 from core.errors import ConfigError, WorkbenchError
+from core.metrics.catalog import METRICS, check_objective
 from core.params import Param
 from core.registry import TASKS
 from core.store import STORE_ENV, Run, Store, SweepRecord
@@ -88,11 +89,6 @@ PRUNERS: dict[str, str] = {
     "median": "Median: stop a trial whose metric is worse than the median of earlier trials at the same step.",
     "successive_halving": "Successive halving: keep the best 1/3 at each rung of evaluations.",
     "hyperband": "Hyperband: successive halving over several brackets of aggressiveness.",
-}
-# Validation metrics worth offering as objectives; any metric a task reports is accepted.
-OBJECTIVE_METRICS: dict[str, tuple[str, ...]] = {
-    "classification": ("accuracy", "f1_macro", "f1_weighted", "roc_auc", "pr_auc", "loss"),
-    "language_model": ("loss", "perplexity", "bits_per_token", "bits_per_char"),
 }
 SPACE_KEYS = frozenset({"low", "high", "log", "step", "points", "choices", "values", "when"})
 MAX_GRID = 100_000
@@ -573,6 +569,7 @@ def build_spec(
         raise ConfigError("method", method, "one of " + ", ".join(METHODS))
     parsed = parse_space(space, config)
     metric = (metric or "").strip() or TASKS.get(config.task).factory.default_metric
+    check_objective(config.task, metric, "metric")
     direction = _direction(metric, direction)
     if n_trials is not None and (not isinstance(n_trials, int) or n_trials < 1):
         raise ConfigError("trials", n_trials, "a whole number >= 1")
@@ -609,11 +606,9 @@ def build_spec(
 
 
 def _direction(metric: str, direction: str | None) -> str:
-    from core.tasks.base import metric_direction
-
     text = (direction or "").strip().lower()
     if not text:
-        return "minimize" if metric_direction(metric) == "min" else "maximize"
+        return METRICS[metric].optuna_direction
     aliases = {"max": "maximize", "maximize": "maximize", "min": "minimize", "minimize": "minimize"}
     if text not in aliases:
         raise ConfigError("direction", direction, "maximize or minimize (max / min)")
@@ -1437,7 +1432,7 @@ def _fmt(value: Any) -> str:
 
 
 __all__ = [
-    "METHODS", "OBJECTIVE_METRICS", "PRUNERS", "Dimension", "SearchSpace", "SweepSpec",
+    "METHODS", "PRUNERS", "Dimension", "SearchSpace", "SweepSpec",
     "TrialReporter", "TrialStopped", "WorkerState", "best_so_far", "best_trial", "build_spec",
     "create_sweep", "curves_frame", "describe_space", "finalize", "format_trials",
     "load_space_file", "load_study", "make_pruner", "make_sampler", "optuna_storage",

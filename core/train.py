@@ -28,9 +28,10 @@ from core.config import RunConfig
 from core.data.types import DatasetSplits
 from core.device import autocast, configure_backends, device_label, pick_device, resolve_precision
 from core.errors import TrainingDiverged
+from core.metrics import direction
 from core.optim import build_optimizer, build_schedule
 from core.registry import DATASETS, TASKS, TOKENIZERS
-from core.tasks.base import Task, metric_direction
+from core.tasks.base import Task
 from core.tokenize import Tokenizer, load_tokenizer
 
 
@@ -148,7 +149,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
         self.generator = torch.Generator().manual_seed(self.t["seed"] + 1)
         self.metric = self.t["early_stopping_metric"] or self.task.default_metric
-        self.direction = metric_direction(self.metric)
+        self.direction = direction(self.metric)
         self.step = 0
         self.elapsed_before = 0.0  # wall time of earlier sessions of a resumed run
         self.best: float | None = None

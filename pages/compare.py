@@ -20,26 +20,12 @@ from app.components.charts import (
 from app.components.run_picker import pick_runs, run_label
 from app.state import get_store
 from core.config import RunConfig
+from core.metrics import METRICS, Metric
 from core.store import TERMINAL_STATUSES, Run, Store
-from core.tasks.base import metric_direction
 
-# Table column -> summary.val keys to try in order (binary scores first, then the macro ones).
-TABLE_METRICS: dict[str, tuple[str, ...]] = {
-    "accuracy": ("accuracy",),
-    "precision": ("precision", "precision_macro"),
-    "recall": ("recall", "recall_macro"),
-    "F1": ("f1", "f1_macro"),
-    "ROC-AUC": ("roc_auc",),
-    "PR-AUC": ("pr_auc",),
-    "loss": ("loss",),
-    "perplexity": ("perplexity",),
-    "bits/char": ("bits_per_char",),
-    "BLEU": ("bleu",),
-    "chrF": ("chrf",),
-    "exact match": ("exact_match",),
-}
-# Direction of each column for "best": the metric name the engine uses decides it.
-_DIRECTION = {col: metric_direction(keys[0]) for col, keys in TABLE_METRICS.items()}
+# One column per declared metric (core.metrics), labelled as declared: a binary precision and a
+# macro one never share a column.
+TABLE_METRICS: dict[str, Metric] = {m.label: m for m in METRICS.values() if m.objective}
 PICK_KEY = "compare_runs"
 
 
@@ -50,8 +36,8 @@ def metric_table(runs: Sequence[Run]) -> pd.DataFrame:
     for run in runs:
         val = (run.summary or {}).get("val") or {}
         row: dict[str, Any] = {"run": run_label(run)}
-        for column, keys in TABLE_METRICS.items():
-            row[column] = next((val[k] for k in keys if val.get(k) is not None), None)
+        for column, declared in TABLE_METRICS.items():
+            row[column] = val.get(declared.name)
         rows.append(row)
     table = pd.DataFrame(rows, columns=["run", *TABLE_METRICS]).set_index("run")
     return table.dropna(axis=1, how="all").astype(float)
@@ -60,7 +46,8 @@ def metric_table(runs: Sequence[Run]) -> pd.DataFrame:
 def highlight_best(table: pd.DataFrame) -> Any:
     """A Styler marking the best value of each column (max, or min for losses)."""
     def mark(column: pd.Series) -> list[str]:
-        best = column.min() if _DIRECTION.get(column.name) == "min" else column.max()
+        declared = TABLE_METRICS.get(str(column.name))
+        best = column.min() if declared is not None and declared.direction == "min" else column.max()
         return ["font-weight: bold; background-color: rgba(46, 160, 67, 0.25)"
                 if pd.notna(v) and v == best else "" for v in column]
 
@@ -148,7 +135,8 @@ def _table(table: pd.DataFrame) -> None:
     if table.empty or table.shape[1] == 0:
         st.info("No validation metrics yet: runs report them at each evaluation.")
         return
-    st.caption("Best value of each column in bold (lowest for loss, perplexity and bits/char).")
+    lowest = ", ".join(m.label.lower() for m in TABLE_METRICS.values() if m.direction == "min")
+    st.caption(f"Best value of each column in bold (lowest for {lowest}).")
     st.dataframe(highlight_best(table), key="compare_table")
 
 

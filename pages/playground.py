@@ -9,8 +9,10 @@ import streamlit as st
 from app.components.attention_view import attention_embed
 from app.components.charts import probabilities_bar_figure
 from app.components.embeddings_view import embeddings_panel
+from app.components.forms import param_widget
 from app.components.run_picker import pick_runs
 from app.state import get_store
+from core.decoding import settings as decoding
 from core.errors import WorkbenchError
 from core.paths import safe_join
 from core.runs import (
@@ -105,24 +107,26 @@ def _generate(run: Run, trained: TrainedRun) -> None:
     default = ((run.config or {}).get("task") or {}).get("sample_prompt") or (run.summary or {}).get("sample", "")[:16]
     prompt = st.text_area("Prompt", key="playground_prompt", value=default)
     cols = st.columns(5)
-    max_new = cols[0].slider("Max new tokens", 1, 1000, 200, key="playground_max_new")
-    greedy = cols[1].toggle("Greedy", key="playground_greedy", help="Always take the most likely token.")
-    temperature = cols[1].slider("Temperature", 0.05, 2.0, 0.8, 0.05, key="playground_temperature",
-                                 disabled=greedy, help="Lower: safer, more repetitive; higher: more surprising.")
-    top_k = cols[2].number_input("Top-k (0: off)", 0, 100_000, 0, key="playground_top_k", disabled=greedy,
-                                 help="Sample only among the k most likely tokens.")
-    top_p = cols[3].slider("Top-p (1: off)", 0.05, 1.0, 1.0, 0.05, key="playground_top_p", disabled=greedy,
-                           help="Sample from the smallest set of tokens whose probability adds up to p.")
-    seed = cols[4].number_input("Seed", 0, 2**31 - 1, 0, key="playground_seed",
-                                help="Same seed, same settings: same text.")
+    with cols[0]:
+        max_new = param_widget(decoding.MAX_NEW_TOKENS, decoding.MAX_NEW_TOKENS.default, "playground.max_new_tokens",
+                               label="Max new tokens")
+    with cols[1]:
+        greedy = param_widget(decoding.GREEDY, False, "playground.greedy", label="Greedy")
+        temperature = param_widget(decoding.TEMPERATURE, decoding.TEMPERATURE.default, "playground.temperature",
+                                   label="Temperature", disabled=greedy)
+    with cols[2]:
+        top_k = param_widget(decoding.TOP_K, None, "playground.top_k", label="Top-k", disabled=greedy)
+    with cols[3]:
+        top_p = param_widget(decoding.TOP_P, None, "playground.top_p", label="Top-p", disabled=greedy)
+    with cols[4]:
+        seed = param_widget(decoding.SEED, decoding.SEED.default, "playground.seed", label="Seed")
     generated: dict[str, str] = st.session_state.setdefault(GENERATED_KEY, {})
     if st.button("Generate", type="primary", key="playground_generate"):
         try:
             with st.spinner("Generating…"):
                 generated[run.id] = generate_text(
-                    trained, prompt, max_new_tokens=int(max_new), temperature=float(temperature),
-                    top_k=int(top_k) or None, top_p=float(top_p) if top_p < 1.0 else None,
-                    greedy=greedy, seed=int(seed),
+                    trained, prompt, max_new_tokens=max_new, temperature=temperature,
+                    top_k=top_k, top_p=top_p, greedy=greedy, seed=seed,
                 )
         except Exception as exc:
             st.error(f"Generation failed: {_reason(exc)}")
@@ -137,11 +141,15 @@ def _translate(run: Run, trained: TrainedRun) -> None:
     examples = [row["source"] for row in ((run.summary or {}).get("details") or {}).get("translations", [])[:2]]
     text = st.text_area("Source sentences, one per line", key="playground_source",
                         value="\n".join(examples), help=f"At most {MAX_SENTENCES} lines at a time.")
-    cols = st.columns(2)
-    beam = cols[0].slider("Beam size", 1, 10, int(task.get("beam_size", 1)), key="playground_beam",
-                          help="1: greedy, the single most likely token at each step. More beams keep "
-                               "several partial translations and return the best whole one.")
-    max_len = cols[1].number_input("Longest output (tokens, 0: 2 x source + 10)", 0, 1000, 0, key="playground_max_len")
+    cols = st.columns(3)
+    # Start from the run's own settings; the ranges are the declared ones (core.decoding.settings).
+    with cols[0]:
+        beam = param_widget(decoding.BEAM_SIZE, task.get("beam_size", 1), "playground.beam_size", label="Beam size")
+    with cols[1]:
+        penalty = param_widget(decoding.LENGTH_PENALTY, task.get("length_penalty", 1.0), "playground.length_penalty",
+                               label="Length penalty", disabled=beam == 1)
+    with cols[2]:
+        max_len = param_widget(decoding.MAX_OUTPUT_TOKENS, None, "playground.max_output_tokens", label="Longest output")
     sources = [line.strip() for line in text.splitlines() if line.strip()]
     translated: dict[str, list[tuple[str, str]]] = st.session_state.setdefault(TRANSLATED_KEY, {})
     if st.button("Translate", type="primary", key="playground_translate", disabled=not sources):
@@ -150,7 +158,7 @@ def _translate(run: Run, trained: TrainedRun) -> None:
         else:
             try:
                 with st.spinner("Translating…"):
-                    outputs = translate_texts(trained, sources, beam=int(beam), max_len=int(max_len) or None)
+                    outputs = translate_texts(trained, sources, beam=beam, max_len=max_len, length_penalty=penalty)
                 translated[run.id] = list(zip(sources, outputs, strict=True))
             except Exception as exc:
                 st.error(f"Translation failed: {_reason(exc)}")

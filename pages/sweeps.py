@@ -23,6 +23,7 @@ from app.state import get_store, open_run_page, start_workers, workers_disabled
 from core import sweep as sw
 from core.config import SECTION_REGISTRIES, default_config, section_params, validate_config
 from core.errors import ConfigError, WorkbenchError
+from core.metrics import METRICS, task_metrics
 from core.params import Param
 from core.registry import TASKS
 from core.store import Store, SweepRecord
@@ -212,8 +213,10 @@ def define_view(store: Store) -> None:
         method = st.selectbox("Method", list(sw.METHODS), index=list(sw.METHODS).index("tpe"),
                               format_func=lambda m: sw.METHODS[m].split(":")[0], key=f"{D}.method")
         st.caption(sw.METHODS[method].split(": ", 1)[-1])  # the whole sentence did not fit the box
-        metrics = sw.OBJECTIVE_METRICS.get(base.task, ("loss",))
-        metric = st.selectbox("Objective (validation metric)", metrics, key=f"{D}.metric")
+        metrics = [m.name for m in task_metrics(base.task, objective=True)]
+        metric = st.selectbox("Objective (validation metric)", metrics, key=f"{D}.metric",
+                              index=metrics.index(TASKS.get(base.task).factory.default_metric),
+                              format_func=lambda m: METRICS[m].label)
         direction = st.selectbox("Direction", ["auto", "maximize", "minimize"], key=f"{D}.direction",
                                  help="auto: maximize scores, minimize losses.")
         c1, c2 = st.columns(2)

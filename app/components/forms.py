@@ -23,7 +23,7 @@ _DECADE_STEPS = (1, 2, 5)  # learning-rate style grids: 1e-4, 2e-4, 5e-4, 1e-3, 
 
 
 # -- one parameter -----------------------------------------------------------------------------
-def param_widget(param: Param, value: Any, key: str, *, label: str | None = None) -> Any:
+def param_widget(param: Param, value: Any, key: str, *, label: str | None = None, disabled: bool = False) -> Any:
     """Draw the widget ``param`` declares, starting at ``value``; return the chosen value.
 
     The returned value is already of the declared type, except for a list typed as text that
@@ -34,7 +34,7 @@ def param_widget(param: Param, value: Any, key: str, *, label: str | None = None
     if param.optional:
         no_limit = st.checkbox(
             f"{label}: no limit", value=value is None, key=f"{key}.none",
-            help=f"Leave {param.name} unset. {param.help}",
+            help=f"Leave {param.name} unset. {param.help}", disabled=disabled,
         )
         if no_limit:
             return None
@@ -46,14 +46,14 @@ def param_widget(param: Param, value: Any, key: str, *, label: str | None = None
         options = list(param.choices)
         return st.selectbox(
             label, options, index=options.index(value) if value in options else 0,
-            key=key, help=param.help,
+            key=key, help=param.help, disabled=disabled,
         )
     if param.kind == "bool":
-        return st.toggle(label, value=bool(value), key=key, help=param.help)
+        return st.toggle(label, value=bool(value), key=key, help=param.help, disabled=disabled)
     if param.kind == "int":
         return st.number_input(
             label, min_value=_bound(param.low, int), max_value=_bound(param.high, int),
-            value=int(value), step=1, key=key, help=param.help,
+            value=int(value), step=1, key=key, help=param.help, disabled=disabled,
         )
     if param.kind == "float":
         if param.log and param.low is not None and param.low > 0 and param.high is not None:
@@ -61,24 +61,26 @@ def param_widget(param: Param, value: Any, key: str, *, label: str | None = None
             options = _log_grid(param.low, param.high, (value, param.default))
             return st.select_slider(
                 label, options=options, value=_nearest(options, float(value)),
-                format_func=_fmt, key=key, help=param.help,
+                format_func=_fmt, key=key, help=param.help, disabled=disabled,
             )
         low, high = _bound(param.low, float), _bound(param.high, float)
         return st.number_input(
             label, min_value=low, max_value=high, value=float(value),
             step=_float_step(param), format="%.2e" if param.log else "%g", key=key, help=param.help,
+            disabled=disabled,
         )
     if param.kind in ("ints", "floats"):
         text = st.text_input(
             label, value=", ".join(_fmt(v) for v in value) if isinstance(value, list | tuple) else str(value),
-            key=key, help=f"{param.help} Comma-separated, e.g. 3,4,5.",
+            key=key, help=f"{param.help} Comma-separated, e.g. 3,4,5.", disabled=disabled,
         )
         try:
             return param.coerce(text, path=label)
         except ConfigError as exc:
             st.error(str(exc))
             return text
-    return st.text_input(label, value="" if value is None else str(value), key=key, help=param.help)
+    return st.text_input(label, value="" if value is None else str(value), key=key, help=param.help,
+                         disabled=disabled)
 
 
 # -- one config section ------------------------------------------------------------------------

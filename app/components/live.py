@@ -18,6 +18,7 @@ from app.state import start_workers
 from core.display import format_duration
 from core.errors import WorkbenchError
 from core.jobs import request_resume, stop_run
+from core.metrics import COUNT_KEYS, METRICS
 from core.store import ACTIVE_STATUSES, Run, Store
 
 STATUS_COLORS = {
@@ -28,11 +29,9 @@ STATUS_ICONS = {
     "queued": ":material/schedule:", "running": ":material/sync:", "completed": ":material/check_circle:",
     "failed": ":material/error:", "stopped": ":material/stop_circle:", "pruned": ":material/content_cut:",
 }
-# Validation metrics worth a curve, best first; anything else logged for val comes after.
-PREFERRED_VAL = (
-    "accuracy", "f1_macro", "roc_auc", "bleu", "chrf", "exact_match", "perplexity", "bits_per_char", "bits_per_token",
-)
-HIDDEN_VAL = frozenset({"loss", "n", "num_classes", "tokens", "chars"})  # counts, not quality
+# The loss has its own chart; the metrics declared after it (core.metrics) are not quality
+# scores. Series of older runs may hold counts (tokens, chars): never charted.
+HIDDEN_VAL = frozenset({"loss", *COUNT_KEYS})
 
 
 # -- small pieces ------------------------------------------------------------------------------
@@ -86,7 +85,7 @@ def summary_panel(run: Run) -> None:
     if best.get("value") is not None:
         cols[0].metric(f"Best val {s.get('metric', '')}", f"{best['value']:.4f}", help=f"at step {best.get('step')}")
     for col, (name, value) in zip(cols[1:], _ordered(val).items(), strict=False):
-        col.metric(f"val {name}", f"{value:.4f}")
+        col.metric(f"val {METRICS[name].label if name in METRICS else name}", f"{value:.4f}")
     facts = [f"{s['params']:,} parameters" if isinstance(s.get("params"), int) else None, s.get("device")]
     if any(facts):
         st.caption(" · ".join(str(f) for f in facts if f))
@@ -269,5 +268,6 @@ def _race_header(store: Store, runs: Sequence[Run]) -> None:
 
 
 def _ordered(values: dict) -> dict:
-    rank = {name: i for i, name in enumerate(PREFERRED_VAL)}
-    return dict(sorted(values.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+    """Declared headline metrics first, in declaration order; then the other declared ones."""
+    rank = {name: (not m.headline, i) for i, (name, m) in enumerate(METRICS.items())}
+    return dict(sorted(values.items(), key=lambda kv: rank.get(kv[0], (True, len(rank)))))

@@ -539,11 +539,11 @@ def _clip(cell: Any, limit: int = 300) -> Any:
 # -- the "file" dataset component -------------------------------------------------------------
 
 FILE_PARAMS: tuple[Param, ...] = (
-    Param("path", "str", "", "The data file: .csv, .tsv, .jsonl, .json or .txt, optionally .gz.", sweepable=False),
+    Param("path", "path", "", "The data file: .csv, .tsv, .jsonl, .json or .txt, optionally .gz.", sweepable=False),
     Param("format", "str", "auto", "File format; auto decides from the suffix (and the content when unclear).", choices=FORMATS, sweepable=False),
     Param("text_column", "str", "", "Column holding the text (empty: detect text/sentence/review/...).", sweepable=False),
     Param("label_column", "str", "", "Column holding the class label, classification only (empty: detect label/class/sentiment/...).", sweepable=False),
-    Param("validation_path", "str", "", "A separate validation file (empty: split validation off the training file).", sweepable=False),
+    Param("validation_path", "path", "", "A separate validation file (empty: split validation off the training file).", sweepable=False),
     Param("val_fraction", "float", 0.1, "Share of the training file held out for validation (when no validation_path).", low=0.01, high=0.5, sweepable=False),
     Param("test_fraction", "float", 0.0, "Share of the training file held out as a test split (0: none).", low=0.0, high=0.5, sweepable=False),
     Param("max_examples", "int", None, "Classification: train on at most this many rows, picked with the seed (null: all). Validation is unaffected.", low=1, high=100_000_000, optional=True, sweepable=False),

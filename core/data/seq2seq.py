@@ -69,15 +69,15 @@ def _split_pairs(pairs: Pairs, val_fraction: float, test_fraction: float, seed: 
 # -- parallel files -----------------------------------------------------------------------------
 
 PARALLEL_PARAMS: tuple[Param, ...] = (
-    Param("source_path", "str", "", "Source-language file, one sentence per line (plain or .gz), e.g. train.de.", sweepable=False),
-    Param("target_path", "str", "", "Target-language file aligned line by line with source_path, e.g. train.en.", sweepable=False),
-    Param("path", "str", "", "Instead of two files: one TSV / CSV / JSONL file (with a header) holding both sides.", sweepable=False),
+    Param("source_path", "path", "", "Source-language file, one sentence per line (plain or .gz), e.g. train.de.", sweepable=False),
+    Param("target_path", "path", "", "Target-language file aligned line by line with source_path, e.g. train.en.", sweepable=False),
+    Param("path", "path", "", "Instead of two files: one TSV / CSV / JSONL file (with a header) holding both sides.", sweepable=False),
     Param("format", "str", "auto", "Format of `path` (auto: from the suffix).", choices=FORMATS, sweepable=False),
     Param("source_column", "str", "", "Column of `path` with the source (empty: source/src/input..., or the first of two columns).", sweepable=False),
     Param("target_column", "str", "", "Column of `path` with the target (empty: target/tgt/output..., or the second of two columns).", sweepable=False),
-    Param("validation_source_path", "str", "", "Validation source file (with validation_target_path).", sweepable=False),
-    Param("validation_target_path", "str", "", "Validation target file, aligned with validation_source_path.", sweepable=False),
-    Param("validation_path", "str", "", "Validation pairs as one TSV / CSV / JSONL file (same columns as `path`).", sweepable=False),
+    Param("validation_source_path", "path", "", "Validation source file (with validation_target_path).", sweepable=False),
+    Param("validation_target_path", "path", "", "Validation target file, aligned with validation_source_path.", sweepable=False),
+    Param("validation_path", "path", "", "Validation pairs as one TSV / CSV / JSONL file (same columns as `path`).", sweepable=False),
     Param("val_fraction", "float", 0.05, "Share of the training pairs held out for validation when no validation file is given.", low=0.001, high=0.5, sweepable=False),
     Param("max_pairs", "int", None, "Train on at most this many pairs, picked with the seed (null: all).", low=1, high=100_000_000, optional=True, sweepable=False),
     Param("min_length", "int", 1, "Drop training pairs with a side shorter than this many words.", low=1, high=10_000, sweepable=False),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -34,3 +36,15 @@ class Backbone(nn.Module):
         self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None, return_attention: bool = False
     ) -> BackboneOutput:
         raise NotImplementedError
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode (no dropout) for the block, then back in the mode it was in, even
+    when the block raises."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)

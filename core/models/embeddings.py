@@ -31,15 +31,15 @@ class TokenEmbedding(nn.Module):
         return self.embedding(ids)
 
     @torch.no_grad()
-    def load_vectors(self, vectors: torch.Tensor, freeze: bool = False) -> None:
-        """Copy pretrained vectors (vocab_size, dim) in; optionally stop training them."""
+    def load_vectors(self, vectors: torch.Tensor) -> None:
+        """Copy pretrained vectors (vocab_size, dim) in (``task.freeze`` decides if they train)."""
         if tuple(vectors.shape) != tuple(self.embedding.weight.shape):
             raise ValueError(
                 f"pretrained vectors have shape {tuple(vectors.shape)}, "
                 f"the embedding needs {tuple(self.embedding.weight.shape)}"
             )
-        self.embedding.weight.copy_(vectors)
-        self.embedding.weight.requires_grad_(not freeze)
+        with torch.no_grad():
+            self.embedding.weight.copy_(vectors)
 
 
 class PositionalEncoding(nn.Module):

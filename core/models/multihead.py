@@ -48,7 +48,7 @@ class MultiHeadAttention(nn.Module):
         kv: torch.Tensor | None = None,
         key_padding_mask: torch.Tensor | None = None,
         causal: bool = False,
-        return_weights: bool = False,
+        return_attention: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Attend from ``x`` (B, T, D) over ``kv`` (B, S, D; default ``x``).
 
@@ -68,7 +68,7 @@ class MultiHeadAttention(nn.Module):
         v = v.view(B, S, self.n_heads, self.head_dim).transpose(1, 2)
 
         weights = None
-        if return_weights:
+        if return_attention:
             y, weights = self._explicit(q, k, v, key_padding_mask, causal)
         elif key_padding_mask is None:
             # Fast path (every language-model step): no mask tensor is built at all.

@@ -247,11 +247,11 @@ class CrossAttentionBlock(Block):
 
     def forward(  # type: ignore[override]
         self, x: torch.Tensor, memory: torch.Tensor, memory_pad_mask: torch.Tensor | None,
-        return_weights: bool,
+        return_attention: bool,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         # Target padding sits at the end, so the causal mask alone keeps real tokens from it.
-        a, self_weights = self.attn(self.ln1(x), causal=True, return_weights=return_weights)
-        x, cross_weights = self._cross_and_mlp(x + a, memory, memory_pad_mask, return_weights)
+        a, self_weights = self.attn(self.ln1(x), causal=True, return_attention=return_attention)
+        x, cross_weights = self._cross_and_mlp(x + a, memory, memory_pad_mask, return_attention)
         return x, self_weights, cross_weights
 
     def step(
@@ -270,10 +270,10 @@ class CrossAttentionBlock(Block):
 
     def _cross_and_mlp(
         self, x: torch.Tensor, memory: torch.Tensor, memory_pad_mask: torch.Tensor | None,
-        return_weights: bool,
+        return_attention: bool,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         c, weights = self.cross(
-            self.ln_cross(x), kv=memory, key_padding_mask=memory_pad_mask, return_weights=return_weights
+            self.ln_cross(x), kv=memory, key_padding_mask=memory_pad_mask, return_attention=return_attention
         )
         x = x + c
         return x + self.mlp(self.ln2(x)), weights
@@ -328,7 +328,7 @@ class TransformerSeq2Seq(Seq2SeqModel):
     def __init__(
         self, *, src_vocab_size: int, tgt_vocab_size: int, src_pad_id: int, tgt_pad_id: int,
         max_len: int, d_model: int, n_heads: int, encoder_layers: int, decoder_layers: int,
-        d_ff: int, dropout: float, positions: str, tie_embeddings: bool,
+        d_ff: int, dropout: float, positions: str, tie_weights: bool,
     ) -> None:
         super().__init__()
         shared: dict[str, Any] = dict(
@@ -342,7 +342,7 @@ class TransformerSeq2Seq(Seq2SeqModel):
         )
         self.lm_head = nn.Linear(d_model, tgt_vocab_size, bias=False)
         self.out_scale = 1.0
-        if tie_embeddings:
+        if tie_weights:
             self.lm_head.weight = self.decoder.token_embedding.weight
             # Tied rows are the input vectors (norm ~1 with sinusoidal positions), so a decoder
             # state would score its own input token ~sqrt(d) higher than the rest and training
@@ -394,7 +394,7 @@ TRANSFORMER_SEQ2SEQ_PARAMS = (
     Param("encoder_layers", "int", 2, "Encoder blocks (self-attention over the source).", low=1, high=48),
     Param("decoder_layers", "int", 2, "Decoder blocks (causal self-attention + cross-attention).", low=1, high=48),
     Param("positions", "str", "sinusoidal", "Position encoding: fixed sin/cos or learned vectors.", choices=POSITION_KINDS),
-    Param("tie_embeddings", "bool", False, "Share the decoder's input embedding with its output layer (fewer parameters; trains slower on small tasks)."),
+    Param("tie_weights", "bool", False, "Share the decoder's input embedding with its output layer (fewer parameters; trains slower on small tasks)."),
 )
 
 TRANSLATION_FACTORY_KEYWORDS = ("src_vocab_size", "tgt_vocab_size", "src_pad_id", "tgt_pad_id", "max_len")

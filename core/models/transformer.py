@@ -55,16 +55,16 @@ class Block(nn.Module):
         self.mlp = MLP(d_model, d_ff, dropout, bias=bias)
 
     def forward(
-        self, x: torch.Tensor, pad_mask: torch.Tensor | None, causal: bool, return_weights: bool
+        self, x: torch.Tensor, pad_mask: torch.Tensor | None, causal: bool, return_attention: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.norm_first:
             a, weights = self.attn(self.ln1(x), key_padding_mask=pad_mask, causal=causal,
-                                   return_weights=return_weights)
+                                   return_attention=return_attention)
             x = x + a
             x = x + self.mlp(self.ln2(x))
         else:
             a, weights = self.attn(x, key_padding_mask=pad_mask, causal=causal,
-                                   return_weights=return_weights)
+                                   return_attention=return_attention)
             x = self.ln1(x + a)
             x = self.ln2(x + self.mlp(x))
         return x, weights

@@ -19,13 +19,6 @@ from core.config import RunConfig
 from core.data.types import DatasetSplits
 from core.tokenize import Tokenizer
 
-# Metrics where smaller is better; everything else is maximised.
-MINIMISED = frozenset({"loss", "perplexity", "bits_per_token", "bits_per_char"})
-
-
-def metric_direction(name: str) -> str:
-    return "min" if name in MINIMISED else "max"
-
 
 @dataclass
 class Batch:
@@ -42,7 +35,7 @@ class EvalResult:
 
 class Task(ABC):
     name: str = ""
-    default_metric: str = "loss"  # the validation metric for early stopping / best checkpoint
+    default_metric: str = "loss"  # declared in core.metrics; watched for early stopping / best checkpoint
 
     def __init__(
         self, config: RunConfig, tokenizer: Tokenizer, state: dict[str, Any] | None = None,

@@ -16,6 +16,7 @@ from core.finetune import FINETUNE_PARAMS, apply_freeze
 from core.finetune import check_sections as check_finetune
 from core.metrics import classification_metrics, scalars
 from core.models import hf
+from core.models.base import evaluating
 from core.models.heads import SequenceClassifier
 from core.params import Param
 from core.registry import MODELS, TASKS
@@ -137,21 +138,19 @@ class ClassificationTask(Task):
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, max_batches: int | None, batch_size: int) -> EvalResult:
-        was_training = model.training
-        model.eval()
-        n = len(self.val)
-        limit = n if max_batches is None else min(n, max_batches * batch_size)
-        # Sorting by length keeps padding (and so wasted compute) small.
-        order = torch.argsort(self.val.lengths[:limit], descending=True)
-        probs, labels, losses = [], [], []
-        for start in range(0, limit, batch_size):
-            index = order[start : start + batch_size]
-            ids, pad_mask, y = self.val.rows(index)
-            logits = model(ids=ids.to(self.device), pad_mask=pad_mask.to(self.device)).float()
-            losses.append(F.cross_entropy(logits, y.to(self.device), reduction="sum").item())
-            probs.append(torch.softmax(logits, dim=-1).cpu())
-            labels.append(y)
-        model.train(was_training)
+        with evaluating(model):
+            n = len(self.val)
+            limit = n if max_batches is None else min(n, max_batches * batch_size)
+            # Sorting by length keeps padding (and so wasted compute) small.
+            order = torch.argsort(self.val.lengths[:limit], descending=True)
+            probs, labels, losses = [], [], []
+            for start in range(0, limit, batch_size):
+                index = order[start : start + batch_size]
+                ids, pad_mask, y = self.val.rows(index)
+                logits = model(ids=ids.to(self.device), pad_mask=pad_mask.to(self.device)).float()
+                losses.append(F.cross_entropy(logits, y.to(self.device), reduction="sum").item())
+                probs.append(torch.softmax(logits, dim=-1).cpu())
+                labels.append(y)
         p = torch.cat(probs).numpy()
         y_true = torch.cat(labels).numpy()
         full = classification_metrics(y_true, p, self.label_names)
@@ -162,13 +161,13 @@ class ClassificationTask(Task):
     @torch.no_grad()
     def predict_proba(self, model: nn.Module, texts: list[str]) -> np.ndarray:
         """Class probabilities (N, C) for raw texts."""
-        model.eval()
         ids = self.tokenizer.encode_batch(texts)
         enc = EncodedSplit(ids, [0] * len(ids), self.tokenizer.pad_id, self.params["max_length"])
         out = []
-        for start in range(0, len(enc), 64):
-            index = torch.arange(start, min(start + 64, len(enc)))
-            x, pad_mask, _ = enc.rows(index)
-            logits = model(ids=x.to(self.device), pad_mask=pad_mask.to(self.device)).float()
-            out.append(torch.softmax(logits, dim=-1).cpu())
+        with evaluating(model):
+            for start in range(0, len(enc), 64):
+                index = torch.arange(start, min(start + 64, len(enc)))
+                x, pad_mask, _ = enc.rows(index)
+                logits = model(ids=x.to(self.device), pad_mask=pad_mask.to(self.device)).float()
+                out.append(torch.softmax(logits, dim=-1).cpu())
         return torch.cat(out).numpy()

@@ -23,6 +23,7 @@ from torch import nn
 from core.data.types import DatasetSplits
 from core.embeddings import analogy, analogy_hits, nearest_neighbours, neighbour_hits
 from core.errors import DataError
+from core.models.base import evaluating
 from core.params import Param
 from core.registry import MODELS, TASKS
 from core.tasks.base import Batch, EvalResult, Task
@@ -247,17 +248,15 @@ class WordEmbeddingsTask(Task):
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, max_batches: int | None, batch_size: int) -> EvalResult:
-        was_training = model.training
-        model.eval()
-        n = len(self.val[0])
-        limit = n if max_batches is None else min(n, max_batches * batch_size)
-        total = 0.0
-        for start in range(0, limit, batch_size):
-            index = torch.arange(start, min(start + batch_size, limit))
-            negatives = None if self.objective == "glove" else self.val_negatives[index]
-            batch = self._batch(self.val, index, negatives=negatives)
-            total += float(model(**batch.inputs).float().sum())
-        model.train(was_training)
+        with evaluating(model):
+            n = len(self.val[0])
+            limit = n if max_batches is None else min(n, max_batches * batch_size)
+            total = 0.0
+            for start in range(0, limit, batch_size):
+                index = torch.arange(start, min(start + batch_size, limit))
+                negatives = None if self.objective == "glove" else self.val_negatives[index]
+                batch = self._batch(self.val, index, negatives=negatives)
+                total += float(model(**batch.inputs).float().sum())
         metrics: dict[str, float] = {"loss": total / max(1, limit)} if limit else {}
         vectors = model.vectors().float().cpu().numpy()
         k = self.params["eval_k"]

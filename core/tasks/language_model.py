@@ -10,10 +10,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.data.types import DatasetSplits
-from core.decoding import generate
+from core.decoding import settings as decoding
+from core.decoding.sampling import generate
 from core.embeddings import PRETRAINED_PARAMS, attach_pretrained
 from core.errors import DataError
-from core.metrics import language_model_metrics
+from core.finetune import FREEZE_PARAMS, apply_freeze
+from core.metrics import language_model_metrics, scalars
+from core.models.base import evaluating
 from core.models.heads import LanguageModel
 from core.params import Param
 from core.registry import TASKS
@@ -24,8 +27,9 @@ PARAMS = (
     Param("label_smoothing", "float", 0.0, "Spread this much target probability over other tokens.", low=0.0, high=0.5),
     Param("sample_length", "int", 200, "Tokens generated as a sample at each evaluation (0: none).", low=0, high=4096, sweepable=False),
     Param("sample_prompt", "str", "", "Prompt for the samples (empty: the start of the validation text).", sweepable=False),
-    Param("sample_temperature", "float", 0.8, "Sampling temperature for the samples.", low=0.0, high=5.0, sweepable=False),
+    decoding.renamed(decoding.TEMPERATURE, "sample_temperature", "Sampling temperature for the samples (0: greedy)."),
     *PRETRAINED_PARAMS,
+    *FREEZE_PARAMS,
 )
 
 
@@ -98,11 +102,12 @@ class LanguageModelTask(Task):
         )
 
     def build_model(self) -> nn.Module:
-        return attach_pretrained(self, LanguageModel(
+        model = attach_pretrained(self, LanguageModel(
             self.build_backbone(),
             vocab_size=self.tokenizer.vocab_size,
             tie_weights=bool(self.config.params("model").get("tie_weights", False)),
         ))
+        return apply_freeze(model, self.params, self.config.arch)
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         logits = model(**batch.inputs)
@@ -114,33 +119,31 @@ class LanguageModelTask(Task):
     @torch.no_grad()
     def evaluate(self, model: nn.Module, max_batches: int | None, batch_size: int) -> EvalResult:
         """Loss over non-overlapping validation windows: deterministic, unlike random batches."""
-        was_training = model.training
-        model.eval()
-        ctx = self.context
-        n_windows = (len(self.val) - 1) // ctx
-        if max_batches is not None:
-            n_windows = min(n_windows, max_batches * batch_size)
-        inputs = self.val[: n_windows * ctx].view(n_windows, ctx)
-        targets = self.val[1 : n_windows * ctx + 1].view(n_windows, ctx)
-        total, count = 0.0, 0
-        for start in range(0, n_windows, batch_size):
-            x = inputs[start : start + batch_size].to(self.device)
-            y = targets[start : start + batch_size].to(self.device)
-            logits = model(ids=x).float()
-            total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
-            count += y.numel()
-        mean = total / max(1, count)
-        chars = count * self.state.get("val_chars_per_token", 1.0)
-        metrics = language_model_metrics(mean, count, chars=int(round(chars)))
-        details: dict[str, Any] = {}
-        if self.params["sample_length"] > 0:
-            details["sample"] = self.sample(
-                model, self.params["sample_prompt"] or self.state.get("sample_prompt", ""),
-                max_new_tokens=self.params["sample_length"],
-                temperature=self.params["sample_temperature"], seed=0,
-            )
-        model.train(was_training)
-        return EvalResult(metrics={k: v for k, v in metrics.items() if _finite(v)}, details=details)
+        with evaluating(model):
+            ctx = self.context
+            n_windows = (len(self.val) - 1) // ctx
+            if max_batches is not None:
+                n_windows = min(n_windows, max_batches * batch_size)
+            inputs = self.val[: n_windows * ctx].view(n_windows, ctx)
+            targets = self.val[1 : n_windows * ctx + 1].view(n_windows, ctx)
+            total, count = 0.0, 0
+            for start in range(0, n_windows, batch_size):
+                x = inputs[start : start + batch_size].to(self.device)
+                y = targets[start : start + batch_size].to(self.device)
+                logits = model(ids=x).float()
+                total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
+                count += y.numel()
+            mean = total / max(1, count)
+            chars = count * self.state.get("val_chars_per_token", 1.0)
+            metrics = language_model_metrics(mean, count, chars=int(round(chars)))
+            details: dict[str, Any] = {}
+            if self.params["sample_length"] > 0:
+                details["sample"] = self.sample(
+                    model, self.params["sample_prompt"] or self.state.get("sample_prompt", ""),
+                    max_new_tokens=self.params["sample_length"],
+                    temperature=self.params["sample_temperature"], seed=0,
+                )
+        return EvalResult(metrics={k: v for k, v in scalars(metrics).items() if _finite(v)}, details=details)
 
     # -- generation ------------------------------------------------------------------------------
     def sample(

@@ -22,6 +22,7 @@ from torch import nn
 
 from core.data.types import DatasetSplits
 from core.errors import DataError
+from core.models.base import evaluating
 from core.models.heads import MaskedLanguageModel
 from core.params import Param
 from core.registry import TASKS
@@ -151,21 +152,19 @@ class MaskedLMTask(Task):
     @torch.no_grad()
     def evaluate(self, model: nn.Module, max_batches: int | None, batch_size: int) -> EvalResult:
         """Masked-token loss, accuracy and perplexity over fixed masks of the validation split."""
-        was_training = model.training
-        model.eval()
-        n = len(self.val)
-        limit = n if max_batches is None else min(n, max_batches * batch_size)
-        generator = torch.Generator().manual_seed(EVAL_SEED)
-        total, correct, count = 0.0, 0, 0
-        for start in range(0, limit, batch_size):
-            batch = self._masked_batch(self.val, torch.arange(start, min(start + batch_size, limit)), generator)
-            if batch.targets.numel() == 0:
-                continue
-            logits = model(**batch.inputs).float()
-            total += F.cross_entropy(logits, batch.targets, reduction="sum").item()
-            correct += int((logits.argmax(-1) == batch.targets).sum())
-            count += batch.targets.numel()
-        model.train(was_training)
+        with evaluating(model):
+            n = len(self.val)
+            limit = n if max_batches is None else min(n, max_batches * batch_size)
+            generator = torch.Generator().manual_seed(EVAL_SEED)
+            total, correct, count = 0.0, 0, 0
+            for start in range(0, limit, batch_size):
+                batch = self._masked_batch(self.val, torch.arange(start, min(start + batch_size, limit)), generator)
+                if batch.targets.numel() == 0:
+                    continue
+                logits = model(**batch.inputs).float()
+                total += F.cross_entropy(logits, batch.targets, reduction="sum").item()
+                correct += int((logits.argmax(-1) == batch.targets).sum())
+                count += batch.targets.numel()
         if count == 0:
             raise DataError("validation", "no token was masked; the validation split is too small")
         loss = total / count

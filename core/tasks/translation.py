@@ -23,9 +23,11 @@ from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
 from core.data.types import DatasetSplits
-from core.decoding import beam_search, greedy_translate
+from core.decoding import settings as decoding
+from core.decoding.seq2seq import beam_search, greedy_translate
 from core.errors import DataError
 from core.metrics import scalars, translation_metrics
+from core.models.base import evaluating
 from core.params import Param
 from core.registry import MODELS, TASKS, TOKENIZERS
 from core.tasks.base import Batch, EvalResult, Task
@@ -37,8 +39,8 @@ PARAMS = (
     Param("max_source_length", "int", 64, "Longest source in tokens: longer training pairs are dropped, longer inputs cut.", low=2, high=4096, sweepable=False),
     Param("max_target_length", "int", 64, "Longest target in tokens: longer training pairs are dropped; decoding stops here.", low=2, high=4096, sweepable=False),
     Param("shared_vocab", "bool", True, "One vocabulary for both languages (else one each, fitted with the same tokenizer settings).", sweepable=False),
-    Param("beam_size", "int", 1, "Beam size when translating the validation set (1: greedy).", low=1, high=64, sweepable=False),
-    Param("length_penalty", "float", 1.0, "Beam search ranks by log p / length ** this (0: raw sum, favours short output; 1: per-token mean).", low=0.0, high=5.0, sweepable=False),
+    decoding.renamed(decoding.BEAM_SIZE, "beam_size", "Beam size when translating the validation set (1: greedy)."),
+    decoding.LENGTH_PENALTY,
     Param("eval_max_sentences", "int", 500, "Validation sentences translated and scored at each evaluation (null: all).", low=1, high=10_000_000, optional=True, sweepable=False),
     Param("label_smoothing", "float", 0.0, "Spread this much target probability over other tokens.", low=0.0, high=0.5),
     Param("samples_shown", "int", 5, "Sample translations (source, reference, hypothesis) kept at each evaluation.", low=0, high=100, sweepable=False),
@@ -226,43 +228,41 @@ class TranslationTask(Task):
     @torch.no_grad()
     def evaluate(self, model: nn.Module, max_batches: int | None, batch_size: int) -> EvalResult:
         """Teacher-forced loss, then BLEU / chrF / exact match of decoded validation sources."""
-        was_training = model.training
-        model.eval()
-        n = len(self.val_sources)
-        if self.params["eval_max_sentences"] is not None:
-            n = min(n, self.params["eval_max_sentences"])
-        if max_batches is not None:
-            n = min(n, max_batches * batch_size)
-        # Similar lengths together keep padding (wasted compute) small.
-        order = torch.argsort(self.val_src.lengths[:n], descending=True)
-        total, count = 0.0, 0
-        for start in range(0, n, batch_size):
-            batch = self._batch(self.val_src, self.val_tgt, order[start : start + batch_size])
-            total += self._cross_entropy(model, batch, reduction="sum").item()
-            count += int((batch.targets != self.target_tokenizer.pad_id).sum())
-        hypotheses = self.translate(model, self.val_sources[:n], batch_size=batch_size)
-        references = self.val_references[:n]
-        scores = translation_metrics(hypotheses, references, lowercase=self._lowercase())
-        mean = total / max(1, count)
-        metrics = {"loss": mean, "perplexity": math.exp(min(mean, 700.0)), **scalars(scores)}
-        k = min(self.params["samples_shown"], n)
-        samples = [
-            {"source": s, "reference": r, "hypothesis": h}
-            for s, r, h in zip(self.val_sources[:k], references[:k], hypotheses[:k], strict=True)
-        ]
-        beam = self.params["beam_size"]
-        details: dict[str, Any] = {
-            "translations": samples,
-            "decoding": "greedy" if beam == 1 else f"beam {beam}",
-            "sentences": n,
-            "bleu_signature": scores["bleu_signature"],
-            "bleu_precisions": scores["bleu_precisions"],
-        }
-        if samples:
-            details["sample"] = "\n".join(
-                f"{s['source']}\n  ref: {s['reference']}\n  hyp: {s['hypothesis']}" for s in samples
-            )
-        model.train(was_training)
+        with evaluating(model):
+            n = len(self.val_sources)
+            if self.params["eval_max_sentences"] is not None:
+                n = min(n, self.params["eval_max_sentences"])
+            if max_batches is not None:
+                n = min(n, max_batches * batch_size)
+            # Similar lengths together keep padding (wasted compute) small.
+            order = torch.argsort(self.val_src.lengths[:n], descending=True)
+            total, count = 0.0, 0
+            for start in range(0, n, batch_size):
+                batch = self._batch(self.val_src, self.val_tgt, order[start : start + batch_size])
+                total += self._cross_entropy(model, batch, reduction="sum").item()
+                count += int((batch.targets != self.target_tokenizer.pad_id).sum())
+            hypotheses = self.translate(model, self.val_sources[:n], batch_size=batch_size)
+            references = self.val_references[:n]
+            scores = translation_metrics(hypotheses, references, lowercase=self._lowercase())
+            mean = total / max(1, count)
+            metrics = {"loss": mean, "perplexity": math.exp(min(mean, 700.0)), **scalars(scores)}
+            k = min(self.params["samples_shown"], n)
+            samples = [
+                {"source": s, "reference": r, "hypothesis": h}
+                for s, r, h in zip(self.val_sources[:k], references[:k], hypotheses[:k], strict=True)
+            ]
+            beam = self.params["beam_size"]
+            details: dict[str, Any] = {
+                "translations": samples,
+                "decoding": "greedy" if beam == 1 else f"beam {beam}",
+                "sentences": n,
+                "bleu_signature": scores["bleu_signature"],
+                "bleu_precisions": scores["bleu_precisions"],
+            }
+            if samples:
+                details["sample"] = "\n".join(
+                    f"{s['source']}\n  ref: {s['reference']}\n  hyp: {s['hypothesis']}" for s in samples
+                )
         return EvalResult(metrics=metrics, details=details)
 
     def _lowercase(self) -> bool:

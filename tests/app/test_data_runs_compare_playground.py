@@ -376,8 +376,9 @@ def test_compare_page_two_runs(store: Store) -> None:
     at = page("compare").run()
     no_exception(at)
     assert sorted(at.multiselect(key="compare_runs").value) == sorted([a.id, b.id])
-    table = frame_with(at, "accuracy")
-    assert len(table) == 2 and {"accuracy", "F1", "ROC-AUC", "PR-AUC"} <= set(table.columns)
+    table = frame_with(at, "Accuracy")
+    # one column per declared metric: binary and macro F1 apart
+    assert len(table) == 2 and {"Accuracy", "F1 (binary)", "F1 (macro)", "ROC-AUC", "PR-AUC"} <= set(table.columns)
     # curves + the open tab: confusion matrices and ROC curves, every run in one chart each
     assert [c.key for c in charts_in(at)] == ["compare_curves", "compare_confusion", "compare_roc"]
     assert [t.label for t in at.tabs] == ["Confusion matrices and ROC", "Hyperparameters vs metric"]
@@ -397,7 +398,7 @@ def test_compare_page_mixed_tasks(store: Store) -> None:
     add_run(store, "language_model", name="lm")
     at = page("compare").run()
     no_exception(at)
-    assert {"accuracy", "perplexity", "bits/char"} <= set(frame_with(at, "accuracy").columns)
+    assert {"Accuracy", "Perplexity", "Bits per character"} <= set(frame_with(at, "Accuracy").columns)
 
 
 # -- Playground page ---------------------------------------------------------------------------------
@@ -429,7 +430,7 @@ def test_playground_generates_text(trained: Run) -> None:
     at = page("playground").run()
     no_exception(at)
     at.text_area(key="playground_prompt").input("12+3").run()
-    at.number_input(key="playground_seed").set_value(7).run()
+    at.number_input(key="playground.seed").set_value(7).run()
     at.button(key="playground_generate").click().run()
     no_exception(at)
     assert not at.error
@@ -443,7 +444,7 @@ def test_playground_translates_lines(trained: Run) -> None:
     source = at.text_area(key="playground_source")
     assert source.value.strip(), "prefilled with validation sources"
     source.input("a b c\n\nd e f g").run()
-    at.slider(key="playground_beam").set_value(3).run()
+    at.number_input(key="playground.beam_size").set_value(3).run()
     at.button(key="playground_translate").click().run()
     no_exception(at)
     assert not at.error

@@ -146,4 +146,4 @@ def test_cli_scores_translation_files(capsys, store, tmp_path: Path) -> None:
     assert main(["eval", "rev", "--source", str(tmp_path / "test.src")]) == 2
     assert "--source and --target go together" in capsys.readouterr().err
     assert main(["eval", "rev", "--data", str(tmp_path / "test.tsv"), "--beam", "0"]) == 2
-    assert "argument --beam: expected a whole number in [1, 64], got 0" in capsys.readouterr().err
+    assert "argument --beam-size/--beam: expected an integer in [1, 64], got 0" in capsys.readouterr().err

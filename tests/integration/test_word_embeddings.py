@@ -116,7 +116,8 @@ def test_export_then_load_into_lstm_classifier(store, tmp_path: Path, capsys: py
     words, matrix = load_word2vec_text(path)
     row_of = {w: i for i, w in enumerate(words)}
     for freeze in (True, False):
-        clf = _topics("classification", max_length=32, pretrained_embeddings=str(path), freeze_embeddings=freeze)
+        clf = _topics("classification", max_length=32, pretrained_embeddings=str(path),
+                      freeze="embeddings" if freeze else "none")
         clf["model"] = {"name": "lstm", "embed_dim": 16, "hidden_size": 16}
         clf["training"] = {"max_steps": 10, "batch_size": 32, "eval_every": 10, "checkpoint": False}
         trainer = Trainer(validate_config(clf), tmp_path / f"clf-{freeze}")

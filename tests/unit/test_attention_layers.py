@@ -41,7 +41,7 @@ def test_sdpa_and_explicit_paths_agree(attn: MultiHeadAttention, case: str) -> N
     kv = torch.randn(B, S, D) if cross else None
     mask = _pad_mask(lengths, S if cross else T) if lengths else None
     fast, none = attn(x, kv=kv, key_padding_mask=mask, causal=causal)
-    slow, weights = attn(x, kv=kv, key_padding_mask=mask, causal=causal, return_weights=True)
+    slow, weights = attn(x, kv=kv, key_padding_mask=mask, causal=causal, return_attention=True)
     assert none is None
     assert weights.shape == (B, H, T, S if cross else T)
     torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
@@ -69,8 +69,8 @@ def test_fully_masked_rows_give_zeros_not_nan(attn: MultiHeadAttention, causal: 
     mask = torch.zeros(2, T, dtype=torch.bool)
     mask[0] = True
     mask[1, :3] = True
-    for return_weights in (False, True):
-        out, weights = attn(x, key_padding_mask=mask, causal=causal, return_weights=return_weights)
+    for return_attention in (False, True):
+        out, weights = attn(x, key_padding_mask=mask, causal=causal, return_attention=return_attention)
         assert torch.isfinite(out).all()
         out.sum().backward()
         assert torch.isfinite(x.grad).all()
@@ -81,7 +81,7 @@ def test_fully_masked_rows_give_zeros_not_nan(attn: MultiHeadAttention, causal: 
             if causal:
                 assert (weights[1, :, :3] == 0).all()
     fast, _ = attn(x, key_padding_mask=mask, causal=causal)
-    slow, _ = attn(x, key_padding_mask=mask, causal=causal, return_weights=True)
+    slow, _ = attn(x, key_padding_mask=mask, causal=causal, return_attention=True)
     torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
 
 
@@ -89,8 +89,8 @@ def test_training_mode_with_dropout_runs_both_paths() -> None:
     attn = MultiHeadAttention(D, H, dropout=0.5).train()
     x = torch.randn(B, T, D)
     mask = _pad_mask([7, 4, 1], T)
-    for return_weights in (False, True):
-        out, _ = attn(x, key_padding_mask=mask, return_weights=return_weights)
+    for return_attention in (False, True):
+        out, _ = attn(x, key_padding_mask=mask, return_attention=return_attention)
         assert out.shape == (B, T, D) and torch.isfinite(out).all()
 
 
@@ -135,8 +135,8 @@ def test_token_embedding_pad_and_pretrained_vectors() -> None:
     assert emb.embedding.padding_idx == 0
     assert TokenEmbedding(10, 4, pad_id=-1).embedding.padding_idx is None
     vectors = torch.randn(10, 4)
-    emb.load_vectors(vectors, freeze=True)
+    emb.load_vectors(vectors)
     torch.testing.assert_close(emb(torch.tensor([[3]]))[0, 0], vectors[3])
-    assert not emb.embedding.weight.requires_grad
+    assert emb.embedding.weight.requires_grad  # task.freeze decides, not the loader
     with pytest.raises(ValueError, match="shape"):
         emb.load_vectors(torch.randn(9, 4))

@@ -17,7 +17,7 @@ from torch import nn
 import core.models.cnn
 import core.models.rnn
 import core.models.transformer  # noqa: F401  (registers the architectures)
-from core.decoding import generate, sample_next_token
+from core.decoding.sampling import generate, sample_next_token
 from core.errors import ConfigError
 from core.models.base import Backbone
 from core.models.heads import LanguageModel, SequenceClassifier, pool

@@ -14,7 +14,7 @@ import torch
 
 from core.config import default_config, validate_config
 from core.data.seq2seq import date_formats
-from core.decoding import beam_search, greedy_translate
+from core.decoding.seq2seq import beam_search, greedy_translate
 from core.errors import ConfigError, DataError
 from core.metrics import translation_metrics
 from core.registry import DATASETS, MODELS
@@ -197,7 +197,7 @@ def test_transformer_attention_maps() -> None:
 
 
 def test_tied_embeddings_share_one_matrix() -> None:
-    model = _model("transformer_seq2seq", tie_embeddings=True)
+    model = _model("transformer_seq2seq", tie_weights=True)
     assert model.lm_head.weight is model.decoder.token_embedding.weight
     with pytest.raises(ConfigError):
         validate_config({"task": "translation", "model": {"name": "transformer_seq2seq", "d_model": 30, "n_heads": 4}})

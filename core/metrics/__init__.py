@@ -1,0 +1,23 @@
+"""Validation metrics: their declarations (:mod:`core.metrics.catalog`) and the adapters over
+scikit-learn and sacrebleu that compute them (:mod:`core.metrics.scores`)."""
+
+from core.metrics.catalog import (
+    METRICS,
+    Metric,
+    check_objective,
+    direction,
+    metric,
+    task_metrics,
+)
+from core.metrics.scores import (
+    COUNT_KEYS,
+    classification_metrics,
+    language_model_metrics,
+    scalars,
+    translation_metrics,
+)
+
+__all__ = [
+    "COUNT_KEYS", "METRICS", "Metric", "check_objective", "classification_metrics", "direction",
+    "language_model_metrics", "metric", "scalars", "task_metrics", "translation_metrics",
+]

@@ -1,0 +1,119 @@
+"""Every validation metric the engine reports, declared once: name, label, direction, the
+tasks that report it and how to show it.
+
+Early stopping, the best checkpoint, sweep objectives, the CLI's progress line, the Run view's
+charts, the Runs table and Compare all read these declarations; a test checks that each task
+reports exactly the metrics declared for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.errors import ConfigError
+
+CLASSIFICATION = "classification"
+LANGUAGE_MODEL = "language_model"
+TRANSLATION = "translation"
+MASKED_LM = "masked_lm"
+WORD_EMBEDDINGS = "word_embeddings"
+ALL_TASKS = (CLASSIFICATION, LANGUAGE_MODEL, TRANSLATION, MASKED_LM, WORD_EMBEDDINGS)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One validation metric.
+
+    ``direction``: ``max`` (higher is better) or ``min``. ``tasks``: the tasks whose
+    evaluation reports it. ``fmt``: a printf format for tables (``%.1f`` for 0-100 scores).
+    ``headline``: shown in short summaries (the CLI's eval line, the Run view's first charts).
+    ``objective``: worth optimising (early stopping, sweeps); a diagnostic such as BLEU's
+    brevity penalty is reported but not offered.
+    """
+
+    name: str
+    label: str
+    direction: str
+    tasks: tuple[str, ...]
+    help: str
+    fmt: str = "%.4f"
+    headline: bool = False
+    objective: bool = True
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("max", "min"):
+            raise ValueError(f"metric {self.name}: direction must be max or min")
+        unknown = set(self.tasks) - set(ALL_TASKS)
+        if unknown:
+            raise ValueError(f"metric {self.name}: unknown tasks {sorted(unknown)}")
+
+    @property
+    def optuna_direction(self) -> str:
+        return "maximize" if self.direction == "max" else "minimize"
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly better than ``b``."""
+        return a > b if self.direction == "max" else a < b
+
+
+_CLS = (CLASSIFICATION,)
+_BINARY = " Binary classification only (the positive class is 1)."
+_MACRO = " Averaged over classes with equal weight."
+_WEIGHTED = " Averaged over classes weighted by their support."
+
+# Declaration order is display order: the Run view charts the first headline metrics.
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("accuracy", "Accuracy", "max", (CLASSIFICATION, MASKED_LM), "Share of correct predictions (masked LM: of masked tokens).", fmt="%.3f", headline=True),
+    Metric("f1_macro", "F1 (macro)", "max", _CLS, "Harmonic mean of precision and recall." + _MACRO, fmt="%.3f", headline=True),
+    Metric("roc_auc", "ROC-AUC", "max", _CLS, "Area under the ROC curve (one-vs-rest mean for several classes); missing when validation holds one class.", fmt="%.3f", headline=True),
+    Metric("pr_auc", "PR-AUC", "max", _CLS, "Average precision (one-vs-rest mean for several classes).", fmt="%.3f"),
+    Metric("precision", "Precision (binary)", "max", _CLS, "Of the examples predicted positive, the share that are." + _BINARY, fmt="%.3f"),
+    Metric("recall", "Recall (binary)", "max", _CLS, "Of the positive examples, the share predicted positive." + _BINARY, fmt="%.3f"),
+    Metric("f1", "F1 (binary)", "max", _CLS, "Harmonic mean of binary precision and recall." + _BINARY, fmt="%.3f"),
+    Metric("precision_macro", "Precision (macro)", "max", _CLS, "Precision per class." + _MACRO, fmt="%.3f"),
+    Metric("recall_macro", "Recall (macro)", "max", _CLS, "Recall per class." + _MACRO, fmt="%.3f"),
+    Metric("precision_weighted", "Precision (weighted)", "max", _CLS, "Precision per class." + _WEIGHTED, fmt="%.3f"),
+    Metric("recall_weighted", "Recall (weighted)", "max", _CLS, "Recall per class." + _WEIGHTED, fmt="%.3f"),
+    Metric("f1_weighted", "F1 (weighted)", "max", _CLS, "F1 per class." + _WEIGHTED, fmt="%.3f"),
+    Metric("bleu", "BLEU", "max", (TRANSLATION,), "Corpus BLEU (sacrebleu, 13a tokenisation), 0-100.", fmt="%.2f", headline=True),
+    Metric("chrf", "chrF", "max", (TRANSLATION,), "Character n-gram F-score (sacrebleu), 0-100.", fmt="%.2f", headline=True),
+    Metric("exact_match", "Exact match", "max", (TRANSLATION,), "Share of translations equal to their reference, token for token.", fmt="%.3f", headline=True),
+    Metric("brevity_penalty", "BLEU brevity penalty", "max", (TRANSLATION,), "BLEU's penalty for output shorter than the references (1: none).", fmt="%.3f", objective=False),
+    Metric("perplexity", "Perplexity", "min", (LANGUAGE_MODEL, TRANSLATION, MASKED_LM), "exp(loss): how many tokens the model hesitates between, on average.", fmt="%.2f", headline=True),
+    Metric("bits_per_char", "Bits per character", "min", (LANGUAGE_MODEL,), "Loss in bits per character of text: compares models with different tokenizers.", fmt="%.3f", headline=True),
+    Metric("bits_per_token", "Bits per token", "min", (LANGUAGE_MODEL,), "Loss in bits per token.", fmt="%.3f"),
+    Metric("neighbour_accuracy", "Neighbour accuracy", "max", (WORD_EMBEDDINGS,), "Share of planted related words found among each other's nearest neighbours.", fmt="%.3f", headline=True),
+    Metric("analogy_accuracy", "Analogy accuracy", "max", (WORD_EMBEDDINGS,), "Share of planted analogies (a:b :: c:?) answered correctly.", fmt="%.3f", headline=True),
+    Metric("loss", "Loss", "min", ALL_TASKS, "Mean validation loss (cross-entropy in nats; word vectors: their training objective).", fmt="%.4f", headline=True),
+)}
+
+
+def metric(name: str) -> Metric:
+    """The declaration of ``name``; KeyError names the known metrics."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise KeyError(f"unknown metric {name!r}; known: {', '.join(METRICS)}") from None
+
+
+def task_metrics(task: str, *, objective: bool | None = None) -> list[Metric]:
+    """The metrics ``task`` reports, in display order (``objective=True``: only those worth
+    optimising)."""
+    return [m for m in METRICS.values()
+            if task in m.tasks and (objective is None or m.objective == objective)]
+
+
+def direction(name: str) -> str:
+    """``max`` or ``min`` for a declared metric; an undeclared name is maximised (scores)."""
+    found = METRICS.get(name)
+    return found.direction if found is not None else "max"
+
+
+def check_objective(task: str, name: str, field: str) -> Metric:
+    """The declaration of ``name`` if ``task`` reports it as an objective, else a ConfigError
+    naming ``field`` and the allowed metrics."""
+    allowed = [m.name for m in task_metrics(task, objective=True)]
+    if name not in allowed:
+        raise ConfigError(field, name, "one of " + ", ".join(allowed),
+                          reason=f"not a validation metric of {task}")
+    return METRICS[name]
