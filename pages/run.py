@@ -13,8 +13,8 @@ import yaml
 from app.components.attention_view import snapshot_embed
 from app.components.live import run_label, run_view
 from app.state import get_store, last_runs, page_path
-from core.cli import reproduce_command
 from core.errors import ConfigError, WorkbenchError
+from core.reproduce import reproduce_command
 from core.store import ACTIVE_STATUSES, Run
 
 PICK = "run.pick"

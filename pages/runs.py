@@ -15,9 +15,9 @@ import streamlit as st
 
 from app.components.run_picker import pick_runs
 from app.state import get_store, open_run_page
-from core.cli import reproduce_command
 from core.config import RunConfig
 from core.errors import WorkbenchError
+from core.reproduce import reproduce_command
 from core.store import ACTIVE_STATUSES, Run, Store
 
 TABLE_KEY = "runs_table"

@@ -23,11 +23,11 @@ from app.state import (
     open_run_page,
     prewarm_workers,
 )
-from core.cli import reproduce_command
 from core.config import RunConfig, default_config, section_params, validate_config
 from core.errors import ConfigError, WorkbenchError
 from core.paths import safe_join
 from core.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, TOKENIZERS
+from core.reproduce import reproduce_command
 
 FORM = "train.form"  # the form's values (plain session state: survives leaving the page)
 W = "train.w"  # widget keys are f"{W}{generation}.section.component.param"

@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
-from core.cli import ui_command, ui_environment
+from core.cli.ui import ui_command, ui_environment
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Playwright

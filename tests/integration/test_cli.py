@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.cli import main, reproduce_command
+from core.cli import main
 from core.config import default_config, validate_config
+from core.reproduce import reproduce_command
 
 
 def _train(capsys, *extra: str) -> str:
@@ -154,7 +155,7 @@ def test_embeddings_project_writes_the_playground_map(capsys, tmp_path) -> None:
     (["generate", "x", "--top-p", "1.5"], "--top-p"),
     (["generate", "x", "--temperature", "nan"], "--temperature"),
     (["generate", "x", "--seed", "99999999999999999999"], "--seed"),
-    (["generate", "x", "--max-tokens", "0"], "--max-tokens"),
+    (["generate", "x", "--max-tokens", "0"], "--max-new-tokens/--max-tokens"),
     (["runs", "list", "--limit", "0"], "--limit"),
     (["worker", "--poll", "inf"], "--poll"),
     (["ui", "--port", "99999"], "--port"),

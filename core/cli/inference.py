@@ -1,0 +1,138 @@
+"""Using a trained run: ``lmwb predict``, ``generate``, ``translate``, ``fill-mask``, ``eval``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from core.cli.common import add_param_flag, input_texts, number, open_store
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from core.runs import load_trained, predict_texts
+
+    texts = input_texts(args)
+    trained = load_trained(open_store(args), args.run, which=args.checkpoint)
+    for text, probs in zip(texts, predict_texts(trained, texts), strict=True):
+        best = max(probs, key=probs.get)
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(probs.items(), key=lambda kv: -kv[1]))
+        print(f"{best}\t({shown})\t{text}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from core.runs import generate_text, load_trained
+
+    trained = load_trained(open_store(args), args.run, which=args.checkpoint)
+    for i in range(args.n):
+        seed = None if args.seed is None else args.seed + i
+        print(generate_text(
+            trained, args.prompt, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+            top_k=args.top_k, top_p=args.top_p, greedy=args.greedy, seed=seed,
+        ))
+        if args.n > 1:
+            print("-" * 40)
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from core.runs import load_trained, translate_texts
+
+    texts = input_texts(args)  # before loading the model: no text fails at once
+    trained = load_trained(open_store(args), args.run, which=args.checkpoint)
+    for translation in translate_texts(trained, texts, beam=args.beam_size, max_len=args.max_output_tokens,
+                                       length_penalty=args.length_penalty):
+        print(translation)
+    return 0
+
+
+def cmd_fill_mask(args: argparse.Namespace) -> int:
+    """Per mask: the k likeliest tokens of a masked_lm run, as ``lmwb embeddings`` lists words."""
+    from core.runs import fill_mask, load_trained
+
+    texts = input_texts(args)
+    trained = load_trained(open_store(args), args.run, which=args.checkpoint)
+    for text in texts:
+        guesses = fill_mask(trained, text, args.k)
+        for n, options in enumerate(guesses, start=1):
+            print(f"mask {n} of {len(guesses)} in: {text}")
+            for token, prob in options:
+                print(f"{prob:7.4f}  {token}")
+    return 0
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from core.runs import evaluate_file, load_trained
+
+    trained = load_trained(open_store(args), args.run, which=args.checkpoint)
+    extra = {}
+    if args.text_column:
+        extra["text_column"] = args.text_column
+    if args.label_column:
+        extra["label_column"] = args.label_column
+    result = evaluate_file(trained, args.data, source_path=args.source, target_path=args.target,
+                           beam=args.beam_size, **extra)
+    for key, value in result.metrics.items():
+        print(f"{key:20} {value:.4f}")
+    confusion = result.details.get("confusion_matrix")
+    if confusion:
+        labels = [str(name)[:10] for name in confusion["labels"]]
+        print("confusion matrix (rows: true, columns: predicted):")
+        print(" " * 12 + " ".join(f"{name:>10}" for name in labels))
+        for name, row in zip(labels, confusion["matrix"], strict=True):
+            print(f"  {name:>10}" + " ".join(f"{v:>10d}" for v in row))
+    translations = result.details.get("translations")
+    if translations:
+        print(f"{result.details.get('sentences', '?')} sentences, {result.details.get('decoding', '')}; "
+              f"{result.details.get('bleu_signature', '')}")
+        for row in translations:
+            print(f"\nsource     {row['source']}\nreference  {row['reference']}\nhypothesis {row['hypothesis']}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add this module's commands to the ``lmwb`` parser."""
+    from core.decoding import settings as decoding
+
+    for name, func, help_text in (
+        ("predict", cmd_predict, "classify texts with a trained run"),
+        ("generate", cmd_generate, "generate text with a trained language model"),
+        ("eval", cmd_eval, "score a trained run on a data file"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("run")
+        p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+        if name == "predict":
+            p.add_argument("text", nargs="*", help="texts (default: one per line on stdin)")
+        elif name == "generate":
+            p.add_argument("--prompt", default="")
+            for param in decoding.SAMPLING:
+                aliases = ("--max-tokens",) if param is decoding.MAX_NEW_TOKENS else ()
+                # No --seed: a fresh sample each call, as a person at a terminal expects.
+                add_param_flag(p, param, *aliases, **({"default": None} if param is decoding.SEED else {}))
+            p.add_argument("-n", type=number(int, 1, 1000), default=1, help="number of samples")
+        else:
+            p.add_argument("--data", help="CSV/TSV/JSONL/TXT file, plain or .gz (translation: source and target columns)")
+            p.add_argument("--source", help="translation: source sentences, one per line (with --target)")
+            p.add_argument("--target", help="translation: reference translations aligned with --source")
+            add_param_flag(p, decoding.BEAM_SIZE, "--beam", default=None)  # None: the run's task.beam_size
+            p.add_argument("--text-column")
+            p.add_argument("--label-column")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("translate", help="translate texts with a trained translation run")
+    p.add_argument("run")
+    p.add_argument("text", nargs="*", help="source texts (default: one per line on stdin)")
+    # Unset beam settings fall back to the run's own task.beam_size / task.length_penalty.
+    add_param_flag(p, decoding.BEAM_SIZE, "--beam", default=None)
+    add_param_flag(p, decoding.LENGTH_PENALTY, default=None)
+    add_param_flag(p, decoding.MAX_OUTPUT_TOKENS, "--max-len")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.set_defaults(func=cmd_translate)
+
+    p = sub.add_parser("fill-mask", help="guess the masked tokens of a text with a trained masked_lm run")
+    p.add_argument("run")
+    p.add_argument("text", nargs="*", help="texts with [MASK] where a token is hidden (default: one per line on stdin)")
+    p.add_argument("-k", type=number(int, 1, 1000), default=5, help="guesses per mask (default 5)")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    p.set_defaults(func=cmd_fill_mask)
+

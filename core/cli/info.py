@@ -1,0 +1,59 @@
+"""What is available: ``lmwb data list|show`` and ``lmwb params``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from core.errors import WorkbenchError
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from core.registry import DATASETS
+
+    if args.action == "list":
+        print(f"{'name':14} {'tasks':32} description")
+        for comp in DATASETS:
+            print(f"{comp.name:14} {','.join(comp.meta.get('tasks', ())):32} {comp.help}")
+        return 0
+    from core.data.files import describe_file
+
+    if not args.path:
+        raise WorkbenchError("`lmwb data show` needs a FILE")
+    print(json.dumps(describe_file(args.path), indent=2, default=str))
+    return 0
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    """Print parameter declarations: the same ones the UI form and sweeps use."""
+    from core.config import SECTION_REGISTRIES, TRAINING_PARAMS
+
+    sections = [args.section] if args.section else [*SECTION_REGISTRIES, "training"]
+    for section in sections:
+        if section == "training":
+            comps = [("training", TRAINING_PARAMS, "the training loop")]
+        elif section in SECTION_REGISTRIES:
+            reg = SECTION_REGISTRIES[section]
+            names = [args.name] if args.name else [c.name for c in reg]
+            comps = [(n, reg.get(n).params, reg.get(n).help) for n in names]
+        else:
+            raise WorkbenchError(f"unknown section {section!r}; choose from {', '.join([*SECTION_REGISTRIES, 'training'])}")
+        for name, params, help_text in comps:
+            print(f"[{section}] {name}: {help_text}")
+            for p in params:
+                print(f"  {section}.{p.name} = {p.default!r:<12} {p.allowed():<40} {p.help}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add this module's commands to the ``lmwb`` parser."""
+    p = sub.add_parser("data", help="built-in datasets and file previews")
+    p.add_argument("action", choices=["list", "show"])
+    p.add_argument("path", nargs="?")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("params", help="show declared hyperparameters (what --set accepts)")
+    p.add_argument("section", nargs="?")
+    p.add_argument("name", nargs="?")
+    p.set_defaults(func=cmd_params)

@@ -1,0 +1,75 @@
+"""`lmwb`: everything the browser does, from a terminal.
+
+    lmwb train --config examples/char_gpt_shakespeare.yaml --set training.max_steps=500
+    lmwb runs list | show RUN | delete RUN | stop RUN | export RUN
+    lmwb predict RUN "a gripping, funny film"
+    lmwb generate RUN --prompt "ROMEO:" --temperature 0.8
+    lmwb translate RUN "ein Mann fährt Fahrrad ." --beam 5
+    lmwb fill-mask RUN "the film was [MASK] and moving" -k 5
+    lmwb eval RUN --data test.tsv
+    lmwb embeddings RUN neighbours king -k 5 | analogy man woman king | similarity a b | export vectors.txt
+    lmwb embeddings RUN project [WORD ...] --method tsne -o map.csv
+    lmwb data list          lmwb params model lstm          lmwb ui
+    lmwb train --queue ...  lmwb worker [--once]            lmwb resume RUN [--queue]
+
+One module per verb group (core/cli/training.py, runs.py, inference.py, ...); each adds its
+commands to the parser with ``register(sub)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+
+from core.cli import embeddings, inference, info, runs, sweep, training, ui
+from core.display import format_duration
+from core.errors import WorkbenchError
+
+VERB_GROUPS = (training, runs, inference, embeddings, info, sweep, ui)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lmwb", description="LM Workbench: train, compare and look inside language models.")
+    parser.add_argument("--store", help="database URL (default: SQLite in the workbench home; env LMWB_STORE)")
+    parser.add_argument("--home", help="workbench home folder for the store and run folders (env LMWB_HOME)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in VERB_GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a refused flag (2), already printed by argparse
+        return int(exc.code or 0)
+    started = time.monotonic()
+    try:
+        return int(args.func(args) or 0)
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `lmwb ... | head`: the reader left, nothing more to say
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit flush does not fail again
+        return 0
+    except (OSError, UnicodeError) as exc:  # a file or folder given on the command line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if type(exc).__module__.startswith("sqlalchemy"):  # a store URL that cannot be used
+            print(f"error: the store ({getattr(args, 'store', None) or 'default SQLite'}) cannot be used: "
+                  f"{str(exc).splitlines()[0]}", file=sys.stderr)
+            return 2
+        raise
+    except KeyboardInterrupt:
+        print(f"\ninterrupted after {format_duration(time.monotonic() - started)}", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The CLI's training progress: a tqdm bar on a terminal, a plain line every ~5% in a log."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from tqdm import tqdm
+
+from core.display import format_duration
+from core.metrics.catalog import METRICS
+
+
+class ProgressPrinter:
+    """A trainer callback. On a terminal, a tqdm bar (step, rate, ETA) with the loss, learning
+    rate and throughput beside it, and evaluations printed above it; piped to a file, one line
+    every ~5% of the steps (a log full of carriage returns is unreadable)."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self.max_steps = 1
+        self.next_mark = 0.0
+        self.bar: tqdm | None = None
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        self.max_steps = info["max_steps"]
+        self.next_mark = info["step"] / self.max_steps
+        data = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in info["data"].items())
+        self._print(f"device {info['device']} | {info['params']:,} parameters | {data}")
+        for note in info.get("notes", []):
+            self._print(f"note: {note}")
+        if self.tty:
+            self.bar = tqdm(total=self.max_steps, initial=info["step"], file=self.stream, unit="step",
+                            dynamic_ncols=True, leave=True)
+
+    def on_log(self, step: int, m: dict[str, float]) -> None:
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+            self.bar.set_postfix_str(f"loss {m['loss']:.4f} | lr {m['lr']:.2e} | {m['tokens_per_s']:,.0f} tok/s",
+                                     refresh=True)
+        elif step / self.max_steps >= self.next_mark:
+            self._print(
+                f"step {step:>{len(str(self.max_steps))}}/{self.max_steps} | loss {m['loss']:.4f} | "
+                f"lr {m['lr']:.2e} | {m['tokens_per_s']:,.0f} tok/s | ETA {format_duration(m['eta_s'])}"
+            )
+            self.next_mark += 0.05
+
+    def on_eval(self, step: int, metrics: dict[str, float], details: dict[str, Any]) -> None:
+        shown = " | ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in METRICS and METRICS[k].headline)
+        self._print(f"eval step {step}: {shown}")
+        if "sample" in details:
+            self._print("sample: " + details["sample"][:300].replace("\n", "\n        "))
+
+    def on_end(self, result: Any) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        s = result.summary
+        best = s.get("best", {})
+        best_text = f"best val {s.get('metric')} {best['value']:.4f} at step {best['step']}" if best.get("value") is not None else ""
+        self._print(
+            f"{result.status} at step {result.step} in {format_duration(s.get('duration_s'))} "
+            f"({s.get('tokens_per_s', 0):,.0f} tok/s){' | ' + best_text if best_text else ''}"
+            + (f" | {result.reason}" if result.reason else "")
+        )
+
+    def _print(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)  # above the bar, which is redrawn below
+        else:
+            print(text, file=self.stream, flush=True)

@@ -1,0 +1,78 @@
+"""``lmwb runs list|show|stop|export|delete``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from typing import Any
+
+from core.cli.common import number, open_store, output_file, strip_details
+from core.errors import WorkbenchError
+from core.reproduce import reproduce_command
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    if args.action == "list":
+        if args.task is not None:
+            from core.registry import TASKS
+
+            TASKS.get(args.task, path="--task")  # an unknown task is an error, not "no runs"
+        runs = store.list_runs(status=args.status, task=args.task, limit=args.limit)
+        if not runs:
+            filtered = args.status is not None or args.task is not None
+            print("no runs match --status/--task" if filtered else "no runs yet: try `lmwb train --task classification`")
+            return 0
+        print(f"{'id':10} {'name':28} {'task':15} {'arch':20} {'status':10} {'step':>7} {'best':>10}")
+        for r in runs:
+            s = r.summary or {}
+            best = (s.get("best") or {}).get("value")
+            best_text = f"{best:.4f}" if isinstance(best, float) else ""
+            print(f"{r.id:10} {r.name[:28]:28} {r.task:15} {r.arch:20} {r.status:10} {s.get('step', 0):>7} {best_text:>10}")
+        return 0
+    if not args.run:
+        raise WorkbenchError(f"`lmwb runs {args.action}` needs a RUN id or name")
+    run = store.get_run(args.run)
+    if args.action == "show":
+        info = {
+            "id": run.id, "name": run.name, "task": run.task, "arch": run.arch, "status": run.status,
+            "error": run.error, "device": run.device, "tags": run.tags, "created_at": str(run.created_at),
+            "parent_id": run.parent_id,  # the run a fine-tune started from (task.init_from_run)
+            "folder": str(store.run_dir(run.id)), "summary": strip_details(run.summary),
+            "config": run.config,
+        }
+        print(json.dumps(info, indent=2, default=str))
+        print("reproduce: " + reproduce_command(run.config))
+    elif args.action == "delete":
+        if not args.yes and run.status == "running":
+            raise WorkbenchError(f"run {run.id} is running; stop it first or pass --yes")
+        store.delete_run(run.id)
+        print(f"deleted run {run.id}")
+    elif args.action == "stop":
+        from core.store import ACTIVE_STATUSES
+
+        if run.status not in ACTIVE_STATUSES:
+            print(f"run {run.id} is {run.status}: nothing to stop")
+            return 0
+        store.request_stop(run.id)
+        print(f"stop requested for run {run.id}; it stops after its current step")
+    elif args.action == "export":
+        df = store.metrics(run.id)
+        out = output_file(args.output or f"{run.id}_metrics.csv", args)
+        df.to_csv(out, index=False, quoting=csv.QUOTE_MINIMAL)
+        print(f"wrote {len(df)} metric points to {out}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add this module's commands to the ``lmwb`` parser."""
+    p = sub.add_parser("runs", help="list, show, stop, export or delete runs")
+    p.add_argument("action", choices=["list", "show", "delete", "stop", "export"])
+    p.add_argument("run", nargs="?", help="run id (or unique prefix, or name)")
+    p.add_argument("--status")
+    p.add_argument("--task")
+    p.add_argument("--limit", type=number(int, 1))
+    p.add_argument("--yes", action="store_true", help="delete without asking even if running")
+    p.add_argument("--output", "-o", help="CSV path for export")
+    p.set_defaults(func=cmd_runs)

@@ -1,0 +1,113 @@
+"""``lmwb train``, ``lmwb resume`` and ``lmwb worker``: start runs here or queue them."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Any
+
+from core.cli.common import number, open_store
+from core.cli.progress import ProgressPrinter
+from core.errors import WorkbenchError
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from core.config import (
+        absolute_file_paths,
+        apply_overrides,
+        default_config,
+        load_config_file,
+        validate_config,
+    )
+    from core.runs import create_run
+
+    if args.config:
+        raw = load_config_file(args.config)
+    else:
+        raw = default_config(args.task)
+    config = validate_config(absolute_file_paths(apply_overrides(raw, args.set or [])))
+    store = open_store(args)
+    run = create_run(store, config, name=args.name, tags=args.tag or [])
+    print(f"run {run.id} ({run.name}) created in {store.url}")
+    if args.queue:
+        print("queued; a worker (`lmwb worker`) will pick it up")
+        return 0
+    return _run_in_foreground(store, run.id, resume=False)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    store = open_store(args)
+    run = store.get_run(args.run)
+    if args.queue:
+        from core.jobs import request_resume
+
+        queued = request_resume(store, run.id, force=args.force)
+        print(f"run {queued.id} queued to resume; a worker (`lmwb worker`) will pick it up")
+        return 0
+    if run.status == "running":
+        raise WorkbenchError(f"run {run.id} is already running")
+    if run.status == "completed" and not args.force:
+        raise WorkbenchError(f"run {run.id} already completed; raise training.max_steps in a new run instead")
+    return _run_in_foreground(store, run.id, resume=True)
+
+
+def _run_in_foreground(store: Any, run_id: str, resume: bool) -> int:
+    from core.runs import execute_run
+
+    store.update_run(run_id, stop_requested=False)  # a stop from an earlier session is spent
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print("\nstopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_signal)
+    try:
+        result = execute_run(store, run_id, resume=resume, callbacks=[ProgressPrinter()], stop_event=stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    print(f"run {run_id}: {result.status}. Folder: {store.run_dir(run_id)}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+
+    from core.jobs import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    store = open_store(args)
+    print(f"worker on {store.url}: training queued runs one at a time (Ctrl-C stops after the current step)", flush=True)
+    done = run_worker(store, once=args.once, idle_exit_s=args.idle_exit, poll_s=args.poll)
+    print(f"worker exiting after {done} run(s)")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add this module's commands to the ``lmwb`` parser."""
+    p = sub.add_parser("train", help="train a model from a config file and/or --set overrides")
+    p.add_argument("--config", help="YAML or JSON run config")
+    p.add_argument("--task", default="classification", help="task whose defaults to start from when no --config")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config value (repeatable)")
+    p.add_argument("--name", help="run name")
+    p.add_argument("--tag", action="append", help="tag the run (repeatable)")
+    p.add_argument("--queue", action="store_true", help="only queue the run for a worker")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("resume", help="continue a stopped or failed run from its last checkpoint")
+    p.add_argument("run")
+    p.add_argument("--force", action="store_true", help="resume even a completed run")
+    p.add_argument("--queue", action="store_true", help="only queue it for a worker instead of training here")
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("worker", help="train queued runs in this process, one at a time")
+    p.add_argument("--once", action="store_true", help="train at most one run, then exit")
+    p.add_argument("--idle-exit", type=number(float, 0, 1e7, above=True), metavar="S",
+                   help="exit after S seconds without queued runs")
+    p.add_argument("--poll", type=number(float, 0.01, 3600), default=0.5, metavar="S",
+                   help="how often to look at the queue (default 0.5)")
+    p.set_defaults(func=cmd_worker)
