@@ -81,10 +81,10 @@ def _cached_supervisor(url: str | None, home: str, no_workers: bool) -> WorkerPo
     from core.jobs import Supervisor
 
     store = _cached_store(url, home)
-    # The supervisor needs the real URL (Store.url hides a password); the store's pickled
-    # state is exactly that. Creating it runs core.jobs.mark_orphans once for this app
-    # process: runs left "running" by a worker that died with an earlier app get marked.
-    return Supervisor(store.__getstate__()["url"], Path(home))
+    # The supervisor needs the real URL (Store.url hides a password). Creating it runs
+    # core.jobs.mark_orphans once for this app process: runs left "running" by a worker that
+    # died with an earlier app get marked.
+    return Supervisor(store.connect_url, Path(home))
 
 
 def get_supervisor() -> WorkerPool:

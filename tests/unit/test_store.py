@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from core import store as store_module
 from core.errors import RunNotFound, WorkbenchError
 from core.store import Run, Store, StoreSchemaError
+from core.store import schema as store_module
 
 
 @pytest.fixture

@@ -1,0 +1,218 @@
+"""The store's connection to its database: engines for SQLite (WAL, BEGIN IMMEDIATE) or any
+SQLAlchemy URL, short read and write transactions, schema creation, the run folders."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import StaticPool
+
+from core.errors import RunNotFound
+from core.paths import safe_join, workbench_home
+from core.store import schema
+from core.store.schema import StoreSchemaError, meta_table, runs_table
+
+STORE_ENV = "LMWB_STORE"
+_BUSY_TIMEOUT_MS = 30_000
+
+
+class Database:
+    """Connection plumbing the store's query mixins share (see :class:`core.store.Store`)."""
+
+    def __init__(self, url: str | None = None, home: Path | None = None) -> None:
+        self.home = Path(home).expanduser().resolve() if home is not None else workbench_home()
+        self.home.mkdir(parents=True, exist_ok=True)
+        raw = url or os.environ.get(STORE_ENV) or f"sqlite:///{self.home / 'store.db'}"
+        if "://" not in raw:  # a plain path: a SQLite file
+            raw = f"sqlite:///{Path(raw).expanduser().resolve()}"
+        self._url = make_url(raw)
+        self._engine: Engine | None = None
+        self._pid = -1
+        self._init_schema()
+
+    # -- plumbing ----------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden (safe to show in the UI or logs)."""
+        return self._url.render_as_string(hide_password=True)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self._url.get_backend_name() == "sqlite"
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None or self._pid != os.getpid():
+            if self._engine is not None:
+                # Inherited through fork: forget the parent's pooled connections without
+                # closing them, since the parent is still using them.
+                self._engine.dispose(close=False)
+            self._engine = self._make_engine()
+            self._pid = os.getpid()
+        return self._engine
+
+    def close(self) -> None:
+        """Close pooled connections. The store reconnects if it is used again."""
+        if self._engine is not None and self._pid == os.getpid():
+            self._engine.dispose()
+        self._engine = None
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def connect_url(self) -> str:
+        """The full URL, password included: for the child processes (workers, sweep drivers,
+        Optuna's storage) that open the same database. Never show it."""
+        return self._url.render_as_string(hide_password=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self._url.render_as_string(hide_password=False), "home": str(self.home)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["url"], Path(state["home"]))  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r}, home={str(self.home)!r})"
+
+    def _make_engine(self) -> Engine:
+        if not self.is_sqlite:
+            # Small pool, checked before use: servers drop idle connections.
+            return sa.create_engine(self._url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+        database = self._url.database or ""
+        in_memory = database in ("", ":memory:") or self._url.query.get("mode") == "memory"
+        kwargs: dict[str, Any] = {
+            "connect_args": {"check_same_thread": False, "timeout": _BUSY_TIMEOUT_MS / 1000},
+        }
+        if in_memory:
+            # One shared connection, or each checkout would see its own empty database.
+            # Only for single-process tests: an in-memory store is invisible to workers.
+            kwargs["poolclass"] = StaticPool
+        else:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            kwargs.update(pool_size=2, max_overflow=8)  # connections are cheap; keep few idle
+        engine = sa.create_engine(self._url, **kwargs)
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        sa.event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A short read transaction (a consistent snapshot; never blocks writers in WAL)."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A short write transaction, committed on success, rolled back on error.
+
+        On SQLite it starts with BEGIN IMMEDIATE: the write lock is taken up front (waiting
+        up to the busy timeout), so a read-then-write never fails half-way with "database is
+        locked" when another process wrote in between.
+        """
+        with self.engine.connect() as conn:
+            conn.execution_options(lmwb_write=True)
+            with conn.begin():
+                yield conn
+
+    def _init_schema(self) -> None:
+        with self._write() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": schema.PG_INIT_LOCK})
+            inspector = sa.inspect(conn)
+            version: int | None = None
+            if inspector.has_table("meta"):
+                value = conn.execute(
+                    sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+                ).scalar_one_or_none()
+                version = int(value) if value is not None else None
+            elif inspector.has_table("runs"):
+                raise StoreSchemaError(
+                    f"{self.url}: has a 'runs' table but no schema version; "
+                    "it was not made by LM Workbench. Use another LMWB_STORE or LMWB_HOME."
+                )
+            if version is not None and version > schema.SCHEMA_VERSION:
+                raise StoreSchemaError(
+                    f"{self.url}: the store has schema version {version}, but this LM Workbench "
+                    f"understands up to version {schema.SCHEMA_VERSION}; upgrade lm-workbench "
+                    "(pip install -U lm-workbench) to open it."
+                )
+            if version is not None:
+                for current in range(version, schema.SCHEMA_VERSION):
+                    migrate = schema.MIGRATIONS.get(current)
+                    if migrate is None:
+                        raise StoreSchemaError(
+                            f"{self.url}: no migration from schema version {current} to "
+                            f"{current + 1}; this store cannot be upgraded in place."
+                        )
+                    migrate(conn)
+            schema.metadata.create_all(conn)  # checkfirst: only what is missing
+            if version != schema.SCHEMA_VERSION:
+                conn.execute(sa.delete(meta_table).where(meta_table.c.key == "schema_version"))
+                conn.execute(
+                    sa.insert(meta_table).values(key="schema_version", value=str(schema.SCHEMA_VERSION))
+                )
+
+    def schema_version(self) -> int:
+        with self._read() as conn:
+            value = conn.execute(
+                sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+            ).scalar_one()
+        return int(value)
+
+    # -- folders -----------------------------------------------------------------------------
+    @property
+    def runs_root(self) -> Path:
+        return self.home / "runs"
+
+    def run_dir(self, run_id: str) -> Path:
+        """The run's folder ``{home}/runs/{run_id}/``, created on demand."""
+        path = safe_join(self.runs_root, run_id)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _exists(self, run_id: str) -> bool:
+        with self._read() as conn:
+            return (
+                conn.execute(sa.select(runs_table.c.id).where(runs_table.c.id == run_id)).first()
+                is not None
+            )
+
+    def _update(self, run_id: str, values: dict[str, Any]) -> None:
+        with self._write() as conn:
+            found = conn.execute(
+                sa.update(runs_table).where(runs_table.c.id == run_id).values(**values)
+            ).rowcount
+        if not found:
+            raise RunNotFound(run_id)
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" hook emit BEGIN itself (pysqlite's own transaction handling
+    # skips BEGIN before SELECT and cannot do BEGIN IMMEDIATE).
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")  # persistent; a no-op once set
+        cursor.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL, far fewer fsyncs
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    write = conn.get_execution_options().get("lmwb_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
