@@ -25,8 +25,8 @@ from app.components.charts import label_balance_figure, length_histogram_figure
 from app.components.forms import component_select, section_form, section_problem
 from app.state import page_path
 from core.config import default_config
-from core.data import files
-from core.data.files import detect_columns, read_records
+from core.data import reading
+from core.data.tables import detect_columns, read_records
 from core.data.types import DatasetSplits
 from core.errors import DataError, WorkbenchError
 from core.paths import safe_join, sanitize_filename, workbench_home
@@ -52,7 +52,7 @@ def uploads_dir() -> Path:
 
 def upload_limit_mb() -> float:
     """The stricter of the engine's file limit (LMWB_MAX_FILE_MB) and Streamlit's upload limit."""
-    return min(files.MAX_FILE_MB, float(st.get_option("server.maxUploadSize")))
+    return min(reading.MAX_FILE_MB, float(st.get_option("server.maxUploadSize")))
 
 
 def save_upload(name: str, data: bytes, *, folder: Path | None = None, max_mb: float | None = None) -> Path:
@@ -65,7 +65,7 @@ def save_upload(name: str, data: bytes, *, folder: Path | None = None, max_mb: f
     """
     folder = folder or uploads_dir()
     shown = sanitize_filename(name, default="upload.txt")
-    limit = files.MAX_FILE_MB if max_mb is None else max_mb
+    limit = reading.MAX_FILE_MB if max_mb is None else max_mb
     if len(data) > limit * 1_000_000:
         raise DataError(shown, f"file is {len(data) / 1e6:.1f} MB, over the {limit:g} MB upload limit")
     staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=folder))

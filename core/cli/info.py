@@ -17,7 +17,7 @@ def cmd_data(args: argparse.Namespace) -> int:
         for comp in DATASETS:
             print(f"{comp.name:14} {','.join(comp.meta.get('tasks', ())):32} {comp.help}")
         return 0
-    from core.data.files import describe_file
+    from core.data.tables import describe_file
 
     if not args.path:
         raise WorkbenchError("`lmwb data show` needs a FILE")

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from core.data.builtin import _DATA_SEED, _fraction_params, _register
-from core.data.files import FORMATS, read_parallel, read_records
+from core.data.reading import read_parallel
 from core.data.splits import split_indices
+from core.data.tables import FORMATS, read_records
 from core.data.types import DatasetSplits, Split
 from core.errors import ConfigError, DataError
 from core.params import Param, validate_params

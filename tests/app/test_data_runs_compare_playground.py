@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.components import charts
 from core.config import default_config, validate_config
-from core.data import files
+from core.data import reading
 from core.errors import DataError
 from core.metrics import classification_metrics, scalars
 from core.runs import create_run, execute_run
@@ -256,7 +256,7 @@ def test_data_page_previews_a_stored_file_and_hands_it_to_train(workbench_home: 
 
 
 def test_data_page_bad_uploads_show_errors_not_tracebacks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(files, "MAX_FILE_MB", 0.0006)  # 600 bytes: GOOD_CSV is over it
+    monkeypatch.setattr(reading, "MAX_FILE_MB", 0.0006)  # 600 bytes: GOOD_CSV is over it
     assert len(GOOD_CSV) > 600
     at = page("data").run()
     at.radio(key="data_source").set_value("Your file").run()

@@ -10,17 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from core.data import builtin, files
+from core.data import builtin, reading
 from core.data.builtin import list_builtin
-from core.data.files import (
-    describe_file,
-    file_dataset,
-    read_parallel,
-    read_records,
-    read_text,
-    sort_labels,
-)
+from core.data.files import file_dataset
+from core.data.reading import read_parallel, read_text
 from core.data.splits import split_indices, split_text
+from core.data.tables import describe_file, read_records, sort_labels
 from core.errors import ConfigError, DataError
 from core.registry import DATASETS
 
@@ -176,7 +171,7 @@ def test_empty_rows_skipped_with_note(tmp_path: Path) -> None:
 
 
 def test_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(files, "MAX_FILE_MB", 0.001)  # 1,000 bytes
+    monkeypatch.setattr(reading, "MAX_FILE_MB", 0.001)  # 1,000 bytes
     big = write(tmp_path, "big.txt", "x" * 3000)
     with pytest.raises(DataError, match=r"big.txt: file is 0.003 MB, over the 0.001 MB limit \(set LMWB_MAX_FILE_MB"):
         read_text(big)
@@ -189,10 +184,10 @@ def test_size_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_limit_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LMWB_MAX_FILE_MB", "12.5")
-    assert files._env_max_mb() == 12.5
+    assert reading._env_max_mb() == 12.5
     monkeypatch.setenv("LMWB_MAX_FILE_MB", "lots")
     with pytest.warns(UserWarning):
-        assert files._env_max_mb() == 200.0
+        assert reading._env_max_mb() == 200.0
 
 
 # -- splits -----------------------------------------------------------------------------------
