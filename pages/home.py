@@ -11,10 +11,10 @@ from typing import Any
 
 import streamlit as st
 
+from app.components.runs_table import COLUMN_CONFIG, runs_table
 from app.state import get_store, launch, new_race_tag, open_run_page, page_path
 from core.config import RunConfig, apply_overrides, default_config, validate_config
 from core.errors import WorkbenchError
-from pages.runs import COLUMN_CONFIG, runs_table
 
 
 @dataclass(frozen=True)
@@ -98,47 +98,54 @@ def start_demo(demo: Demo) -> None:
     open_run_page([r.id for r in runs])
 
 
-st.title("LM Workbench", anchor=False)
-st.markdown(
-    "Train language models in your browser and watch them learn: pick a task (classification, "
-    "language modelling, translation, word vectors, pretraining), data, an architecture (RNN, "
-    "LSTM, GRU, TextCNN, Transformer, a pretrained Hugging Face model) and its hyperparameters; "
-    "follow the loss curves live, compare runs, look inside with attention maps and tune with "
-    "sweeps. Everything here is also one `lmwb` command away."
-)
+RECENT = 5  # runs listed under "Recent runs"
 
-st.subheader("Where to start", anchor=False)
-links = (
-    ("data", "Data", ":material/dataset:", "look at the built-in datasets or upload your own file"),
-    ("train", "Train", ":material/model_training:", "choose an architecture and its hyperparameters"),
-    ("run", "Run", ":material/monitoring:", "watch a run train, live"),
-    ("runs", "Runs", ":material/list_alt:", "every run, its status and scores"),
-    ("compare", "Compare", ":material/compare_arrows:", "overlay curves and metrics of several runs"),
-    ("attention", "Attention", ":material/visibility:", "see what each attention head looks at"),
-    ("sweeps", "Sweeps", ":material/tune:", "grid, random and Bayesian hyperparameter search"),
-    ("playground", "Playground", ":material/chat:", "classify, generate or translate with a trained model"),
-)
-cols = st.columns(3)
-shown = [link for link in links if page_path(link[0]).is_file()]
-for i, (name, title, icon, what) in enumerate(shown):
-    with cols[i % 3]:
-        st.page_link(page_path(name), label=title, icon=icon)
-        st.caption(what)
 
-st.subheader("One-click demos", anchor=False)
-st.caption("Each finishes in about a minute on a laptop CPU (faster on a GPU) and opens the live view.")
-cols = st.columns(len(DEMOS))
-for i, (col, demo) in enumerate(zip(cols, DEMOS, strict=True)):
-    with col, st.container(border=True, height="stretch"):
-        st.markdown(f"**{demo.title}**")
-        st.caption(demo.blurb)
-        if st.button("Start", key=f"demo.{i}", icon=demo.icon, type="primary"):
-            start_demo(demo)
+def main() -> None:
+    st.title("LM Workbench", anchor=False)
+    st.markdown(
+        "Train language models in your browser and watch them learn: pick a task (classification, "
+        "language modelling, translation, word vectors, pretraining), data, an architecture (RNN, "
+        "LSTM, GRU, TextCNN, Transformer, a pretrained Hugging Face model) and its hyperparameters; "
+        "follow the loss curves live, compare runs, look inside with attention maps and tune with "
+        "sweeps. Everything here is also one `lmwb` command away."
+    )
 
-RECENT = 5
-recent = get_store().list_runs(limit=RECENT)
-if recent:
-    st.subheader("Recent runs", anchor=False)
-    columns = ["name", "status", "task", "arch", "metric", "best", "created"]
-    st.dataframe(runs_table(recent)[columns], hide_index=True, column_config=COLUMN_CONFIG, key="home_recent")
-    st.page_link(page_path("runs"), label="All runs", icon=":material/list_alt:")
+    st.subheader("Where to start", anchor=False)
+    links = (
+        ("data", "Data", ":material/dataset:", "look at the built-in datasets or upload your own file"),
+        ("train", "Train", ":material/model_training:", "choose an architecture and its hyperparameters"),
+        ("run", "Run", ":material/monitoring:", "watch a run train, live"),
+        ("runs", "Runs", ":material/list_alt:", "every run, its status and scores"),
+        ("compare", "Compare", ":material/compare_arrows:", "overlay curves and metrics of several runs"),
+        ("attention", "Attention", ":material/visibility:", "see what each attention head looks at"),
+        ("sweeps", "Sweeps", ":material/tune:", "grid, random and Bayesian hyperparameter search"),
+        ("playground", "Playground", ":material/chat:", "classify, generate or translate with a trained model"),
+    )
+    cols = st.columns(3)
+    shown = [link for link in links if page_path(link[0]).is_file()]
+    for i, (name, title, icon, what) in enumerate(shown):
+        with cols[i % 3]:
+            st.page_link(page_path(name), label=title, icon=icon)
+            st.caption(what)
+
+    st.subheader("One-click demos", anchor=False)
+    st.caption("Each finishes in about a minute on a laptop CPU (faster on a GPU) and opens the live view.")
+    cols = st.columns(len(DEMOS))
+    for i, (col, demo) in enumerate(zip(cols, DEMOS, strict=True)):
+        with col, st.container(border=True, height="stretch"):
+            st.markdown(f"**{demo.title}**")
+            st.caption(demo.blurb)
+            if st.button("Start", key=f"demo.{i}", icon=demo.icon, type="primary"):
+                start_demo(demo)
+
+    recent = get_store().list_runs(limit=RECENT)
+    if recent:
+        st.subheader("Recent runs", anchor=False)
+        columns = ["name", "status", "task", "arch", "metric", "best", "created"]
+        st.dataframe(runs_table(recent)[columns], hide_index=True, column_config=COLUMN_CONFIG, key="home_recent")
+        st.page_link(page_path("runs"), label="All runs", icon=":material/list_alt:")
+
+
+if __name__ == "__main__":
+    main()

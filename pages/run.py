@@ -15,7 +15,7 @@ from app.components.live import run_label, run_view
 from app.state import get_store, last_runs, page_path
 from core.errors import ConfigError, WorkbenchError
 from core.reproduce import reproduce_command
-from core.store import ACTIVE_STATUSES, Run
+from core.store import ACTIVE_STATUSES, Run, Store
 
 PICK = "run.pick"
 # Half a second: the first loss point should reach the chart within ~2 s of clicking Start.
@@ -26,7 +26,7 @@ def on_pick() -> None:
     st.query_params["run"] = st.session_state[PICK]  # shareable URL, and survives a reload
 
 
-def race_mates(run: Run) -> list[str]:
+def race_mates(store: Store, run: Run) -> list[str]:
     """Ids of the run's race (the run first, then the others in start order), or just it."""
     tag = next((t for t in run.tags if t.startswith("race-")), None)
     if tag is None:
@@ -35,45 +35,50 @@ def race_mates(run: Run) -> list[str]:
     return [run.id] + [r.id for r in mates if r.id != run.id]
 
 
-store = get_store()
-st.title("Run", anchor=False)
-recent = store.list_runs(limit=50)
-by_id = {r.id: r for r in recent}
-wanted = st.query_params.get("run") or next(iter(last_runs()), None) or next(iter(by_id), None)
-if wanted is None:
-    st.info("No runs yet. Start one on the Train page, or try a one-click demo on Home.")
-    st.page_link(page_path("train"), label="Train a model", icon=":material/model_training:")
-    st.stop()
-if wanted not in by_id:
-    try:
-        extra = store.get_run(wanted)  # older than the recent list, or a name / id prefix
-        by_id = {extra.id: extra, **by_id}
-        wanted = extra.id
-    except WorkbenchError as exc:
-        st.warning(f"{exc}. Showing the newest run instead.")
-        wanted = next(iter(by_id), None)
-        if wanted is None:
-            st.stop()
+def main() -> None:
+    store = get_store()
+    st.title("Run", anchor=False)
+    recent = store.list_runs(limit=50)
+    by_id = {r.id: r for r in recent}
+    wanted = st.query_params.get("run") or next(iter(last_runs()), None) or next(iter(by_id), None)
+    if wanted is None:
+        st.info("No runs yet. Start one on the Train page, or try a one-click demo on Home.")
+        st.page_link(page_path("train"), label="Train a model", icon=":material/model_training:")
+        return
+    if wanted not in by_id:
+        try:
+            extra = store.get_run(wanted)  # older than the recent list, or a name / id prefix
+            by_id = {extra.id: extra, **by_id}
+            wanted = extra.id
+        except WorkbenchError as exc:
+            st.warning(f"{exc}. Showing the newest run instead.")
+            wanted = next(iter(by_id), None)
+            if wanted is None:
+                return
 
-st.query_params["run"] = wanted
-if st.session_state.get(PICK) != wanted:
-    st.session_state[PICK] = wanted  # keep the picker on ?run= (set before the widget exists)
-run_id = st.selectbox(
-    "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key=PICK, on_change=on_pick,
-    help="The 50 most recent runs; open any run with ?run=ID in the address.",
-)
+    st.query_params["run"] = wanted
+    if st.session_state.get(PICK) != wanted:
+        st.session_state[PICK] = wanted  # keep the picker on ?run= (set before the widget exists)
+    run_id = st.selectbox(
+        "Run", list(by_id), format_func=lambda i: run_label(by_id[i]), key=PICK, on_change=on_pick,
+        help="The 50 most recent runs; open any run with ?run=ID in the address.",
+    )
 
-run = store.get_run(run_id)
-ids = race_mates(run)
-polling = any(store.get_run(i).status in ACTIVE_STATUSES for i in ids)
-# run_every only while something can change: a finished run is drawn once and left alone.
-st.fragment(run_every=POLL_SECONDS if polling else None)(run_view)(store, ids, polling)
-snapshot_embed(store, run.id, "run.attention")
+    run = store.get_run(run_id)
+    ids = race_mates(store, run)
+    polling = any(store.get_run(i).status in ACTIVE_STATUSES for i in ids)
+    # run_every only while something can change: a finished run is drawn once and left alone.
+    st.fragment(run_every=POLL_SECONDS if polling else None)(run_view)(store, ids, polling)
+    snapshot_embed(store, run.id, "run.attention")
 
-with st.expander("Config", icon=":material/tune:"):
-    st.code(yaml.safe_dump(run.config, sort_keys=False), language="yaml")
-    try:
-        st.caption("Reproduce from a terminal:")
-        st.code(reproduce_command(run.config), language="bash", wrap_lines=True)
-    except ConfigError as exc:  # a config from an older version may no longer validate
-        st.caption(f"No command line: {exc}")
+    with st.expander("Config", icon=":material/tune:"):
+        st.code(yaml.safe_dump(run.config, sort_keys=False), language="yaml")
+        try:
+            st.caption("Reproduce from a terminal:")
+            st.code(reproduce_command(run.config), language="bash", wrap_lines=True)
+        except ConfigError as exc:  # a config from an older version may no longer validate
+            st.caption(f"No command line: {exc}")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,16 +6,14 @@ summary metrics, timings) is on the run rows already, so it stays fast with hund
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from app.components.run_picker import pick_runs
+from app.components.runs_table import COLUMN_CONFIG, filter_table, runs_table
 from app.state import get_store, open_run_page
-from core.config import RunConfig
 from core.errors import WorkbenchError
 from core.reproduce import reproduce_command
 from core.store import ACTIVE_STATUSES, Run, Store
@@ -23,86 +21,6 @@ from core.store import ACTIVE_STATUSES, Run, Store
 TABLE_KEY = "runs_table"
 SELECT_KEY = "runs_selected"
 FLASH_KEY = "runs_flash"  # a message that survives the rerun after an action
-
-# Column -> config key: the few hyperparameters worth a column (absent ones stay blank).
-KEY_PARAMS: dict[str, str] = {
-    "data": "data.name",
-    "tokenizer": "tokenizer.name",
-    "layers": "model.n_layers",
-    "d_model": "model.d_model",
-    "hidden": "model.hidden_size",
-    "lr": "optimizer.lr",
-    "batch": "training.batch_size",
-    "steps": "training.max_steps",
-}
-
-
-# -- the table (pure: unit-testable and cheap) ---------------------------------------------------
-def run_row(run: Run) -> dict[str, Any]:
-    """One table row from a run's stored fields only (no further queries)."""
-    flat = RunConfig(run.config).flat() if run.config else {}
-    summary = run.summary or {}
-    val = summary.get("val") or {}
-    best = summary.get("best") or {}
-    row: dict[str, Any] = {
-        "name": run.name,
-        "status": run.status,
-        "task": run.task,
-        "arch": run.arch,
-        "tags": ", ".join(run.tags),
-    }
-    row.update({col: _scalar(flat.get(key)) for col, key in KEY_PARAMS.items()})
-    row.update({
-        "metric": summary.get("metric"),
-        "best": best.get("value"),
-        "accuracy": val.get("accuracy"),
-        "perplexity": val.get("perplexity"),
-        "duration (s)": run.duration_s,
-        "created": datetime.fromtimestamp(run.created_at),
-        "id": run.id,
-    })
-    return row
-
-
-TABLE_COLUMNS = [
-    "name", "status", "task", "arch", "tags", *KEY_PARAMS, "metric", "best", "accuracy",
-    "perplexity", "duration (s)", "created", "id",
-]
-
-
-def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
-    return pd.DataFrame([run_row(r) for r in runs], columns=TABLE_COLUMNS)
-
-
-def filter_table(
-    table: pd.DataFrame, *, statuses: Sequence[str] = (), tasks: Sequence[str] = (),
-    archs: Sequence[str] = (), tags: Sequence[str] = (), text: str = "",
-) -> pd.DataFrame:
-    """Rows matching every filter; an empty filter matches all. ``text`` searches name,
-    id, architecture and tags, case-insensitively."""
-    keep = pd.Series(True, index=table.index)
-    for column, wanted in (("status", statuses), ("task", tasks), ("arch", archs)):
-        if wanted:
-            keep &= table[column].isin(wanted)
-    if tags:
-        tag_sets = table["tags"].str.split(", ")
-        keep &= tag_sets.map(lambda have: any(t in have for t in tags))
-    if text.strip():
-        haystack = table["name"] + " " + table["id"] + " " + table["arch"] + " " + table["tags"]
-        keep &= haystack.str.contains(text.strip(), case=False, regex=False)
-    return table[keep]
-
-
-COLUMN_CONFIG = {
-    "id": st.column_config.TextColumn("id", width="small"),
-    "lr": st.column_config.NumberColumn("lr", format="%.2e"),
-    "best": st.column_config.NumberColumn("best", format="%.4f", help="Best value of the run's watched metric"),
-    "accuracy": st.column_config.NumberColumn("val accuracy", format="%.3f"),
-    "perplexity": st.column_config.NumberColumn("val perplexity", format="%.2f"),
-    "duration (s)": st.column_config.NumberColumn("duration (s)", format="%.0f"),
-    "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
-}
-
 
 # -- page ----------------------------------------------------------------------------------------
 def main() -> None:
@@ -220,11 +138,6 @@ def _act(action: Any, done: str) -> None:
         return
     st.session_state[FLASH_KEY] = done
     st.rerun()
-
-
-def _scalar(value: Any) -> Any:
-    """Lists (e.g. kernel sizes) as text, so a column keeps one type."""
-    return ",".join(map(str, value)) if isinstance(value, list | tuple) else value
 
 
 if __name__ == "__main__":

@@ -19,14 +19,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.components import charts
+from app.components import runs_table as runs_page
+from app.components.uploads import save_upload, stored_uploads
 from core.config import default_config, validate_config
 from core.data import reading
 from core.errors import DataError
 from core.metrics import classification_metrics, scalars
 from core.runs import create_run, execute_run
 from core.store import Run, Store
-from pages import data as data_page
-from pages import runs as runs_page
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 60  # seconds per script run: generous, the CI box is shared
@@ -186,25 +186,25 @@ GOOD_CSV = "text,label\n" + "".join(
 def test_save_upload_refuses_bad_files_and_keeps_stored_ones(
     workbench_home: Path, name: str, content: bytes, expected: str
 ) -> None:
-    kept = data_page.save_upload(name, GOOD_CSV.encode())  # a good file of the same name first
+    kept = save_upload(name, GOOD_CSV.encode())  # a good file of the same name first
     with pytest.raises(DataError) as info:
-        data_page.save_upload(name, content)
+        save_upload(name, content)
     message = str(info.value)
     assert expected in message and ".incoming" not in message  # names the upload, not a temp path
     assert kept.read_bytes() == GOOD_CSV.encode()  # nothing already stored is lost
-    assert data_page.stored_uploads() == [kept.name]  # no half-written or staging file left
+    assert stored_uploads() == [kept.name]  # no half-written or staging file left
 
 
 def test_save_upload_size_limit_and_safe_names(workbench_home: Path) -> None:
     with pytest.raises(DataError, match="over the 0.0001 MB upload limit"):
-        data_page.save_upload("big.csv", GOOD_CSV.encode(), max_mb=0.0001)
+        save_upload("big.csv", GOOD_CSV.encode(), max_mb=0.0001)
     uploads = workbench_home / "uploads"
-    outside = data_page.save_upload("../../../etc/passwd.csv", GOOD_CSV.encode())
+    outside = save_upload("../../../etc/passwd.csv", GOOD_CSV.encode())
     assert outside.parent == uploads.resolve() and outside.name == "passwd.csv"
-    windows = data_page.save_upload(r"C:\Users\me\my data.csv.gz", gzip.compress(GOOD_CSV.encode()))
+    windows = save_upload(r"C:\Users\me\my data.csv.gz", gzip.compress(GOOD_CSV.encode()))
     assert windows.parent == uploads.resolve() and windows.name == "my_data.csv.gz"
-    again = data_page.save_upload("passwd.csv", GOOD_CSV.encode())  # same bytes: same file
-    other = data_page.save_upload("passwd.csv", GOOD_CSV.replace("review", "film").encode())
+    again = save_upload("passwd.csv", GOOD_CSV.encode())  # same bytes: same file
+    other = save_upload("passwd.csv", GOOD_CSV.replace("review", "film").encode())
     assert again == outside and other.name == "passwd-2.csv"
     assert outside.read_bytes() == GOOD_CSV.encode()
 

@@ -1,0 +1,200 @@
+"""The Train page's form: its state across reruns (task, preset, chosen components, values the
+user typed), the sections drawn from declarations, and one validated config per architecture.
+
+Widget keys carry a generation number: changing the task or preset starts a new generation so
+every widget starts from the new values (the browser keeps a widget's value for as long as its
+key lives).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from app.components.forms import component_select, section_form
+from app.components.uploads import stored_uploads, uploads_dir
+from app.state import clear_keys, get_store
+from core.config import RunConfig, default_config, section_params, validate_config
+from core.errors import ConfigError
+from core.paths import safe_join
+from core.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, TOKENIZERS
+
+FORM = "train.form"  # the form's values (plain session state: survives leaving the page)
+W = "train.w"  # widget keys are f"{W}{generation}.section.component.param"
+UPLOAD = "upload: "  # data choices for files the Data page stored in {home}/uploads
+TRAIN_DATA_KEY = "train_data"  # what the Data page hands over: {"task", "data"}
+
+# Presets are overrides on the task's defaults; a key applies only where the chosen component
+# declares it (d_model for transformers, hidden_size for RNNs...).
+PRESETS: dict[str, dict[str, Any]] = {
+    "Quick (under 30 s on CPU)": {
+        # Narrower transformers and a shorter budget; RNNs and TextCNN are already cheap.
+        "training.max_steps": 200, "training.eval_every": 50, "training.eval_max_batches": 10,
+        "model.d_model": 64, "model.d_ff": 256, "task.sample_length": 120,
+    },
+    "Default": {},
+    "Bigger": {
+        "training.max_steps": 3000, "training.eval_every": 250,
+        "model.d_model": 256, "model.d_ff": 1024, "model.n_heads": 8,
+        "model.embed_dim": 256, "model.hidden_size": 256, "model.n_filters": 200,
+    },
+}
+DEFAULT_PRESET = "Default"
+HYPER_SECTIONS = (("tokenizer", TOKENIZERS), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES))
+
+
+# -- form state ----------------------------------------------------------------------------------
+def fresh_form(task: str, preset: str = DEFAULT_PRESET) -> dict[str, Any]:
+    raw = default_config(task)
+    picks = {s: raw[s]["name"] for s in ("data", "tokenizer", "optimizer", "schedule")}
+    return {
+        "task": task, "preset": preset, "picks": picks, "archs": [raw["model"]["name"]], "values": {},
+        "gen": 0,
+    }
+
+
+def form_state() -> dict[str, Any]:
+    if FORM not in st.session_state:
+        st.session_state[FORM] = fresh_form(TASKS.names()[0])
+    return st.session_state[FORM]
+
+
+def start_values(form: dict[str, Any], section: str, name: str | None, key: str | None = None) -> dict[str, Any]:
+    """A section's values: what the user set before, else the task defaults plus the preset.
+
+    ``key`` names the slot in the form (default ``section/name``); uploads use their choice.
+    """
+    key = key or f"{section}/{name or ''}"
+    if key not in form["values"]:
+        # The task's own settings for its default components (e.g. a BiLSTM, lr 3e-3) first.
+        task_default = default_config(form["task"]).get(section, {})
+        same = section == "training" or task_default.get("name") == name
+        values = {k: v for k, v in task_default.items() if k != "name"} if same else {}
+        declared = {p.name for p in section_params(section, name)}
+        for dotted, value in PRESETS.get(form["preset"], {}).items():
+            sec, param = dotted.split(".", 1)
+            if sec == section and param in declared:
+                values[param] = value
+        form["values"][key] = values
+    return form["values"][key]
+
+
+def wk(form: dict[str, Any]) -> str:
+    """The widget key prefix of the form's current generation."""
+    return f"{W}{form['gen']}"
+
+
+def reset_widgets(form: dict[str, Any]) -> None:
+    # The browser keeps a widget's value for as long as its key lives, whatever value= the
+    # script passes; new keys (a new generation) make every widget start from the new values.
+    clear_keys(wk(form) + ".")
+    form["gen"] += 1
+
+
+def on_task_change() -> None:
+    old = form_state()
+    new = fresh_form(st.session_state["train.task"], old["preset"])
+    new["gen"] = old["gen"]
+    reset_widgets(new)
+    st.session_state[FORM] = new
+
+
+def on_preset_change() -> None:
+    form = form_state()
+    form["preset"] = st.session_state["train.preset"] or DEFAULT_PRESET
+    form["values"] = {}
+    reset_widgets(form)
+
+
+def adopt_data_choice() -> None:
+    """Start the form from the Data page's "Use this data in Train" (its task and dataset), once."""
+    choice = st.session_state.pop(TRAIN_DATA_KEY, None)
+    if not choice or choice.get("task") not in TASKS.names():
+        return
+    old = form_state()
+    form = fresh_form(choice["task"], old["preset"])
+    form["gen"] = old["gen"]
+    reset_widgets(form)
+    data = dict(choice.get("data") or {})
+    if data.get("name") == "file":
+        pick = UPLOAD + Path(data.pop("path", "")).name
+        form["values"][f"data/{pick}"] = {k: v for k, v in data.items() if k != "name"}  # its columns
+    else:
+        pick = data.get("name") or form["picks"]["data"]
+    form["picks"]["data"] = pick
+    st.session_state[FORM] = form
+    st.session_state["train.task"] = choice["task"]  # the task box is drawn from its own state
+
+
+def data_choices(task: str) -> list[str]:
+    """Built-in datasets of the task, then the stored uploads (newest first)."""
+    builtin = [n for n in DATASETS.names(tasks=task) if n != "file"]
+    return builtin + [UPLOAD + f for f in stored_uploads(uploads_dir(get_store().home))]
+
+
+# -- drawing -------------------------------------------------------------------------------------
+def data_section(form: dict[str, Any], task: str) -> dict[str, Any]:
+    choices = data_choices(task)
+    current = form["picks"]["data"]
+    choice = st.selectbox(
+        "Dataset", choices, index=choices.index(current) if current in choices else 0, key=f"{wk(form)}.data",
+        help="Built-in offline datasets for this task, then files uploaded on the Data page.",
+    )
+    form["picks"]["data"] = choice
+    if choice.startswith(UPLOAD):
+        name, fixed = "file", {"path": str(safe_join(uploads_dir(get_store().home), choice.removeprefix(UPLOAD)))}
+        st.caption(f"Your file `{choice.removeprefix(UPLOAD)}`")
+    else:
+        name, fixed = choice, {}
+        st.caption(DATASETS.get(name).help)
+    values = start_values(form, "data", name, key=f"data/{choice}")
+    with st.expander("Data parameters"):
+        out = section_form("data", name, {**values, **fixed}, wk(form), exclude=fixed.keys())
+    form["values"][f"data/{choice}"] = {k: v for k, v in out.items() if k != "name"}
+    return out
+
+
+def model_sections(form: dict[str, Any], archs: list[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    with st.expander("Model", expanded=True, icon=":material/neurology:"):
+        containers = st.tabs(archs) if len(archs) > 1 else [st.container()]
+        for arch, box in zip(archs, containers, strict=True):
+            with box:
+                st.caption(MODELS.get(arch).help)
+                out[arch] = section_form("model", arch, start_values(form, "model", arch), wk(form))
+                form["values"][f"model/{arch}"] = {k: v for k, v in out[arch].items() if k != "name"}
+    return out
+
+
+def component_section(form: dict[str, Any], section: str, registry: Any, task: str) -> dict[str, Any]:
+    names = registry.names(tasks=task) or registry.names()  # most are task-agnostic
+    with st.expander(section.capitalize()):
+        name = component_select(section, names, form["picks"][section], key=f"{wk(form)}.{section}")
+        form["picks"][section] = name
+        out = section_form(section, name, start_values(form, section, name), wk(form))
+    form["values"][f"{section}/{name}"] = {k: v for k, v in out.items() if k != "name"}
+    return out
+
+
+def plain_section(form: dict[str, Any], section: str, name: str | None, title: str) -> dict[str, Any]:
+    with st.expander(title):
+        out = section_form(section, name, start_values(form, section, name), wk(form))
+    form["values"][f"{section}/{name or ''}"] = {k: v for k, v in out.items() if k != "name"}
+    return out
+
+
+def build_configs(
+    raw: dict[str, Any], models: dict[str, dict[str, Any]]
+) -> tuple[list[RunConfig], list[str]]:
+    """One validated config per architecture, plus readable problems (never an exception)."""
+    configs, problems = [], []
+    for arch, model in models.items():
+        try:
+            configs.append(validate_config({**raw, "model": model}))
+        except ConfigError as exc:
+            problems.append(f"{arch}: {exc}" if len(models) > 1 else str(exc))
+    return configs, problems
+
+
