@@ -66,6 +66,55 @@ def _assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor],
     assert worst <= atol, f"weights differ by up to {worst:.3g}"
 
 
+# -- gradient accumulation -----------------------------------------------------------------------
+def test_k_micro_batches_make_the_same_update_as_one_batch_k_times_larger(tmp_path: Path) -> None:
+    """Compared through the Trainer itself: the language-model task draws a batch's windows with
+    one ``torch.randint`` on the trainer's generator, and k draws of b indices are the same
+    numbers as one draw of k*b, so both runs see the same examples in the same steps. Every
+    window has the same number of tokens, so the mean of k micro-batch means is the big
+    batch's mean. No dropout and no clipping: a missing 1/k (or a clip hiding it) would show."""
+    k, b = 4, 8
+
+    def config(**training: Any) -> dict[str, Any]:
+        # SGD: the update is the gradient times the learning rate, so equal updates mean equal
+        # gradients (Adam divides by the gradient's size and magnifies float rounding).
+        raw = _tiny_lm(max_steps=3, grad_clip=0.0, checkpoint=False, **training)
+        raw["optimizer"] = {"name": "sgd", "lr": 1.0, "momentum": 0.9}
+        return raw
+
+    init = Trainer(validate_config(config()), tmp_path / "init")
+    init.setup()
+    before = _weights(init)
+    accumulated, rec_acc = _train(config(batch_size=b, grad_accum=k), tmp_path / "acc")
+    one_batch, rec_one = _train(config(batch_size=k * b, grad_accum=1), tmp_path / "one")
+    _assert_same_weights(_weights(accumulated), _weights(one_batch), atol=1e-6)
+    moved = max((_weights(one_batch)[n] - before[n]).abs().max().item() for n in before)
+    assert moved > 1e-3  # the steps did change the weights: the comparison is not vacuous
+    assert [s for s, _ in rec_acc.losses] == [1, 2, 3]
+    # The logged loss is the mean over all k micro-batches, i.e. the big batch's loss.
+    assert [v for _, v in rec_acc.losses] == pytest.approx([v for _, v in rec_one.losses], rel=1e-6)
+    assert accumulated.tokens_seen == one_batch.tokens_seen == 3 * k * b * 16
+
+
+# -- torch.compile ------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_compile_trains_on_cpu_like_the_uncompiled_model(tmp_path: Path) -> None:
+    compiled, rec_compiled = _train(_tiny_lm(max_steps=8, compile=True), tmp_path / "compiled")
+    plain, rec_plain = _train(_tiny_lm(max_steps=8, compile=False), tmp_path / "plain")
+    assert isinstance(compiled.train_model, torch._dynamo.eval_frame.OptimizedModule)
+    losses = [v for _, v in rec_compiled.losses]
+    assert len(losses) == 8 and all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < losses[0]
+    # Fused kernels round differently; the same run within a small tolerance.
+    assert losses == pytest.approx([v for _, v in rec_plain.losses], rel=1e-4)
+    _assert_same_weights(_weights(compiled), _weights(plain), atol=1e-4)
+    # The checkpoint holds the module's own names, not the compiled wrapper's (_orig_mod.).
+    fresh = Trainer(validate_config(_tiny_lm(max_steps=8)), tmp_path / "reload")
+    fresh.setup()
+    ckpt.load_weights(tmp_path / "compiled" / "checkpoints" / "last", fresh.model)
+    _assert_same_weights(_weights(fresh), _weights(compiled), atol=0.0)
+
+
 # -- resuming a mixed-precision run -------------------------------------------------------------
 def _mixed_precision(monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype) -> None:
     """core.device gives CPU runs plain fp32 whatever training.precision says (autocast only on
