@@ -14,8 +14,11 @@ import torch
 from safetensors import safe_open
 
 from core import checkpoint as ckpt
+from core import registry
 from core import train as train_module
+from core.cli import main
 from core.config import default_config, validate_config
+from core.registry import ComponentImportError, load_components
 from core.train import Trainer, restore_rng_states, rng_states
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -221,3 +224,36 @@ def test_fp16_resume_on_cuda_matches_the_uninterrupted_run(tmp_path: Path) -> No
     assert [v for _, v in rec_joined.losses] == pytest.approx([v for _, v in rec_full.losses], rel=1e-3)
     _assert_same_weights(_weights(resumed), _weights(full), atol=1e-3)
     assert resumed.scaler.state_dict() == full.scaler.state_dict()
+
+
+# -- a component module that fails to import ---------------------------------------------------
+@pytest.fixture
+def broken_component(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A component module whose import raises, in the registry's list; all restored after."""
+    (tmp_path / "lmwb_broken_component.py").write_text('raise RuntimeError("boom: no such library")\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_COMPONENT_MODULES", (*registry._COMPONENT_MODULES, "lmwb_broken_component"))
+    monkeypatch.setattr(registry, "_loaded", False)
+    return "lmwb_broken_component"
+
+
+def test_a_failing_component_module_is_named_and_never_counts_as_loaded(broken_component: str) -> None:
+    for _ in range(2):  # raised again on the next call, not swallowed after the first
+        with pytest.raises(ComponentImportError) as info:
+            load_components()
+        message = str(info.value)
+        assert f"component module {broken_component} failed to import" in message
+        assert "RuntimeError: boom: no such library" in message
+        assert registry._loaded is False
+    with pytest.raises(ComponentImportError, match=broken_component):
+        registry.MODELS.get("gru")  # lookups say which module broke, not "unknown architecture"
+
+
+def test_the_cli_reports_a_failing_component_module_in_one_line(
+    broken_component: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["params", "model"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"error: component module {broken_component} failed to import (RuntimeError: ")
