@@ -3,8 +3,10 @@
 Layout inside a run folder::
 
     checkpoints/last/model.safetensors       weights (shared/tied tensors handled)
-    checkpoints/last/optimizer.safetensors   optimizer tensors (moments, steps)
+    checkpoints/last/optimizer.safetensors   optimizer tensors (moments, steps), extra tensors
+                                             (the trainer's RNG states: batches, CPU, CUDA)
     checkpoints/last/state.json              step, optimizer param groups, trainer state
+                                             (with an fp16 run's loss-scaler state)
     checkpoints/best/model.safetensors       weights of the best validation score
 """
 

@@ -90,6 +90,23 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def rng_states(device: torch.device) -> dict[str, torch.Tensor]:
+    """The global generators a training step draws from (dropout, sampling): torch's CPU one
+    and, on a GPU, that device's own. Saved with each checkpoint so a resume continues them."""
+    states = {"cpu_rng": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def restore_rng_states(states: dict[str, torch.Tensor], device: torch.device) -> None:
+    """Undo :func:`rng_states`; a device's state applies only to the same kind of device."""
+    if "cpu_rng" in states:
+        torch.set_rng_state(states["cpu_rng"])
+    if "cuda_rng" in states and device.type == "cuda":
+        torch.cuda.set_rng_state(states["cuda_rng"], device)
+
+
 class Trainer:
     """Trains one run. ``run_dir`` receives tokenizer, task state, checkpoints and samples."""
 
@@ -146,7 +163,8 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, self.config["optimizer"])
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.schedule = build_schedule(self.config["schedule"], self.t["max_steps"])
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp_dtype == torch.float16 else None
+        # fp16 gradients underflow without loss scaling; the scaler's state is checkpointed.
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
         self.generator = torch.Generator().manual_seed(self.t["seed"] + 1)
         self.metric = self.t["early_stopping_metric"] or self.task.default_metric
         self.direction = direction(self.metric)
@@ -167,8 +185,9 @@ class Trainer:
             self.tokens_seen = int(state.get("tokens_seen", 0))
             if "generator" in extra:
                 self.generator.set_state(extra["generator"])
-            if "cpu_rng" in extra:
-                torch.set_rng_state(extra["cpu_rng"])
+            restore_rng_states(extra, self.device)
+            if self.scaler is not None and state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
             if self.sink and self.run_id:
                 self.sink.truncate_metrics(self.run_id, self.step)
         self.train_model: nn.Module = torch.compile(self.model) if self.t["compile"] else self.model
@@ -315,7 +334,9 @@ class Trainer:
             "step": self.step, "elapsed": wall, "best": self.best, "best_step": self.best_step,
             "bad_evals": self.bad_evals, "tokens_seen": self.tokens_seen, "metric": self.metric,
         }
-        extra = {"generator": self.generator.get_state(), "cpu_rng": torch.get_rng_state()}
+        if self.scaler is not None:  # its loss scale and growth tracker: plain numbers
+            state["scaler"] = self.scaler.state_dict()
+        extra = {"generator": self.generator.get_state(), **rng_states(self.device)}
         ckpt.save_checkpoint(folder / "last", self.model, self.optimizer, state, extra)
         if improved:
             ckpt.save_checkpoint(folder / "best", self.model, None, state)

@@ -1,6 +1,16 @@
-"""Shared fixtures: every test gets its own workbench home, so nothing touches ~/.lmwb."""
+"""Shared fixtures: every test gets its own workbench home, so nothing touches ~/.lmwb.
+
+Torch threads: the suite runs next to other processes on a couple of cores (its own workers,
+app servers, a second pytest). One OpenMP thread per process unless ``OMP_NUM_THREADS`` says
+otherwise: set here, at import, before anything imports torch, so every subprocess a test
+starts (run workers, sweep workers, ``streamlit run``) inherits it through the environment.
+"""
 
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import time
 from collections.abc import Callable
@@ -8,6 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
+
+try:  # the test process itself, should torch have been imported before this file
+    torch.set_num_threads(max(1, int(os.environ["OMP_NUM_THREADS"])))
+except ValueError:
+    torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

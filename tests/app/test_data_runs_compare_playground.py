@@ -330,9 +330,10 @@ def test_runs_table_filters() -> None:
     assert len(runs_page.filter_table(table, archs=["lstm"], tasks=["language_model"])) == 0
 
 
-def test_runs_page_with_200_runs_is_fast_and_queries_once(
-    store: Store, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_runs_page_with_200_runs_queries_the_store_once_per_render(
+    store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # How fast it renders is bench/ui_latency.py's (b), in a real browser.
     for i in range(200):
         add_run(store, "classification" if i % 2 else "language_model", seed=i, name=f"run-{i:03d}")
     calls: dict[str, int] = {}
@@ -349,18 +350,11 @@ def test_runs_page_with_200_runs_is_fast_and_queries_once(
     for name in ("list_runs", "get_run", "metrics"):
         monkeypatch.setattr(Store, name, counting(name))
     at = page("runs")
-    started = time.perf_counter()
     at.run()
-    first = time.perf_counter() - started
-    started = time.perf_counter()
     at.run()
-    rerun = time.perf_counter() - started
     no_exception(at)
     assert len(at.dataframe(key="runs_table").value) == 200
     assert calls == {"list_runs": 2}  # one query per render, none per run
-    with capsys.disabled():
-        print(f"\n[runs page, 200 runs] first render {first:.2f} s, rerun {rerun:.2f} s")
-    assert rerun < 10  # far below in practice (~0.3 s); generous for a busy shared machine
 
 
 # -- Compare page ------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ import torch  # noqa: E402
 
 from core.config import validate_config  # noqa: E402
 from core.errors import ConfigError, WorkbenchError  # noqa: E402
+from core.models import hf  # noqa: E402
 from core.models.hf import default_model  # noqa: E402
 from core.registry import MODELS, TOKENIZERS  # noqa: E402
 from core.runs import create_run, execute_run, load_trained, predict_texts  # noqa: E402
@@ -97,7 +99,10 @@ def test_pretrained_tokenizer_round_trips(tmp_path: Path) -> None:
 def test_hub_id_without_network_fails_fast(network: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """HF_HUB_OFFLINE: only the local cache is tried. Otherwise the hub is probed with a short
     timeout first; here it is a server that accepts connections and never answers (a stalled
-    network, where the library itself would wait and retry for minutes)."""
+    network, where the library itself would wait and retry for minutes). Either way the
+    library's own download (``from_pretrained`` without ``local_files_only``) never starts."""
+    from transformers import AutoModelForSequenceClassification
+
     silent = socket.socket()
     if network == "stalled":
         from huggingface_hub import constants
@@ -106,10 +111,24 @@ def test_hub_id_without_network_fails_fast(network: str, monkeypatch: pytest.Mon
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}")
-    start = time.perf_counter()
+    loads: list[bool] = []  # local_files_only of each from_pretrained call
+    probes: list[tuple[str, bool]] = []
+    load, probe = AutoModelForSequenceClassification.from_pretrained, hf.hub_reachable
+
+    def recording_load(source: str, **kwargs: Any) -> Any:
+        loads.append(bool(kwargs.get("local_files_only")))
+        return load(source, **kwargs)
+
+    def recording_probe(repo_id: str, *args: Any, **kwargs: Any) -> bool:
+        probes.append((repo_id, probe(repo_id, *args, **kwargs)))
+        return probes[-1][1]
+
+    monkeypatch.setattr(AutoModelForSequenceClassification, "from_pretrained", recording_load)
+    monkeypatch.setattr(hf, "hub_reachable", recording_probe)
     with silent, pytest.raises(WorkbenchError, match=r"could not download 'bert-base-uncased' from the Hugging Face hub \(no network\?\): use a local model folder"):
         MODELS.get("hf_pretrained").factory({"model": "bert-base-uncased"}, num_classes=2)
-    assert time.perf_counter() - start < 20
+    assert loads == [True]  # the local cache only
+    assert probes == ([] if network == "offline" else [("bert-base-uncased", False)])
 
 
 def test_config_rules_for_pretrained_models() -> None:

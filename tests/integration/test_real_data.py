@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from core.config import load_config
 from core.runs import create_run, execute_run
-from tests.conftest import REPO, SHARED_DATA, needs_shared_data
+from tests.conftest import REPO, needs_shared_data
 
 pytestmark = [needs_shared_data, pytest.mark.slow]
 
@@ -43,8 +41,3 @@ def test_char_gpt_on_tinyshakespeare_matches_nanogpt(store) -> None:
     val_loss = result.summary["val"]["loss"]
     print(f"val loss {val_loss:.4f}, {result.summary['duration_s']:.1f} s, {result.summary['tokens_per_s']:,.0f} tok/s")
     assert val_loss <= 1.92
-
-
-def test_shared_data_paths_exist() -> None:
-    assert (SHARED_DATA / "sst2" / "train.tsv").exists()
-    assert Path(SHARED_DATA / "tinyshakespeare" / "input.txt").exists()

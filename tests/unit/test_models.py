@@ -19,7 +19,7 @@ import core.models.rnn
 import core.models.transformer  # noqa: F401  (registers the architectures)
 from core.decoding.sampling import generate, sample_next_token
 from core.errors import ConfigError
-from core.models.base import Backbone
+from core.models.base import Backbone, evaluating
 from core.models.heads import LanguageModel, SequenceClassifier, pool
 from core.registry import MODELS
 
@@ -343,3 +343,16 @@ def test_generate_stops_at_eos_and_is_reproducible() -> None:
 
     assert torch.equal(sample(7), sample(7))
     assert not torch.equal(sample(7), sample(8))
+
+
+@pytest.mark.parametrize("was_training", [True, False])
+def test_evaluating_restores_the_mode_even_when_the_block_raises(was_training: bool) -> None:
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
+    model.train(was_training)
+    with evaluating(model) as inside:
+        assert inside is model and not model.training and not model[1].training
+    assert model.training is was_training and model[1].training is was_training
+    with pytest.raises(RuntimeError, match="boom"), evaluating(model):
+        assert not model.training
+        raise RuntimeError("boom")
+    assert model.training is was_training and model[1].training is was_training

@@ -1,9 +1,8 @@
-"""Tokenizers: fitting, round trips, <unk>, exact save/load, speed."""
+"""Tokenizers: fitting, round trips, <unk>, exact save/load (speed: bench/tokenize_speed.py)."""
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -67,14 +66,13 @@ def test_char_params() -> None:
         char_tokenizer({}, [])
 
 
-def test_char_encode_speed() -> None:
+def test_char_encode_round_trips_a_million_characters() -> None:
+    # How fast: bench/tokenize_speed.py.
     text = ("".join(CORPUS) * 400)[:1_000_000]
     tok = char_tokenizer({}, [text])
-    start = time.perf_counter()
     ids = tok.encode(text)
-    elapsed = time.perf_counter() - start
     assert len(ids) == 1_000_000 and tok.decode(ids) == text
-    assert elapsed < 1.0, f"encoding 1M characters took {elapsed:.2f} s"
+    assert UNK_ID not in ids
 
 
 # -- word -------------------------------------------------------------------------------------
