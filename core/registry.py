@@ -149,7 +149,8 @@ def load_components() -> None:
                     importlib.import_module(module)
                 except Exception as exc:
                     raise ComponentImportError(
-                        f"component module {module} failed to import ({type(exc).__name__}: {exc}); "
+                        f"component module {module} failed to import ({type(exc).__name__}: "
+                        f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no message'}); "
                         "the installation is incomplete or broken"
                     ) from exc
             _loaded = True
