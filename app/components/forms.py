@@ -10,7 +10,7 @@ Invalid values are drawn as ``st.error`` next to the form, never raised.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import streamlit as st
@@ -23,8 +23,13 @@ _DECADE_STEPS = (1, 2, 5)  # learning-rate style grids: 1e-4, 2e-4, 5e-4, 1e-3, 
 
 
 # -- one parameter -----------------------------------------------------------------------------
-def param_widget(param: Param, value: Any, key: str, *, label: str | None = None, disabled: bool = False) -> Any:
+def param_widget(
+    param: Param, value: Any, key: str, *, label: str | None = None, disabled: bool = False,
+    format_func: Callable[[Any], str] | None = None,
+) -> Any:
     """Draw the widget ``param`` declares, starting at ``value``; return the chosen value.
+
+    ``format_func``: how a choice reads in the menu (default: the value itself).
 
     The returned value is already of the declared type, except for a list typed as text that
     does not parse: then the text comes back (and an error is shown), so the config built from
@@ -46,7 +51,7 @@ def param_widget(param: Param, value: Any, key: str, *, label: str | None = None
         options = list(param.choices)
         return st.selectbox(
             label, options, index=options.index(value) if value in options else 0,
-            key=key, help=param.help, disabled=disabled,
+            key=key, help=param.help, disabled=disabled, format_func=format_func or str,
         )
     if param.kind == "bool":
         return st.toggle(label, value=bool(value), key=key, help=param.help, disabled=disabled)

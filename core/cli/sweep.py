@@ -1,4 +1,4 @@
-"""``lmwb sweep create|start|status|stop|best|worker`` (see core/sweep)."""
+"""``lmwb sweep create|start|status|stop|best|worker`` (see core/sweep/)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from core.cli.common import SEED, number, open_store, output_file
+from core.cli.common import add_param_flag, open_store, output_file
 from core.errors import WorkbenchError
+from core.sweep.settings import SETTINGS, SPACE_KEY, spec_keywords
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """`lmwb sweep create|start|status|stop|best|worker` (see core/sweep.py)."""
+    """`lmwb sweep create|start|status|stop|best|worker` (see core/sweep/)."""
     from core import sweep as sw
 
     store = open_store(args)
@@ -24,20 +25,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         )
 
         settings = sw.load_space_file(args.space) if args.space else {}
-        if "space" not in settings:
+        if SPACE_KEY not in settings:
             raise WorkbenchError("`lmwb sweep create` needs --space FILE (YAML: section.param: {low, high} or {choices})")
         base = load_config_file(args.config) if args.config else default_config(args.task)
-        pick = lambda flag, key, default=None: flag if flag is not None else settings.get(key, default)  # noqa: E731
-        timeout_min = pick(args.timeout_min, "timeout_min")
-        spec = sw.build_spec(
-            absolute_file_paths(apply_overrides(base, args.set or [])), settings["space"],
-            method=pick(args.method, "method", "tpe"), metric=pick(args.metric, "metric"),
-            direction=pick(args.direction, "direction"), n_trials=pick(args.trials, "trials"),
-            timeout_s=None if timeout_min is None else float(timeout_min) * 60,
-            pruner=pick(args.pruner, "pruner"), seed=pick(args.seed, "seed", 0),
-            workers=pick(args.workers, "workers", 1),
-        )
-        record = sw.create_sweep(store, spec, name=pick(args.name, "name"))
+        # A flag given on the command line wins over the same setting in the file.
+        flags = {p.name: getattr(args, p.name) for p in SETTINGS if getattr(args, p.name) is not None}
+        chosen = {**settings, **flags}
+        spec = sw.build_spec(absolute_file_paths(apply_overrides(base, args.set or [])), settings[SPACE_KEY],
+                             **spec_keywords(chosen))
+        record = sw.create_sweep(store, spec, name=chosen.get("name") or None)
         print(f"sweep {record.id} ({record.name}) created in {store.url}")
         print(f"  method {spec.method}, objective {spec.direction} val {spec.metric}, "
               f"pruner {spec.pruner['name']}, expected trials {spec.expected_trials() or 'until the time limit'}")
@@ -136,16 +132,10 @@ def register(sub: Any) -> None:
     p.add_argument("--task", default="classification", help="create: task whose defaults to start from")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="create: override a base config value")
     p.add_argument("--space", help="create: search space YAML (section.param: {low, high, log} | {choices}; when: ...)")
-    p.add_argument("--method", choices=["grid", "random", "tpe", "gp"], help="create: search method (default tpe)")
-    p.add_argument("--metric", help="create: validation metric to optimise (default: the task's)")
-    p.add_argument("--direction", choices=["maximize", "minimize", "max", "min"], help="create: default from the metric")
-    p.add_argument("--trials", type=number(int, 1), help="create: number of trials (grid: default the grid size)")
-    p.add_argument("--timeout-min", type=number(float, 0, 1e6, above=True),
-                   help="create: time limit in minutes (no new trial after it)")
-    p.add_argument("--pruner", choices=["none", "median", "successive_halving", "hyperband"], help="create: default none")
-    p.add_argument("--seed", type=SEED, help="create: sampler seed (default 0)")
-    p.add_argument("--workers", type=number(int, 1, 64), help="create: default parallelism; start: local worker processes")
-    p.add_argument("--name", help="create: sweep name")
+    # The sweep settings: flags from their declarations (core/sweep/settings.py). Unset flags
+    # stay None, so a setting from the --space file (or the declared default) applies.
+    for param in SETTINGS:
+        add_param_flag(p, param, default=None)
     p.add_argument("--detach", action="store_true", help="start: run the workers in the background and return")
     p.add_argument("--promote", action="store_true", help="best: queue a full run from the best trial's config")
     p.add_argument("--output", "-o", help="best: write the best config to this YAML file")

@@ -1,5 +1,6 @@
-"""Sweeps page (Streamlit AppTest): empty store, defining a sweep (grid size, invalid range),
-watching and analysing a finished sweep, plus the page's pure figure helpers."""
+"""Sweeps page (Streamlit AppTest): empty store, defining a sweep (grid size, invalid range,
+budget), widgets that match the sweep-setting declarations and the metric catalog, watching and
+analysing a finished sweep, plus the figure and range helpers."""
 
 from __future__ import annotations
 
@@ -7,14 +8,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+import optuna
 import pytest
+import yaml
+from optuna.trial import TrialState
 from streamlit.testing.v1 import AppTest
 
+from app.components.sweep_charts import curves_figure, history_figure
+from app.components.sweep_form import default_range
 from core import sweep as sw
 from core.config import default_config, validate_config
+from core.metrics import METRICS, task_metrics
 from core.params import Param
+from core.registry import TASKS
 from core.store import Store
+from core.sweep import settings
 from pages import sweeps as page
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,7 +71,7 @@ def _tiny_sweep(store: Store) -> Any:
                                "model.dropout": {"choices": [0.0, 0.2]}}, method="grid")
     sweep = sw.create_sweep(store, spec, name="page-sweep")
     sw.start_sweep(store, sweep.id)
-    sw.run_worker(store, sweep.id, slot=0)
+    sw.run_trials(store, sweep.id, slot=0)
     return store.get_sweep(sweep.id)
 
 
@@ -134,22 +142,96 @@ def test_watch_and_analyse_a_finished_sweep(store: Store, one_thread: None) -> N
     assert len(promoted) == 1 and promoted[0].parent_id == best["run_id"]
 
 
-def test_figure_helpers_and_default_ranges() -> None:
-    frame = pd.DataFrame({"trial": [0, 1, 2], "status": ["complete", "pruned", "complete"],
-                          "value": [0.6, 0.5, 0.7]})
-    fig = page.history_figure(frame, "accuracy", "maximize")
-    best_line = next(t for t in fig.data if t.name == "best so far")
-    assert list(best_line.y) == [0.6, 0.7]
-    curves = pd.DataFrame({"run": ["trial 0"] * 2 + ["trial 1"], "trial": [0, 0, 1],
-                           "status": ["completed", "completed", "pruned"], "step": [10, 20, 10],
-                           "split": "val", "name": "accuracy", "value": [0.6, 0.7, 0.5],
-                           "wall_time": [1.0, 2.0, 1.0]})
-    fig = page.curves_figure(curves, "accuracy")
+def test_every_sweep_setting_widget_has_its_declared_range_and_default() -> None:
+    """The Define view's settings are drawn from core/sweep/settings.py: each widget starts
+    at the declared default and allows exactly the declared range or choices."""
+    at = app().run()
+    no_exception(at)
+    optional = [p for p in settings.SETTINGS if p.optional and p is not settings.METRIC]
+    for param in settings.SETTINGS:
+        if param is settings.METRIC:
+            continue  # its choices depend on the task: see the next test
+        key = f"{D}.{param.name}"
+        if param.optional:
+            assert at.checkbox(key=f"{key}.none").value is (param.default is None), param.name
+        elif param.choices is not None:
+            box = at.selectbox(key=key)
+            assert box.value == param.default, param.name
+            assert box.options == [box.format_func(c) for c in param.choices], param.name
+        elif param.kind in ("int", "float"):
+            number = at.number_input(key=key)
+            assert (number.min, number.max, number.value) == (param.low, param.high, param.default), param.name
+        else:
+            assert at.text_input(key=key).value == param.default, param.name
+    for param in optional:  # "no limit" off: the number input shows the declared range
+        at.checkbox(key=f"{D}.{param.name}.none").uncheck()
+    at.run()
+    for param in optional:
+        number = at.number_input(key=f"{D}.{param.name}")
+        assert (number.min, number.max) == (param.low, param.high), param.name
+    # A grid's points per numeric range come from their declaration too.
+    at.selectbox(key=f"{D}.method").set_value("grid")
+    at.checkbox(key=f"{D}.tick.optimizer.lr").check()
+    at.run()
+    points = at.number_input(key=f"{D}.range.optimizer.lr.points")
+    grid = settings.GRID_POINTS
+    assert (points.min, points.max, points.value) == (grid.low, grid.high, grid.default)
+
+
+def test_the_objective_list_of_every_task_is_its_declared_metrics() -> None:
+    at = app().run()
+    at.selectbox(key=f"{D}.method").set_value("grid")
+    at.checkbox(key=f"{D}.tick.optimizer.lr").check()
+    for task in TASKS.names():
+        at.selectbox(key=f"{D}.task").set_value(task).run()
+        no_exception(at)
+        assert not at.error, (task, [e.value for e in at.error])
+        box = at.selectbox(key=f"{D}.metric.{task}")
+        names = [m.name for m in task_metrics(task, objective=True)]
+        assert box.options == [box.format_func(n) for n in names], task
+        assert box.value == TASKS.get(task).factory.default_metric
+        assert metric_value(at, "Expected trials") == "3", task  # the page built a spec
+        for name in names:  # and a sweep can be built for each objective
+            spec = sw.build_spec(default_config(task), {"optimizer.lr": {"choices": [1e-3, 2e-3]}},
+                                 method="grid", metric=name)
+            assert (spec.metric, spec.direction) == (name, METRICS[name].optuna_direction)
+    spec = sw.build_spec(default_config("translation"), {"optimizer.lr": {"choices": [1e-3]}},
+                         method="grid", metric="bleu")
+    assert spec.direction == "maximize"
+
+
+def test_the_budget_is_asked_for_before_a_search_that_would_never_end() -> None:
+    at = app().run()
+    at.checkbox(key=f"{D}.tick.optimizer.lr").check().run()  # tpe, no trials, no time limit
+    no_exception(at)
+    assert any("never ends on its own" in i.value for i in at.info)
+    assert f"{D}.launch" not in [b.key for b in at.button]
+    at.checkbox(key=f"{D}.trials.none").uncheck().run()
+    at.number_input(key=f"{D}.trials").set_value(12).run()
+    assert metric_value(at, "Expected trials") == "12"
+    sweep_file = next(c.value for c in at.code if "space:" in c.value)
+    assert yaml.safe_load(sweep_file)["trials"] == 12
+
+
+def test_figures_and_default_ranges() -> None:
+    study = optuna.create_study(direction="maximize")
+    for value, curve, state in ((0.6, [0.5, 0.6], TrialState.COMPLETE), (None, [0.4], TrialState.PRUNED),
+                                (0.7, [0.6, 0.7], TrialState.COMPLETE)):
+        trial = study.ask()
+        for step, point in enumerate(curve, start=1):
+            trial.report(point, 10 * step)
+        study.tell(trial, value, state=state)
+    fig = history_figure(study, "accuracy")
+    best_line = next(t for t in fig.data if t.name == "Best Value")
+    assert list(best_line.x) == [0, 1, 2] and list(best_line.y) == [0.6, 0.6, 0.7]  # best so far
+    fig = curves_figure(study, "accuracy")
+    assert {t.name for t in fig.data} >= {"trial 0", "trial 1", "trial 2"}
     assert any(t.name == "pruned here" and list(t.x) == [10] for t in fig.data)
+    assert history_figure(optuna.create_study(), "accuracy").layout.annotations  # "no trials yet"
     lr = Param("lr", "float", 1e-3, "", low=1e-6, high=10.0, log=True)
-    assert page.default_range(lr) == {"low": 1e-4, "high": 1e-2, "log": True}
+    assert default_range(lr) == {"low": 1e-4, "high": 1e-2, "log": True}
     dropout = Param("dropout", "float", 0.2, "", low=0.0, high=0.9)
-    assert page.default_range(dropout) == {"low": 0.0, "high": 0.9, "log": False}
+    assert default_range(dropout) == {"low": 0.0, "high": 0.9, "log": False}
     hidden = Param("hidden", "int", 128, "", low=4, high=4096, log=True)
-    assert page.default_range(hidden) == {"low": 13, "high": 1280, "log": True}
+    assert default_range(hidden) == {"low": 13, "high": 1280, "log": True}
     assert validate_config(default_config("classification"))  # the form's starting point is valid

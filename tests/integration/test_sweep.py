@@ -32,6 +32,7 @@ from core.cli import main
 from core.config import default_config, validate_config
 from core.errors import ConfigError
 from core.store import Store, SweepRecord
+from core.sweep.settings import spec_keywords
 from tests.conftest import wait_until as _wait
 
 HOST = socket.gethostname()
@@ -138,6 +139,43 @@ def test_invalid_grid_combinations_are_refused_before_any_trial() -> None:
         sw.build_spec(_base(), GRID_SPACE, method="tpe")
 
 
+def test_sweep_files_and_flags_are_checked_against_the_setting_declarations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    space = {"optimizer.lr": {"choices": [0.001, 0.01]}}
+
+    def error(**settings: Any) -> str:
+        path = tmp_path / "sweep.yaml"
+        path.write_text(yaml.safe_dump({"space": space, **settings}))
+        with pytest.raises(ConfigError) as info:
+            sw.load_space_file(path)
+        assert str(path) in str(info.value)  # names the file...
+        return str(info.value)
+
+    assert "timeout_min = 'soon'" in error(timeout_min="soon")  # ...and the field
+    assert "method = 'bayes'" in error(method="bayes") and "'tpe'" in error(method="bayes")
+    assert "workers = 65" in error(workers=65) and "[1, 64]" in error(workers=65)
+    assert "pruner.startup" in error(pruner={"name": "median", "startup": 2})
+    assert "direction = 'max'" in error(direction="max")
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump({"space": space, "method": "grid", "timeout_min": "1e1",
+                                    "pruner": {"name": "median", "startup_trials": 1}}))
+    loaded = sw.load_space_file(good)
+    assert loaded["timeout_min"] == 10.0 and loaded["pruner"] == {"name": "median", "startup_trials": 1,
+                                                                  "warmup_steps": 0}
+    spec = sw.build_spec(_base(), space, **spec_keywords(loaded))
+    assert spec.timeout_s == 600 and spec.pruner["startup_trials"] == 1 and spec.method == "grid"
+    # A flag wins over the file; a bad flag is refused by argparse with the declared range.
+    assert main(["sweep", "create", "--space", str(good), "--method", "random", "--trials", "2",
+                 "--name", "flags"]) == 0
+    record = Store().get_sweep("flags")
+    assert record.spec["method"] == "random" and record.spec["n_trials"] == 2
+    assert record.spec["timeout_s"] == 600  # from the file
+    capsys.readouterr()
+    assert main(["sweep", "create", "--space", str(good), "--workers", "65"]) == 2
+    assert "argument --workers" in capsys.readouterr().err
+
+
 # -- samplers on a synthetic objective -----------------------------------------------------------
 SYNTH_SPACE = {
     "optimizer.lr": {"low": 1e-5, "high": 1.0, "log": True},
@@ -214,9 +252,9 @@ def test_grid_runs_the_cartesian_product_once_and_prunes_a_bad_trial(store: Stor
     sweep = sw.create_sweep(store, spec, name="grid")
     assert spec.expected_trials() == 6
     sw.start_sweep(store, sweep.id)
-    assert sw.run_worker(store, sweep.id, slot=0) == 6
+    assert sw.run_trials(store, sweep.id, slot=0) == 6
     _assert_each_grid_point_once(store, sweep, GRID_SPACE)
-    assert sw.run_worker(store, sweep.id) == 0  # the budget is spent
+    assert sw.run_trials(store, sweep.id) == 0  # the budget is spent
 
     # Pruning: val loss, a far too high learning rate against two sane ones. Seed 3 orders
     # the grid sane, sane, bad, so the bad trial meets a median to fall below.
@@ -225,7 +263,7 @@ def test_grid_runs_the_cartesian_product_once_and_prunes_a_bad_trial(store: Stor
                          pruner={"name": "median", "startup_trials": 2})
     sweep = sw.create_sweep(store, spec, name="pruned")
     sw.start_sweep(store, sweep.id)
-    sw.run_worker(store, sweep.id, slot=0)
+    sw.run_trials(store, sweep.id, slot=0)
     trials = {t.params["optimizer.lr"]: t for t in _trials(store, sweep)}
     bad = trials[5.0]
     assert [t.params["optimizer.lr"] for t in sorted(trials.values(), key=lambda t: t.number)][-1] == 5.0
@@ -239,13 +277,17 @@ def test_grid_runs_the_cartesian_product_once_and_prunes_a_bad_trial(store: Stor
 
 
 def test_a_failing_trial_is_marked_failed_and_the_sweep_goes_on(store: Store) -> None:
-    # The objective names a metric the runs never report: each trial fails, the sweep goes on.
+    # The objective names a metric the runs never report (build_spec refuses one, so the stored
+    # spec is edited, as by an older version): each trial fails, the sweep goes on.
     raw = _base()
     space = {"optimizer.lr": {"low": 1e-3, "high": 1e-2, "log": True}}
-    spec = sw.build_spec(raw, space, method="random", n_trials=3, seed=0, metric="f1_nope")
+    with pytest.raises(ConfigError, match="f1_nope"):
+        sw.build_spec(raw, space, method="random", n_trials=3, metric="f1_nope")
+    spec = sw.build_spec(raw, space, method="random", n_trials=3, seed=0)
     sweep = sw.create_sweep(store, spec)
+    store.update_sweep(sweep.id, spec={**sweep.spec, "metric": "f1_nope"})
     sw.start_sweep(store, sweep.id)
-    assert sw.run_worker(store, sweep.id) == 3
+    assert sw.run_trials(store, sweep.id) == 3
     trials = _trials(store, sweep)
     assert [t.state for t in trials] == [TrialState.FAIL] * 3
     assert "f1_nope" in trials[0].user_attrs["error"] and "accuracy" in trials[0].user_attrs["error"]
@@ -405,7 +447,7 @@ def test_stop_stops_running_trials_and_resume_continues_the_study(store: Store) 
     sweep = sw.create_sweep(store, spec)
     sw.start_sweep(store, sweep.id)
     done: list[int] = []
-    worker = threading.Thread(target=lambda: done.append(sw.run_worker(store, sweep.id, slot=0)))
+    worker = threading.Thread(target=lambda: done.append(sw.run_trials(store, sweep.id, slot=0)))
     worker.start()
     _wait(lambda: _worker_pid_of_running_trial(store, sweep, 10), 60, "a trial to train")
     assert sw.stop_sweep(store, sweep.id).status in ("stopping", "stopped")
@@ -420,7 +462,7 @@ def test_stop_stops_running_trials_and_resume_continues_the_study(store: Store) 
     store.update_sweep(sweep.id, spec={**store.get_sweep(sweep.id).spec,
                                        "base": _base(max_steps=20, eval_every=10)})
     assert sw.start_sweep(store, sweep.id).status == "running"
-    assert sw.run_worker(store, sweep.id, slot=0) == 2
+    assert sw.run_trials(store, sweep.id, slot=0) == 2
     assert store.get_sweep(sweep.id).status == "completed"
     trials = _trials(store, sweep)
     assert [t.state for t in trials[1:]] == [TrialState.COMPLETE] * 2
@@ -432,7 +474,7 @@ def test_promote_best_queues_a_full_run_from_the_best_config(store: Store) -> No
     spec = sw.build_spec(_base(), {"optimizer.lr": {"choices": [0.003, 0.01]}}, method="grid")
     sweep = sw.create_sweep(store, spec)
     sw.start_sweep(store, sweep.id)
-    sw.run_worker(store, sweep.id, slot=0)
+    sw.run_trials(store, sweep.id, slot=0)
     best = sw.best_trial(store, store.get_sweep(sweep.id))
     assert best is not None
     run = sw.promote_best(store, sweep.id, overrides={"training.max_steps": 50})

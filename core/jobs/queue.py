@@ -1,0 +1,101 @@
+"""The queue API: what a page or the CLI calls to queue, stop and resume a run.
+
+A queued run is a row with status ``queued``; a worker (:mod:`core.jobs.worker`) claims it
+atomically. Resuming: :func:`request_resume` puts a stopped/failed run back in the queue with
+``progress["resume"] = True`` when its folder holds a ``last`` checkpoint; the worker that
+claims it then calls ``execute_run(..., resume=True)``. The flag only has to survive until
+the claim: the trainer replaces ``progress`` with live values at its first log. A run
+without a checkpoint restarts from scratch (its old metric points are deleted).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.errors import WorkbenchError
+from core.store import Run, Store
+
+if TYPE_CHECKING:  # core.config imports torch: keep this module light to import
+    from core.config import RunConfig
+
+RESUME_KEY = "resume"  # progress[RESUME_KEY] = True: the claiming worker resumes from "last"
+
+
+def queue_run(
+    store: Store,
+    config: RunConfig,
+    *,
+    name: str | None = None,
+    tags: Sequence[str] = (),
+    parent_id: str | None = None,
+    sweep_id: str | None = None,
+) -> Run:
+    """Create the run with status ``queued`` and return it at once; a worker trains it."""
+    from core.finetune import link_parent  # lazy, like the imports above: keep this module light
+
+    # A fine-tune records the run it starts from (task.init_from_run, resolved to an id).
+    config, parent_id = link_parent(store, config, parent_id)
+    return store.create_run(
+        config.to_dict(), name=name, task=config.task, arch=config.arch, status="queued",
+        tags=list(tags), parent_id=parent_id, sweep_id=sweep_id,
+    )
+
+
+def stop_run(store: Store, run_id: str) -> Run:
+    """Stop a run: a queued one becomes ``stopped`` at once; a running one is asked to stop
+    after its current step (the worker saves a checkpoint, so it stays resumable).
+
+    A finished run is left as it is. Returns the run as it is now (``stop_requested`` is
+    True while a running run winds down).
+    """
+    run = store.get_run(run_id)
+    if run.status in ("queued", "running"):
+        # request_stop is atomic: a queued run is marked stopped in the same transaction, so
+        # a worker racing to claim it either loses or sees the flag.
+        store.request_stop(run.id)
+    return store.get_run(run.id)
+
+
+def request_resume(store: Store, run_id: str, *, force: bool = False) -> Run:
+    """Put a stopped or failed run back in the queue to continue from its last checkpoint.
+
+    Without a checkpoint the run starts again from scratch (old metric points are dropped).
+    A completed or pruned run is refused unless ``force``. Returns the queued run.
+    """
+    from core.checkpoint import has_checkpoint  # imports torch; only needed here
+
+    run = store.get_run(run_id)
+    if run.status in ("queued", "running"):
+        raise WorkbenchError(f"run {run.id} is already {run.status}")
+    if run.status in ("completed", "pruned") and not force:
+        raise WorkbenchError(
+            f"run {run.id} is {run.status}; to train longer, start a new run with a higher "
+            "training.max_steps"
+        )
+    folder = store.run_dir(run.id)
+    if has_checkpoint(folder / "checkpoints" / "last"):
+        step = checkpoint_step(folder)
+        store.update_run(run.id, progress={**run.progress, RESUME_KEY: True})
+        note = f"queued to resume from the checkpoint at step {step}"
+    else:
+        # Nothing to continue from: forget the old attempt so its points don't mix with new.
+        store.truncate_metrics(run.id, -1)
+        store.update_run(run.id, progress={RESUME_KEY: False}, summary={}, started_at=None)
+        note = "no checkpoint yet: queued to start again from scratch"
+    # Status last: only a queued run can be claimed, so the flag is in place before any worker
+    # can see the run. set_status("queued") also clears error, worker and stop_requested.
+    store.set_status(run.id, "queued")
+    store.log_event(run.id, "info", note)
+    return store.get_run(run.id)
+
+
+def checkpoint_step(run_folder: Path) -> int | None:
+    """The step of the run's ``last`` checkpoint, or None (read from its JSON, no torch)."""
+    state = Path(run_folder) / "checkpoints" / "last" / "state.json"
+    try:
+        return int(json.loads(state.read_text())["state"]["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

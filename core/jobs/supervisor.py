@@ -1,0 +1,331 @@
+"""The supervisor: the one owner of this machine's worker processes (held by the app).
+
+:class:`Supervisor` starts worker subprocesses (``python -m core.jobs``) lazily while runs are
+queued, caps them at :func:`default_max_workers`, pins each to a GPU when there are several,
+notices within about a second when one dies and marks its run failed with a readable reason,
+and restarts workers while runs are queued.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from core.errors import WorkbenchError
+from core.jobs.liveness import fail_if_still_running, mark_orphans, resume_hint, worker_label
+from core.jobs.queue import queue_run
+from core.store import STORE_ENV, Run, Store
+
+if TYPE_CHECKING:  # core.config imports torch: keep this module light to import
+    from core.config import RunConfig
+
+log = logging.getLogger(__name__)
+
+MAX_WORKERS_ENV = "LMWB_MAX_WORKERS"
+DEFAULT_IDLE_EXIT_S = 300.0  # supervised workers exit after this long without work
+SUPERVISED_POLL_S = 0.25  # how often a supervised idle worker looks at the queue
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the folder holding core/: workers import from it
+
+
+@dataclass
+class WorkerInfo:
+    """One worker subprocess started by a :class:`Supervisor`."""
+
+    pid: int
+    slot: int
+    started_at: float
+    gpu: str | None
+    log_path: Path
+    process: subprocess.Popen[bytes] = field(repr=False)
+    pipe_w: int = field(repr=False)
+
+    @property
+    def label(self) -> str:
+        """The ``Run.worker`` value this worker writes on the runs it trains."""
+        return worker_label(self.pid)
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def default_max_workers() -> int:
+    """``$LMWB_MAX_WORKERS``, else one worker per CUDA GPU, else 1."""
+    raw = os.environ.get(MAX_WORKERS_ENV, "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise WorkbenchError(f"{MAX_WORKERS_ENV}={raw!r}: expected a whole number >= 1") from None
+        if value < 1:
+            raise WorkbenchError(f"{MAX_WORKERS_ENV}={raw!r}: expected a whole number >= 1")
+        return value
+    return max(1, len(visible_gpus()))
+
+
+def worker_env(store_url: str, home: Path) -> dict[str, str]:
+    """The environment of a training process this machine starts (a queue worker here, a sweep
+    worker in core.sweep.driver).
+
+    ``store_url`` is the real URL (with any password): it goes through the environment, never
+    the command line, so ``ps`` never shows it. OpenMP threads that spin while waiting turn tiny
+    CPU models 10-20x slower as soon as anything else (the app itself) wants a core; sleeping
+    waiters cost little, so ``OMP_WAIT_POLICY`` is PASSIVE unless the user set it. ``PYTHONPATH``
+    finds core/ even when the app was started from another folder without an install.
+    """
+    env = dict(os.environ)
+    env[STORE_ENV] = store_url
+    env["LMWB_HOME"] = str(home)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def visible_gpus() -> list[str]:
+    """The GPU ids a worker may be pinned to (``CUDA_VISIBLE_DEVICES`` order), or none."""
+    import torch  # only when the cap or GPU pinning needs it
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        ids = [v.strip() for v in visible.split(",") if v.strip()]
+        return ids[:count] if count else []
+    return [str(i) for i in range(count)]
+
+
+class Supervisor:
+    """Starts and watches worker subprocesses for one store; one per app process.
+
+    * :meth:`ensure_workers` (also run by the monitor every ``monitor_s``) starts workers
+      while runs are queued and fewer than ``max_workers`` are alive, so an idle app costs
+      nothing; a worker exits after ``idle_exit_s`` without work.
+    * :meth:`prewarm` starts one worker ahead of time (call it when the train page opens):
+      the first run then skips the 1-2 s Python + torch start-up.
+    * The monitor thread reaps dead workers and marks the run a dead worker was training
+      ``failed`` with the reason (signal, step, where to resume from) within about a second.
+    * With several GPUs each worker is pinned to one through ``CUDA_VISIBLE_DEVICES``.
+
+    ``store_url`` must be the real URL (with any password; ``Store.url`` hides it). It reaches
+    the workers through the environment, not the command line, so ``ps`` never shows it.
+    """
+
+    def __init__(
+        self,
+        store_url: str,
+        home: Path,
+        max_workers: int | None = None,
+        *,
+        idle_exit_s: float | None = DEFAULT_IDLE_EXIT_S,
+        poll_s: float = SUPERVISED_POLL_S,
+        monitor_s: float = 1.0,
+        orphan_stale_after_s: float | None = 30.0,
+    ) -> None:
+        self.store_url = store_url
+        self.home = Path(home).expanduser().resolve()
+        self.store = Store(store_url, self.home)
+        self.max_workers = max_workers if max_workers is not None else default_max_workers()
+        if self.max_workers < 1:
+            raise WorkbenchError(f"max_workers = {self.max_workers}: expected at least 1")
+        # Pin GPUs only when several workers may share a machine with several GPUs.
+        self._gpus = visible_gpus() if self.max_workers > 1 else []
+        self.idle_exit_s = idle_exit_s
+        self.poll_s = poll_s
+        self.monitor_s = monitor_s
+        self.log_dir = self.home / "logs"
+        self._workers: dict[int, WorkerInfo] = {}
+        self._lock = threading.RLock()
+        self._closed = threading.Event()
+        # Runs left "running" by an app or worker that died before we started.
+        self.orphans = mark_orphans(self.store, orphan_stale_after_s)
+        self._monitor = threading.Thread(target=self._monitor_loop, name="lmwb-supervisor", daemon=True)
+        self._monitor.start()
+
+    # -- public ---------------------------------------------------------------------------------
+    @classmethod
+    def shared(cls, store_url: str, home: Path, max_workers: int | None = None) -> Supervisor:
+        """The one live supervisor of this process for ``(store_url, home)``, started on first
+        use. Streamlit may drop its ``cache_resource`` entries (code edits, "clear cache")
+        without shutting them down; this keeps a second monitor from doubling the workers."""
+        key = (store_url, str(Path(home).expanduser().resolve()))
+        with _SHARED_LOCK:
+            current = _SHARED.get(key)
+            if current is None or current._closed.is_set():
+                current = _SHARED[key] = cls(store_url, Path(home), max_workers)
+            return current
+
+    @property
+    def workers(self) -> list[WorkerInfo]:
+        """Live workers, oldest first."""
+        with self._lock:
+            return [w for w in self._workers.values() if w.alive]
+
+    def queue(self, config: RunConfig, *, name: str | None = None, tags: Sequence[str] = ()) -> Run:
+        """:func:`queue_run` and start a worker for it right away."""
+        run = queue_run(self.store, config, name=name, tags=tags)
+        self.ensure_workers()
+        return run
+
+    def ensure_workers(self) -> int:
+        """Start workers for queued runs (up to ``max_workers`` alive); return how many."""
+        if self._closed.is_set():
+            return 0
+        with self._lock:
+            self._reap()
+            live = [w for w in self._workers.values() if w.alive]
+            room = self.max_workers - len(live)
+            if room <= 0:
+                return 0
+            queued = len(self.store.list_runs(status="queued"))
+            if queued == 0:
+                return 0
+            labels = {w.label for w in live}
+            busy = sum(1 for r in self.store.list_runs(status="running") if r.worker in labels)
+            # Idle workers (including ones still starting) will claim within poll_s.
+            needed = min(room, queued - (len(live) - busy))
+            for _ in range(max(0, needed)):
+                self._spawn()
+            return max(0, needed)
+
+    def prewarm(self) -> bool:
+        """Start one worker now if none is alive, so the next run starts without delay."""
+        if self._closed.is_set():
+            return False
+        with self._lock:
+            self._reap()
+            if any(w.alive for w in self._workers.values()):
+                return False
+            self._spawn()
+            return True
+
+    def shutdown(self, timeout: float = 15.0) -> None:
+        """Stop the monitor, ask every worker to stop gracefully (SIGTERM: the current run
+        stops after its step with a checkpoint), kill those still alive after ``timeout``."""
+        self._closed.set()
+        if self._monitor.is_alive() and threading.current_thread() is not self._monitor:
+            self._monitor.join(timeout=5)
+        with self._lock:
+            workers = list(self._workers.values())
+            for w in workers:
+                if w.alive:
+                    with contextlib.suppress(ProcessLookupError):
+                        w.process.terminate()
+            deadline = time.monotonic() + timeout
+            for w in workers:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    w.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            for w in workers:
+                if w.alive:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(w.pid, signal.SIGKILL)  # its own group: take any children too
+                    w.process.wait()
+            self._reap()
+
+    def __enter__(self) -> Supervisor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    # -- internals ------------------------------------------------------------------------------
+    def _spawn(self) -> WorkerInfo:
+        used = {w.slot for w in self._workers.values()}
+        slot = next(i for i in range(len(used) + 1) if i not in used)
+        read_fd, write_fd = os.pipe()  # both non-inheritable; pass_fds hands read_fd over
+        env = worker_env(self.store_url, self.home)
+        gpu = self._gpus[slot % len(self._gpus)] if self._gpus else None
+        if gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpu
+        cmd = [
+            sys.executable, "-m", "core.jobs", "--home", str(self.home),
+            "--poll", str(self.poll_s), "--parent-pid", str(os.getpid()),
+            "--parent-fd", str(read_fd),
+        ]
+        if self.idle_exit_s is not None:
+            cmd += ["--idle-exit", str(self.idle_exit_s)]
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"worker-{slot}.log"
+        logfile: IO[bytes] = log_path.open("ab")
+        try:
+            process = subprocess.Popen(
+                cmd, env=env, stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
+                pass_fds=(read_fd,), start_new_session=True,
+            )
+        except BaseException:
+            os.close(write_fd)
+            raise
+        finally:
+            os.close(read_fd)  # the child has its copy; ours would keep the pipe open
+            logfile.close()
+        info = WorkerInfo(process.pid, slot, time.time(), gpu, log_path, process, write_fd)
+        self._workers[process.pid] = info
+        log.info("started worker %d (slot %d%s)", process.pid, slot, f", GPU {gpu}" if gpu else "")
+        return info
+
+    def _reap(self) -> None:
+        """Forget exited workers; fail the run each was training when it died."""
+        for pid, w in list(self._workers.items()):
+            code = w.process.poll()
+            if code is None:
+                continue
+            del self._workers[pid]
+            with contextlib.suppress(OSError):
+                os.close(w.pipe_w)
+            try:
+                self._fail_runs_of(w, code)
+            except Exception:  # never let a store error kill the monitor
+                log.exception("could not record the death of worker %d", pid)
+
+    def _fail_runs_of(self, w: WorkerInfo, code: int) -> None:
+        for run in self.store.list_runs(status="running"):
+            if run.worker != w.label:
+                continue
+            step = run.progress.get("step")
+            if step is None:
+                step = self.store.last_step(run.id) or 0
+            hint = " (killed by hand or by the out-of-memory killer)" if code == -signal.SIGKILL else ""
+            reason = (
+                f"worker process {w.pid} {_describe_exit(code)} at step {step}{hint}"
+                f"{resume_hint(self.store, run.id)}"
+            )
+            if fail_if_still_running(self.store, run, reason):
+                with contextlib.suppress(Exception):
+                    self.store.log_event(run.id, "info", f"worker log: {w.log_path}")
+
+    def _monitor_loop(self) -> None:
+        while not self._closed.wait(self.monitor_s):
+            try:
+                with self._lock:
+                    self._reap()
+                    own = frozenset(w.label for w in self._workers.values())
+                # Local runs whose process died (e.g. a killed `lmwb train` in a terminal);
+                # pid check only: heartbeat ages are judged once, at start-up.
+                mark_orphans(self.store, None, skip_workers=own)
+                self.ensure_workers()
+            except Exception:
+                log.exception("supervisor monitor: tick failed; retrying")
+
+
+_SHARED: dict[tuple[str, str], Supervisor] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"died (signal {name})"
+    return f"exited with code {code}"
+

@@ -1,0 +1,315 @@
+"""The worker: a process that claims queued runs one at a time and trains them.
+
+:func:`worker_loop` is its body (``python -m core.jobs`` or ``lmwb worker``); a failing run
+never takes the worker down. :func:`run_worker` adds the parent-death watch a supervised
+worker needs; :func:`main` is the process entry point the supervisor starts.
+
+Worker lifetime and parent death
+    Workers run in their own session (``start_new_session``), so a Ctrl-C in the terminal of
+    ``lmwb ui`` or a Streamlit rerun never signals them. They still must not outlive the app:
+    each worker gets the read end of a pipe whose only write end stays in the supervisor's
+    process. The kernel closes that write end when the supervisor's process exits however it
+    exits (even SIGKILL), so the worker's read returns EOF at once. A once-a-second
+    ``os.getppid()`` check backs this up (the write end can leak into a child the app forks,
+    e.g. a DataLoader worker; a dead parent still re-parents the worker). On parent death,
+    SIGTERM or SIGINT the worker stops its current run gracefully (after the current step,
+    with a checkpoint, status ``stopped``: resumable) and exits.
+
+Heartbeats
+    While a run executes, the worker writes ``heartbeat_at`` every :data:`RUN_HEARTBEAT_S`
+    from a side thread, independent of the trainer's log interval, so a long step or a slow
+    data load never looks like a dead worker to :func:`core.jobs.liveness.mark_orphans` on
+    another machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import logging
+import os
+import select
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.errors import RunNotFound, WorkbenchError
+from core.jobs.liveness import worker_label
+from core.jobs.queue import RESUME_KEY
+from core.store import Run, Store
+
+if TYPE_CHECKING:  # core.train imports torch: keep this module light to import
+    from core.train import Callback
+
+log = logging.getLogger(__name__)
+
+RUN_HEARTBEAT_S = 5.0  # how often a worker writes heartbeat_at on the run it trains
+DEFAULT_POLL_S = 0.5  # how often an idle worker looks at the queue
+
+
+class ShutdownEvent(threading.Event):
+    """An Event that also says why it was set (logged on the run it interrupts)."""
+
+    reason = ""
+
+    def request(self, reason: str) -> None:
+        if not self.is_set():
+            self.reason = reason
+        self.set()
+
+
+def worker_loop(
+    store: Store,
+    *,
+    worker_name: str | None = None,
+    once: bool = False,
+    poll_s: float = DEFAULT_POLL_S,
+    idle_exit_s: float | None = None,
+    shutdown: threading.Event | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> int:
+    """Claim queued runs one at a time and train them; return how many were executed.
+
+    ``once``: execute at most one run (exit at once on an empty queue). ``idle_exit_s``: exit
+    after that long without a run (None: never). ``shutdown``: set it to make the worker stop
+    its current run gracefully and exit; SIGTERM and SIGINT do the same when the loop runs in
+    the main thread (a second SIGINT aborts). A run that fails is recorded failed by
+    :func:`core.runs.execute_run` and the worker moves on.
+    """
+    from core.registry import load_components
+
+    load_components()  # pay imports and registration before the first claim, not after it
+    warm_up()
+    stop_all = shutdown if shutdown is not None else ShutdownEvent()
+    label = worker_name or worker_label()
+    current: list[threading.Event] = []  # the running run's stop event, for signal handlers
+    restore = _install_signal_handlers(stop_all, current)
+    executed = 0
+    idle_since = time.monotonic()
+    log.info("worker %s: polling %s every %.2f s", label, store.url, poll_s)
+    try:
+        while not stop_all.is_set():
+            try:
+                run = store.claim_next_queued(label)
+            except Exception as exc:  # database busy or briefly unreachable: try again
+                log.warning("worker %s: could not read the queue: %s", label, exc)
+                run = None
+            if run is None:
+                if once:
+                    break
+                if idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
+                    log.info("worker %s: idle for %.0f s; exiting", label, idle_exit_s)
+                    break
+                stop_all.wait(poll_s)
+                continue
+            stop = threading.Event()
+            current.append(stop)
+            try:
+                poisoned = _execute_claimed(store, run, label, stop, stop_all, callbacks)
+            finally:
+                current.clear()
+            executed += 1
+            idle_since = time.monotonic()
+            if once or poisoned:
+                break
+    finally:
+        restore()
+    return executed
+
+
+def warm_up() -> None:
+    """One tiny optimizer step, so the first real run doesn't pay torch's lazy start-up.
+
+    The first ``Optimizer.step`` in a process imports ``torch._dynamo`` (about 1 s on CPU), and
+    the first classification evaluation imports scikit-learn's metrics; done here, while the
+    worker is idle, both are off the queue-to-first-loss path. Sweep workers use it too.
+    """
+    with contextlib.suppress(Exception):
+        import sklearn.metrics  # noqa: F401  (core.metrics imports it lazily, on first use)
+        import torch
+
+        weight = torch.nn.Parameter(torch.zeros(2))
+        optimizer = torch.optim.AdamW([weight], lr=1e-3)
+        (weight * 2).sum().backward()
+        optimizer.step()
+
+
+def _execute_claimed(
+    store: Store, run: Run, label: str, stop: threading.Event, stop_all: threading.Event,
+    callbacks: Sequence[Callback],
+) -> bool:
+    """Train one claimed run. Returns True when the process should exit (CUDA state broken)."""
+    from core.runs import execute_run
+
+    resume = bool(run.progress.get(RESUME_KEY))
+    try:
+        if store.stop_requested(run.id):
+            # Stop asked for between the claim and now: execute_run would clear the flag.
+            store.set_status(run.id, "stopped")
+            store.log_event(run.id, "info", "stopped before it started")
+            return False
+    except RunNotFound:  # deleted meanwhile
+        return False
+    log.info("worker %s: run %s (%s)%s", label, run.id, run.name, " resuming" if resume else "")
+    guard_done = threading.Event()
+    guard_args = (store, run.id, stop, stop_all, guard_done)
+    guard = threading.Thread(target=_guard_run, args=guard_args, name="run-guard", daemon=True)
+    guard.start()
+    poisoned = False
+    try:
+        result = execute_run(store, run.id, resume=resume, callbacks=callbacks, stop_event=stop)
+        if result.status == "stopped" and stop_all.is_set():
+            why = getattr(stop_all, "reason", "") or "the worker was shut down"
+            store.log_event(
+                run.id, "warning",
+                f"stopped at step {result.step} because {why}; resume to continue",
+            )
+        log.info("worker %s: run %s %s at step %d", label, run.id, result.status, result.step)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:
+        # execute_run records its own failures; this covers errors before its try block
+        # (an unreadable config, a deleted run) so no run is left "running" forever.
+        log.warning("worker %s: run %s failed: %s", label, run.id, exc)
+        with contextlib.suppress(Exception):
+            now = store.get_run(run.id)
+            if now.status == "running" and now.worker in (label, worker_label(), None):
+                message = str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"
+                store.set_status(run.id, "failed", error=message)
+        poisoned = "CUDA error" in str(exc)  # a broken CUDA context poisons later runs too
+    finally:
+        guard_done.set()
+        guard.join(timeout=2)
+        gc.collect()  # free the model before the next claim
+        _empty_cuda_cache()
+    return poisoned
+
+
+def _guard_run(
+    store: Store, run_id: str, stop: threading.Event, stop_all: threading.Event,
+    done: threading.Event,
+) -> None:
+    """Heartbeat every RUN_HEARTBEAT_S and turn a worker shutdown into a graceful run stop."""
+    next_beat = time.monotonic() + RUN_HEARTBEAT_S
+    while not done.wait(0.2):
+        if stop_all.is_set():
+            stop.set()
+        if time.monotonic() >= next_beat:
+            next_beat = time.monotonic() + RUN_HEARTBEAT_S
+            with contextlib.suppress(Exception):  # a busy database must not kill the run
+                store.heartbeat(run_id)
+
+
+def _empty_cuda_cache() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _install_signal_handlers(
+    stop_all: threading.Event, current: list[threading.Event]
+) -> Any:
+    """SIGTERM/SIGINT -> graceful stop; returns a function that restores the old handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if signum == signal.SIGINT and stop_all.is_set():
+            raise KeyboardInterrupt  # second Ctrl-C: abort now
+        reason = f"the worker received {signal.Signals(signum).name}"
+        if isinstance(stop_all, ShutdownEvent):
+            stop_all.request(reason)
+        else:
+            stop_all.set()
+        for event in current:
+            event.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
+def watch_parent(
+    shutdown: ShutdownEvent, parent_pid: int, parent_fd: int | None = None
+) -> threading.Thread:
+    """Start a daemon thread that requests ``shutdown`` when the parent process dies.
+
+    ``parent_fd``: the read end of a pipe whose write end only the parent holds (EOF the
+    moment the parent exits). The ``os.getppid()`` check once a second catches the rest.
+    """
+
+    def watch() -> None:
+        fd = parent_fd
+        while not shutdown.is_set():
+            if os.getppid() != parent_pid:
+                break
+            if fd is None:
+                time.sleep(1.0)
+                continue
+            try:
+                ready, _, _ = select.select([fd], [], [], 1.0)
+                if ready and not os.read(fd, 64):
+                    break  # EOF: every write end is closed, so the parent is gone
+            except OSError as exc:  # a pipe we cannot watch: fall back to getppid alone
+                log.warning("worker %d: cannot watch fd %d (%s)", os.getpid(), fd, exc)
+                fd = None
+        else:
+            return
+        log.warning("worker %d: parent process %d is gone; stopping", os.getpid(), parent_pid)
+        shutdown.request("the app that started this worker exited")
+
+    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+# --------------------------------------------------------------------------------------------
+# The process: python -m core.jobs
+# --------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.jobs", description="An LM Workbench worker: trains queued runs."
+    )
+    parser.add_argument("--store", help="database URL (default: $LMWB_STORE, else SQLite in the home)")
+    parser.add_argument("--home", help="workbench home folder (default: $LMWB_HOME, else ~/.lmwb)")
+    parser.add_argument("--once", action="store_true", help="train at most one run, then exit")
+    parser.add_argument("--idle-exit", type=float, metavar="S", help="exit after S seconds without work")
+    parser.add_argument("--poll", type=float, default=DEFAULT_POLL_S, metavar="S", help="queue poll interval")
+    # Set by the Supervisor: how the worker notices that the app died.
+    parser.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--parent-fd", type=int, help=argparse.SUPPRESS)
+    return parser
+
+
+def run_worker(
+    store: Store, *, once: bool = False, idle_exit_s: float | None = None, poll_s: float = DEFAULT_POLL_S,
+    parent_pid: int | None = None, parent_fd: int | None = None,
+) -> int:
+    """A worker process's main: worker_loop plus the parent-death watch; returns runs done."""
+    shutdown = ShutdownEvent()
+    if parent_pid is not None:
+        watch_parent(shutdown, parent_pid, parent_fd)
+    return worker_loop(store, once=once, poll_s=poll_s, idle_exit_s=idle_exit_s, shutdown=shutdown)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(message)s")
+    store = Store(url=args.store, home=Path(args.home) if args.home else None)
+    done = run_worker(
+        store, once=args.once, idle_exit_s=args.idle_exit, poll_s=args.poll,
+        parent_pid=args.parent_pid, parent_fd=args.parent_fd,
+    )
+    log.info("worker %d: exiting after %d run(s)", os.getpid(), done)
+    return 0
+
+

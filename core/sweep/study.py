@@ -1,0 +1,194 @@
+"""The Optuna side of a sweep: its study in the store's database, samplers, pruners, and how
+a trial's state reads to people.
+
+The study lives in the same database as the store (Optuna's ``RDBStorage``: SQLite by
+default; a PostgreSQL URL lets workers on several machines share one study, Optuna's
+documented distributed mode). On SQLite every Optuna transaction starts with
+``BEGIN IMMEDIATE`` (as the store's writes do), because Optuna's read-then-write updates rely
+on row locks that SQLite does not have. A running trial sends Optuna heartbeats; on other
+machines a trial whose heartbeat stops is failed after a grace period, and so is its run.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from typing import Any
+
+import optuna
+import sqlalchemy as sa
+from optuna.trial import FrozenTrial, TrialState
+
+from core.errors import ConfigError, WorkbenchError
+from core.store import Store, SweepRecord
+from core.sweep import settings
+from core.sweep.space import SearchSpace
+from core.sweep.spec import SweepSpec
+
+# Optuna's heartbeat of a running trial (its RDBStorage wants whole seconds). Not the run
+# heartbeat a queue worker writes on its run (core.jobs.worker.RUN_HEARTBEAT_S).
+TRIAL_HEARTBEAT_S = 5
+GRACE_ENV = "LMWB_SWEEP_GRACE_S"  # seconds without heartbeat before a remote trial is failed
+DEFAULT_GRACE_S = 30
+STUDY_PREFIX = "lmwb-sweep-"
+# Trial states as shown to people: Optuna's, plus "stopped" (FAIL because someone stopped it).
+STOPPED_ATTR = "stopped"
+
+_STORAGES: dict[tuple[str, int], optuna.storages.RDBStorage] = {}
+_STORAGES_LOCK = threading.Lock()
+
+
+def store_url(store: Store) -> str:
+    """The store's real URL (with any password): Optuna's tables go in the same database."""
+    return store.__getstate__()["url"]
+
+
+def optuna_storage(store: Store) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage on the store's database (one per process and URL)."""
+    url = store_url(store)
+    key = (url, os.getpid())
+    with _STORAGES_LOCK:
+        cached = _STORAGES.get(key)
+        if cached is not None:
+            return cached
+        sqlite = url.startswith("sqlite")
+        engine_kwargs: dict[str, Any] = (
+            {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True, "pool_size": 3}
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=TRIAL_HEARTBEAT_S,
+                grace_period=_grace_s(), heartbeat_stale_trial_callback=_StaleTrialHandler(store),
+            )
+        if sqlite:
+            # Optuna updates trials read-then-write under SELECT ... FOR UPDATE, a no-op on
+            # SQLite: take the write lock up front instead so concurrent workers queue.
+            sa.event.listen(storage.engine, "connect", _optuna_sqlite_connect)
+            sa.event.listen(storage.engine, "begin", _optuna_sqlite_begin)
+            storage.engine.dispose()  # connections made so far lack the hooks
+        _STORAGES[key] = storage
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no INFO line per trial
+        return storage
+
+
+def _grace_s() -> int:
+    raw = os.environ.get(GRACE_ENV, "").strip()
+    try:
+        return max(2 * TRIAL_HEARTBEAT_S, int(raw)) if raw else DEFAULT_GRACE_S
+    except ValueError:
+        return DEFAULT_GRACE_S
+
+
+def _optuna_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # SQLAlchemy's begin hook below emits BEGIN itself
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout = 60000")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _optuna_sqlite_begin(conn: sa.engine.Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class _StaleTrialHandler:
+    """Optuna failed a trial whose worker stopped sending heartbeats: fail its run too."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        run_id = trial.user_attrs.get("run_id")
+        worker = trial.user_attrs.get("worker", "?")
+        fail_trial_run(self.store, run_id, f"sweep worker {worker} stopped sending heartbeats; trial {trial.number} failed")
+
+
+
+def make_sampler(spec: SweepSpec, space: SearchSpace, slot: int = 0) -> optuna.samplers.BaseSampler:
+    """The sampler for ``spec.method``. Grid keeps the sweep's seed in every worker (trial
+    number -> grid point must agree); the others get a per-worker seed so two workers never
+    draw the same sequence."""
+    seed = spec.seed if slot == 0 else (spec.seed + 1_000_003 * slot) % (2**32 - 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if spec.method == "grid":
+            return optuna.samplers.GridSampler(space.grid(), seed=spec.seed)
+        if spec.method == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if spec.method == "tpe":
+            return optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=spec.startup(), multivariate=True,
+                group=space.conditional, constant_liar=True,
+            )
+        if spec.method == "gp":
+            return optuna.samplers.GPSampler(
+                seed=seed, n_startup_trials=spec.startup(), warn_independent_sampling=False
+            )
+    raise ConfigError("method", spec.method, settings.METHOD.allowed())
+
+
+def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
+    p = spec.pruner
+    name = p.get("name", "none")
+    if name == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=p["startup_trials"], n_warmup_steps=p["warmup_steps"]
+        )
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=p["min_resource"], reduction_factor=p["reduction_factor"]
+        )
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=p["min_resource"], max_resource=spec.base["training"]["max_steps"],
+            reduction_factor=p["reduction_factor"],
+        )
+    return optuna.pruners.NopPruner()
+
+
+def load_study(store: Store, sweep: SweepRecord, slot: int = 0) -> optuna.Study:
+    spec = SweepSpec.from_dict(sweep.spec)
+    space = spec.search_space()
+    return optuna.load_study(
+        study_name=spec.study_name, storage=optuna_storage(store),
+        sampler=make_sampler(spec, space, slot), pruner=make_pruner(spec),
+    )
+
+
+
+# --------------------------------------------------------------------------------------------
+# Trial states
+# --------------------------------------------------------------------------------------------
+def trial_status(trial: FrozenTrial) -> str:
+    """Optuna's state in lower case, or ``stopped`` for a trial a sweep stop interrupted."""
+    if was_stopped(trial):
+        return "stopped"
+    return trial.state.name.lower()
+
+
+def was_stopped(trial: FrozenTrial) -> bool:
+    return trial.state == TrialState.FAIL and bool(trial.user_attrs.get(STOPPED_ATTR))
+
+
+def counts_for_budget(trial: FrozenTrial) -> bool:
+    """Finished on its own (complete, pruned or failed): a stopped trial runs again."""
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    return trial.state == TrialState.FAIL and not was_stopped(trial)
+
+
+def fail_trial_run(store: Store, run_id: str | None, reason: str) -> None:
+    """Mark the run of a failed trial failed too (unless it already finished)."""
+    if not run_id:
+        return
+    try:
+        run = store.get_run(run_id)
+    except WorkbenchError:
+        return
+    if run.status in ("running", "queued"):
+        store.set_status(run.id, "failed", error=reason)
+        store.log_event(run.id, "error", reason)
