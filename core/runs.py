@@ -6,9 +6,7 @@ The CLI, the worker processes and the pages all go through these few functions.
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 import threading
 import traceback
 from collections.abc import Sequence
@@ -26,6 +24,7 @@ from core.data.types import DatasetSplits
 from core.device import pick_device
 from core.errors import DataError, WorkbenchError
 from core.finetune import link_parent
+from core.jobs.liveness import worker_label
 from core.store import Run, Store
 from core.tasks.base import EvalResult, Task
 from core.tokenize import Tokenizer, load_tokenizer
@@ -43,9 +42,6 @@ def create_run(
         tags=list(tags), parent_id=parent_id, sweep_id=sweep_id,
     )
 
-
-def worker_label() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def execute_run(

@@ -36,7 +36,7 @@ __all__ = [
     "TrialReporter", "TrialStopped", "WorkerState", "best_so_far", "best_trial", "budget_problem",
     "build_spec", "create_sweep", "describe_space", "finalize", "format_trials",
     "load_space_file", "load_study", "make_pruner", "make_sampler", "optuna_storage", "parse_space",
-    "promote_best", "run_local", "run_trials", "spawn_driver", "start_sweep", "stop_sweep", "store_url",
+    "promote_best", "run_local", "run_trials", "spawn_driver", "start_sweep", "stop_sweep",
     "sweep_status", "trial_config", "trial_status", "trials_frame", "validate_settings", "worker_main",
 ]
 
@@ -90,7 +90,6 @@ if TYPE_CHECKING:  # what type checkers and editors see
         make_pruner,
         make_sampler,
         optuna_storage,
-        store_url,
         trial_status,
     )
     from core.sweep.trials import TrialReporter, TrialStopped, WorkerState, run_trials

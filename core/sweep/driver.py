@@ -31,7 +31,7 @@ from core.jobs import worker_env, worker_label
 from core.store import Store, SweepRecord
 from core.sweep.lifecycle import finalize, start_sweep, stop_sweep
 from core.sweep.spec import SweepSpec
-from core.sweep.study import fail_trial_run, load_study, store_url
+from core.sweep.study import fail_trial_run, load_study
 from core.sweep.trials import WorkerState, run_trials
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ def _spawn_worker(store: Store, sweep_id: str, slot: int, n: int) -> _Child:
 
 
 def _child_env(store: Store, n_workers: int) -> dict[str, str]:
-    env = worker_env(store_url(store), store.home)
+    env = worker_env(store.connect_url, store.home)
     if n_workers > 1 and "OMP_NUM_THREADS" not in env:
         # N CPU workers share the cores instead of each starting one thread per core.
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // n_workers))

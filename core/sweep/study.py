@@ -39,14 +39,9 @@ _STORAGES: dict[tuple[str, int], optuna.storages.RDBStorage] = {}
 _STORAGES_LOCK = threading.Lock()
 
 
-def store_url(store: Store) -> str:
-    """The store's real URL (with any password): Optuna's tables go in the same database."""
-    return store.__getstate__()["url"]
-
-
 def optuna_storage(store: Store) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage on the store's database (one per process and URL)."""
-    url = store_url(store)
+    url = store.connect_url  # with any password: Optuna's tables go in the same database
     key = (url, os.getpid())
     with _STORAGES_LOCK:
         cached = _STORAGES.get(key)

@@ -403,7 +403,7 @@ def test_two_worker_processes_share_one_postgres_study(postgres_url: str, workbe
         conn.execute(sa.text("SELECT 1"))
     store, sweep = _two_workers(postgres_url, workbench_home, tmp_path)
     _assert_no_duplicate_no_lost(store, sweep, 8)
-    assert sw.store_url(store).startswith("postgresql")
+    assert store.connect_url.startswith("postgresql")
 
 
 def _worker_pid_of_running_trial(store: Store, sweep: SweepRecord, min_step: int) -> int | None:
