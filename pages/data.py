@@ -23,6 +23,7 @@ from streamlit.errors import StreamlitAPIException
 
 from app.components.charts import label_balance_figure, length_histogram_figure
 from app.components.forms import component_select, section_form, section_problem
+from app.server import MAX_UPLOAD_MB
 from app.state import page_path
 from core.config import default_config
 from core.data import files
@@ -52,7 +53,7 @@ def uploads_dir() -> Path:
 
 def upload_limit_mb() -> float:
     """The stricter of the engine's file limit (LMWB_MAX_FILE_MB) and Streamlit's upload limit."""
-    return min(files.MAX_FILE_MB, float(st.get_option("server.maxUploadSize")))
+    return min(files.MAX_FILE_MB, float(MAX_UPLOAD_MB))
 
 
 def save_upload(name: str, data: bytes, *, folder: Path | None = None, max_mb: float | None = None) -> Path:
