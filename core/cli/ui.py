@@ -61,7 +61,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
     if args.home:
         env["LMWB_HOME"] = args.home
     print(f"LM Workbench at http://{args.host}:{args.port}", flush=True)
-    return subprocess.call(ui_command(args.host, args.port), env=ui_environment(env))
+    cmd, env = ui_command(args.host, args.port), ui_environment(env)
+    if os.name == "posix":
+        # The server takes this process's place: a signal to `lmwb ui` (a service manager's
+        # SIGTERM, not only a terminal's Ctrl-C) reaches Streamlit, and no orphan is left.
+        os.execve(cmd[0], cmd, env)
+    return subprocess.call(cmd, env=env)
 
 
 def register(sub: Any) -> None:
