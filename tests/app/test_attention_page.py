@@ -16,13 +16,13 @@ from streamlit.testing.v1 import AppTest
 
 from app.components import attention_view as view
 from app.components import bertviz
+from app.navigation import page_path
 from core import inspect as attn
 from core.config import default_config, validate_config
 from core.runs import create_run, execute_run
 from core.store import Store
 from tests.unit.test_attention_capture import one_thread  # noqa: F401  (autouse: one torch thread)
 
-REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
 
 
@@ -69,7 +69,7 @@ def runs(trained_home: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPa
 
 
 def page(name: str, **query: str) -> AppTest:
-    at = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(page_path(name)), default_timeout=TIMEOUT)
     at.query_params.update(query)
     return at.run()
 
