@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8501
 
-.PHONY: install install-dev run test lint bench clean
+.PHONY: install install-dev run test wheel-check lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,25 @@ run: install
 
 test: install-dev
 	$(PY) -m pytest
+
+# The package as a person installs it: the wheel built from this tree (no editable install),
+# installed after the CPU torch into a fresh venv outside the repo, `lmwb ui` started from that
+# venv in an empty temporary folder, and every declared page opened in Chromium (tests/wheel).
+# Nothing of the checkout reaches that venv (PYTHONPATH is dropped). Not part of `make test`;
+# .ci/run runs it after.
+wheel-check: install-dev
+	@set -e; tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/lmwb-wheel-check.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
+	rm -rf build; \
+	echo "wheel-check: building the wheel"; \
+	$(PIP) wheel -q --no-deps -w "$$tmp/dist" .; \
+	echo "wheel-check: installing $$(basename "$$tmp"/dist/*.whl) into a fresh venv"; \
+	fresh="env -u PYTHONPATH $$tmp/venv/bin/pip"; \
+	$(PYTHON) -m venv "$$tmp/venv"; \
+	$$fresh install -q --no-compile "$(TORCH_SPEC)"; \
+	$$fresh install -q --no-compile "$$tmp"/dist/*.whl; \
+	$$fresh check; \
+	echo "wheel-check: lmwb ui from that venv, every page in Chromium"; \
+	LMWB_WHEEL_VENV="$$tmp/venv" $(PY) -m pytest tests/wheel -m wheel -p no:cacheprovider
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

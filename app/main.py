@@ -1,7 +1,7 @@
 """LM Workbench: the Streamlit entrypoint (``streamlit run app/main.py`` or ``lmwb ui``).
 
-It only routes: page setup, navigation over ``pages/``, and the shared sidebar (device, store,
-live run counts). Each page collects input, calls ``core``, and draws what comes back.
+It only routes: page setup, navigation over the pages ``app/navigation.py`` declares, and the
+shared sidebar (device, store, live run counts). Each page collects input, calls ``core``, and draws what comes back.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import streamlit as st
 
 from app.heap import freeze_module_objects
+from app.navigation import PAGES, PAGES_DIR, check_pages
 from app.state import (
-    PAGES_DIR,
     active_counts,
     device_text,
     get_store,
@@ -20,28 +20,15 @@ from app.state import (
     workers_disabled,
 )
 
-# (file, title, icon, url_path). A page whose file is missing is skipped, so the app starts
-# whatever pages exist.
-PAGES: tuple[tuple[str, str, str, str], ...] = (
-    ("home.py", "Home", ":material/home:", "home"),
-    ("data.py", "Data", ":material/dataset:", "data"),
-    ("train.py", "Train", ":material/model_training:", "train"),
-    ("run.py", "Run", ":material/monitoring:", "run"),
-    ("runs.py", "Runs", ":material/list_alt:", "runs"),
-    ("compare.py", "Compare", ":material/compare_arrows:", "compare"),
-    ("sweeps.py", "Sweeps", ":material/tune:", "sweeps"),
-    ("attention.py", "Attention", ":material/visibility:", "attention"),
-    ("playground.py", "Playground", ":material/chat:", "playground"),
-)
-
 
 def build_pages(pages_dir: Path = PAGES_DIR) -> list[st.Page]:
-    pages = []
-    for filename, title, icon, url_path in PAGES:
-        path = pages_dir / filename
-        if path.is_file():
-            pages.append(st.Page(path, title=title, icon=icon, url_path=url_path, default=not pages))
-    return pages
+    """Every declared page (``app/navigation.py``), the first one the default. A missing page
+    file raises :class:`~app.navigation.MissingPagesError`: a broken install, not a shorter menu."""
+    check_pages(pages_dir)
+    return [
+        st.Page(pages_dir / spec.file, title=spec.title, icon=spec.icon, url_path=spec.url_path, default=i == 0)
+        for i, spec in enumerate(PAGES)
+    ]
 
 
 @st.fragment(run_every=5.0)

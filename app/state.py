@@ -21,13 +21,13 @@ from typing import Any, NoReturn, Protocol
 
 import streamlit as st
 
+from app.navigation import page_path  # pages import it from here too
 from core.config import RunConfig
 from core.device import gpu_info
 from core.paths import workbench_home
 from core.store import ACTIVE_STATUSES, STORE_ENV, Run, Store
 
 NO_WORKERS_ENV = "LMWB_NO_WORKERS"
-PAGES_DIR = Path(__file__).resolve().parents[1] / "pages"
 LAST_RUNS_KEY = "lmwb.last_runs"  # ids of the runs this session started most recently
 
 
@@ -140,11 +140,6 @@ def clear_keys(prefix: str) -> None:
 
 
 # -- launching runs and moving between pages -------------------------------------------------
-def page_path(name: str) -> Path:
-    """The file of a page (``"run"`` -> ``pages/run.py``), as st.navigation registered it."""
-    return PAGES_DIR / f"{name}.py"
-
-
 def new_race_tag() -> str:
     return f"race-{secrets.token_hex(3)}"
 

@@ -46,7 +46,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from app.components import attention_view as view  # noqa: E402
-from core import attention as attn  # noqa: E402
+from app.components import bertviz  # noqa: E402
+from core import inspect as attn  # noqa: E402
 from core.config import default_config, validate_config  # noqa: E402
 from core.runs import create_run, execute_run, load_trained  # noqa: E402
 from core.store import Store  # noqa: E402
@@ -241,7 +242,7 @@ def engine(home: Path, run_id: str, repeats: int) -> dict[str, float]:
         t1 = time.perf_counter()
         maps = capture.maps["decoder"]
         layer = maps.n_layers - 1
-        attn.bertviz_html(capture, "head", layer=layer, include_layers=[layer])
+        bertviz.bertviz_html(capture, "head", layer=layer, include_layers=[layer])
         t2 = time.perf_counter()
         summary = attn.head_summary(maps)
         for fig in (view.attention_heatmap(maps, layer), view.heads_grid(maps, layer),
@@ -315,7 +316,7 @@ def head_view_alone(home: Path, run_id: str, repeats: int) -> dict[str, Any]:
     with sync_playwright() as pw:
         chromium = launch_browser(pw)
         for name, merge in (("bertviz's own", False), ("composited", True)):
-            doc = attn.bertviz_html(capture, "head", layer=layer, include_layers=[layer], merge_heads=merge)
+            doc = bertviz.bertviz_html(capture, "head", layer=layer, include_layers=[layer], merge_heads=merge)
             times, lines = [], 0
             for _ in range(repeats + 1):
                 page = chromium.new_page(viewport={"width": 600, "height": 1600})  # require.js loads once a page

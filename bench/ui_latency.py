@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from app.navigation import PAGES  # noqa: E402
 from core.config import default_config, validate_config  # noqa: E402
 from core.runs import create_run  # noqa: E402
 from core.store import Store  # noqa: E402
@@ -64,8 +65,8 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page, Playwright
 
 GOALS = {"start_to_chart_s": 2.0, "page_switch_s": 1.0, "rss_mb": 400.0}
-# Page title in the sidebar -> its st.title, where they differ (pages added later need no entry).
-HEADINGS = {"Home": "LM Workbench", "Compare": "Compare runs"}
+# Page title in the sidebar -> its st.title (the one page declaration, app/navigation.py).
+HEADINGS = {spec.title: spec.heading for spec in PAGES}
 SWITCH_PAGES = ("Runs", "Compare", "Home")
 OUT = REPO / "test-artifacts" / "bench"
 

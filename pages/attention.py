@@ -20,7 +20,7 @@ from app.components.attention_view import (
 from app.components.run_picker import pick_runs
 from app.heap import freeze_module_objects
 from app.state import get_store
-from core import attention as attn
+from core import inspect as attn
 from core.errors import WorkbenchError
 from core.store import Run
 

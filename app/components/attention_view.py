@@ -2,7 +2,8 @@
 
 The figure builders at the top are pure (capture in, ``go.Figure`` out) so tests and the bench
 can build them without Streamlit; the rest draws them. Every number comes from
-``core.attention``; nothing here touches a model beyond asking for a capture.
+``core.inspect``; bertviz's HTML from ``app.components.bertviz``; nothing here touches a model
+beyond asking for a capture.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ import torch
 from plotly.subplots import make_subplots
 from streamlit.errors import StreamlitAPIException
 
+from app.components import bertviz
 from app.state import page_path
-from core import attention as attn
-from core.attention import AttentionCapture, AttentionMaps, HeadSummary
+from core import inspect as attn
 from core.errors import WorkbenchError
+from core.inspect import AttentionCapture, AttentionMaps, HeadSummary
 from core.paths import safe_join
 from core.runs import TrainedRun, load_trained
 from core.store import Store
@@ -229,8 +231,8 @@ def capture_digest(capture: AttentionCapture) -> str:
 def _bertviz(_capture: AttentionCapture, digest: str, view: str, layer: int | None, one_layer: bool,
              kind: str | None) -> str:
     if one_layer:
-        return attn.bertviz_html(_capture, "head", layer=layer, include_layers=[layer or 0], kind=kind)
-    return attn.bertviz_html(_capture, view, layer=layer, kind=kind)
+        return bertviz.bertviz_html(_capture, "head", layer=layer, include_layers=[layer or 0], kind=kind)
+    return bertviz.bertviz_html(_capture, view, layer=layer, kind=kind)
 
 
 def bertviz_document(capture: AttentionCapture, view: str, layer: int, kind: str | None = None) -> str:
@@ -264,7 +266,7 @@ def show_prediction(capture: AttentionCapture) -> None:
 def bertviz_view(capture: AttentionCapture, view: str, layer: int, kind: str | None = None) -> str:
     """bertviz's head or model view in an iframe; returns the HTML (for the download)."""
     doc = bertviz_document(capture, view, layer, kind)
-    st.iframe(doc, height=attn.bertviz_height(capture, view))
+    st.iframe(doc, height=bertviz.bertviz_height(capture, view))
     return doc
 
 

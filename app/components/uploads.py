@@ -11,8 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import streamlit as st
-
+from app.server import MAX_UPLOAD_MB
 from core.data import reading
 from core.data.tables import read_records
 from core.errors import DataError
@@ -30,8 +29,9 @@ def uploads_dir(home: Path | None = None) -> Path:
 
 
 def upload_limit_mb() -> float:
-    """The stricter of the engine's file limit (LMWB_MAX_FILE_MB) and Streamlit's upload limit."""
-    return min(reading.MAX_FILE_MB, float(st.get_option("server.maxUploadSize")))
+    """The stricter of the engine's file limit (LMWB_MAX_FILE_MB) and the app's upload limit
+    (app/server.py, the value `lmwb ui` gives Streamlit)."""
+    return min(reading.MAX_FILE_MB, float(MAX_UPLOAD_MB))
 
 
 def save_upload(name: str, data: bytes, *, folder: Path | None = None, max_mb: float | None = None) -> Path:

@@ -1,4 +1,8 @@
-"""``lmwb ui``: the browser workbench (a Streamlit server)."""
+"""``lmwb ui``: the browser workbench (a Streamlit server).
+
+The app (``app/main.py``, the pages it declares, the server settings in ``app/server.py``) is
+found from where the package is installed, never from the folder the command is started in.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,24 @@ from typing import Any
 from core.cli.common import number
 
 
+def app_main() -> Path:
+    """The installed app's Streamlit entrypoint, ``app/main.py``."""
+    import app  # only its package marker: no Streamlit is imported here
+
+    return Path(app.__file__).resolve().parent / "main.py"
+
+
 def ui_command(host: str, port: int) -> list[str]:
-    """The ``streamlit run`` command line of the app (shared with the browser tests)."""
-    main = Path(__file__).resolve().parents[2] / "app" / "main.py"
-    return [
-        sys.executable, "-m", "streamlit", "run", str(main),
-        "--server.address", host, "--server.port", str(port),
-        "--server.headless", "true", "--browser.gatherUsageStats", "false",
-    ]
+    """The ``streamlit run`` command line of the app (shared with the browser tests).
+
+    Every server setting goes on the command line, where it wins over any ``config.toml``.
+    ``-P`` (Python 3.11+) keeps the current folder off ``sys.path``, so a ``core/`` or
+    ``pages/`` folder where the command is started cannot stand in for the installed ones.
+    """
+    from app.server import streamlit_flags
+
+    isolate = ["-P"] if sys.version_info >= (3, 11) else []
+    return [sys.executable, *isolate, "-m", "streamlit", "run", str(app_main()), *streamlit_flags(host, port)]
 
 
 def ui_environment(base: dict[str, str]) -> dict[str, str]:
@@ -34,18 +48,32 @@ def cmd_ui(args: argparse.Namespace) -> int:
     import os
     import subprocess
 
+    from app.navigation import MissingPagesError, check_pages
+
+    try:
+        check_pages()  # a broken install fails here, not as a shorter menu in the browser
+    except MissingPagesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     env = dict(os.environ)
     if args.store:
         env["LMWB_STORE"] = args.store
     if args.home:
         env["LMWB_HOME"] = args.home
     print(f"LM Workbench at http://{args.host}:{args.port}", flush=True)
-    return subprocess.call(ui_command(args.host, args.port), env=ui_environment(env))
+    cmd, env = ui_command(args.host, args.port), ui_environment(env)
+    if os.name == "posix":
+        # The server takes this process's place: a signal to `lmwb ui` (a service manager's
+        # SIGTERM, not only a terminal's Ctrl-C) reaches Streamlit, and no orphan is left.
+        os.execve(cmd[0], cmd, env)
+    return subprocess.call(cmd, env=env)
 
 
 def register(sub: Any) -> None:
     """Add this module's commands to the ``lmwb`` parser."""
+    from app.server import DEFAULT_HOST, DEFAULT_PORT
+
     p = sub.add_parser("ui", help="start the browser workbench")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
-    p.add_argument("--port", type=number(int, 1, 65535), default=8501)
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"bind address (default: {DEFAULT_HOST}, this machine only)")
+    p.add_argument("--port", type=number(int, 1, 65535), default=DEFAULT_PORT)
     p.set_defaults(func=cmd_ui)

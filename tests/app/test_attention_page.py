@@ -15,13 +15,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.components import attention_view as view
-from core import attention as attn
+from app.components import bertviz
+from app.navigation import page_path
+from core import inspect as attn
 from core.config import default_config, validate_config
 from core.runs import create_run, execute_run
 from core.store import Store
 from tests.unit.test_attention_capture import one_thread  # noqa: F401  (autouse: one torch thread)
 
-REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
 
 
@@ -68,7 +69,7 @@ def runs(trained_home: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPa
 
 
 def page(name: str, **query: str) -> AppTest:
-    at = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(page_path(name)), default_timeout=TIMEOUT)
     at.query_params.update(query)
     return at.run()
 
@@ -102,7 +103,7 @@ def test_attention_page_shows_every_view_of_a_transformer(runs: dict[str, str]) 
     assert at.metric[0].label == "Predicted class"
     docs = iframes(at)
     assert len(docs) == 1 and "define('d3'" in docs[0].proto.srcdoc  # bertviz, assets inlined
-    assert attn.external_script_urls(docs[0].proto.srcdoc) == []
+    assert bertviz.external_script_urls(docs[0].proto.srcdoc) == []
     # Only the open tab is drawn; each tab draws its own views when opened.
     assert len(charts(at)) == 1 and "mean of heads" in charts(at)[0].proto.spec
     tabs_key = f"attention.{runs['transformer']}.tabs"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app.navigation import page_path
 from core.config import apply_overrides, default_config, validate_config
 from core.runs import create_run
 from core.store import Run, Store
@@ -31,7 +32,7 @@ def open_page(page: str | None = None, **query: str) -> AppTest:
     assert not at.exception, [e.value for e in at.exception]
     if page is not None:
         at.query_params.update(query)
-        at.switch_page(f"../pages/{page}.py").run()
+        at.switch_page(str(page_path(page))).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

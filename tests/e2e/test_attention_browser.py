@@ -109,7 +109,7 @@ def test_merged_head_lines_draw_bertviz_picture() -> None:
     from bertviz import head_view
     from playwright.sync_api import sync_playwright
 
-    from core import attention as attn
+    from app.components.bertviz import localize_bertviz
     from tests.e2e.conftest import launch_browser, playwright_missing
 
     if reason := playwright_missing():
@@ -121,8 +121,8 @@ def test_merged_head_lines_draw_bertviz_picture() -> None:
     with sync_playwright() as pw:
         browser = launch_browser(pw)
         try:  # a page each: require.js refuses a second load of the inlined d3 in one page
-            own = _head_view_pixels(browser.new_page(), attn.localize_bertviz(raw, merge_heads=False))
-            merged = _head_view_pixels(browser.new_page(), attn.localize_bertviz(raw))
+            own = _head_view_pixels(browser.new_page(), localize_bertviz(raw, merge_heads=False))
+            merged = _head_view_pixels(browser.new_page(), localize_bertviz(raw))
         finally:
             browser.close()
     diff = abs(own - merged).max(axis=-1)

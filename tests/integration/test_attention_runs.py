@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core import attention as attn
+from core import inspect as attn
 from core.config import default_config, validate_config
 from core.runs import create_run, execute_run, load_trained
 from core.store import Store

@@ -1,4 +1,5 @@
-"""core.attention: capture from the modules that trained, masks, summaries, offline bertviz.
+"""core.inspect: capture from the modules that trained, masks, summaries; offline bertviz
+(app/components/bertviz).
 
 Models here are tiny and built in-process (no data set, no run store): a few optimizer steps
 through the fused SDPA path stand in for "the trained model".
@@ -16,9 +17,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core import attention as attn
-from core.attention import AttentionMaps
+from app.components import bertviz
+from core import inspect as attn
 from core.config import validate_config
+from core.inspect import AttentionMaps
 from core.registry import TOKENIZERS
 from core.train import build_task
 
@@ -248,7 +250,7 @@ def test_rnn_seq2seq_attention_is_one_cross_head() -> None:
     cap = attn.capture_attention(rnn, "the cat sat", "sat cat the")
     assert list(cap.maps) == ["cross"] and cap.maps["cross"].weights.shape == (1, 1, 4, 4)
     np.testing.assert_allclose(cap.maps["cross"].weights.sum(-1), 1.0, atol=1e-5)
-    assert "<script" in attn.bertviz_html(cap, "head")  # bertviz's cross-only form
+    assert "<script" in bertviz.bertviz_html(cap, "head")  # bertviz's cross-only form
 
 
 # -- summaries ----------------------------------------------------------------------------------
@@ -291,12 +293,18 @@ def test_display_tokens_make_whitespace_visible() -> None:
 
 
 # -- bertviz offline -------------------------------------------------------------------------------
-def test_bertviz_html_has_no_external_script_when_assets_are_installed(encoder, seq2seq) -> None:
-    assert all(path is not None for path in attn.offline_assets().values()), attn.offline_assets()
+def test_bertviz_scripts_ship_with_their_licences() -> None:
+    for asset in (bertviz.REQUIRE_JS, *bertviz.AMD_ASSETS):
+        assert asset.file.is_file() and asset.licence_file.is_file(), asset
+        assert "Copyright" in asset.licence_file.read_text(), asset.licence_file
+    assert set(bertviz.vendored_scripts()) == {"requirejs", "jquery", "d3"}
+
+
+def test_bertviz_html_has_no_external_script(encoder, seq2seq) -> None:
     cap = attn.capture_attention(encoder, TEXTS[0])
-    for html in (attn.bertviz_html(cap, "head"), attn.bertviz_html(cap, "model"),
-                 attn.bertviz_html(attn.capture_attention(seq2seq, TEXTS[0], TEXTS[1]), "head")):
-        assert attn.external_script_urls(html) == []
+    for html in (bertviz.bertviz_html(cap, "head"), bertviz.bertviz_html(cap, "model"),
+                 bertviz.bertviz_html(attn.capture_attention(seq2seq, TEXTS[0], TEXTS[1]), "head")):
+        assert bertviz.external_script_urls(html) == []
         assert "cdnjs" not in html and "require.config" not in html
         assert "define('d3'" in html and "d3js.org v5" in html and 'version="2.3.6"' in html
         assert "template marker" not in html  # bertviz's comment holding a 2nd copy of the weights is cut
@@ -306,7 +314,7 @@ def test_bertviz_html_has_no_external_script_when_assets_are_installed(encoder, 
 
 def test_bertviz_head_view_draws_one_composited_line_per_pair(encoder) -> None:
     cap = attn.capture_attention(encoder, TEXTS[0])
-    merged = attn.bertviz_html(cap, "head")
+    merged = bertviz.bertviz_html(cap, "head")
     # bertviz's renderer swapped for the composited one (its functions found and replaced once);
     # the model view and merge_heads=False keep bertviz's own drawing.
     assert merged.count("function renderAttention") == 1 and "renderAttention.attention = attention" in merged
@@ -315,17 +323,21 @@ def test_bertviz_head_view_draws_one_composited_line_per_pair(encoder) -> None:
 
     m = cap.maps[cap.self_kind]
     raw = head_view(list(torch.from_numpy(m.weights).unsqueeze(1)), m.query_tokens, html_action="return").data
-    assert "renderAttention.attention" not in attn.localize_bertviz(raw, merge_heads=False)
-    assert "renderAttention.attention" not in attn.bertviz_html(cap, "model")
+    assert "renderAttention.attention" not in bertviz.localize_bertviz(raw, merge_heads=False)
+    assert "renderAttention.attention" not in bertviz.bertviz_html(cap, "model")
 
 
-def test_bertviz_falls_back_to_the_cdn_for_a_missing_package(encoder, monkeypatch: pytest.MonkeyPatch) -> None:
-    missing = attn.AMD_ASSETS[1]  # d3
-    real = attn._asset_text
-    monkeypatch.setattr(attn, "_asset_text", lambda a: None if a == missing else real(a))
-    html = attn.bertviz_html(attn.capture_attention(encoder, TEXTS[0]), "head")
-    assert attn.external_script_urls(html) == [missing.cdn]
-    assert "define('jquery'" in html and "define('d3'" not in html
+def test_a_missing_vendored_script_is_an_error(encoder, monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """No silent CDN fallback: a view that would need the network is a broken install."""
+    from app.components.bertviz import offline
+
+    monkeypatch.setattr(offline, "STATIC", tmp_path)
+    offline._asset_text.cache_clear()
+    try:
+        with pytest.raises(FileNotFoundError, match=r"jquery.min.js is missing"):
+            bertviz.bertviz_html(attn.capture_attention(encoder, TEXTS[0]), "head")
+    finally:
+        offline._asset_text.cache_clear()
 
 
 def test_bertviz_encoder_decoder_of_unequal_depth(seq2seq) -> None:
@@ -333,12 +345,12 @@ def test_bertviz_encoder_decoder_of_unequal_depth(seq2seq) -> None:
     cap.maps["decoder"].weights = cap.maps["decoder"].weights[:1]  # as if one decoder layer
     cap.maps["cross"].weights = cap.maps["cross"].weights[:1]
     for view in ("head", "model"):
-        assert '"include_layers": [0]' in attn.bertviz_html(cap, view, layer=1)
+        assert '"include_layers": [0]' in bertviz.bertviz_html(cap, view, layer=1)
 
 
 def test_bertviz_head_view_can_embed_one_layer(encoder) -> None:
     cap = attn.capture_attention(encoder, TEXTS[1])
-    one = attn.bertviz_html(cap, "head", layer=1, include_layers=[1])
-    full = attn.bertviz_html(cap, "head")
+    one = bertviz.bertviz_html(cap, "head", layer=1, include_layers=[1])
+    full = bertviz.bertviz_html(cap, "head")
     assert '"include_layers": [1]' in one and len(one) < len(full)
-    assert attn.bertviz_height(cap, "head") > attn.bertviz_height(attn.capture_attention(encoder, "ok"), "head")
+    assert bertviz.bertviz_height(cap, "head") > bertviz.bertviz_height(attn.capture_attention(encoder, "ok"), "head")
