@@ -23,11 +23,11 @@ from torch import nn
 
 from core import checkpoint as ckpt
 from core import finetune
-from core.attention import SnapshotRecorder
 from core.config import RunConfig
 from core.data.types import DatasetSplits
 from core.device import autocast, configure_backends, device_label, pick_device, resolve_precision
 from core.errors import TrainingDiverged
+from core.inspect import SnapshotRecorder
 from core.metrics import direction
 from core.optim import build_optimizer, build_schedule
 from core.registry import DATASETS, TASKS, TOKENIZERS

@@ -12,7 +12,8 @@ from typing import Any
 import streamlit as st
 
 from app.components.runs_table import COLUMN_CONFIG, runs_table
-from app.state import get_store, launch, new_race_tag, open_run_page, page_path
+from app.navigation import DEFAULT_PAGE, PAGES, page_path
+from app.state import get_store, launch, new_race_tag, open_run_page
 from core.config import RunConfig, apply_overrides, default_config, validate_config
 from core.errors import WorkbenchError
 
@@ -112,22 +113,11 @@ def main() -> None:
     )
 
     st.subheader("Where to start", anchor=False)
-    links = (
-        ("data", "Data", ":material/dataset:", "look at the built-in datasets or upload your own file"),
-        ("train", "Train", ":material/model_training:", "choose an architecture and its hyperparameters"),
-        ("run", "Run", ":material/monitoring:", "watch a run train, live"),
-        ("runs", "Runs", ":material/list_alt:", "every run, its status and scores"),
-        ("compare", "Compare", ":material/compare_arrows:", "overlay curves and metrics of several runs"),
-        ("attention", "Attention", ":material/visibility:", "see what each attention head looks at"),
-        ("sweeps", "Sweeps", ":material/tune:", "grid, random and Bayesian hyperparameter search"),
-        ("playground", "Playground", ":material/chat:", "classify, generate or translate with a trained model"),
-    )
     cols = st.columns(3)
-    shown = [link for link in links if page_path(link[0]).is_file()]
-    for i, (name, title, icon, what) in enumerate(shown):
+    for i, spec in enumerate(p for p in PAGES if p is not DEFAULT_PAGE):  # declared once: app/navigation.py
         with cols[i % 3]:
-            st.page_link(page_path(name), label=title, icon=icon)
-            st.caption(what)
+            st.page_link(page_path(spec.name), label=spec.title, icon=spec.icon)
+            st.caption(spec.summary)
 
     st.subheader("One-click demos", anchor=False)
     st.caption("Each finishes in about a minute on a laptop CPU (faster on a GPU) and opens the live view.")
