@@ -42,6 +42,16 @@ def workbench_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def all_cores():
+    """Every core for a test that trains in the test process with nothing else running (the
+    real-data recipes): one thread would double their time for no gain."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def store(workbench_home: Path):
     from core.store import Store
 

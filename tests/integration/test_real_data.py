@@ -8,7 +8,7 @@ from core.config import load_config
 from core.runs import create_run, execute_run
 from tests.conftest import REPO, needs_shared_data
 
-pytestmark = [needs_shared_data, pytest.mark.slow]
+pytestmark = [needs_shared_data, pytest.mark.slow, pytest.mark.usefixtures("all_cores")]
 
 
 @pytest.fixture(autouse=True)
