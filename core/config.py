@@ -251,15 +251,20 @@ def read_text_file(path: str | Path, flag: str, what: str) -> str:
         raise ConfigError(flag, str(path), f"a UTF-8 text {what}", reason="not text") from None
 
 
-def load_config_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML or JSON config; syntax errors name the file and line."""
-    path = Path(path)
-    text = read_text_file(path, "--config", "YAML or JSON file")
+MAX_NESTING = 50  # a config is a few levels deep; far deeper is a mistake or an attack
+
+
+def parse_document(text: str, path: Path, *, json_file: bool | None = None) -> Any:
+    """YAML (or JSON: by suffix, or ``json_file``) text of ``path`` as data. Syntax errors name
+    the file and line; nesting deeper than :data:`MAX_NESTING` is refused before the parser
+    recurses into it (Python's recursion limit would end it with a RecursionError)."""
+    as_json = path.suffix.lower() == ".json" if json_file is None else json_file
+    depth = _nesting(text)
+    if depth > MAX_NESTING:
+        raise ConfigError(str(path), f"{depth} levels of [ and {{", f"at most {MAX_NESTING} levels of nesting",
+                          reason="nested too deeply")
     try:
-        if path.suffix.lower() == ".json":
-            raw = json.loads(text)
-        else:
-            raw = yaml.safe_load(text)
+        return json.loads(text) if as_json else yaml.safe_load(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}, line {exc.lineno}", exc.msg, "valid JSON", reason="syntax error") from None
     except yaml.YAMLError as exc:
@@ -267,6 +272,28 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         where = f"{path}, line {mark.line + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(where, problem, "valid YAML", reason="syntax error") from None
+    except RecursionError:  # deep block nesting (indentation) that the bracket count missed
+        raise ConfigError(str(path), "deeply nested", f"at most {MAX_NESTING} levels of nesting",
+                          reason="nested too deeply") from None
+
+
+def _nesting(text: str) -> int:
+    """The deepest run of unclosed brackets (flow-style YAML, JSON), ignoring quoting: an upper
+    bound that is exact for the documents a person writes."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON config; syntax errors name the file and line."""
+    path = Path(path)
+    raw = parse_document(read_text_file(path, "--config", "YAML or JSON file"), path)
     if raw is None:
         raise ConfigError(str(path), "", "sections " + ", ".join(SECTIONS), reason="empty config file")
     if not isinstance(raw, dict):
@@ -293,9 +320,12 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any]) 
             if "=" not in text:
                 raise ConfigError("--set", text, "section.key=value, e.g. model.d_model=128", reason="malformed override")
             key, value = text.split("=", 1)
+            if _nesting(value) > MAX_NESTING:
+                raise ConfigError(key.strip(), value[:40] + "...", f"at most {MAX_NESTING} levels of nesting",
+                                  reason="nested too deeply")
             try:
                 parsed = yaml.safe_load(value) if value.strip() else ""
-            except yaml.YAMLError:
+            except (yaml.YAMLError, RecursionError):
                 parsed = value
             items.append((key.strip(), parsed))
     items.sort(key=lambda kv: not kv[0].endswith(".name"))

@@ -100,7 +100,12 @@ def strip_details(summary: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def input_texts(args: argparse.Namespace) -> list[str]:
-    """The TEXT arguments, else the non-empty lines of stdin; none at all is an error."""
+    """The TEXT arguments, else the non-empty lines of stdin; none at all, or a blank TEXT
+    argument (there is nothing to predict or translate in it), is an error."""
+    for n, text in enumerate(args.text or [], start=1):
+        if not text.strip():
+            raise WorkbenchError(f"TEXT argument {n} is empty: give the text to use, or leave out every "
+                                 "TEXT argument to read lines from stdin")
     texts = args.text or [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not texts:
         raise WorkbenchError("no text given: pass TEXT arguments, or lines on stdin")

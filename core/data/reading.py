@@ -85,10 +85,27 @@ def _read_bytes(path: str | Path, max_bytes: int | None = None) -> tuple[Path, b
     return path, data
 
 
+_BOMS = (  # longest first: the UTF-32 LE mark starts with the UTF-16 LE one
+    (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
 def _decode(path: Path, data: bytes) -> str:
-    """Strict UTF-8 (BOM allowed); a bad byte is reported with its line."""
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8):]
+    """UTF-8, or any UTF with a byte-order mark; a bad byte is reported with its line, and
+    UTF-16 without a mark (NUL in every other byte) is named rather than misread."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom):].decode(encoding)
+            except UnicodeDecodeError:
+                raise DataError(path, f"starts with a {encoding.upper()} byte-order mark but is not valid "
+                                      f"{encoding.upper()}; save the file as UTF-8") from None
+    if guess := _bomless_utf16(data):
+        raise DataError(path, f"looks like {guess} text without a byte-order mark (a NUL byte in every "
+                              "other byte); save the file as UTF-8")
+    if b"\x00" in data[:65536]:
+        raise DataError(path, "holds NUL bytes: a binary file, not text (expected UTF-8 text)")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -99,6 +116,22 @@ def _decode(path: Path, data: bytes) -> str:
             f"not valid UTF-8 text (byte 0x{byte} cannot be decoded); save the file as UTF-8",
             line,
         ) from None
+
+
+def _bomless_utf16(data: bytes) -> str | None:
+    """``UTF-16 LE`` / ``UTF-16 BE`` when most odd / even bytes of the start are NUL (ASCII
+    text in UTF-16), else None."""
+    sample = data[:4096]
+    pairs = len(sample) // 2
+    if pairs < 2:
+        return None
+    odd_nul = sample[1::2].count(0) / pairs
+    even_nul = sample[0::2].count(0) / pairs
+    if odd_nul > 0.6 and even_nul < 0.1:
+        return "UTF-16 LE"
+    if even_nul > 0.6 and odd_nul < 0.1:
+        return "UTF-16 BE"
+    return None
 
 
 def read_str(path: str | Path, max_bytes: int | None) -> tuple[Path, str]:

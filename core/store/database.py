@@ -4,16 +4,18 @@ SQLAlchemy URL, short read and write transactions, schema creation, the run fold
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
-from core.errors import RunNotFound
+from core.errors import RunNotFound, WorkbenchError
 from core.paths import safe_join, workbench_home
 from core.store import schema
 from core.store.schema import StoreSchemaError, meta_table, runs_table
@@ -27,13 +29,20 @@ class Database:
 
     def __init__(self, url: str | None = None, home: Path | None = None) -> None:
         self.home = Path(home).expanduser().resolve() if home is not None else workbench_home()
-        self.home.mkdir(parents=True, exist_ok=True)
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkbenchError(f"workbench home {self.home}: cannot be created ({exc.strerror}); "
+                                 "set LMWB_HOME or --home to a folder you can write") from None
         raw = url or os.environ.get(STORE_ENV) or f"sqlite:///{self.home / 'store.db'}"
         if "://" not in raw:  # a plain path: a SQLite file
             raw = f"sqlite:///{Path(raw).expanduser().resolve()}"
         self._url = make_url(raw)
         self._engine: Engine | None = None
         self._pid = -1
+        # A SQLite file (or its folder) this process may not write: open it read-only, so the
+        # commands that only read (runs list, predict) still work; writes say why they cannot.
+        self.read_only = self._sqlite_file_read_only()
         self._init_schema()
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -84,7 +93,29 @@ class Database:
     def __repr__(self) -> str:
         return f"Store({self.url!r}, home={str(self.home)!r})"
 
+    def _sqlite_file(self) -> Path | None:
+        """The database file of a file-based SQLite store, else None."""
+        database = self._url.database or ""
+        if not self.is_sqlite or database in ("", ":memory:") or self._url.query.get("mode") == "memory":
+            return None
+        return Path(database).expanduser()
+
+    def _sqlite_file_read_only(self) -> bool:
+        path = self._sqlite_file()
+        if path is None or not path.exists():
+            return False  # a new store: creating it says plainly if the folder is read-only
+        # WAL needs to write the -wal / -shm files beside the database, so the folder counts.
+        return not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+    def read_only_error(self, what: str = "this command") -> WorkbenchError:
+        return WorkbenchError(
+            f"the store {self._sqlite_file()} is read-only (its file or folder may not be written): {what} "
+            "needs to write to it. Point LMWB_HOME / --home at a writable copy, or fix the permissions."
+        )
+
     def _make_engine(self) -> Engine:
+        if self.read_only:
+            return self._read_only_engine()
         if not self.is_sqlite:
             # Small pool, checked before use: servers drop idle connections.
             return sa.create_engine(self._url, pool_size=5, max_overflow=5, pool_pre_ping=True)
@@ -105,6 +136,17 @@ class Database:
         sa.event.listen(engine, "begin", _sqlite_on_begin)
         return engine
 
+    def _read_only_engine(self) -> Engine:
+        # immutable=1: no -shm file is needed (none can be made in a read-only folder); whoever
+        # can write this store is not using this process, so nothing changes under it.
+        path = self._sqlite_file()
+        uri = f"file:{quote(str(path))}?mode=ro&immutable=1"
+
+        def connect() -> sqlite3.Connection:
+            return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+        return sa.create_engine("sqlite://", creator=connect, poolclass=StaticPool)
+
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         """A short read transaction (a consistent snapshot; never blocks writers in WAL)."""
@@ -119,12 +161,37 @@ class Database:
         up to the busy timeout), so a read-then-write never fails half-way with "database is
         locked" when another process wrote in between.
         """
+        if self.read_only:
+            raise self.read_only_error()
         with self.engine.connect() as conn:
             conn.execution_options(lmwb_write=True)
             with conn.begin():
                 yield conn
 
     def _init_schema(self) -> None:
+        if self.read_only:
+            self._check_schema_read_only()
+            return
+        try:
+            self._create_or_upgrade_schema()
+        except sa.exc.OperationalError as exc:
+            path = self._sqlite_file()
+            if path is None:
+                raise
+            raise WorkbenchError(f"the store {path} cannot be opened ({exc.orig}); check that its folder "
+                                 "exists and may be written, or set LMWB_HOME / --home") from None
+
+    def _check_schema_read_only(self) -> None:
+        with self._read() as conn:
+            if not sa.inspect(conn).has_table("meta"):
+                raise self.read_only_error("creating its tables")
+            value = conn.execute(
+                sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")
+            ).scalar_one_or_none()
+        if value is not None and int(value) != schema.SCHEMA_VERSION:
+            raise self.read_only_error(f"upgrading its schema (version {value})")
+
+    def _create_or_upgrade_schema(self) -> None:
         with self._write() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": schema.PG_INIT_LOCK})
