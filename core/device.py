@@ -45,6 +45,11 @@ def resolve_precision(device: torch.device, precision: str) -> torch.dtype | Non
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
+def precision_label(dtype: torch.dtype | None) -> str:
+    """What really ran: ``fp32``, or ``bf16`` / ``fp16`` mixed precision."""
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
 def configure_backends(device: torch.device) -> None:
     if device.type == "cuda":
         # TF32 matmuls: ~free speed on Ampere+ with no visible accuracy cost for training.

@@ -5,6 +5,7 @@ The CLI, the worker processes and the pages all go through these few functions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -25,6 +26,7 @@ from core.device import pick_device
 from core.errors import DataError, WorkbenchError
 from core.finetune import link_parent
 from core.jobs.liveness import worker_label
+from core.metrics.catalog import METRICS
 from core.store import Run, Store
 from core.tasks.base import EvalResult, Task
 from core.tokenize import Tokenizer, load_tokenizer
@@ -43,6 +45,40 @@ def create_run(
     )
 
 
+class RunLog:
+    """Trainer callback that writes what happened to the run's log: the start (device,
+    precision, size, data, notes), each evaluation and checkpoint, the end."""
+
+    def __init__(self, store: Store, run_id: str, checkpoints: bool) -> None:
+        self.store, self.run_id, self.checkpoints = store, run_id, checkpoints
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        data = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in info["data"].items())
+        where = f"resumed at step {info['step']}" if info["step"] else "started"
+        self._log(f"{where} on {info['device']} ({info.get('precision', 'fp32')}), "
+                  f"{info['params']:,} trainable parameters, {info['max_steps']:,} steps; data: {data}")
+        for note in info.get("notes", []):
+            self._log(f"note: {note}")
+
+    def on_eval(self, step: int, metrics: dict[str, float], details: dict[str, Any]) -> None:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in METRICS and METRICS[k].headline)
+        saved = "; checkpoint saved" if self.checkpoints else ""
+        self._log(f"evaluation at step {step}: {shown}{saved}")
+
+    def on_end(self, result: TrainResult) -> None:
+        best = (result.summary.get("best") or {})
+        best_text = (f"; best val {result.summary.get('metric')} {best['value']:.4g} at step {best['step']}"
+                     if best.get("value") is not None else "")
+        self._log(f"{result.status} at step {result.step}{best_text}")
+
+    def _log(self, message: str) -> None:
+        with contextlib.suppress(WorkbenchError):  # a deleted run: nothing to log to
+            self.store.log_event(self.run_id, "info", message)
+
+
+def worker_label() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
 
 def execute_run(
     store: Store, run_id: str, *, resume: bool = False, callbacks: Sequence[Callback] = (),
@@ -58,8 +94,9 @@ def execute_run(
     # between a worker's claim and this line must still count.
     store.update_run(run.id, worker=worker_label(), error=None)
     store.set_status(run.id, "running")
+    log = RunLog(store, run.id, config["training"]["checkpoint"])
     trainer = Trainer(
-        config, store.run_dir(run.id), sink=store, run_id=run.id, callbacks=callbacks,
+        config, store.run_dir(run.id), sink=store, run_id=run.id, callbacks=[log, *callbacks],
         stop_event=stop_event,
     )
     try:
@@ -71,7 +108,10 @@ def execute_run(
         if isinstance(exc, KeyboardInterrupt):
             message = "interrupted"
         store.set_status(run.id, "failed", error=message)
-        store.log_event(run.id, "error", traceback.format_exc(limit=20))
+        store.log_event(run.id, "error", message)
+        if not isinstance(exc, WorkbenchError | KeyboardInterrupt):
+            # A bug, not a problem the user can fix: keep where it happened for a report.
+            store.log_event(run.id, "debug", traceback.format_exc(limit=20))
         raise
     if result.reason:
         store.log_event(run.id, "info", result.reason)

@@ -25,7 +25,14 @@ from core import checkpoint as ckpt
 from core import finetune
 from core.config import RunConfig
 from core.data.types import DatasetSplits
-from core.device import autocast, configure_backends, device_label, pick_device, resolve_precision
+from core.device import (
+    autocast,
+    configure_backends,
+    device_label,
+    pick_device,
+    precision_label,
+    resolve_precision,
+)
 from core.errors import TrainingDiverged
 from core.inspect import SnapshotRecorder
 from core.metrics import direction
@@ -154,6 +161,11 @@ class Trainer:
         (self.run_dir / "task_state.json").write_text(json.dumps(self.task.state))
         (self.run_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=1))
         self.data_notes = list(data.notes)
+        asked = self.t["precision"]
+        if asked in ("bf16", "fp16") and self.amp_dtype is None:
+            # Portable configs: a GPU recipe still runs on a laptop, and says what it did.
+            self.data_notes.append(f"training.precision={asked} needs a CUDA GPU; on {self.device.type} "
+                                   "this run trains in fp32")
         self.model = self.task.build_model().to(self.device)
         if parent is not None:
             finetune.load_backbone(self.model, parent, self.config)
@@ -199,7 +211,8 @@ class Trainer:
         deadline = None if t["max_minutes"] is None else time.monotonic() + 60 * t["max_minutes"]
         start = time.perf_counter()
         self._emit("on_start", {
-            "device": device_label(self.device), "params": self.n_params, "step": self.step,
+            "device": device_label(self.device), "precision": precision_label(self.amp_dtype),
+            "params": self.n_params, "step": self.step,
             "max_steps": max_steps, "data": self.task.data_summary(), "notes": self.data_notes,
         })
         watcher = self._start_stop_watcher()
@@ -245,18 +258,19 @@ class Trainer:
                 window_steps += 1
                 window_time += time.perf_counter() - step_start
                 # Step 1 is logged too, so a live chart shows a point as soon as training starts.
-                if self.step % t["log_every"] == 0 or self.step in (1, max_steps):
+                due = self.step % t["eval_every"] == 0 or self.step == max_steps
+                if self.step % t["log_every"] == 0 or self.step in (1, max_steps) or due:
+                    # The window's sum holds every loss since the last log: a NaN or inf in any
+                    # of them makes it non-finite. Checked before each evaluation too, so a
+                    # diverged model is never evaluated, sampled from or checkpointed.
                     mean = (window_loss / (window_steps * accum)).item()
                     if not math.isfinite(mean):
-                        raise TrainingDiverged(
-                            f"loss became {mean} at step {self.step}; try a lower optimizer.lr "
-                            f"(now {self.base_lrs[0]:g}) or gradient clipping (training.grad_clip)"
-                        )
+                        raise self._diverged(mean, window_steps)
+                if self.step % t["log_every"] == 0 or self.step in (1, max_steps):
                     self.tokens_seen += window_tokens
                     self._log_train(mean, window_tokens / max(window_time, 1e-9), factor, start)
                     window_loss.zero_()
                     window_steps, window_tokens, window_time = 0, 0, 0.0
-                due = self.step % t["eval_every"] == 0 or self.step == max_steps
                 if due and self._evaluate(start):
                     reason = (
                         f"early stopping: val {self.metric} did not improve for "
@@ -267,6 +281,8 @@ class Trainer:
             if watcher is not None:
                 watcher.set()
         if self.step % t["eval_every"] != 0 and self.step != max_steps and self.step > 0:
+            if window_steps and not math.isfinite(window_loss.item()):
+                raise self._diverged(float(window_loss.item()), window_steps)
             self._evaluate(start)  # stopped between evaluations: score and save where we are
         result = TrainResult(status=status, step=self.step, summary=self._summary(start), reason=reason)
         self._flush()
@@ -276,6 +292,14 @@ class Trainer:
         return result
 
     # -- pieces ------------------------------------------------------------------------------------
+    def _diverged(self, value: float, window_steps: int) -> TrainingDiverged:
+        first = self.step - window_steps + 1
+        where = f"at step {self.step}" if first >= self.step else f"between steps {first} and {self.step}"
+        return TrainingDiverged(
+            f"loss became {value} {where}; try a lower optimizer.lr (now {self.base_lrs[0]:g}) or "
+            "gradient clipping (training.grad_clip)"
+        )
+
     def _elapsed(self, start: float) -> float:
         return self.elapsed_before + time.perf_counter() - start
 
@@ -301,8 +325,17 @@ class Trainer:
     def _evaluate(self, start: float) -> bool:
         """Score on validation, checkpoint, track the best. Returns True to stop early."""
         eval_bs = max(self.t["batch_size"], 64)
-        with autocast(self.device, self.amp_dtype):
-            result = self.task.evaluate(self.model, self.t["eval_max_batches"], eval_bs)
+        try:
+            with autocast(self.device, self.amp_dtype):
+                result = self.task.evaluate(self.model, self.t["eval_max_batches"], eval_bs)
+        except TrainingDiverged as exc:  # e.g. sampling from non-finite scores
+            raise TrainingDiverged(f"evaluation at step {self.step}: {exc}") from None
+        val_loss = result.metrics.get("loss")
+        if val_loss is not None and not math.isfinite(val_loss):
+            raise TrainingDiverged(
+                f"validation loss became {val_loss} at step {self.step} while the training loss was finite; "
+                f"try a lower optimizer.lr (now {self.base_lrs[0]:g}) or training.precision=fp32"
+            )
         wall = self._elapsed(start)
         self._rows += [(self.step, "val", k, float(v), wall) for k, v in result.metrics.items()]
         self._flush()
@@ -347,6 +380,7 @@ class Trainer:
             "step": self.step,
             "params": self.n_params,
             "device": device_label(self.device),
+            "precision": precision_label(self.amp_dtype),
             "duration_s": self._elapsed(start),
             "tokens_seen": self.tokens_seen,
             "tokens_per_s": self.tokens_seen / max(self._elapsed(start), 1e-9),

@@ -188,7 +188,8 @@ def sample_panel(run: Run) -> None:
 
 
 def log_panel(store: Store, run: Run, limit: int = 200) -> None:
-    events = store.events(run.id, limit=limit)
+    # Debug events hold a bug's traceback, for a report; the log a person reads leaves them out.
+    events = [e for e in store.events(run.id, limit=limit) if e.level != "debug"]
     with st.expander(f"Log ({len(events)} events)", icon=":material/receipt_long:"):
         if not events:
             st.caption("Nothing logged yet.")

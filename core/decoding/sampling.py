@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from core.errors import TrainingDiverged
 from core.models.base import evaluating
 
 
@@ -29,6 +30,10 @@ def sample_next_token(
         raise ValueError(f"top_k must be >= 1, got {top_k}")
     if top_p is not None and not 0.0 < top_p <= 1.0:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if not bool(torch.isfinite(logits).all()):
+        bad = "nan" if bool(torch.isnan(logits).any()) else "inf"
+        raise TrainingDiverged(f"the model's next-token scores hold {bad}: its weights have diverged, "
+                               "so nothing can be sampled; train again with a lower optimizer.lr")
     if greedy or temperature == 0:
         return logits.argmax(dim=-1)
     logits = logits.float() / temperature
