@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
+
+from core.errors import CheckpointError
 
 
 def save_checkpoint(
@@ -30,8 +33,26 @@ def save_checkpoint(
     state: dict[str, Any] | None = None,
     tensors: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """Write atomically: a crash mid-save leaves the previous checkpoint intact."""
+    """Write atomically: a crash mid-save (or a full disk) leaves the previous checkpoint
+    intact; a failed write is a :class:`CheckpointError` naming the folder."""
     folder = Path(folder)
+    try:
+        _save(folder, model, optimizer, state, tensors)
+    except (OSError, SafetensorError) as exc:  # safetensors reports its I/O errors its own way
+        shutil.rmtree(folder.with_name(folder.name + ".tmp"), ignore_errors=True)
+        kept = " (the previous checkpoint is kept)" if has_checkpoint(folder) else ""
+        reason = getattr(exc, "strerror", None) or _first_line(exc).split("I/O error: ")[-1]
+        reason = reason.split(" (os error")[0]
+        raise CheckpointError(
+            f"could not write the checkpoint {folder}: {reason}{kept}; free some disk space (or set "
+            "training.checkpoint=false) and resume the run"
+        ) from None
+
+
+def _save(
+    folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None,
+    state: dict[str, Any] | None, tensors: dict[str, torch.Tensor] | None,
+) -> None:
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -54,18 +75,43 @@ def save_checkpoint(
 
 
 def load_weights(folder: Path, model: nn.Module, device: torch.device | str = "cpu") -> None:
+    path = Path(folder) / "model.safetensors"
     try:
-        missing, unexpected = load_model(
-            _unwrap(model), str(Path(folder) / "model.safetensors"), strict=False, device=str(device)
-        )
+        missing, unexpected = load_model(_unwrap(model), str(path), strict=False, device=str(device))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise damaged(path, exc) from None
     except RuntimeError as exc:  # shape mismatch: a different architecture or size
-        raise RuntimeError(f"checkpoint in {folder} does not match the model: {exc}") from None
+        raise CheckpointError(f"{path} does not match the model: {_first_line(exc)}") from None
     # Tied weights are stored once; a key missing only because it is tied is fine.
     real_missing = [k for k in missing if not _is_tied(model, k)]
     if real_missing or unexpected:
-        raise RuntimeError(
-            f"checkpoint in {folder} does not match the model: missing {real_missing[:5]}, unexpected {unexpected[:5]}"
+        raise CheckpointError(
+            f"{path} does not match the model: missing {real_missing[:5]}, unexpected {unexpected[:5]}"
         )
+
+
+def read_tensors(path: Path, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """All tensors of a safetensors file; a damaged one is a :class:`CheckpointError`."""
+    try:
+        return load_file(str(path), device=device)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise damaged(Path(path), exc) from None
+
+
+def damaged(path: Path, exc: BaseException) -> CheckpointError:
+    """The error for a checkpoint file that cannot be read, with what to do about it."""
+    which = path.parent.name
+    other = {"last": "best", "best": "last"}.get(which)
+    hint = f"use the {other!r} checkpoint (--checkpoint {other}), or " if other else ""
+    return CheckpointError(
+        f"{path}: damaged or not a safetensors file ({_first_line(exc)}); {hint}delete "
+        f"{path.parent} and resume the run to train from its other checkpoint or from the start"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def load_checkpoint(
@@ -75,10 +121,13 @@ def load_checkpoint(
     """Restore weights (and optimizer); returns (trainer state, extra tensors)."""
     folder = Path(folder)
     load_weights(folder, model, device)
-    meta = json.loads((folder / "state.json").read_text())
+    try:
+        meta = json.loads((folder / "state.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise damaged(folder / "state.json", exc) from None
     flat: dict[str, torch.Tensor] = {}
     if (folder / "optimizer.safetensors").exists():
-        flat = load_file(str(folder / "optimizer.safetensors"), device="cpu")
+        flat = read_tensors(folder / "optimizer.safetensors")
     if optimizer is not None and "optimizer" in meta:
         optimizer.load_state_dict(_unflatten_optimizer(flat, meta["optimizer"]))
     extra = {k[len("extra."):]: v for k, v in flat.items() if k.startswith("extra.")}

@@ -44,6 +44,11 @@ class TrainingDiverged(WorkbenchError):
     """Raised when the loss becomes NaN or infinite."""
 
 
+class CheckpointError(WorkbenchError):
+    """A checkpoint cannot be read (damaged, truncated, for another model) or written (a full
+    disk): names the file and what the user can do."""
+
+
 def _short(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -117,16 +117,15 @@ def link_parent(store: Store, config: RunConfig, parent_id: str | None = None) -
 
 def load_backbone(model: nn.Module, parent: Parent, config: RunConfig) -> None:
     """Copy the parent checkpoint's ``backbone.*`` tensors into ``model.backbone``."""
-    from safetensors.torch import load_file
-
     from core import checkpoint as ckpt
+    from core.checkpoint import read_tensors
 
     folder = next((parent.folder / "checkpoints" / w for w in ("best", "last")
                    if ckpt.has_checkpoint(parent.folder / "checkpoints" / w)), None)
     if folder is None:
         raise WorkbenchError(f"task.init_from_run: the parent run {parent.id} has no checkpoint yet; wait until it has evaluated once")
     prefix = "backbone."
-    state = {k[len(prefix):]: v for k, v in load_file(str(folder / "model.safetensors")).items() if k.startswith(prefix)}
+    state = {k[len(prefix):]: v for k, v in read_tensors(folder / "model.safetensors").items() if k.startswith(prefix)}
     if not state:
         raise ConfigError("task.init_from_run", parent.id, "a run whose model has a backbone", reason="nothing to load")
     backbone: nn.Module = model.backbone  # type: ignore[assignment]

@@ -108,7 +108,7 @@ def from_pretrained(loader: Callable[..., T], ref: str, field: str = "model.mode
     """``loader(source, **kwargs)`` (a ``from_pretrained``), offline when possible, never hanging."""
     source, local = _source(ref, field)
     if local:
-        return loader(source, local_files_only=True, **kwargs)
+        return _load_local(loader, source, field, **kwargs)
     try:  # the local cache first: no network needed when the model was downloaded before
         return loader(source, local_files_only=True, **kwargs)
     except OSError:
@@ -120,6 +120,24 @@ def from_pretrained(loader: Callable[..., T], ref: str, field: str = "model.mode
         return loader(source, **kwargs)
     except OSError as exc:  # no such repository, gated model, connection dropped...
         raise WorkbenchError(f"{message} ({exc})") from None
+
+
+def _load_local(loader: Callable[..., T], folder: str, field: str, **kwargs: Any) -> T:
+    """A local folder's model or tokenizer; a missing, damaged or pickle-only weights file is a
+    WorkbenchError naming the folder (never a SafetensorError or UnpicklingError traceback)."""
+    from safetensors import SafetensorError
+
+    try:
+        return loader(folder, local_files_only=True, **kwargs)
+    except (OSError, SafetensorError, ValueError) as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        pickles = sorted(p.name for p in Path(folder).glob("*.bin"))
+        hint = (f"it holds only pickle weights ({', '.join(pickles)}), which the workbench never loads: "
+                "save the model again with save_pretrained(..., safe_serialization=True)"
+                if pickles and not list(Path(folder).glob("*.safetensors")) else
+                "check that the folder holds a complete save_pretrained() copy (config.json and "
+                "model.safetensors)")
+        raise WorkbenchError(f"{field} = {folder}: cannot be loaded ({text}); {hint}") from None
 
 
 def _quiet_transformers() -> None:
@@ -275,7 +293,7 @@ def build_hf_classifier(params: dict[str, Any], *, num_classes: int, **_unused: 
     p = validate_params(_MODEL_PARAMS, {k: v for k, v in params.items() if k != "name"}, "model")
     hf = from_pretrained(
         AutoModelForSequenceClassification.from_pretrained, p["model"], num_labels=num_classes,
-        attn_implementation="sdpa",
+        attn_implementation="sdpa", use_safetensors=True,  # never unpickle a .bin file
     )
     if p["dropout"] is not None:
         for module in hf.modules():

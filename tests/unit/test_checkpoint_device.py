@@ -55,7 +55,7 @@ def test_checkpoint_round_trip_with_tied_weights_and_optimizer(tmp_path) -> None
 
 def test_checkpoint_mismatch_is_reported(tmp_path) -> None:
     ckpt.save_checkpoint(tmp_path / "c", nn.Linear(3, 2))
-    with pytest.raises(RuntimeError, match="does not match"):
+    with pytest.raises(ckpt.CheckpointError, match="does not match"):
         ckpt.load_weights(tmp_path / "c", nn.Linear(4, 2))
 
 
