@@ -76,10 +76,6 @@ class RunLog:
             self.store.log_event(self.run_id, "info", message)
 
 
-def worker_label() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def execute_run(
     store: Store, run_id: str, *, resume: bool = False, callbacks: Sequence[Callback] = (),
     stop_event: threading.Event | None = None,
