@@ -12,6 +12,7 @@ Layout inside a run folder::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -35,7 +36,7 @@ def save_checkpoint(
 ) -> None:
     """Write atomically: a crash mid-save (or a full disk) leaves the previous checkpoint
     intact; a failed write is a :class:`CheckpointError` naming the folder."""
-    folder = Path(folder)
+    folder = recover(Path(folder))
     try:
         _save(folder, model, optimizer, state, tensors)
     except (OSError, SafetensorError) as exc:  # safetensors reports its I/O errors its own way
@@ -74,8 +75,25 @@ def _save(
     shutil.rmtree(old, ignore_errors=True)
 
 
+def recover(folder: Path) -> Path:
+    """Finish a save that a kill interrupted between its two renames (``folder`` moved to
+    ``.old``, ``.tmp`` not yet moved in): the newer checkpoint when it was written completely
+    (``state.json`` is its last file), else the previous one. Returns ``folder``."""
+    folder = Path(folder)
+    if (folder / "model.safetensors").exists():
+        return folder
+    for candidate in (folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")):
+        if (candidate / "model.safetensors").exists() and (candidate / "state.json").exists():
+            with contextlib.suppress(OSError):  # a read-only home: nothing to finish
+                shutil.rmtree(folder, ignore_errors=True)
+                os.replace(candidate, folder)
+                shutil.rmtree(folder.with_name(folder.name + ".old"), ignore_errors=True)
+            break
+    return folder
+
+
 def load_weights(folder: Path, model: nn.Module, device: torch.device | str = "cpu") -> None:
-    path = Path(folder) / "model.safetensors"
+    path = recover(Path(folder)) / "model.safetensors"
     try:
         missing, unexpected = load_model(_unwrap(model), str(path), strict=False, device=str(device))
     except (SafetensorError, OSError, ValueError) as exc:
@@ -135,7 +153,7 @@ def load_checkpoint(
 
 
 def has_checkpoint(folder: Path) -> bool:
-    return (Path(folder) / "model.safetensors").exists()
+    return (recover(Path(folder)) / "model.safetensors").exists()
 
 
 def _unwrap(model: nn.Module) -> nn.Module:

@@ -13,7 +13,12 @@ from core.reproduce import reproduce_command
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from core.jobs.liveness import reap_orphans
+
     store = open_store(args)
+    # A run whose worker died (kill -9, a crashed machine) is "running" until someone looks:
+    # looking marks it failed, with the reason and how to resume.
+    reaped = set(reap_orphans(store))
     if args.action == "list":
         if args.task is not None:
             from core.registry import TASKS
@@ -52,6 +57,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     elif args.action == "stop":
         from core.store import ACTIVE_STATUSES
 
+        if run.id in reaped:
+            print(f"run {run.id}: {run.error}")
+            print(f"marked failed; `lmwb resume {run.id}` continues it")
+            return 0
         if run.status not in ACTIVE_STATUSES:
             print(f"run {run.id} is {run.status}: nothing to stop")
             return 0

@@ -38,7 +38,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    from core.jobs.liveness import reap_orphans
+
     store = open_store(args)
+    reap_orphans(store)  # a run whose worker is gone is failed now, so it can be resumed
     run = store.get_run(args.run)
     if args.queue:
         from core.jobs import request_resume
@@ -47,7 +50,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         print(f"run {queued.id} queued to resume; a worker (`lmwb worker`) will pick it up")
         return 0
     if run.status == "running":
-        raise WorkbenchError(f"run {run.id} is already running")
+        raise WorkbenchError(f"run {run.id} is already running (worker {run.worker}); "
+                             f"`lmwb runs stop {run.id}` stops it after its current step")
     if run.status == "completed" and not args.force:
         raise WorkbenchError(f"run {run.id} already completed; raise training.max_steps in a new run instead")
     return _run_in_foreground(store, run.id, resume=True)

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.cli.common import number
+from core.cli.common import number, open_store
+from core.errors import WorkbenchError
 
 
 def app_main() -> Path:
@@ -46,15 +47,21 @@ def ui_environment(base: dict[str, str]) -> dict[str, str]:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     import os
-    import subprocess
 
     from app.navigation import MissingPagesError, check_pages
+    from core.jobs.supervisor import SUPERVISOR_PID_ENV
 
+    if not args.host.strip():
+        # An empty address makes the server listen on every interface: never by accident.
+        raise WorkbenchError("--host is empty, which would listen on every network interface; the default "
+                             "(127.0.0.1) keeps the workbench on this machine. To expose it on purpose, pass "
+                             "--host 0.0.0.0 (anyone who can reach the port can then train and delete runs)")
     try:
         check_pages()  # a broken install fails here, not as a shorter menu in the browser
     except MissingPagesError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    store = open_store(args)  # a bad --store / --home fails here, with the CLI's message
     env = dict(os.environ)
     if args.store:
         env["LMWB_STORE"] = args.store
@@ -62,11 +69,42 @@ def cmd_ui(args: argparse.Namespace) -> int:
         env["LMWB_HOME"] = args.home
     print(f"LM Workbench at http://{args.host}:{args.port}", flush=True)
     cmd, env = ui_command(args.host, args.port), ui_environment(env)
-    if os.name == "posix":
-        # The server takes this process's place: a signal to `lmwb ui` (a service manager's
-        # SIGTERM, not only a terminal's Ctrl-C) reaches Streamlit, and no orphan is left.
-        os.execve(cmd[0], cmd, env)
-    return subprocess.call(cmd, env=env)
+    if os.name != "posix":
+        return _serve_with_supervisor_here(store, cmd, env)
+    # The machine's supervisor starts now, beside the server: orphaned runs are marked and
+    # queued runs start at once, before any browser tab opens (core.jobs.supervisor.serve).
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the supervisor process
+        os.close(write_fd)
+        os.setsid()  # a Ctrl-C in the terminal stops the server; the pipe then stops this
+        from core.jobs.supervisor import serve
+
+        os._exit(serve(store.connect_url, store.home, read_fd))
+    os.close(read_fd)
+    os.set_inheritable(write_fd, True)  # held by the server until it exits, however it exits
+    env[SUPERVISOR_PID_ENV] = str(pid)
+    # The server takes this process's place: a signal to `lmwb ui` (a service manager's
+    # SIGTERM, not only a terminal's Ctrl-C) reaches Streamlit, and no orphan is left.
+    os.execve(cmd[0], cmd, env)
+    return 1  # not reached
+
+
+def _serve_with_supervisor_here(store: Any, cmd: list[str], env: dict[str, str]) -> int:
+    """Where there is no fork (Windows): the supervisor's threads run in this process while it
+    waits for the server."""
+    import os
+    import subprocess
+
+    from core.jobs.supervisor import SUPERVISOR_PID_ENV, Supervisor
+
+    supervisor = Supervisor(store.connect_url, store.home, keep_warm=True)
+    supervisor.prewarm()
+    env[SUPERVISOR_PID_ENV] = str(os.getpid())
+    try:
+        return subprocess.call(cmd, env=env)
+    finally:
+        supervisor.shutdown()
 
 
 def register(sub: Any) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -30,6 +31,10 @@ if TYPE_CHECKING:  # core.config imports torch: keep this module light to import
     from core.config import RunConfig
 
 log = logging.getLogger(__name__)
+
+# Set by `lmwb ui` for the app server: the pid of its supervisor process (see serve()), so the
+# app starts no workers of its own.
+SUPERVISOR_PID_ENV = "LMWB_SUPERVISOR_PID"
 
 MAX_WORKERS_ENV = "LMWB_MAX_WORKERS"
 DEFAULT_IDLE_EXIT_S = 300.0  # supervised workers exit after this long without work
@@ -130,6 +135,7 @@ class Supervisor:
         poll_s: float = SUPERVISED_POLL_S,
         monitor_s: float = 1.0,
         orphan_stale_after_s: float | None = 30.0,
+        keep_warm: bool = False,
     ) -> None:
         self.store_url = store_url
         self.home = Path(home).expanduser().resolve()
@@ -140,6 +146,9 @@ class Supervisor:
         # Pin GPUs only when several workers may share a machine with several GPUs.
         self._gpus = visible_gpus() if self.max_workers > 1 else []
         self.idle_exit_s = idle_exit_s
+        # Keep one worker alive and idle, so a queued run starts within a poll: the app
+        # server's supervisor does, an idle machine pays one resident worker for it.
+        self.keep_warm = keep_warm
         self.poll_s = poll_s
         self.monitor_s = monitor_s
         self.log_dir = self.home / "logs"
@@ -194,18 +203,19 @@ class Supervisor:
             # Idle workers (including ones still starting) will claim within poll_s.
             needed = min(room, queued - (len(live) - busy))
             for _ in range(max(0, needed)):
-                self._spawn()
+                self._spawn(idle_exit_s=self.idle_exit_s)
             return max(0, needed)
 
     def prewarm(self) -> bool:
-        """Start one worker now if none is alive, so the next run starts without delay."""
+        """Start one worker now if none is alive, so the next run starts without delay. With
+        ``keep_warm`` that worker never exits for being idle."""
         if self._closed.is_set():
             return False
         with self._lock:
             self._reap()
             if any(w.alive for w in self._workers.values()):
                 return False
-            self._spawn()
+            self._spawn(idle_exit_s=None if self.keep_warm else self.idle_exit_s)
             return True
 
     def shutdown(self, timeout: float = 15.0) -> None:
@@ -238,7 +248,7 @@ class Supervisor:
         self.shutdown()
 
     # -- internals ------------------------------------------------------------------------------
-    def _spawn(self) -> WorkerInfo:
+    def _spawn(self, *, idle_exit_s: float | None) -> WorkerInfo:
         used = {w.slot for w in self._workers.values()}
         slot = next(i for i in range(len(used) + 1) if i not in used)
         read_fd, write_fd = os.pipe()  # both non-inheritable; pass_fds hands read_fd over
@@ -251,8 +261,8 @@ class Supervisor:
             "--poll", str(self.poll_s), "--parent-pid", str(os.getpid()),
             "--parent-fd", str(read_fd),
         ]
-        if self.idle_exit_s is not None:
-            cmd += ["--idle-exit", str(self.idle_exit_s)]
+        if idle_exit_s is not None:
+            cmd += ["--idle-exit", str(idle_exit_s)]
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"worker-{slot}.log"
         logfile: IO[bytes] = log_path.open("ab")
@@ -312,6 +322,8 @@ class Supervisor:
                 # pid check only: heartbeat ages are judged once, at start-up.
                 mark_orphans(self.store, None, skip_workers=own)
                 self.ensure_workers()
+                if self.keep_warm:
+                    self.prewarm()
             except Exception:
                 log.exception("supervisor monitor: tick failed; retrying")
 
@@ -329,3 +341,26 @@ def _describe_exit(code: int) -> str:
         return f"died (signal {name})"
     return f"exited with code {code}"
 
+
+def serve(store_url: str, home: Path, watch_fd: int) -> int:
+    """The machine's supervisor as a process of its own: ``lmwb ui`` forks it before it becomes
+    the Streamlit server, so orphaned runs are marked and queued runs start when the server
+    starts, not when the first browser tab opens. It keeps one worker warm and lives as long
+    as the server: ``watch_fd`` is the read end of a pipe whose only write end the server
+    holds, so the server's exit (even by SIGKILL) is end-of-file here; SIGTERM or SIGINT stop
+    it too. Every worker is then asked to stop after its current step (resumable)."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    supervisor = Supervisor(store_url, home, keep_warm=True)
+    supervisor.prewarm()
+    try:
+        while not stop.is_set():
+            ready, _, _ = select.select([watch_fd], [], [], 0.5)
+            if ready and not os.read(watch_fd, 64):
+                break  # the server is gone
+    except (OSError, InterruptedError):
+        pass
+    finally:
+        supervisor.shutdown()
+    return 0

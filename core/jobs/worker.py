@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import RunNotFound, WorkbenchError
-from core.jobs.liveness import worker_label
+from core.jobs.liveness import reap_orphans, worker_label
 from core.jobs.queue import RESUME_KEY
 from core.store import Run, Store
 
@@ -93,8 +93,12 @@ def worker_loop(
     idle_since = time.monotonic()
     log.info("worker %s: polling %s every %.2f s", label, store.url, poll_s)
     try:
+        next_reap = 0.0
         while not stop_all.is_set():
             try:
+                if time.monotonic() >= next_reap:  # runs of dead workers: failed, resumable
+                    next_reap = time.monotonic() + RUN_HEARTBEAT_S
+                    reap_orphans(store)
                 run = store.claim_next_queued(label)
             except Exception as exc:  # database busy or briefly unreachable: try again
                 log.warning("worker %s: could not read the queue: %s", label, exc)

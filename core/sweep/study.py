@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from optuna.trial import FrozenTrial, TrialState
 
 from core.errors import ConfigError, WorkbenchError
+from core.jobs.liveness import grace_s
 from core.store import Store, SweepRecord
 from core.sweep import settings
 from core.sweep.space import SearchSpace
@@ -29,8 +30,6 @@ from core.sweep.spec import SweepSpec
 # Optuna's heartbeat of a running trial (its RDBStorage wants whole seconds). Not the run
 # heartbeat a queue worker writes on its run (core.jobs.worker.RUN_HEARTBEAT_S).
 TRIAL_HEARTBEAT_S = 5
-GRACE_ENV = "LMWB_SWEEP_GRACE_S"  # seconds without heartbeat before a remote trial is failed
-DEFAULT_GRACE_S = 30
 STUDY_PREFIX = "lmwb-sweep-"
 # Trial states as shown to people: Optuna's, plus "stopped" (FAIL because someone stopped it).
 STOPPED_ATTR = "stopped"
@@ -69,11 +68,8 @@ def optuna_storage(store: Store) -> optuna.storages.RDBStorage:
 
 
 def _grace_s() -> int:
-    raw = os.environ.get(GRACE_ENV, "").strip()
-    try:
-        return max(2 * TRIAL_HEARTBEAT_S, int(raw)) if raw else DEFAULT_GRACE_S
-    except ValueError:
-        return DEFAULT_GRACE_S
+    """Optuna's grace period: the workbench's one declaration (core.jobs.liveness.grace_s)."""
+    return max(2 * TRIAL_HEARTBEAT_S, int(grace_s()))
 
 
 def _optuna_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -1,4 +1,4 @@
-"""Generated bad input at every entry point of the CLI: `--set` overrides, config files, data
+"""Generated bad input at every entry point of the CLI (380 cases): `--set` overrides, config files, data
 files and sweep files. None may end in a traceback, and every refusal must name the field or the
 file it is about. The generator is seeded, so a failure is reproducible from its case number."""
 
@@ -153,3 +153,43 @@ def test_fuzzed_data_files(tmp_path: Path, capsys, case: int) -> None:
     path.write_bytes(data)
     code = main(["data", "show", str(path)])
     _check(code, capsys.readouterr().err, str(path), name)
+
+
+def _bad_sweep(rng: random.Random) -> tuple[str, list[str]]:
+    """A sweep file's text and the names its error may give (besides the file)."""
+    space: dict[str, Any] = {"optimizer.lr": {"low": 1e-4, "high": 1e-2, "log": True}}
+    settings: dict[str, Any] = {"trials": 2}
+    kind = rng.randrange(6)
+    if kind == 0:  # a setting with a bad value
+        key = rng.choice(["method", "metric", "direction", "trials", "timeout_min", "pruner", "workers", "seed", "name"])
+        settings[key] = yaml.safe_load(str(rng.choice(BAD_VALUES))) if rng.random() < 0.5 else _value(rng)
+        names = [key]
+    elif kind == 1:  # an unknown setting
+        key = rng.choice(["methd", "budget", "objective", "trails"])
+        settings[key] = 1
+        names = [key]
+    elif kind == 2:  # a parameter that is not declared or not sweepable
+        key = rng.choice(["model.nope", "training.max_steps", "optimizer", "task.name", "nosection.x"])
+        space[key] = {"low": 1, "high": 2}
+        names = [key]
+    elif kind == 3:  # a bad range
+        key = "optimizer.lr"
+        space[key] = rng.choice([{"low": 1e-2, "high": 1e-4}, {"low": -1, "high": 1, "log": True}, {"low": "a", "high": 2},
+                                 {"choices": []}, {"low": 1e-3}, {"low": 0, "high": 1e9}, [], "lr"])
+        names = [key]
+    elif kind == 4:  # a condition on a parameter that is not swept
+        space["model.hidden_size"] = {"low": 8, "high": 64, "when": {rng.choice(["model.name", "x.y", "model.hidden_size"]): "gru"}}
+        names = ["model.hidden_size"]
+    else:  # a pruner with bad options
+        settings["pruner"] = {"name": rng.choice(["median", "hyperband", "nope"]), rng.choice(["startup_trials", "reduction_factor", "bogus"]): rng.choice([-1, 0, "x", 1.5])}
+        names = ["pruner"]
+    return yaml.safe_dump({"space": space, **settings}, allow_unicode=True), names
+
+
+@pytest.mark.parametrize("case", range(60))
+def test_fuzzed_sweep_files(tmp_path: Path, capsys, case: int) -> None:
+    text, names = _bad_sweep(random.Random(SEED * 13 + case))
+    path = tmp_path / "sweep.yaml"
+    path.write_text(text, encoding="utf-8")
+    code = main(["sweep", "create", "--space", str(path), "--set", "training.max_steps=10"])
+    _check(code, capsys.readouterr().err, str(path), *names)

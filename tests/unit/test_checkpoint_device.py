@@ -108,3 +108,20 @@ def test_gpu_training_path_with_autocast(tmp_path) -> None:
     result = trainer.fit()
     assert trainer.device.type == "cuda" and trainer.amp_dtype in (torch.bfloat16, torch.float16)
     assert result.summary["val"]["loss"] < 4.0
+
+
+def test_a_save_killed_between_its_renames_is_finished_on_the_next_read(tmp_path) -> None:
+    model = nn.Linear(2, 2)
+    ckpt.save_checkpoint(tmp_path / "last", model, state={"step": 1})
+    ckpt.save_checkpoint(tmp_path / "next", model, state={"step": 2})
+    # The state a kill leaves: the old checkpoint moved aside, the new one not yet moved in.
+    (tmp_path / "last").rename(tmp_path / "last.old")
+    (tmp_path / "next").rename(tmp_path / "last.tmp")
+    assert ckpt.has_checkpoint(tmp_path / "last")
+    assert json.loads((tmp_path / "last" / "state.json").read_text())["state"]["step"] == 2  # the newer one
+    # A new checkpoint cut short (no state.json yet) is dropped for the previous one.
+    (tmp_path / "last").rename(tmp_path / "last.old")
+    (tmp_path / "last.tmp").mkdir()
+    (tmp_path / "last.tmp" / "model.safetensors").write_bytes(b"partial")
+    assert ckpt.has_checkpoint(tmp_path / "last")
+    assert json.loads((tmp_path / "last" / "state.json").read_text())["state"]["step"] == 2
