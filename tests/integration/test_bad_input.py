@@ -94,3 +94,20 @@ def test_a_read_only_home_reads_and_names_itself_when_asked_to_write(tmp_path: P
         assert main(["--home", str(ro / "new"), "runs", "list"]) == 2
         assert f"workbench home {ro / 'new'}: cannot be created" in capsys.readouterr().err
     assert [r.name for r in Store(home=home).list_runs()] == ["kept"]  # nothing stored was lost
+
+
+@pytest.mark.parametrize(("argv", "field", "allowed"), [
+    (["train", "--set", "training.early_stopping_metric=bogus_metric", "--queue"],
+     "training.early_stopping_metric", "accuracy"),
+    (["train", "--task", "language_model", "--set", "training.early_stopping_metric=accuracy", "--queue"],
+     "training.early_stopping_metric", "perplexity"),
+    (["sweep", "create", "--metric", "bleu", "--space", "SPACE"], "metric", "f1_macro"),
+])
+def test_metrics_a_task_does_not_report_are_refused(tmp_path: Path, capsys, argv: list[str], field: str,
+                                                    allowed: str) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text("optimizer.lr: {low: 0.0001, high: 0.01, log: true}\n")
+    assert main([a if a != "SPACE" else str(space) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert f"{field} = " in err and "not a validation metric of" in err and allowed in err
+    assert Store().list_runs() == [] and Store().list_sweeps() == []  # nothing was stored
