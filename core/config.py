@@ -145,7 +145,7 @@ def validate_config(raw: dict[str, Any]) -> RunConfig:
         registry = SECTION_REGISTRIES[section]
         name = values.pop("name", None)
         comp = registry.get(str(name), path=f"{section}.name")
-        checked = validate_params(comp.params, values, section)
+        checked = validate_params(comp.params, values, section, also=("name",))
         if comp.check is not None and (problem := comp.check(checked)):
             raise ConfigError(section, checked, problem, reason="invalid combination")
         out[section] = {"name": comp.name, **checked}
@@ -234,6 +234,24 @@ def _default_component_params(raw: dict[str, Any], section: str) -> tuple[Param,
         return section_params(section, chosen)
     except ConfigError:
         return ()
+
+
+def check_files(config: RunConfig) -> None:
+    """Every ``path`` parameter the config sets names an existing file: checked before a run
+    is created, so a typo leaves nothing behind. A relative path was made absolute against the
+    folder the command ran in (:func:`absolute_file_paths`), which the message says."""
+    for section, values in config.sections.items():
+        params = TRAINING_PARAMS if section == "training" else section_params(section, values.get("name"))
+        for param in params:
+            value = values.get(param.name)
+            if param.kind != "path" or not isinstance(value, str) or not value.strip():
+                continue
+            path = Path(value).expanduser()
+            if not path.is_file():
+                reason = "is a folder" if path.is_dir() else "file not found"
+                raise ConfigError(f"{section}.{param.name}", value,
+                                  f"an existing file (a relative path is read from the folder lmwb runs in, "
+                                  f"here {Path.cwd()})", reason=reason)
 
 
 def read_text_file(path: str | Path, flag: str, what: str) -> str:

@@ -54,6 +54,13 @@ class Param:
         """The label people read: the declared one, else ``max_steps`` -> ``Max steps``."""
         return self.label or self.name.replace("_", " ").capitalize()
 
+    @property
+    def unset_text(self) -> str:
+        """What leaving an optional parameter unset means, from its help's ``(null: ...)``
+        (``"all of them"``, ``"twice the source plus 10"``), else ``"no limit"``."""
+        found = re.search(r"\(null: ([^)]*)\)", self.help)
+        return found.group(1).strip() if found else "no limit"
+
     def allowed(self) -> str:
         """Human-readable description of the allowed values, used in every error message."""
         if self.choices is not None:
@@ -174,16 +181,17 @@ def _number(value: float) -> str:
 
 
 def validate_params(
-    params: Iterable[Param], values: dict[str, Any], section: str
+    params: Iterable[Param], values: dict[str, Any], section: str, *, also: Sequence[str] = ()
 ) -> dict[str, Any]:
     """Check ``values`` against declarations; fill defaults; reject unknown keys.
 
-    Returns a new dict in declaration order. Errors name ``section.key``.
+    Returns a new dict in declaration order. Errors name ``section.key``; ``also``: keys the
+    caller handles itself (a component section's ``name``), listed among the known ones.
     """
     declared = {p.name: p for p in params}
     unknown = sorted(set(values) - set(declared))
     if unknown:
-        allowed = ", ".join(declared) or "no parameters"
+        allowed = ", ".join([*also, *declared]) or "no parameters"
         raise ConfigError(
             f"{section}.{unknown[0]}", values[unknown[0]], f"a known parameter ({allowed})",
             reason="unknown parameter",

@@ -38,8 +38,8 @@ def param_widget(
     label = label or param.name
     if param.optional:
         no_limit = st.checkbox(
-            f"{label}: no limit", value=value is None, key=f"{key}.none",
-            help=f"Leave {param.name} unset. {param.help}", disabled=disabled,
+            f"{label}: {param.unset_text}", value=value is None, key=f"{key}.none",
+            help=param.help, disabled=disabled,
         )
         if no_limit:
             return None

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from core.errors import WorkbenchError
+from core.errors import ConfigError, WorkbenchError
 
 
 def number(kind: type, low: float | None = None, high: float | None = None, *, above: bool = False) -> Any:
@@ -38,10 +39,13 @@ SEED = number(int, 0, 2**32 - 1)  # what torch and numpy accept
 _DECLARED = object()
 
 
-def add_param_flag(parser: argparse.ArgumentParser, param: Any, *aliases: str, default: Any = _DECLARED) -> None:
+def add_param_flag(parser: argparse.ArgumentParser, param: Any, *aliases: str, default: Any = _DECLARED,
+                   default_text: str | None = None) -> None:
     """A ``--flag`` for a declared parameter (core.params.Param): its type, range, default and
     help come from the declaration, so the CLI never keeps a second copy of a range. A bad
-    value is refused by argparse (exit 2) with what is allowed."""
+    value is refused by argparse (exit 2) with what is allowed. ``default=None`` with
+    ``default_text`` leaves the flag unset when not given and says what then applies (the
+    run's own setting, the sweep file's value)."""
     from core.errors import ConfigError
 
     flag = "--" + param.name.replace("_", "-")
@@ -59,9 +63,27 @@ def add_param_flag(parser: argparse.ArgumentParser, param: Any, *aliases: str, d
 
     parse.__name__ = param.kind
     value = param.default if default is _DECLARED else default
-    shown = "" if value is None else f" (default {value})"
+    shown = f" (default: {default_text})" if default_text else "" if value is None else f" (default {value})"
     parser.add_argument(flag, *aliases, type=parse, default=value, metavar=param.kind.upper(),
                         help=f"{param.help} {param.allowed().capitalize()}{shown}.")
+
+
+def config_error_in(exc: ConfigError, files: Sequence[tuple[str | None, Iterable[str]]],
+                    overrides: Iterable[str] = ()) -> WorkbenchError:
+    """``exc`` naming the file that set its field: ``files`` pairs a file (or None) with the
+    keys it holds (an empty list: any key not from ``overrides``, the ``--set`` keys). A field
+    no file set (a default, an override) is named as it is."""
+    field = exc.path.split(" ", 1)[0]
+    set_keys = {o.split("=", 1)[0].strip() for o in overrides}
+    for path, keys in files:
+        keys = set(keys)
+        if path is None or str(exc).startswith(str(path)):
+            continue
+        owned = any(field == k or field.startswith(k + ".") for k in keys) if keys else \
+            not any(field == k or field.startswith(k + ".") or k.startswith(field + ".") for k in set_keys)
+        if owned:
+            return WorkbenchError(f"{path}: {exc}")
+    return exc
 
 
 def output_file(path_text: str, args: argparse.Namespace) -> Path:

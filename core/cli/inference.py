@@ -108,13 +108,16 @@ def register(sub: Any) -> None:
             for param in decoding.SAMPLING:
                 aliases = ("--max-tokens",) if param is decoding.MAX_NEW_TOKENS else ()
                 # No --seed: a fresh sample each call, as a person at a terminal expects.
-                add_param_flag(p, param, *aliases, **({"default": None} if param is decoding.SEED else {}))
+                if param is decoding.SEED:
+                    add_param_flag(p, param, default=None, default_text="a new random seed each time")
+                else:
+                    add_param_flag(p, param, *aliases)
             p.add_argument("-n", type=number(int, 1, 1000), default=1, help="number of samples")
         else:
             p.add_argument("--data", help="CSV/TSV/JSONL/TXT file, plain or .gz (translation: source and target columns)")
             p.add_argument("--source", help="translation: source sentences, one per line (with --target)")
             p.add_argument("--target", help="translation: reference translations aligned with --source")
-            add_param_flag(p, decoding.BEAM_SIZE, "--beam", default=None)  # None: the run's task.beam_size
+            add_param_flag(p, decoding.BEAM_SIZE, "--beam", default=None, default_text="the run's task.beam_size")
             p.add_argument("--text-column")
             p.add_argument("--label-column")
         p.set_defaults(func=func)
@@ -123,8 +126,8 @@ def register(sub: Any) -> None:
     p.add_argument("run")
     p.add_argument("text", nargs="*", help="source texts (default: one per line on stdin)")
     # Unset beam settings fall back to the run's own task.beam_size / task.length_penalty.
-    add_param_flag(p, decoding.BEAM_SIZE, "--beam", default=None)
-    add_param_flag(p, decoding.LENGTH_PENALTY, default=None)
+    add_param_flag(p, decoding.BEAM_SIZE, "--beam", default=None, default_text="the run's task.beam_size")
+    add_param_flag(p, decoding.LENGTH_PENALTY, default=None, default_text="the run's task.length_penalty")
     add_param_flag(p, decoding.MAX_OUTPUT_TOKENS, "--max-len")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.set_defaults(func=cmd_translate)

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from core.errors import WorkbenchError
+from core.reproduce import override_text
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -41,9 +42,17 @@ def cmd_params(args: argparse.Namespace) -> int:
             raise WorkbenchError(f"unknown section {section!r}; choose from {', '.join([*SECTION_REGISTRIES, 'training'])}")
         for name, params, help_text in comps:
             print(f"[{section}] {name}: {help_text}")
-            for p in params:
-                print(f"  {section}.{p.name} = {p.default!r:<12} {p.allowed():<40} {p.help}")
+            rows = [(f"{section}.{p.name} = {_shown(p.default)}", p.allowed(), p.help) for p in params]
+            width = max((len(r[0]) for r in rows), default=0)
+            allowed = max((len(r[1]) for r in rows), default=0)
+            for key, allowed_text, help_line in rows:
+                print(f"  {key:<{width}}  {allowed_text:<{allowed}}  {help_line}")
     return 0
+
+
+def _shown(value: Any) -> str:
+    """A default as it is written in a config or after --set (null, true, '')."""
+    return "''" if value == "" else override_text(value)
 
 
 def register(sub: Any) -> None:

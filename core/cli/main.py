@@ -35,14 +35,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmwb", description="LM Workbench: train, compare and look inside language models.")
     parser.add_argument("--store", help="database URL (default: SQLite in the workbench home; env LMWB_STORE)")
     parser.add_argument("--home", help="workbench home folder for the store and run folders (env LMWB_HOME)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     for group in VERB_GROUPS:
         group.register(sub)
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lm-workbench")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):
+        parser.print_help()  # a bare `lmwb`: what it can do, not an error
+        return 0
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a refused flag (2), already printed by argparse

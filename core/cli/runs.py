@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+from datetime import datetime
 from typing import Any
 
 from core.cli.common import number, open_store, output_file, strip_details
@@ -42,7 +43,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.action == "show":
         info = {
             "id": run.id, "name": run.name, "task": run.task, "arch": run.arch, "status": run.status,
-            "error": run.error, "device": run.device, "tags": run.tags, "created_at": str(run.created_at),
+            "error": run.error, "device": run.device, "tags": run.tags, "created_at": _when(run.created_at),
+            "started_at": _when(run.started_at), "finished_at": _when(run.finished_at),
             "parent_id": run.parent_id,  # the run a fine-tune started from (task.init_from_run)
             "folder": str(store.run_dir(run.id)), "summary": strip_details(run.summary),
             "config": run.config,
@@ -72,6 +74,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
         df.to_csv(out, index=False, quoting=csv.QUOTE_MINIMAL)
         print(f"wrote {len(df)} metric points to {out}")
     return 0
+
+
+def _when(timestamp: float | None) -> str | None:
+    """A stored UTC epoch time as local ISO 8601 (what a person reads), or None."""
+    return None if timestamp is None else datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
 
 
 def register(sub: Any) -> None:

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from core.cli.common import add_param_flag, open_store, output_file
-from core.errors import WorkbenchError
+from core.cli.common import add_param_flag, config_error_in, open_store, output_file
+from core.errors import ConfigError, WorkbenchError
 from core.sweep.settings import SETTINGS, SPACE_KEY, spec_keywords
 
 
@@ -31,8 +31,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         # A flag given on the command line wins over the same setting in the file.
         flags = {p.name: getattr(args, p.name) for p in SETTINGS if getattr(args, p.name) is not None}
         chosen = {**settings, **flags}
-        spec = sw.build_spec(absolute_file_paths(apply_overrides(base, args.set or [])), settings[SPACE_KEY],
-                             **spec_keywords(chosen))
+        try:
+            spec = sw.build_spec(absolute_file_paths(apply_overrides(base, args.set or [])), settings[SPACE_KEY],
+                                 **spec_keywords(chosen))
+        except ConfigError as exc:  # the file that set the field: the sweep file, else the base config
+            from_file = [*settings[SPACE_KEY], *(k for k in settings if k not in flags)] \
+                if isinstance(settings[SPACE_KEY], dict) else [SPACE_KEY]
+            raise config_error_in(exc, [(args.space, from_file), (args.config, [])], args.set or []) from None
         record = sw.create_sweep(store, spec, name=chosen.get("name") or None)
         print(f"sweep {record.id} ({record.name}) created in {store.url}")
         print(f"  method {spec.method}, objective {spec.direction} val {spec.metric}, "
@@ -135,7 +140,8 @@ def register(sub: Any) -> None:
     # The sweep settings: flags from their declarations (core/sweep/settings.py). Unset flags
     # stay None, so a setting from the --space file (or the declared default) applies.
     for param in SETTINGS:
-        add_param_flag(p, param, default=None)
+        declared = "none" if param.default is None else param.default
+        add_param_flag(p, param, default=None, default_text=f"the --space file's {param.name}, else {declared}")
     p.add_argument("--detach", action="store_true", help="start: run the workers in the background and return")
     p.add_argument("--promote", action="store_true", help="best: queue a full run from the best trial's config")
     p.add_argument("--output", "-o", help="best: write the best config to this YAML file")

@@ -8,15 +8,16 @@ import sys
 import threading
 from typing import Any
 
-from core.cli.common import number, open_store
+from core.cli.common import config_error_in, number, open_store
 from core.cli.progress import ProgressPrinter
-from core.errors import WorkbenchError
+from core.errors import ConfigError, WorkbenchError
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from core.config import (
         absolute_file_paths,
         apply_overrides,
+        check_files,
         default_config,
         load_config_file,
         validate_config,
@@ -27,7 +28,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         raw = load_config_file(args.config)
     else:
         raw = default_config(args.task)
-    config = validate_config(absolute_file_paths(apply_overrides(raw, args.set or [])))
+    try:
+        config = validate_config(absolute_file_paths(apply_overrides(raw, args.set or [])))
+        check_files(config)
+    except ConfigError as exc:  # a field the --config file set: say which file
+        raise config_error_in(exc, [(args.config, [])], args.set or []) from None
     store = open_store(args)
     run = create_run(store, config, name=args.name, tags=args.tag or [])
     print(f"run {run.id} ({run.name}) created in {store.url}")

@@ -149,7 +149,8 @@ def budget_problem(method: str, trials: int | None, timeout_min: float | None) -
     """Why this budget cannot work, as a sentence, or None: only a grid ends on its own."""
     if method != "grid" and trials is None and timeout_min is None:
         label = choice(METHODS, method).label if method in _names(METHODS) else method
-        return f"Set a number of trials and/or a time limit: a {label} search never ends on its own."
+        return (f"set a number of trials (trials, --trials) and/or a time limit (timeout_min, --timeout-min): "
+                f"{label} never ends on its own; only a grid does")
     return None
 
 

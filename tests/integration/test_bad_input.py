@@ -111,3 +111,19 @@ def test_metrics_a_task_does_not_report_are_refused(tmp_path: Path, capsys, argv
     err = capsys.readouterr().err
     assert f"{field} = " in err and "not a validation metric of" in err and allowed in err
     assert Store().list_runs() == [] and Store().list_sweeps() == []  # nothing was stored
+
+
+def test_a_missing_data_file_is_refused_before_a_run_exists(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "cfg.yaml"
+    config.write_text("task: classification\ndata: {name: file, path: nope/train.tsv}\ntrainig: {max_steps: 4}\n")
+    assert main(["train", "--config", str(config)]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {config}: trainig = ")  # the file that set the field
+    config.write_text("task: classification\ndata: {name: file, path: nope/train.tsv}\n")
+    assert main(["train", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {config}: data.path = '{tmp_path / 'nope' / 'train.tsv'}': file not found")
+    assert f"read from the folder lmwb runs in, here {tmp_path}" in err
+    assert main(["train", "--config", str(config), "--set", f"data.path={tmp_path}"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: data.path = '{tmp_path}': is a folder")  # from --set
+    assert Store().list_runs() == []
