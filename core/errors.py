@@ -49,6 +49,6 @@ class CheckpointError(WorkbenchError):
     disk): names the file and what the user can do."""
 
 
-def _short(value: Any, limit: int = 60) -> str:
+def _short(value: Any, limit: int = 160) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
