@@ -86,7 +86,7 @@ def find_parent(config: RunConfig, store: object = None) -> Parent | None:
         run = store.get_run(ref)
     except RunNotFound:
         raise ConfigError("task.init_from_run", ref, "the id or name of a run in the store (see `lmwb runs list`)", reason="no such run") from None
-    parent = Parent(run.id, store.run_dir(run.id), validate_config(run.config))
+    parent = Parent(run.id, store.run_files(run.id), validate_config(run.config))
     check_compatible(config, parent)
     return parent
 

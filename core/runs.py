@@ -130,7 +130,7 @@ class TrainedRun:
 def load_trained(store: Store, run_ref: str, which: str = "best", device: str = "cpu") -> TrainedRun:
     run = store.get_run(run_ref)
     config = validate_config(run.config)
-    folder = store.run_dir(run.id)
+    folder = store.run_files(run.id)
     chosen = which if ckpt.has_checkpoint(folder / "checkpoints" / which) else "last"
     if not ckpt.has_checkpoint(folder / "checkpoints" / chosen):
         raise WorkbenchError(f"run {run.id} has no checkpoint yet (status: {run.status})")

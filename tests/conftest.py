@@ -12,8 +12,12 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import shutil
+import socket
+import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +86,84 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+# -- PostgreSQL, for the tests of several machines sharing one store -----------------------------
+PG_ENV = "LMWB_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """$LMWB_TEST_POSTGRES_URL (CI: .ci/run starts a server), else a throwaway cluster from
+    the local PostgreSQL binaries; skips only when neither is possible."""
+    url = os.environ.get(PG_ENV, "").strip()
+    if url:
+        yield url
+        return
+    cluster = _start_temporary_postgres(tmp_path_factory.mktemp("pg"))
+    if cluster is None:
+        pytest.skip(f"{PG_ENV} is unset and no PostgreSQL server could be started here")
+    url, stop = cluster
+    try:
+        yield url
+    finally:
+        stop()
+
+
+def _start_temporary_postgres(folder: Path) -> tuple[str, Callable[[], None]] | None:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return None
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    initdb = shutil.which("initdb") or next((str(b / "initdb") for b in bins if (b / "initdb").exists()), None)
+    if initdb is None:
+        return None
+    pg_ctl = str(Path(initdb).with_name("pg_ctl"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root: run the cluster as the postgres user
+        if shutil.which("runuser") is None:
+            return None
+        as_user = ["runuser", "-u", "postgres", "--"]
+        folder = Path(tempfile.mkdtemp(prefix="lmwb-pg-"))  # pytest's tmp is root-only
+        try:
+            shutil.chown(folder, "postgres")
+        except (LookupError, OSError):
+            return None
+    data = folder / "data"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    try:
+        subprocess.run([*as_user, initdb, "-D", str(data), "-U", "lmwb", "--auth=trust", "-E", "UTF8"],
+                       check=True, capture_output=True, timeout=120)
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(folder / "log"), "-w", "-o",
+                        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"],
+                       check=True, capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+    def stop() -> None:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "fast", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return f"postgresql+psycopg://lmwb@127.0.0.1:{port}/postgres", stop
+
+
+@pytest.fixture
+def fresh_postgres_db(postgres_url: str) -> Iterator[str]:
+    """A database of its own on the test server (dropped afterwards): a test that counts runs
+    must not see another test's."""
+    import sqlalchemy as sa
+
+    name = f"lmwb_{os.getpid()}_{int(time.time() * 1000) % 10**9}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

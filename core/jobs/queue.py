@@ -75,7 +75,7 @@ def request_resume(store: Store, run_id: str, *, force: bool = False) -> Run:
             f"run {run.id} is {run.status}; to train longer, start a new run with a higher "
             "training.max_steps"
         )
-    folder = store.run_dir(run.id)
+    folder = store.run_files(run.id)  # trained on a machine whose files this one cannot see: say so
     if has_checkpoint(folder / "checkpoints" / "last"):
         step = checkpoint_step(folder)
         store.update_run(run.id, progress={**run.progress, RESUME_KEY: True})

@@ -25,7 +25,7 @@ Conventions
 
 from __future__ import annotations
 
-from core.store.database import STORE_ENV
+from core.store.database import ARTIFACTS_ENV, STORE_ENV
 from core.store.records import (
     ACTIVE_STATUSES,
     EVENT_LEVELS,
@@ -60,6 +60,6 @@ class Store(RunQueries, SeriesQueries, SweepQueries):
 
 
 __all__ = [
-    "ACTIVE_STATUSES", "EVENT_LEVELS", "METRIC_COLUMNS", "SCHEMA_VERSION", "STATUSES", "STORE_ENV",
+    "ACTIVE_STATUSES", "ARTIFACTS_ENV", "EVENT_LEVELS", "METRIC_COLUMNS", "SCHEMA_VERSION", "STATUSES", "STORE_ENV",
     "SWEEP_STATUSES", "TERMINAL_STATUSES", "Event", "Run", "Store", "StoreSchemaError", "SweepRecord",
 ]

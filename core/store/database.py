@@ -21,6 +21,9 @@ from core.store import schema
 from core.store.schema import StoreSchemaError, meta_table, runs_table
 
 STORE_ENV = "LMWB_STORE"
+# Where run folders live when several machines share a store: a folder every machine mounts
+# (NFS, SMB, a cluster file system). Default: {home}/runs on each machine.
+ARTIFACTS_ENV = "LMWB_ARTIFACTS"
 _BUSY_TIMEOUT_MS = 30_000
 
 
@@ -239,10 +242,12 @@ class Database:
     # -- folders -----------------------------------------------------------------------------
     @property
     def runs_root(self) -> Path:
-        return self.home / "runs"
+        """``$LMWB_ARTIFACTS`` (a folder shared by the machines of a lab), else ``{home}/runs``."""
+        shared = os.environ.get(ARTIFACTS_ENV, "").strip()
+        return Path(shared).expanduser().resolve() if shared else self.home / "runs"
 
     def run_dir(self, run_id: str) -> Path:
-        """The run's folder ``{home}/runs/{run_id}/``, created on demand."""
+        """The run's folder ``{runs_root}/{run_id}/``, created on demand (for writing)."""
         path = safe_join(self.runs_root, run_id)
         path.mkdir(parents=True, exist_ok=True)
         return path

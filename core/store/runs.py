@@ -6,6 +6,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.errors import RunNotFound, WorkbenchError
 from core.paths import safe_join
-from core.store.database import Database
+from core.store.database import ARTIFACTS_ENV, Database
 from core.store.records import (
     TERMINAL_STATUSES,
     Run,
@@ -326,6 +327,24 @@ class RunQueries(Database):
                 if won == 1:
                     return self.get_run(run_id)
             # Every candidate was taken by someone else: look again.
+
+    def run_files(self, run_id: str) -> Path:
+        """The folder of a run that has trained here or on a machine sharing the artifact root;
+        a :class:`WorkbenchError` naming the machine that holds it when this one cannot see it
+        (its own ``{home}/runs`` while the run trained elsewhere)."""
+        folder = safe_join(self.runs_root, run_id)
+        if folder.is_dir():
+            return folder
+        run = self.get_run(run_id)
+        host = (run.worker or "").rpartition(":")[0]
+        if run.started_at is None or not host:
+            folder.mkdir(parents=True, exist_ok=True)  # nothing written yet: an empty folder is the truth
+            return folder
+        raise WorkbenchError(
+            f"the files of run {run.id} (checkpoints, tokenizer) are on {host}, where it trained, not in "
+            f"{self.runs_root}; run this there, or give every machine one shared folder with "
+            f"{ARTIFACTS_ENV} (docs/scaling.md)"
+        )
 
     def delete_run(self, run_id: str) -> None:
         """Remove the run's row, its metrics and events, then its folder."""

@@ -10,14 +10,11 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import shutil
 import signal
 import socket
-import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +33,6 @@ from core.sweep.settings import spec_keywords
 from tests.conftest import wait_until as _wait
 
 HOST = socket.gethostname()
-PG_ENV = "LMWB_TEST_POSTGRES_URL"
 
 
 def _base(max_steps: int = 20, eval_every: int = 10, **training: Any) -> dict[str, Any]:
@@ -338,62 +334,6 @@ def test_two_worker_processes_share_one_sqlite_study(workbench_home: Path, tmp_p
     assert info is not None and best == store.get_run(info["run_id"]).config
 
 
-@pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """$LMWB_TEST_POSTGRES_URL (CI: .ci/run starts a server), else a throwaway cluster from
-    the local PostgreSQL binaries; skips only when neither is possible."""
-    url = os.environ.get(PG_ENV, "").strip()
-    if url:
-        yield url
-        return
-    cluster = _start_temporary_postgres(tmp_path_factory.mktemp("pg"))
-    if cluster is None:
-        pytest.skip(f"{PG_ENV} is unset and no PostgreSQL server could be started here")
-    url, stop = cluster
-    try:
-        yield url
-    finally:
-        stop()
-
-
-def _start_temporary_postgres(folder: Path) -> tuple[str, Callable[[], None]] | None:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        return None
-    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    initdb = shutil.which("initdb") or next((str(b / "initdb") for b in bins if (b / "initdb").exists()), None)
-    if initdb is None:
-        return None
-    pg_ctl = str(Path(initdb).with_name("pg_ctl"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root: run the cluster as the postgres user
-        if shutil.which("runuser") is None:
-            return None
-        as_user = ["runuser", "-u", "postgres", "--"]
-        folder = Path(tempfile.mkdtemp(prefix="lmwb-pg-"))  # pytest's tmp is root-only
-        try:
-            shutil.chown(folder, "postgres")
-        except (LookupError, OSError):
-            return None
-    data = folder / "data"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    try:
-        subprocess.run([*as_user, initdb, "-D", str(data), "-U", "lmwb", "--auth=trust", "-E", "UTF8"],
-                       check=True, capture_output=True, timeout=120)
-        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(folder / "log"), "-w", "-o",
-                        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"],
-                       check=True, capture_output=True, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-    def stop() -> None:
-        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "fast", "stop"], capture_output=True, timeout=60)
-        shutil.rmtree(folder, ignore_errors=True)
-
-    return f"postgresql+psycopg://lmwb@127.0.0.1:{port}/postgres", stop
 
 
 @pytest.mark.slow
