@@ -72,7 +72,7 @@ def define_view(store: Store) -> None:
     if st.button("Launch sweep", type="primary", icon=":material/rocket_launch:", key=f"{D}.launch"):
         try:
             record = sw.create_sweep(store, spec, name=settings["name"].strip() or None)
-            launch_sweep(store, record, spec.workers)
+            launch_sweep(store, record)
         except WorkbenchError as exc:
             st.error(str(exc))
             return
@@ -81,13 +81,14 @@ def define_view(store: Store) -> None:
         st.rerun()
 
 
-def launch_sweep(store: Store, record: SweepRecord, workers: int | None = None) -> None:
-    """Start (or resume) the sweep in a detached driver; with workers disabled it only waits."""
+def launch_sweep(store: Store, record: SweepRecord) -> None:
+    """Start (or resume) the sweep: the app's workers train its trials like queued runs (one
+    supervisor, one cap for every training on the machine); with workers disabled it waits."""
     sw.start_sweep(store, record.id)
     if workers_disabled():
         st.toast("Workers are off (LMWB_NO_WORKERS): run `lmwb sweep worker " + record.id + "` to train it.")
         return
-    sw.spawn_driver(store, record.id, workers)
+    start_workers()
 
 
 # -- Watch -----------------------------------------------------------------------------------------

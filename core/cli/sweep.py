@@ -58,10 +58,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"`lmwb sweep {args.action}` needs a SWEEP id or name")
     if args.action == "start":
         if args.detach:
-            sw.start_sweep(store, args.sweep)
-            proc = sw.spawn_driver(store, args.sweep, args.workers)
-            print(f"sweep {args.sweep} started in the background (pid {proc.pid}); "
-                  f"watch it with `lmwb sweep status {args.sweep}`")
+            proc = sw.launch_detached(store, args.sweep, args.workers)
+            where = "the workers of `lmwb ui` train its trials" if proc is None else f"in the background (pid {proc.pid})"
+            print(f"sweep {args.sweep} started: {where}; watch it with `lmwb sweep status {args.sweep}`")
             return 0
 
         def on_trial(trial: Any) -> None:

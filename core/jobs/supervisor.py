@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from core.errors import WorkbenchError
-from core.jobs.liveness import fail_if_still_running, mark_orphans, resume_hint, worker_label
+from core.jobs.liveness import (
+    fail_if_still_running,
+    mark_orphans,
+    pid_alive,
+    resume_hint,
+    worker_label,
+)
 from core.jobs.queue import queue_run
 from core.store import STORE_ENV, Run, Store
 
@@ -186,7 +192,9 @@ class Supervisor:
         return run
 
     def ensure_workers(self) -> int:
-        """Start workers for queued runs (up to ``max_workers`` alive); return how many."""
+        """Start workers for queued runs and for the trials running sweeps want (up to
+        ``max_workers`` alive: the one cap for every training on this machine); return how
+        many were started."""
         if self._closed.is_set():
             return 0
         with self._lock:
@@ -195,7 +203,9 @@ class Supervisor:
             room = self.max_workers - len(live)
             if room <= 0:
                 return 0
-            queued = len(self.store.list_runs(status="queued"))
+            from core.sweep.schedule import trial_demand  # no Optuna: cheap every second
+
+            queued = len(self.store.list_runs(status="queued")) + sum(n for _, n in trial_demand(self.store))
             if queued == 0:
                 return 0
             labels = {w.label for w in live}
@@ -256,6 +266,10 @@ class Supervisor:
         gpu = self._gpus[slot % len(self._gpus)] if self._gpus else None
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
+        elif self.max_workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+            # CPU workers that may train at once share the cores instead of each starting one
+            # thread per core (oversubscribed cores run small models many times slower).
+            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.max_workers))
         cmd = [
             sys.executable, "-m", "core.jobs", "--home", str(self.home),
             "--poll", str(self.poll_s), "--parent-pid", str(os.getpid()),
@@ -311,6 +325,10 @@ class Supervisor:
             if fail_if_still_running(self.store, run, reason):
                 with contextlib.suppress(Exception):
                     self.store.log_event(run.id, "info", f"worker log: {w.log_path}")
+                if run.sweep_id:  # its trial too, now rather than after Optuna's grace period
+                    from core.sweep.study import fail_trial_of_run
+
+                    fail_trial_of_run(self.store, run, reason)
 
     def _monitor_loop(self) -> None:
         while not self._closed.wait(self.monitor_s):
@@ -342,6 +360,21 @@ def _describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
+PIDFILE = "supervisor.pid"  # in the workbench home, while `lmwb ui`'s supervisor runs
+
+
+def machine_supervisor(home: Path) -> int | None:
+    """The pid of the supervisor `lmwb ui` runs for this home, if it is alive: then it owns the
+    training on this machine and nobody else starts workers."""
+    path = Path(home) / PIDFILE
+    try:
+        pid = int(path.read_text().strip())
+        started_before = path.stat().st_mtime
+    except (OSError, ValueError):
+        return None
+    return pid if pid_alive(pid, started_before=started_before) else None
+
+
 def serve(store_url: str, home: Path, watch_fd: int) -> int:
     """The machine's supervisor as a process of its own: ``lmwb ui`` forks it before it becomes
     the Streamlit server, so orphaned runs are marked and queued runs start when the server
@@ -354,6 +387,9 @@ def serve(store_url: str, home: Path, watch_fd: int) -> int:
         signal.signal(sig, lambda *_: stop.set())
     supervisor = Supervisor(store_url, home, keep_warm=True)
     supervisor.prewarm()
+    pidfile = supervisor.home / PIDFILE
+    with contextlib.suppress(OSError):
+        pidfile.write_text(str(os.getpid()))
     try:
         while not stop.is_set():
             ready, _, _ = select.select([watch_fd], [], [], 0.5)
@@ -363,4 +399,6 @@ def serve(store_url: str, home: Path, watch_fd: int) -> int:
         pass
     finally:
         supervisor.shutdown()
+        with contextlib.suppress(OSError):
+            pidfile.unlink()
     return 0

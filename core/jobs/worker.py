@@ -103,6 +103,12 @@ def worker_loop(
             except Exception as exc:  # database busy or briefly unreachable: try again
                 log.warning("worker %s: could not read the queue: %s", label, exc)
                 run = None
+            if run is None and _train_a_sweep_trial(store, stop_all, current):
+                executed += 1  # no queued run, but a sweep wanted a trial: this worker trained it
+                idle_since = time.monotonic()
+                if once:
+                    break
+                continue
             if run is None:
                 if once:
                     break
@@ -124,6 +130,39 @@ def worker_loop(
     finally:
         restore()
     return executed
+
+
+class _TrialStop:
+    """Lets the signal handler (which sets every event in ``current``) stop a sweep trial:
+    the trial loop keeps its own stop event in a :class:`core.sweep.trials.WorkerState`."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+
+    def set(self) -> None:
+        self.state.request_stop()
+
+
+def _train_a_sweep_trial(store: Store, stop_all: threading.Event, current: list[Any]) -> bool:
+    """Train one trial of the oldest running sweep that wants one (sweep trials share the
+    machine's workers with queued runs, which come first); False when none wants one."""
+    from core.sweep.schedule import trial_demand  # no Optuna: cheap on every poll
+
+    try:
+        demand = trial_demand(store)
+    except Exception as exc:  # database busy: the next poll looks again
+        log.warning("could not read the sweeps: %s", exc)
+        return False
+    if not demand:
+        return False
+    from core.sweep.trials import WorkerState, run_trials
+
+    state = WorkerState(shutdown=stop_all)
+    current.append(_TrialStop(state))
+    try:
+        return run_trials(store, demand[0][0], max_trials=1, state=state) > 0
+    finally:
+        current.clear()
 
 
 def warm_up() -> None:

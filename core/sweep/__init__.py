@@ -16,7 +16,8 @@ Modules
     * :mod:`~core.sweep.lifecycle`: create, start/resume, stop, finalize.
     * :mod:`~core.sweep.trials`: :func:`run_trials`, a sweep worker's loop, and its objective.
     * :mod:`~core.sweep.driver`: local worker processes (:func:`run_local`,
-      :func:`spawn_driver`, :func:`worker_main`).
+      :func:`launch_detached`, :func:`worker_main`): the machine's one supervisor trains trials.
+    * :mod:`~core.sweep.schedule`: which sweeps want trials now (read by every worker).
     * :mod:`~core.sweep.report`: trials table, status, best trial, promotion.
 
 The names below are re-exported lazily: ``import core.sweep.settings`` (the CLI builds its
@@ -36,7 +37,7 @@ __all__ = [
     "TrialReporter", "TrialStopped", "WorkerState", "best_so_far", "best_trial", "budget_problem",
     "build_spec", "create_sweep", "describe_space", "finalize", "format_trials",
     "load_space_file", "load_study", "make_pruner", "make_sampler", "optuna_storage", "parse_space",
-    "promote_best", "run_local", "run_trials", "spawn_driver", "start_sweep", "stop_sweep",
+    "launch_detached", "promote_best", "run_local", "run_trials", "start_sweep", "stop_sweep",
     "sweep_status", "trial_config", "trial_status", "trials_frame", "validate_settings", "worker_main",
 ]
 
@@ -58,7 +59,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and editors see
-    from core.sweep.driver import run_local, spawn_driver, worker_main
+    from core.sweep.driver import launch_detached, run_local, worker_main
     from core.sweep.lifecycle import create_sweep, finalize, start_sweep, stop_sweep
     from core.sweep.report import (
         best_so_far,

@@ -11,6 +11,7 @@ machines a trial whose heartbeat stops is failed after a grace period, and so is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import warnings
@@ -22,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from core.errors import ConfigError, WorkbenchError
 from core.jobs.liveness import grace_s
-from core.store import Store, SweepRecord
+from core.store import Run, Store, SweepRecord
 from core.sweep import settings
 from core.sweep.space import SearchSpace
 from core.sweep.spec import SweepSpec
@@ -170,6 +171,24 @@ def counts_for_budget(trial: FrozenTrial) -> bool:
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
     return trial.state == TrialState.FAIL and not was_stopped(trial)
+
+
+def fail_trial_of_run(store: Store, run: Run, reason: str) -> None:
+    """The trial whose run ``run`` failed outside it (its worker died): FAIL in Optuna now, with
+    the reason, instead of after the heartbeat grace period."""
+    if not run.sweep_id:
+        return
+    try:
+        study = load_study(store, store.get_sweep(run.sweep_id))
+    except WorkbenchError:
+        return
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial.user_attrs.get("run_id") != run.id:
+            continue
+        with contextlib.suppress(Exception):  # the attribute first: a finished trial is frozen
+            study._storage.set_trial_user_attr(trial._trial_id, "error", reason)  # noqa: SLF001
+        with contextlib.suppress(Exception):
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
 
 
 def fail_trial_run(store: Store, run_id: str | None, reason: str) -> None:

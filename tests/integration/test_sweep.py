@@ -423,3 +423,28 @@ def test_promote_best_queues_a_full_run_from_the_best_config(store: Store) -> No
     assert run.config["training"]["max_steps"] == 50 and run.sweep_id is None
     history = sw.best_so_far([0.5, None, 0.7, 0.6], "maximize")
     assert history == [0.5, 0.5, 0.7, 0.7]
+
+
+@pytest.mark.slow
+def test_one_supervisor_trains_queued_runs_and_sweep_trials_under_one_cap(store: Store) -> None:
+    """Sweep trials take the machine's workers like queued runs (which go first), and the one
+    cap (max_workers) holds for both: never two trainings at once with a cap of one."""
+    from core.jobs import Supervisor, queue_run
+
+    spec = sw.build_spec(_base(), {"optimizer.lr": {"choices": [0.001, 0.01]}}, method="grid", workers=2)
+    sweep = sw.start_sweep(store, sw.create_sweep(store, spec).id)
+    queued = [queue_run(store, validate_config(_base()), name=f"plain-{i}") for i in range(2)]
+    most = 0
+    with Supervisor(store.connect_url, store.home, max_workers=1, idle_exit_s=3.0, poll_s=0.1) as supervisor:
+        supervisor.ensure_workers()
+        deadline = time.monotonic() + 180
+        while sw.finalize(store, sweep.id).status == "running" or any(
+                store.get_run(r.id).status != "completed" for r in queued):
+            most = max(most, len(store.list_runs(status="running")))
+            assert time.monotonic() < deadline, "the queue and the sweep did not drain"
+            time.sleep(0.05)
+    assert most == 1
+    trial_runs = store.list_runs(sweep_id=sweep.id)
+    assert len(trial_runs) == 2 and all(r.status == "completed" for r in trial_runs)
+    first_trial = min(r.started_at for r in trial_runs)
+    assert all(store.get_run(r.id).finished_at <= first_trial for r in queued)  # queued runs first
