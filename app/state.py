@@ -176,7 +176,9 @@ def clear_keys(prefix: str) -> None:
 
 # -- launching runs and moving between pages -------------------------------------------------
 def new_race_tag() -> str:
-    return f"race-{secrets.token_hex(3)}"
+    from core.jobs.queue import RACE_TAG_PREFIX
+
+    return f"{RACE_TAG_PREFIX}{secrets.token_hex(3)}"
 
 
 def launch(

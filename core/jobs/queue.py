@@ -21,6 +21,8 @@ from core.store import Run, Store
 if TYPE_CHECKING:  # core.config imports torch: keep this module light to import
     from core.config import RunConfig
 
+# Runs tagged race-<id> are one race: the supervisor starts their workers together.
+RACE_TAG_PREFIX = "race-"
 RESUME_KEY = "resume"  # progress[RESUME_KEY] = True: the claiming worker resumes from "last"
 
 

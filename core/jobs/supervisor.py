@@ -30,7 +30,7 @@ from core.jobs.liveness import (
     resume_hint,
     worker_label,
 )
-from core.jobs.queue import queue_run
+from core.jobs.queue import RACE_TAG_PREFIX, queue_run
 from core.store import STORE_ENV, Run, Store
 
 if TYPE_CHECKING:  # core.config imports torch: keep this module light to import
@@ -59,6 +59,7 @@ class WorkerInfo:
     log_path: Path
     process: subprocess.Popen[bytes] = field(repr=False)
     pipe_w: int = field(repr=False)
+    race: str | None = None  # the race tag this worker trains one entrant of
 
     @property
     def label(self) -> str:
@@ -68,6 +69,11 @@ class WorkerInfo:
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
+
+
+def race_of(run: Run) -> str | None:
+    """The race tag of a run (``race-<id>``), or None."""
+    return next((t for t in run.tags if t.startswith(RACE_TAG_PREFIX)), None)
 
 
 def default_max_workers() -> int:
@@ -193,28 +199,52 @@ class Supervisor:
 
     def ensure_workers(self) -> int:
         """Start workers for queued runs and for the trials running sweeps want (up to
-        ``max_workers`` alive: the one cap for every training on this machine); return how
-        many were started."""
+        ``max_workers`` alive: the one cap for every training on this machine), and for each
+        race one worker per entrant, started together with the cores split between them;
+        return how many were started."""
         if self._closed.is_set():
             return 0
         with self._lock:
             self._reap()
+            queued = self.store.list_runs(status="queued")
+            started = self._start_races(queued)
             live = [w for w in self._workers.values() if w.alive]
             room = self.max_workers - len(live)
             if room <= 0:
-                return 0
+                return started
             from core.sweep.schedule import trial_demand  # no Optuna: cheap every second
 
-            queued = len(self.store.list_runs(status="queued")) + sum(n for _, n in trial_demand(self.store))
-            if queued == 0:
-                return 0
-            labels = {w.label for w in live}
-            busy = sum(1 for r in self.store.list_runs(status="running") if r.worker in labels)
+            demand = sum(1 for r in queued if race_of(r) is None) + sum(n for _, n in trial_demand(self.store))
+            if demand == 0:
+                return started
+            plain = {w.label for w in live if w.race is None}
+            busy = sum(1 for r in self.store.list_runs(status="running") if r.worker in plain)
             # Idle workers (including ones still starting) will claim within poll_s.
-            needed = min(room, queued - (len(live) - busy))
+            needed = min(room, demand - (len(plain) - busy))
             for _ in range(max(0, needed)):
                 self._spawn(idle_exit_s=self.idle_exit_s)
-            return max(0, needed)
+            return started + max(0, needed)
+
+    def _start_races(self, queued: Sequence[Run]) -> int:
+        """One worker per queued race entrant that none waits for yet: a race's entrants train
+        at the same time (on a CPU each with its share of the cores), on the same data and
+        budget, so their curves race from the first second."""
+        entrants: dict[str, int] = {}
+        for run in queued:
+            if (tag := race_of(run)) is not None:
+                entrants[tag] = entrants.get(tag, 0) + 1
+        started = 0
+        running = self.store.list_runs(status="running") if entrants else []
+        for tag, waiting in entrants.items():
+            mine = [w for w in self._workers.values() if w.alive and w.race == tag]
+            claimed = {r.worker for r in running if race_of(r) == tag}
+            idle = sum(1 for w in mine if w.label not in claimed)
+            total = waiting + len(claimed)
+            threads = max(1, (os.cpu_count() or 1) // total)
+            for _ in range(waiting - idle):
+                self._spawn(idle_exit_s=5.0, race=tag, threads=threads)
+                started += 1
+        return started
 
     def prewarm(self) -> bool:
         """Start one worker now if none is alive, so the next run starts without delay. With
@@ -258,7 +288,7 @@ class Supervisor:
         self.shutdown()
 
     # -- internals ------------------------------------------------------------------------------
-    def _spawn(self, *, idle_exit_s: float | None) -> WorkerInfo:
+    def _spawn(self, *, idle_exit_s: float | None, race: str | None = None, threads: int | None = None) -> WorkerInfo:
         used = {w.slot for w in self._workers.values()}
         slot = next(i for i in range(len(used) + 1) if i not in used)
         read_fd, write_fd = os.pipe()  # both non-inheritable; pass_fds hands read_fd over
@@ -266,7 +296,9 @@ class Supervisor:
         gpu = self._gpus[slot % len(self._gpus)] if self._gpus else None
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
-        elif self.max_workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        if race is not None and "OMP_NUM_THREADS" not in os.environ:
+            env["OMP_NUM_THREADS"] = str(threads or 1)
+        elif gpu is None and self.max_workers > 1 and "OMP_NUM_THREADS" not in os.environ:
             # CPU workers that may train at once share the cores instead of each starting one
             # thread per core (oversubscribed cores run small models many times slower).
             env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.max_workers))
@@ -277,6 +309,8 @@ class Supervisor:
         ]
         if idle_exit_s is not None:
             cmd += ["--idle-exit", str(idle_exit_s)]
+        # A race entrant's worker trains that one run; every other worker leaves races alone.
+        cmd += ["--only-tag", race, "--once"] if race is not None else ["--skip-races"]
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"worker-{slot}.log"
         logfile: IO[bytes] = log_path.open("ab")
@@ -291,7 +325,7 @@ class Supervisor:
         finally:
             os.close(read_fd)  # the child has its copy; ours would keep the pipe open
             logfile.close()
-        info = WorkerInfo(process.pid, slot, time.time(), gpu, log_path, process, write_fd)
+        info = WorkerInfo(process.pid, slot, time.time(), gpu, log_path, process, write_fd, race)
         self._workers[process.pid] = info
         log.info("started worker %d (slot %d%s)", process.pid, slot, f", GPU {gpu}" if gpu else "")
         return info

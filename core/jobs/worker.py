@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import RunNotFound, WorkbenchError
 from core.jobs.liveness import reap_orphans, worker_label
-from core.jobs.queue import RESUME_KEY
+from core.jobs.queue import RACE_TAG_PREFIX, RESUME_KEY
 from core.store import Run, Store
 
 if TYPE_CHECKING:  # core.train imports torch: keep this module light to import
@@ -72,8 +72,13 @@ def worker_loop(
     idle_exit_s: float | None = None,
     shutdown: threading.Event | None = None,
     callbacks: Sequence[Callback] = (),
+    only_tag: str | None = None,
+    skip_races: bool = False,
 ) -> int:
     """Claim queued runs one at a time and train them; return how many were executed.
+
+    ``only_tag``: claim only runs with this tag (a worker started for one race entrant; it
+    trains no sweep trial). ``skip_races``: leave race entrants to the workers started for them.
 
     ``once``: execute at most one run (exit at once on an empty queue). ``idle_exit_s``: exit
     after that long without a run (None: never). ``shutdown``: set it to make the worker stop
@@ -99,11 +104,12 @@ def worker_loop(
                 if time.monotonic() >= next_reap:  # runs of dead workers: failed, resumable
                     next_reap = time.monotonic() + RUN_HEARTBEAT_S
                     reap_orphans(store)
-                run = store.claim_next_queued(label)
+                run = store.claim_next_queued(
+                    label, only_tag=only_tag, skip_tag_prefix=RACE_TAG_PREFIX if skip_races else None)
             except Exception as exc:  # database busy or briefly unreachable: try again
                 log.warning("worker %s: could not read the queue: %s", label, exc)
                 run = None
-            if run is None and _train_a_sweep_trial(store, stop_all, current):
+            if run is None and only_tag is None and _train_a_sweep_trial(store, stop_all, current):
                 executed += 1  # no queued run, but a sweep wanted a trial: this worker trained it
                 idle_since = time.monotonic()
                 if once:
@@ -330,18 +336,23 @@ def build_parser() -> argparse.ArgumentParser:
     # Set by the Supervisor: how the worker notices that the app died.
     parser.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--parent-fd", type=int, help=argparse.SUPPRESS)
+    # Set by the Supervisor for a race: train only this race's entrant / leave races alone.
+    parser.add_argument("--only-tag", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-races", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
 def run_worker(
     store: Store, *, once: bool = False, idle_exit_s: float | None = None, poll_s: float = DEFAULT_POLL_S,
-    parent_pid: int | None = None, parent_fd: int | None = None,
+    parent_pid: int | None = None, parent_fd: int | None = None, only_tag: str | None = None,
+    skip_races: bool = False,
 ) -> int:
     """A worker process's main: worker_loop plus the parent-death watch; returns runs done."""
     shutdown = ShutdownEvent()
     if parent_pid is not None:
         watch_parent(shutdown, parent_pid, parent_fd)
-    return worker_loop(store, once=once, poll_s=poll_s, idle_exit_s=idle_exit_s, shutdown=shutdown)
+    return worker_loop(store, once=once, poll_s=poll_s, idle_exit_s=idle_exit_s, shutdown=shutdown,
+                       only_tag=only_tag, skip_races=skip_races)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
     store = Store(url=args.store, home=Path(args.home) if args.home else None)
     done = run_worker(
         store, once=args.once, idle_exit_s=args.idle_exit, poll_s=args.poll,
-        parent_pid=args.parent_pid, parent_fd=args.parent_fd,
+        parent_pid=args.parent_pid, parent_fd=args.parent_fd, only_tag=args.only_tag,
+        skip_races=args.skip_races,
     )
     log.info("worker %d: exiting after %d run(s)", os.getpid(), done)
     return 0

@@ -284,26 +284,35 @@ class RunQueries(Database):
             ).scalar_one_or_none()
         return True if flag is None else bool(flag)
 
-    def claim_next_queued(self, worker: str) -> Run | None:
-        """Atomically take the oldest queued run for ``worker`` (e.g. ``"host:pid"``).
+    def claim_next_queued(
+        self, worker: str, *, only_tag: str | None = None, skip_tag_prefix: str | None = None,
+    ) -> Run | None:
+        """Atomically take the oldest queued run for ``worker`` (e.g. ``"host:pid"``): with
+        ``only_tag``, only a run with that tag; with ``skip_tag_prefix``, none with a tag so
+        starting (a race's entrants wait for the workers started for them together).
 
         Safe with any number of competing processes: each queued run is claimed by exactly
         one. The claimed run is returned already ``running``; None when the queue is empty.
         """
         c = runs_table.c
         worker = text(worker, "worker", 255)
+        filtered = only_tag is not None or skip_tag_prefix is not None
+
+        def wanted(tags: list[str] | None) -> bool:
+            tags = list(tags or [])
+            if only_tag is not None and only_tag not in tags:
+                return False
+            return not (skip_tag_prefix and any(t.startswith(skip_tag_prefix) for t in tags))
+
         while True:
             with self._read() as conn:
-                candidates = (
-                    conn.execute(
-                        sa.select(c.id)
-                        .where(c.status == "queued", c.stop_requested.is_(False))
-                        .order_by(c.created_at, c.id)
-                        .limit(16)
-                    )
-                    .scalars()
-                    .all()
-                )
+                rows = conn.execute(
+                    sa.select(c.id, c.tags)
+                    .where(c.status == "queued", c.stop_requested.is_(False))
+                    .order_by(c.created_at, c.id)
+                    .limit(256 if filtered else 16)  # tags are JSON: filtered here, portably
+                ).all()
+            candidates = [row.id for row in rows if wanted(row.tags)]
             if not candidates:
                 return None
             for run_id in candidates:

@@ -237,3 +237,14 @@ def test_cli_resume_queue_and_worker(store: Store, capsys: pytest.CaptureFixture
     assert main(["worker", "--once"]) == 0
     assert "1 run(s)" in capsys.readouterr().out
     assert store.get_run(run.id).status == "completed"
+
+
+def test_a_race_trains_its_entrants_at_the_same_time(store: Store, supervisor: Supervisor) -> None:
+    """Two entrants with a worker cap of one: both train at once, each in a worker of its own
+    (the cores split between them), instead of one waiting for the other."""
+    runs = [queue_run(store, _config(400, 200), name=f"entrant-{n}", tags=["race-abc123"]) for n in "ab"]
+    supervisor.ensure_workers()
+    _wait(lambda: all(store.get_run(r.id).status == "running" and store.last_step(r.id) for r in runs),
+          60, "both entrants to be training at the same moment")
+    assert len({store.get_run(r.id).worker for r in runs}) == 2
+    _wait(lambda: all(store.get_run(r.id).status == "completed" for r in runs), 120, "the race to finish")
