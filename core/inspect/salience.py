@@ -227,9 +227,8 @@ def _target_index(task: Any, target: str | int, size: int, language_model: bool)
     labels = [str(n) for n in (task.state or {}).get("label_names") or []]
     if str(target) in labels:
         return labels.index(str(target))
-    if isinstance(target, int) or str(target).isdigit():
-        if 0 <= int(target) < size:
-            return int(target)
+    if (isinstance(target, int) or str(target).isdigit()) and 0 <= int(target) < size:
+        return int(target)
     raise WorkbenchError(f"target {target!r} is not a class of this run; classes: {', '.join(labels)}")
 
 
