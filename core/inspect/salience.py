@@ -36,17 +36,9 @@ from torch import nn
 from core.errors import WorkbenchError
 from core.inspect.capture import input_limit
 from core.inspect.maps import ModelSource, display_token
+from core.inspect.settings import COMPLETENESS_TOLERANCE, METHODS, STEPS
 from core.models.base import evaluating
-from core.params import Param
 
-METHODS = {"ig": "Integrated Gradients", "grad_x_input": "Gradient × input"}
-METHOD = Param("method", "str", "ig",
-               "Attribution method: Integrated Gradients (path from an all-<pad> baseline; comes with a "
-               "completeness check) or gradient x input (one backward pass).", choices=tuple(METHODS),
-               label="Method")
-STEPS = Param("steps", "int", 50, "Integrated Gradients: points on the path from baseline to input "
-              "(more: a smaller completeness gap, slower).", low=4, high=1000, log=True, label="IG steps")
-COMPLETENESS_TOLERANCE = 0.05  # IG attributions within 5% of the output's change count as complete
 TASKS = ("classification", "language_model")
 _POINTS_PER_BATCH = 8192  # IG path points x tokens run in one internal batch at most
 
