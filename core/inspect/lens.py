@@ -106,3 +106,17 @@ def logit_lens(source: ModelSource, text: str) -> LogitLens:
         top_tokens=[[display_token(tokenizer.id_to_token(int(i))) for i in row] for row in top_i.tolist()],
         top_probs=top_p.cpu().numpy(), final_probs=final_p.cpu().numpy(), notes=notes,
     )
+
+
+@torch.no_grad()
+def next_tokens(source: ModelSource, text: str, k: int = 5) -> list[tuple[str, float]]:
+    """Any language model's ``k`` likeliest next tokens after ``text``, with probabilities."""
+    if getattr(source.task, "name", "") != "language_model":
+        raise WorkbenchError("next-token predictions need a language model run")
+    ids, _ = prompt_ids(source, text)
+    model = source.model
+    with evaluating(model):
+        logits = model(ids=torch.tensor([ids], device=next(model.parameters()).device))
+    top = logits[0, -1].float().softmax(-1).topk(min(k, logits.shape[-1]))
+    tokenizer = source.task.tokenizer
+    return [(display_token(tokenizer.id_to_token(int(i))), float(p)) for p, i in zip(top.values, top.indices, strict=True)]
