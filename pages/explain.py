@@ -54,9 +54,11 @@ def open_in_salience(run_id: str, text: str) -> None:
     st.session_state[_text_key(run_id)] = text
 
 
-def default_text(run: Run) -> str:
+def default_text(run: Run, trained: object) -> str:
+    """The run's sample prompt (its config's, else the one its samples used), else a sentence."""
     task = (run.config or {}).get("task") or {}
-    return task.get("sample_prompt") or DEFAULT_TEXT.get(run.task, "")
+    state = getattr(getattr(trained, "task", None), "state", None) or {}
+    return task.get("sample_prompt") or state.get("sample_prompt") or DEFAULT_TEXT.get(run.task, "")
 
 
 def main() -> None:
@@ -84,7 +86,7 @@ def main() -> None:
         asked = st.query_params.get("view")
         st.session_state[view_key] = asked if asked in views else views[0]
     if text_key not in st.session_state:
-        st.session_state[text_key] = st.query_params.get("text") or default_text(run)
+        st.session_state[text_key] = st.query_params.get("text") or default_text(run, trained)
     view = st.segmented_control("View", views, format_func=VIEWS.get, key=view_key) or views[0]
     st.query_params["view"] = view
     if view == "examples":
@@ -92,7 +94,7 @@ def main() -> None:
     elif view == "salience":
         salience_view(run, trained, text_key)
     elif view == "lens":
-        lens_panel(trained, f"{KEY}.{run.id}.lens", default_text(run))
+        lens_panel(trained, f"{KEY}.{run.id}.lens", st.session_state[text_key])
     else:
         patching_panel(trained, f"{KEY}.{run.id}.patching")
         with st.expander("Built-in demo", icon=":material/science:"):
