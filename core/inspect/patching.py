@@ -62,7 +62,7 @@ class PatchingDemo:
 
 
 # A 2-layer word-level GPT on the planted relations ("everyone knows the king loves his ...",
-# "... the queen loves her ..."), about 5 s of training on a laptop CPU. Patching shows what
+# "... the queen loves her ..."), about 5 s of training on two CPU cores. Patching shows what
 # decides the pronoun sitting at the noun's position in the embeddings and at the last position
 # after block 0, where the next token is read.
 DEMO = PatchingDemo(
