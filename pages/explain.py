@@ -20,6 +20,7 @@ from app.components.run_picker import pick_runs
 from app.components.salience_view import salience_panel, salience_settings
 from app.state import get_store
 from core.errors import WorkbenchError
+from core.runs import TrainedRun
 from core.store import Run
 
 KEY = "explain"
@@ -54,10 +55,10 @@ def open_in_salience(run_id: str, text: str) -> None:
     st.session_state[_text_key(run_id)] = text
 
 
-def default_text(run: Run, trained: object) -> str:
+def default_text(run: Run, trained: TrainedRun) -> str:
     """The run's sample prompt (its config's, else the one its samples used), else a sentence."""
     task = (run.config or {}).get("task") or {}
-    state = getattr(getattr(trained, "task", None), "state", None) or {}
+    state = trained.task.state or {}
     return task.get("sample_prompt") or state.get("sample_prompt") or DEFAULT_TEXT.get(run.task, "")
 
 
@@ -101,8 +102,8 @@ def main() -> None:
             demo_button(f"{KEY}.demo")
 
 
-def salience_view(run: Run, trained: object, text_key: str) -> None:
-    classes = list((getattr(trained, "task", None).state or {}).get("label_names") or [])  # type: ignore[union-attr]
+def salience_view(run: Run, trained: TrainedRun, text_key: str) -> None:
+    classes = list((trained.task.state or {}).get("label_names") or [])
     with st.form(f"{KEY}.{run.id}.salience.form", border=False):
         st.text_area("Input" if run.task == "classification" else "Prompt (explains the next token)", key=text_key,
                      height=90)
@@ -112,7 +113,7 @@ def salience_view(run: Run, trained: object, text_key: str) -> None:
     if not text.strip():
         st.info("Type an input above.")
         return
-    salience_panel(trained, text, f"{KEY}.{run.id}.salience", **settings)  # type: ignore[arg-type]
+    salience_panel(trained, text, f"{KEY}.{run.id}.salience", **settings)
     st.caption("Blue tokens pushed the model towards the explained output, red ones away from it "
                "(Captum; the token's attribution summed over its embedding).")
 

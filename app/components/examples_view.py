@@ -92,7 +92,7 @@ def examples_panel(store: Store, source: TrainedRun, key: str, open_text: Callab
         return
     df = examples.table
     metric = ex.METRIC[examples.task]
-    overall = ex.slices(examples, buckets=1).iloc[0][metric]
+    overall = ex.overall_metric(examples)
     st.caption(f"{len(df):,} examples of the {examples.data} · {metric} {overall:.4g} · "
                f"{int((~df['correct']).sum()):,} wrong")
     cell = None

@@ -4,6 +4,7 @@ models (prediction and probabilities, salience, attention), one column per run."
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import streamlit as st
 
@@ -57,7 +58,8 @@ def side_by_side(store: Store, run_ids: Sequence[str], task: str, key: str,
             column(trained, text, f"{key}.{run_id}", settings)
 
 
-def column(trained: TrainedRun, text: str, key: str, settings: dict) -> None:
+def column(trained: TrainedRun, text: str, key: str, settings: dict[str, Any]) -> None:
+    """One run's prediction, salience and attention for ``text``."""
     try:
         with one_torch_thread():
             if trained.config.task == "classification":

@@ -202,6 +202,11 @@ def slices(examples: Examples, buckets: int = LENGTH_BUCKETS) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def overall_metric(examples: Examples) -> float:
+    """The task's metric over every example: accuracy, or corpus BLEU."""
+    return _metric(examples, examples.table)
+
+
 def _metric(examples: Examples, part: pd.DataFrame) -> float:
     if examples.task == "classification":
         return float(part["correct"].mean())

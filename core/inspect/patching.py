@@ -93,7 +93,7 @@ def _diff(logits: torch.Tensor, answer: int, wrong: int) -> torch.Tensor:
 def patched_diff(parts: GPTParts, corrupt: torch.Tensor, site: str, clean_resid: torch.Tensor,
                  positions: Sequence[int], answer: int, wrong: int) -> float:
     """The corrupted run's logit difference with ``site`` at ``positions`` taken from the clean run."""
-    index = torch.tensor(list(positions), dtype=torch.long)
+    index = torch.tensor(list(positions), dtype=torch.long, device=corrupt.device)
 
     def patch(resid: torch.Tensor) -> torch.Tensor:
         resid = resid.clone()
