@@ -108,6 +108,9 @@ def salience_view(run: Run, trained: TrainedRun, text_key: str) -> None:
         st.text_area("Input" if run.task == "classification" else "Prompt (explains the next token)", key=text_key,
                      height=90)
         settings = salience_settings(f"{KEY}.{run.id}.salience", targets=classes or None)
+        if run.task == "language_model":
+            settings["target"] = st.text_input("Explain the next token (empty: the model's prediction)",
+                                               key=f"{KEY}.{run.id}.salience.token").strip() or None
         st.form_submit_button("Explain", type="primary")
     text = st.session_state[text_key]
     if not text.strip():
