@@ -162,6 +162,11 @@ def test_logit_lens_and_patching_views_of_a_gpt_run(runs: dict[str, str]) -> Non
     at = open_page("explain", run=gpt, view="patching")  # a demo run: its prompts are filled in
     assert at.text_input(key=f"explain.{gpt}.patching.clean").value == DEMO.clean
     assert len(at.get("plotly_chart")) == 1 and "Logit difference 'his' − 'her'" in at.text[0].value
+    at = open_page("explain", run=gpt, view="salience", text=DEMO.clean)  # the next token, or one asked for
+    at.text_input(key=f"explain.{gpt}.salience.token").input("her")
+    at.button[0].click().run()
+    ok(at)
+    assert "logit of next token 'her'" in at.text[0].value and len(salience_html(at)) == 1
 
 
 def test_playground_salience_and_runs_side_by_side(runs: dict[str, str]) -> None:
