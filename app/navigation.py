@@ -49,6 +49,7 @@ PAGES: tuple[PageSpec, ...] = (
              "grid, random and Bayesian hyperparameter search"),
     PageSpec("attention.py", "Attention", ":material/visibility:", "attention", "Attention",
              "see what each attention head looks at"),
+    PageSpec("explain.py", "Explain", ":material/insights:", "explain", "Explain", "why a run predicts what it does, and where it fails"),
     PageSpec("playground.py", "Playground", ":material/chat:", "playground", "Playground",
              "classify, generate or translate with a trained model"),
 )

@@ -256,6 +256,25 @@ def evaluate_file(
     two aligned files (``source_path`` + ``target_path``), and are decoded with ``beam``
     (default: the run's task.beam_size).
     """
+    config, data = evaluation_data(trained, path, source_path=source_path, target_path=target_path,
+                                   beam=beam, **data_params)
+    task = build_task(config, trained.tokenizer, trained.task.state, next(trained.model.parameters()).device)
+    task.adopt_artifacts(trained.task)  # e.g. a translation run's target tokenizer
+    try:
+        task.set_data(data)
+    except DataError as exc:  # the file stands in for every split here: name it, not "training"
+        raise DataError(path or source_path or "", f"cannot be scored with this run ({exc})") from None
+    return task.evaluate(trained.model, None, 64)
+
+
+def evaluation_data(
+    trained: TrainedRun, path: str | Path | None = None, *, source_path: str | Path | None = None,
+    target_path: str | Path | None = None, beam: int | None = None, **data_params: Any,
+) -> tuple[RunConfig, DatasetSplits]:
+    """The run's config and a data file read as its validation split (and, since a dataset
+    needs one, as training: nothing is trained): what :func:`evaluate_file` scores and
+    ``core.inspect.examples`` lists. Class labels are mapped onto the run's; translation keeps
+    every pair and decodes with ``beam`` (default: the run's task.beam_size)."""
     raw = trained.config.to_dict()
     if trained.config.task == "translation":
         raw["data"] = _pair_files_section(path, source_path, target_path, data_params)
@@ -272,14 +291,8 @@ def evaluate_file(
     config = validate_config(raw)
     data = load_dataset(config)
     if config.task == "classification":
-        data = _align_labels(data, trained.task.state["label_names"], path or "")
-    task = build_task(config, trained.tokenizer, trained.task.state, next(trained.model.parameters()).device)
-    task.adopt_artifacts(trained.task)  # e.g. a translation run's target tokenizer
-    try:
-        task.set_data(data)
-    except DataError as exc:  # the file stands in for every split here: name it, not "training"
-        raise DataError(path or source_path or "", f"cannot be scored with this run ({exc})") from None
-    return task.evaluate(trained.model, None, 64)
+        data = align_labels(data, trained.task.state["label_names"], path or "")
+    return config, data
 
 
 def _pair_files_section(
@@ -299,8 +312,8 @@ def _pair_files_section(
             "validation_source_path": str(source_path), "validation_target_path": str(target_path), **extra}
 
 
-def _align_labels(data: DatasetSplits, run_labels: list[str], path: str | Path) -> DatasetSplits:
-    """Map the file's label names onto the run's class indices."""
+def align_labels(data: DatasetSplits, run_labels: list[str], path: str | Path) -> DatasetSplits:
+    """Map the data's label names onto the run's class indices."""
     file_labels = data.label_names or []
     unknown = [name for name in file_labels if name not in run_labels]
     if unknown:

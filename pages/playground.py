@@ -11,6 +11,7 @@ from app.components.charts import probabilities_bar_figure
 from app.components.embeddings_view import embeddings_panel
 from app.components.forms import param_widget
 from app.components.run_picker import pick_runs
+from app.components.side_by_side import compare_with, salience_expander, side_by_side
 from app.state import get_store
 from core.decoding import settings as decoding
 from core.errors import WorkbenchError
@@ -66,6 +67,9 @@ def main() -> None:
         st.error(f"Cannot load {run.name} ({run.id}): {_reason(exc)}")
         return
     st.caption(f"{run.task} · {run.arch} · checkpoint: {trained.checkpoint}")
+    if others := compare_with(run, runs, "playground.compare"):
+        side_by_side(store, [run.id, *others], run.task, "playground.side", loaded={run.id: trained})
+        return
     if run.task == "classification":
         _classify(trained)
     elif run.task == "language_model":
@@ -99,6 +103,7 @@ def _classify(trained: TrainedRun) -> None:
     best = max(probs, key=probs.get)
     st.markdown(f"Predicted class: **{best}** ({probs[best]:.1%})")
     st.plotly_chart(probabilities_bar_figure(probs), key="playground_probs")
+    salience_expander(trained, text, "playground.salience")
     attention_embed(trained, text, "playground.attention")
 
 
@@ -120,6 +125,7 @@ def _generate(run: Run, trained: TrainedRun) -> None:
         top_p = param_widget(decoding.TOP_P, None, "playground.top_p", label="Top-p", disabled=greedy)
     with cols[4]:
         seed = param_widget(decoding.SEED, decoding.SEED.default, "playground.seed", label="Seed")
+    salience_expander(trained, prompt, "playground.salience")
     generated: dict[str, str] = st.session_state.setdefault(GENERATED_KEY, {})
     if st.button("Generate", type="primary", key="playground_generate"):
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from core.cli.common import add_param_flag, input_texts, number, open_store
+from core.cli.common import add_param_flag, input_texts, number, open_store, output_file
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -63,12 +63,15 @@ def cmd_fill_mask(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from core.runs import evaluate_file, load_trained
 
+    out = output_file(args.examples, args) if args.examples else None  # a bad path fails before any work
     trained = load_trained(open_store(args), args.run, which=args.checkpoint)
     extra = {}
     if args.text_column:
         extra["text_column"] = args.text_column
     if args.label_column:
         extra["label_column"] = args.label_column
+    if out is not None:
+        return _write_examples(args, trained, out, extra)
     result = evaluate_file(trained, args.data, source_path=args.source, target_path=args.target,
                            beam=args.beam_size, **extra)
     for key, value in result.metrics.items():
@@ -86,6 +89,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
               f"{result.details.get('bleu_signature', '')}")
         for row in translations:
             print(f"\nsource     {row['source']}\nreference  {row['reference']}\nhypothesis {row['hypothesis']}")
+    return 0
+
+
+def _write_examples(args: argparse.Namespace, trained: Any, out: Any, extra: dict[str, str]) -> int:
+    """``lmwb eval --examples OUT.csv``: the Explain page's per-example table, and its slices."""
+    from core.inspect.examples import METRIC, example_table, slices
+
+    examples = example_table(trained, args.data, source_path=args.source, target_path=args.target,
+                             beam=args.beam_size, **extra)
+    examples.table.rename_axis("example").to_csv(out)
+    metric = METRIC[examples.task]
+    print(f"{len(examples.table)} examples of the {examples.data} written to {out}")
+    for row in slices(examples).itertuples(index=False):
+        value = getattr(row, metric)
+        shown = "-" if value is None else f"{value:.4f}"
+        print(f"{row.slice:>7} {row.value:<24} {row.examples:>7} examples  {metric} {shown}  wrong {row.wrong}")
     return 0
 
 
@@ -120,6 +139,9 @@ def register(sub: Any) -> None:
             add_param_flag(p, decoding.BEAM_SIZE, "--beam", default=None, default_text="the run's task.beam_size")
             p.add_argument("--text-column")
             p.add_argument("--label-column")
+            p.add_argument("--examples", metavar="OUT.csv",
+                           help="write every example (label, prediction, confidence, loss; translation: BLEU, "
+                                "chrF) to this CSV file; without --data, the run's validation split")
         p.set_defaults(func=func)
 
     p = sub.add_parser("translate", help="translate texts with a trained translation run")

@@ -6,7 +6,8 @@
     lmwb generate RUN --prompt "ROMEO:" --temperature 0.8
     lmwb translate RUN "ein Mann fährt Fahrrad ." --beam 5
     lmwb fill-mask RUN "the film was [MASK] and moving" -k 5
-    lmwb eval RUN --data test.tsv
+    lmwb eval RUN --data test.tsv [--examples per-example.csv]
+    lmwb explain RUN "not a bad film" --method ig | lens RUN "23+5" | patch RUN --clean A --corrupt B
     lmwb embeddings RUN neighbours king -k 5 | analogy man woman king | similarity a b | export vectors.txt
     lmwb embeddings RUN project [WORD ...] --method tsne -o map.csv
     lmwb data list          lmwb params model lstm          lmwb ui
@@ -24,11 +25,11 @@ import os
 import sys
 import time
 
-from core.cli import embeddings, inference, info, runs, sweep, training, ui
+from core.cli import embeddings, explain, inference, info, runs, sweep, training, ui
 from core.display import format_duration
 from core.errors import WorkbenchError
 
-VERB_GROUPS = (training, runs, inference, embeddings, info, sweep, ui)
+VERB_GROUPS = (training, runs, inference, explain, embeddings, info, sweep, ui)
 
 
 def build_parser() -> argparse.ArgumentParser:

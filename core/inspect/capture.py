@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.inspect.activations import PATTERN, caching, hook_points
 from core.inspect.maps import (
     CLS_TOKEN,
     DEFAULT_MAX_TOKENS,
@@ -53,7 +54,7 @@ def capture_batch(
     model, task = source.model, source.task
     if not texts:
         return []
-    if "return_attention" not in _forward_params(model):  # e.g. Word2Vec / GloVe
+    if not _pattern_points(model) and "return_attention" not in _forward_params(model):  # e.g. Word2Vec
         raise NoAttentionError(f"{_arch_name(model)} has no attention layers to show")
     with torch.no_grad(), _eval_mode(model):
         if _is_seq2seq(model):
@@ -74,6 +75,34 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
 
 def _forward_params(model: nn.Module) -> set[str]:
     return set(inspect.signature(model.forward).parameters)
+
+
+def _pattern_points(model: nn.Module) -> list[str]:
+    """The model's attention-pattern hook points, in the order they run (block by block)."""
+    return [name for name in hook_points(model) if name.rsplit(".", 1)[-1] == PATTERN]
+
+
+def _kind(name: str) -> str:
+    """Which attention a seq2seq pattern point belongs to, from its module name."""
+    if name.startswith("encoder."):
+        return "encoder"
+    return "decoder" if ".attn." in f".{name}" else "cross"  # decoder.blocks.i.cross / attention
+
+
+def _run_capturing(model: nn.Module, **inputs: Any) -> tuple[Any, dict[str, list[torch.Tensor]]]:
+    """The model's output and its attention weights per layer, by kind: read at the pattern
+    hook points when it has them, else from ``return_attention=True`` (Hugging Face)."""
+    names = _pattern_points(model)
+    if not names:
+        out, found = model(**inputs, return_attention=True)
+        return out, found if isinstance(found, dict) else {"": list(found or [])}
+    with caching(model, names) as seen:
+        out = model(**inputs)
+    by_kind: dict[str, list[torch.Tensor]] = {}
+    for name in names:
+        if seen[name]:  # a step-by-step decoder calls its attention once per query row
+            by_kind.setdefault(_kind(name), []).append(torch.cat(seen[name], dim=-2))
+    return out, by_kind
 
 
 def _is_seq2seq(model: nn.Module) -> bool:
@@ -135,11 +164,12 @@ def _capture_single_stack(model: nn.Module, task: Any, texts: list[str], max_tok
     device = _device(model)
     ids, pad_mask = _pad(rows, tokenizer.pad_id, device)
     if "pad_mask" in _forward_params(model):
-        logits, attentions = model(ids=ids, pad_mask=pad_mask, return_attention=True)
+        logits, found = _run_capturing(model, ids=ids, pad_mask=pad_mask)
     else:
         # Causal language model: right padding sits after every real token, so no real query
         # ever sees it and no mask is needed.
-        logits, attentions = model(ids=ids, return_attention=True)
+        logits, found = _run_capturing(model, ids=ids)
+    attentions = next(iter(found.values()), [])
     if not attentions:
         raise NoAttentionError(f"{_arch_name(model)} has no attention layers to show")
     backbone = getattr(model, "backbone", model)
@@ -203,8 +233,9 @@ def _capture_seq2seq(
     # Teacher forcing: the decoder reads <bos> y1 .. yn and its rows produce y1 .. yn <eos>.
     dec_rows = [[tgt_tok.bos_id, *r] for r in tgt_rows]
     tgt_ids, _ = _pad(dec_rows, tgt_tok.pad_id, device)
-    _, found = model(src_ids=src_ids, src_pad_mask=src_mask, tgt_ids=tgt_ids, return_attention=True)
-    found = found or {}
+    _, found = _run_capturing(model, src_ids=src_ids, src_pad_mask=src_mask, tgt_ids=tgt_ids)
+    # An RNN's one attention is (B, T, S): a single head.
+    found = {k: [w if w.dim() == 4 else w[:, None] for w in ws] for k, ws in found.items()}
     if not any(found.get(k) for k in KINDS):
         raise NoAttentionError(f"{_arch_name(model)} has no attention (model.attention = none)")
     eos = display_token(tgt_tok.id_to_token(tgt_tok.eos_id))

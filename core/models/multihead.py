@@ -2,8 +2,10 @@
 
 One module serves training and inspection. When nobody asks for the weights it calls PyTorch's
 fused ``scaled_dot_product_attention`` (flash / memory-efficient kernels, no (T, S) matrix kept);
-when asked, it computes ``softmax(Q K^T / sqrt(d)) V`` explicitly with the same masks and returns
-the weights. A test checks that both paths give the same output.
+when asked (``return_attention``, or a hook on its ``hook_pattern`` point), it computes
+``softmax(Q K^T / sqrt(d)) V`` explicitly with the same masks, passes the weights through
+``hook_pattern`` (which may read or replace them) and returns them. A test checks that both paths
+give the same output.
 
 Masks follow one convention: ``key_padding_mask`` is True where a key is padding; ``causal``
 lets query ``i`` see keys ``j <= i`` (top-left aligned, as SDPA's ``is_causal``). A query row
@@ -18,6 +20,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from core.models.hooks import HookPoint
 
 
 class MultiHeadAttention(nn.Module):
@@ -41,6 +45,7 @@ class MultiHeadAttention(nn.Module):
         self.proj = nn.Linear(d_model, d_model, bias=bias)  # residual output projection
         self.attn_dropout = nn.Dropout(dropout)  # explicit path; SDPA takes dropout_p instead
         self.resid_dropout = nn.Dropout(dropout)
+        self.hook_pattern = HookPoint()  # (B, heads, T, S) weights, on the explicit path only
 
     def forward(
         self,
@@ -68,8 +73,10 @@ class MultiHeadAttention(nn.Module):
         v = v.view(B, S, self.n_heads, self.head_dim).transpose(1, 2)
 
         weights = None
-        if return_attention:
+        if return_attention or self.hook_pattern.hooked:
             y, weights = self._explicit(q, k, v, key_padding_mask, causal)
+            if not return_attention:
+                weights = None
         elif key_padding_mask is None:
             # Fast path (every language-model step): no mask tensor is built at all.
             y = F.scaled_dot_product_attention(
@@ -101,6 +108,7 @@ class MultiHeadAttention(nn.Module):
         weights = scores.softmax(dim=-1)
         if dead is not None:
             weights = weights.masked_fill(dead, 0.0)
+        weights = self.hook_pattern(weights)
         y = self.attn_dropout(weights) @ v
         return y, weights
 

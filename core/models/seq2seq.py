@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from core.models.embeddings import POSITION_KINDS, TokenEmbedding
+from core.models.hooks import HookPoint, recording
 from core.models.multihead import MultiHeadAttention
 from core.models.rnn import CELLS, RecurrentBackbone
 from core.models.rnn import PARAMS as RNN_PARAMS
@@ -63,7 +64,14 @@ ATTENTION_KINDS = ("bahdanau", "luong_dot", "luong_general", "none")
 
 
 class _Attention(nn.Module):
-    """Scores decoder queries against encoder keys; softmax over the source; weighted memory."""
+    """Scores decoder queries against encoder keys; softmax over the source; weighted memory.
+
+    The weights pass through ``hook_pattern`` (B, T, S): a step-by-step decoder passes one query
+    row per step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hook_pattern = HookPoint()
 
     def keys(self, memory: torch.Tensor) -> torch.Tensor:
         """What ``score`` compares queries with; computed once per sentence, not per step."""
@@ -80,7 +88,7 @@ class _Attention(nn.Module):
         if pad_mask is not None:
             # Every source keeps >= 1 real token (the task appends <eos>), so no row is all -inf.
             scores = scores.masked_fill(pad_mask[:, None, :], float("-inf"))
-        weights = scores.softmax(dim=-1)
+        weights = self.hook_pattern(scores.softmax(dim=-1))
         return weights @ memory, weights
 
 
@@ -233,7 +241,10 @@ class RNNSeq2Seq(Seq2SeqModel):
 # -- Transformer encoder-decoder --------------------------------------------------------------------
 
 class CrossAttentionBlock(Block):
-    """Decoder block (pre-LN): causal self-attention, cross-attention over the encoder, MLP."""
+    """Decoder block (pre-LN): causal self-attention, cross-attention over the encoder, MLP.
+
+    Its hook points are the Block's plus ``hook_cross_out`` (the cross-attention branch) and
+    ``cross.hook_pattern``; ``hook_resid_mid`` is the stream after self-attention."""
 
     def __init__(
         self, d_model: int, n_heads: int, d_ff: int, dropout: float, bias: bool = True,
@@ -244,15 +255,15 @@ class CrossAttentionBlock(Block):
         super().__init__(d_model, n_heads, d_ff, dropout, bias=bias, norm_first=True)
         self.ln_cross = nn.LayerNorm(d_model, bias=bias)
         self.cross = MultiHeadAttention(d_model, n_heads, dropout, bias=bias)
+        self.hook_cross_out = HookPoint()
 
     def forward(  # type: ignore[override]
         self, x: torch.Tensor, memory: torch.Tensor, memory_pad_mask: torch.Tensor | None,
-        return_attention: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    ) -> torch.Tensor:
+        x = self.hook_resid_pre(x)
         # Target padding sits at the end, so the causal mask alone keeps real tokens from it.
-        a, self_weights = self.attn(self.ln1(x), causal=True, return_attention=return_attention)
-        x, cross_weights = self._cross_and_mlp(x + a, memory, memory_pad_mask, return_attention)
-        return x, self_weights, cross_weights
+        a, _ = self.attn(self.ln1(x), causal=True)
+        return self.hook_resid_post(self._cross_and_mlp(x + self.hook_attn_out(a), memory, memory_pad_mask))
 
     def step(
         self, x: torch.Tensor, past: torch.Tensor | None, memory: torch.Tensor,
@@ -260,23 +271,21 @@ class CrossAttentionBlock(Block):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One new position ``x`` (N, 1, D) given ``past`` (N, t, D), the normalised inputs of the
         earlier positions; returns its output and the past extended by it (the decoding cache)."""
+        x = self.hook_resid_pre(x)
         h = self.ln1(x)
         past = h if past is None else torch.cat([past, h], dim=1)
         # The new position attending over itself and the past *is* causal self-attention there:
         # MultiHeadAttention's kv path projects with the same Q / K / V weights.
         a, _ = self.attn(h, kv=past)
-        x, _ = self._cross_and_mlp(x + a, memory, memory_pad_mask, False)
-        return x, past
+        return self.hook_resid_post(self._cross_and_mlp(x + self.hook_attn_out(a), memory, memory_pad_mask)), past
 
     def _cross_and_mlp(
         self, x: torch.Tensor, memory: torch.Tensor, memory_pad_mask: torch.Tensor | None,
-        return_attention: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        c, weights = self.cross(
-            self.ln_cross(x), kv=memory, key_padding_mask=memory_pad_mask, return_attention=return_attention
-        )
-        x = x + c
-        return x + self.mlp(self.ln2(x)), weights
+    ) -> torch.Tensor:
+        x = self.hook_resid_mid(x)
+        c, _ = self.cross(self.ln_cross(x), kv=memory, key_padding_mask=memory_pad_mask)
+        x = x + self.hook_cross_out(c)
+        return x + self.hook_mlp_out(self.mlp(self.ln2(x)))
 
 
 class CrossAttentionDecoder(_Transformer):
@@ -289,14 +298,15 @@ class CrossAttentionDecoder(_Transformer):
         return_attention: bool = False,
     ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
         x = self._embed(ids)
-        self_weights: list[torch.Tensor] = []
-        cross_weights: list[torch.Tensor] = []
-        for block in self.blocks:
-            x, w_self, w_cross = block(x, memory, memory_pad_mask, return_attention)
-            if return_attention:
-                self_weights.append(w_self)
-                cross_weights.append(w_cross)
-        return self.ln_f(x), self_weights, cross_weights
+        if not return_attention:
+            for block in self.blocks:
+                x = block(x, memory, memory_pad_mask)
+            return self.ln_f(x), [], []
+        points = [p for block in self.blocks for p in (block.attn.hook_pattern, block.cross.hook_pattern)]
+        with recording(points) as found:
+            for block in self.blocks:
+                x = block(x, memory, memory_pad_mask)
+        return self.ln_f(x), [seen[0] for seen in found[0::2]], [seen[0] for seen in found[1::2]]
 
     def _embed(self, ids: torch.Tensor, offset: int = 0) -> torch.Tensor:
         x = self.tokens(ids) * self.embed_scale

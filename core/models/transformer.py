@@ -3,6 +3,12 @@
 Both stack the same ``Block`` (attention + MLP, each in a residual branch) over token and position
 embeddings. The encoder sees the whole sequence (padding masked out) and can prepend a learned
 [CLS] vector; the decoder is causal, pre-LN, with a final LayerNorm and GPT-2 initialisation.
+
+Every block passes its activations through named hook points (``core.models.hooks``):
+``hook_resid_pre`` (the residual stream entering the block), ``attn.hook_pattern`` (the
+attention weights), ``hook_attn_out`` (the attention branch's output), ``hook_resid_mid``,
+``hook_mlp_out`` and ``hook_resid_post`` (the stream leaving it). Attention capture, the logit
+lens and activation patching are forward hooks on these; ``return_attention`` itself is one.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from torch import nn
 from core.errors import ConfigError
 from core.models.base import Backbone, BackboneOutput
 from core.models.embeddings import POSITION_KINDS, PositionalEncoding, TokenEmbedding
+from core.models.hooks import HookPoint, recording
 from core.models.multihead import MultiHeadAttention
 from core.params import Param, validate_params
 from core.registry import MODELS
@@ -40,7 +47,8 @@ class Block(nn.Module):
     """Attention then MLP, each added to the residual stream.
 
     ``norm_first`` (pre-LN, GPT-2) normalises each branch's input; otherwise (post-LN, the 2017
-    Transformer) normalises after each residual sum.
+    Transformer) normalises after each residual sum. The hook points see the stream as it is
+    at each place (post-LN: the normalised sums).
     """
 
     def __init__(
@@ -53,21 +61,23 @@ class Block(nn.Module):
         self.attn = MultiHeadAttention(d_model, n_heads, dropout, bias=bias)
         self.ln2 = nn.LayerNorm(d_model, bias=bias)
         self.mlp = MLP(d_model, d_ff, dropout, bias=bias)
+        self.hook_resid_pre = HookPoint()
+        self.hook_attn_out = HookPoint()
+        self.hook_resid_mid = HookPoint()
+        self.hook_mlp_out = HookPoint()
+        self.hook_resid_post = HookPoint()
 
-    def forward(
-        self, x: torch.Tensor, pad_mask: torch.Tensor | None, causal: bool, return_attention: bool
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
+        x = self.hook_resid_pre(x)
         if self.norm_first:
-            a, weights = self.attn(self.ln1(x), key_padding_mask=pad_mask, causal=causal,
-                                   return_attention=return_attention)
-            x = x + a
-            x = x + self.mlp(self.ln2(x))
+            a, _ = self.attn(self.ln1(x), key_padding_mask=pad_mask, causal=causal)
+            x = self.hook_resid_mid(x + self.hook_attn_out(a))
+            x = x + self.hook_mlp_out(self.mlp(self.ln2(x)))
         else:
-            a, weights = self.attn(x, key_padding_mask=pad_mask, causal=causal,
-                                   return_attention=return_attention)
-            x = self.ln1(x + a)
-            x = self.ln2(x + self.mlp(x))
-        return x, weights
+            a, _ = self.attn(x, key_padding_mask=pad_mask, causal=causal)
+            x = self.hook_resid_mid(self.ln1(x + self.hook_attn_out(a)))
+            x = self.ln2(x + self.hook_mlp_out(self.mlp(x)))
+        return self.hook_resid_post(x)
 
 
 def init_gpt2(model: nn.Module, n_layers: int) -> None:
@@ -130,12 +140,15 @@ class _Transformer(Backbone):
         if self.embed_scale != 1.0:
             x = x * self.embed_scale
         x = self.drop(self.positions(x))
-        attentions: list[torch.Tensor] | None = [] if return_attention else None
-        for block in self.blocks:
-            x, weights = block(x, pad_mask, self.causal, return_attention)
-            if attentions is not None:
-                attentions.append(weights)
-        return BackboneOutput(hidden=self.ln_f(x), attentions=attentions)
+        if not return_attention:
+            for block in self.blocks:
+                x = block(x, pad_mask, self.causal)
+            return BackboneOutput(hidden=self.ln_f(x))
+        # The backbone contract's return_attention: a hook on each block's pattern point.
+        with recording([block.attn.hook_pattern for block in self.blocks]) as found:
+            for block in self.blocks:
+                x = block(x, pad_mask, self.causal)
+        return BackboneOutput(hidden=self.ln_f(x), attentions=[seen[0] for seen in found])
 
 
 class TransformerEncoder(_Transformer):

@@ -1,5 +1,6 @@
 """The main flow in a real browser: Home -> Train (Quick) -> live Run chart -> a second run ->
-Compare both in the metric table.
+Compare both in the metric table -> Explain: the first run's Examples, a wrong prediction
+clicked, its salience.
 
 Runs against ``streamlit run app/main.py`` with real worker processes (see conftest.py), so it
 also covers the supervisor, the queue and the live fragment. Screenshots go to
@@ -143,3 +144,24 @@ def test_train_watch_and_compare(page: Page, app_url: str) -> None:
         assert row is not None, f"no row for {name} ({run_id}) in {rows}"
         assert 0.0 <= float(row[1]) <= 1.0, f"accuracy of {name}: {row}"  # a real score
     shot(page, "05-compare")
+
+    # Explain the LSTM: its Examples, filtered to wrong predictions; click one, see its salience.
+    open_page(page, "Explain", "Explain")
+    choose_option(page, page.get_by_role("combobox", name="Run"),
+                  page.get_by_role("option", name=re.compile(re.escape(first))))
+    page.get_by_text(re.compile(r"examples of the validation split")).wait_for()
+    wait_idle(page)
+    act(page, page.get_by_test_id("stButtonGroup").get_by_text("wrong", exact=True).click)
+    examples = page.get_by_test_id("stDataFrame").nth(2)  # after the confusion matrix and the slices
+    examples.scroll_into_view_if_needed()
+    wrong = grid_rows(examples)
+    assert wrong and all(row[4] == "false" for row in wrong), wrong[:3]  # the "correct" column
+    box = examples.bounding_box()
+    assert box is not None
+    # Row 1's selection marker: the grid's first column, one header row (35 px) down.
+    act(page, lambda: page.mouse.click(box["x"] + 12, box["y"] + 35 + 17))
+    shaded = page.locator(".lmwb-salience")
+    shaded.wait_for()
+    assert shaded.locator(".lmwb-tok").count() >= 1
+    assert page.get_by_text(re.compile(r"^Completeness: the attributions sum to")).is_visible()
+    shot(page, "06-explain-salience")
