@@ -54,14 +54,14 @@ def list_builtin() -> list[dict[str, Any]]:
 
 def _fraction_params(val: float = 0.1) -> tuple[Param, ...]:
     return (
-        Param("val_fraction", "float", val, "Share of the examples held out for validation.", low=0.01, high=0.5, sweepable=False),
-        Param("test_fraction", "float", 0.0, "Share held out as a test split (0: none).", low=0.0, high=0.5, sweepable=False),
+        Param("val_fraction", "float", val, "Share of the examples held out for validation.", low=0.01, high=0.5, sweepable=False, label="Validation share"),
+        Param("test_fraction", "float", 0.0, "Share held out as a test split (0: none).", low=0.0, high=0.5, sweepable=False, label="Test share"),
     )
 
 
 _DATA_SEED = Param(
     "data_seed", "int", 0, "Seed of the generator (fixed by default so every run sees the same data).",
-    low=0, high=2**31 - 1, sweepable=False,
+    low=0, high=2**31 - 1, sweepable=False, label="Data seed",
 )
 
 
@@ -213,8 +213,8 @@ def _review(rng: np.random.Generator, positive: bool) -> str:
 
 
 _SENTIMENT_PARAMS = (
-    Param("n_examples", "int", 4000, "Number of generated reviews.", low=100, high=500_000, log=True, sweepable=False),
-    Param("label_noise", "float", 0.03, "Share of labels flipped at random (keeps 100% out of reach).", low=0.0, high=0.4, sweepable=False),
+    Param("n_examples", "int", 4000, "Number of generated reviews.", low=100, high=500_000, log=True, sweepable=False, label="Examples", essential=True),
+    Param("label_noise", "float", 0.03, "Share of labels flipped at random (keeps 100% out of reach).", low=0.0, high=0.4, sweepable=False, label="Label noise"),
     *_fraction_params(),
     _DATA_SEED,
 )
@@ -299,8 +299,8 @@ def _topic_sentence(rng: np.random.Generator, topic: str, other: str) -> str:
 
 
 _TOPIC_PARAMS = (
-    Param("n_examples", "int", 4000, "Number of generated headlines.", low=100, high=500_000, log=True, sweepable=False),
-    Param("label_noise", "float", 0.03, "Share of labels moved to another topic at random.", low=0.0, high=0.4, sweepable=False),
+    Param("n_examples", "int", 4000, "Number of generated headlines.", low=100, high=500_000, log=True, sweepable=False, label="Examples", essential=True),
+    Param("label_noise", "float", 0.03, "Share of labels moved to another topic at random.", low=0.0, high=0.4, sweepable=False, label="Label noise"),
     *_fraction_params(),
     _DATA_SEED,
 )
@@ -405,7 +405,7 @@ def _python_docs_text() -> str:
 
 
 _DOCS_PARAMS = (
-    Param("max_chars", "int", 1_000_000, "Cap on the corpus size in characters (cut at a paragraph end).", low=10_000, high=5_000_000, log=True, sweepable=False),
+    Param("max_chars", "int", 1_000_000, "Cap on the corpus size in characters (cut at a paragraph end).", low=10_000, high=5_000_000, log=True, sweepable=False, label="Max characters", essential=True),
     *_fraction_params(),
 )
 
@@ -442,9 +442,9 @@ def python_docs(p: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
 _OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 
 _ARITH_PARAMS = (
-    Param("n_examples", "int", 8000, "Number of distinct problems, one per line.", low=100, high=1_000_000, log=True, sweepable=False),
-    Param("max_operand", "int", 99, "Operands are drawn from 0 to this number.", low=9, high=99_999, log=True, sweepable=False),
-    Param("operations", "str", "+", "Which operations appear.", choices=("+", "+-", "+-*"), sweepable=False),
+    Param("n_examples", "int", 8000, "Number of distinct problems, one per line.", low=100, high=1_000_000, log=True, sweepable=False, label="Examples", essential=True),
+    Param("max_operand", "int", 99, "Operands are drawn from 0 to this number.", low=9, high=99_999, log=True, sweepable=False, label="Largest operand", essential=True),
+    Param("operations", "str", "+", "Which operations appear.", choices=("+", "+-", "+-*"), sweepable=False, label="Operations", essential=True),
     *_fraction_params(),
     _DATA_SEED,
 )

@@ -23,8 +23,8 @@ from core.registry import MODELS, TASKS
 from core.tasks.base import Batch, EvalResult, Task
 
 PARAMS = (
-    Param("max_length", "int", 128, "Longest input in tokens; longer texts are truncated.", low=4, high=4096, sweepable=False),
-    Param("label_smoothing", "float", 0.0, "Spread this much target probability over the other classes.", low=0.0, high=0.5),
+    Param("max_length", "int", 128, "Longest input in tokens; longer texts are truncated.", low=4, high=4096, sweepable=False, label="Max length (tokens)", essential=True),
+    Param("label_smoothing", "float", 0.0, "Spread this much target probability over the other classes.", low=0.0, high=0.5, label="Label smoothing"),
     *PRETRAINED_PARAMS,
     *FINETUNE_PARAMS,
 )
