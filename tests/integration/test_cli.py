@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+from pathlib import Path
+
 import pytest
 
 from core.cli import main
@@ -199,3 +203,25 @@ def test_outputs_never_overwrite_the_workbench_home(capsys, workbench_home) -> N
     assert main(["runs", "export", "cli-run", "-o", str(workbench_home.parent / "missing" / "m.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["runs", "list"]) == 0 and "cli-run" in capsys.readouterr().out
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readme_tour_classifier_gets_its_examples_right(capsys) -> None:
+    """The README's first tour step as written: the default classification run, then the two
+    predictions it shows (read from the README, so the text and the test cannot drift)."""
+    text = README.read_text()
+    predict = re.search(r"lmwb predict <RUN> (.+)\n", text)
+    assert predict, "no `lmwb predict <RUN> ...` line in the README"
+    sentences = shlex.split(predict.group(1))
+    shown = re.findall(r"^\s*# (negative|positive)\s+\(.*\)\s+(.+)$", text, flags=re.MULTILINE)
+    expected = {sentence: label for label, sentence in shown}
+    assert set(sentences) <= set(expected), (sentences, shown)
+
+    assert main(["train", "--task", "classification", "--name", "tour"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "tour", *sentences]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    got = {line.split("\t")[2]: line.split("\t")[0] for line in lines}
+    assert got == {s: expected[s] for s in sentences}, lines
