@@ -120,6 +120,33 @@ def default_config(task: str = "classification") -> dict[str, dict[str, Any]]:
     return raw
 
 
+def tuned_settings(task: str, section: str, name: str | None) -> dict[str, Any]:
+    """The task's own settings for ``section`` (its defaults: a BiLSTM with max pooling, lr
+    3e-3...) that component ``name`` takes. A model setting applies to every architecture that
+    declares and accepts it, not only the task's default one, so the entrants of a race start
+    like for like (a GRU beside the default LSTM is bidirectional with max pooling too); in the
+    other sections a setting belongs to its component (adamw's lr is no lr for sgd). A
+    combination the component's check refuses falls back to its own defaults."""
+    default = default_config(task).get(section, {})
+    chosen = {k: v for k, v in default.items() if k != "name"}
+    if section == "training":
+        return chosen
+    if section != "model" and default.get("name") != name:
+        return {}
+    comp = SECTION_REGISTRIES[section].get(name or "", path=f"{section}.name")
+    declared = {p.name: p for p in comp.params}
+    out: dict[str, Any] = {}
+    for key, value in chosen.items():
+        if key in declared:
+            try:
+                out[key] = declared[key].coerce(value)
+            except ConfigError:
+                continue
+    if out and comp.check is not None and comp.check(validate_params(comp.params, out, section)):
+        return {}
+    return out
+
+
 def validate_config(raw: dict[str, Any]) -> RunConfig:
     """Turn a raw mapping into a RunConfig, or raise ConfigError naming the bad field."""
     if not isinstance(raw, dict):
