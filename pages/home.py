@@ -14,7 +14,7 @@ import streamlit as st
 from app.components.runs_table import COLUMN_CONFIG, runs_table
 from app.navigation import DEFAULT_PAGE, PAGES, page_path
 from app.state import get_store, launch, new_race_tag, open_run_page
-from core.config import RunConfig, apply_overrides, default_config, validate_config
+from core.config import RunConfig, apply_overrides, default_config, tuned_settings, validate_config
 from core.errors import WorkbenchError
 
 
@@ -28,8 +28,14 @@ class Demo:
     icon: str = ":material/play_circle:"
 
     def configs(self) -> list[RunConfig]:
-        base = default_config(self.task)
-        return [validate_config(apply_overrides(base, {**self.shared, **run})) for run in self.runs]
+        """One config per run. Each architecture also takes the task's tuned model settings it
+        has (core.config.tuned_settings), as on the Train page: a race is like for like."""
+        out = []
+        for run in self.runs:
+            raw = apply_overrides(default_config(self.task), {**self.shared, **run})
+            raw["model"] = {**tuned_settings(self.task, "model", raw["model"]["name"]), **raw["model"]}
+            out.append(validate_config(raw))
+        return out
 
 
 _TINY_GPT = {
@@ -53,7 +59,7 @@ DEMOS: tuple[Demo, ...] = (
     Demo(
         "LSTM vs Transformer sentiment race",
         "Two classifiers, same reviews, same budget: which learns negation (\"not good\") "
-        "faster? Their loss and accuracy curves are overlaid.",
+        "faster? Accuracy on the negated reviews is charted beside the loss.",
         "classification",
         runs=({"model.name": "lstm"}, {"model.name": "transformer_encoder"}),
         shared={
