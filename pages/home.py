@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from app.components.runs_table import COLUMN_CONFIG, runs_table
+from app.components.runs_table import COLUMN_CONFIG, runs_table, styled
 from app.navigation import DEFAULT_PAGE, PAGES, page_path
 from app.state import get_store, launch, new_race_tag, open_run_page
 from core.config import RunConfig, apply_overrides, default_config, tuned_settings, validate_config
@@ -64,8 +64,8 @@ DEMOS: tuple[Demo, ...] = (
         runs=({"model.name": "lstm"}, {"model.name": "transformer_encoder"}),
         shared={
             # One optimizer for both (a fair race); the warm-up lets the transformer start.
-            "data.name": "sentiment", "optimizer.lr": 1e-3, "schedule.warmup_steps": 30,
-            "training.max_steps": 300, "training.eval_every": 50,
+            "data.name": "sentiment", "optimizer.lr": 3e-3, "schedule.warmup_steps": 30,
+            "training.max_steps": 500, "training.eval_every": 50,
         },
         icon=":material/sports_score:",
     ),
@@ -138,8 +138,9 @@ def main() -> None:
     recent = get_store().list_runs(limit=RECENT)
     if recent:
         st.subheader("Recent runs", anchor=False)
-        columns = ["name", "status", "task", "arch", "metric", "best", "created"]
-        st.dataframe(runs_table(recent)[columns], hide_index=True, column_config=COLUMN_CONFIG, key="home_recent")
+        columns = ["name", "status", "best", "metric", "task", "arch", "created"]
+        st.dataframe(styled(runs_table(recent)[columns]), hide_index=True, column_config=COLUMN_CONFIG,
+                     key="home_recent")
         st.page_link(page_path("runs"), label="All runs", icon=":material/list_alt:")
 
 

@@ -19,6 +19,7 @@ from core.display import format_duration
 from core.errors import WorkbenchError
 from core.jobs import request_resume, stop_run
 from core.metrics import COUNT_KEYS, METRICS
+from core.reproduce import differing_settings
 from core.store import ACTIVE_STATUSES, Run, Store
 
 STATUS_COLORS = {
@@ -190,14 +191,20 @@ def sample_panel(run: Run) -> None:
 def log_panel(store: Store, run: Run, limit: int = 200) -> None:
     # Debug events hold a bug's traceback, for a report; the log a person reads leaves them out.
     events = [e for e in store.events(run.id, limit=limit) if e.level != "debug"]
-    with st.expander(f"Log ({len(events)} events)", icon=":material/receipt_long:"):
+    # The latest entry (start, an evaluation, the end) shows without opening the log; the
+    # expander's title stays the same, so a log opened while the run trains stays open.
+    if events:
+        st.caption(f":material/receipt_long: {dt.datetime.fromtimestamp(events[-1].time):%H:%M:%S} "
+                   f"{events[-1].message}")
+    with st.expander("Run log", icon=":material/receipt_long:",
+                     expanded=run.status == "failed"):
         if not events:
-            st.caption("Nothing logged yet.")
+            st.caption("Start, evaluations, checkpoints and the end are logged here as they happen.")
             return
         lines = [
             f"{dt.datetime.fromtimestamp(e.time):%H:%M:%S} {e.level.upper():7} {e.message}" for e in events
         ]
-        st.code("\n".join(lines), language=None)
+        st.code("\n".join(lines), language=None, wrap_lines=True)
 
 
 # -- the live view -----------------------------------------------------------------------------
@@ -221,6 +228,8 @@ def run_view(store: Store, run_ids: Sequence[str], polling: bool) -> None:
     else:
         _race_header(store, runs)
     frame = metrics_frame(store, runs)
+    if len(runs) > 1 and (answer := race_answer(frame, runs)):
+        st.markdown(f":material/sports_score: {answer}")
     if frame.empty and not any(r.status in ACTIVE_STATUSES for r in runs):
         # Empty charts saying "no values yet" would promise points that will never come.
         st.info("No metrics: the run ended before its first logged step (see the error and the log below).")
@@ -250,10 +259,71 @@ def _single_header(store: Store, run: Run) -> None:
     summary_panel(run)
 
 
+def race_differences(runs: Sequence[Run]) -> pd.DataFrame:
+    """The settings that differ between a race's entrants: one row per setting (its config key),
+    one column per run (its name); blank where an entrant has no such setting."""
+    diff = differing_settings([r.config for r in runs])
+    table = pd.DataFrame(
+        {run.name: [_cell(values[i]) for values in diff.values()] for i, run in enumerate(runs)},
+        index=pd.Index(list(diff), name="setting"),
+    )
+    return table
+
+
+def _setting(run: Run, key: str) -> object:
+    section, name = key.split(".", 1)
+    return (run.config.get(section) or {}).get(name)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# What makes a race fair, and how the caption says it is shared.
+SHARED_BUDGET = {"data.name": "data {}", "training.max_steps": "{:,} steps", "training.batch_size": "batch {}",
+                 "training.seed": "seed {}"}
+QUESTION_METRIC = "negation_accuracy"
+QUESTION_LEVEL = 0.8  # "learns negation" = gets 80% of the negated validation reviews right
+
+
+def race_answer(frame: pd.DataFrame, runs: Sequence[Run], metric: str = QUESTION_METRIC,
+                level: float = QUESTION_LEVEL) -> str | None:
+    """Which entrant first reached ``level`` on ``metric`` (the race demo's question: which learns
+    negation faster?), from the charted points; None when no entrant reports the metric."""
+    if frame.empty:
+        return None
+    points = frame[(frame["split"] == "val") & (frame["name"] == metric)]
+    if points.empty:
+        return None
+    label = METRICS[metric].label.lower() if metric in METRICS else metric
+    reached = {}
+    for run in runs:
+        mine = points[(points["run"] == run.name) & (points["value"] >= level)]
+        if not mine.empty:
+            reached[run.name] = int(mine["step"].min())
+    if not reached:
+        best = points.loc[points["value"].idxmax()]
+        return (f"No entrant has reached {level:.0%} {label} yet; best so far {best['run']} "
+                f"with {best['value']:.0%} at step {int(best['step']):,}.")
+    order = sorted(reached.items(), key=lambda kv: kv[1])
+    first, step = order[0]
+    others = [f"{name} at step {s:,}" for name, s in order[1:]]
+    others += [f"{r.name} not yet" for r in runs if r.name not in reached]
+    return (f"First to {level:.0%} {label}: **{first}** at step {step:,}"
+            + (f" ({'; '.join(others)})." if others else "."))
+
+
 def _race_header(store: Store, runs: Sequence[Run]) -> None:
     race = next((t for t in runs[0].tags if t.startswith("race-")), "race")
     st.subheader(f"Race {race.removeprefix('race-')}: " + " vs ".join(r.arch for r in runs))
-    st.caption("Same data, same budget (max_steps and seed); curves overlaid below.")
+    diff = race_differences(runs)
+    shared = ", ".join(text.format(_setting(runs[0], key)) for key, text in SHARED_BUDGET.items()
+                       if key not in diff.index and _setting(runs[0], key) is not None)
+    st.caption((f"Same {shared}; " if shared else "") + "the settings that differ are below; curves overlaid.")
     for run in runs:
         with st.container(border=True):
             name, badge, buttons = st.columns([6, 1, 1], vertical_alignment="center")
@@ -266,6 +336,10 @@ def _race_header(store: Store, runs: Sequence[Run]) -> None:
                 st.error(run.error, icon=":material/error:")
             progress_panel(run)
             summary_panel(run)
+    if not diff.empty:
+        with st.expander(f"Settings that differ ({len(diff)})", expanded=len(diff) <= 12,
+                         icon=":material/difference:"):
+            st.dataframe(diff, width="stretch", key="race.differences")
 
 
 def _ordered(values: dict) -> dict:

@@ -52,14 +52,32 @@ def run_row(run: Run) -> dict[str, Any]:
     return row
 
 
+# The best value and what it measures come right after the name and status, so they are on
+# screen without scrolling sideways; the hyperparameters follow.
 TABLE_COLUMNS = [
-    "name", "status", "task", "arch", "tags", *KEY_PARAMS, "metric", "best", "accuracy",
-    "perplexity", "duration (s)", "created", "id",
+    "name", "status", "best", "metric", "task", "arch", "accuracy", "perplexity", "tags",
+    *KEY_PARAMS, "duration (s)", "created", "id",
 ]
 
 
 def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
     return pd.DataFrame([run_row(r) for r in runs], columns=TABLE_COLUMNS)
+
+
+# How each number reads (the Styler's, so a missing value can be blank: st.dataframe writes
+# "None" in an empty cell otherwise).
+FORMATS = {
+    "best": "{:.4f}", "accuracy": "{:.3f}", "perplexity": "{:.2f}", "lr": "{:.2e}",
+    "duration (s)": "{:.0f}", "created": "{:%Y-%m-%d %H:%M}",
+}
+
+
+def styled(table: pd.DataFrame) -> Any:
+    """``table`` for st.dataframe: blank where a run has no value (an LSTM's d_model, a running
+    run's best), numbers in their column's format, whole numbers without decimals."""
+    formats = {c: FORMATS.get(c, "{:.0f}" if pd.api.types.is_float_dtype(table[c]) else "{}")
+               for c in table.columns}
+    return table.style.format(formats, na_rep="")
 
 
 def filter_table(
@@ -82,13 +100,12 @@ def filter_table(
 
 
 COLUMN_CONFIG = {
+    "name": st.column_config.TextColumn("name", pinned=True),
     "id": st.column_config.TextColumn("id", width="small"),
-    "lr": st.column_config.NumberColumn("lr", format="%.2e"),
-    "best": st.column_config.NumberColumn("best", format="%.4f", help="Best value of the run's watched metric"),
-    "accuracy": st.column_config.NumberColumn("val accuracy", format="%.3f"),
-    "perplexity": st.column_config.NumberColumn("val perplexity", format="%.2f"),
-    "duration (s)": st.column_config.NumberColumn("duration (s)", format="%.0f"),
-    "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+    "best": st.column_config.NumberColumn("best", help="Best validation value of the run's watched metric (next column)"),
+    "metric": st.column_config.TextColumn("metric", help="The metric the run watches for its best checkpoint"),
+    "accuracy": st.column_config.NumberColumn("val accuracy"),
+    "perplexity": st.column_config.NumberColumn("val perplexity"),
 }
 
 

@@ -388,11 +388,48 @@ def test_compare_page_two_runs(store: Store) -> None:
 
 
 def test_compare_page_mixed_tasks(store: Store) -> None:
-    add_run(store, name="clf")
-    add_run(store, "language_model", name="lm")
+    lm = add_run(store, "language_model", name="lm")
+    a = add_run(store, name="clf-a", seed=1)
+    b = add_run(store, name="clf-b", seed=2)
     at = page("compare").run()
     no_exception(at)
+    # It starts from runs that can be compared: the newest run's task and data.
+    assert at.multiselect(key="compare_runs").value == [b.id, a.id]
+    assert not at.warning
+    at.multiselect(key="compare_runs").set_value([b.id, a.id, lm.id]).run()
+    no_exception(at)
+    assert any("differ in tasks (classification, language_model)" in w.value for w in at.warning)
     assert {"Accuracy", "Perplexity", "Bits per character"} <= set(frame_with(at, "Accuracy").columns)
+    # Legends and rows name runs by their names, not "name · arch · status · id".
+    assert list(frame_with(at, "Accuracy").index) == ["clf-b", "clf-a", "lm"]
+
+
+def test_compare_marks_the_best_only_among_runs_of_the_same_task() -> None:
+    from pages.compare import highlight_best
+
+    table = pd.DataFrame({"Accuracy": [0.9, 0.8, None], "Loss": [0.3, 0.2, 1.5]}, index=["a", "b", "lm"])
+    styler = highlight_best(table, ["clf", "clf", "lm"])
+    styler._compute()
+    bold = sorted((table.index[r], table.columns[c]) for (r, c), css in styler.ctx.items()
+                  if ("font-weight", "bold") in css)
+    # a's accuracy and b's loss; the language model's loss is alone in its group: no best.
+    assert bold == [("a", "Accuracy"), ("b", "Loss")]
+
+
+def test_runs_page_sends_the_ticked_runs_to_compare(store: Store) -> None:
+    from app.state import COMPARE_HANDOFF_KEY
+
+    runs = [add_run(store, name=f"r{i}", seed=i) for i in range(4)]
+    at = page("runs").run()
+    table = at.dataframe(key="runs_table").value
+    assert list(table.columns[:4]) == ["name", "status", "best", "metric"]  # best without scrolling
+    assert at.button(key="runs_compare").disabled  # nothing ticked yet
+    # What "Compare N selected" hands over (AppTest cannot tick grid rows; the browser test does).
+    at = page("compare")
+    at.session_state[COMPARE_HANDOFF_KEY] = [runs[0].id, runs[2].id, runs[3].id]
+    at.run()
+    no_exception(at)
+    assert at.multiselect(key="compare_runs").value == [runs[0].id, runs[2].id, runs[3].id]
 
 
 # -- Playground page ---------------------------------------------------------------------------------
