@@ -28,6 +28,7 @@ PICK = "sweeps.pick"
 D = "sweeps.def"  # widget-key prefix of the Define view
 VIEWS = ("Define", "Watch", "Analyse")
 POLL_SECONDS = 3.0
+LIVE = ("running", "stopping")  # a sweep in these states changes while the page looks
 
 
 # -- Define ----------------------------------------------------------------------------------------
@@ -115,7 +116,7 @@ def watch_view(store: Store) -> None:
     if sweep is None:
         return
     cols = st.columns(4)
-    if sweep.status in ("running", "stopping"):
+    if sweep.status in LIVE:
         if cols[0].button("Stop sweep", icon=":material/stop:", disabled=sweep.status == "stopping"):
             sw.stop_sweep(store, sweep.id)
             st.rerun()
@@ -128,17 +129,22 @@ def watch_view(store: Store) -> None:
             st.error(str(exc))
         else:
             st.rerun()
-    live = sweep.status in ("running", "stopping")
-    st.fragment(run_every=POLL_SECONDS if live else None)(watch_panel)(store, sweep.id)
+    live = sweep.status in LIVE
+    st.fragment(run_every=POLL_SECONDS if live else None)(watch_panel)(store, sweep.id, live)
 
 
-def watch_panel(store: Store, sweep_id: str) -> None:
+def watch_panel(store: Store, sweep_id: str, live: bool = False) -> None:
+    """The sweep's status, charts and trials; polled while it runs. When a polled sweep has
+    finished, the whole page runs once more, so the picker, the status and the buttons (no
+    Stop) agree with it and the polling ends."""
     try:
         info = sw.sweep_status(store, sweep_id)
     except WorkbenchError as exc:
         st.error(str(exc))
         return
     sweep, spec = info["sweep"], info["spec"]
+    if live and sweep.status not in LIVE:
+        st.rerun(scope="app")
     study = sw.load_study(store, sweep)
     frame = sw.trials_frame(store, sweep, study)
     best = info["best"]
