@@ -108,7 +108,7 @@ def main() -> None:
         st.error(problem, icon=":material/error:")
 
     if configs and not problems:
-        with st.expander("Equivalent command line", icon=":material/terminal:"):
+        with st.expander("Equivalent command line", icon=":material/terminal:", expanded=True):
             command_tabs([c.to_dict() for c in configs], "train.command")
 
     if start and configs and not problems:

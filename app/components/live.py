@@ -150,7 +150,10 @@ def curves_panel(df: pd.DataFrame) -> None:
             part = df[(df["split"] == "val") & (df["name"] == name)]
             # Same runs and colours as the loss chart's legend above; in a third of the width a
             # legend of its own would sit on the axis title. Hover names the run.
-            _chart(metric_curves_figure(part, name, title=f"val {name}"), height=280, legend=False)
+            label = METRICS[name].label if name in METRICS else name
+            fig = metric_curves_figure(part, name, title=f"val {label}")
+            fig.update_yaxes(title=label)
+            _chart(fig, height=280, legend=False)
 
 
 def _chart(fig: go.Figure, height: int, legend: bool = True) -> None:
@@ -260,14 +263,15 @@ def _single_header(store: Store, run: Run) -> None:
 
 
 def race_differences(runs: Sequence[Run]) -> pd.DataFrame:
-    """The settings that differ between a race's entrants: one row per setting (its config key),
-    one column per run (its name); blank where an entrant has no such setting."""
+    """The settings that differ between a race's entrants: one row per run (its name), one
+    column per setting (its config key, without ``model.`` where that is the section); blank
+    where an entrant has no such setting (an LSTM has no d_model)."""
     diff = differing_settings([r.config for r in runs])
-    table = pd.DataFrame(
-        {run.name: [_cell(values[i]) for values in diff.values()] for i, run in enumerate(runs)},
-        index=pd.Index(list(diff), name="setting"),
+    columns = {key: key.removeprefix("model.") for key in diff}
+    return pd.DataFrame(
+        {columns[key]: [_cell(v) for v in values] for key, values in diff.items()},
+        index=pd.Index([r.name for r in runs], name="entrant"),
     )
-    return table
 
 
 def _setting(run: Run, key: str) -> object:
@@ -322,7 +326,7 @@ def _race_header(store: Store, runs: Sequence[Run]) -> None:
     st.subheader(f"Race {race.removeprefix('race-')}: " + " vs ".join(r.arch for r in runs))
     diff = race_differences(runs)
     shared = ", ".join(text.format(_setting(runs[0], key)) for key, text in SHARED_BUDGET.items()
-                       if key not in diff.index and _setting(runs[0], key) is not None)
+                       if key not in diff.columns and _setting(runs[0], key) is not None)
     st.caption((f"Same {shared}; " if shared else "") + "the settings that differ are below; curves overlaid.")
     for run in runs:
         with st.container(border=True):
@@ -337,9 +341,8 @@ def _race_header(store: Store, runs: Sequence[Run]) -> None:
             progress_panel(run)
             summary_panel(run)
     if not diff.empty:
-        with st.expander(f"Settings that differ ({len(diff)})", expanded=len(diff) <= 12,
-                         icon=":material/difference:"):
-            st.dataframe(diff, width="stretch", key="race.differences")
+        st.markdown(f"**Settings that differ** ({diff.shape[1]}; `model.` left out)")
+        st.dataframe(diff, width="stretch", key="race.differences")
 
 
 def _ordered(values: dict) -> dict:

@@ -10,7 +10,7 @@ import pytest
 
 from core.cli import main
 from core.config import default_config, validate_config
-from core.reproduce import reproduce_command
+from core.reproduce import changed_settings, reproduce_command, short_command
 
 
 def _train(capsys, *extra: str) -> str:
@@ -104,6 +104,31 @@ def test_reproduce_command_round_trips_through_a_shell(task: str, overrides: dic
     words = shlex.split(command)  # what bash hands the program
     assert words[:2] == ["lmwb", "train"] and words[2::2] == ["--set"] * (len(words[2:]) // 2)
     rebuilt = validate_config(apply_overrides({}, words[3::2]))
+    assert rebuilt.to_dict() == config.to_dict()
+
+
+@pytest.mark.parametrize(("task", "overrides"), [
+    ("classification", {}),
+    ("classification", {"model.name": "gru", "model.bidirectional": True, "tokenizer.pattern": "[^ ]+",
+                        "optimizer.lr": 1e-3, "training.eval_max_batches": None}),
+    ("classification", {"model.name": "textcnn", "model.kernel_sizes": [2, 3]}),
+    ("language_model", {"task.sample_prompt": "it's \"fine\" | true", "optimizer.name": "sgd"}),
+])
+def test_the_short_command_names_only_what_differs_and_round_trips(
+    capsys, task: str, overrides: dict[str, object]
+) -> None:
+    """``lmwb train --task T`` plus only the changed settings: what the pages show first. Run by
+    the CLI itself, it trains the same config."""
+    from core.config import apply_overrides
+
+    config = validate_config(apply_overrides(default_config(task), overrides))
+    command = short_command(config.to_dict())
+    words = shlex.split(command)
+    assert words[:4] == ["lmwb", "train", "--task", task]
+    changed = [w.split("=", 1)[0] for w in words[5::2]]
+    assert set(changed) == set(changed_settings(config.to_dict()))
+    assert set(changed) <= set(overrides) | {k.split(".")[0] + ".name" for k in overrides}
+    rebuilt = validate_config(apply_overrides(default_config(task), words[5::2]))
     assert rebuilt.to_dict() == config.to_dict()
 
 
