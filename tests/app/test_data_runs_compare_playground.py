@@ -454,6 +454,21 @@ def test_playground_classifies_text(trained: Run) -> None:
     no_exception(at)
     assert len(charts_in(at)) == 1
     assert "Predicted class" in at.markdown[0].value
+    assert not at.info  # every word known
+    at.text_area(key="playground_text").input("a flabbergasting zorblax film").run()
+    assert any("2 of 4 words are not in this run's vocabulary" in i.value and "“zorblax”" in i.value
+               for i in at.info)
+
+
+def test_an_empty_translation_is_explained() -> None:
+    from app.components.input_notes import empty_translation_note
+
+    run = Run(id="r1", name="rev", task="translation", arch="transformer_seq2seq", config={},
+              status="completed", created_at=0.0, summary={"step": 40, "val": {"bleu": 0.7}})
+    assert empty_translation_note(run, ["c b a", "d e"]) is None
+    note = empty_translation_note(run, ["", "d e", " "])
+    assert note.startswith("2 of 3 translations are empty") and "end-of-sentence" in note
+    assert "40 steps" in note and "BLEU 0.7" in note
 
 
 @pytest.mark.parametrize("trained", ["language_model"], indirect=True)
