@@ -86,7 +86,7 @@ RENDERED_JS = """() => {
     // bertviz (Attention): drawn once its frame holds the attention lines.
     return Array.from(document.querySelectorAll('iframe')).every(f => {
         const doc = f.contentDocument;
-        return doc === null || !doc.querySelector('#vis') || doc.querySelector('#vis line, #vis path') !== null;
+        return doc === null || doc.querySelector('svg line') !== null;
     });
 }"""
 # Resolves once the browser's main thread has a free moment (an idle callback with >= 40 ms
@@ -436,7 +436,7 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def report(start: dict[str, Any] | None, many: dict[str, Any]) -> list[tuple[str, float, float | None]]:
+def report(start: dict[str, Any] | None, many: dict[str, Any] | None) -> list[tuple[str, float, float | None]]:
     rows: list[tuple[str, float, float | None]] = []
     if start:
         s = start["samples"]
@@ -453,6 +453,8 @@ def report(start: dict[str, Any] | None, many: dict[str, Any]) -> list[tuple[str
         rows.append(("(a) cold: click -> first chart point", s[0]["first_chart_point"], GOALS["start_to_chart_s"]))
         rows.append(("(a) warm: click -> first chart point, median", _median([x["first_chart_point"] for x in warm]),
                      GOALS["start_to_chart_warm_s"]))
+    if many is None:
+        return _table(rows)
     print(f"\n(b) Page switches with {many['seeded']['runs']} runs, seconds: to idle / to drawn "
           "(browser long tasks, i.e. drawing on the browser's main thread)")
     for title in SWITCH_PAGES:
@@ -477,7 +479,10 @@ def report(start: dict[str, Any] | None, many: dict[str, Any]) -> list[tuple[str
     print(f"    RSS over time (MB): {steps}; then after each page: {pages}")
     rows.append(("(c) server RSS (MB)", m["server_rss_mb"], GOALS["rss_mb"]))
     rows.append(("(c) server peak RSS (MB)", m["server_peak_mb"], GOALS["rss_mb"]))
+    return _table(rows)
 
+
+def _table(rows: list[tuple[str, float, float | None]]) -> list[tuple[str, float, float | None]]:
     print(f"\n{'measure':52} {'measured':>9} {'goal':>7} {'ratio':>6}")
     for name, value, goal in rows:
         ratio = f"{value / goal:6.2f}" if goal else "     –"
@@ -493,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="Start clicks measured for (a)")
     parser.add_argument("--switches", type=int, default=5, help="rounds of Runs -> Compare -> Home for (b)")
     parser.add_argument("--skip-start", action="store_true", help="skip (a), which trains real runs")
+    parser.add_argument("--only-start", action="store_true", help="only (a)")
     args = parser.parse_args(argv)
     if reason := playwright_missing():
         print(f"cannot run: {reason}")
@@ -504,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lmwb-bench-") as tmp, sync_playwright() as pw:
         work = Path(tmp)
         start = None if args.skip_start else measure_start(pw, work, args.repeats)
-        many = measure_many_runs(pw, work, args.runs, args.switches)
+        many = None if args.only_start else measure_many_runs(pw, work, args.runs, args.switches)
     rows = report(start, many)
     load = {"cpus": os.cpu_count(), "before": load_before, "after": os.getloadavg()}
     # Timings scale with how busy the machine is: say so next to the numbers.

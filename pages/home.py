@@ -11,6 +11,7 @@ from typing import Any
 
 import streamlit as st
 
+from app.components.live import preload_chart_library
 from app.components.runs_table import COLUMN_CONFIG, runs_table, styled
 from app.navigation import DEFAULT_PAGE, PAGES, page_path
 from app.state import get_store, launch, new_race_tag, open_run_page
@@ -125,6 +126,7 @@ def main() -> None:
             st.page_link(page_path(spec.name), label=spec.title, icon=spec.icon)
             st.caption(spec.summary)
 
+    preload_chart_library()  # a demo opens the Run page: its charts then draw at once
     st.subheader("One-click demos", anchor=False)
     st.caption("Each finishes in about a minute on a laptop CPU (faster on a GPU) and opens the live view.")
     cols = st.columns(len(DEMOS))

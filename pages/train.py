@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 
 from app.components.commands import command_tabs
+from app.components.live import preload_chart_library
 from app.components.train_form import (
     HYPER_SECTIONS,
     PRESETS,
@@ -42,6 +43,7 @@ def main() -> None:
     adopt_data_choice()
     form = form_state()
     prewarm_workers()  # an idle worker imports torch now, so Start trains within a second
+    preload_chart_library()  # and the browser the chart library, so the first loss point shows at once
 
     left, right = st.columns([1, 2])
     with left:

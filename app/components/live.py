@@ -36,6 +36,22 @@ HIDDEN_VAL = frozenset({"loss", *COUNT_KEYS})
 
 
 # -- small pieces ------------------------------------------------------------------------------
+_PRELOAD_KEY = "chart_preload"
+_PRELOAD_CSS = (f"<style>.st-key-{_PRELOAD_KEY} {{ position: absolute; height: 0; overflow: hidden; "
+                "visibility: hidden; pointer-events: none; }</style>")
+
+
+def preload_chart_library() -> None:
+    """An empty, invisible plotly chart, so the browser fetches and starts the chart library
+    while a person fills in a form: the Run page's first loss point then appears within about a
+    second of Start instead of after the library's ~3 s first load (bench/ui_latency.py (a)).
+    Pages that start runs (Train, Home) call it."""
+    st.html(_PRELOAD_CSS)
+    with st.container(key=_PRELOAD_KEY):
+        st.plotly_chart(go.Figure(layout={"height": 10, "margin": {"l": 0, "r": 0, "t": 0, "b": 0}}),
+                        config={"staticPlot": True, "displayModeBar": False}, key=f"{_PRELOAD_KEY}.figure")
+
+
 def status_badge(status: str) -> None:
     st.badge(status, icon=STATUS_ICONS.get(status), color=STATUS_COLORS.get(status, "gray"))  # type: ignore[arg-type]
 
