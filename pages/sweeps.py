@@ -103,9 +103,12 @@ def pick_sweep(store: Store) -> SweepRecord | None:
         st.session_state[PICK] = wanted
     if st.session_state.get(PICK) not in by_id:
         st.session_state[PICK] = sweeps[0].id
+    # No status in the label: the browser keeps showing a chosen option's old label when only
+    # its text changes, so a finished sweep would still read "running" (the status is the
+    # first figure below).
     sweep_id = st.selectbox(
         "Sweep", list(by_id), key=PICK,
-        format_func=lambda i: f"{by_id[i].name} · {by_id[i].spec.get('method')} · {by_id[i].status} · {i}",
+        format_func=lambda i: f"{by_id[i].name} · {by_id[i].spec.get('method')} · {i}",
     )
     st.query_params["sweep"] = sweep_id
     return by_id[sweep_id]

@@ -126,7 +126,7 @@ def test_watch_and_analyse_a_finished_sweep(store: Store, one_thread: None) -> N
     assert at.radio(key=page.VIEW).value == "Watch"
     # The status panel closed the sweep, and the whole page drew itself again to agree.
     assert metric_value(at, "Status") == "completed"
-    assert "completed" in at.selectbox(key=page.PICK).format_func(sweep.id)
+    assert at.selectbox(key=page.PICK).format_func(sweep.id) == f"page-sweep · grid · {sweep.id}"  # no stale status
     assert not [b for b in at.button if "Stop" in str(b.label)]
     assert metric_value(at, "Trials") == "4 / 4"
     table = next(df.value for df in at.dataframe if "trial" in df.value.columns)
