@@ -19,6 +19,7 @@ from app.components.charts import (
     roc_figure,
 )
 from app.components.run_picker import pick_runs
+from app.components.runs_table import aligned_text
 from app.state import COMPARE_HANDOFF_KEY, get_store
 from core.metrics import METRICS, Metric
 from core.reproduce import differing_settings
@@ -82,25 +83,32 @@ def metric_table(runs: Sequence[Run], labels: dict[str, str] | None = None) -> p
     return table.dropna(axis=1, how="all").astype(float)
 
 
-def highlight_best(table: pd.DataFrame, groups: Sequence[Any] | None = None) -> Any:
-    """A Styler marking the best value of each column (max, or min for losses) among the runs
-    of the same group (task and data: scores of different tasks are not compared); a group of
-    one run has no best."""
+def best_marks(table: pd.DataFrame, groups: Sequence[Any] | None = None) -> pd.DataFrame:
+    """CSS per cell marking the best value of each column (max, or min for losses) among the
+    runs of the same group (task and data: scores of different tasks are not compared); a group
+    of one run has no best."""
     keys = pd.Series([str(g) for g in groups] if groups is not None else [""] * len(table), index=table.index)
-
-    def mark(column: pd.Series) -> list[str]:
-        declared = TABLE_METRICS.get(str(column.name))
-        out = []
-        for label, value in column.items():
-            mates = column[keys == keys[label]].dropna()
+    marks = pd.DataFrame("", index=table.index, columns=table.columns)
+    for column in table.columns:
+        declared = TABLE_METRICS.get(str(column))
+        values = table[column]
+        for label, value in values.items():
+            mates = values[keys == keys[label]].dropna()
             if pd.isna(value) or len(mates) < 2:
-                out.append("")
                 continue
             best = mates.min() if declared is not None and declared.direction == "min" else mates.max()
-            out.append("font-weight: bold; background-color: rgba(46, 160, 67, 0.25)" if value == best else "")
-        return out
+            if value == best:
+                marks.loc[label, column] = "font-weight: bold; background-color: rgba(46, 160, 67, 0.25)"
+    return marks
 
-    return table.style.apply(mark, axis=0).format("{:.4f}", na_rep="")
+
+def highlight_best(table: pd.DataFrame, groups: Sequence[Any] | None = None) -> Any:
+    """The table as the page shows it: numbers as text aligned on the decimal point (an empty
+    cell stays empty, where st.dataframe would write "None"), the best of each column marked
+    (:func:`best_marks`)."""
+    marks = best_marks(table, groups)
+    text = table.apply(lambda column: aligned_text(column, "{:.4f}"))
+    return text.style.apply(lambda _: marks, axis=None)
 
 
 def epochs_per_step(run: Run) -> float | None:
@@ -208,7 +216,8 @@ def _table(table: pd.DataFrame, groups: Sequence[Any]) -> None:
     lowest = [m.label.lower() for m in TABLE_METRICS.values() if m.direction == "min" and m.label in table.columns]
     st.caption("Best value of each column in bold, among runs of the same task and data"
                + (f" (lowest for {', '.join(lowest)})." if lowest else "."))
-    st.dataframe(highlight_best(table, groups), key="compare_table")
+    st.dataframe(highlight_best(table, groups), key="compare_table",
+                 column_config={c: st.column_config.TextColumn(alignment="right") for c in table.columns})
 
 
 def _details(runs: Sequence[Run], table: pd.DataFrame, colors: dict[str, str], labels: dict[str, str]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 
 from app.components.live import preload_chart_library
-from app.components.runs_table import COLUMN_CONFIG, runs_table, styled
+from app.components.runs_table import COLUMN_CONFIG, runs_table, shown
 from app.navigation import DEFAULT_PAGE, PAGES, page_path
 from app.state import get_store, launch, new_race_tag, open_run_page
 from core.config import RunConfig, apply_overrides, default_config, tuned_settings, validate_config
@@ -141,7 +141,7 @@ def main() -> None:
     if recent:
         st.subheader("Recent runs", anchor=False)
         columns = ["name", "status", "best", "metric", "task", "arch", "created"]
-        st.dataframe(styled(runs_table(recent)[columns]), hide_index=True, column_config=COLUMN_CONFIG,
+        st.dataframe(shown(runs_table(recent)[columns]), hide_index=True, column_config=COLUMN_CONFIG,
                      key="home_recent")
         st.page_link(page_path("runs"), label="All runs", icon=":material/list_alt:")
 

@@ -13,7 +13,7 @@ import streamlit as st
 
 from app.components.commands import command_tabs
 from app.components.run_picker import pick_runs
-from app.components.runs_table import COLUMN_CONFIG, filter_table, runs_table, styled
+from app.components.runs_table import COLUMN_CONFIG, filter_table, runs_table, shown
 from app.state import COMPARE_HANDOFF_KEY, get_store, open_run_page, page_path
 from core.errors import WorkbenchError
 from core.store import ACTIVE_STATUSES, Run, Store
@@ -33,16 +33,16 @@ def main() -> None:
         st.info("No runs yet. Start one on the **Train** page, or with `lmwb train` on the command line.")
         return
     table = runs_table(runs)
-    shown = filter_table(table, **_filters(table))
-    st.caption(f"{len(shown)} of {len(table)} runs. Click a column header to sort; tick rows to compare "
+    visible = filter_table(table, **_filters(table))
+    st.caption(f"{len(visible)} of {len(table)} runs. Click a column header to sort; tick rows to compare "
                "them or to act on the last one ticked.")
     # Row ids of what is on screen, so the selection callback can map a row to a run.
-    st.session_state[f"{TABLE_KEY}_ids"] = list(shown["id"])
+    st.session_state[f"{TABLE_KEY}_ids"] = list(visible["id"])
     event = st.dataframe(
-        styled(shown), hide_index=True, column_config=COLUMN_CONFIG, key=TABLE_KEY,
+        shown(visible), hide_index=True, column_config=COLUMN_CONFIG, key=TABLE_KEY,
         on_select=_on_table_select, selection_mode="multi-row",
     )
-    ids = list(shown["id"])
+    ids = list(visible["id"])
     ticked = [ids[i] for i in event.selection.rows if i < len(ids)]
     left, right = st.columns([1, 3], vertical_alignment="center")
     if left.button(f"Compare {len(ticked)} selected" if ticked else "Compare selected", key="runs_compare",
@@ -52,15 +52,15 @@ def main() -> None:
         st.switch_page(page_path("compare"))
     with right:
         st.download_button(
-            "Download this table as CSV", shown.to_csv(index=False), file_name="runs.csv",
+            "Download this table as CSV", visible.to_csv(index=False), file_name="runs.csv",
             mime="text/csv", on_click="ignore",
         )
-    visible = [r for r in runs if r.id in set(shown["id"])]
+    listed = [r for r in runs if r.id in set(visible["id"])]
     st.divider()
-    run_id = pick_runs(store, SELECT_KEY, multi=False, runs=visible, label="Selected run",
+    run_id = pick_runs(store, SELECT_KEY, multi=False, runs=listed, label="Selected run",
                        empty="(no run matches the filters)")
     if run_id is not None:
-        _actions(store, next(r for r in visible if r.id == run_id))
+        _actions(store, next(r for r in listed if r.id == run_id))
 
 
 def _filters(table: pd.DataFrame) -> dict[str, Any]:

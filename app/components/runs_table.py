@@ -64,20 +64,52 @@ def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
     return pd.DataFrame([run_row(r) for r in runs], columns=TABLE_COLUMNS)
 
 
-# How each number reads (the Styler's, so a missing value can be blank: st.dataframe writes
-# "None" in an empty cell otherwise).
+# How each number reads. st.dataframe draws "None" in an empty cell whatever the formatting, so
+# the table on screen holds text (the numbers themselves stay in runs_table, for filters and the
+# CSV download): digits aligned on the decimal point, padded with spaces, so the grid's text sort
+# still orders them as numbers, and an empty cell is empty.
 FORMATS = {
-    "best": "{:.4f}", "accuracy": "{:.3f}", "perplexity": "{:.2f}", "lr": "{:.2e}",
-    "duration (s)": "{:.0f}", "created": "{:%Y-%m-%d %H:%M}",
+    "best": "{:.4f}", "accuracy": "{:.3f}", "perplexity": "{:.2f}", "lr": "{:.6f}", "duration (s)": "{:.0f}",
 }
+NUMBER_COLUMNS = ("best", "accuracy", "perplexity", "layers", "d_model", "hidden", "lr", "batch", "steps", "duration (s)")
 
 
-def styled(table: pd.DataFrame) -> Any:
-    """``table`` for st.dataframe: blank where a run has no value (an LSTM's d_model, a running
-    run's best), numbers in their column's format, whole numbers without decimals."""
-    formats = {c: FORMATS.get(c, "{:.0f}" if pd.api.types.is_float_dtype(table[c]) else "{}")
-               for c in table.columns}
-    return table.style.format(formats, na_rep="")
+def aligned_text(values: pd.Series, fmt: str = "{:.0f}") -> pd.Series:
+    """Numbers as text aligned on the decimal point (spaces pad the whole part in front and the
+    fraction behind, trailing zeros of a fraction dropped), "" where there is none. For
+    non-negative numbers the text order is the number order."""
+    texts = []
+    for value in values:
+        number = pd.to_numeric(value, errors="coerce")
+        if pd.isna(number):
+            texts.append(None)
+            continue
+        text = fmt.format(float(number))
+        if "." in text and "e" not in text:
+            text = text.rstrip("0").rstrip(".") if fmt == "{:.6f}" else text
+        texts.append(text)
+    whole = max((len(t.split(".")[0]) for t in texts if t), default=0)
+    frac = max((len(t.split(".")[1]) + 1 if "." in t else 0 for t in texts if t), default=0)
+    out = []
+    for t in texts:
+        if t is None:
+            out.append("")
+            continue
+        head, _, tail = t.partition(".")
+        tail = f".{tail}" if tail else ""
+        out.append(head.rjust(whole) + tail.ljust(frac))
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def shown(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` as the grid shows it: numbers as aligned text, missing values blank."""
+    out = table.copy()
+    for column in out.columns:
+        if column in NUMBER_COLUMNS:
+            out[column] = aligned_text(out[column], FORMATS.get(column, "{:.0f}"))
+        elif out[column].dtype == object:
+            out[column] = out[column].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else v)
+    return out
 
 
 def filter_table(
@@ -99,13 +131,16 @@ def filter_table(
     return table[keep]
 
 
+_HELP = {
+    "best": "Best validation value of the run's watched metric (next column)",
+    "accuracy": "Validation accuracy at the last evaluation", "perplexity": "Validation perplexity at the last evaluation",
+}
+_LABELS = {"accuracy": "val accuracy", "perplexity": "val perplexity"}
 COLUMN_CONFIG = {
-    "name": st.column_config.TextColumn("name", pinned=True),
     "id": st.column_config.TextColumn("id", width="small"),
-    "best": st.column_config.NumberColumn("best", help="Best validation value of the run's watched metric (next column)"),
     "metric": st.column_config.TextColumn("metric", help="The metric the run watches for its best checkpoint"),
-    "accuracy": st.column_config.NumberColumn("val accuracy"),
-    "perplexity": st.column_config.NumberColumn("val perplexity"),
+    "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+    **{c: st.column_config.TextColumn(_LABELS.get(c, c), alignment="right", help=_HELP.get(c)) for c in NUMBER_COLUMNS},
 }
 
 
