@@ -99,15 +99,13 @@ def section_form(
     *,
     exclude: Collection[str] = (),
     columns: int = 2,
-    advanced: str = "expander",
 ) -> dict[str, Any]:
     """Widgets for every declared parameter of one section (and component); returns the
     section as a raw config dict (with ``name`` for component sections).
 
-    The essential parameters (``Param.essential``) come first; the others follow under
-    "Advanced": an expander (``advanced="expander"``), or, where the form already sits in an
-    expander (Streamlit cannot nest them), a caption (``"inline"``). ``columns`` is how many
-    fields share a row: 2 in half the page, 4 across it, so no label is cut.
+    The essential parameters (``Param.essential``) come first; the others wait in an
+    "Advanced" expander. ``columns`` is how many fields share a row: 2 in half the page, 4
+    across it, so no label is cut.
 
     ``exclude``: parameters set elsewhere on the page (e.g. ``path`` of an uploaded file);
     their value is passed through from ``values``. Problems with the section (a value out of
@@ -134,12 +132,7 @@ def section_form(
     if first:
         draw(first)
     if rest:
-        if advanced == "expander":
-            with st.expander(f"Advanced ({len(rest)})" if first else "Parameters"):
-                draw(rest)
-        else:
-            if first:
-                st.caption("Advanced")
+        with st.expander(f"Advanced ({len(rest)})"):
             draw(rest)
     # A list that did not parse was already reported under its widget.
     unparsed = any(p.kind in ("ints", "floats") and isinstance(out[p.name], str) for p in shown)

@@ -134,9 +134,9 @@ def data_choices(task: str) -> list[str]:
 
 
 # -- drawing -------------------------------------------------------------------------------------
-# Each section is a bordered box: its essential fields, then "Advanced" (an expander, which
-# Streamlit cannot nest in another). A box in half the page lays out two fields per row, the
-# model across the page four, so no label is cut.
+# Each section is a bordered box: its essential fields, then the others under "Advanced". A
+# box in half the page lays out two fields per row, the model across the page four, so no
+# label is cut.
 HALF, FULL = 2, 4
 
 
