@@ -168,6 +168,15 @@ def test_comparison_figures_put_every_run_in_one_chart() -> None:
     lines = [t for t in fig.data if t.name != "chance"]
     assert [t.line.color for t in lines] == ["red", "blue", "blue"]
     assert [t.line.dash for t in lines] == ["solid", "solid", "dash"] and lines[0].name == "a · pos (AUC 0.800)"
+    # Three runs with long names: each matrix's title is cut to its third of the width.
+    long = {f"transformer_encoder-with-a-long-name-{i}": matrices["a"] for i in range(3)}
+    titles = [a.text for a in charts.confusion_matrices_figure(long).layout.annotations]
+    assert all(len(t) <= 30 for t in titles) and titles[0].endswith("…")
+    # Eight differing parameters: axis names lose their section and slant, so none overlap.
+    params = pd.DataFrame({f"model.p{i}": [1, 2, 3] for i in range(8)} | {"optimizer.lr": [1e-3, 2e-3, 3e-3],
+                          "Accuracy": [0.5, 0.6, 0.7]})
+    fig = charts.parallel_coordinates_figure(params, "Accuracy")
+    assert fig.data[0].labelangle == -30 and [d.label for d in fig.data[0].dimensions][:2] == ["p0", "p1"]
 
 
 # -- Data page --------------------------------------------------------------------------------------

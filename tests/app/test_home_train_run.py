@@ -120,6 +120,27 @@ def test_train_start_queues_a_valid_run_and_opens_the_run_page(store: Store) -> 
     assert at.session_state["lmwb.last_runs"] == [run.id]
 
 
+def test_train_form_reads_like_a_form() -> None:
+    """Labels from the declarations, essentials first and the rest under Advanced, a learning
+    rate typed in scientific notation, and a command line with only what differs."""
+    at = open_page("train")
+    lr = at.number_input(key=wkey(at, "optimizer.adamw.lr"))
+    assert lr.label == "Learning rate" and lr.proto.format == "%.2e"  # no slider over 1e-6..10
+    assert at.number_input(key=wkey(at, "model.lstm.hidden_size")).label == "Hidden size"
+    labels = {w.label for kind in ("number_input", "selectbox", "toggle", "text_input") for w in at.get(kind)}
+    assert not {"max_vocab", "weight_decay", "eval_max_batches", "max_minutes"} & labels  # no raw names
+    advanced = [e for e in at.expander if e.label.startswith("Advanced")]
+    assert advanced and any("Weight decay" in {w.label for w in e.get("number_input")} for e in advanced)
+    optional = at.checkbox(key=wkey(at, "training.max_minutes.none"))
+    assert optional.label == "no limit" and optional.value  # under its field, not "max_minutes: no limit"
+    assert at.number_input(key=wkey(at, "training.max_minutes")).label == "Time limit (min)"
+    [command] = [c.value for c in at.code if c.value.startswith("lmwb train --task")]
+    assert command == "lmwb train --task classification"  # nothing differs yet
+    at.number_input(key=wkey(at, "model.lstm.hidden_size")).set_value(64).run()
+    [command] = [c.value for c in at.code if c.value.startswith("lmwb train --task")]
+    assert command == "lmwb train --task classification --set model.hidden_size=64"
+
+
 def test_train_widgets_and_presets_set_the_config(store: Store) -> None:
     at = open_page("train")
     at.number_input(key=wkey(at, "model.lstm.hidden_size")).set_value(32).run()
