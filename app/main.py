@@ -19,6 +19,7 @@ from app.state import (
     get_supervisor,
     workers_disabled,
 )
+from app.warmup import start_warmup
 
 
 def build_pages(pages_dir: Path = PAGES_DIR) -> list[st.Page]:
@@ -62,3 +63,7 @@ get_supervisor()
 page = st.navigation(build_pages())
 sidebar()
 page.run()
+# After the first page of the process: import what the slowest first visits need (Sweeps,
+# Attention) in the background. Not where workers are off (page tests, a read-only viewer).
+if not workers_disabled():
+    start_warmup()

@@ -30,6 +30,7 @@ from core.store import ACTIVE_STATUSES, STORE_ENV, Run, Store
 
 NO_WORKERS_ENV = "LMWB_NO_WORKERS"
 LAST_RUNS_KEY = "lmwb.last_runs"  # ids of the runs this session started most recently
+COMPARE_HANDOFF_KEY = "lmwb.compare_runs"  # run ids the Runs page sends to Compare
 
 
 class WorkerPool(Protocol):

@@ -43,22 +43,22 @@ SECTIONS = (*SECTION_REGISTRIES, "training")
 # The trainer's own knobs. Declared here (not in train.py) so validating a config never
 # needs torch.
 TRAINING_PARAMS: tuple[Param, ...] = (
-    Param("max_steps", "int", 500, "Optimizer steps to train for.", low=1, high=10_000_000, sweepable=False),
-    Param("batch_size", "int", 32, "Examples per step (before gradient accumulation).", low=1, high=8192),
-    Param("grad_accum", "int", 1, "Micro-batches accumulated into one optimizer step.", low=1, high=1024),
-    Param("grad_clip", "float", 1.0, "Clip the gradient norm to this value (0 turns clipping off).", low=0.0, high=1e4),
-    Param("eval_every", "int", 100, "Evaluate on the validation split every N steps.", low=1, high=10_000_000, sweepable=False),
-    Param("eval_max_batches", "int", 50, "Cap on validation batches per evaluation (null: the whole split).", low=1, high=1_000_000, optional=True, sweepable=False),
-    Param("log_every", "int", 10, "Record training loss and throughput every N steps.", low=1, high=100_000, sweepable=False),
-    Param("checkpoint", "bool", True, "Save a checkpoint at each evaluation and at the end.", sweepable=False),
-    Param("early_stopping_patience", "int", 0, "Stop after N evaluations without improvement (0: never).", low=0, high=10_000, sweepable=False),
-    Param("early_stopping_metric", "str", "", "Validation metric watched for early stopping and best-checkpoint (empty: the task's default).", sweepable=False),
-    Param("max_minutes", "float", None, "Wall-clock budget; training stops when it is spent (null: no limit).", low=0.01, high=100_000, optional=True, sweepable=False),
-    Param("seed", "int", 0, "Random seed for initialisation, splits and batching.", low=0, high=2**31 - 1, sweepable=False),
-    Param("device", "str", "auto", "Where to train: auto picks CUDA, then MPS, then CPU.", choices=("auto", "cpu", "cuda", "mps"), sweepable=False),
-    Param("precision", "str", "auto", "auto: bf16 autocast on CUDA when supported (else fp16), fp32 elsewhere.", choices=("auto", "fp32", "bf16", "fp16"), sweepable=False),
-    Param("compile", "bool", False, "Compile the model with torch.compile (slower start, faster steps on GPU).", sweepable=False),
-    Param("attention_snapshots", "bool", True, "Save the attention of a fixed probe input at each evaluation, to replay how it forms (models with attention up to 20M parameters).", sweepable=False),
+    Param("max_steps", "int", 500, "Optimizer steps to train for.", low=1, high=10_000_000, sweepable=False, label="Steps", essential=True),
+    Param("batch_size", "int", 32, "Examples per step (before gradient accumulation).", low=1, high=8192, label="Batch size", essential=True),
+    Param("grad_accum", "int", 1, "Micro-batches accumulated into one optimizer step.", low=1, high=1024, label="Gradient accumulation"),
+    Param("grad_clip", "float", 1.0, "Clip the gradient norm to this value (0 turns clipping off).", low=0.0, high=1e4, label="Gradient clipping"),
+    Param("eval_every", "int", 100, "Evaluate on the validation split every N steps.", low=1, high=10_000_000, sweepable=False, label="Evaluate every (steps)", essential=True),
+    Param("eval_max_batches", "int", 50, "Cap on validation batches per evaluation (null: the whole split).", low=1, high=1_000_000, optional=True, sweepable=False, label="Batches per evaluation"),
+    Param("log_every", "int", 10, "Record training loss and throughput every N steps.", low=1, high=100_000, sweepable=False, label="Log every (steps)"),
+    Param("checkpoint", "bool", True, "Save a checkpoint at each evaluation and at the end.", sweepable=False, label="Save checkpoints"),
+    Param("early_stopping_patience", "int", 0, "Stop after N evaluations without improvement (0: never).", low=0, high=10_000, sweepable=False, label="Early-stopping patience"),
+    Param("early_stopping_metric", "str", "", "Validation metric watched for early stopping and best-checkpoint (empty: the task's default).", sweepable=False, label="Early-stopping metric"),
+    Param("max_minutes", "float", None, "Wall-clock budget; training stops when it is spent (null: no limit).", low=0.01, high=100_000, optional=True, sweepable=False, label="Time limit (min)"),
+    Param("seed", "int", 0, "Random seed for initialisation, splits and batching.", low=0, high=2**31 - 1, sweepable=False, label="Seed", essential=True),
+    Param("device", "str", "auto", "Where to train: auto picks CUDA, then MPS, then CPU.", choices=("auto", "cpu", "cuda", "mps"), sweepable=False, label="Device"),
+    Param("precision", "str", "auto", "auto: bf16 autocast on CUDA when supported (else fp16), fp32 elsewhere.", choices=("auto", "fp32", "bf16", "fp16"), sweepable=False, label="Precision"),
+    Param("compile", "bool", False, "Compile the model with torch.compile (slower start, faster steps on GPU).", sweepable=False, label="torch.compile"),
+    Param("attention_snapshots", "bool", True, "Save the attention of a fixed probe input at each evaluation, to replay how it forms (models with attention up to 20M parameters).", sweepable=False, label="Attention snapshots"),
 )
 
 
@@ -118,6 +118,33 @@ def default_config(task: str = "classification") -> dict[str, dict[str, Any]]:
             raw[section] = dict(chosen) if isinstance(chosen, dict) else {"name": chosen}
     raw["training"] = dict(defaults.get("training", {}))
     return raw
+
+
+def tuned_settings(task: str, section: str, name: str | None) -> dict[str, Any]:
+    """The task's own settings for ``section`` (its defaults: a BiLSTM with max pooling, lr
+    3e-3...) that component ``name`` takes. A model setting applies to every architecture that
+    declares and accepts it, not only the task's default one, so the entrants of a race start
+    like for like (a GRU beside the default LSTM is bidirectional with max pooling too); in the
+    other sections a setting belongs to its component (adamw's lr is no lr for sgd). A
+    combination the component's check refuses falls back to its own defaults."""
+    default = default_config(task).get(section, {})
+    chosen = {k: v for k, v in default.items() if k != "name"}
+    if section == "training":
+        return chosen
+    if section != "model" and default.get("name") != name:
+        return {}
+    comp = SECTION_REGISTRIES[section].get(name or "", path=f"{section}.name")
+    declared = {p.name: p for p in comp.params}
+    out: dict[str, Any] = {}
+    for key, value in chosen.items():
+        if key in declared:
+            try:
+                out[key] = declared[key].coerce(value)
+            except ConfigError:
+                continue
+    if out and comp.check is not None and comp.check(validate_params(comp.params, out, section)):
+        return {}
+    return out
 
 
 def validate_config(raw: dict[str, Any]) -> RunConfig:

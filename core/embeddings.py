@@ -33,7 +33,7 @@ Vectors = np.ndarray | torch.Tensor
 _SPECIALS = frozenset(SPECIALS)
 
 PRETRAINED_PARAMS = (
-    Param("pretrained_embeddings", "path", "", "A word2vec text file (e.g. exported from a word_embeddings run) to initialise the token embedding with (task.freeze: embeddings keeps it fixed); empty: random.", sweepable=False),
+    Param("pretrained_embeddings", "path", "", "A word2vec text file (e.g. exported from a word_embeddings run) to initialise the token embedding with (task.freeze: embeddings keeps it fixed); empty: random.", sweepable=False, label="Pretrained vectors file"),
 )
 
 

@@ -35,11 +35,11 @@ FREEZE_CHOICES = ("none", "encoder", "embeddings", "lower_layers")
 
 # One switch for every "keep these weights fixed" (pretrained vectors, a fine-tuned encoder).
 FREEZE_PARAMS = (
-    Param("freeze", "str", "none", "Keep fixed while training: nothing, the whole encoder (only the head learns), the embeddings (e.g. pretrained vectors), or the embeddings and the lowest task.freeze_layers layers.", choices=FREEZE_CHOICES),
-    Param("freeze_layers", "int", 1, "With freeze=lower_layers: how many of the lowest layers stay fixed.", low=1, high=48),
+    Param("freeze", "str", "none", "Keep fixed while training: nothing, the whole encoder (only the head learns), the embeddings (e.g. pretrained vectors), or the embeddings and the lowest task.freeze_layers layers.", choices=FREEZE_CHOICES, label="Freeze"),
+    Param("freeze_layers", "int", 1, "With freeze=lower_layers: how many of the lowest layers stay fixed.", low=1, high=48, label="Frozen layers"),
 )
 FINETUNE_PARAMS = (
-    Param("init_from_run", "str", "", "Start from the backbone of this run (id or name), e.g. a masked_lm or language_model pretraining; its tokenizer is reused. Empty: random initialisation.", sweepable=False),
+    Param("init_from_run", "str", "", "Start from the backbone of this run (id or name), e.g. a masked_lm or language_model pretraining; its tokenizer is reused. Empty: random initialisation.", sweepable=False, label="Start from run"),
     *FREEZE_PARAMS,
 )
 

@@ -12,8 +12,8 @@ from torch import nn
 from core.params import Param
 from core.registry import OPTIMIZERS, SCHEDULES
 
-_LR = Param("lr", "float", 1e-3, "Peak learning rate.", low=1e-6, high=10.0, log=True)
-_WD = Param("weight_decay", "float", 0.0, "Decoupled (AdamW) or L2 weight decay on weight matrices.", low=0.0, high=1.0)
+_LR = Param("lr", "float", 1e-3, "Peak learning rate.", low=1e-6, high=10.0, log=True, label="Learning rate", essential=True)
+_WD = Param("weight_decay", "float", 0.0, "Decoupled (AdamW) or L2 weight decay on weight matrices.", low=0.0, high=1.0, label="Weight decay")
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -29,9 +29,9 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
 
 _ADAM_MOMENTS = (
     _LR,
-    Param("beta1", "float", 0.9, "Adam's first-moment decay.", low=0.0, high=0.999),
-    Param("beta2", "float", 0.999, "Adam's second-moment decay.", low=0.0, high=0.99999),
-    Param("eps", "float", 1e-8, "Adam's denominator epsilon.", low=1e-12, high=1e-3, log=True, sweepable=False),
+    Param("beta1", "float", 0.9, "Adam's first-moment decay.", low=0.0, high=0.999, label="β1"),
+    Param("beta2", "float", 0.999, "Adam's second-moment decay.", low=0.0, high=0.99999, label="β2"),
+    Param("eps", "float", 1e-8, "Adam's denominator epsilon.", low=1e-12, high=1e-3, log=True, sweepable=False, label="ε (epsilon)"),
 )
 
 
@@ -39,7 +39,7 @@ _ADAM_MOMENTS = (
     "adamw",
     params=(
         *_ADAM_MOMENTS,
-        Param("weight_decay", "float", 0.01, "Decoupled weight decay on weight matrices.", low=0.0, high=1.0),
+        Param("weight_decay", "float", 0.01, "Decoupled weight decay on weight matrices.", low=0.0, high=1.0, label="Weight decay"),
     ),
     help="Adam with decoupled weight decay: the default for transformers.",
 )
@@ -63,9 +63,9 @@ def _adam_family(cls: type[torch.optim.Optimizer], model: nn.Module, p: dict[str
 @OPTIMIZERS.register(
     "sgd",
     params=(
-        Param("lr", "float", 0.1, "Learning rate.", low=1e-6, high=10.0, log=True),
-        Param("momentum", "float", 0.9, "Momentum (0 for plain SGD).", low=0.0, high=0.999),
-        Param("nesterov", "bool", False, "Nesterov momentum (needs momentum > 0)."),
+        Param("lr", "float", 0.1, "Learning rate.", low=1e-6, high=10.0, log=True, label="Learning rate", essential=True),
+        Param("momentum", "float", 0.9, "Momentum (0 for plain SGD).", low=0.0, high=0.999, label="Momentum", essential=True),
+        Param("nesterov", "bool", False, "Nesterov momentum (needs momentum > 0).", label="Nesterov"),
         _WD,
     ),
     help="Stochastic gradient descent with optional (Nesterov) momentum.",
@@ -80,9 +80,9 @@ def sgd(model: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
 @OPTIMIZERS.register(
     "rmsprop",
     params=(
-        Param("lr", "float", 1e-3, "Learning rate.", low=1e-6, high=10.0, log=True),
-        Param("alpha", "float", 0.99, "Smoothing constant of the squared-gradient average.", low=0.0, high=0.9999),
-        Param("momentum", "float", 0.0, "Momentum.", low=0.0, high=0.999),
+        Param("lr", "float", 1e-3, "Learning rate.", low=1e-6, high=10.0, log=True, label="Learning rate", essential=True),
+        Param("alpha", "float", 0.99, "Smoothing constant of the squared-gradient average.", low=0.0, high=0.9999, label="Smoothing"),
+        Param("momentum", "float", 0.0, "Momentum.", low=0.0, high=0.999, label="Momentum", essential=True),
         _WD,
     ),
     help="RMSprop: per-parameter step sizes from a running mean of squared gradients.",
@@ -95,8 +95,8 @@ def rmsprop(model: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
 
 # -- schedules: a multiplier of the peak lr as a function of the step --------------------------
 
-_WARMUP = Param("warmup_steps", "int", 0, "Linear warm-up from 0 to the peak learning rate.", low=0, high=1_000_000)
-_FINAL = Param("final_lr_ratio", "float", 0.1, "Learning rate at the last step, as a fraction of the peak.", low=0.0, high=1.0)
+_WARMUP = Param("warmup_steps", "int", 0, "Linear warm-up from 0 to the peak learning rate.", low=0, high=1_000_000, label="Warm-up steps", essential=True)
+_FINAL = Param("final_lr_ratio", "float", 0.1, "Learning rate at the last step, as a fraction of the peak.", low=0.0, high=1.0, label="Final LR share", essential=True)
 
 
 def _warm(step: int, warmup: int) -> float | None:
@@ -114,8 +114,8 @@ def constant(p: dict[str, Any], max_steps: int) -> Callable[[int], float]:
     "step",
     params=(
         _WARMUP,
-        Param("step_size", "int", 1000, "Multiply the rate by gamma every this many steps.", low=1, high=10_000_000),
-        Param("gamma", "float", 0.5, "Factor applied every step_size steps.", low=0.0, high=1.0),
+        Param("step_size", "int", 1000, "Multiply the rate by gamma every this many steps.", low=1, high=10_000_000, label="Step size (steps)", essential=True),
+        Param("gamma", "float", 0.5, "Factor applied every step_size steps.", low=0.0, high=1.0, label="Decay factor", essential=True),
     ),
     help="Step decay: the rate drops by gamma every step_size steps.",
 )

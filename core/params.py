@@ -25,6 +25,8 @@ class Param:
     ``path`` (a file; empty means none; a relative path is made absolute against the folder the
     command ran in), ``ints`` / ``floats`` (a short list, written ``3,4,5`` on the command line).
     ``label``: a short human name for forms and tables (default: the name in words).
+    ``essential``: shown first in forms; the others wait under "Advanced" (a new parameter is
+    advanced until someone decides otherwise).
     ``low``/``high`` bound numbers (and every element of a list); ``log`` says the range is best
     searched on a log scale; ``sweepable`` says whether a sweep may vary it.
     """
@@ -40,6 +42,7 @@ class Param:
     sweepable: bool = True
     optional: bool = False  # None is an allowed value (e.g. "no limit")
     label: str = ""
+    essential: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -162,6 +165,7 @@ class Param:
             "log": self.log,
             "optional": self.optional,
             "label": self.title,
+            "essential": self.essential,
         }
 
 

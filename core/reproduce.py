@@ -1,24 +1,82 @@
-"""The ``lmwb train`` line that recreates a run's config: shown on the Train, Run and Runs pages
-and by ``lmwb runs show``."""
+"""The ``lmwb train`` line that recreates a run's config, in full or as only what differs from
+the task's defaults (shown on the Train, Run and Runs pages and by ``lmwb runs show``), and the
+settings that tell several configs apart (a race's entrants, runs being compared)."""
 
 from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Sequence
 from typing import Any
 
 import yaml
 
 
 def reproduce_command(config: dict[str, Any]) -> str:
-    """The `lmwb train` line that recreates a run's config exactly, quoted for a POSIX shell
-    (a tokenizer pattern like ``\\w+|[^\\w\\s]`` would otherwise become a pipe and a glob)."""
+    """The `lmwb train` line that recreates a run's config exactly, every setting spelled out,
+    quoted for a POSIX shell (a tokenizer pattern like ``\\w+|[^\\w\\s]`` would otherwise become
+    a pipe and a glob)."""
     from core.config import validate_config
 
     parts = ["lmwb", "train"]
     for key, value in validate_config(config).flat().items():
         parts += ["--set", shlex.quote(f"{key}={override_text(value)}")]
     return " ".join(parts)
+
+
+def changed_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings of ``config`` (flattened, ``section.key``) that differ from what
+    ``lmwb train --task TASK`` would use, component choices first.
+
+    The reference is the task's defaults with the same components chosen the way ``--set
+    section.name=...`` chooses them (a new component starts from its own defaults), so
+    applying these settings as overrides to the task's defaults gives ``config`` back.
+    """
+    from core.config import apply_overrides, default_config, validate_config
+
+    checked = validate_config(config)
+    base = default_config(checked.task)
+    names = {
+        f"{section}.name": values["name"] for section, values in checked.sections.items()
+        if section != "task" and "name" in values and values["name"] != base[section].get("name")
+    }
+    reference = validate_config(apply_overrides(base, names)).flat()
+    out: dict[str, Any] = dict(names)
+    for key, value in checked.flat().items():
+        if not key.endswith(".name") and reference.get(key) != value:
+            out[key] = value
+    return out
+
+
+def short_command(config: dict[str, Any]) -> str:
+    """`lmwb train --task TASK` plus only the settings that differ from the task's defaults
+    (:func:`changed_settings`): the same run as :func:`reproduce_command`, in a line a person
+    can read."""
+    from core.config import validate_config
+
+    parts = ["lmwb", "train", "--task", shlex.quote(validate_config(config).task)]
+    for key, value in changed_settings(config).items():
+        parts += ["--set", shlex.quote(f"{key}={override_text(value)}")]
+    return " ".join(parts)
+
+
+def differing_settings(configs: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The flattened settings whose values differ among ``configs`` (stored configs, not
+    re-validated), each with one value per config in order; None where a config has no such
+    setting (an LSTM has no ``model.d_model``). Lists are compared as written."""
+    flats = [_flat(c) for c in configs]
+    keys = list(dict.fromkeys(k for flat in flats for k in flat))
+    out: dict[str, list[Any]] = {}
+    for key in keys:
+        values = [flat.get(key) for flat in flats]
+        if len({json.dumps(v, sort_keys=True, default=str) for v in values}) > 1:
+            out[key] = values
+    return out
+
+
+def _flat(config: dict[str, Any]) -> dict[str, Any]:
+    return {f"{section}.{k}": v for section, values in (config or {}).items() if isinstance(values, dict)
+            for k, v in values.items()}
 
 
 def override_text(value: Any) -> str:

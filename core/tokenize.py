@@ -189,9 +189,9 @@ class CharTokenizer(_VocabTokenizer):
 
 
 _CHAR_PARAMS = (
-    Param("lowercase", "bool", False, "Lowercase text before encoding (smaller vocabulary, loses case).", sweepable=False),
-    Param("max_vocab", "int", None, "Keep only the most frequent characters, counting the 4 special tokens (null: all).", low=8, high=1_000_000, optional=True, sweepable=False),
-    Param("min_freq", "int", 1, "Characters seen fewer times in training become <unk>.", low=1, high=1_000_000, sweepable=False),
+    Param("lowercase", "bool", False, "Lowercase text before encoding (smaller vocabulary, loses case).", sweepable=False, label="Lowercase", essential=True),
+    Param("max_vocab", "int", None, "Keep only the most frequent characters, counting the 4 special tokens (null: all).", low=8, high=1_000_000, optional=True, sweepable=False, label="Max vocabulary", essential=True),
+    Param("min_freq", "int", 1, "Characters seen fewer times in training become <unk>.", low=1, high=1_000_000, sweepable=False, label="Min frequency"),
 )
 
 
@@ -262,10 +262,10 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
 
 
 _WORD_PARAMS = (
-    Param("pattern", "str", DEFAULT_WORD_PATTERN, "Regular expression for one token (default: words and single punctuation marks).", sweepable=False),
-    Param("lowercase", "bool", True, "Lowercase text before splitting.", sweepable=False),
-    Param("max_vocab", "int", 20_000, "Keep the most frequent words, counting the 4 special tokens; the rest become <unk>.", low=10, high=2_000_000, log=True),
-    Param("min_freq", "int", 1, "Words seen fewer times in training become <unk>.", low=1, high=1_000_000, sweepable=False),
+    Param("pattern", "str", DEFAULT_WORD_PATTERN, "Regular expression for one token (default: words and single punctuation marks).", sweepable=False, label="Token pattern (regex)"),
+    Param("lowercase", "bool", True, "Lowercase text before splitting.", sweepable=False, label="Lowercase", essential=True),
+    Param("max_vocab", "int", 20_000, "Keep the most frequent words, counting the 4 special tokens; the rest become <unk>.", low=10, high=2_000_000, log=True, label="Max vocabulary", essential=True),
+    Param("min_freq", "int", 1, "Words seen fewer times in training become <unk>.", low=1, high=1_000_000, sweepable=False, label="Min frequency"),
 )
 
 
@@ -377,9 +377,9 @@ def _chunks(text: str) -> list[str]:
 
 
 _BPE_PARAMS = (
-    Param("vocab_size", "int", 2000, "Target vocabulary size, counting 256 byte symbols and 4 special tokens (so at least 260).", low=100, high=100_000, log=True),
-    Param("min_freq", "int", 2, "A pair must occur this often in training to be merged.", low=1, high=1000, log=True),
-    Param("lowercase", "bool", False, "Lowercase text before encoding (then decode gives lowercase text).", sweepable=False),
+    Param("vocab_size", "int", 2000, "Target vocabulary size, counting 256 byte symbols and 4 special tokens (so at least 260).", low=100, high=100_000, log=True, label="Vocabulary size", essential=True),
+    Param("min_freq", "int", 2, "A pair must occur this often in training to be merged.", low=1, high=1000, log=True, label="Min frequency"),
+    Param("lowercase", "bool", False, "Lowercase text before encoding (then decode gives lowercase text).", sweepable=False, label="Lowercase", essential=True),
 )
 
 

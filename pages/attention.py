@@ -7,7 +7,9 @@ during training. ``?run=ID`` (and ``&text=...``) open a run and input directly.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -22,6 +24,7 @@ from app.heap import freeze_module_objects
 from app.state import get_store
 from core import inspect as attn
 from core.errors import WorkbenchError
+from core.runs import TrainedRun
 from core.store import Run
 
 VIEWABLE = ("completed", "stopped", "running")  # anything that may have a checkpoint
@@ -29,15 +32,36 @@ DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog."
 KEY = "attention"
 
 
-def default_input(run_dir: Path, run: Run) -> str:
-    """The run's probe (what its snapshots show), else its sample prompt, else a sentence."""
+def default_input(run_dir: Path, run: Run, trained: TrainedRun | None = None) -> str:
+    """The run's probe (what its snapshots show), else its sample prompt, else a sentence; cut
+    to what the model reads (a character GPT's probe is a 2,000-character validation excerpt,
+    its context 64 characters), so the first view needs no truncation note."""
+    text = ((run.config or {}).get("task") or {}).get("sample_prompt") or DEFAULT_TEXT
     steps = attn.snapshot_steps(run_dir)
     if steps:
-        try:
-            return attn.load_snapshot(run_dir, steps[-1]).text
-        except (OSError, ValueError, KeyError):
-            pass
-    return ((run.config or {}).get("task") or {}).get("sample_prompt") or DEFAULT_TEXT
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            text = attn.load_snapshot(run_dir, steps[-1]).text
+    if trained is None:
+        return text
+    limit = min(attn.DEFAULT_MAX_TOKENS, attn.input_limit(trained.task) or attn.DEFAULT_MAX_TOKENS)
+    return fit_text(trained.tokenizer, text, limit)
+
+
+def fit_text(tokenizer: Any, text: str, limit: int) -> str:
+    """The longest start of ``text`` that encodes to at most ``limit`` tokens, cut at a space
+    where one is near (a binary search over lengths: a few encodes)."""
+    if len(tokenizer.encode(text)) <= limit:
+        return text
+    low, high = 0, len(text)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if len(tokenizer.encode(text[:mid])) <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    cut = text[:low]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > len(cut) * 0.7 else cut).rstrip()
 
 
 # While a rerun is under way Streamlit fades the old elements ("stale"); fading the bertviz
@@ -81,7 +105,7 @@ def body() -> None:
     translation = run.task == "translation"
     text_key, target_key = f"{KEY}.{run.id}.text", f"{KEY}.{run.id}.target"
     if text_key not in st.session_state:
-        st.session_state[text_key] = st.query_params.get("text") or default_input(run_dir, run)
+        st.session_state[text_key] = st.query_params.get("text") or default_input(run_dir, run, trained)
     with st.form(f"{KEY}.form", border=False):
         st.text_area("Source sentence" if translation else "Input", key=text_key, height=90)
         cols = st.columns([3, 1]) if translation else st.columns([1, 3])

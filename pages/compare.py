@@ -3,6 +3,7 @@ hyperparameters moved the chosen metric."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,10 +18,11 @@ from app.components.charts import (
     parallel_coordinates_figure,
     roc_figure,
 )
-from app.components.run_picker import pick_runs, run_label
-from app.state import get_store
-from core.config import RunConfig
+from app.components.run_picker import pick_runs
+from app.components.runs_table import aligned_text
+from app.state import COMPARE_HANDOFF_KEY, get_store
 from core.metrics import METRICS, Metric
+from core.reproduce import differing_settings
 from core.store import TERMINAL_STATUSES, Run, Store
 
 # One column per declared metric (core.metrics), labelled as declared: a binary precision and a
@@ -30,12 +32,50 @@ PICK_KEY = "compare_runs"
 
 
 # -- data (pure) -----------------------------------------------------------------------------
-def metric_table(runs: Sequence[Run]) -> pd.DataFrame:
+def short_labels(runs: Sequence[Run]) -> dict[str, str]:
+    """run id -> how charts and tables name it: its name, with the id only where two runs share
+    a name (legends and subplot titles have room for little more)."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.name] = counts.get(run.name, 0) + 1
+    return {run.id: run.name if counts[run.name] == 1 else f"{run.name} ({run.id})" for run in runs}
+
+
+def comparison_group(run: Run) -> tuple[str, str]:
+    """What must match for two runs' scores to be comparable: the task and the data (the data
+    section as stored: dataset, file, size, split)."""
+    data = (run.config or {}).get("data") or {}
+    return run.task, json.dumps(data, sort_keys=True, default=str)
+
+
+def data_text(run: Run) -> str:
+    data = (run.config or {}).get("data") or {}
+    return str(data.get("path") or data.get("name") or "?")
+
+
+def comparable_runs(runs: Sequence[Run], limit: int = 6) -> list[str]:
+    """The runs the page starts with: the newest finished run's group (its race or sweep, else
+    the recent runs of the same task and data), at most ``limit``, newest first."""
+    finished = [r for r in runs if r.status in TERMINAL_STATUSES]
+    if not finished:
+        return []
+    newest = finished[0]
+    group = comparison_group(newest)
+    tag = next((t for t in newest.tags if t.startswith(("race-", "sweep-"))), None)
+    same = [r for r in finished if comparison_group(r) == group]
+    if tag is not None:
+        tagged = [r for r in same if tag in r.tags]
+        same = tagged if len(tagged) > 1 else same
+    return [r.id for r in same[:limit]]
+
+
+def metric_table(runs: Sequence[Run], labels: dict[str, str] | None = None) -> pd.DataFrame:
     """One row per run; columns no selected run has are dropped (BLEU only for translation)."""
+    labels = labels or short_labels(runs)
     rows = []
     for run in runs:
         val = (run.summary or {}).get("val") or {}
-        row: dict[str, Any] = {"run": run_label(run)}
+        row: dict[str, Any] = {"run": labels[run.id]}
         for column, declared in TABLE_METRICS.items():
             row[column] = val.get(declared.name)
         rows.append(row)
@@ -43,15 +83,32 @@ def metric_table(runs: Sequence[Run]) -> pd.DataFrame:
     return table.dropna(axis=1, how="all").astype(float)
 
 
-def highlight_best(table: pd.DataFrame) -> Any:
-    """A Styler marking the best value of each column (max, or min for losses)."""
-    def mark(column: pd.Series) -> list[str]:
-        declared = TABLE_METRICS.get(str(column.name))
-        best = column.min() if declared is not None and declared.direction == "min" else column.max()
-        return ["font-weight: bold; background-color: rgba(46, 160, 67, 0.25)"
-                if pd.notna(v) and v == best else "" for v in column]
+def best_marks(table: pd.DataFrame, groups: Sequence[Any] | None = None) -> pd.DataFrame:
+    """CSS per cell marking the best value of each column (max, or min for losses) among the
+    runs of the same group (task and data: scores of different tasks are not compared); a group
+    of one run has no best."""
+    keys = pd.Series([str(g) for g in groups] if groups is not None else [""] * len(table), index=table.index)
+    marks = pd.DataFrame("", index=table.index, columns=table.columns)
+    for column in table.columns:
+        declared = TABLE_METRICS.get(str(column))
+        values = table[column]
+        for label, value in values.items():
+            mates = values[keys == keys[label]].dropna()
+            if pd.isna(value) or len(mates) < 2:
+                continue
+            best = mates.min() if declared is not None and declared.direction == "min" else mates.max()
+            if value == best:
+                marks.loc[label, column] = "font-weight: bold; background-color: rgba(46, 160, 67, 0.25)"
+    return marks
 
-    return table.style.apply(mark, axis=0).format("{:.4f}", na_rep="–")
+
+def highlight_best(table: pd.DataFrame, groups: Sequence[Any] | None = None) -> Any:
+    """The table as the page shows it: numbers as text aligned on the decimal point (an empty
+    cell stays empty, where st.dataframe would write "None"), the best of each column marked
+    (:func:`best_marks`)."""
+    marks = best_marks(table, groups)
+    text = table.apply(lambda column: aligned_text(column, "{:.4f}"))
+    return text.style.apply(lambda _: marks, axis=None)
 
 
 def epochs_per_step(run: Run) -> float | None:
@@ -72,25 +129,26 @@ def epochs_per_step(run: Run) -> float | None:
     return None
 
 
-def curves_frame(store: Store, runs: Sequence[Run]) -> pd.DataFrame:
+def curves_frame(store: Store, runs: Sequence[Run], labels: dict[str, str] | None = None) -> pd.DataFrame:
     """Every metric point of the runs, labelled, with an epoch column where it is known."""
+    labels = labels or short_labels(runs)
     frames = []
     for run in runs:
         frame = store.metrics(run.id)
         factor = epochs_per_step(run)
-        frames.append(frame.assign(run=run_label(run), epoch=frame["step"] * factor if factor else float("nan")))
+        frames.append(frame.assign(run=labels[run.id], epoch=frame["step"] * factor if factor else float("nan")))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def differing_params(runs: Sequence[Run]) -> pd.DataFrame:
+def differing_params(runs: Sequence[Run], labels: dict[str, str] | None = None) -> pd.DataFrame:
     """The flattened config keys whose values differ among the runs (one row per run)."""
-    flat = pd.DataFrame([
-        {k: ",".join(map(str, v)) if isinstance(v, list) else v
-         for k, v in RunConfig(run.config).flat().items()}
-        for run in runs
-    ], index=[run_label(r) for r in runs])
-    varying = [c for c in flat.columns if flat[c].astype(str).nunique() > 1]
-    return flat[varying]
+    labels = labels or short_labels(runs)
+    diff = differing_settings([r.config for r in runs])
+    flat = pd.DataFrame(
+        {key: [",".join(map(str, v)) if isinstance(v, list) else v for v in values] for key, values in diff.items()},
+        index=[labels[r.id] for r in runs],
+    )
+    return flat
 
 
 # -- page --------------------------------------------------------------------------------------
@@ -101,22 +159,42 @@ def main() -> None:
     if not runs:
         st.info("No runs yet. Train a few on the **Train** page, then compare them here.")
         return
-    finished = [r.id for r in runs if r.status in TERMINAL_STATUSES][:2]
-    ids = pick_runs(store, PICK_KEY, default=finished, runs=runs)
+    if COMPARE_HANDOFF_KEY in st.session_state:  # "Compare selected" on the Runs page
+        st.session_state[PICK_KEY] = list(st.session_state.pop(COMPARE_HANDOFF_KEY))
+    ids = pick_runs(store, PICK_KEY, default=comparable_runs(runs), runs=runs)
     chosen = [r for r in runs if r.id in set(ids)]
     if not chosen:
         st.info("Choose one or more runs to compare.")
         return
-    colors = color_map([run_label(r) for r in chosen])
-    _curves(store, chosen, colors)
-    table = metric_table(chosen)
-    _table(table)
-    _details(chosen, table, colors)
+    labels = short_labels(chosen)
+    groups = [comparison_group(r) for r in chosen]
+    _warn_mixed(chosen, groups)
+    colors = color_map([labels[r.id] for r in chosen])
+    _curves(store, chosen, colors, labels)
+    table = metric_table(chosen, labels)
+    _table(table, groups)
+    _details(chosen, table, colors, labels)
 
 
-def _curves(store: Store, runs: Sequence[Run], colors: dict[str, str]) -> None:
+def _warn_mixed(runs: Sequence[Run], groups: Sequence[tuple[str, str]]) -> None:
+    """Scores of different tasks or data are not comparable: say so above the charts."""
+    if len(set(groups)) < 2:
+        return
+    tasks = sorted({r.task for r in runs})
+    data = sorted({data_text(r) for r in runs})
+    what = []
+    if len(tasks) > 1:
+        what.append("tasks (" + ", ".join(tasks) + ")")
+    if len({g[1] for g in groups}) > 1:
+        what.append("data (" + ", ".join(data) + ")" if len(data) > 1 else "data settings")
+    st.warning(f"These runs differ in {' and '.join(what)}: their scores are not comparable. "
+               "The best value is marked only among runs of the same task and data.",
+               icon=":material/warning:")
+
+
+def _curves(store: Store, runs: Sequence[Run], colors: dict[str, str], labels: dict[str, str]) -> None:
     st.subheader("Curves")
-    frame = curves_frame(store, runs)
+    frame = curves_frame(store, runs, labels)
     names = sorted(frame["name"].unique()) if not frame.empty else []
     if not names:
         st.info("These runs have not logged any metrics yet.")
@@ -130,24 +208,26 @@ def _curves(store: Store, runs: Sequence[Run], colors: dict[str, str]) -> None:
     st.plotly_chart(metric_curves_figure(frame, metric, x=x, colors=colors), key="compare_curves")
 
 
-def _table(table: pd.DataFrame) -> None:
+def _table(table: pd.DataFrame, groups: Sequence[Any]) -> None:
     st.subheader("Metrics (validation)")
     if table.empty or table.shape[1] == 0:
         st.info("No validation metrics yet: runs report them at each evaluation.")
         return
-    lowest = ", ".join(m.label.lower() for m in TABLE_METRICS.values() if m.direction == "min")
-    st.caption(f"Best value of each column in bold (lowest for {lowest}).")
-    st.dataframe(highlight_best(table), key="compare_table")
+    lowest = [m.label.lower() for m in TABLE_METRICS.values() if m.direction == "min" and m.label in table.columns]
+    st.caption("Best value of each column in bold, among runs of the same task and data"
+               + (f" (lowest for {', '.join(lowest)})." if lowest else "."))
+    st.dataframe(highlight_best(table, groups), key="compare_table",
+                 column_config={c: st.column_config.TextColumn(alignment="right") for c in table.columns})
 
 
-def _details(runs: Sequence[Run], table: pd.DataFrame, colors: dict[str, str]) -> None:
+def _details(runs: Sequence[Run], table: pd.DataFrame, colors: dict[str, str], labels: dict[str, str]) -> None:
     """Confusion matrices / ROC curves and hyperparameters vs metric, one tab each. Only the open
     tab is built and drawn (switching tabs reruns), so the page is ready sooner."""
     panels = {}
     if any(_confusion(r) for r in runs):
-        panels["Confusion matrices and ROC"] = lambda: _classification_details(runs, colors)
+        panels["Confusion matrices and ROC"] = lambda: _classification_details(runs, colors, labels)
     if len(runs) > 1 and table.shape[1] > 0:
-        panels["Hyperparameters vs metric"] = lambda: _parallel_coordinates(runs, table)
+        panels["Hyperparameters vs metric"] = lambda: _parallel_coordinates(runs, table, labels)
     if not panels:
         return
     tabs = st.tabs(list(panels), key="compare_tabs", on_change="rerun")
@@ -161,16 +241,16 @@ def _confusion(run: Run) -> dict[str, Any] | None:
     return ((run.summary or {}).get("details") or {}).get("confusion_matrix")
 
 
-def _classification_details(runs: Sequence[Run], colors: dict[str, str]) -> None:
+def _classification_details(runs: Sequence[Run], colors: dict[str, str], labels: dict[str, str]) -> None:
     with_details = [r for r in runs if _confusion(r)]
-    matrices = {run_label(r): _confusion(r) for r in with_details}
+    matrices = {labels[r.id]: _confusion(r) for r in with_details}
     st.plotly_chart(confusion_matrices_figure(matrices), key="compare_confusion")
-    curves = {run_label(r): r.summary["details"].get("roc_curve") or {} for r in with_details}
+    curves = {labels[r.id]: r.summary["details"].get("roc_curve") or {} for r in with_details}
     st.plotly_chart(roc_figure(curves, colors), key="compare_roc")
 
 
-def _parallel_coordinates(runs: Sequence[Run], table: pd.DataFrame) -> None:
-    params = differing_params(runs)
+def _parallel_coordinates(runs: Sequence[Run], table: pd.DataFrame, labels: dict[str, str]) -> None:
+    params = differing_params(runs, labels)
     if params.empty:
         st.info("These runs share every hyperparameter.")
         return

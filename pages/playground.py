@@ -10,6 +10,7 @@ from app.components.attention_view import attention_embed
 from app.components.charts import probabilities_bar_figure
 from app.components.embeddings_view import embeddings_panel
 from app.components.forms import param_widget
+from app.components.input_notes import empty_translation_note, show_notes, unknown_words_note
 from app.components.run_picker import pick_runs
 from app.components.side_by_side import compare_with, salience_expander, side_by_side
 from app.state import get_store
@@ -102,6 +103,7 @@ def _classify(trained: TrainedRun) -> None:
         return
     best = max(probs, key=probs.get)
     st.markdown(f"Predicted class: **{best}** ({probs[best]:.1%})")
+    show_notes(unknown_words_note(trained.tokenizer, text))
     st.plotly_chart(probabilities_bar_figure(probs), key="playground_probs")
     salience_expander(trained, text, "playground.salience")
     attention_embed(trained, text, "playground.attention")
@@ -136,6 +138,7 @@ def _generate(run: Run, trained: TrainedRun) -> None:
                 )
         except Exception as exc:
             st.error(f"Generation failed: {_reason(exc)}")
+    show_notes(unknown_words_note(trained.tokenizer, prompt))
     if run.id in generated:
         st.markdown("**Generated text**")
         st.code(generated[run.id], language=None, wrap_lines=True)
@@ -170,6 +173,8 @@ def _translate(run: Run, trained: TrainedRun) -> None:
                 st.error(f"Translation failed: {_reason(exc)}")
     if run.id in translated:
         pairs = translated[run.id]
+        show_notes(unknown_words_note(trained.tokenizer, [s for s, _ in pairs]),
+                   empty_translation_note(run, [t for _, t in pairs]))
         st.dataframe([{"source": s, "translation": t} for s, t in pairs], hide_index=True, width="stretch",
                      key="playground_translations")
         source, output = pairs[0]

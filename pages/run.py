@@ -8,13 +8,12 @@ run is queued or running (the rest of the page stays put); once all are finished
 from __future__ import annotations
 
 import streamlit as st
-import yaml
 
 from app.components.attention_view import snapshot_embed
+from app.components.commands import command_tabs
 from app.components.live import run_label, run_view
 from app.state import get_store, last_runs, page_path
-from core.errors import ConfigError, WorkbenchError
-from core.reproduce import reproduce_command
+from core.errors import WorkbenchError
 from core.store import ACTIVE_STATUSES, Run, Store
 
 PICK = "run.pick"
@@ -71,13 +70,8 @@ def main() -> None:
     st.fragment(run_every=POLL_SECONDS if polling else None)(run_view)(store, ids, polling)
     snapshot_embed(store, run.id, "run.attention")
 
-    with st.expander("Config", icon=":material/tune:"):
-        st.code(yaml.safe_dump(run.config, sort_keys=False), language="yaml")
-        try:
-            st.caption("Reproduce from a terminal:")
-            st.code(reproduce_command(run.config), language="bash", wrap_lines=True)
-        except ConfigError as exc:  # a config from an older version may no longer validate
-            st.caption(f"No command line: {exc}")
+    with st.expander("Config and command line", icon=":material/tune:"):
+        command_tabs([run.config], "run.command", yaml_tab=True)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from app.components.commands import command_tabs
 from app.components.run_picker import pick_runs
-from app.components.runs_table import COLUMN_CONFIG, filter_table, runs_table
-from app.state import get_store, open_run_page
+from app.components.runs_table import COLUMN_CONFIG, filter_table, runs_table, shown
+from app.state import COMPARE_HANDOFF_KEY, get_store, open_run_page, page_path
 from core.errors import WorkbenchError
-from core.reproduce import reproduce_command
 from core.store import ACTIVE_STATUSES, Run, Store
 
 TABLE_KEY = "runs_table"
@@ -33,24 +33,34 @@ def main() -> None:
         st.info("No runs yet. Start one on the **Train** page, or with `lmwb train` on the command line.")
         return
     table = runs_table(runs)
-    shown = filter_table(table, **_filters(table))
-    st.caption(f"{len(shown)} of {len(table)} runs. Click a column header to sort; select a row to act on it.")
+    visible = filter_table(table, **_filters(table))
+    st.caption(f"{len(visible)} of {len(table)} runs. Click a column header to sort; tick rows to compare "
+               "them or to act on the last one ticked.")
     # Row ids of what is on screen, so the selection callback can map a row to a run.
-    st.session_state[f"{TABLE_KEY}_ids"] = list(shown["id"])
-    st.dataframe(
-        shown, hide_index=True, column_config=COLUMN_CONFIG, key=TABLE_KEY,
-        on_select=_on_table_select, selection_mode="single-row",
+    st.session_state[f"{TABLE_KEY}_ids"] = list(visible["id"])
+    event = st.dataframe(
+        shown(visible), hide_index=True, column_config=COLUMN_CONFIG, key=TABLE_KEY,
+        on_select=_on_table_select, selection_mode="multi-row",
     )
-    st.download_button(
-        "Download this table as CSV", shown.to_csv(index=False), file_name="runs.csv",
-        mime="text/csv", on_click="ignore",
-    )
-    visible = [r for r in runs if r.id in set(shown["id"])]
+    ids = list(visible["id"])
+    ticked = [ids[i] for i in event.selection.rows if i < len(ids)]
+    left, right = st.columns([1, 3], vertical_alignment="center")
+    if left.button(f"Compare {len(ticked)} selected" if ticked else "Compare selected", key="runs_compare",
+                   type="primary", icon=":material/compare_arrows:", disabled=len(ticked) < 2,
+                   help="Tick two or more rows in the table, then open them together on the Compare page."):
+        st.session_state[COMPARE_HANDOFF_KEY] = ticked
+        st.switch_page(page_path("compare"))
+    with right:
+        st.download_button(
+            "Download this table as CSV", visible.to_csv(index=False), file_name="runs.csv",
+            mime="text/csv", on_click="ignore",
+        )
+    listed = [r for r in runs if r.id in set(visible["id"])]
     st.divider()
-    run_id = pick_runs(store, SELECT_KEY, multi=False, runs=visible, label="Selected run",
+    run_id = pick_runs(store, SELECT_KEY, multi=False, runs=listed, label="Selected run",
                        empty="(no run matches the filters)")
     if run_id is not None:
-        _actions(store, next(r for r in visible if r.id == run_id))
+        _actions(store, next(r for r in listed if r.id == run_id))
 
 
 def _filters(table: pd.DataFrame) -> dict[str, Any]:
@@ -66,11 +76,11 @@ def _filters(table: pd.DataFrame) -> dict[str, Any]:
 
 
 def _on_table_select() -> None:
-    """A row clicked in the table becomes the selected run below it."""
+    """The last row ticked in the table becomes the selected run below it."""
     rows = st.session_state[TABLE_KEY].selection.rows
     ids = st.session_state.get(f"{TABLE_KEY}_ids", [])
-    if rows and rows[0] < len(ids):
-        st.session_state[SELECT_KEY] = ids[rows[0]]
+    if rows and rows[-1] < len(ids):
+        st.session_state[SELECT_KEY] = ids[rows[-1]]
 
 
 def _actions(store: Store, run: Run) -> None:
@@ -95,10 +105,7 @@ def _actions(store: Store, run: Run) -> None:
         )
         _delete(store, run)
     st.markdown("**Reproduce from the command line**")
-    try:
-        st.code(reproduce_command(run.config), language="bash", wrap_lines=True)
-    except WorkbenchError as exc:
-        st.warning(f"This run's config is no longer valid, so it cannot be reproduced as is: {exc}")
+    command_tabs([run.config], "runs_command")
 
 
 def _delete(store: Store, run: Run) -> None:

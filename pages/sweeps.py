@@ -28,6 +28,7 @@ PICK = "sweeps.pick"
 D = "sweeps.def"  # widget-key prefix of the Define view
 VIEWS = ("Define", "Watch", "Analyse")
 POLL_SECONDS = 3.0
+LIVE = ("running", "stopping")  # a sweep in these states changes while the page looks
 
 
 # -- Define ----------------------------------------------------------------------------------------
@@ -103,9 +104,12 @@ def pick_sweep(store: Store) -> SweepRecord | None:
         st.session_state[PICK] = wanted
     if st.session_state.get(PICK) not in by_id:
         st.session_state[PICK] = sweeps[0].id
+    # No status in the label: the browser keeps showing a chosen option's old label when only
+    # its text changes, so a finished sweep would still read "running" (the status is the
+    # first figure below).
     sweep_id = st.selectbox(
         "Sweep", list(by_id), key=PICK,
-        format_func=lambda i: f"{by_id[i].name} · {by_id[i].spec.get('method')} · {by_id[i].status} · {i}",
+        format_func=lambda i: f"{by_id[i].name} · {by_id[i].spec.get('method')} · {i}",
     )
     st.query_params["sweep"] = sweep_id
     return by_id[sweep_id]
@@ -116,7 +120,7 @@ def watch_view(store: Store) -> None:
     if sweep is None:
         return
     cols = st.columns(4)
-    if sweep.status in ("running", "stopping"):
+    if sweep.status in LIVE:
         if cols[0].button("Stop sweep", icon=":material/stop:", disabled=sweep.status == "stopping"):
             sw.stop_sweep(store, sweep.id)
             st.rerun()
@@ -129,17 +133,22 @@ def watch_view(store: Store) -> None:
             st.error(str(exc))
         else:
             st.rerun()
-    live = sweep.status in ("running", "stopping")
-    st.fragment(run_every=POLL_SECONDS if live else None)(watch_panel)(store, sweep.id)
+    live = sweep.status in LIVE
+    st.fragment(run_every=POLL_SECONDS if live else None)(watch_panel)(store, sweep.id, live)
 
 
-def watch_panel(store: Store, sweep_id: str) -> None:
+def watch_panel(store: Store, sweep_id: str, live: bool = False) -> None:
+    """The sweep's status, charts and trials; polled while it runs. When a polled sweep has
+    finished, the whole page runs once more, so the picker, the status and the buttons (no
+    Stop) agree with it and the polling ends."""
     try:
         info = sw.sweep_status(store, sweep_id)
     except WorkbenchError as exc:
         st.error(str(exc))
         return
     sweep, spec = info["sweep"], info["spec"]
+    if live and sweep.status not in LIVE:
+        st.rerun(scope="app")
     study = sw.load_study(store, sweep)
     frame = sw.trials_frame(store, sweep, study)
     best = info["best"]

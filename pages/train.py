@@ -13,6 +13,8 @@ from typing import Any
 
 import streamlit as st
 
+from app.components.commands import command_tabs
+from app.components.live import preload_chart_library
 from app.components.train_form import (
     HYPER_SECTIONS,
     PRESETS,
@@ -30,7 +32,6 @@ from app.components.train_form import (
 from app.state import device_text, get_store, launch, new_race_tag, open_run_page, prewarm_workers
 from core.errors import WorkbenchError
 from core.registry import MODELS, TASKS
-from core.reproduce import reproduce_command
 
 
 def main() -> None:
@@ -42,6 +43,7 @@ def main() -> None:
     adopt_data_choice()
     form = form_state()
     prewarm_workers()  # an idle worker imports torch now, so Start trains within a second
+    preload_chart_library()  # and the browser the chart library, so the first loss point shows at once
 
     left, right = st.columns([1, 2])
     with left:
@@ -72,16 +74,22 @@ def main() -> None:
             st.info(f"Race: {len(archs)} runs with the same data, steps and seed.", icon=":material/sports_score:")
 
     st.subheader("Hyperparameters", anchor=False)
+    st.caption("The essentials of each section; the rest wait under **Advanced**.")
     models = model_sections(form, archs) if archs else {}
     raw: dict[str, Any] = {"data": data}
-    cols = st.columns(3)
-    for col, (section, registry) in zip(cols, HYPER_SECTIONS, strict=True):
-        with col:
-            raw[section] = component_section(form, section, registry, task)
-    cols = st.columns(2)
-    with cols[0]:
-        raw["training"] = plain_section(form, "training", None, "Training (steps, batch, evaluation, device)")
-    with cols[1]:
+    # Two sections a row: each has room for two fields side by side.
+    left, right = st.columns(2)
+    with left:
+        raw["training"] = plain_section(form, "training", None, "Training")
+    with right:
+        raw["optimizer"] = component_section(form, "optimizer", HYPER_SECTIONS["optimizer"], task)
+    left, right = st.columns(2)
+    with left:
+        raw["schedule"] = component_section(form, "schedule", HYPER_SECTIONS["schedule"], task)
+    with right:
+        raw["tokenizer"] = component_section(form, "tokenizer", HYPER_SECTIONS["tokenizer"], task)
+    left, _ = st.columns(2)
+    with left:
         raw["task"] = plain_section(form, "task", task, f"Task: {task}")
 
     configs, problems = build_configs(raw, models) if archs else ([], ["Pick at least one architecture."])
@@ -102,8 +110,8 @@ def main() -> None:
         st.error(problem, icon=":material/error:")
 
     if configs and not problems:
-        with st.expander("Equivalent command line", icon=":material/terminal:"):
-            st.code("\n".join(reproduce_command(c.to_dict()) for c in configs), language="bash", wrap_lines=True)
+        with st.expander("Equivalent command line", icon=":material/terminal:", expanded=True):
+            command_tabs([c.to_dict() for c in configs], "train.command")
 
     if start and configs and not problems:
         tags = [new_race_tag()] if len(configs) > 1 else []

@@ -28,6 +28,7 @@ from app.state import page_path
 from core import inspect as attn
 from core.errors import WorkbenchError
 from core.inspect import AttentionCapture, AttentionMaps, HeadSummary
+from core.inspect.heads import PATTERNS
 from core.paths import safe_join
 from core.runs import TrainedRun, load_trained
 from core.store import Store
@@ -101,13 +102,23 @@ def attention_heatmap(
     return fig
 
 
-def heads_grid(maps: AttentionMaps, layer: int, columns: int = 4) -> go.Figure:
-    """Every head of one layer as small multiples sharing one colour scale."""
+GRID_LABELS_UP_TO = 32  # tokens per axis that still fit as labels under a small multiple
+
+
+def heads_grid(maps: AttentionMaps, layer: int, columns: int | None = None) -> go.Figure:
+    """Every head of one layer as small multiples sharing one colour scale. Query tokens label
+    the first column's rows and key tokens every head's columns (every k-th past
+    :data:`GRID_LABELS_UP_TO`), so a pattern can be read without hovering; past 12 tokens two
+    heads a row (default), so each has room for its labels."""
     n = maps.n_heads
-    cols = min(columns, n)
+    size = max(len(maps.query_tokens), len(maps.key_tokens))
+    cols = min(columns or (4 if size <= 12 else 2), n)
     grid_rows = math.ceil(n / cols)
+    longest = max((len(t) for t in [*maps.query_tokens, *maps.key_tokens]), default=1)
+    label_px = 6 * min(longest, 12) + 10
+    cell = 230 if cols > 2 else 280
     fig = make_subplots(rows=grid_rows, cols=cols, subplot_titles=[f"head {h}" for h in range(n)],
-                        horizontal_spacing=0.02, vertical_spacing=0.08 / max(1, grid_rows - 1) + 0.04)
+                        horizontal_spacing=0.03, vertical_spacing=(label_px + 30) / (cell * grid_rows + 60))
     text = _hover_text(maps.query_tokens, maps.key_tokens)
     top = float(maps.weights[layer].max()) or 1.0
     for h in range(n):
@@ -117,15 +128,29 @@ def heads_grid(maps: AttentionMaps, layer: int, columns: int = 4) -> go.Figure:
         ), row=h // cols + 1, col=h % cols + 1)
     fig.update_xaxes(showticklabels=False, showgrid=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, autorange="reversed")
+    for r in range(grid_rows):  # rows: query tokens, on the first column only
+        fig.update_yaxes(_grid_ticks(maps.query_tokens), row=r + 1, col=1)
+    for h in range(n):  # columns: key tokens, under every head
+        fig.update_xaxes(_grid_ticks(maps.key_tokens, upright=True), row=h // cols + 1, col=h % cols + 1)
     fig.update_layout(
         title=f"{attn.KIND_TITLES.get(maps.kind, maps.kind)} · layer {layer} · all heads",
         coloraxis={"colorscale": COLORSCALE, "cmin": 0.0, "cmax": top},
-        height=60 + 230 * grid_rows, margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        height=60 + cell * grid_rows + label_px * grid_rows, margin={"l": label_px, "r": 10, "t": 60, "b": label_px},
     )
     return fig
 
 
-_PATTERN_MARKS = {"previous token": "prev", "first token": "first", "self": "self", "broad": "broad", "mixed": ""}
+def _grid_ticks(tokens: Sequence[str], upright: bool = False) -> dict[str, Any]:
+    every = max(1, math.ceil(len(tokens) / GRID_LABELS_UP_TO))
+    shown = list(range(0, len(tokens), every))
+    return {"showticklabels": True, "tickmode": "array", "tickvals": shown,
+            "ticktext": [_label(tokens[i][:12]) for i in shown], "tickfont": {"size": 9},
+            "tickangle": 90 if upright else 0, "automargin": False, "ticklabeloverflow": "allow"}
+
+
+# The short name a cell shows for each label of core.inspect.heads.PATTERNS.
+_PATTERN_MARKS = {"previous token": "prev", "next token": "next", "self": "self", "reversed": "rev",
+                  "in order": "order", "first token": "first", "broad": "broad", "mixed": ""}
 
 
 def head_summary_figure(summary: HeadSummary, metric: str = "entropy") -> go.Figure:
@@ -316,7 +341,8 @@ def attention_explorer(capture: AttentionCapture, key: str, run_dir: Path | None
         "Heatmap": lambda: st.plotly_chart(heat, key=f"{key}.heatmap", config=PNG_CONFIG),
         "All heads": lambda: st.plotly_chart(heads_grid(maps, layer), key=f"{key}.grid", config=PNG_CONFIG),
         "Head summary": lambda: summary_panel(maps, key),
-        "Evolution": lambda: evolution_view(run_dir, f"{key}.evolution") if run_dir else None,
+        "Evolution": lambda: evolution_view(run_dir, f"{key}.evolution", layer=layer, head=head,
+                                            kind=maps.kind) if run_dir else None,
         "Export": lambda: export_buttons(capture, doc, heat, key, view),
     }
     with right:
@@ -333,9 +359,9 @@ def summary_panel(maps: AttentionMaps, key: str) -> None:
     st.plotly_chart(head_summary_figure(summary, "entropy"), key=f"{key}.entropy", config=PNG_CONFIG)
     metric = "distance" if not np.isnan(summary.distance).all() else "first"
     st.plotly_chart(head_summary_figure(summary, metric), key=f"{key}.{metric}", config=PNG_CONFIG)
-    st.caption("Cells name the head's pattern: **prev** (over half its weight on the previous token), "
-               "**first** (on the first token), **self**, **broad** (near-uniform), blank (mixed). "
-               "Low entropy = focused; mean distance = how far back (or ahead) it looks.")
+    marks = "; ".join(f"**{_PATTERN_MARKS[name] or 'blank'}**: {what}" for name, what in PATTERNS.items())
+    st.caption(f"Cells name what each head does, the first that fits: {marks}. Low entropy = focused; "
+               "mean distance = how far back (or ahead) it looks.")
 
 
 def alignment_panel(capture: AttentionCapture, key: str) -> None:
@@ -350,8 +376,13 @@ def alignment_panel(capture: AttentionCapture, key: str) -> None:
         right.code(capture.prediction, language=None, wrap_lines=True)
 
 
-def evolution_view(run_dir: Path, key: str, compact: bool = False) -> None:
-    """The run's probe-input snapshots: a slider over training steps replays the pattern forming."""
+def evolution_view(run_dir: Path, key: str, compact: bool = False, *, layer: int | None = None,
+                   head: int | None = None, kind: str | None = None) -> None:
+    """The run's probe-input snapshots: a slider over training steps replays the pattern forming.
+
+    On the Attention page the layer, head and attention come from the page's own pickers
+    (``layer``/``head``/``kind``: one set of pickers, not two); the Run view shows the last
+    layer's mean (``compact``); anywhere else it draws its own pickers."""
     steps = attn.snapshot_steps(run_dir)
     if not steps:
         st.caption("No attention snapshots for this run (training.attention_snapshots, on by default "
@@ -364,10 +395,13 @@ def evolution_view(run_dir: Path, key: str, compact: bool = False) -> None:
         st.caption(f"Snapshot of step {step} is unreadable: {exc}")
         return
     kinds = [k for k in attn.KINDS if k in snap.maps]
-    kind = "cross" if "cross" in kinds else kinds[0]
+    kind = kind if kind in kinds else ("cross" if "cross" in kinds else kinds[0])
     maps = snap.maps[kind]
     if compact:
         layer, head = maps.n_layers - 1, None
+    elif layer is not None:
+        layer = min(layer, maps.n_layers - 1)
+        head = head if head is None or head < maps.n_heads else None
     else:
         cols = st.columns(2)
         layer = cols[0].selectbox("Layer", list(range(maps.n_layers)), index=maps.n_layers - 1, key=f"{key}.layer")

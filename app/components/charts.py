@@ -95,8 +95,10 @@ def confusion_matrices_figure(matrices: Mapping[str, Mapping[str, Any]], columns
     titles = list(matrices)
     cols = min(columns, len(titles))
     rows = -(-len(titles) // cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.08,
-                        vertical_spacing=0.12)
+    # A title stays within its third of the width: small type, long names cut.
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[_fit(t, 90 // cols) for t in titles],
+                        horizontal_spacing=0.1, vertical_spacing=0.16 if rows > 1 else 0.12)
+    fig.update_annotations(font={"size": 12})
     for i, title in enumerate(titles):
         labels = [str(name) for name in matrices[title]["labels"]]
         counts = pd.DataFrame(matrices[title]["matrix"], index=labels, columns=labels).fillna(0)
@@ -157,18 +159,31 @@ def parallel_coordinates_figure(df_params: pd.DataFrame, metric: str) -> go.Figu
     if df_params.empty or metric not in df_params.columns:
         return empty_figure(f"No runs with {metric} to compare")
     columns = [c for c in df_params.columns if c != metric] + [metric]
-    dimensions = [_parcoords_dimension(df_params[c], str(c)) for c in columns]
+    names = short_keys([str(c) for c in columns])
+    dimensions = [_parcoords_dimension(df_params[c], names[str(c)]) for c in columns]
     values = pd.to_numeric(df_params[metric], errors="coerce")
     line: dict[str, Any] = {"color": values.fillna(values.min() if values.notna().any() else 0),
                             "colorscale": "Viridis", "showscale": True,
                             "colorbar": {"title": {"text": metric}}}
-    fig = go.Figure(go.Parcoords(line=line, dimensions=dimensions))
+    # Many axes leave ~100 px each: their names are slanted so neighbours do not overlap.
+    slanted = len(dimensions) >= 6
+    fig = go.Figure(go.Parcoords(line=line, dimensions=dimensions, labelangle=-30 if slanted else 0,
+                                 labelfont={"size": 11}))
     # The first axis's tick labels stand left of it (~7 px a character: "transformer_encoder"
     # needs ~130 px), and the axis names sit above the plot, under the title.
     first = dimensions[0].get("ticktext") or []
     left = max(60, 20 + 7 * max((len(str(t)) for t in first), default=0))
-    fig.update_layout(title=f"Hyperparameters vs {metric}", margin={"l": left, "r": 60, "t": 100, "b": 20})
+    top = 100 + (6 * max(len(d["label"]) for d in dimensions) // 2 if slanted else 0)
+    fig.update_layout(title=f"Hyperparameters vs {metric}", margin={"l": left, "r": 80, "t": top, "b": 20},
+                      height=420 + top - 100)
     return fig
+
+
+def short_keys(keys: Sequence[str]) -> dict[str, str]:
+    """``model.hidden_size`` -> ``hidden_size`` where no other key ends the same way (the
+    section is noise on a crowded axis), else the key as is."""
+    tails = [k.split(".", 1)[-1] for k in keys]
+    return {k: t if tails.count(t) == 1 else k for k, t in zip(keys, tails, strict=True)}
 
 
 def label_balance_figure(counts: Mapping[str, int], title: str = "Label balance") -> go.Figure:
@@ -247,6 +262,12 @@ def embedding_scatter_figure(points: pd.DataFrame, title: str = "Word vectors in
     return fig
 
 # -- helpers -------------------------------------------------------------------------------------
+def _fit(text: str, chars: int) -> str:
+    """``text`` cut to ``chars`` characters (with an ellipsis), escaped for plotly."""
+    text = text if len(text) <= chars else text[: max(1, chars - 1)] + "…"
+    return _escape(text)
+
+
 def _escape(text: str) -> str:
     """Plotly reads ``%{`` as a placeholder and ``<...>`` as markup; a name is plain text."""
     return text.replace("%{", "% {").replace("<", "&lt;").replace(">", "&gt;")

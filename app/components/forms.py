@@ -19,8 +19,6 @@ from core.config import SECTION_REGISTRIES, section_params
 from core.errors import ConfigError
 from core.params import Param, validate_params
 
-_DECADE_STEPS = (1, 2, 5)  # learning-rate style grids: 1e-4, 2e-4, 5e-4, 1e-3, ...
-
 
 # -- one parameter -----------------------------------------------------------------------------
 def param_widget(
@@ -35,16 +33,25 @@ def param_widget(
     does not parse: then the text comes back (and an error is shown), so the config built from
     it fails validation instead of silently using an old value.
     """
-    label = label or param.name
+    label = label or param.title
     if param.optional:
-        no_limit = st.checkbox(
-            f"{label}: {param.unset_text}", value=value is None, key=f"{key}.none",
-            help=param.help, disabled=disabled,
-        )
-        if no_limit:
-            return None
-        if value is None:
-            value = _fallback(param)
+        # The field keeps its label on top like every other one (a long "label: no limit"
+        # checkbox would be cut in a narrow column); the box under it says what unset means and
+        # greys the field out.
+        field = st.container()
+        unset = st.checkbox(param.unset_text, value=value is None, key=f"{key}.none",
+                            help=f"Leave {label} unset: {param.unset_text}.", disabled=disabled)
+        with field:
+            chosen = _widget(param, _fallback(param) if value is None else value, key, label,
+                             disabled or unset, format_func)
+        return None if unset else chosen
+    return _widget(param, value, key, label, disabled, format_func)
+
+
+def _widget(
+    param: Param, value: Any, key: str, label: str, disabled: bool,
+    format_func: Callable[[Any], str] | None,
+) -> Any:
     value = _shown_value(param, value)
 
     if param.choices is not None:
@@ -61,13 +68,8 @@ def param_widget(
             value=int(value), step=1, key=key, help=param.help, disabled=disabled,
         )
     if param.kind == "float":
-        if param.log and param.low is not None and param.low > 0 and param.high is not None:
-            # A slider over 1-2-5 steps per decade: the natural way to pick a learning rate.
-            options = _log_grid(param.low, param.high, (value, param.default))
-            return st.select_slider(
-                label, options=options, value=_nearest(options, float(value)),
-                format_func=_fmt, key=key, help=param.help, disabled=disabled,
-            )
+        # A log-scale value (a learning rate, an epsilon) is typed in scientific notation: a
+        # slider over 1e-6..10 in a narrow column cannot be read or hit.
         low, high = _bound(param.low, float), _bound(param.high, float)
         return st.number_input(
             label, min_value=low, max_value=high, value=float(value),
@@ -96,10 +98,14 @@ def section_form(
     key_prefix: str,
     *,
     exclude: Collection[str] = (),
-    columns: int = 3,
+    columns: int = 2,
 ) -> dict[str, Any]:
     """Widgets for every declared parameter of one section (and component); returns the
     section as a raw config dict (with ``name`` for component sections).
+
+    The essential parameters (``Param.essential``) come first; the others wait in an
+    "Advanced" expander. ``columns`` is how many fields share a row: 2 in half the page, 4
+    across it, so no label is cut.
 
     ``exclude``: parameters set elsewhere on the page (e.g. ``path`` of an uploaded file);
     their value is passed through from ``values``. Problems with the section (a value out of
@@ -114,17 +120,33 @@ def section_form(
     if not shown:
         st.caption("No parameters.")
         return out
-    cols = st.columns(min(columns, len(shown)))
-    for i, p in enumerate(shown):
-        with cols[i % len(cols)]:
-            out[p.name] = param_widget(
-                p, values.get(p.name, p.default), key=".".join(filter(None, (key_prefix, section, component_name, p.name)))
-            )
+    first, rest = split_essential(shown)
+
+    def draw(group: Sequence[Param]) -> None:
+        cols = st.columns(min(columns, len(group)))
+        for i, p in enumerate(group):
+            with cols[i % len(cols)]:
+                key = ".".join(filter(None, (key_prefix, section, component_name, p.name)))
+                out[p.name] = param_widget(p, values.get(p.name, p.default), key=key)
+
+    if first:
+        draw(first)
+    if rest:
+        with st.expander(f"Advanced ({len(rest)})"):
+            draw(rest)
     # A list that did not parse was already reported under its widget.
     unparsed = any(p.kind in ("ints", "floats") and isinstance(out[p.name], str) for p in shown)
     if not unparsed and (problem := section_problem(section, component_name, out)):
         st.error(problem)
     return out
+
+
+def split_essential(params: Sequence[Param]) -> tuple[list[Param], list[Param]]:
+    """(essential, advanced) in declaration order; a section that marks none shows all first."""
+    first = [p for p in params if p.essential]
+    if not first:
+        return list(params), []
+    return first, [p for p in params if not p.essential]
 
 
 def section_problem(section: str, component_name: str | None, values: Mapping[str, Any]) -> str | None:
@@ -192,25 +214,14 @@ def _bound(limit: float | None, kind: type) -> Any:
 
 
 def _float_step(param: Param) -> float:
+    if param.log and isinstance(param.default, int | float) and param.default > 0:
+        # A tenth of the default's decade (lr 1e-3: steps of 1e-4). From the declaration, not the
+        # current value, so the widget keeps its identity while the value changes.
+        return float(f"1e{math.floor(math.log10(param.default)) - 1}")
     high = param.high if param.high is not None else 100.0
     if high <= 1:
         return 0.01
     return 0.1 if high <= 100 else 1.0
-
-
-def _log_grid(low: float, high: float, extra: Sequence[Any]) -> list[float]:
-    grid: set[float] = set()
-    for exponent in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1):
-        for m in _DECADE_STEPS:
-            v = float(f"{m}e{exponent}")
-            if low <= v <= high:
-                grid.add(v)
-    grid |= {float(x) for x in extra if isinstance(x, int | float) and low <= x <= high}
-    return sorted(grid)
-
-
-def _nearest(options: Sequence[float], value: float) -> float:
-    return min(options, key=lambda o: abs(math.log10(o) - math.log10(max(value, 1e-300))))
 
 
 def _fmt(value: Any) -> str:

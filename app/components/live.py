@@ -19,6 +19,7 @@ from core.display import format_duration
 from core.errors import WorkbenchError
 from core.jobs import request_resume, stop_run
 from core.metrics import COUNT_KEYS, METRICS
+from core.reproduce import differing_settings
 from core.store import ACTIVE_STATUSES, Run, Store
 
 STATUS_COLORS = {
@@ -35,6 +36,22 @@ HIDDEN_VAL = frozenset({"loss", *COUNT_KEYS})
 
 
 # -- small pieces ------------------------------------------------------------------------------
+_PRELOAD_KEY = "chart_preload"
+_PRELOAD_CSS = (f"<style>.st-key-{_PRELOAD_KEY} {{ position: absolute; height: 0; overflow: hidden; "
+                "visibility: hidden; pointer-events: none; }</style>")
+
+
+def preload_chart_library() -> None:
+    """An empty, invisible plotly chart, so the browser fetches and starts the chart library
+    while a person fills in a form: the Run page's first loss point then appears within about a
+    second of Start instead of after the library's ~3 s first load (bench/ui_latency.py (a)).
+    Pages that start runs (Train, Home) call it."""
+    st.html(_PRELOAD_CSS)
+    with st.container(key=_PRELOAD_KEY):
+        st.plotly_chart(go.Figure(layout={"height": 10, "margin": {"l": 0, "r": 0, "t": 0, "b": 0}}),
+                        config={"staticPlot": True, "displayModeBar": False}, key=f"{_PRELOAD_KEY}.figure")
+
+
 def status_badge(status: str) -> None:
     st.badge(status, icon=STATUS_ICONS.get(status), color=STATUS_COLORS.get(status, "gray"))  # type: ignore[arg-type]
 
@@ -149,7 +166,10 @@ def curves_panel(df: pd.DataFrame) -> None:
             part = df[(df["split"] == "val") & (df["name"] == name)]
             # Same runs and colours as the loss chart's legend above; in a third of the width a
             # legend of its own would sit on the axis title. Hover names the run.
-            _chart(metric_curves_figure(part, name, title=f"val {name}"), height=280, legend=False)
+            label = METRICS[name].label if name in METRICS else name
+            fig = metric_curves_figure(part, name, title=f"val {label}")
+            fig.update_yaxes(title=label)
+            _chart(fig, height=280, legend=False)
 
 
 def _chart(fig: go.Figure, height: int, legend: bool = True) -> None:
@@ -190,14 +210,20 @@ def sample_panel(run: Run) -> None:
 def log_panel(store: Store, run: Run, limit: int = 200) -> None:
     # Debug events hold a bug's traceback, for a report; the log a person reads leaves them out.
     events = [e for e in store.events(run.id, limit=limit) if e.level != "debug"]
-    with st.expander(f"Log ({len(events)} events)", icon=":material/receipt_long:"):
+    # The latest entry (start, an evaluation, the end) shows without opening the log; the
+    # expander's title stays the same, so a log opened while the run trains stays open.
+    if events:
+        st.caption(f":material/receipt_long: {dt.datetime.fromtimestamp(events[-1].time):%H:%M:%S} "
+                   f"{events[-1].message}")
+    with st.expander("Run log", icon=":material/receipt_long:",
+                     expanded=run.status == "failed"):
         if not events:
-            st.caption("Nothing logged yet.")
+            st.caption("Start, evaluations, checkpoints and the end are logged here as they happen.")
             return
         lines = [
             f"{dt.datetime.fromtimestamp(e.time):%H:%M:%S} {e.level.upper():7} {e.message}" for e in events
         ]
-        st.code("\n".join(lines), language=None)
+        st.code("\n".join(lines), language=None, wrap_lines=True)
 
 
 # -- the live view -----------------------------------------------------------------------------
@@ -221,6 +247,8 @@ def run_view(store: Store, run_ids: Sequence[str], polling: bool) -> None:
     else:
         _race_header(store, runs)
     frame = metrics_frame(store, runs)
+    if len(runs) > 1 and (answer := race_answer(frame, runs)):
+        st.markdown(f":material/sports_score: {answer}")
     if frame.empty and not any(r.status in ACTIVE_STATUSES for r in runs):
         # Empty charts saying "no values yet" would promise points that will never come.
         st.info("No metrics: the run ended before its first logged step (see the error and the log below).")
@@ -250,10 +278,72 @@ def _single_header(store: Store, run: Run) -> None:
     summary_panel(run)
 
 
+def race_differences(runs: Sequence[Run]) -> pd.DataFrame:
+    """The settings that differ between a race's entrants: one row per run (its name), one
+    column per setting (its config key, without ``model.`` where that is the section); blank
+    where an entrant has no such setting (an LSTM has no d_model)."""
+    diff = differing_settings([r.config for r in runs])
+    columns = {key: key.removeprefix("model.") for key in diff}
+    return pd.DataFrame(
+        {columns[key]: [_cell(v) for v in values] for key, values in diff.items()},
+        index=pd.Index([r.name for r in runs], name="entrant"),
+    )
+
+
+def _setting(run: Run, key: str) -> object:
+    section, name = key.split(".", 1)
+    return (run.config.get(section) or {}).get(name)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+# What makes a race fair, and how the caption says it is shared.
+SHARED_BUDGET = {"data.name": "data {}", "training.max_steps": "{:,} steps", "training.batch_size": "batch {}",
+                 "training.seed": "seed {}"}
+QUESTION_METRIC = "negation_accuracy"
+QUESTION_LEVEL = 0.8  # "learns negation" = gets 80% of the negated validation reviews right
+
+
+def race_answer(frame: pd.DataFrame, runs: Sequence[Run], metric: str = QUESTION_METRIC,
+                level: float = QUESTION_LEVEL) -> str | None:
+    """Which entrant first reached ``level`` on ``metric`` (the race demo's question: which learns
+    negation faster?), from the charted points; None when no entrant reports the metric."""
+    if frame.empty:
+        return None
+    points = frame[(frame["split"] == "val") & (frame["name"] == metric)]
+    if points.empty:
+        return None
+    label = METRICS[metric].label.lower() if metric in METRICS else metric
+    reached = {}
+    for run in runs:
+        mine = points[(points["run"] == run.name) & (points["value"] >= level)]
+        if not mine.empty:
+            reached[run.name] = int(mine["step"].min())
+    if not reached:
+        best = points.loc[points["value"].idxmax()]
+        return (f"No entrant has reached {level:.0%} {label} yet; best so far {best['run']} "
+                f"with {best['value']:.0%} at step {int(best['step']):,}.")
+    order = sorted(reached.items(), key=lambda kv: kv[1])
+    first, step = order[0]
+    others = [f"{name} at step {s:,}" for name, s in order[1:]]
+    others += [f"{r.name} not yet" for r in runs if r.name not in reached]
+    return (f"First to {level:.0%} {label}: **{first}** at step {step:,}"
+            + (f" ({'; '.join(others)})." if others else "."))
+
+
 def _race_header(store: Store, runs: Sequence[Run]) -> None:
     race = next((t for t in runs[0].tags if t.startswith("race-")), "race")
     st.subheader(f"Race {race.removeprefix('race-')}: " + " vs ".join(r.arch for r in runs))
-    st.caption("Same data, same budget (max_steps and seed); curves overlaid below.")
+    diff = race_differences(runs)
+    shared = ", ".join(text.format(_setting(runs[0], key)) for key, text in SHARED_BUDGET.items()
+                       if key not in diff.columns and _setting(runs[0], key) is not None)
+    st.caption((f"Same {shared}; " if shared else "") + "the settings that differ are below; curves overlaid.")
     for run in runs:
         with st.container(border=True):
             name, badge, buttons = st.columns([6, 1, 1], vertical_alignment="center")
@@ -266,6 +356,9 @@ def _race_header(store: Store, runs: Sequence[Run]) -> None:
                 st.error(run.error, icon=":material/error:")
             progress_panel(run)
             summary_panel(run)
+    if not diff.empty:
+        st.markdown(f"**Settings that differ** ({diff.shape[1]}; `model.` left out)")
+        st.dataframe(diff, width="stretch", key="race.differences")
 
 
 def _ordered(values: dict) -> dict:

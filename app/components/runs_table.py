@@ -52,14 +52,64 @@ def run_row(run: Run) -> dict[str, Any]:
     return row
 
 
+# The best value and what it measures come right after the name and status, so they are on
+# screen without scrolling sideways; the hyperparameters follow.
 TABLE_COLUMNS = [
-    "name", "status", "task", "arch", "tags", *KEY_PARAMS, "metric", "best", "accuracy",
-    "perplexity", "duration (s)", "created", "id",
+    "name", "status", "best", "metric", "task", "arch", "accuracy", "perplexity", "tags",
+    *KEY_PARAMS, "duration (s)", "created", "id",
 ]
 
 
 def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
     return pd.DataFrame([run_row(r) for r in runs], columns=TABLE_COLUMNS)
+
+
+# How each number reads. st.dataframe draws "None" in an empty cell whatever the formatting, so
+# the table on screen holds text (the numbers themselves stay in runs_table, for filters and the
+# CSV download): digits aligned on the decimal point, padded with spaces, so the grid's text sort
+# still orders them as numbers, and an empty cell is empty.
+FORMATS = {
+    "best": "{:.4f}", "accuracy": "{:.3f}", "perplexity": "{:.2f}", "lr": "{:.6f}", "duration (s)": "{:.0f}",
+}
+NUMBER_COLUMNS = ("best", "accuracy", "perplexity", "layers", "d_model", "hidden", "lr", "batch", "steps", "duration (s)")
+
+
+def aligned_text(values: pd.Series, fmt: str = "{:.0f}") -> pd.Series:
+    """Numbers as text aligned on the decimal point (spaces pad the whole part in front and the
+    fraction behind, trailing zeros of a fraction dropped), "" where there is none. For
+    non-negative numbers the text order is the number order."""
+    texts = []
+    for value in values:
+        number = pd.to_numeric(value, errors="coerce")
+        if pd.isna(number):
+            texts.append(None)
+            continue
+        text = fmt.format(float(number))
+        if "." in text and "e" not in text:
+            text = text.rstrip("0").rstrip(".") if fmt == "{:.6f}" else text
+        texts.append(text)
+    whole = max((len(t.split(".")[0]) for t in texts if t), default=0)
+    frac = max((len(t.split(".")[1]) + 1 if "." in t else 0 for t in texts if t), default=0)
+    out = []
+    for t in texts:
+        if t is None:
+            out.append("")
+            continue
+        head, _, tail = t.partition(".")
+        tail = f".{tail}" if tail else ""
+        out.append(head.rjust(whole) + tail.ljust(frac))
+    return pd.Series(out, index=values.index, dtype=object)
+
+
+def shown(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` as the grid shows it: numbers as aligned text, missing values blank."""
+    out = table.copy()
+    for column in out.columns:
+        if column in NUMBER_COLUMNS:
+            out[column] = aligned_text(out[column], FORMATS.get(column, "{:.0f}"))
+        elif out[column].dtype == object:
+            out[column] = out[column].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else v)
+    return out
 
 
 def filter_table(
@@ -81,14 +131,16 @@ def filter_table(
     return table[keep]
 
 
+_HELP = {
+    "best": "Best validation value of the run's watched metric (next column)",
+    "accuracy": "Validation accuracy at the last evaluation", "perplexity": "Validation perplexity at the last evaluation",
+}
+_LABELS = {"accuracy": "val accuracy", "perplexity": "val perplexity"}
 COLUMN_CONFIG = {
     "id": st.column_config.TextColumn("id", width="small"),
-    "lr": st.column_config.NumberColumn("lr", format="%.2e"),
-    "best": st.column_config.NumberColumn("best", format="%.4f", help="Best value of the run's watched metric"),
-    "accuracy": st.column_config.NumberColumn("val accuracy", format="%.3f"),
-    "perplexity": st.column_config.NumberColumn("val perplexity", format="%.2f"),
-    "duration (s)": st.column_config.NumberColumn("duration (s)", format="%.0f"),
+    "metric": st.column_config.TextColumn("metric", help="The metric the run watches for its best checkpoint"),
     "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+    **{c: st.column_config.TextColumn(_LABELS.get(c, c), alignment="right", help=_HELP.get(c)) for c in NUMBER_COLUMNS},
 }
 
 

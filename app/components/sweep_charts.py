@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import optuna
-import optuna.visualization as vis
 import plotly.graph_objects as go
 from optuna.trial import TrialState
 
 from app.components.charts import empty_figure
+
+
+def _vis() -> Any:
+    """``optuna.visualization``, imported on the first figure: it imports matplotlib (its other
+    backend) with it, 1.5-2 s that the Define view, which draws no figure, need not wait for
+    (app/warmup.py imports it in the background once the server is up)."""
+    import optuna.visualization as vis
+
+    return vis
 
 _MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 
@@ -25,7 +34,7 @@ def history_figure(study: optuna.Study, metric: str) -> go.Figure:
     history; pruned trials show on the curves instead)."""
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return empty_figure("No complete trials yet")
-    fig = vis.plot_optimization_history(study, target_name=f"val {metric}")
+    fig = _vis().plot_optimization_history(study, target_name=f"val {metric}")
     fig.update_layout(title="Optimisation history", xaxis_title="Trial", yaxis_title=f"val {metric}",
                       margin=_MARGIN)
     # Trials are whole numbers: ticks at integers only (plotly would put one at 0.5).
@@ -40,7 +49,7 @@ def curves_figure(study: optuna.Study, metric: str) -> go.Figure:
     trials = [t for t in study.get_trials(deepcopy=False) if t.intermediate_values]
     if not trials:
         return empty_figure(f"No val {metric} yet")
-    fig = vis.plot_intermediate_values(study)
+    fig = _vis().plot_intermediate_values(study)
     fig.for_each_trace(lambda t: t.update(name=t.name.replace("Trial", "trial ")))
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     if pruned:
@@ -60,10 +69,10 @@ def analysis_figures(study: optuna.Study, params: list[str]) -> list[tuple[str, 
     """(title, make figure) for the Analyse view; a figure may raise when there are too few
     trials for it (the page says so instead)."""
     plots: list[tuple[str, Callable[[], go.Figure]]] = [
-        ("Parameter importances", lambda: vis.plot_param_importances(study)),
-        ("Parallel coordinates", lambda: vis.plot_parallel_coordinate(study)),
-        ("Slices", lambda: vis.plot_slice(study)),
+        ("Parameter importances", lambda: _vis().plot_param_importances(study)),
+        ("Parallel coordinates", lambda: _vis().plot_parallel_coordinate(study)),
+        ("Slices", lambda: _vis().plot_slice(study)),
     ]
     if len(params) >= 2:
-        plots.append(("Contour", lambda: vis.plot_contour(study, params=params[:2])))
+        plots.append(("Contour", lambda: _vis().plot_contour(study, params=params[:2])))
     return plots

@@ -14,6 +14,7 @@ import streamlit as st
 from app.components.forms import component_select, param_widget, section_form
 from app.components.run_picker import pick_runs
 from core.config import SECTION_REGISTRIES, default_config, section_params
+from core.device import gpu_info
 from core.metrics import METRICS, task_metrics
 from core.params import Param
 from core.registry import TASKS
@@ -24,14 +25,21 @@ COMPONENT_SECTIONS = ("data", "tokenizer", "model", "optimizer", "schedule")
 
 
 # -- pure helpers (no Streamlit) ---------------------------------------------------------------------
-def default_range(param: Param) -> dict[str, Any]:
+def default_range(param: Param, gpu: bool = False) -> dict[str, Any]:
     """A sensible starting range around the declared default, inside the declared bounds
-    (declared bounds are limits, e.g. lr in [1e-6, 10]: far too wide to search)."""
+    (declared bounds are limits, e.g. lr in [1e-6, 10]: far too wide to search).
+
+    A log-scale size (hidden units, widths: a log-scale int) spans what the hardware trains in
+    a sweep's time: half to twice the default on a CPU (64..256 for 128), a quarter to four
+    times on a GPU; a log-scale rate spans a decade each way."""
     if param.choices is not None or param.kind == "bool":
         return {"choices": list(param.choices or (True, False))}
     default = param.default if isinstance(param.default, int | float) else (param.low or 0)
     low, high = param.low, param.high
-    if param.log and default > 0:
+    if param.log and default > 0 and param.kind == "int":
+        factor = 4 if gpu else 2
+        lo, hi = default / factor, default * factor
+    elif param.log and default > 0:
         lo, hi = default / 10, default * 10
     elif low is not None and high is not None and high - low <= 1:
         lo, hi = low, high  # a fraction such as dropout: the whole declared range
@@ -106,12 +114,25 @@ def settings_input(task: str, key: str) -> dict[str, Any]:
 
     method = widget(settings.METHOD, format_func=lambda m: settings.choice(settings.METHODS, m).label)
     st.caption(settings.choice(settings.METHODS, method).help)
-    # One widget per task: a metric chosen for one task may not exist for the next.
-    widget(objective_param(task), f"{key}.{settings.METRIC.name}.{task}", format_func=lambda m: METRICS[m].label)
+    # One widget per task: a metric chosen for one task may not exist for the next. A change of
+    # task starts it again at the new task's own metric, and says so.
+    objective = objective_param(task)
+    previous = st.session_state.get(f"{key}.objective_task")
+    st.session_state[f"{key}.objective_task"] = task
+    widget(objective, f"{key}.{settings.METRIC.name}.{task}", format_func=lambda m: METRICS[m].label)
+    if previous is not None and previous != task:
+        st.info(f"The task is now {task}: the objective starts again at its own metric, "
+                f"{METRICS[objective.default].label} (the list is {task}'s metrics).", icon=":material/restart_alt:")
     widget(settings.DIRECTION)
-    for column, param in zip(st.columns(2), (settings.TRIALS, settings.TIME_LIMIT), strict=True):
+    # A search that never ends on its own starts with a budget (a valid sweep from the first
+    # view); a grid starts with none, so it runs every point. Each has its own widget.
+    budget = (settings.TRIALS if method == "grid"
+              else replace(settings.TRIALS, default=settings.SUGGESTED_TRIALS))
+    trials_key = f"{key}.{settings.TRIALS.name}" + (".grid" if method == "grid" else "")
+    for column, param, widget_key in zip(st.columns(2), (budget, settings.TIME_LIMIT),
+                                         (trials_key, None), strict=True):
         with column:
-            widget(param)
+            widget(param, widget_key)
     pruner = widget(settings.PRUNER, format_func=lambda p: settings.choice(settings.PRUNERS, p).label)
     st.caption(settings.choice(settings.PRUNERS, pruner).help)
     for column, param in zip(st.columns(2), (settings.WORKERS, settings.SEED), strict=True):
@@ -148,16 +169,20 @@ def space_input(config: dict[str, Any], method: str, key: str) -> dict[str, Any]
                 label = f"`{param_key}`" + (f" (only {', '.join(map(str, owners))})" if when else "")
                 if not st.checkbox(label, key=f"{key}.tick.{param_key}", help=param.help):
                     continue
-                spec = range_input(param, param_key, method, f"{key}.range.{param_key}")
+                base_value = (config.get(section) or {}).get(param.name) if section == "training" or \
+                    (config.get(section) or {}).get("name") in owners else None
+                spec = range_input(param, param_key, method, f"{key}.range.{param_key}", base_value)
                 if when:
                     spec["when"] = when
                 space[param_key] = spec
     return space
 
 
-def range_input(param: Param, name: str, method: str, key: str) -> dict[str, Any]:
-    """The values to try for one parameter: choices, or low / high / log (and grid points)."""
-    start = default_range(param)
+def range_input(param: Param, name: str, method: str, key: str, value: Any = None) -> dict[str, Any]:
+    """The values to try for one parameter: choices, or low / high / log (and grid points),
+    starting around ``value`` (the base config's) on the hardware training will run on."""
+    around = param if value is None or param.choices is not None else replace(param, default=value)
+    start = default_range(around, gpu=bool(gpu_info()))
     if "choices" in start or param.kind in ("str", "ints", "floats"):
         if param.kind in ("str", "ints", "floats") and param.choices is None:
             text = st.text_input(f"{name} values (separated by |)", value=str(param.default), key=key,

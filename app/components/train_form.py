@@ -16,7 +16,7 @@ import streamlit as st
 from app.components.forms import component_select, section_form
 from app.components.uploads import stored_uploads, uploads_dir
 from app.state import clear_keys, get_store
-from core.config import RunConfig, default_config, section_params, validate_config
+from core.config import RunConfig, default_config, section_params, tuned_settings, validate_config
 from core.errors import ConfigError
 from core.paths import safe_join
 from core.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, TOKENIZERS
@@ -42,7 +42,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 DEFAULT_PRESET = "Default"
-HYPER_SECTIONS = (("tokenizer", TOKENIZERS), ("optimizer", OPTIMIZERS), ("schedule", SCHEDULES))
+HYPER_SECTIONS = {"tokenizer": TOKENIZERS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
 
 
 # -- form state ----------------------------------------------------------------------------------
@@ -68,10 +68,9 @@ def start_values(form: dict[str, Any], section: str, name: str | None, key: str 
     """
     key = key or f"{section}/{name or ''}"
     if key not in form["values"]:
-        # The task's own settings for its default components (e.g. a BiLSTM, lr 3e-3) first.
-        task_default = default_config(form["task"]).get(section, {})
-        same = section == "training" or task_default.get("name") == name
-        values = {k: v for k, v in task_default.items() if k != "name"} if same else {}
+        # The task's own settings first (e.g. a BiLSTM with max pooling, lr 3e-3); a model
+        # setting applies to every architecture that has it, so a race starts like for like.
+        values = tuned_settings(form["task"], section, name)
         declared = {p.name for p in section_params(section, name)}
         for dotted, value in PRESETS.get(form["preset"], {}).items():
             sec, param = dotted.split(".", 1)
@@ -135,6 +134,12 @@ def data_choices(task: str) -> list[str]:
 
 
 # -- drawing -------------------------------------------------------------------------------------
+# Each section is a bordered box: its essential fields, then the others under "Advanced". A
+# box in half the page lays out two fields per row, the model across the page four, so no
+# label is cut.
+HALF, FULL = 2, 4
+
+
 def data_section(form: dict[str, Any], task: str) -> dict[str, Any]:
     choices = data_choices(task)
     current = form["picks"]["data"]
@@ -150,37 +155,38 @@ def data_section(form: dict[str, Any], task: str) -> dict[str, Any]:
         name, fixed = choice, {}
         st.caption(DATASETS.get(name).help)
     values = start_values(form, "data", name, key=f"data/{choice}")
-    with st.expander("Data parameters"):
-        out = section_form("data", name, {**values, **fixed}, wk(form), exclude=fixed.keys())
+    out = section_form("data", name, {**values, **fixed}, wk(form), exclude=fixed.keys(), columns=HALF)
     form["values"][f"data/{choice}"] = {k: v for k, v in out.items() if k != "name"}
     return out
 
 
 def model_sections(form: dict[str, Any], archs: list[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    with st.expander("Model", expanded=True, icon=":material/neurology:"):
+    with st.container(border=True):
+        st.markdown(":material/neurology: **Model**")
         containers = st.tabs(archs) if len(archs) > 1 else [st.container()]
         for arch, box in zip(archs, containers, strict=True):
             with box:
                 st.caption(MODELS.get(arch).help)
-                out[arch] = section_form("model", arch, start_values(form, "model", arch), wk(form))
+                out[arch] = section_form("model", arch, start_values(form, "model", arch), wk(form), columns=FULL)
                 form["values"][f"model/{arch}"] = {k: v for k, v in out[arch].items() if k != "name"}
     return out
 
 
 def component_section(form: dict[str, Any], section: str, registry: Any, task: str) -> dict[str, Any]:
     names = registry.names(tasks=task) or registry.names()  # most are task-agnostic
-    with st.expander(section.capitalize()):
+    with st.container(border=True):
         name = component_select(section, names, form["picks"][section], key=f"{wk(form)}.{section}")
         form["picks"][section] = name
-        out = section_form(section, name, start_values(form, section, name), wk(form))
+        out = section_form(section, name, start_values(form, section, name), wk(form), columns=HALF)
     form["values"][f"{section}/{name}"] = {k: v for k, v in out.items() if k != "name"}
     return out
 
 
 def plain_section(form: dict[str, Any], section: str, name: str | None, title: str) -> dict[str, Any]:
-    with st.expander(title):
-        out = section_form(section, name, start_values(form, section, name), wk(form))
+    with st.container(border=True):
+        st.markdown(f"**{title}**")
+        out = section_form(section, name, start_values(form, section, name), wk(form), columns=HALF)
     form["values"][f"{section}/{name or ''}"] = {k: v for k, v in out.items() if k != "name"}
     return out
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from core.data import sentiment as sentiment_words
 from core.data.splits import split_indices, split_text
 from core.data.types import DatasetSplits, Split
 from core.errors import ConfigError, DataError
@@ -54,21 +55,23 @@ def list_builtin() -> list[dict[str, Any]]:
 
 def _fraction_params(val: float = 0.1) -> tuple[Param, ...]:
     return (
-        Param("val_fraction", "float", val, "Share of the examples held out for validation.", low=0.01, high=0.5, sweepable=False),
-        Param("test_fraction", "float", 0.0, "Share held out as a test split (0: none).", low=0.0, high=0.5, sweepable=False),
+        Param("val_fraction", "float", val, "Share of the examples held out for validation.", low=0.01, high=0.5, sweepable=False, label="Validation share"),
+        Param("test_fraction", "float", 0.0, "Share held out as a test split (0: none).", low=0.0, high=0.5, sweepable=False, label="Test share"),
     )
 
 
 _DATA_SEED = Param(
     "data_seed", "int", 0, "Seed of the generator (fixed by default so every run sees the same data).",
-    low=0, high=2**31 - 1, sweepable=False,
+    low=0, high=2**31 - 1, sweepable=False, label="Data seed",
 )
 
 
 def _labeled_splits(
     texts: list[str], labels: list[int], names: list[str], p: dict[str, Any], seed: int,
-    description: str, notes: list[str],
+    description: str, notes: list[str], negated: list[bool] | None = None,
 ) -> DatasetSplits:
+    """Stratified splits. ``negated``: per example, whether its label rests on a negation; the
+    validation examples' flags go to ``extras["negated"]`` (the negation_accuracy metric)."""
     tr, va, te = split_indices(len(texts), p["val_fraction"], p["test_fraction"], seed, labels=labels)
 
     def part(idx: list[int]) -> Split:
@@ -82,6 +85,7 @@ def _labeled_splits(
         label_names=names,
         description=description,
         notes=notes,
+        extras={"negated": [bool(negated[i]) for i in va]} if negated is not None else {},
     )
 
 
@@ -103,118 +107,16 @@ def _words(text: str, sep: str | None = None) -> list[str]:
     return text.split(sep)
 
 
-# -- sentiment --------------------------------------------------------------------------------
-
-_POS_ADJ = _words(
-    "good great excellent wonderful brilliant superb delightful charming enjoyable moving "
-    "gripping clever witty funny beautiful stunning fresh engaging touching memorable "
-    "satisfying impressive thoughtful inventive riveting solid fantastic lovely smart "
-    "compelling uplifting elegant polished exciting reliable sturdy"
-)
-_NEG_ADJ = _words(
-    "bad awful terrible boring dull tedious clumsy bland flat lifeless predictable "
-    "forgettable disappointing mediocre sloppy tiresome weak painful shallow pointless "
-    "annoying confusing lazy messy cheap ugly slow stale clunky frustrating hollow "
-    "irritating flimsy broken overpriced"
-)
-_POS_NOUN = _words("masterpiece triumph gem delight joy treat marvel success winner pleasure")
-_NEG_NOUN = _words("disaster mess letdown bore failure chore waste flop nightmare dud")
-_THINGS = _words(
-    "movie film show series documentary thriller comedy drama sequel novel album game "
-    "phone laptop camera blender headset charger jacket backpack restaurant hotel"
-)
-_ASPECTS = _words(
-    "acting plot ending script soundtrack dialogue pacing cast story direction "
-    "battery screen design price service sound quality food staff interface"
-)
-_PEOPLE = ["i", "we", "my sister", "my brother", "my friend", "our teacher", "the critic",
-           "my dad", "my mom", "my roommate", "everyone", "the kids", "my partner", "a colleague"]
-# (past, base) so both "loved the film" and "did not love the film" read right.
-_POS_VERB = [("loved", "love"), ("enjoyed", "enjoy"), ("liked", "like"), ("adored", "adore"),
-             ("recommended", "recommend"), ("appreciated", "appreciate"), ("admired", "admire")]
-_NEG_VERB = [("hated", "hate"), ("disliked", "dislike"), ("regretted", "regret"),
-             ("resented", "resent"), ("despised", "despise")]
-_INTENS = _words("very really truly extremely incredibly quite remarkably so genuinely absolutely rather")
-# Each flips the polarity of the adjective that follows.
-_NEGATORS = ("not", "never", "hardly", "far from", "anything but", "not very", "not exactly", "not at all")
-# Share of clauses whose sentiment word is negated: high enough that single words mislead a
-# bag of words, low enough that words still carry some signal (bag of words ~70%).
-_NEGATION_RATE = 0.3
-_NOUN_NEGATORS = ("not", "hardly", "far from", "by no means", "never")
-_NEUTRAL = [
-    "i watched it on a tuesday", "we saw it last weekend", "my cousin bought it online",
-    "it arrived in a blue box", "the theater was half empty", "it runs about two hours",
-    "it came out in the spring", "i read the manual twice", "we went after dinner",
-    "the store was near the station", "it was raining outside", "the box was heavy",
-    "i paid with a gift card", "my neighbor told me about it", "it is the third one in the series",
-    "the tickets were cheap", "i used it for a week", "the parking lot was full",
-]
-_OPENERS = ["honestly ,", "overall ,", "to be fair ,", "in the end ,", "frankly ,", "well ,", "all in all ,", "sadly ,", "luckily ,"]
-
-
 def _pick(rng: np.random.Generator, items: list[str] | tuple[str, ...]) -> str:
     return items[int(rng.integers(len(items)))]
 
 
-def _adj_phrase(rng: np.random.Generator, positive: bool) -> str:
-    """An adjective phrase with the given final polarity, negated now and then."""
-    negate = rng.random() < _NEGATION_RATE
-    adj = _pick(rng, _POS_ADJ if positive != negate else _NEG_ADJ)
-    if negate:
-        return f"{_pick(rng, _NEGATORS)} {adj}"
-    return f"{_pick(rng, _INTENS)} {adj}" if rng.random() < 0.4 else adj
-
-
-def _clause(rng: np.random.Generator, positive: bool) -> str:
-    kind = rng.random()
-    verb = "is" if rng.random() < 0.5 else "was"
-    if kind < 0.45:
-        subject = f"the {_pick(rng, _ASPECTS if rng.random() < 0.5 else _THINGS)}"
-        return f"{subject} {verb} {_adj_phrase(rng, positive)}"
-    if kind < 0.65:
-        negate = rng.random() < _NEGATION_RATE
-        noun = _pick(rng, _POS_NOUN if positive != negate else _NEG_NOUN)
-        article = "an" if noun[0] in "aeiou" else "a"
-        lead = _pick(rng, ("it is", "this is", f"the {_pick(rng, _THINGS)} {verb}", "it was"))
-        if negate:
-            return f"{lead} {_pick(rng, _NOUN_NEGATORS)} {article} {noun}"
-        if rng.random() < 0.2:
-            return f"what {article} {noun}"
-        return f"{lead} {_pick(rng, ('truly', 'really', 'such', 'quite'))} {article} {noun}"
-    if kind < 0.85:
-        negate = rng.random() < _NEGATION_RATE
-        verbs = _POS_VERB if positive != negate else _NEG_VERB
-        past, base = verbs[int(rng.integers(len(verbs)))]
-        thing = f"the {_pick(rng, _THINGS)}"
-        if negate:
-            how = rng.random()
-            if how < 0.5:
-                return f"{_pick(rng, _PEOPLE)} did not {base} {thing}"
-            return f"{_pick(rng, _PEOPLE)} {'never' if how < 0.8 else 'hardly'} {past} {thing}"
-        return f"{_pick(rng, _PEOPLE)} {past} {thing}"
-    return f"{_pick(rng, _PEOPLE)} found the {_pick(rng, _THINGS)} {_adj_phrase(rng, positive)}"
-
-
-def _review(rng: np.random.Generator, positive: bool) -> str:
-    r = rng.random()
-    if r < 0.25:
-        # Contrast: the clause after "but" carries the verdict, so order matters.
-        body = f"{_clause(rng, not positive)} , but {_clause(rng, positive)}"
-    elif r < 0.35:
-        body = f"although {_clause(rng, not positive)} , {_clause(rng, positive)}"
-    else:
-        body = _clause(rng, positive)
-    if rng.random() < 0.25:
-        body = f"{_pick(rng, _OPENERS)} {body}"
-    if rng.random() < 0.4:
-        extra = _pick(rng, _NEUTRAL)
-        body = f"{extra} . {body}" if rng.random() < 0.5 else f"{body} . {extra}"
-    return body + " ."
-
+# -- sentiment --------------------------------------------------------------------------------
+# The word lists and templates live in core/data/sentiment.py.
 
 _SENTIMENT_PARAMS = (
-    Param("n_examples", "int", 4000, "Number of generated reviews.", low=100, high=500_000, log=True, sweepable=False),
-    Param("label_noise", "float", 0.03, "Share of labels flipped at random (keeps 100% out of reach).", low=0.0, high=0.4, sweepable=False),
+    Param("n_examples", "int", 4000, "Number of generated reviews.", low=100, high=500_000, log=True, sweepable=False, label="Examples", essential=True),
+    Param("label_noise", "float", 0.03, "Share of labels flipped at random (keeps 100% out of reach).", low=0.0, high=0.4, sweepable=False, label="Label noise"),
     *_fraction_params(),
     _DATA_SEED,
 )
@@ -222,22 +124,25 @@ _SENTIMENT_PARAMS = (
 
 @_register(
     "sentiment", _SENTIMENT_PARAMS,
-    help="Generated movie/product reviews, negative/positive, with negation and contrast (offline)",
+    help="Generated reviews of films, books and products, negative/positive, with intensifiers, negation and contrast (offline)",
     tasks=("classification", "word_embeddings", "masked_lm"), size="4,000 sentences, 2 classes",
 )
 def sentiment(p: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
     rng = np.random.default_rng([p["data_seed"], 101])
     clean = _balanced_labels(rng, p["n_examples"], 2)
-    texts = [_review(rng, bool(y)) for y in clean]
+    reviews = [sentiment_words.review(rng, bool(y)) for y in clean]
+    texts = [text for text, _ in reviews]
     labels, flipped = _flip(rng, clean, 2, p["label_noise"])
     return _labeled_splits(
         texts, labels.tolist(), ["negative", "positive"], p, seed,
         description=(
-            f"sentiment: {len(texts):,} generated reviews (negative/positive). Negation "
-            "('not good', 'hardly a masterpiece') and contrast ('..., but ...') decide the label, "
-            "so word order matters and a bag of words falls short."
+            f"sentiment: {len(texts):,} generated reviews (negative/positive) of films, books, "
+            "products and places, over a vocabulary of about 2,000 words. Intensifiers ('utterly "
+            "charming'), negation ('not a good film at all', 'hardly a masterpiece') and contrast "
+            "('..., but ...') decide the label, so word order matters and a bag of words falls short."
         ),
         notes=[f"{flipped} labels flipped on purpose (label_noise={p['label_noise']:g})"],
+        negated=[negated for _, negated in reviews],
     )
 
 
@@ -299,8 +204,8 @@ def _topic_sentence(rng: np.random.Generator, topic: str, other: str) -> str:
 
 
 _TOPIC_PARAMS = (
-    Param("n_examples", "int", 4000, "Number of generated headlines.", low=100, high=500_000, log=True, sweepable=False),
-    Param("label_noise", "float", 0.03, "Share of labels moved to another topic at random.", low=0.0, high=0.4, sweepable=False),
+    Param("n_examples", "int", 4000, "Number of generated headlines.", low=100, high=500_000, log=True, sweepable=False, label="Examples", essential=True),
+    Param("label_noise", "float", 0.03, "Share of labels moved to another topic at random.", low=0.0, high=0.4, sweepable=False, label="Label noise"),
     *_fraction_params(),
     _DATA_SEED,
 )
@@ -405,7 +310,7 @@ def _python_docs_text() -> str:
 
 
 _DOCS_PARAMS = (
-    Param("max_chars", "int", 1_000_000, "Cap on the corpus size in characters (cut at a paragraph end).", low=10_000, high=5_000_000, log=True, sweepable=False),
+    Param("max_chars", "int", 1_000_000, "Cap on the corpus size in characters (cut at a paragraph end).", low=10_000, high=5_000_000, log=True, sweepable=False, label="Max characters", essential=True),
     *_fraction_params(),
 )
 
@@ -442,9 +347,9 @@ def python_docs(p: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
 _OPS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 
 _ARITH_PARAMS = (
-    Param("n_examples", "int", 8000, "Number of distinct problems, one per line.", low=100, high=1_000_000, log=True, sweepable=False),
-    Param("max_operand", "int", 99, "Operands are drawn from 0 to this number.", low=9, high=99_999, log=True, sweepable=False),
-    Param("operations", "str", "+", "Which operations appear.", choices=("+", "+-", "+-*"), sweepable=False),
+    Param("n_examples", "int", 8000, "Number of distinct problems, one per line.", low=100, high=1_000_000, log=True, sweepable=False, label="Examples", essential=True),
+    Param("max_operand", "int", 99, "Operands are drawn from 0 to this number.", low=9, high=99_999, log=True, sweepable=False, label="Largest operand", essential=True),
+    Param("operations", "str", "+", "Which operations appear.", choices=("+", "+-", "+-*"), sweepable=False, label="Operations", essential=True),
     *_fraction_params(),
     _DATA_SEED,
 )

@@ -18,15 +18,15 @@ from core.registry import DATASETS
 # -- the "file" dataset component -------------------------------------------------------------
 
 FILE_PARAMS: tuple[Param, ...] = (
-    Param("path", "path", "", "The data file: .csv, .tsv, .jsonl, .json or .txt, optionally .gz.", sweepable=False),
-    Param("format", "str", "auto", "File format; auto decides from the suffix (and the content when unclear).", choices=FORMATS, sweepable=False),
-    Param("text_column", "str", "", "Column holding the text (empty: detect text/sentence/review/...).", sweepable=False),
-    Param("label_column", "str", "", "Column holding the class label, classification only (empty: detect label/class/sentiment/...).", sweepable=False),
-    Param("validation_path", "path", "", "A separate validation file (empty: split validation off the training file).", sweepable=False),
-    Param("val_fraction", "float", 0.1, "Share of the training file held out for validation (when no validation_path).", low=0.01, high=0.5, sweepable=False),
-    Param("test_fraction", "float", 0.0, "Share of the training file held out as a test split (0: none).", low=0.0, high=0.5, sweepable=False),
-    Param("max_examples", "int", None, "Classification: train on at most this many rows, picked with the seed (null: all). Validation is unaffected.", low=1, high=100_000_000, optional=True, sweepable=False),
-    Param("max_chars", "int", None, "Language model: train on at most the first N characters of the training part (null: all). Validation is unaffected.", low=100, high=10_000_000_000, optional=True, sweepable=False),
+    Param("path", "path", "", "The data file: .csv, .tsv, .jsonl, .json or .txt, optionally .gz.", sweepable=False, label="File", essential=True),
+    Param("format", "str", "auto", "File format; auto decides from the suffix (and the content when unclear).", choices=FORMATS, sweepable=False, label="Format"),
+    Param("text_column", "str", "", "Column holding the text (empty: detect text/sentence/review/...).", sweepable=False, label="Text column", essential=True),
+    Param("label_column", "str", "", "Column holding the class label, classification only (empty: detect label/class/sentiment/...).", sweepable=False, label="Label column", essential=True),
+    Param("validation_path", "path", "", "A separate validation file (empty: split validation off the training file).", sweepable=False, label="Validation file", essential=True),
+    Param("val_fraction", "float", 0.1, "Share of the training file held out for validation (when no validation_path).", low=0.01, high=0.5, sweepable=False, label="Validation share"),
+    Param("test_fraction", "float", 0.0, "Share of the training file held out as a test split (0: none).", low=0.0, high=0.5, sweepable=False, label="Test share"),
+    Param("max_examples", "int", None, "Classification: train on at most this many rows, picked with the seed (null: all). Validation is unaffected.", low=1, high=100_000_000, optional=True, sweepable=False, label="Max examples"),
+    Param("max_chars", "int", None, "Language model: train on at most the first N characters of the training part (null: all). Validation is unaffected.", low=100, high=10_000_000_000, optional=True, sweepable=False, label="Max characters"),
 )
 
 

@@ -128,9 +128,9 @@ def _sentence(u: list[float]) -> str:
 
 
 _PARAMS = (
-    Param("n_sentences", "int", 20_000, "Number of generated sentences.", low=500, high=1_000_000, log=True, sweepable=False),
-    Param("val_fraction", "float", 0.1, "Share of the sentences held out for validation.", low=0.01, high=0.5, sweepable=False),
-    Param("data_seed", "int", 0, "Seed of the generator (fixed by default so every run sees the same data).", low=0, high=2**31 - 1, sweepable=False),
+    Param("n_sentences", "int", 20_000, "Number of generated sentences.", low=500, high=1_000_000, log=True, sweepable=False, label="Sentences", essential=True),
+    Param("val_fraction", "float", 0.1, "Share of the sentences held out for validation.", low=0.01, high=0.5, sweepable=False, label="Validation share"),
+    Param("data_seed", "int", 0, "Seed of the generator (fixed by default so every run sees the same data).", low=0, high=2**31 - 1, sweepable=False, label="Data seed"),
 )
 _TASKS = ("word_embeddings", "language_model")
 

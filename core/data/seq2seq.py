@@ -70,19 +70,19 @@ def _split_pairs(pairs: Pairs, val_fraction: float, test_fraction: float, seed: 
 # -- parallel files -----------------------------------------------------------------------------
 
 PARALLEL_PARAMS: tuple[Param, ...] = (
-    Param("source_path", "path", "", "Source-language file, one sentence per line (plain or .gz), e.g. train.de.", sweepable=False),
-    Param("target_path", "path", "", "Target-language file aligned line by line with source_path, e.g. train.en.", sweepable=False),
-    Param("path", "path", "", "Instead of two files: one TSV / CSV / JSONL file (with a header) holding both sides.", sweepable=False),
-    Param("format", "str", "auto", "Format of `path` (auto: from the suffix).", choices=FORMATS, sweepable=False),
-    Param("source_column", "str", "", "Column of `path` with the source (empty: source/src/input..., or the first of two columns).", sweepable=False),
-    Param("target_column", "str", "", "Column of `path` with the target (empty: target/tgt/output..., or the second of two columns).", sweepable=False),
-    Param("validation_source_path", "path", "", "Validation source file (with validation_target_path).", sweepable=False),
-    Param("validation_target_path", "path", "", "Validation target file, aligned with validation_source_path.", sweepable=False),
-    Param("validation_path", "path", "", "Validation pairs as one TSV / CSV / JSONL file (same columns as `path`).", sweepable=False),
-    Param("val_fraction", "float", 0.05, "Share of the training pairs held out for validation when no validation file is given.", low=0.001, high=0.5, sweepable=False),
-    Param("max_pairs", "int", None, "Train on at most this many pairs, picked with the seed (null: all).", low=1, high=100_000_000, optional=True, sweepable=False),
-    Param("min_length", "int", 1, "Drop training pairs with a side shorter than this many words.", low=1, high=10_000, sweepable=False),
-    Param("max_length", "int", None, "Drop training pairs with a side longer than this many words (null: keep all).", low=1, high=100_000, optional=True, sweepable=False),
+    Param("source_path", "path", "", "Source-language file, one sentence per line (plain or .gz), e.g. train.de.", sweepable=False, label="Source file", essential=True),
+    Param("target_path", "path", "", "Target-language file aligned line by line with source_path, e.g. train.en.", sweepable=False, label="Target file", essential=True),
+    Param("path", "path", "", "Instead of two files: one TSV / CSV / JSONL file (with a header) holding both sides.", sweepable=False, label="File", essential=True),
+    Param("format", "str", "auto", "Format of `path` (auto: from the suffix).", choices=FORMATS, sweepable=False, label="Format"),
+    Param("source_column", "str", "", "Column of `path` with the source (empty: source/src/input..., or the first of two columns).", sweepable=False, label="Source column"),
+    Param("target_column", "str", "", "Column of `path` with the target (empty: target/tgt/output..., or the second of two columns).", sweepable=False, label="Target column"),
+    Param("validation_source_path", "path", "", "Validation source file (with validation_target_path).", sweepable=False, label="Validation source file", essential=True),
+    Param("validation_target_path", "path", "", "Validation target file, aligned with validation_source_path.", sweepable=False, label="Validation target file", essential=True),
+    Param("validation_path", "path", "", "Validation pairs as one TSV / CSV / JSONL file (same columns as `path`).", sweepable=False, label="Validation file"),
+    Param("val_fraction", "float", 0.05, "Share of the training pairs held out for validation when no validation file is given.", low=0.001, high=0.5, sweepable=False, label="Validation share"),
+    Param("max_pairs", "int", None, "Train on at most this many pairs, picked with the seed (null: all).", low=1, high=100_000_000, optional=True, sweepable=False, label="Max pairs"),
+    Param("min_length", "int", 1, "Drop training pairs with a side shorter than this many words.", low=1, high=10_000, sweepable=False, label="Min length (words)", essential=True),
+    Param("max_length", "int", None, "Drop training pairs with a side longer than this many words (null: keep all).", low=1, high=100_000, optional=True, sweepable=False, label="Max length (words)", essential=True),
 )
 
 
@@ -185,10 +185,10 @@ _ALPHABETS = {
 
 def _symbol_params(n: int, alphabet: str) -> tuple[Param, ...]:
     return (
-        Param("n_examples", "int", n, "Number of distinct generated sequences.", low=100, high=1_000_000, log=True, sweepable=False),
-        Param("min_length", "int", 4, "Shortest sequence, in symbols.", low=1, high=200, sweepable=False),
-        Param("max_length", "int", 12, "Longest sequence, in symbols.", low=1, high=200, sweepable=False),
-        Param("alphabet", "str", alphabet, "Symbols the sequences are made of.", choices=tuple(_ALPHABETS), sweepable=False),
+        Param("n_examples", "int", n, "Number of distinct generated sequences.", low=100, high=1_000_000, log=True, sweepable=False, label="Examples", essential=True),
+        Param("min_length", "int", 4, "Shortest sequence, in symbols.", low=1, high=200, sweepable=False, label="Min length (words)", essential=True),
+        Param("max_length", "int", 12, "Longest sequence, in symbols.", low=1, high=200, sweepable=False, label="Max length (words)", essential=True),
+        Param("alphabet", "str", alphabet, "Symbols the sequences are made of.", choices=tuple(_ALPHABETS), sweepable=False, label="Alphabet", essential=True),
         *_fraction_params(),
         _DATA_SEED,
     )
@@ -285,7 +285,7 @@ def date_formats(d: dt.date) -> list[str]:
 
 
 _DATE_PARAMS = (
-    Param("n_examples", "int", 8000, "Number of generated dates (each in one random format).", low=100, high=1_000_000, log=True, sweepable=False),
+    Param("n_examples", "int", 8000, "Number of generated dates (each in one random format).", low=100, high=1_000_000, log=True, sweepable=False, label="Examples", essential=True),
     *_fraction_params(),
     _DATA_SEED,
 )

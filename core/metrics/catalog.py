@@ -64,6 +64,7 @@ _WEIGHTED = " Averaged over classes weighted by their support."
 # Declaration order is display order: the Run view charts the first headline metrics.
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("accuracy", "Accuracy", "max", (CLASSIFICATION, MASKED_LM), "Share of correct predictions (masked LM: of masked tokens).", fmt="%.3f", headline=True),
+    Metric("negation_accuracy", "Accuracy on negations", "max", _CLS, "Accuracy on the validation examples whose label rests on a negation ('not a good film at all', 'hardly a masterpiece'); reported when the dataset marks them, as the built-in sentiment set does.", fmt="%.3f", headline=True),
     Metric("f1_macro", "F1 (macro)", "max", _CLS, "Harmonic mean of precision and recall." + _MACRO, fmt="%.3f", headline=True),
     Metric("roc_auc", "ROC-AUC", "max", _CLS, "Area under the ROC curve (one-vs-rest mean for several classes); missing when validation holds one class.", fmt="%.3f", headline=True),
     Metric("pr_auc", "PR-AUC", "max", _CLS, "Average precision (one-vs-rest mean for several classes).", fmt="%.3f"),

@@ -64,10 +64,10 @@ class TextCNN(Backbone):
 
 
 PARAMS = (
-    Param("embed_dim", "int", 128, "Size of the token embeddings.", low=4, high=4096, log=True),
-    Param("kernel_sizes", "ints", (3, 4, 5), "Convolution widths (tokens per window), one filter bank each.", low=1, high=32),
-    Param("n_filters", "int", 100, "Filters per kernel size.", low=1, high=4096, log=True),
-    Param("dropout", "float", 0.5, "Dropout on the pooled features before the classifier.", low=0.0, high=0.9),
+    Param("embed_dim", "int", 128, "Size of the token embeddings.", low=4, high=4096, log=True, label="Embedding size", essential=True),
+    Param("kernel_sizes", "ints", (3, 4, 5), "Convolution widths (tokens per window), one filter bank each.", low=1, high=32, label="Kernel sizes", essential=True),
+    Param("n_filters", "int", 100, "Filters per kernel size.", low=1, high=4096, log=True, label="Filters per size", essential=True),
+    Param("dropout", "float", 0.5, "Dropout on the pooled features before the classifier.", low=0.0, high=0.9, label="Dropout"),
 )
 
 

@@ -212,7 +212,7 @@ class PretrainedTokenizer(Tokenizer):
 register_kind(PretrainedTokenizer)
 
 _TOKENIZER_PARAMS = (
-    Param("model", "str", "", "Model folder or hub id whose tokenizer to use (empty: the model section's model).", sweepable=False),
+    Param("model", "str", "", "Model folder or hub id whose tokenizer to use (empty: the model section's model).", sweepable=False, label="Model", essential=True),
 )
 
 
@@ -269,8 +269,8 @@ class HFSequenceClassifier(nn.Module):
 
 
 _MODEL_PARAMS = (
-    Param("model", "str", default_model(), "Local model folder or Hugging Face hub id (default: the offline all-MiniLM-L6-v2 of lm-workbench[minilm], when installed).", sweepable=False),
-    Param("dropout", "float", None, "Dropout everywhere in the model (null: the model's own, 0.1 for BERT).", low=0.0, high=0.9, optional=True),
+    Param("model", "str", default_model(), "Local model folder or Hugging Face hub id (default: the offline all-MiniLM-L6-v2 of lm-workbench[minilm], when installed).", sweepable=False, label="Model", essential=True),
+    Param("dropout", "float", None, "Dropout everywhere in the model (null: the model's own, 0.1 for BERT).", low=0.0, high=0.9, optional=True, label="Dropout"),
 )
 
 

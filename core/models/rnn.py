@@ -78,13 +78,13 @@ class RecurrentBackbone(Backbone):
 
 
 PARAMS = (
-    Param("embed_dim", "int", 128, "Size of the token embeddings.", low=4, high=4096, log=True),
-    Param("hidden_size", "int", 128, "Size of the recurrent state (per direction).", low=4, high=4096, log=True),
-    Param("n_layers", "int", 1, "Stacked recurrent layers.", low=1, high=16),
-    Param("bidirectional", "bool", False, "Also read right to left (classification only: it sees the future)."),
-    Param("dropout", "float", 0.2, "Dropout after the embedding and between layers.", low=0.0, high=0.9),
-    Param("pooling", "str", "last", "Sentence vector: final state, or mean / max over the outputs.", choices=("last", "mean", "max")),
-    Param("tie_weights", "bool", False, "Share the embedding with the output layer (language modelling; needs embed_dim == hidden_size, unidirectional)."),
+    Param("embed_dim", "int", 128, "Size of the token embeddings.", low=4, high=4096, log=True, label="Embedding size", essential=True),
+    Param("hidden_size", "int", 128, "Size of the recurrent state (per direction).", low=4, high=4096, log=True, label="Hidden size", essential=True),
+    Param("n_layers", "int", 1, "Stacked recurrent layers.", low=1, high=16, label="Layers", essential=True),
+    Param("bidirectional", "bool", False, "Also read right to left (classification only: it sees the future).", label="Bidirectional", essential=True),
+    Param("dropout", "float", 0.2, "Dropout after the embedding and between layers.", low=0.0, high=0.9, label="Dropout"),
+    Param("pooling", "str", "last", "Sentence vector: final state, or mean / max over the outputs.", choices=("last", "mean", "max"), label="Pooling", essential=True),
+    Param("tie_weights", "bool", False, "Share the embedding with the output layer (language modelling; needs embed_dim == hidden_size, unidirectional).", label="Tie embeddings"),
 )
 
 

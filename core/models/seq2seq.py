@@ -390,21 +390,21 @@ class TransformerSeq2Seq(Seq2SeqModel):
 
 _RNN = {p.name: p for p in RNN_PARAMS}
 SEQ2SEQ_RNN_PARAMS = (
-    Param("cell", "str", "gru", "Recurrent cell of encoder and decoder.", choices=tuple(CELLS)),
-    Param("attention", "str", "bahdanau", "How the decoder looks at the source: additive (Bahdanau), dot or general (Luong), or none (one fixed vector).", choices=ATTENTION_KINDS),
+    Param("cell", "str", "gru", "Recurrent cell of encoder and decoder.", choices=tuple(CELLS), label="Cell", essential=True),
+    Param("attention", "str", "bahdanau", "How the decoder looks at the source: additive (Bahdanau), dot or general (Luong), or none (one fixed vector).", choices=ATTENTION_KINDS, label="Attention", essential=True),
     _RNN["embed_dim"],
     _RNN["hidden_size"],
     _RNN["n_layers"],
-    Param("bidirectional", "bool", True, "Encoder reads the source both ways (it may: the whole source is given)."),
+    Param("bidirectional", "bool", True, "Encoder reads the source both ways (it may: the whole source is given).", label="Bidirectional"),
     _RNN["dropout"],
 )
 
 TRANSFORMER_SEQ2SEQ_PARAMS = (
     *(p for p in _shape_params(128, 2, 4, 256, 0.1) if p.name != "n_layers"),
-    Param("encoder_layers", "int", 2, "Encoder blocks (self-attention over the source).", low=1, high=48),
-    Param("decoder_layers", "int", 2, "Decoder blocks (causal self-attention + cross-attention).", low=1, high=48),
-    Param("positions", "str", "sinusoidal", "Position encoding: fixed sin/cos or learned vectors.", choices=POSITION_KINDS),
-    Param("tie_weights", "bool", False, "Share the decoder's input embedding with its output layer (fewer parameters; trains slower on small tasks)."),
+    Param("encoder_layers", "int", 2, "Encoder blocks (self-attention over the source).", low=1, high=48, label="Encoder layers", essential=True),
+    Param("decoder_layers", "int", 2, "Decoder blocks (causal self-attention + cross-attention).", low=1, high=48, label="Decoder layers", essential=True),
+    Param("positions", "str", "sinusoidal", "Position encoding: fixed sin/cos or learned vectors.", choices=POSITION_KINDS, label="Positions"),
+    Param("tie_weights", "bool", False, "Share the decoder's input embedding with its output layer (fewer parameters; trains slower on small tasks).", label="Tie embeddings"),
 )
 
 TRANSLATION_FACTORY_KEYWORDS = ("src_vocab_size", "tgt_vocab_size", "src_pad_id", "tgt_pad_id", "max_len")

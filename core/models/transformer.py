@@ -194,27 +194,27 @@ class TransformerDecoder(_Transformer):
 
 def _shape_params(d_model: int, n_layers: int, n_heads: int, d_ff: int, dropout: float) -> list[Param]:
     return [
-        Param("d_model", "int", d_model, "Width of the residual stream (embedding size).", low=8, high=4096, log=True),
-        Param("n_layers", "int", n_layers, "Number of transformer blocks.", low=1, high=48),
-        Param("n_heads", "int", n_heads, "Attention heads per block; must divide d_model.", low=1, high=64),
-        Param("d_ff", "int", d_ff, "Hidden width of each block's MLP (usually 4 x d_model).", low=8, high=16384, log=True),
-        Param("dropout", "float", dropout, "Dropout on embeddings, attention weights and residual branches.", low=0.0, high=0.9),
+        Param("d_model", "int", d_model, "Width of the residual stream (embedding size).", low=8, high=4096, log=True, label="Width (d_model)", essential=True),
+        Param("n_layers", "int", n_layers, "Number of transformer blocks.", low=1, high=48, label="Layers", essential=True),
+        Param("n_heads", "int", n_heads, "Attention heads per block; must divide d_model.", low=1, high=64, label="Heads", essential=True),
+        Param("d_ff", "int", d_ff, "Hidden width of each block's MLP (usually 4 x d_model).", low=8, high=16384, log=True, label="MLP width (d_ff)", essential=True),
+        Param("dropout", "float", dropout, "Dropout on embeddings, attention weights and residual branches.", low=0.0, high=0.9, label="Dropout"),
     ]
 
 
 ENCODER_PARAMS = (
     *_shape_params(128, 2, 4, 256, 0.1),
-    Param("norm_first", "bool", True, "Pre-LN (LayerNorm before each sublayer; trains more stably) instead of post-LN."),
-    Param("positions", "str", "sinusoidal", "Position encoding: fixed sin/cos or learned vectors.", choices=POSITION_KINDS),
-    Param("pooling", "str", "cls", "Sentence vector: a prepended [CLS] token's state, or the mean over tokens.", choices=("cls", "mean")),
+    Param("norm_first", "bool", True, "Pre-LN (LayerNorm before each sublayer; trains more stably) instead of post-LN.", label="Pre-LayerNorm"),
+    Param("positions", "str", "sinusoidal", "Position encoding: fixed sin/cos or learned vectors.", choices=POSITION_KINDS, label="Positions"),
+    Param("pooling", "str", "cls", "Sentence vector: a prepended [CLS] token's state, or the mean over tokens.", choices=("cls", "mean"), label="Pooling"),
 )
 
 DECODER_PARAMS = (
     *_shape_params(128, 4, 4, 512, 0.0),
-    Param("positions", "str", "learned", "Position encoding: learned vectors (GPT-2) or fixed sin/cos.", choices=POSITION_KINDS),
-    Param("bias", "bool", False, "Biases in linear layers and LayerNorms (nanoGPT: off, a bit faster and as good)."),
-    Param("tie_weights", "bool", True, "Share the token embedding with the output layer (language modelling)."),
-    Param("pooling", "str", "last", "Sentence vector for classification: last non-pad token's state, or the mean.", choices=("last", "mean")),
+    Param("positions", "str", "learned", "Position encoding: learned vectors (GPT-2) or fixed sin/cos.", choices=POSITION_KINDS, label="Positions"),
+    Param("bias", "bool", False, "Biases in linear layers and LayerNorms (nanoGPT: off, a bit faster and as good).", label="Biases"),
+    Param("tie_weights", "bool", True, "Share the token embedding with the output layer (language modelling).", label="Tie embeddings"),
+    Param("pooling", "str", "last", "Sentence vector for classification: last non-pad token's state, or the mean.", choices=("last", "mean"), label="Pooling"),
 )
 
 

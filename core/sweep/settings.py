@@ -80,6 +80,9 @@ DIRECTION = Param("direction", "str", "auto", "Whether a higher or a lower objec
 TRIALS = Param("trials", "int", None, "How many trials to run (null: a grid runs every point; the other "
                "methods then need a time limit).", low=1, high=1_000_000, optional=True, sweepable=False,
                label="Trials")
+# The Sweeps page's starting budget for a method that never ends on its own (random, TPE, GP):
+# enough trials for a Bayesian sampler to learn something, few enough for a CPU.
+SUGGESTED_TRIALS = 12
 TIME_LIMIT = Param("timeout_min", "float", None, "Minutes after which no new trial starts; running "
                    "trials finish (null: no limit).", low=0.1, high=1e6, optional=True, sweepable=False,
                    label="Time limit (min)")

@@ -30,12 +30,12 @@ from core.tasks.base import Batch, EvalResult, Task
 from core.tokenize import SPECIALS
 
 PARAMS = (
-    Param("window", "int", 5, "Context words on each side of a word (Word2Vec draws a smaller window per word, so near words count more; GloVe weights a pair by 1/distance).", low=1, high=20),
-    Param("subsample", "float", 1e-3, "Frequent-word subsampling threshold t (Word2Vec): a word of frequency f is kept with probability (sqrt(f/t) + 1) t/f; 0 keeps every word.", low=0.0, high=1.0),
-    Param("negatives", "int", 5, "Negative samples per positive pair (Word2Vec), drawn from the unigram distribution raised to 0.75.", low=1, high=50),
-    Param("eval_words", "str", "", "Comma-separated words whose nearest neighbours are shown at each evaluation (empty: the dataset's choice or a few frequent words).", sweepable=False),
-    Param("analogies", "str", "", "Extra analogy checks, comma-separated, e.g. 'man:woman::king:queen' (planted_relations brings its own).", sweepable=False),
-    Param("eval_k", "int", 5, "Neighbours shown per word; a planted pair counts as found when the partner is among them.", low=1, high=100, sweepable=False),
+    Param("window", "int", 5, "Context words on each side of a word (Word2Vec draws a smaller window per word, so near words count more; GloVe weights a pair by 1/distance).", low=1, high=20, label="Window (words)", essential=True),
+    Param("subsample", "float", 1e-3, "Frequent-word subsampling threshold t (Word2Vec): a word of frequency f is kept with probability (sqrt(f/t) + 1) t/f; 0 keeps every word.", low=0.0, high=1.0, label="Subsampling threshold"),
+    Param("negatives", "int", 5, "Negative samples per positive pair (Word2Vec), drawn from the unigram distribution raised to 0.75.", low=1, high=50, label="Negative samples", essential=True),
+    Param("eval_words", "str", "", "Comma-separated words whose nearest neighbours are shown at each evaluation (empty: the dataset's choice or a few frequent words).", sweepable=False, label="Words to watch"),
+    Param("analogies", "str", "", "Extra analogy checks, comma-separated, e.g. 'man:woman::king:queen' (planted_relations brings its own).", sweepable=False, label="Extra analogies"),
+    Param("eval_k", "int", 5, "Neighbours shown per word; a planted pair counts as found when the partner is among them.", low=1, high=100, sweepable=False, label="Neighbours shown"),
 )
 _MAX_VAL_EXAMPLES = 100_000  # a random sample of held-out examples is plenty for a loss estimate
 _SHOWN_ANALOGIES = 5

@@ -23,11 +23,11 @@ from core.registry import TASKS
 from core.tasks.base import Batch, EvalResult, Task
 
 PARAMS = (
-    Param("context_length", "int", 64, "Tokens of context the model sees (block size).", low=2, high=8192),
-    Param("label_smoothing", "float", 0.0, "Spread this much target probability over other tokens.", low=0.0, high=0.5),
-    Param("sample_length", "int", 200, "Tokens generated as a sample at each evaluation (0: none).", low=0, high=4096, sweepable=False),
-    Param("sample_prompt", "str", "", "Prompt for the samples (empty: the start of the validation text).", sweepable=False),
-    decoding.renamed(decoding.TEMPERATURE, "sample_temperature", "Sampling temperature for the samples (0: greedy)."),
+    Param("context_length", "int", 64, "Tokens of context the model sees (block size).", low=2, high=8192, label="Context (tokens)", essential=True),
+    Param("label_smoothing", "float", 0.0, "Spread this much target probability over other tokens.", low=0.0, high=0.5, label="Label smoothing"),
+    Param("sample_length", "int", 200, "Tokens generated as a sample at each evaluation (0: none).", low=0, high=4096, sweepable=False, label="Sample length (tokens)", essential=True),
+    Param("sample_prompt", "str", "", "Prompt for the samples (empty: the start of the validation text).", sweepable=False, label="Sample prompt", essential=True),
+    decoding.renamed(decoding.TEMPERATURE, "sample_temperature", "Sampling temperature for the samples (0: greedy).", label="Sample temperature"),
     *PRETRAINED_PARAMS,
     *FREEZE_PARAMS,
 )

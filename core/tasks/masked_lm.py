@@ -35,8 +35,8 @@ MASK_SHARE, RANDOM_SHARE = 0.8, 0.1
 EVAL_SEED = 1234  # the same masks at every evaluation, so the validation curve is comparable
 
 PARAMS = (
-    Param("max_length", "int", 64, "Longest example in tokens; longer lines are cut into pieces this long. Keep it equal to the fine-tuning run's task.max_length.", low=4, high=4096, sweepable=False),
-    Param("mask_prob", "float", 0.15, "Share of tokens the model must predict; of those 80% become <mask>, 10% a random token, 10% stay.", low=0.01, high=0.5),
+    Param("max_length", "int", 64, "Longest example in tokens; longer lines are cut into pieces this long. Keep it equal to the fine-tuning run's task.max_length.", low=4, high=4096, sweepable=False, label="Max length (tokens)", essential=True),
+    Param("mask_prob", "float", 0.15, "Share of tokens the model must predict; of those 80% become <mask>, 10% a random token, 10% stay.", low=0.01, high=0.5, label="Masked share", essential=True),
 )
 
 

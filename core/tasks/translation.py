@@ -36,14 +36,14 @@ from core.tokenize import Tokenizer, load_tokenizer
 TARGET_TOKENIZER_DIR = "tokenizer_target"
 
 PARAMS = (
-    Param("max_source_length", "int", 64, "Longest source in tokens: longer training pairs are dropped, longer inputs cut.", low=2, high=4096, sweepable=False),
-    Param("max_target_length", "int", 64, "Longest target in tokens: longer training pairs are dropped; decoding stops here.", low=2, high=4096, sweepable=False),
-    Param("shared_vocab", "bool", True, "One vocabulary for both languages (else one each, fitted with the same tokenizer settings).", sweepable=False),
-    decoding.renamed(decoding.BEAM_SIZE, "beam_size", "Beam size when translating the validation set (1: greedy)."),
+    Param("max_source_length", "int", 64, "Longest source in tokens: longer training pairs are dropped, longer inputs cut.", low=2, high=4096, sweepable=False, label="Max source tokens", essential=True),
+    Param("max_target_length", "int", 64, "Longest target in tokens: longer training pairs are dropped; decoding stops here.", low=2, high=4096, sweepable=False, label="Max target tokens", essential=True),
+    Param("shared_vocab", "bool", True, "One vocabulary for both languages (else one each, fitted with the same tokenizer settings).", sweepable=False, label="Shared vocabulary"),
+    decoding.renamed(decoding.BEAM_SIZE, "beam_size", "Beam size when translating the validation set (1: greedy).", label="Beam size", essential=True),
     decoding.LENGTH_PENALTY,
-    Param("eval_max_sentences", "int", 500, "Validation sentences translated and scored at each evaluation (null: all).", low=1, high=10_000_000, optional=True, sweepable=False),
-    Param("label_smoothing", "float", 0.0, "Spread this much target probability over other tokens.", low=0.0, high=0.5),
-    Param("samples_shown", "int", 5, "Sample translations (source, reference, hypothesis) kept at each evaluation.", low=0, high=100, sweepable=False),
+    Param("eval_max_sentences", "int", 500, "Validation sentences translated and scored at each evaluation (null: all).", low=1, high=10_000_000, optional=True, sweepable=False, label="Sentences per evaluation"),
+    Param("label_smoothing", "float", 0.0, "Spread this much target probability over other tokens.", low=0.0, high=0.5, label="Label smoothing"),
+    Param("samples_shown", "int", 5, "Sample translations (source, reference, hypothesis) kept at each evaluation.", low=0, high=100, sweepable=False, label="Samples shown"),
 )
 
 # A word tokenizer decodes "a man , in a shirt ." and "don ' t": undo the spaces it put around

@@ -192,6 +192,53 @@ def test_figures_label_tokens_and_hover_weights(runs: dict[str, str]) -> None:
     long_heat = view.attention_heatmap(long_maps, 1, None)
     assert long_heat.layout.xaxis.tickangle == 90 and long_heat.layout.xaxis.automargin is False
     assert long_heat.layout.margin.b == 50 + 7 * len("<unk>")
-    assert len(view.heads_grid(maps, 0).data) == maps.n_heads
+    grid = view.heads_grid(maps, 0)
+    assert len(grid.data) == maps.n_heads
+    # The all-heads grid names its tokens: queries on the first column, keys under every head.
+    assert list(grid.layout.yaxis.ticktext) == ["[CLS]", "&lt;unk&gt;", "&lt;unk&gt;"]
+    assert all(list(grid.layout[f"xaxis{i if i > 1 else ''}"].ticktext) == ["[CLS]", "&lt;unk&gt;", "&lt;unk&gt;"]
+               for i in range(1, maps.n_heads + 1))
     summary = view.head_summary_figure(attn.head_summary(maps), "entropy")
     assert summary.data[0].z is not None and len(summary.data[0].z) == maps.n_layers
+
+
+def test_head_summary_names_what_heads_do() -> None:
+    """A reversal head is "reversed" (not "first token"), an in-order alignment "in order", a
+    bidirectional encoder's look-ahead head "next token"; the cells say so in short."""
+    import numpy as np
+
+    t = 6
+    reverse = np.fliplr(np.eye(t))  # query i looks at key t-1-i: the reversal task's cross-attention
+    in_order = np.eye(t)
+    cross = attn.AttentionMaps("cross", np.stack([reverse, in_order])[None].astype(np.float32),
+                               [f"q{i}" for i in range(t)], [f"k{i}" for i in range(t)])
+    assert attn.head_summary(cross).pattern == [["reversed", "in order"]]
+    ahead = np.eye(t, k=1)
+    ahead[-1, -1] = 1.0
+    encoder = attn.AttentionMaps("encoder", ahead[None, None].astype(np.float32), list("abcdef"), list("abcdef"))
+    assert attn.head_summary(encoder).pattern == [["next token"]]
+    cells = view.head_summary_figure(attn.head_summary(cross)).data[0].text
+    assert [list(row) for row in cells] == [["rev", "order"]]
+
+
+def test_attention_page_has_one_set_of_pickers_and_a_default_input_that_fits(runs: dict[str, str]) -> None:
+    run_id = runs["transformer"]
+    at = page("attention", run=run_id)
+    doc = iframes(at)[0].proto.srcdoc
+    assert bertviz.OWN_PICKERS_HIDDEN in doc  # bertviz's own layer select is hidden: the page's rules
+    # The Evolution tab follows the page's layer and head pickers instead of drawing its own.
+    at.selectbox(key=f"attention.{run_id}.layer.encoder").set_value(0)
+    at.selectbox(key=f"attention.{run_id}.head.encoder").set_value(2)
+    at.session_state[f"attention.{run_id}.tabs"] = "Evolution"
+    at.run()
+    no_exception(at)
+    assert not [s for s in at.selectbox if str(s.key).startswith(f"attention.{run_id}.evolution")]
+    assert "layer 0 · head 2" in title(charts(at)[0])
+    # The default input (the run's probe, a long validation example) is cut to what the model reads.
+    from pages.attention import fit_text
+
+    trained = view.trained_run(Store(), run_id)
+    long = "science news about the match " * 20
+    cut = fit_text(trained.tokenizer, long, 24)
+    assert len(trained.tokenizer.encode(cut)) <= 24 < len(trained.tokenizer.encode(cut + " science news"))
+    assert not any("truncated" in w.value for w in at.warning)

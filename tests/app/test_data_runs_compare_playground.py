@@ -168,6 +168,15 @@ def test_comparison_figures_put_every_run_in_one_chart() -> None:
     lines = [t for t in fig.data if t.name != "chance"]
     assert [t.line.color for t in lines] == ["red", "blue", "blue"]
     assert [t.line.dash for t in lines] == ["solid", "solid", "dash"] and lines[0].name == "a · pos (AUC 0.800)"
+    # Three runs with long names: each matrix's title is cut to its third of the width.
+    long = {f"transformer_encoder-with-a-long-name-{i}": matrices["a"] for i in range(3)}
+    titles = [a.text for a in charts.confusion_matrices_figure(long).layout.annotations]
+    assert all(len(t) <= 30 for t in titles) and titles[0].endswith("…")
+    # Eight differing parameters: axis names lose their section and slant, so none overlap.
+    params = pd.DataFrame({f"model.p{i}": [1, 2, 3] for i in range(8)} | {"optimizer.lr": [1e-3, 2e-3, 3e-3],
+                          "Accuracy": [0.5, 0.6, 0.7]})
+    fig = charts.parallel_coordinates_figure(params, "Accuracy")
+    assert fig.data[0].labelangle == -30 and [d.label for d in fig.data[0].dimensions][:2] == ["p0", "p1"]
 
 
 # -- Data page --------------------------------------------------------------------------------------
@@ -286,8 +295,10 @@ def test_runs_page_table_actions_and_delete(store: Store) -> None:
     no_exception(at)
     table = at.dataframe(key="runs_table").value
     assert set(table["name"]) == {"alpha", "beta"}
-    assert table.set_index("name").loc["alpha", "accuracy"] == pytest.approx(first.summary["val"]["accuracy"])
-    assert table.set_index("name").loc["beta", "perplexity"] == pytest.approx(4.05)
+    assert float(table.set_index("name").loc["alpha", "accuracy"]) == pytest.approx(first.summary["val"]["accuracy"], abs=1e-3)
+    assert float(table.set_index("name").loc["beta", "perplexity"]) == pytest.approx(4.05)
+    # What a run lacks is an empty cell (st.dataframe would write "None"): beta has no accuracy.
+    assert table.set_index("name").loc["beta", "accuracy"] == "" and not table.isna().any().any()
     assert "lmwb train" in at.code[0].value
 
     at.text_input(key="runs_f_text").input("alp").run()
@@ -313,6 +324,14 @@ def test_runs_page_table_actions_and_delete(store: Store) -> None:
     assert [r.id for r in store.list_runs()] == [second.id]
     assert list(at.dataframe(key="runs_table").value["name"]) == ["beta-renamed"]
     assert "Deleted alpha" in at.success[0].value
+
+
+def test_numbers_show_as_aligned_text_that_sorts_as_numbers() -> None:
+    values = pd.Series([0.003, 0.0005, None, 12.5, 1e-5, 0.1])
+    text = runs_page.aligned_text(values, "{:.6f}")
+    assert text[2] == "" and len({len(t) for t in text if t}) == 1  # one width: aligned
+    order = sorted(range(len(values)), key=lambda i: text[i])  # the grid sorts text
+    assert [values[i] for i in order if text[i]] == sorted(v for v in values if pd.notna(v))
 
 
 def test_runs_table_filters() -> None:
@@ -388,11 +407,48 @@ def test_compare_page_two_runs(store: Store) -> None:
 
 
 def test_compare_page_mixed_tasks(store: Store) -> None:
-    add_run(store, name="clf")
-    add_run(store, "language_model", name="lm")
+    lm = add_run(store, "language_model", name="lm")
+    a = add_run(store, name="clf-a", seed=1)
+    b = add_run(store, name="clf-b", seed=2)
     at = page("compare").run()
     no_exception(at)
+    # It starts from runs that can be compared: the newest run's task and data.
+    assert at.multiselect(key="compare_runs").value == [b.id, a.id]
+    assert not at.warning
+    at.multiselect(key="compare_runs").set_value([b.id, a.id, lm.id]).run()
+    no_exception(at)
+    assert any("differ in tasks (classification, language_model)" in w.value for w in at.warning)
     assert {"Accuracy", "Perplexity", "Bits per character"} <= set(frame_with(at, "Accuracy").columns)
+    # Legends and rows name runs by their names, not "name · arch · status · id".
+    assert list(frame_with(at, "Accuracy").index) == ["clf-b", "clf-a", "lm"]
+
+
+def test_compare_marks_the_best_only_among_runs_of_the_same_task() -> None:
+    from pages.compare import highlight_best
+
+    table = pd.DataFrame({"Accuracy": [0.9, 0.8, None], "Loss": [0.3, 0.2, 1.5]}, index=["a", "b", "lm"])
+    styler = highlight_best(table, ["clf", "clf", "lm"])
+    styler._compute()
+    bold = sorted((table.index[r], table.columns[c]) for (r, c), css in styler.ctx.items()
+                  if ("font-weight", "bold") in css)
+    # a's accuracy and b's loss; the language model's loss is alone in its group: no best.
+    assert bold == [("a", "Accuracy"), ("b", "Loss")]
+
+
+def test_runs_page_sends_the_ticked_runs_to_compare(store: Store) -> None:
+    from app.state import COMPARE_HANDOFF_KEY
+
+    runs = [add_run(store, name=f"r{i}", seed=i) for i in range(4)]
+    at = page("runs").run()
+    table = at.dataframe(key="runs_table").value
+    assert list(table.columns[:4]) == ["name", "status", "best", "metric"]  # best without scrolling
+    assert at.button(key="runs_compare").disabled  # nothing ticked yet
+    # What "Compare N selected" hands over (AppTest cannot tick grid rows; the browser test does).
+    at = page("compare")
+    at.session_state[COMPARE_HANDOFF_KEY] = [runs[0].id, runs[2].id, runs[3].id]
+    at.run()
+    no_exception(at)
+    assert at.multiselect(key="compare_runs").value == [runs[0].id, runs[2].id, runs[3].id]
 
 
 # -- Playground page ---------------------------------------------------------------------------------
@@ -417,6 +473,21 @@ def test_playground_classifies_text(trained: Run) -> None:
     no_exception(at)
     assert len(charts_in(at)) == 1
     assert "Predicted class" in at.markdown[0].value
+    assert not at.info  # every word known
+    at.text_area(key="playground_text").input("a flabbergasting zorblax film").run()
+    assert any("2 of 4 words are not in this run's vocabulary" in i.value and "“zorblax”" in i.value
+               for i in at.info)
+
+
+def test_an_empty_translation_is_explained() -> None:
+    from app.components.input_notes import empty_translation_note
+
+    run = Run(id="r1", name="rev", task="translation", arch="transformer_seq2seq", config={},
+              status="completed", created_at=0.0, summary={"step": 40, "val": {"bleu": 0.7}})
+    assert empty_translation_note(run, ["c b a", "d e"]) is None
+    note = empty_translation_note(run, ["", "d e", " "])
+    assert note.startswith("2 of 3 translations are empty") and "end-of-sentence" in note
+    assert "40 steps" in note and "BLEU 0.7" in note
 
 
 @pytest.mark.parametrize("trained", ["language_model"], indirect=True)

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.navigation import page_path
-from core.config import apply_overrides, default_config, validate_config
+from core.config import apply_overrides, default_config, tuned_settings, validate_config
 from core.runs import create_run
 from core.store import Run, Store
 
@@ -120,6 +120,27 @@ def test_train_start_queues_a_valid_run_and_opens_the_run_page(store: Store) -> 
     assert at.session_state["lmwb.last_runs"] == [run.id]
 
 
+def test_train_form_reads_like_a_form() -> None:
+    """Labels from the declarations, essentials first and the rest under Advanced, a learning
+    rate typed in scientific notation, and a command line with only what differs."""
+    at = open_page("train")
+    lr = at.number_input(key=wkey(at, "optimizer.adamw.lr"))
+    assert lr.label == "Learning rate" and lr.proto.format == "%.2e"  # no slider over 1e-6..10
+    assert at.number_input(key=wkey(at, "model.lstm.hidden_size")).label == "Hidden size"
+    labels = {w.label for kind in ("number_input", "selectbox", "toggle", "text_input") for w in at.get(kind)}
+    assert not {"max_vocab", "weight_decay", "eval_max_batches", "max_minutes"} & labels  # no raw names
+    advanced = [e for e in at.expander if e.label.startswith("Advanced")]
+    assert advanced and any("Weight decay" in {w.label for w in e.get("number_input")} for e in advanced)
+    optional = at.checkbox(key=wkey(at, "training.max_minutes.none"))
+    assert optional.label == "no limit" and optional.value  # under its field, not "max_minutes: no limit"
+    assert at.number_input(key=wkey(at, "training.max_minutes")).label == "Time limit (min)"
+    [command] = [c.value for c in at.code if c.value.startswith("lmwb train --task")]
+    assert command == "lmwb train --task classification"  # nothing differs yet
+    at.number_input(key=wkey(at, "model.lstm.hidden_size")).set_value(64).run()
+    [command] = [c.value for c in at.code if c.value.startswith("lmwb train --task")]
+    assert command == "lmwb train --task classification --set model.hidden_size=64"
+
+
 def test_train_widgets_and_presets_set_the_config(store: Store) -> None:
     at = open_page("train")
     at.number_input(key=wkey(at, "model.lstm.hidden_size")).set_value(32).run()
@@ -148,12 +169,15 @@ def test_train_language_model_task(store: Store) -> None:
 
 def test_train_race_queues_one_run_per_architecture_with_the_same_budget(store: Store) -> None:
     at = open_page("train")
-    at.multiselect(key=wkey(at, "archs")).set_value(["lstm", "textcnn"]).run()
+    at.multiselect(key=wkey(at, "archs")).set_value(["lstm", "gru", "textcnn"]).run()
+    # Like for like: the task's tuned model settings (a BiLSTM with max pooling) apply to the GRU.
+    assert at.toggle(key=wkey(at, "model.gru.bidirectional")).value is True
+    assert at.selectbox(key=wkey(at, "model.gru.pooling")).value == "max"
     [start] = [b for b in at.button if b.label == "Start race"]
     start.click().run()
     assert not at.exception, [e.value for e in at.exception]
     runs = store.list_runs()
-    assert sorted(r.arch for r in runs) == ["lstm", "textcnn"]
+    assert sorted(r.arch for r in runs) == ["gru", "lstm", "textcnn"]
     tags = {t for r in runs for t in r.tags if t.startswith("race-")}
     assert len(tags) == 1 and all(tags <= set(r.tags) for r in runs)
     assert len({(r.config["training"]["max_steps"], r.config["training"]["seed"]) for r in runs}) == 1
@@ -239,6 +263,9 @@ def test_home_demo_queues_runs_and_opens_the_run_page(store: Store, button: str,
     assert all(r.status == "queued" for r in runs)
     if len(runs) > 1:  # a race: one shared tag
         assert len({t for r in runs for t in r.tags if t.startswith("race-")}) == 1
+    for run in runs:  # each entrant has the task's tuned model settings it can take
+        tuned = tuned_settings(run.task, "model", run.arch)
+        assert {k: run.config["model"][k] for k in tuned} == tuned
     assert at.query_params["run"] in {r.id for r in runs}
 
 
@@ -275,10 +302,23 @@ def test_run_page_overlays_a_race(store: Store) -> None:
     runs = [make_run(store, "classification", status="completed", **{"model.name": arch}) for arch in ("lstm", "gru")]
     for r in runs:
         store.set_tags(r.id, ["race-abc123"])
+    # The demo's question: which learns negation faster? (gru reaches 80% at step 50, lstm never)
+    store.log_metrics(runs[0].id, [(25, "val", "negation_accuracy", 0.6, 1.0), (50, "val", "negation_accuracy", 0.7, 2.0)])
+    store.log_metrics(runs[1].id, [(25, "val", "negation_accuracy", 0.7, 1.0), (50, "val", "negation_accuracy", 0.85, 2.0)])
     at = open_page("run", run=runs[0].id)
     assert any("Race abc123" in s.value for s in at.subheader)
     [loss_chart] = [c for c in plotly_charts(at) if '"Loss"' in c.proto.spec][:1]
     assert runs[0].name in loss_chart.proto.spec and runs[1].name in loss_chart.proto.spec
+    assert any("Same data sentiment, 500 steps, batch 32, seed 0" in c.value for c in at.caption)
+    # The settings that differ, above the chart: the architecture and what the GRU left at its
+    # own defaults (make_run switches components the CLI's way).
+    diff = next(f.value for f in at.dataframe if f.value.index.name == "entrant")
+    assert list(diff.index) == [runs[0].name, runs[1].name]
+    assert diff.loc[runs[0].name, "name"] == "lstm" and diff.loc[runs[1].name, "name"] == "gru"
+    assert {"bidirectional", "pooling"} <= set(diff.columns) and "training.max_steps" not in diff.columns
+    assert any(f"First to 80% accuracy on negations: **{runs[1].name}** at step 50" in m.value
+               and f"{runs[0].name} not yet" in m.value for m in at.markdown)
+    assert any('"val Accuracy on negations"' in c.proto.spec for c in plotly_charts(at))
 
 
 def test_run_page_of_a_run_that_failed_before_any_step(store: Store) -> None:

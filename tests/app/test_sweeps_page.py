@@ -119,11 +119,15 @@ def test_launching_a_sweep_opens_its_watch_view(store: Store) -> None:
 
 
 def test_watch_and_analyse_a_finished_sweep(store: Store, one_thread: None) -> None:
-    sweep = _tiny_sweep(store)
+    sweep = _tiny_sweep(store)  # all four trials done
+    store.update_sweep(sweep.id, status="running")  # as the page last saw it, before it closed
     at = app().run()
     no_exception(at)
     assert at.radio(key=page.VIEW).value == "Watch"
+    # The status panel closed the sweep, and the whole page drew itself again to agree.
     assert metric_value(at, "Status") == "completed"
+    assert at.selectbox(key=page.PICK).format_func(sweep.id) == f"page-sweep · grid · {sweep.id}"  # no stale status
+    assert not [b for b in at.button if "Stop" in str(b.label)]
     assert metric_value(at, "Trials") == "4 / 4"
     table = next(df.value for df in at.dataframe if "trial" in df.value.columns)
     assert len(table) == 4 and set(table["status"]) == {"complete"}
@@ -152,7 +156,10 @@ def test_every_sweep_setting_widget_has_its_declared_range_and_default() -> None
         if param is settings.METRIC:
             continue  # its choices depend on the task: see the next test
         key = f"{D}.{param.name}"
-        if param.optional:
+        if param is settings.TRIALS:  # TPE never ends on its own: the page starts with a budget
+            assert at.checkbox(key=f"{key}.none").value is False
+            assert at.number_input(key=key).value == settings.SUGGESTED_TRIALS
+        elif param.optional:
             assert at.checkbox(key=f"{key}.none").value is (param.default is None), param.name
         elif param.choices is not None:
             box = at.selectbox(key=key)
@@ -164,7 +171,8 @@ def test_every_sweep_setting_widget_has_its_declared_range_and_default() -> None
         else:
             assert at.text_input(key=key).value == param.default, param.name
     for param in optional:  # "no limit" off: the number input shows the declared range
-        at.checkbox(key=f"{D}.{param.name}.none").uncheck()
+        if param is not settings.TRIALS:
+            at.checkbox(key=f"{D}.{param.name}.none").uncheck()
     at.run()
     for param in optional:
         number = at.number_input(key=f"{D}.{param.name}")
@@ -200,17 +208,37 @@ def test_the_objective_list_of_every_task_is_its_declared_metrics() -> None:
     assert spec.direction == "maximize"
 
 
-def test_the_budget_is_asked_for_before_a_search_that_would_never_end() -> None:
+def test_the_page_starts_valid_and_asks_for_a_budget_before_a_search_that_would_never_end() -> None:
     at = app().run()
-    at.checkbox(key=f"{D}.tick.optimizer.lr").check().run()  # tpe, no trials, no time limit
+    at.checkbox(key=f"{D}.tick.optimizer.lr").check().run()  # tpe with the starting budget
     no_exception(at)
+    assert not at.info and metric_value(at, "Expected trials") == str(settings.SUGGESTED_TRIALS)
+    assert f"{D}.launch" in [b.key for b in at.button]
+    at.checkbox(key=f"{D}.trials.none").check().run()  # no trials and no time limit
     assert any("never ends on its own" in i.value for i in at.info)
     assert f"{D}.launch" not in [b.key for b in at.button]
     at.checkbox(key=f"{D}.trials.none").uncheck().run()
-    at.number_input(key=f"{D}.trials").set_value(12).run()
-    assert metric_value(at, "Expected trials") == "12"
+    at.number_input(key=f"{D}.trials").set_value(20).run()
+    assert metric_value(at, "Expected trials") == "20"
     sweep_file = next(c.value for c in at.code if "space:" in c.value)
-    assert yaml.safe_load(sweep_file)["trials"] == 12
+    assert yaml.safe_load(sweep_file)["trials"] == 20
+    # A grid starts with no trial limit: it runs every point.
+    at.selectbox(key=f"{D}.method").set_value("grid").run()
+    assert at.checkbox(key=f"{D}.trials.grid.none").value and metric_value(at, "Expected trials") == "3"
+
+
+def test_a_task_change_resets_the_objective_and_says_so() -> None:
+    at = app().run()
+    at.checkbox(key=f"{D}.tick.optimizer.lr").check().run()
+    at.selectbox(key=f"{D}.metric.classification").set_value("f1_macro").run()
+    assert not at.info
+    at.selectbox(key=f"{D}.task").set_value("language_model").run()
+    no_exception(at)
+    own = TASKS.get("language_model").factory.default_metric
+    assert at.selectbox(key=f"{D}.metric.language_model").value == own
+    assert any("objective starts again" in i.value and METRICS[own].label in i.value for i in at.info)
+    at.run()
+    assert not any("objective starts again" in i.value for i in at.info)  # said once
 
 
 def test_figures_and_default_ranges() -> None:
@@ -233,5 +261,6 @@ def test_figures_and_default_ranges() -> None:
     dropout = Param("dropout", "float", 0.2, "", low=0.0, high=0.9)
     assert default_range(dropout) == {"low": 0.0, "high": 0.9, "log": False}
     hidden = Param("hidden", "int", 128, "", low=4, high=4096, log=True)
-    assert default_range(hidden) == {"low": 13, "high": 1280, "log": True}
+    assert default_range(hidden) == {"low": 64, "high": 256, "log": True}  # what a CPU trains
+    assert default_range(hidden, gpu=True) == {"low": 32, "high": 512, "log": True}
     assert validate_config(default_config("classification"))  # the form's starting point is valid

@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -79,15 +80,23 @@ def _healthy(url: str) -> bool:
 
 def start_server(
     home: Path, *, log_path: Path | None = None, env: Mapping[str, str] | None = None,
-    timeout_s: float = HEALTH_TIMEOUT_S,
+    timeout_s: float = HEALTH_TIMEOUT_S, lmwb_ui: bool = False,
 ) -> Server:
-    """Start the app on a free port and wait until ``/_stcore/health`` answers."""
+    """Start the app on a free port and wait until ``/_stcore/health`` answers.
+
+    ``lmwb_ui``: start it through ``lmwb ui`` itself, which forks the machine's supervisor (one
+    worker kept warm from the start) before it becomes the server: what a person runs, and what
+    bench/ui_latency.py measures. By default the test server is ``streamlit run`` without a file
+    watcher (the app then supervises its workers itself)."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    # What `lmwb ui` runs, but the source never changes under a test: no file watcher means
-    # fewer threads and wakeups.
-    cmd = [*ui_command("127.0.0.1", port), "--server.fileWatcherType", "none"]
+    if lmwb_ui:
+        cmd = [sys.executable, "-m", "core.cli", "ui", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        # What `lmwb ui` runs, but the source never changes under a test: no file watcher means
+        # fewer threads and wakeups.
+        cmd = [*ui_command("127.0.0.1", port), "--server.fileWatcherType", "none"]
     if (REPO / ".venv").is_dir():
         cmd[0] = str(REPO / ".venv" / "bin" / "python")
     full_env = ui_environment(dict(os.environ))

@@ -77,6 +77,10 @@ def test_head_view_draws_with_the_network_blocked(app_server: Server, page: Any)
     assert visible > tokens
     assert frame.locator("#right text").count() == tokens
     assert not [u for u in blocked if u.endswith(".js") or "cdnjs" in u], blocked
+    # Not clipped: the frame is as tall as what bertviz drew; one set of pickers (the page's).
+    drawn, room = frame.locator("body").evaluate("_ => [document.documentElement.scrollHeight, window.innerHeight]")
+    assert drawn <= room, (drawn, room)
+    assert frame.locator("#layer").count() == 1 and frame.locator("#layer").is_hidden()
 
     # bertviz's own interactions still work on the lines drawn this way. Hovering a token shows
     # only its lines; a double click on a head's colour shows that head alone, in its colour.

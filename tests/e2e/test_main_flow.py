@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, LOSS_POINTS_JS, act, click_sidebar_link, wait_idle
+from core import sweep as sw
+from core.config import default_config, validate_config
+from core.runs import create_run
+from core.store import Store
+from tests.e2e.conftest import ARTIFACTS, LOSS_POINTS_JS, Server, act, click_sidebar_link, wait_idle
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
@@ -99,7 +103,7 @@ def grid_rows(table: Locator, timeout_s: float = 30.0) -> list[list[str]]:
         time.sleep(0.2)
 
 
-def test_train_watch_and_compare(page: Page, app_url: str) -> None:
+def test_train_watch_and_compare(page: Page, app_url: str, app_server: Server) -> None:
     # Home
     page.goto(app_url)
     page.get_by_role("heading", name="LM Workbench", exact=True).wait_for()
@@ -140,10 +144,28 @@ def test_train_watch_and_compare(page: Page, app_url: str) -> None:
     rows = grid_rows(table)
     assert len(rows) == 2, rows
     for name, run_id in (("e2e-lstm", first), ("e2e-textcnn", second)):
-        row = next((r for r in rows if r[0].startswith(f"{name} ") and r[0].endswith(run_id)), None)
+        row = next((r for r in rows if r[0] == name), None)  # runs go by their names
         assert row is not None, f"no row for {name} ({run_id}) in {rows}"
         assert 0.0 <= float(row[1]) <= 1.0, f"accuracy of {name}: {row}"  # a real score
     shot(page, "05-compare")
+
+    # Runs: tick three rows, then Compare them in one click.
+    third = finished_run(app_server, "e2e-stored")
+    open_page(page, "Runs", "Runs")
+    table = page.get_by_test_id("stDataFrame").first
+    table.wait_for()
+    shown = grid_rows(table)
+    assert len(shown) == 3 and not any(cell == "None" for row in shown for cell in row), shown  # blanks are blank
+    for i in range(3):
+        tick_row(page, table, i)
+    compare = page.get_by_role("button", name="Compare 3 selected")
+    compare.wait_for()
+    compare.click()
+    page.get_by_role("heading", name="Compare runs", exact=True).wait_for()
+    wait_idle(page)
+    for run_id in (first, second, third):
+        assert page.get_by_role("button", name=re.compile(rf"^Remove .*{run_id}")).count() == 1
+    shot(page, "06-runs-to-compare")
 
     # Explain the LSTM: its Examples, filtered to wrong predictions; click one, see its salience.
     open_page(page, "Explain", "Explain")
@@ -165,3 +187,45 @@ def test_train_watch_and_compare(page: Page, app_url: str) -> None:
     assert shaded.locator(".lmwb-tok").count() >= 1
     assert page.get_by_text(re.compile(r"^Completeness: the attributions sum to")).is_visible()
     shot(page, "06-explain-salience")
+
+
+def finished_run(server: Server, name: str) -> str:
+    """A completed classification run written straight into the server's store (no training)."""
+    store = Store(home=server.home)
+    run = create_run(store, validate_config(default_config("classification")), name=name, status="completed")
+    store.set_summary(run.id, {"val": {"accuracy": 0.5, "loss": 0.7}, "metric": "accuracy",
+                               "best": {"value": 0.5, "step": 10}})
+    store.log_metrics(run.id, [(10, "train", "loss", 0.7, 1.0), (10, "val", "accuracy", 0.5, 1.0)])
+    return run.id
+
+
+def tick_row(page: Page, table: Locator, index: int) -> None:
+    """Tick row ``index`` of a selectable st.dataframe: its checkbox is drawn on the canvas, in
+    the first column (rows are 35 px under a 35 px header)."""
+    box = table.bounding_box()
+    assert box is not None
+    act(page, lambda: page.mouse.click(box["x"] + 18, box["y"] + 35 + 35 * index + 17))
+
+
+def test_a_finished_sweep_shows_no_stop(page: Page, app_server: Server) -> None:
+    """The Watch view notices a sweep that finishes while it is open: status, picker and buttons."""
+    store = Store(home=app_server.home)
+    raw = default_config("classification")
+    raw["training"] = {"max_steps": 60, "eval_every": 30, "eval_max_batches": 2}  # a few seconds a trial
+    spec = sw.build_spec(raw, {"optimizer.lr": {"choices": [1e-3, 3e-3, 1e-2]}}, method="grid")
+    sweep = sw.create_sweep(store, spec, name="e2e-sweep")
+    sw.start_sweep(store, sweep.id)  # the app's workers train its two trials, like queued runs
+    page.goto(f"{app_server.url}/sweeps?sweep={sweep.id}")
+    page.get_by_role("heading", name="Sweeps", exact=True).wait_for()
+    wait_idle(page)
+    page.get_by_role("radio", name="Watch").check()
+    page.get_by_role("button", name="Stop sweep").wait_for()
+    # The sweep finishes while the view is open: the next poll closes it.
+    page.get_by_role("button", name="Stop sweep").wait_for(state="detached", timeout=120_000)
+    wait_idle(page)
+    assert page.locator('[data-testid="stMetricValue"]', has_text="completed").count() == 1
+    picker = page.locator('[data-testid="stSelectbox"]').first.evaluate(
+        "el => el.textContent + ' ' + Array.from(el.querySelectorAll('input')).map(i => i.value || i.placeholder).join(' ')")
+    assert sweep.id in picker and "running" not in picker, picker  # the picker never says a stale status
+    assert page.get_by_role("button", name="Resume sweep").count() == 0  # completed: nothing to resume
+    shot(page, "07-sweep-finished")

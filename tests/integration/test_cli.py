@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+from pathlib import Path
+
 import pytest
 
 from core.cli import main
 from core.config import default_config, validate_config
-from core.reproduce import reproduce_command
+from core.reproduce import changed_settings, reproduce_command, short_command
 
 
 def _train(capsys, *extra: str) -> str:
@@ -100,6 +104,31 @@ def test_reproduce_command_round_trips_through_a_shell(task: str, overrides: dic
     words = shlex.split(command)  # what bash hands the program
     assert words[:2] == ["lmwb", "train"] and words[2::2] == ["--set"] * (len(words[2:]) // 2)
     rebuilt = validate_config(apply_overrides({}, words[3::2]))
+    assert rebuilt.to_dict() == config.to_dict()
+
+
+@pytest.mark.parametrize(("task", "overrides"), [
+    ("classification", {}),
+    ("classification", {"model.name": "gru", "model.bidirectional": True, "tokenizer.pattern": "[^ ]+",
+                        "optimizer.lr": 1e-3, "training.eval_max_batches": None}),
+    ("classification", {"model.name": "textcnn", "model.kernel_sizes": [2, 3]}),
+    ("language_model", {"task.sample_prompt": "it's \"fine\" | true", "optimizer.name": "sgd"}),
+])
+def test_the_short_command_names_only_what_differs_and_round_trips(
+    capsys, task: str, overrides: dict[str, object]
+) -> None:
+    """``lmwb train --task T`` plus only the changed settings: what the pages show first. Run by
+    the CLI itself, it trains the same config."""
+    from core.config import apply_overrides
+
+    config = validate_config(apply_overrides(default_config(task), overrides))
+    command = short_command(config.to_dict())
+    words = shlex.split(command)
+    assert words[:4] == ["lmwb", "train", "--task", task]
+    changed = [w.split("=", 1)[0] for w in words[5::2]]
+    assert set(changed) == set(changed_settings(config.to_dict()))
+    assert set(changed) <= set(overrides) | {k.split(".")[0] + ".name" for k in overrides}
+    rebuilt = validate_config(apply_overrides(default_config(task), words[5::2]))
     assert rebuilt.to_dict() == config.to_dict()
 
 
@@ -199,3 +228,25 @@ def test_outputs_never_overwrite_the_workbench_home(capsys, workbench_home) -> N
     assert main(["runs", "export", "cli-run", "-o", str(workbench_home.parent / "missing" / "m.csv")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["runs", "list"]) == 0 and "cli-run" in capsys.readouterr().out
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readme_tour_classifier_gets_its_examples_right(capsys) -> None:
+    """The README's first tour step as written: the default classification run, then the two
+    predictions it shows (read from the README, so the text and the test cannot drift)."""
+    text = README.read_text()
+    predict = re.search(r"lmwb predict <RUN> (.+)\n", text)
+    assert predict, "no `lmwb predict <RUN> ...` line in the README"
+    sentences = shlex.split(predict.group(1))
+    shown = re.findall(r"^\s*# (negative|positive)\s+\(.*\)\s+(.+)$", text, flags=re.MULTILINE)
+    expected = {sentence: label for label, sentence in shown}
+    assert set(sentences) <= set(expected), (sentences, shown)
+
+    assert main(["train", "--task", "classification", "--name", "tour"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "tour", *sentences]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    got = {line.split("\t")[2]: line.split("\t")[0] for line in lines}
+    assert got == {s: expected[s] for s in sentences}, lines

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.data import builtin, reading
+from core.data import builtin, reading, sentiment
 from core.data.builtin import list_builtin
 from core.data.files import file_dataset
 from core.data.reading import read_parallel, read_text
@@ -293,11 +293,23 @@ def test_sentiment_uses_negation() -> None:
     ds = builtin.sentiment({"n_examples": 1000, "label_noise": 0.0}, task="classification", seed=0)
     texts = ds.train.texts + ds.validation.texts
     labels = ds.train.labels + ds.validation.labels
-    negators = sorted(builtin._NEGATORS, key=len, reverse=True)
-    negated_positive = re.compile(rf"\b(?:{'|'.join(negators)}) (?:{'|'.join(builtin._POS_ADJ)}) \.")
+    negators = sorted(sentiment.NEGATORS, key=len, reverse=True)
+    negated_positive = re.compile(rf"\b(?:{'|'.join(negators)}) (?:{'|'.join(sentiment.POS_ADJ)}) \.")
     simple = [(t, y) for t, y in zip(texts, labels, strict=True) if " but " not in t and "although" not in t]
     hits = [y for t, y in simple if negated_positive.search(t)]
     assert len(hits) > 20 and all(y == 0 for y in hits)  # "not good" is negative
+    # The validation examples whose label rests on a negation are marked, for negation_accuracy.
+    negated = ds.extras["negated"]
+    assert len(negated) == len(ds.validation) and 0.2 < sum(negated) / len(negated) < 0.5
+    marked = [t for t, n in zip(ds.validation.texts, negated, strict=True) if n]
+    assert all(re.search(r"\b(not|never|hardly|far from|anything but|barely|no longer|by no means)\b", t) for t in marked)
+
+
+def test_sentiment_vocabulary_is_everyday_english_in_the_thousands() -> None:
+    ds = builtin.sentiment({}, task="classification", seed=0)
+    words = {w for t in ds.train.texts for w in re.findall(r"\w+", t)}
+    assert len(words) > 1500 and len(sentiment.vocabulary()) > 2000
+    assert {"utterly", "charming", "story", "not", "good", "film", "at", "all"} <= words
     with pytest.raises(ConfigError):
         builtin.sentiment({}, task="language_model", seed=0)
 

@@ -85,7 +85,12 @@ def bertviz_html(
                           include_layers=layers).data
     if single is None and kind is not None:
         html = _open_on(html, [k for k in KINDS if k in capture.maps], kind)
-    return localize_bertviz(html, merge_heads=merge_heads)
+    return OWN_PICKERS_HIDDEN + localize_bertviz(html, merge_heads=merge_heads)
+
+
+# The page has its own layer and attention pickers (one set, not two): bertviz's "Layer:" and
+# "Attention:" selects, still driven by the page's choice (``layer``, ``kind``), are hidden.
+OWN_PICKERS_HIDDEN = "<style>span:has(> #layer), span:has(> #filter) { display: none !important; }</style>\n"
 
 
 def _open_on(html: str, kinds: list[str], kind: str) -> str:
@@ -101,7 +106,9 @@ def bertviz_height(capture: AttentionCapture, view: str = "head") -> int:
     """Pixel height the view needs (bertviz sizes its SVG by token count)."""
     longest = max(max(len(m.query_tokens), len(m.key_tokens)) for m in capture.maps.values())
     if view == "head":
-        return int(longest * 22.5 + 80)  # + the layer select, head colours and padding
+        # head_view.js: 22.5 px a token below a 30 px top (head colours), and the page's
+        # margins; the last token's text hangs ~20 px below its row.
+        return int(longest * 22.5 + 30 + 60)
     # model_view.js: thumbnails of (7 * 12 / heads) px per token, a detail panel of 18 px per token.
     m = next(iter(capture.maps.values()))
     thumbnail = longest * 7 * 12 / max(1, m.n_heads) + 10
