@@ -49,6 +49,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         run_id, result = train_new(store, config, name=args.name, tags=args.tag or [])
         return _report(store, run_id, result)
+    if args.queue and int(config["training"]["nnodes"]) > 1:
+        raise WorkbenchError("the queue places runs on one machine; start a run on several machines with "
+                             "`lmwb train` (or torchrun) on each of them")
     if processes_wanted(config) > 1 and not args.queue:
         # The ranks run this same command under torchrun; rank 0 creates the run.
         _in_foreground(lambda stop: launch_new(store, config, _rank_argv(args), stop_event=stop))

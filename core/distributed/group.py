@@ -145,7 +145,7 @@ def join(device_choice: str, backend_choice: str) -> Ranks:
     backend = resolve_backend(backend_choice, device)
     if not dist.is_initialized():
         kwargs: dict[str, Any] = {"backend": backend, "timeout": COLLECTIVE_TIMEOUT}
-        if backend == "nccl":
+        if backend == "nccl" and "device_id" in inspect.signature(dist.init_process_group).parameters:
             kwargs["device_id"] = device  # binds the communicator now, not at the first collective
         dist.init_process_group(**kwargs)
     return Ranks(rank, world, local_rank, local_world, backend, device)

@@ -186,13 +186,16 @@ def _launch(
 
 def _bridge_stop(store: Store, stop_event: threading.Event, id_file: Path, done: threading.Event) -> None:
     """Turn the caller's stop event into the run's stop flag (rank 0 polls it)."""
+    while not stop_event.wait(0.2):
+        if done.is_set():
+            return
     while not done.is_set():
-        if stop_event.wait(0.2):
-            run_id = _read_id(id_file)
-            if run_id is not None:
-                with contextlib.suppress(Exception):  # a deleted run, a busy database: nothing to stop
-                    store.request_stop(run_id)
-                return
+        run_id = _read_id(id_file)  # a new run has an id once rank 0 created it
+        if run_id is not None:
+            with contextlib.suppress(Exception):  # a deleted run, a busy database: nothing to stop
+                store.request_stop(run_id)
+            return
+        done.wait(0.2)
 
 
 def _read_id(path: Path) -> str | None:
@@ -262,16 +265,14 @@ def _record(store: Store, run_id: str | None, failure: Failure | None) -> None:
     cause lies elsewhere (rank 0 then only saw its peer vanish)."""
     from core.jobs.liveness import resume_hint
 
-    if run_id is None:
+    if run_id is None or failure is None:
+        # (Processes that all exited cleanly leave the status to rank 0, which may still be
+        # finishing on another node.)
         return
     try:
         run = store.get_run(run_id)
     except WorkbenchError:  # deleted meanwhile
         return
-    if failure is None:
-        if run.status != "running":
-            return
-        failure = Failure(None, "the processes exited without finishing the run")
     cause_elsewhere = failure.own and failure.rank != 0
     killed_rank0 = failure.rank == 0 and "was killed" in failure.text
     if run.status == "running" or (run.status == "failed" and (cause_elsewhere or killed_rank0)):
