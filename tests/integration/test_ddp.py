@@ -22,9 +22,7 @@ import pytest
 import torch
 
 from core.cli import main
-from core.config import default_config, validate_config
-from core.jobs.worker import warm_up
-from core.registry import load_components
+from core.config import validate_config
 from core.tasks.base import Batch
 from tests.conftest import REPO, wait_until
 
@@ -71,53 +69,17 @@ def _free_port() -> int:
 
 
 # -- (1) one step on 2 ranks = one step on one process over both ranks' batches ------------------
-def _config(arch: str, accum: int, batch: int) -> dict[str, Any]:
-    raw = default_config("language_model")
-    model = {"name": arch, "dropout": 0.0}
-    model.update({"d_model": 16, "n_heads": 2, "n_layers": 1, "d_ff": 32} if arch == "transformer_decoder"
-                 else {"embed_dim": 16, "hidden_size": 16})
-    raw.update(data={"name": "arithmetic"}, model=model, optimizer={"name": "sgd", "lr": 0.5, "momentum": 0.0},
-               task={"name": "language_model", "context_length": 16, "sample_length": 0})
-    raw["training"] = {"max_steps": 1, "batch_size": batch, "grad_accum": accum, "eval_max_batches": 1,
-                       "checkpoint": False, "attention_snapshots": False, "seed": 3}
-    return raw
-
-
-CASES = {"transformer": ("transformer_decoder", 1), "lstm_accum2": ("lstm", 2)}
-
-
-def _rank_step(rank: int, port: int, folder: str) -> None:
-    """One rank: join a Gloo group of 2, train one step of each case, save rank 0's weights."""
-    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2",
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    torch.set_num_threads(1)
-    from core.distributed.group import join, leave
-    from core.train import Trainer
-
-    ranks = join("cpu", "gloo")
-    for name, (arch, accum) in CASES.items():
-        trainer = Trainer(validate_config(_config(arch, accum, batch=4)), Path(folder) / name, ranks=ranks)
-        trainer.setup()
-        trainer.fit()
-        if rank == 0:
-            torch.save(trainer.model.state_dict(), Path(folder) / f"{name}.pt")
-    leave()
-
-
 def test_a_step_on_two_ranks_equals_one_step_over_both_shards(tmp_path: Path) -> None:
     from core.distributed.group import rank_seed
     from core.train import Trainer
+    from tests.integration import ddp_ranks
 
-    # Forked: the ranks inherit this process's imports (torch, the registry, what the first
-    # optimizer step loads), seconds saved per rank; nothing here holds a process group or more
-    # than one OpenMP thread to fork badly.
-    load_components()
-    warm_up()
-    torch.multiprocessing.start_processes(_rank_step, args=(_free_port(), str(tmp_path)), nprocs=2,
-                                          start_method="fork")
-    for name, (arch, accum) in CASES.items():
+    # Spawned, not forked: a fork of this process (its threads, its finalizers) can hang at exit.
+    torch.multiprocessing.start_processes(ddp_ranks.one_step, args=(_free_port(), str(tmp_path)), nprocs=2,
+                                          start_method="spawn")
+    for name, (arch, accum) in ddp_ranks.CASES.items():
         # The same step alone, over every micro-batch the two ranks drew (shard A + shard B).
-        trainer = Trainer(validate_config(_config(arch, 1, batch=8 * accum)), tmp_path / f"{name}-one")
+        trainer = Trainer(validate_config(ddp_ranks.config(arch, 1, batch=8 * accum)), tmp_path / f"{name}-one")
         trainer.setup()
         streams = [torch.Generator().manual_seed(rank_seed(3, r) + 1) for r in (0, 1)]
         draws = [trainer.task.train_batch(4, g) for g in streams for _ in range(accum)]
