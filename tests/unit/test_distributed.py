@@ -97,3 +97,19 @@ def test_a_run_for_several_processes_is_not_trained_in_one(store) -> None:
     with pytest.raises(WorkbenchError, match="asks for 2 processes"):
         execute_run(store, run.id)
     assert store.get_run(run.id).status == "failed"
+
+
+def test_checkpoints_hold_the_unwrapped_model(tmp_path) -> None:
+    import torch.distributed as dist
+
+    from core import checkpoint as ckpt
+
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        model = torch.nn.Linear(3, 2)
+        ckpt.save_checkpoint(tmp_path / "last", torch.nn.parallel.DistributedDataParallel(model))
+    finally:
+        dist.destroy_process_group()
+    other = torch.nn.Linear(3, 2)  # a plain model (one process) loads what the wrapped one saved
+    ckpt.load_weights(tmp_path / "last", other)
+    assert torch.equal(other.weight, model.weight)
