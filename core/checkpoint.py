@@ -23,6 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from core.errors import CheckpointError
 
@@ -157,7 +158,16 @@ def has_checkpoint(folder: Path) -> bool:
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
-    return getattr(model, "_orig_mod", model)  # torch.compile wraps the module
+    """The module whose weights are stored: torch.compile's wrapper (``_orig_mod``) and DDP's
+    (``module``) are peeled off, so a checkpoint never depends on how many processes trained
+    it, or whether they compiled."""
+    while True:
+        if hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        elif isinstance(model, DistributedDataParallel):
+            model = model.module
+        else:
+            return model
 
 
 def _is_tied(model: nn.Module, key: str) -> bool:

@@ -44,7 +44,7 @@ SECTIONS = (*SECTION_REGISTRIES, "training")
 # needs torch.
 TRAINING_PARAMS: tuple[Param, ...] = (
     Param("max_steps", "int", 500, "Optimizer steps to train for.", low=1, high=10_000_000, sweepable=False, label="Steps", essential=True),
-    Param("batch_size", "int", 32, "Examples per step (before gradient accumulation).", low=1, high=8192, label="Batch size", essential=True),
+    Param("batch_size", "int", 32, "Examples per step and process (before gradient accumulation; the global batch is this x processes x grad_accum).", low=1, high=8192, label="Batch size", essential=True),
     Param("grad_accum", "int", 1, "Micro-batches accumulated into one optimizer step.", low=1, high=1024, label="Gradient accumulation"),
     Param("grad_clip", "float", 1.0, "Clip the gradient norm to this value (0 turns clipping off).", low=0.0, high=1e4, label="Gradient clipping"),
     Param("eval_every", "int", 100, "Evaluate on the validation split every N steps.", low=1, high=10_000_000, sweepable=False, label="Evaluate every (steps)", essential=True),
@@ -59,6 +59,11 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     Param("precision", "str", "auto", "auto: bf16 autocast on CUDA when supported (else fp16), fp32 elsewhere.", choices=("auto", "fp32", "bf16", "fp16"), sweepable=False, label="Precision"),
     Param("compile", "bool", False, "Compile the model with torch.compile (slower start, faster steps on GPU).", sweepable=False, label="torch.compile"),
     Param("attention_snapshots", "bool", True, "Save the attention of a fixed probe input at each evaluation, to replay how it forms (models with attention up to 20M parameters).", sweepable=False, label="Attention snapshots"),
+    # Several processes (DDP through torchrun, core/distributed/). 1 x 1: one process, no process group.
+    Param("nproc_per_node", "int", 1, "Training processes on each machine (DDP through torchrun): one per GPU; on a CPU each process takes a share of the cores. 1: a single process.", low=1, high=1024, sweepable=False, label="Processes per node"),
+    Param("nnodes", "int", 1, "Machines training this run together; start the same command on each (the node rank comes from the rendezvous). More than 1 needs rdzv_endpoint, one store and shared run folders.", low=1, high=4096, sweepable=False, label="Nodes"),
+    Param("dist_backend", "str", "auto", "Collective backend for several processes: auto = NCCL on CUDA, Gloo on CPU.", choices=("auto", "gloo", "nccl"), sweepable=False, label="Distributed backend"),
+    Param("rdzv_endpoint", "str", "", "host:port of the c10d rendezvous every node joins (several nodes); empty: this machine on a free port.", sweepable=False, label="Rendezvous endpoint"),
 )
 
 

@@ -23,6 +23,8 @@ from core import checkpoint as ckpt
 from core.config import RunConfig, validate_config
 from core.data.types import DatasetSplits
 from core.device import pick_device
+from core.distributed import processes_wanted
+from core.distributed.group import Ranks, first_line, is_comm_failure
 from core.errors import DataError, WorkbenchError
 from core.finetune import link_parent
 from core.jobs.liveness import worker_label
@@ -78,22 +80,36 @@ class RunLog:
 
 def execute_run(
     store: Store, run_id: str, *, resume: bool = False, callbacks: Sequence[Callback] = (),
-    stop_event: threading.Event | None = None,
+    stop_event: threading.Event | None = None, ranks: Ranks | None = None, worker: str | None = None,
 ) -> TrainResult:
     """Train a stored run to the end, recording status, errors and metrics in the store.
 
     Errors are recorded on the run (status failed, readable message) and re-raised.
+
+    ``ranks``: this process is one of several training the run (:mod:`core.distributed`); rank 0
+    records as above, the others only train. A run that asks for several processes is started
+    by :func:`core.distributed.launch_run`, never here. ``worker``: the label the run shows
+    (default: this process; a launcher passes its own, as it outlives its ranks).
     """
     run = store.get_run(run_id)
     config = validate_config(run.config)
+    if ranks is None and (wanted := processes_wanted(config)) > 1:
+        message = (f"the run asks for {wanted} processes (training.nproc_per_node x nnodes): start it with "
+                   "`lmwb train`, `lmwb resume` or a worker, which launch torchrun")
+        store.set_status(run.id, "failed", error=message)
+        raise WorkbenchError(message)
+    if ranks is not None and not ranks.is_main:
+        trainer = Trainer(config, store.run_dir(run.id), stop_event=stop_event, ranks=ranks)
+        trainer.setup(resume=resume)
+        return trainer.fit()
     # The stop flag is cleared when a run is queued or resumed, not here: a stop that arrives
     # between a worker's claim and this line must still count.
-    store.update_run(run.id, worker=worker_label(), error=None)
+    store.update_run(run.id, worker=worker or worker_label(), error=None)
     store.set_status(run.id, "running")
     log = RunLog(store, run.id, config["training"]["checkpoint"])
     trainer = Trainer(
         config, store.run_dir(run.id), sink=store, run_id=run.id, callbacks=[log, *callbacks],
-        stop_event=stop_event,
+        stop_event=stop_event, ranks=ranks,
     )
     try:
         trainer.setup(resume=resume)
@@ -103,6 +119,8 @@ def execute_run(
         message = str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, KeyboardInterrupt):
             message = "interrupted"
+        elif ranks is not None and is_comm_failure(exc):
+            message = f"lost contact with another process of this run (it failed or was stopped): {first_line(exc)}"
         store.set_status(run.id, "failed", error=message)
         store.log_event(run.id, "error", message)
         if not isinstance(exc, WorkbenchError | KeyboardInterrupt):

@@ -3,10 +3,15 @@
 The task says *what* a step computes (batch, loss, metrics); this module says *how* it runs.
 Bookkeeping is kept off the hot path: the loss is read back only every ``log_every`` steps,
 metrics are written to the store in batches, and the stop flag is polled by a side thread.
+
+As one of several processes (``ranks``: :mod:`core.distributed`) it steps through DDP, draws
+its own batch stream, and meets the other ranks only where the loop pauses anyway: each loss
+read-back (one all-reduce: loss, tokens, stop votes) and each evaluation (rank 0's alone).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -33,6 +38,7 @@ from core.device import (
     precision_label,
     resolve_precision,
 )
+from core.distributed.group import Ranks, peer_state_tensors, rank_seed, rank_states
 from core.errors import TrainingDiverged
 from core.inspect import SnapshotRecorder
 from core.metrics import direction
@@ -64,7 +70,7 @@ class MetricSink(Protocol):
 
 @dataclass
 class TrainResult:
-    status: str  # completed | stopped
+    status: str  # completed | stopped (| failed, from a launcher of several processes)
     step: int
     summary: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
@@ -126,8 +132,11 @@ class Trainer:
         run_id: str | None = None,
         callbacks: Sequence[Callback] = (),
         stop_event: threading.Event | None = None,
+        ranks: Ranks | None = None,
     ) -> None:
         self.config = config
+        self.ranks = ranks  # None: one process, no process group (the default)
+        self.is_main = ranks is None or ranks.is_main
         self.t = config["training"]
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -140,26 +149,35 @@ class Trainer:
     # -- set-up --------------------------------------------------------------------------------
     def setup(self, resume: bool = False) -> None:
         seed_everything(self.t["seed"])
-        self.device = pick_device(self.t["device"])
+        ranks = self.ranks
+        self.device = ranks.device if ranks is not None else pick_device(self.t["device"])
         configure_backends(self.device)
         self.amp_dtype = resolve_precision(self.device, self.t["precision"])
         data = load_dataset(self.config)
         tok_dir = self.run_dir / "tokenizer"
         resuming = resume and ckpt.has_checkpoint(self.run_dir / "checkpoints" / "last")
+        # Ranks other than 0 read rank 0's vocabulary and task files, as a resume does (one fit,
+        # the same ids everywhere); a parent's weights reach them with DDP's first broadcast.
+        reread = resume or not self.is_main
+        if ranks is not None and not self.is_main:
+            ranks.barrier()  # until rank 0 has written them
         # A fine-tune (task.init_from_run) starts from its parent's backbone and vocabulary.
-        parent = None if resuming else finetune.find_parent(self.config, self.sink)
-        if resume and (tok_dir / "tokenizer.json").exists():
+        parent = None if resuming or not self.is_main else finetune.find_parent(self.config, self.sink)
+        if reread and (tok_dir / "tokenizer.json").exists():
             self.tokenizer = load_tokenizer(tok_dir)
         else:
             self.tokenizer = load_tokenizer(parent.folder / "tokenizer") if parent else fit_tokenizer(self.config, data)
             self.tokenizer.save(tok_dir)
         self.task = build_task(self.config, self.tokenizer, None, self.device)
-        if resume:
+        if reread:
             self.task.load_artifacts(self.run_dir)
         self.task.set_data(data)
-        self.task.save_artifacts(self.run_dir)
-        (self.run_dir / "task_state.json").write_text(json.dumps(self.task.state))
-        (self.run_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=1))
+        if self.is_main:
+            self.task.save_artifacts(self.run_dir)
+            (self.run_dir / "task_state.json").write_text(json.dumps(self.task.state))
+            (self.run_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=1))
+            if ranks is not None:
+                ranks.barrier()
         self.data_notes = list(data.notes)
         asked = self.t["precision"]
         if asked in ("bf16", "fp16") and self.amp_dtype is None:
@@ -171,13 +189,16 @@ class Trainer:
             finetune.load_backbone(self.model, parent, self.config)
         self.n_params = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
         self.snapshots = SnapshotRecorder.create(
-            self.t["attention_snapshots"], self.run_dir, data, self.n_params)
+            self.t["attention_snapshots"], self.run_dir, data, self.n_params) if self.is_main else None
         self.optimizer = build_optimizer(self.model, self.config["optimizer"])
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.schedule = build_schedule(self.config["schedule"], self.t["max_steps"])
         # fp16 gradients underflow without loss scaling; the scaler's state is checkpointed.
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
-        self.generator = torch.Generator().manual_seed(self.t["seed"] + 1)
+        rank = ranks.rank if ranks is not None else 0  # rank r > 0: batches and dropout of its own
+        self.generator = torch.Generator().manual_seed(rank_seed(self.t["seed"], rank) + 1)
+        if rank > 0:
+            torch.manual_seed(rank_seed(self.t["seed"], rank))
         self.metric = self.t["early_stopping_metric"] or self.task.default_metric
         self.direction = direction(self.metric)
         self.step = 0
@@ -195,14 +216,23 @@ class Trainer:
             self.best_step = int(state.get("best_step", 0))
             self.bad_evals = int(state.get("bad_evals", 0))
             self.tokens_seen = int(state.get("tokens_seen", 0))
-            if "generator" in extra:
-                self.generator.set_state(extra["generator"])
-            restore_rng_states(extra, self.device)
+            mine = rank_states(extra, rank)
+            if "generator" in mine:
+                self.generator.set_state(mine["generator"])
+            elif rank > 0:  # a rank the saving run did not have: a stream of its own from here
+                self.generator.manual_seed(rank_seed(self.t["seed"], rank) + 1 + self.step)
+            restore_rng_states(mine, self.device)
             if self.scaler is not None and state.get("scaler"):
                 self.scaler.load_state_dict(state["scaler"])
             if self.sink and self.run_id:
                 self.sink.truncate_metrics(self.run_id, self.step)
-        self.train_model: nn.Module = torch.compile(self.model) if self.t["compile"] else self.model
+        self.ddp: nn.Module | None = None
+        if ranks is not None:  # a probe batch tells DDP whether some parameters never get gradients
+            probe = torch.Generator().manual_seed(self.t["seed"])
+            self.ddp = ranks.wrap(self.model, lambda: self.task.loss(
+                self.model, self.task.train_batch(min(self.t["batch_size"], 4), probe)))
+        stepped = self.ddp if self.ddp is not None else self.model
+        self.train_model: nn.Module = torch.compile(stepped) if self.t["compile"] else stepped
 
     # -- loop ------------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
@@ -211,7 +241,7 @@ class Trainer:
         deadline = None if t["max_minutes"] is None else time.monotonic() + 60 * t["max_minutes"]
         start = time.perf_counter()
         self._emit("on_start", {
-            "device": device_label(self.device), "precision": precision_label(self.amp_dtype),
+            "device": self._device_text(), "precision": precision_label(self.amp_dtype),
             "params": self.n_params, "step": self.step,
             "max_steps": max_steps, "data": self.task.data_summary(), "notes": self.data_notes,
         })
@@ -221,27 +251,30 @@ class Trainer:
         window_loss = torch.zeros((), device=self.device)
         window_steps, window_tokens, window_time = 0, 0, 0.0
         status, reason = "completed", ""
+        ranks, halt = self.ranks, None  # halt: the stop every rank agreed on at the last read-back
+        # Accumulated micro-batches skip DDP's gradient all-reduce except the last one.
+        no_sync = self.ddp.no_sync if self.ddp is not None and accum > 1 else None  # type: ignore[operator]
         try:
             while self.step < max_steps:
-                if self.stop_event.is_set():
-                    status, reason = "stopped", "stop requested"
-                    break
-                if deadline is not None and time.monotonic() > deadline:
-                    reason = f"time budget of {t['max_minutes']:g} min reached"
+                if ranks is None:  # alone, a stop or the time budget is honoured at any step
+                    halt = self._halt(self.stop_event.is_set(), deadline is not None and time.monotonic() > deadline)
+                if halt is not None:
+                    status, reason = halt
                     break
                 step_start = time.perf_counter()
                 factor = self.schedule(self.step)
                 for group, base in zip(optimizer.param_groups, self.base_lrs, strict=True):
                     group["lr"] = base * factor
-                for _ in range(accum):
+                for micro in range(accum):
                     batch = self.task.train_batch(t["batch_size"], self.generator)
-                    with autocast(self.device, self.amp_dtype):
-                        loss = self.task.loss(model, batch)
-                    scaled = loss / accum if accum > 1 else loss
-                    if self.scaler is not None:
-                        self.scaler.scale(scaled).backward()
-                    else:
-                        scaled.backward()
+                    with no_sync() if no_sync is not None and micro < accum - 1 else contextlib.nullcontext():
+                        with autocast(self.device, self.amp_dtype):
+                            loss = self.task.loss(model, batch)
+                        scaled = loss / accum if accum > 1 else loss
+                        if self.scaler is not None:
+                            self.scaler.scale(scaled).backward()
+                        else:
+                            scaled.backward()
                     window_loss += loss.detach()
                     window_tokens += batch.n_tokens
                 if self.scaler is not None:
@@ -263,7 +296,10 @@ class Trainer:
                     # The window's sum holds every loss since the last log: a NaN or inf in any
                     # of them makes it non-finite. Checked before each evaluation too, so a
                     # diverged model is never evaluated, sampled from or checkpointed.
-                    mean = (window_loss / (window_steps * accum)).item()
+                    if ranks is None:
+                        mean = (window_loss / (window_steps * accum)).item()
+                    else:  # the global batch's loss; a NaN on any rank is a NaN on all
+                        mean, window_tokens, halt = self._agree(window_loss, window_steps, window_tokens, deadline)
                     if not math.isfinite(mean):
                         raise self._diverged(mean, window_steps)
                 if self.step % t["log_every"] == 0 or self.step in (1, max_steps):
@@ -271,7 +307,7 @@ class Trainer:
                     self._log_train(mean, window_tokens / max(window_time, 1e-9), factor, start)
                     window_loss.zero_()
                     window_steps, window_tokens, window_time = 0, 0, 0.0
-                if due and self._evaluate(start):
+                if due and self._evaluate_ranks(start):
                     reason = (
                         f"early stopping: val {self.metric} did not improve for "
                         f"{t['early_stopping_patience']} evaluations"
@@ -281,15 +317,44 @@ class Trainer:
             if watcher is not None:
                 watcher.set()
         if self.step % t["eval_every"] != 0 and self.step != max_steps and self.step > 0:
-            if window_steps and not math.isfinite(window_loss.item()):
+            # (Several ranks stop only right after a read-back, which checked the loss.)
+            if ranks is None and window_steps and not math.isfinite(window_loss.item()):
                 raise self._diverged(float(window_loss.item()), window_steps)
-            self._evaluate(start)  # stopped between evaluations: score and save where we are
+            self._evaluate_ranks(start)  # stopped between evaluations: score and save where we are
         result = TrainResult(status=status, step=self.step, summary=self._summary(start), reason=reason)
         self._flush()
         if self.sink and self.run_id:
             self.sink.set_summary(self.run_id, result.summary)
         self._emit("on_end", result)
         return result
+
+    # -- several ranks ---------------------------------------------------------------------------
+    def _agree(self, window_loss: torch.Tensor, steps: int, tokens: int, deadline: float | None) -> tuple[float, int, Any]:
+        """One all-reduce at a read-back: the mean loss over every rank's window, their tokens,
+        and whether any rank was asked to stop or ran out of time (then: status and reason)."""
+        assert self.ranks is not None
+        late = deadline is not None and time.monotonic() > deadline
+        total, tokens_all, stops, lates = self.ranks.sum([window_loss, tokens, self.stop_event.is_set(), late])
+        return total / (steps * self.t["grad_accum"] * self.ranks.world), int(tokens_all), self._halt(stops > 0, lates > 0)
+
+    def _halt(self, stop: bool, late: bool) -> tuple[str, str] | None:
+        """(status, reason) of a run that ends here, or None to go on."""
+        if stop:
+            return "stopped", "stop requested"
+        return ("completed", f"time budget of {self.t['max_minutes']:g} min reached") if late else None
+
+    def _evaluate_ranks(self, start: float) -> bool:
+        """:meth:`_evaluate` on rank 0 (the others wait); True on every rank to stop early.
+        With checkpoints on, every rank's random streams go into rank 0's checkpoint first."""
+        if self.ranks is None:
+            return self._evaluate(start)
+        if self.t["checkpoint"]:
+            self._peer_states = self.ranks.gather({"generator": self.generator.get_state(), **rng_states(self.device)})
+        stop = self._evaluate(start) if self.ranks.is_main else False
+        return self.ranks.any(stop)
+
+    def _device_text(self) -> str:
+        return device_label(self.device) + (f" x {self.ranks.label}" if self.ranks is not None else "")
 
     # -- pieces ------------------------------------------------------------------------------------
     def _diverged(self, value: float, window_steps: int) -> TrainingDiverged:
@@ -370,6 +435,7 @@ class Trainer:
         if self.scaler is not None:  # its loss scale and growth tracker: plain numbers
             state["scaler"] = self.scaler.state_dict()
         extra = {"generator": self.generator.get_state(), **rng_states(self.device)}
+        extra.update(peer_state_tensors(getattr(self, "_peer_states", None)))  # ranks 1.. (several ranks)
         ckpt.save_checkpoint(folder / "last", self.model, self.optimizer, state, extra)
         if improved:
             ckpt.save_checkpoint(folder / "best", self.model, None, state)
@@ -379,7 +445,7 @@ class Trainer:
         summary: dict[str, Any] = {
             "step": self.step,
             "params": self.n_params,
-            "device": device_label(self.device),
+            "device": self._device_text(),
             "precision": precision_label(self.amp_dtype),
             "duration_s": self._elapsed(start),
             "tokens_seen": self.tokens_seen,
@@ -388,6 +454,8 @@ class Trainer:
             "metric": self.metric,
             "best": {"value": self.best, "step": self.best_step},
         }
+        if self.ranks is not None:
+            summary["processes"] = self.ranks.world
         if last is not None:
             summary["val"] = dict(last.metrics)
             summary["details"] = {k: v for k, v in last.details.items() if k != "sample"}

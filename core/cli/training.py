@@ -1,4 +1,8 @@
-"""``lmwb train``, ``lmwb resume`` and ``lmwb worker``: start runs here or queue them."""
+"""``lmwb train``, ``lmwb resume`` and ``lmwb worker``: start runs here or queue them.
+
+A run that asks for several processes (``training.nproc_per_node`` x ``nnodes``) is trained
+through torchrun (:mod:`core.distributed`); under torchrun, each of these commands is one rank.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from core.cli.common import config_error_in, number, open_store
+from core.cli.common import add_param_flag, config_error_in, number, open_store
 from core.cli.progress import ProgressPrinter
 from core.errors import ConfigError, WorkbenchError
 
@@ -33,7 +39,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_files(config)
     except ConfigError as exc:  # a field the --config file set: say which file
         raise config_error_in(exc, [(args.config, [])], args.set or []) from None
+    from core.distributed import launch_new, launched_by_torchrun, processes_wanted
+
     store = open_store(args)
+    if launched_by_torchrun():  # one rank of `torchrun ... -m core.cli train ...`
+        if args.queue:
+            raise WorkbenchError("--queue under torchrun would queue one run per process; queue it without torchrun")
+        from core.distributed.rank import train_new
+
+        run_id, result = train_new(store, config, name=args.name, tags=args.tag or [])
+        return _report(store, run_id, result)
+    if args.queue and int(config["training"]["nnodes"]) > 1:
+        raise WorkbenchError("the queue places runs on one machine; start a run on several machines with "
+                             "`lmwb train` (or torchrun) on each of them")
+    if processes_wanted(config) > 1 and not args.queue:
+        # The ranks run this same command under torchrun; rank 0 creates the run.
+        _in_foreground(lambda stop: launch_new(store, config, _rank_argv(args), stop_event=stop))
+        return 0  # rank 0 printed the run's progress and how it ended
     run = create_run(store, config, name=args.name, tags=args.tag or [])
     print(f"run {run.id} ({run.name}) created in {store.url}")
     if args.queue:
@@ -42,12 +64,42 @@ def cmd_train(args: argparse.Namespace) -> int:
     return _run_in_foreground(store, run.id, resume=False)
 
 
+def _rank_argv(args: argparse.Namespace) -> list[str]:
+    """The ``lmwb train`` arguments each rank runs (the store comes through the environment)."""
+    argv = ["train", "--task", args.task]
+    if args.config:
+        argv += ["--config", str(Path(args.config).resolve())]
+    for override in args.set or []:
+        argv += ["--set", override]
+    if args.name:
+        argv += ["--name", args.name]
+    for tag in args.tag or []:
+        argv += ["--tag", tag]
+    return argv
+
+
+def _report(store: Any, run_id: str, result: Any) -> int:
+    """A rank's last line: rank 0 says how the run ended, the others say nothing."""
+    import os
+
+    if os.environ.get("RANK", "0") == "0":
+        print(f"run {run_id}: {result.status}. Folder: {store.run_dir(run_id)}")
+    return 0
+
+
 def cmd_resume(args: argparse.Namespace) -> int:
+    from core.distributed import launch_run, launched_by_torchrun, processes_wanted
     from core.jobs.liveness import reap_orphans
 
     store = open_store(args)
     reap_orphans(store)  # a run whose worker is gone is failed now, so it can be resumed
     run = store.get_run(args.run)
+    if launched_by_torchrun():  # one rank of `torchrun ... -m core.cli resume RUN`
+        from core.distributed.rank import train_stored
+
+        return _report(store, run.id, train_stored(store, run.id, resume=True, progress=True))
+    _set_processes(store, run, args)
+    run = store.get_run(run.id)
     if args.queue:
         from core.jobs import request_resume
 
@@ -59,7 +111,31 @@ def cmd_resume(args: argparse.Namespace) -> int:
                              f"`lmwb runs stop {run.id}` stops it after its current step")
     if run.status == "completed" and not args.force:
         raise WorkbenchError(f"run {run.id} already completed; raise training.max_steps in a new run instead")
+    if processes_wanted(run.config) > 1:
+        store.update_run(run.id, stop_requested=False)  # a stop from an earlier session is spent
+        result = _in_foreground(lambda stop: launch_run(store, run.id, resume=True, stop_event=stop, progress=True))
+        print(f"run {run.id}: {result.status}. Folder: {store.run_dir(run.id)}")
+        return 0
     return _run_in_foreground(store, run.id, resume=True)
+
+
+PROCESS_FLAGS = ("nproc_per_node", "nnodes", "dist_backend", "rdzv_endpoint")  # what `resume` may change
+
+
+def _set_processes(store: Any, run: Any, args: argparse.Namespace) -> None:
+    """Resume on another number of processes (the checkpoint holds the unwrapped model and
+    every rank's streams): the run's stored config says how it trains from now on."""
+    from core.config import validate_config
+
+    changes = {k: getattr(args, k) for k in PROCESS_FLAGS if getattr(args, k, None) is not None}
+    if not changes:
+        return
+    if run.status in ("queued", "running"):
+        raise WorkbenchError(f"run {run.id} is {run.status}; change how many processes train it once it has stopped")
+    config = validate_config(run.config).with_overrides({f"training.{k}": v for k, v in changes.items()})
+    store.update_run(run.id, config=config.to_dict())
+    shown = ", ".join(f"training.{k}={v}" for k, v in changes.items())
+    store.log_event(run.id, "info", f"resumed with {shown}")
 
 
 def _run_in_foreground(store: Any, run_id: str, resume: bool) -> int:
@@ -81,6 +157,26 @@ def _run_in_foreground(store: Any, run_id: str, resume: bool) -> int:
         signal.signal(signal.SIGINT, previous)
     print(f"run {run_id}: {result.status}. Folder: {store.run_dir(run_id)}")
     return 0
+
+
+def _in_foreground(launch: Callable[[threading.Event], Any]) -> Any:
+    """Run a launch of several processes; Ctrl-C (or SIGTERM) stops the run after the ranks'
+    next read-back, a second one aborts (torchrun's agent then stops the processes)."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print("\nstopping at the next logged step (Ctrl-C again to abort)...", file=sys.stderr)
+        stop.set()
+
+    main_thread = threading.current_thread() is threading.main_thread()  # (else signals are not ours)
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+    try:
+        return launch(stop)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -111,6 +207,11 @@ def register(sub: Any) -> None:
     p.add_argument("run")
     p.add_argument("--force", action="store_true", help="resume even a completed run")
     p.add_argument("--queue", action="store_true", help="only queue it for a worker instead of training here")
+    from core.config import TRAINING_PARAMS
+
+    for param in TRAINING_PARAMS:  # resume on another number of processes: declared once, in core.config
+        if param.name in PROCESS_FLAGS:
+            add_param_flag(p, param, default=None, default_text=f"the run's own training.{param.name}")
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("worker", help="train queued runs in this process, one at a time")

@@ -193,6 +193,7 @@ def _execute_claimed(
     callbacks: Sequence[Callback],
 ) -> bool:
     """Train one claimed run. Returns True when the process should exit (CUDA state broken)."""
+    from core.distributed import launch_run, processes_wanted
     from core.runs import execute_run
 
     resume = bool(run.progress.get(RESUME_KEY))
@@ -211,7 +212,10 @@ def _execute_claimed(
     guard.start()
     poisoned = False
     try:
-        result = execute_run(store, run.id, resume=resume, callbacks=callbacks, stop_event=stop)
+        if processes_wanted(run.config) > 1:  # DDP: torchrun's agent runs here, the ranks beside it
+            result = launch_run(store, run.id, resume=resume, stop_event=stop, worker=label)
+        else:
+            result = execute_run(store, run.id, resume=resume, callbacks=callbacks, stop_event=stop)
         if result.status == "stopped" and stop_all.is_set():
             why = getattr(stop_all, "reason", "") or "the worker was shut down"
             store.log_event(
