@@ -16,7 +16,7 @@ from typing import Any
 
 from core.cli.common import add_param_flag, config_error_in, number, open_store
 from core.cli.progress import ProgressPrinter
-from core.errors import ConfigError, WorkbenchError
+from core.errors import ConfigError, DataError, WorkbenchError
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -61,7 +61,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.queue:
         print("queued; a worker (`lmwb worker`) will pick it up")
         return 0
-    return _run_in_foreground(store, run.id, resume=False)
+    try:
+        return _run_in_foreground(store, run.id, resume=False)
+    except (ConfigError, DataError):
+        # Refused before its first step (a data file that does not parse, a setting the data
+        # rules out): the run never trained, so it is not kept; the message says what to fix.
+        if store.last_step(run.id) is None:
+            store.delete_run(run.id)
+        raise
 
 
 def _rank_argv(args: argparse.Namespace) -> list[str]:

@@ -127,3 +127,12 @@ def test_a_missing_data_file_is_refused_before_a_run_exists(tmp_path: Path, caps
     assert main(["train", "--config", str(config), "--set", f"data.path={tmp_path}"]) == 2
     assert capsys.readouterr().err.startswith(f"error: data.path = '{tmp_path}': is a folder")  # from --set
     assert Store().list_runs() == []
+
+
+def test_a_data_file_that_does_not_parse_leaves_no_run(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "reviews.csv"
+    bad.write_text("text,label\nfine film,pos\nthree,fields,here\n")
+    assert main(["train", "--set", "data.name=file", "--set", f"data.path={bad}"]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}, line 3" in err and "Traceback" not in err
+    assert Store().list_runs() == []  # a refused start leaves the store as it was
