@@ -60,6 +60,7 @@ class WorkerInfo:
     process: subprocess.Popen[bytes] = field(repr=False)
     pipe_w: int = field(repr=False)
     race: str | None = None  # the race tag this worker trains one entrant of
+    only_run: str | None = None  # the multi-process run this worker holds its GPUs for
 
     @property
     def label(self) -> str:
@@ -207,20 +208,25 @@ class Supervisor:
         with self._lock:
             self._reap()
             queued = self.store.list_runs(status="queued")
-            started = self._start_races(queued)
+            started = self._start_races(queued) + self._start_wide_runs(queued)
             live = [w for w in self._workers.values() if w.alive]
             room = self.max_workers - len(live)
             if room <= 0:
                 return started
+            from core.store.runs import processes_of
             from core.sweep.schedule import trial_demand  # no Optuna: cheap every second
 
-            demand = sum(1 for r in queued if race_of(r) is None) + sum(n for _, n in trial_demand(self.store))
+            wide = bool(self._gpus)  # on GPUs a multi-process run has a worker of its own
+            demand = sum(1 for r in queued if race_of(r) is None and not (wide and processes_of(r.config) > 1))
+            demand += sum(n for _, n in trial_demand(self.store))
             if demand == 0:
                 return started
-            plain = {w.label for w in live if w.race is None}
+            plain = {w.label for w in live if w.race is None and w.only_run is None}
             busy = sum(1 for r in self.store.list_runs(status="running") if r.worker in plain)
             # Idle workers (including ones still starting) will claim within poll_s.
             needed = min(room, demand - (len(plain) - busy))
+            if self._gpus:
+                needed = min(needed, len(self._free_gpus()))  # never two trainings on one GPU
             for _ in range(max(0, needed)):
                 self._spawn(idle_exit_s=self.idle_exit_s)
             return started + max(0, needed)
@@ -288,12 +294,43 @@ class Supervisor:
         self.shutdown()
 
     # -- internals ------------------------------------------------------------------------------
-    def _spawn(self, *, idle_exit_s: float | None, race: str | None = None, threads: int | None = None) -> WorkerInfo:
+    def _free_gpus(self) -> list[str]:
+        """GPUs no live worker holds: each GPU trains one run at a time."""
+        held = {g for w in self._workers.values() if w.alive and w.gpu for g in w.gpu.split(",")}
+        return [g for g in self._gpus if g not in held]
+
+    def _start_wide_runs(self, queued: Sequence[Run]) -> int:
+        """A queued run that asks for N processes gets a worker of its own holding N free GPUs
+        (its ranks take one each); it waits while fewer are free. On a CPU any worker takes it."""
+        if not self._gpus:
+            return 0
+        from core.store.runs import processes_of
+
+        waiting = {w.only_run for w in self._workers.values() if w.alive and w.only_run}
+        started = 0
+        for run in queued:
+            wanted = processes_of(run.config)
+            if wanted <= 1 or run.id in waiting:
+                continue
+            free = self._free_gpus()
+            if len(free) < wanted:
+                continue  # placed when enough GPUs are free
+            self._spawn(idle_exit_s=5.0, only_run=run.id, gpus=free[:wanted])
+            started += 1
+        return started
+
+    def _spawn(
+        self, *, idle_exit_s: float | None, race: str | None = None, threads: int | None = None,
+        only_run: str | None = None, gpus: Sequence[str] | None = None,
+    ) -> WorkerInfo:
         used = {w.slot for w in self._workers.values()}
         slot = next(i for i in range(len(used) + 1) if i not in used)
         read_fd, write_fd = os.pipe()  # both non-inheritable; pass_fds hands read_fd over
         env = worker_env(self.store_url, self.home)
-        gpu = self._gpus[slot % len(self._gpus)] if self._gpus else None
+        if gpus is None and self._gpus:
+            free = self._free_gpus()
+            gpus = free[:1] or [self._gpus[slot % len(self._gpus)]]
+        gpu = ",".join(gpus) if gpus else None
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         if race is not None and "OMP_NUM_THREADS" not in os.environ:
@@ -311,6 +348,10 @@ class Supervisor:
             cmd += ["--idle-exit", str(idle_exit_s)]
         # A race entrant's worker trains that one run; every other worker leaves races alone.
         cmd += ["--only-tag", race, "--once"] if race is not None else ["--skip-races"]
+        if only_run is not None:
+            cmd += ["--only-run", only_run, "--once"]
+        elif self._gpus:
+            cmd += ["--max-processes", "1"]  # runs for several GPUs wait for a worker with that many
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"worker-{slot}.log"
         logfile: IO[bytes] = log_path.open("ab")
@@ -325,7 +366,7 @@ class Supervisor:
         finally:
             os.close(read_fd)  # the child has its copy; ours would keep the pipe open
             logfile.close()
-        info = WorkerInfo(process.pid, slot, time.time(), gpu, log_path, process, write_fd, race)
+        info = WorkerInfo(process.pid, slot, time.time(), gpu, log_path, process, write_fd, race, only_run)
         self._workers[process.pid] = info
         log.info("started worker %d (slot %d%s)", process.pid, slot, f", GPU {gpu}" if gpu else "")
         return info

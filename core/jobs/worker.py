@@ -74,11 +74,15 @@ def worker_loop(
     callbacks: Sequence[Callback] = (),
     only_tag: str | None = None,
     skip_races: bool = False,
+    only_run: str | None = None,
+    max_processes: int | None = None,
 ) -> int:
     """Claim queued runs one at a time and train them; return how many were executed.
 
     ``only_tag``: claim only runs with this tag (a worker started for one race entrant; it
     trains no sweep trial). ``skip_races``: leave race entrants to the workers started for them.
+    ``only_run``: claim that run only (a worker given the GPUs a multi-process run needs).
+    ``max_processes``: leave runs that want more processes than this worker has GPUs.
 
     ``once``: execute at most one run (exit at once on an empty queue). ``idle_exit_s``: exit
     after that long without a run (None: never). ``shutdown``: set it to make the worker stop
@@ -105,11 +109,13 @@ def worker_loop(
                     next_reap = time.monotonic() + RUN_HEARTBEAT_S
                     reap_orphans(store)
                 run = store.claim_next_queued(
-                    label, only_tag=only_tag, skip_tag_prefix=RACE_TAG_PREFIX if skip_races else None)
+                    label, only_tag=only_tag, skip_tag_prefix=RACE_TAG_PREFIX if skip_races else None,
+                    only_run=only_run, max_processes=max_processes)
             except Exception as exc:  # database busy or briefly unreachable: try again
                 log.warning("worker %s: could not read the queue: %s", label, exc)
                 run = None
-            if run is None and only_tag is None and _train_a_sweep_trial(store, stop_all, current):
+            dedicated = only_tag is not None or only_run is not None
+            if run is None and not dedicated and _train_a_sweep_trial(store, stop_all, current):
                 executed += 1  # no queued run, but a sweep wanted a trial: this worker trained it
                 idle_since = time.monotonic()
                 if once:
@@ -343,20 +349,23 @@ def build_parser() -> argparse.ArgumentParser:
     # Set by the Supervisor for a race: train only this race's entrant / leave races alone.
     parser.add_argument("--only-tag", help=argparse.SUPPRESS)
     parser.add_argument("--skip-races", action="store_true", help=argparse.SUPPRESS)
+    # Set by the Supervisor on a GPU machine: the one run given these GPUs / runs that fit one GPU.
+    parser.add_argument("--only-run", help=argparse.SUPPRESS)
+    parser.add_argument("--max-processes", type=int, help=argparse.SUPPRESS)
     return parser
 
 
 def run_worker(
     store: Store, *, once: bool = False, idle_exit_s: float | None = None, poll_s: float = DEFAULT_POLL_S,
     parent_pid: int | None = None, parent_fd: int | None = None, only_tag: str | None = None,
-    skip_races: bool = False,
+    skip_races: bool = False, only_run: str | None = None, max_processes: int | None = None,
 ) -> int:
     """A worker process's main: worker_loop plus the parent-death watch; returns runs done."""
     shutdown = ShutdownEvent()
     if parent_pid is not None:
         watch_parent(shutdown, parent_pid, parent_fd)
     return worker_loop(store, once=once, poll_s=poll_s, idle_exit_s=idle_exit_s, shutdown=shutdown,
-                       only_tag=only_tag, skip_races=skip_races)
+                       only_tag=only_tag, skip_races=skip_races, only_run=only_run, max_processes=max_processes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -366,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     done = run_worker(
         store, once=args.once, idle_exit_s=args.idle_exit, poll_s=args.poll,
         parent_pid=args.parent_pid, parent_fd=args.parent_fd, only_tag=args.only_tag,
-        skip_races=args.skip_races,
+        skip_races=args.skip_races, only_run=args.only_run, max_processes=args.max_processes,
     )
     log.info("worker %d: exiting after %d run(s)", os.getpid(), done)
     return 0

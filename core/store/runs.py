@@ -27,6 +27,13 @@ from core.store.records import (
 )
 from core.store.schema import events_table, metrics_table, runs_table
 
+
+def processes_of(config: Mapping[str, Any] | None) -> int:
+    """How many processes a stored run config asks to train on (nproc_per_node x nnodes)."""
+    training = (config or {}).get("training") or {}
+    return int(training.get("nproc_per_node") or 1) * int(training.get("nnodes") or 1)
+
+
 # Fields update_run may write; id and created_at never change after creation.
 _UPDATABLE = frozenset(c.name for c in runs_table.columns) - {"id", "created_at"}
 _JSON_FIELDS = frozenset({"config", "summary", "tags", "progress"})
@@ -286,33 +293,40 @@ class RunQueries(Database):
 
     def claim_next_queued(
         self, worker: str, *, only_tag: str | None = None, skip_tag_prefix: str | None = None,
+        only_run: str | None = None, max_processes: int | None = None,
     ) -> Run | None:
         """Atomically take the oldest queued run for ``worker`` (e.g. ``"host:pid"``): with
         ``only_tag``, only a run with that tag; with ``skip_tag_prefix``, none with a tag so
-        starting (a race's entrants wait for the workers started for them together).
+        starting (a race's entrants wait for the workers started for them together); with
+        ``only_run``, that run only; with ``max_processes``, none that asks to train on more
+        processes (a run for several GPUs waits for a worker given that many).
 
         Safe with any number of competing processes: each queued run is claimed by exactly
         one. The claimed run is returned already ``running``; None when the queue is empty.
         """
         c = runs_table.c
         worker = text(worker, "worker", 255)
-        filtered = only_tag is not None or skip_tag_prefix is not None
+        filtered = any(x is not None for x in (only_tag, skip_tag_prefix, only_run, max_processes))
 
-        def wanted(tags: list[str] | None) -> bool:
-            tags = list(tags or [])
+        def wanted(row: Any) -> bool:
+            tags = list(row.tags or [])
+            if only_run is not None and row.id != only_run:
+                return False
             if only_tag is not None and only_tag not in tags:
+                return False
+            if max_processes is not None and processes_of(row.config) > max_processes:
                 return False
             return not (skip_tag_prefix and any(t.startswith(skip_tag_prefix) for t in tags))
 
         while True:
             with self._read() as conn:
                 rows = conn.execute(
-                    sa.select(c.id, c.tags)
+                    sa.select(c.id, c.tags, c.config)
                     .where(c.status == "queued", c.stop_requested.is_(False))
                     .order_by(c.created_at, c.id)
                     .limit(256 if filtered else 16)  # tags are JSON: filtered here, portably
                 ).all()
-            candidates = [row.id for row in rows if wanted(row.tags)]
+            candidates = [row.id for row in rows if wanted(row)]
             if not candidates:
                 return None
             for run_id in candidates:

@@ -248,3 +248,25 @@ def test_a_race_trains_its_entrants_at_the_same_time(store: Store, supervisor: S
           60, "both entrants to be training at the same moment")
     assert len({store.get_run(r.id).worker for r in runs}) == 2
     _wait(lambda: all(store.get_run(r.id).status == "completed" for r in runs), 120, "the race to finish")
+
+
+def test_gpus_are_placed_one_training_each_and_a_ddp_run_gets_its_own(
+    store: Store, workbench_home: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With three GPUs (stood in for: the CPU trains, CUDA_VISIBLE_DEVICES is what is checked),
+    a run for two processes gets a worker holding two free GPUs and a plain run one other GPU;
+    no GPU is given twice."""
+    from core.config import apply_overrides
+    from core.jobs import supervisor as supervisor_module
+
+    monkeypatch.setattr(supervisor_module, "visible_gpus", lambda: ["0", "1", "2"])
+    wide = queue_run(store, validate_config(apply_overrides(_config(30, 30).to_dict(), {"training.nproc_per_node": 2})),
+                     name="ddp")
+    plain = queue_run(store, _config(30, 30), name="plain")
+    with Supervisor(store.url, workbench_home, max_workers=3, idle_exit_s=5) as sup:
+        sup.ensure_workers()
+        placed = {w.only_run or "plain": w.gpu for w in sup.workers}
+        assert placed[wide.id] in ("0,1", "1,2", "0,2") and placed["plain"] not in placed[wide.id].split(",")
+        assert len({g for gpus in placed.values() for g in gpus.split(",")}) == 3
+        _wait(lambda: all(store.get_run(r.id).status == "completed" for r in (wide, plain)), 120,
+              "both runs to train")
