@@ -6,6 +6,7 @@ shared sidebar (device, store, live run counts). Each page collects input, calls
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import streamlit as st
@@ -17,6 +18,8 @@ from app.state import (
     device_text,
     get_store,
     get_supervisor,
+    gpu_ids,
+    gpu_use,
     workers_disabled,
 )
 from app.warmup import start_warmup
@@ -38,6 +41,12 @@ def live_counts() -> None:
     store = get_store()
     counts = active_counts(store)
     st.markdown(f"**Runs:** {counts['running']} running · {counts['queued']} queued")
+    gpus = gpu_ids()
+    if gpus:  # which GPU trains what: the supervisor gives each GPU one training at a time
+        use = gpu_use(store.list_runs(status="running"), gpus, socket.gethostname())
+        busy = sum(1 for name in use.values() if name)
+        st.markdown(f"**GPUs:** {busy} busy · {len(use) - busy} free")
+        st.caption(" · ".join(f"GPU {g}: {name or 'free'}" for g, name in use.items()))
 
 
 def sidebar() -> None:

@@ -141,6 +141,14 @@ def prewarm_workers() -> None:
 
 # -- device ----------------------------------------------------------------------------------
 @st.cache_resource(show_spinner=False)
+def gpu_ids() -> list[str]:
+    """The ids of the GPUs this app sees (none on a CPU-only machine), looked up once."""
+    from core.device import visible_gpu_ids
+
+    return visible_gpu_ids()
+
+
+@st.cache_resource(show_spinner=False)
 def device_text() -> str:
     """What training will run on with ``training.device = auto``: GPU name(s) or CPU."""
     gpus = gpu_info()
@@ -159,6 +167,19 @@ def remember_runs(run_ids: Iterable[str]) -> None:
 
 def last_runs() -> list[str]:
     return list(st.session_state.get(LAST_RUNS_KEY, []))
+
+
+def gpu_use(running: Sequence[Run], gpus: Sequence[str], host: str) -> dict[str, str | None]:
+    """Each GPU of this machine (``gpus``: its ids) and the name of the run training on it, or
+    None when it is free: from what running runs recorded (``summary.gpus`` on ``host``)."""
+    use: dict[str, str | None] = dict.fromkeys(gpus)
+    for run in running:
+        summary = run.summary or {}
+        if summary.get("host") == host:
+            for gpu in summary.get("gpus") or []:
+                if gpu in use:
+                    use[gpu] = run.name
+    return use
 
 
 def active_counts(store: Store) -> dict[str, int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import socket
 import threading
 import traceback
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from torch import nn
 from core import checkpoint as ckpt
 from core.config import RunConfig, validate_config
 from core.data.types import DatasetSplits
-from core.device import pick_device
+from core.device import pick_device, visible_gpu_ids
 from core.distributed import processes_wanted
 from core.distributed.group import Ranks, first_line, is_comm_failure
 from core.errors import DataError, WorkbenchError
@@ -114,6 +115,8 @@ def execute_run(
     try:
         trainer.setup(resume=resume)
         store.update_run(run.id, device=str(trainer.device))
+        if trainer.device.type == "cuda":  # which GPUs of the machine it holds (the sidebar's busy/free)
+            store.set_summary(run.id, {"gpus": visible_gpu_ids(), "host": socket.gethostname()})
         result = trainer.fit()
     except BaseException as exc:
         message = str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"

@@ -152,6 +152,8 @@ class Trainer:
         ranks = self.ranks
         self.device = ranks.device if ranks is not None else pick_device(self.t["device"])
         configure_backends(self.device)
+        # The Run page lists where each rank trains; only rank 0's summary is written.
+        self.rank_devices = ranks.gather(device_label(self.device)) if ranks is not None else None
         self.amp_dtype = resolve_precision(self.device, self.t["precision"])
         data = load_dataset(self.config)
         tok_dir = self.run_dir / "tokenizer"
@@ -455,7 +457,7 @@ class Trainer:
             "best": {"value": self.best, "step": self.best_step},
         }
         if self.ranks is not None:
-            summary["processes"] = self.ranks.world
+            summary.update(processes=self.ranks.world, rank_devices=self.rank_devices)
         if last is not None:
             summary["val"] = dict(last.metrics)
             summary["details"] = {k: v for k, v in last.details.items() if k != "sample"}

@@ -104,6 +104,8 @@ def summary_panel(run: Run) -> None:
     for col, (name, value) in zip(cols[1:], _ordered(val).items(), strict=False):
         col.metric(f"val {METRICS[name].label if name in METRICS else name}", f"{value:.4f}")
     facts = [f"{s['params']:,} parameters" if isinstance(s.get("params"), int) else None, s.get("device")]
+    if isinstance(s.get("rank_devices"), list):  # several processes (DDP): where each rank trains
+        facts.append("ranks: " + ", ".join(f"{i}: {d}" for i, d in enumerate(s["rank_devices"])))
     if any(facts):
         st.caption(" · ".join(str(f) for f in facts if f))
 

@@ -112,14 +112,9 @@ def worker_env(store_url: str, home: Path) -> dict[str, str]:
 
 def visible_gpus() -> list[str]:
     """The GPU ids a worker may be pinned to (``CUDA_VISIBLE_DEVICES`` order), or none."""
-    import torch  # only when the cap or GPU pinning needs it
+    from core.device import visible_gpu_ids  # imports torch: only when the cap or pinning needs it
 
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        ids = [v.strip() for v in visible.split(",") if v.strip()]
-        return ids[:count] if count else []
-    return [str(i) for i in range(count)]
+    return visible_gpu_ids()
 
 
 class Supervisor:
