@@ -31,8 +31,10 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	$(VENV)/bin/lmwb ui --host $(HOST) --port $(PORT)
 
+# Two test processes (pytest-xdist): much of the suite waits on worker processes, servers and
+# browsers, so two keep the cores busy; each process trains with one torch thread.
 test: install-dev
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 2
 
 # The package as a person installs it: the wheel built from this tree (no editable install),
 # installed after the CPU torch into a fresh venv outside the repo, `lmwb ui` started from that

@@ -233,6 +233,7 @@ def test_outputs_never_overwrite_the_workbench_home(capsys, workbench_home) -> N
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
+@pytest.mark.slow
 def test_the_readme_tour_classifier_gets_its_examples_right(capsys) -> None:
     """The README's first tour step as written: the default classification run, then the two
     predictions it shows (read from the README, so the text and the test cannot drift)."""

@@ -38,13 +38,13 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 def minilm_config(**training: object) -> dict:
     """examples/minilm_sst2.yaml, validated on its first 512 rows instead of all 2,000."""
     return {
-        "task": {"name": "classification", "max_length": 64, "freeze": "lower_layers", "freeze_layers": 2},
+        "task": {"name": "classification", "max_length": 48, "freeze": "lower_layers", "freeze_layers": 2},
         "data": {"name": "file", "path": str(SST2 / "train.tsv"), "validation_path": str(SST2 / "val.tsv"), "max_examples": 800},
         "tokenizer": "pretrained",
         "model": "hf_pretrained",
         "optimizer": {"name": "adamw", "lr": 1e-4},
         "schedule": {"name": "linear", "warmup_steps": 10, "final_lr_ratio": 0.0},
-        "training": {"max_steps": 120, "batch_size": 16, "eval_every": 120, "eval_max_batches": 8,
+        "training": {"max_steps": 60, "batch_size": 16, "eval_every": 60, "eval_max_batches": 8,
                      "device": "cpu", "seed": 0, "attention_snapshots": False, **training},
     }
 
@@ -59,8 +59,8 @@ def test_minilm_finetunes_on_a_few_hundred_sst2_rows(store: Store) -> None:
     result = execute_run(store, run.id)
     elapsed = time.perf_counter() - start
     accuracy = result.summary["val"]["accuracy"]
-    # Measured on 2 shared CPU cores, one torch thread: 0.832 in about 50 s; with training
-    # seeds 1 and 2 (other rows, batches and head): 0.830 and 0.816.
+    # Measured on 2 CPU cores, one torch thread, 60 steps of 16 (inputs cut to 48 tokens): 0.820;
+    # 80 steps: 0.822 (120 steps and 64 tokens, the example's setting: 0.832).
     assert accuracy > 0.80, (accuracy, elapsed)
 
     # The run folder has the model's own tokenizer as JSON/text files, and no pickle anywhere.
