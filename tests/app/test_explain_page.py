@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.navigation import page_path
-from core.config import apply_overrides, default_config, validate_config
+from core.config import apply_overrides, default_config
 from core.inspect.patching import DEMO
-from core.runs import create_run, execute_run
 from core.store import Store
+from tests.trained_runs import topics_classifier, train_run
 from tests.unit.test_attention_capture import one_thread  # noqa: F401  (autouse: one torch thread)
 
 MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
@@ -27,21 +26,6 @@ TIMEOUT = 60
 @pytest.fixture(autouse=True)
 def _no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LMWB_NO_WORKERS", "1")
-
-
-def _train(store: Store, name: str, raw: dict[str, Any], tags: tuple[str, ...] = ()) -> str:
-    raw["training"].update(device="cpu", attention_snapshots=False)
-    run = create_run(store, validate_config(raw), name=name, tags=tags)
-    execute_run(store, run.id)
-    return run.id
-
-
-def _classifier(model: dict[str, Any]) -> dict[str, Any]:
-    raw = default_config("classification")
-    raw["data"] = {"name": "topics", "n_examples": 200}
-    raw["model"] = model
-    raw["training"].update(max_steps=20, eval_every=20, batch_size=32)
-    return raw
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +40,14 @@ def trained_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
     gpt = apply_overrides(default_config("language_model"), {
         **DEMO.overrides, "data.n_sentences": 1000, "model.n_layers": 1, "model.d_model": 16, "model.d_ff": 32,
         "model.n_heads": 2, "training.max_steps": 10, "training.eval_every": 10})
+    quiet = {"attention_snapshots": False}
     ids = {
-        "lstm": _train(store, "x-lstm", _classifier({"name": "lstm", "embed_dim": 8, "hidden_size": 8})),
-        "cnn": _train(store, "x-cnn", _classifier({"name": "textcnn", "embed_dim": 8, "n_filters": 4})),
-        "translation": _train(store, "x-reverse", translation),
-        "gpt": _train(store, "x-gpt", gpt, tags=(DEMO.tag,)),
+        "lstm": train_run(store, "x-lstm", topics_classifier(
+            {"name": "lstm", "embed_dim": 8, "hidden_size": 8}, 200, 20), **quiet),
+        "cnn": train_run(store, "x-cnn", topics_classifier(
+            {"name": "textcnn", "embed_dim": 8, "n_filters": 4}, 200, 20), **quiet),
+        "translation": train_run(store, "x-reverse", translation, **quiet),
+        "gpt": train_run(store, "x-gpt", gpt, tags=(DEMO.tag,), **quiet),
     }
     return home, ids
 

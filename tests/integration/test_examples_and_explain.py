@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,28 +17,14 @@ import sacrebleu
 import torch
 
 from core.cli import main
-from core.config import apply_overrides, default_config, validate_config
+from core.config import apply_overrides, default_config
 from core.inspect import examples as ex
 from core.inspect.patching import DEMO
-from core.runs import create_run, evaluate_file, execute_run, load_trained
+from core.runs import evaluate_file, load_trained
 from core.store import Store
 from core.train import build_task, load_dataset
+from tests.trained_runs import topics_classifier, train_run
 from tests.unit.test_attention_capture import one_thread  # noqa: F401  (autouse: one torch thread)
-
-
-def _train(store: Store, name: str, raw: dict[str, Any], tags: tuple[str, ...] = ()) -> str:
-    raw["training"].update(device="cpu")
-    run = create_run(store, validate_config(raw), name=name, tags=tags)
-    execute_run(store, run.id)
-    return run.id
-
-
-def _classifier(model: dict[str, Any]) -> dict[str, Any]:
-    raw = default_config("classification")
-    raw["data"] = {"name": "topics", "n_examples": 300}
-    raw["model"] = model
-    raw["training"].update(max_steps=30, eval_every=30, batch_size=32)
-    return raw
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +40,12 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
         **DEMO.overrides, "data.n_sentences": 2000, "model.n_layers": 1, "model.d_model": 32, "model.d_ff": 64,
         "training.max_steps": 60, "training.eval_every": 60})
     ids = {
-        "lstm": _train(store, "ex-lstm", _classifier({"name": "lstm", "embed_dim": 16, "hidden_size": 16})),
-        "cnn": _train(store, "ex-cnn", _classifier({"name": "textcnn", "embed_dim": 16, "n_filters": 8})),
-        "translation": _train(store, "ex-reverse", translation),
-        "gpt": _train(store, "ex-gpt", demo, tags=(DEMO.tag,)),
+        "lstm": train_run(store, "ex-lstm", topics_classifier(
+            {"name": "lstm", "embed_dim": 16, "hidden_size": 16}, 300, 30)),
+        "cnn": train_run(store, "ex-cnn", topics_classifier(
+            {"name": "textcnn", "embed_dim": 16, "n_filters": 8}, 300, 30)),
+        "translation": train_run(store, "ex-reverse", translation),
+        "gpt": train_run(store, "ex-gpt", demo, tags=(DEMO.tag,)),
     }
     return home, ids
 

@@ -1,0 +1,27 @@
+"""Tiny runs trained in the test process, shared by the tests that inspect finished runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.config import default_config, validate_config
+from core.runs import create_run, execute_run
+from core.store import Store
+
+
+def train_run(store: Store, name: str, raw: dict[str, Any], tags: tuple[str, ...] = (),
+              **training: Any) -> str:
+    """Create and train a run on the CPU in this process; its id."""
+    raw["training"].update(device="cpu", **training)
+    run = create_run(store, validate_config(raw), name=name, tags=tags)
+    execute_run(store, run.id)
+    return run.id
+
+
+def topics_classifier(model: dict[str, Any], n_examples: int, steps: int) -> dict[str, Any]:
+    """A classification config on the built-in topics set, evaluated once at the end."""
+    raw = default_config("classification")
+    raw["data"] = {"name": "topics", "n_examples": n_examples}
+    raw["model"] = model
+    raw["training"].update(max_steps=steps, eval_every=steps, batch_size=32)
+    return raw
