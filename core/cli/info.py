@@ -22,7 +22,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
     if not args.path:
         raise WorkbenchError("`lmwb data show` needs a FILE")
-    print(json.dumps(describe_file(args.path), indent=2, default=str))
+    print(json.dumps(describe_file(args.path, header=args.header), indent=2, default=str))
     return 0
 
 
@@ -60,6 +60,10 @@ def register(sub: Any) -> None:
     p = sub.add_parser("data", help="built-in datasets and file previews")
     p.add_argument("action", choices=["list", "show"])
     p.add_argument("path", nargs="?")
+    from core.data.columns import HEADER_CHOICES  # no numpy/torch: the CLI starts fast
+
+    p.add_argument("--header", choices=HEADER_CHOICES, default="auto",
+                   help="does a CSV/TSV file's first row name the columns (as data.header)")
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("params", help="show declared hyperparameters (what --set accepts)")
