@@ -261,6 +261,23 @@ def test_bad_parquet_on_the_command_line_is_one_line(tmp_path: Path, capsys) -> 
     assert "data.header = 'sometimes'" in capsys.readouterr().err
 
 
-def test_unused_names_are_errors_not_silence() -> None:
-    with pytest.raises(WorkbenchError):
+def test_neither_a_file_nor_a_dataset_is_refused() -> None:
+    with pytest.raises(WorkbenchError, match="data.path = '': missing; expected the path of a CSV"):
         file_dataset({}, task="classification", seed=0)
+
+
+def test_a_named_run_scores_a_headerless_file_with_its_names(tmp_path: Path, store) -> None:
+    from core.config import default_config, validate_config
+    from core.runs import create_run, evaluate_file, execute_run, load_trained
+
+    path = ag_news(tmp_path)
+    raw = default_config("classification")
+    raw["data"] = {"name": "file", "path": str(path), "text_column": "2,3", "val_fraction": 0.5,
+                   "label_names": "World,Sports,Business"}
+    raw["model"].update(embed_dim=8, hidden_size=8)
+    raw["training"].update(max_steps=2, eval_every=2, batch_size=4, device="cpu")
+    run = create_run(store, validate_config(raw), name="ag")
+    execute_run(store, run.id)
+    result = evaluate_file(load_trained(store, run.id), path)  # the same names, every row
+    assert result.details["confusion_matrix"]["labels"] == ["World", "Sports", "Business"]
+    assert sum(map(sum, result.details["confusion_matrix"]["matrix"])) == len(AG_NEWS)
