@@ -75,3 +75,21 @@ def test_parquet_upload_and_a_save_to_disk_folder(tmp_path: Path, monkeypatch: p
     at.text_input(key="data_hf_ref").input("imdb").run()
     no_exception(at)
     assert any("could not download it from the Hugging Face hub" in e.value for e in at.error)
+
+
+def test_train_takes_a_hugging_face_dataset_and_headerless_choices(store, tmp_path: Path) -> None:
+    from tests.app.test_home_train_run import open_page, wkey
+
+    folder = tmp_path / "saved"
+    datasets.DatasetDict({"train": dataset(30), "validation": dataset(6)}).save_to_disk(str(folder))
+    at = open_page("train")
+    at.session_state["train_data"] = {"task": "classification", "data": {
+        "name": "file", "dataset": str(folder), "text_column": "text", "label_column": "", "header": "no"}}
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key=wkey(at, "data")).value == "Hugging Face dataset (folder or hub name)"
+    [start] = [b for b in at.button if b.label == "Start"]
+    start.click().run()
+    [run] = store.list_runs()
+    data = run.config["data"]
+    assert data["dataset"] == str(folder) and data["path"] == "" and data["header"] == "no"
