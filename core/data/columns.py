@@ -47,13 +47,18 @@ def has_header(first: Sequence[str], rest: Sequence[Sequence[str]]) -> bool | No
         return True
     if any(c and _number(c) is not None for c in cells):
         return False
-    if any(len(c) > 40 or len(c.split()) > 5 for c in cells):
-        return False
     sample = [r for r in rest[:50] if len(r) == len(cells)]
-    for i, cell in enumerate(cells):
-        values = [r[i].strip() for r in sample if r[i].strip()]
+    columns = [[r[i].strip() for r in sample if r[i].strip()] for i in range(len(cells))]
+    for cell, values in zip(cells, columns, strict=True):
         if values and cell and all(_number(v) is not None for v in values):
             return True
+    for cell, values in zip(cells, columns, strict=True):
+        # A sentence like the sentences below it is data; a long name over short answers (a
+        # survey's question) is a header.
+        if len(cell) > 40 or len(cell.split()) > 5:
+            lengths = sorted(len(v) for v in values)
+            if not lengths or lengths[len(lengths) // 2] >= len(cell) / 2:
+                return False
     return None
 
 
@@ -131,9 +136,10 @@ def detect_columns(
     """
     p = Path(path)
     label = resolve_column(p, columns, label_column, "data.label_column") if label_column else None
-    text = resolve_columns(p, columns, text_column, "data.text_column")[0] if text_column else None
+    named = resolve_columns(p, columns, text_column, "data.text_column") if text_column else []
+    text = named[0] if named else None
     if rows is not None:
-        guess_text, guess_label = guess_by_content(columns, rows, exclude=[c for c in (text,) if c])
+        guess_text, guess_label = guess_by_content(columns, rows, exclude=named)
         label = label or guess_label
         if text is None:
             text = guess_text if guess_text != label else None

@@ -111,7 +111,7 @@ def _labelled_split(source: Any, p: dict[str, Any], notes: list[str]) -> Labeled
     try:
         return _labeled(source, p)
     except DataError as exc:
-        if "empty" not in str(exc):
+        if "every row has an empty" not in str(exc):  # load_labeled's "nothing usable" error
             raise
         notes.append(f"{Path(source.path).name} left out: it has no labels")
         return None

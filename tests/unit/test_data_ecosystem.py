@@ -281,3 +281,15 @@ def test_a_named_run_scores_a_headerless_file_with_its_names(tmp_path: Path, sto
     result = evaluate_file(load_trained(store, run.id), path)  # the same names, every row
     assert result.details["confusion_matrix"]["labels"] == ["World", "Sports", "Business"]
     assert sum(map(sum, result.details["confusion_matrix"]["matrix"])) == len(AG_NEWS)
+
+
+def test_header_detection_reads_the_rows() -> None:
+    from core.data.columns import has_header
+
+    sentences = [["a fine film that I would happily watch again", "pos"], ["dull and far too long, sadly", "neg"]]
+    assert has_header(["a wonderful little film about a family", "pos"], sentences) is False  # data
+    survey = [["the price", "yes"], ["support", "no"]]
+    assert has_header(["What did you like most about the product today?", "Recommend"], survey) is None
+    assert has_header(["review", "stars"], [["ok", "4"]]) is True  # a known name
+    assert has_header(["Title", "Score"], [["ok", "4"], ["bad", "1"]]) is True  # a word over numbers
+    assert has_header(["4", "ok"], [["1", "bad"]]) is False  # a class index is no name
