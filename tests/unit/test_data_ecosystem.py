@@ -233,6 +233,14 @@ def test_pair_classification_sees_the_separator_and_shows_label_names(tmp_path: 
     assert set(predict_texts(trained, ["the cat sleeps [SEP] a cat is here"])[0]) == {"different", "same"}
     confusion = store.get_run(run.id).summary["details"]["confusion_matrix"]
     assert confusion["labels"] == ["different", "same"]
+    # The views that look inside read the pair the way the model does.
+    from core.inspect.capture import capture_attention
+    from core.inspect.salience import explain
+
+    pair = f"the cat sleeps{PAIR_MARK}a dog is here"
+    maps = next(iter(capture_attention(trained, pair).maps.values()))
+    assert "<eos>" in maps.key_tokens and "sep" not in maps.key_tokens
+    assert "<eos>" in explain(trained, pair, method="grad_x_input").tokens
 
 
 def test_pretrained_tokenizer_pair_encoding() -> None:
