@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from core.errors import WorkbenchError
@@ -22,6 +23,13 @@ def cmd_data(args: argparse.Namespace) -> int:
 
     if not args.path:
         raise WorkbenchError("`lmwb data show` needs a FILE")
+    if Path(args.path).expanduser().is_dir():  # a save_to_disk folder: its splits
+        from core.data.arrow import load_splits
+
+        _, tables = load_splits(args.path)
+        print(json.dumps({split: {"rows": len(t.rows), "columns": t.columns, "label_names": t.class_names}
+                          for split, t in tables.items()}, indent=2))
+        return 0
     print(json.dumps(describe_file(args.path, header=args.header), indent=2, default=str))
     return 0
 

@@ -83,6 +83,10 @@ def test_save_to_disk_folder_keeps_its_splits(tmp_path: Path) -> None:
     assert len(ds.train) == 30 and len(ds.validation) == 6  # nothing split off: the dataset's own
     assert ds.test is None and any("no labels" in n for n in ds.notes)  # an unlabelled test split
     assert ds.label_names == ["neg", "pos"]
+    from core.cli import main
+
+    assert main(["data", "show", str(folder)]) == 0  # lmwb data show FOLDER: its splits
+
     folder2 = tmp_path / "with_test"
     datasets.DatasetDict({"train": dataset(30), "test": dataset(8)}).save_to_disk(str(folder2))
     ds2 = file_dataset({"dataset": str(folder2), "val_fraction": 0.2}, task="classification", seed=0)
