@@ -306,7 +306,10 @@ def evaluation_data(
     else:
         if path is None or source_path or target_path:
             raise WorkbenchError(f"a {trained.config.task} run is scored on one data file (--data)")
-        data_section = {k: v for k, v in raw["data"].items() if k in ("text_column", "label_column", "format")}
+        # How the run read its rows (columns, header, pairs, label names) reads the file too.
+        shaping = ("text_column", "label_column", "format", "header", "text_fields", "separator",
+                   "label_names", "label_names_file", "label_name_column")
+        data_section = {k: v for k, v in raw["data"].items() if k in shaping}
         data_section.update(data_params)
         raw["data"] = {"name": "file", "path": str(path), "validation_path": str(path), **data_section}
     config = validate_config(raw)

@@ -45,6 +45,7 @@ from core.metrics import direction
 from core.optim import build_optimizer, build_schedule
 from core.registry import DATASETS, TASKS, TOKENIZERS
 from core.tasks.base import Task
+from core.tasks.pairs import fitting_texts
 from core.tokenize import Tokenizer, load_tokenizer
 
 
@@ -84,6 +85,8 @@ def load_dataset(config: RunConfig) -> DatasetSplits:
 def fit_tokenizer(config: RunConfig, data: DatasetSplits) -> Tokenizer:
     comp = TOKENIZERS.get(config["tokenizer"]["name"], path="tokenizer.name")
     texts = list(data.train.texts)
+    if data.extras.get("text_pair"):  # "a [SEP] b": the mark is not a word of the vocabulary
+        texts = fitting_texts(texts)
     # Translation with separate vocabularies fits the target side itself (TranslationTask).
     if data.train.targets and config["task"].get("shared_vocab", True):
         texts += data.train.targets

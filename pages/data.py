@@ -8,6 +8,7 @@ choice goes to the Train page through ``st.session_state["train_data"]`` (task a
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from app.components.data_options import column_choice, formats_help, header_choice
 from app.components.data_preview import (
     load_builtin,
     load_file,
@@ -34,7 +36,6 @@ from app.components.uploads import (
 )
 from app.state import page_path
 from core.config import default_config
-from core.data.tables import detect_columns
 from core.data.types import DatasetSplits
 from core.errors import WorkbenchError
 from core.paths import safe_join
@@ -43,7 +44,7 @@ from core.registry import DATASETS, TASKS
 TRAIN_DATA_KEY = "train_data"  # {"task", "data"}: taken (once) by the Train page
 SAVED_KEY = "data_saved_uploads"  # {uploader file_id: stored name}: save each upload once
 FILE_KEY = "data_file"
-BUILTIN, OWN_FILE = "Built-in dataset", "Your file"
+BUILTIN, OWN_FILE, HF_DATASET = "Built-in dataset", "Your file", "Hugging Face dataset"
 
 
 # -- loading (cached) ------------------------------------------------------------------------------
@@ -52,8 +53,8 @@ def main() -> None:
     st.title("Data")
     left, right = st.columns(2)
     task = left.radio("Task", TASKS.names(), format_func=_pretty, horizontal=True, key="data_task")
-    source = right.radio("Source", [BUILTIN, OWN_FILE], horizontal=True, key="data_source")
-    picked = _builtin(task) if source == BUILTIN else _own_file(task)
+    source = right.radio("Source", [BUILTIN, OWN_FILE, HF_DATASET], horizontal=True, key="data_source")
+    picked = _builtin(task) if source == BUILTIN else _own_file(task) if source == OWN_FILE else _hf_dataset(task)
     if picked is None:
         return
     splits, selection, source_key = picked
@@ -70,7 +71,8 @@ def main() -> None:
 
 def _describe(choice: dict[str, Any]) -> str:
     data = choice["data"]
-    what = f"your file `{Path(data['path']).name}`" if data["name"] == "file" else f"`{data['name']}`"
+    what = (f"`{data['dataset']}`" if data.get("dataset") else
+            f"your file `{Path(data['path']).name}`" if data["name"] == "file" else f"`{data['name']}`")
     return f"{_pretty(choice['task'])}, {what}"
 
 
@@ -110,32 +112,58 @@ def _own_file(task: str) -> tuple[DatasetSplits, dict[str, Any], str] | None:
     name = st.selectbox("Stored file", names, key=FILE_KEY, help=f"Files in {uploads_dir()}")
     path = safe_join(uploads_dir(), name)
     mtime = path.stat().st_mtime
+    header = header_choice(path)
     try:
-        columns, rows = read_table(str(path), mtime)
+        columns, rows, headed = read_table(str(path), mtime, header)
     except WorkbenchError as exc:
-        st.error(str(exc))
+        st.error(str(exc).replace(str(path), path.name))
         return None
-    st.caption(f"{len(rows):,} rows · {len(columns)} columns · {path.stat().st_size / 1e6:.2f} MB")
+    st.caption(f"{len(rows):,} rows · {len(columns)} columns · {path.stat().st_size / 1e6:.2f} MB"
+               + ("" if headed else " · no header row: the first line is data"))
     st.dataframe(pd.DataFrame(rows[:200], columns=columns), hide_index=True, height=preview_height(len(rows)))
-    text_col, label_col = _column_choice(task, path, columns)
-    if text_col is None:
+    choice = column_choice(task, path, columns, rows, headed)
+    if choice is None:
         return None
+    selection = {"name": "file", "path": str(path), **choice, **({"header": header} if header != "auto" else {})}
+    return _splits(task, selection, mtime, path)
+
+
+def _hf_dataset(task: str) -> tuple[DatasetSplits, dict[str, Any], str] | None:
+    ref = st.text_input("Folder or hub name", key="data_hf_ref", placeholder="/data/my_set or imdb or glue/sst2",
+                        help="A folder written by datasets' save_to_disk, or a Hugging Face hub name "
+                             "(needs network). Its train / validation / test splits are used.").strip()
+    if not ref:
+        st.info("Give a save_to_disk folder or a hub name to see it here.")
+        return None
+    left, right = st.columns(2)
+    text_col = left.text_input("Text column", key="data_hf_text", help="Empty: detect. Several: title,description.")
+    label_col = right.text_input("Label column", key="data_hf_label", help="Empty: detect.") if task == "classification" else ""
+    selection = {"name": "file", "dataset": ref, "text_column": text_col.strip(), "label_column": label_col.strip()}
+    return _splits(task, selection, 0.0, None)
+
+
+def _splits(task: str, selection: dict[str, Any], mtime: float,
+            path: Path | None) -> tuple[DatasetSplits, dict[str, Any], str] | None:
+    params = {k: v for k, v in selection.items() if k != "name"}
+    key = json.dumps(params, sort_keys=True)
     try:
-        splits = load_file(str(path), mtime, task, text_col, label_col)
+        splits = load_file(key, mtime, task)
     except WorkbenchError as exc:
-        st.error(str(exc).replace(str(path), path.name))  # the file's name, not the server's folders
+        message = str(exc)
+        st.error(message.replace(str(path), path.name) if path else message)  # not the server's folders
         return None
-    selection = {"name": "file", "path": str(path), "text_column": text_col, "label_column": label_col}
-    return splits, selection, f"file:{path}:{mtime}:{task}:{text_col}:{label_col}"
+    return splits, selection, f"file:{key}:{mtime}:{task}"
 
 
 def _upload_widget() -> None:
     limit = upload_limit_mb()
     uploaded = st.file_uploader(
-        f"Upload a CSV, TSV, JSONL or TXT file (optionally .gz), up to {limit:g} MB",
+        f"Upload a CSV, TSV, JSONL or TXT file (optionally .gz), or a Parquet or Arrow file, up to {limit:g} MB",
         type=UPLOAD_TYPES, key="data_upload", max_upload_size=max(1, math.floor(limit)),
-        help="A header row names the columns; a .txt file is one example (or a corpus) per line.",
+        help="A header row names the columns (a file without one works too); a .txt file is one "
+             "example (or a corpus) per line.",
     )
+    formats_help()
     if uploaded is None:
         return
     saved: dict[str, str] = st.session_state.setdefault(SAVED_KEY, {})
@@ -149,29 +177,6 @@ def _upload_widget() -> None:
     saved[uploaded.file_id] = path.name
     st.session_state[FILE_KEY] = path.name  # show the new file (set before its selectbox)
     st.success(f"Saved as {path.name}.")
-
-
-def _column_choice(task: str, path: Path, columns: list[str]) -> tuple[str | None, str]:
-    """Detected text / label columns, each with a selectbox to override it."""
-    if columns == ["text"] and path.name.removesuffix(".gz").endswith(".txt"):
-        if task == "classification":
-            st.error(f"{path.name}: a plain text file has no labels; use CSV, TSV or JSONL with a label column.")
-            return None, ""
-        return "", ""  # a .txt corpus: the whole file is the text
-    detected_text, detected_label = detect_columns(path, columns)
-    left, right = st.columns(2)
-    text_col = left.selectbox("Text column", columns, key=f"data_text_col:{path.name}",
-                              index=columns.index(detected_text) if detected_text else 0,
-                              help="Detected from the header; change it if the guess is wrong.")
-    if task != "classification":
-        return text_col, ""
-    fallback = next((i for i, c in enumerate(columns) if c != text_col), 0)
-    label_col = right.selectbox("Label column", columns, key=f"data_label_col:{path.name}",
-                                index=columns.index(detected_label) if detected_label else fallback)
-    if label_col == text_col:
-        st.error(f"{path.name}: column {text_col!r} cannot be both the text and the label.")
-        return None, ""
-    return text_col, label_col
 
 
 def _pretty(name: str) -> str:

@@ -92,8 +92,10 @@ def main() -> None:
 
 
 def _classify(trained: TrainedRun) -> None:
-    text = st.text_area("Text to classify", key="playground_text",
-                        placeholder="Type a sentence, then press Ctrl+Enter")
+    pair = bool((trained.task.state or {}).get("text_pair"))  # trained on sentence pairs
+    text = st.text_area("Sentence pair to classify" if pair else "Text to classify", key="playground_text",
+                        placeholder=("premise [SEP] hypothesis, then press Ctrl+Enter" if pair
+                                     else "Type a sentence, then press Ctrl+Enter"))
     if not text.strip():
         return
     try:

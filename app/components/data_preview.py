@@ -12,7 +12,7 @@ import streamlit as st
 from app.components.charts import label_balance_figure, length_histogram_figure
 from app.components.forms import component_select, section_form, section_problem
 from core.config import default_config
-from core.data.tables import read_records
+from core.data import tables
 from core.data.types import DatasetSplits
 from core.errors import WorkbenchError
 from core.registry import DATASETS, TASKS, TOKENIZERS
@@ -30,15 +30,17 @@ def load_builtin(name: str, task: str) -> DatasetSplits:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the file…")
-def read_table(path: str, mtime: float) -> tuple[list[str], list[dict[str, str]]]:
-    return read_records(path)
+def read_table(path: str, mtime: float, header: str = "auto") -> tuple[list[str], list[dict[str, str]], bool]:
+    """(columns, rows, whether the first row was a header)."""
+    table = tables.read_table(path, header=header)
+    return table.columns, table.rows, table.header
 
 
 @st.cache_resource(max_entries=8, show_spinner="Preparing the splits…")
-def load_file(path: str, mtime: float, task: str, text_column: str, label_column: str) -> DatasetSplits:
-    """The splits training would see, through the engine's own ``file`` dataset."""
-    params = {"path": path, "text_column": text_column, "label_column": label_column}
-    return DATASETS.get("file").factory(params, task=task, seed=0)
+def load_file(params_json: str, mtime: float, task: str) -> DatasetSplits:
+    """The splits training would see, through the engine's own ``file`` dataset (``params_json``:
+    its data section, a file path or a Hugging Face dataset with the column choices)."""
+    return DATASETS.get("file").factory(json.loads(params_json), task=task, seed=0)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Fitting the tokenizer…")

@@ -24,6 +24,7 @@ from core.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, TOKENI
 FORM = "train.form"  # the form's values (plain session state: survives leaving the page)
 W = "train.w"  # widget keys are f"{W}{generation}.section.component.param"
 UPLOAD = "upload: "  # data choices for files the Data page stored in {home}/uploads
+HF_DATASET = "Hugging Face dataset (folder or hub name)"  # the file dataset with data.dataset
 TRAIN_DATA_KEY = "train_data"  # what the Data page hands over: {"task", "data"}
 
 # Presets are overrides on the task's defaults; a key applies only where the chosen component
@@ -117,7 +118,10 @@ def adopt_data_choice() -> None:
     form["gen"] = old["gen"]
     reset_widgets(form)
     data = dict(choice.get("data") or {})
-    if data.get("name") == "file":
+    if data.get("name") == "file" and data.get("dataset"):
+        pick = HF_DATASET
+        form["values"][f"data/{pick}"] = {k: v for k, v in data.items() if k != "name"}
+    elif data.get("name") == "file":
         pick = UPLOAD + Path(data.pop("path", "")).name
         form["values"][f"data/{pick}"] = {k: v for k, v in data.items() if k != "name"}  # its columns
     else:
@@ -128,9 +132,11 @@ def adopt_data_choice() -> None:
 
 
 def data_choices(task: str) -> list[str]:
-    """Built-in datasets of the task, then the stored uploads (newest first)."""
+    """Built-in datasets of the task, then the stored uploads (newest first), then a Hugging Face
+    dataset where the task reads files."""
     builtin = [n for n in DATASETS.names(tasks=task) if n != "file"]
-    return builtin + [UPLOAD + f for f in stored_uploads(uploads_dir(get_store().home))]
+    hf = [HF_DATASET] if task in DATASETS.get("file").meta.get("tasks", ()) else []
+    return builtin + [UPLOAD + f for f in stored_uploads(uploads_dir(get_store().home))] + hf
 
 
 # -- drawing -------------------------------------------------------------------------------------
@@ -151,6 +157,10 @@ def data_section(form: dict[str, Any], task: str) -> dict[str, Any]:
     if choice.startswith(UPLOAD):
         name, fixed = "file", {"path": str(safe_join(uploads_dir(get_store().home), choice.removeprefix(UPLOAD)))}
         st.caption(f"Your file `{choice.removeprefix(UPLOAD)}`")
+    elif choice == HF_DATASET:
+        name, fixed = "file", {"path": ""}
+        st.caption("A folder written by save_to_disk, or a hub name such as imdb (needs network): "
+                   "give it as *HF dataset* under Advanced.")
     else:
         name, fixed = choice, {}
         st.caption(DATASETS.get(name).help)

@@ -17,7 +17,7 @@ from core.data.tables import read_records
 from core.errors import DataError
 from core.paths import safe_join, sanitize_filename, workbench_home
 
-UPLOAD_TYPES = ["csv", "tsv", "jsonl", "json", "txt", "gz"]
+UPLOAD_TYPES = ["csv", "tsv", "jsonl", "json", "txt", "gz", "parquet", "arrow"]
 UPLOADS_FOLDER = "uploads"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from core.errors import WorkbenchError
@@ -22,7 +23,14 @@ def cmd_data(args: argparse.Namespace) -> int:
 
     if not args.path:
         raise WorkbenchError("`lmwb data show` needs a FILE")
-    print(json.dumps(describe_file(args.path), indent=2, default=str))
+    if Path(args.path).expanduser().is_dir():  # a save_to_disk folder: its splits
+        from core.data.arrow import load_splits
+
+        _, tables = load_splits(args.path)
+        print(json.dumps({split: {"rows": len(t.rows), "columns": t.columns, "label_names": t.class_names}
+                          for split, t in tables.items()}, indent=2))
+        return 0
+    print(json.dumps(describe_file(args.path, header=args.header), indent=2, default=str))
     return 0
 
 
@@ -60,6 +68,10 @@ def register(sub: Any) -> None:
     p = sub.add_parser("data", help="built-in datasets and file previews")
     p.add_argument("action", choices=["list", "show"])
     p.add_argument("path", nargs="?")
+    from core.data.columns import HEADER_CHOICES  # no numpy/torch: the CLI starts fast
+
+    p.add_argument("--header", choices=HEADER_CHOICES, default="auto",
+                   help="does a CSV/TSV file's first row name the columns (as data.header)")
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("params", help="show declared hyperparameters (what --set accepts)")

@@ -1,5 +1,9 @@
-"""The ``file`` dataset component: the user's own CSV, TSV, JSONL or TXT file (plain or .gz)
-for classification, language modelling, word vectors and masked-LM pretraining."""
+"""The ``file`` dataset component: the user's own CSV, TSV, JSONL or TXT file (plain or .gz), a
+Parquet or Arrow file, or a Hugging Face dataset (a ``save_to_disk`` folder or a hub name), for
+classification, language modelling, word vectors and masked-LM pretraining.
+
+A Hugging Face dataset's own validation and test splits are used where it has them.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,18 @@ from typing import Any
 
 import numpy as np
 
+from core.data.columns import HEADER_CHOICES
+from core.data.labels import label_display_names
 from core.data.splits import split_indices, split_text
-from core.data.tables import FORMATS, load_corpus, load_labeled, sort_labels
+from core.data.tables import (
+    FORMATS,
+    TEXT_FIELDS,
+    Labeled,
+    load_corpus,
+    load_labeled,
+    read_table,
+    sort_labels,
+)
 from core.data.types import DatasetSplits, Split
 from core.errors import ConfigError, DataError
 from core.params import Param, validate_params
@@ -18,10 +32,17 @@ from core.registry import DATASETS
 # -- the "file" dataset component -------------------------------------------------------------
 
 FILE_PARAMS: tuple[Param, ...] = (
-    Param("path", "path", "", "The data file: .csv, .tsv, .jsonl, .json or .txt, optionally .gz.", sweepable=False, label="File", essential=True),
+    Param("path", "path", "", "The data file: .csv, .tsv, .jsonl, .json or .txt (optionally .gz), .parquet or .arrow.", sweepable=False, label="File", essential=True),
+    Param("dataset", "str", "", "Instead of a file: a Hugging Face dataset folder written by save_to_disk, or a hub name such as imdb or glue/sst2 (needs network). Its validation/test splits are used.", sweepable=False, label="HF dataset"),
     Param("format", "str", "auto", "File format; auto decides from the suffix (and the content when unclear).", choices=FORMATS, sweepable=False, label="Format"),
-    Param("text_column", "str", "", "Column holding the text (empty: detect text/sentence/review/...).", sweepable=False, label="Text column", essential=True),
-    Param("label_column", "str", "", "Column holding the class label, classification only (empty: detect label/class/sentiment/...).", sweepable=False, label="Label column", essential=True),
+    Param("header", "str", "auto", "Does a CSV/TSV file's first row name the columns? auto: yes, unless it holds numbers or sentences; no: the columns are column1, column2...", choices=HEADER_CHOICES, sweepable=False, label="Header row"),
+    Param("text_column", "str", "", "Column holding the text, by name or position (2: the second); several separated by commas (title,description or 2,3). Empty: detect text/sentence/review/...", sweepable=False, label="Text column", essential=True),
+    Param("text_fields", "str", "join", "Several text columns: join them with the separator, or keep two as a sentence pair (premise/hypothesis) for pair classification.", choices=TEXT_FIELDS, sweepable=False, label="Several text columns"),
+    Param("separator", "str", " ", "What joins several text columns into one text (text_fields = join).", sweepable=False, label="Separator"),
+    Param("label_column", "str", "", "Column holding the class label, by name or position, classification only (empty: detect label/class/sentiment/...).", sweepable=False, label="Label column", essential=True),
+    Param("label_names", "str", "", "Names for numeric labels, comma-separated, for 0, 1, 2... (or 1, 2, 3... when the labels start at 1): World,Sports,Business,Sci/Tech.", sweepable=False, label="Label names"),
+    Param("label_names_file", "path", "", "A file with one label name per line, for labels 0, 1, 2... (or 1, 2, 3...).", sweepable=False, label="Label names file"),
+    Param("label_name_column", "str", "", "A column holding each row's label name beside the numeric label (e.g. label_text).", sweepable=False, label="Label name column"),
     Param("validation_path", "path", "", "A separate validation file (empty: split validation off the training file).", sweepable=False, label="Validation file", essential=True),
     Param("val_fraction", "float", 0.1, "Share of the training file held out for validation (when no validation_path).", low=0.01, high=0.5, sweepable=False, label="Validation share"),
     Param("test_fraction", "float", 0.0, "Share of the training file held out as a test split (0: none).", low=0.0, high=0.5, sweepable=False, label="Test share"),
@@ -37,17 +58,34 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
+def _check_source(p: dict[str, Any]) -> None:
+    if p["dataset"].strip() and p["path"].strip():
+        raise ConfigError("data.dataset", p["dataset"], "either data.path (a file) or data.dataset "
+                          "(a save_to_disk folder or hub name), not both", reason="both given")
+    if not p["dataset"].strip() and not p["path"].strip():
+        raise ConfigError("data.path", p["path"], "the path of a CSV, TSV, JSONL, TXT, Parquet or Arrow "
+                          "file (or data.dataset: a save_to_disk folder or hub name)", reason="missing")
+
+
+def _tables(p: dict[str, Any]) -> dict[str, Any]:
+    """{split: table} of a Hugging Face dataset, or {"train": table} of one file."""
+    if p["dataset"].strip():
+        from core.data.arrow import load_splits  # datasets is imported only for such data
+
+        return load_splits(p["dataset"])[1]
+    return {"train": read_table(p["path"], p["format"], p["header"])}
+
+
 @DATASETS.register(
     "file",
     params=FILE_PARAMS,
-    help="Your own file: CSV, TSV, JSONL or TXT, plain or .gz",
+    help="Your own data: CSV, TSV, JSONL or TXT (plain or .gz), Parquet, Arrow, or a Hugging Face dataset",
     tasks=("classification", "language_model", "word_embeddings", "masked_lm"),
 )
 def file_dataset(params: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
-    """Load a user file for classification or language modelling."""
+    """Load a user file (or Hugging Face dataset) for classification or language modelling."""
     p = validate_params(FILE_PARAMS, {k: v for k, v in params.items() if k != "name"}, "data")
-    if not p["path"].strip():
-        raise ConfigError("data.path", p["path"], "the path of a CSV, TSV, JSONL or TXT file", reason="missing")
+    _check_source(p)
     if p["val_fraction"] + p["test_fraction"] >= 0.9:
         raise ConfigError(
             "data.test_fraction", p["test_fraction"],
@@ -61,8 +99,30 @@ def file_dataset(params: dict[str, Any], *, task: str, seed: int) -> DatasetSpli
     raise ConfigError("task.name", task, "classification or language_model", reason="the file dataset cannot do this task")
 
 
+def _labeled(source: Any, p: dict[str, Any]) -> Labeled:
+    return load_labeled(source, p["format"], p["text_column"], p["label_column"], header=p["header"],
+                        text_fields=p["text_fields"], separator=p["separator"],
+                        label_name_column=p["label_name_column"])
+
+
+def _labelled_split(source: Any, p: dict[str, Any], notes: list[str]) -> Labeled | None:
+    """A dataset's own validation/test split; None (with a note) when it has no labels (GLUE's
+    test sets say -1)."""
+    try:
+        return _labeled(source, p)
+    except DataError as exc:
+        if "every row has an empty" not in str(exc):  # load_labeled's "nothing usable" error
+            raise
+        notes.append(f"{Path(source.path).name} left out: it has no labels")
+        return None
+
+
 def _classification(p: dict[str, Any], seed: int) -> DatasetSplits:
-    train = load_labeled(p["path"], p["format"], p["text_column"], p["label_column"])
+    tables = _tables(p)
+    notes: list[str] = []
+    train = _labeled(tables["train"], p)
+    own_val = _labelled_split(tables["validation"], p, notes) if "validation" in tables else None
+    own_test = _labelled_split(tables["test"], p, notes) if "test" in tables else None
     label_names = sort_labels(train.labels)
     if len(label_names) < 2:
         raise DataError(
@@ -79,11 +139,12 @@ def _classification(p: dict[str, Any], seed: int) -> DatasetSplits:
         )
     index = {name: i for i, name in enumerate(label_names)}
     y = [index[lab] for lab in train.labels]
-    notes = list(train.notes)
-    val_fraction = 0.0 if p["validation_path"] else p["val_fraction"]
-    if len(y) < 2 + (p["test_fraction"] > 0):
+    notes[:0] = train.notes
+    val_fraction = 0.0 if p["validation_path"] or own_val else p["val_fraction"]
+    test_fraction = 0.0 if own_test else p["test_fraction"]
+    if len(y) < 2 + (test_fraction > 0):
         raise DataError(train.path, f"only {len(y)} usable rows; too few to split")
-    tr_idx, va_idx, te_idx = split_indices(len(y), val_fraction, p["test_fraction"], seed, labels=y)
+    tr_idx, va_idx, te_idx = split_indices(len(y), val_fraction, test_fraction, seed, labels=y)
     if val_fraction > 0 and not va_idx:
         raise DataError(
             train.path,
@@ -91,19 +152,12 @@ def _classification(p: dict[str, Any], seed: int) -> DatasetSplits:
             "validation; add rows or give data.validation_path",
         )
 
-    if p["validation_path"]:
+    if p["validation_path"] or own_val:
         # Same explicit columns; auto-detection runs again in case the header order differs.
-        val = load_labeled(p["validation_path"], p["format"], p["text_column"], p["label_column"])
+        val = _labeled(p["validation_path"], p) if p["validation_path"] else own_val
+        assert val is not None
         notes += val.notes
-        for lab, line in zip(val.labels, val.lines, strict=True):
-            if lab not in index:
-                raise DataError(
-                    val.path,
-                    f"label {lab!r} does not occur in the training file (its labels: "
-                    f"{', '.join(label_names)})",
-                    line,
-                )
-        validation = Split(list(val.texts), [index[lab] for lab in val.labels])
+        validation = _indexed(val, index, label_names)
         val_src = f"validation from {val.path.name} ({len(val.texts)} rows)"
     else:
         validation = Split([train.texts[i] for i in va_idx], [y[i] for i in va_idx])
@@ -117,26 +171,54 @@ def _classification(p: dict[str, Any], seed: int) -> DatasetSplits:
         notes.append(f"training capped at {p['max_examples']} of {len(tr_idx)} rows (max_examples)")
         tr_idx = [tr_idx[i] for i in keep]
     test = Split([train.texts[i] for i in te_idx], [y[i] for i in te_idx]) if te_idx else None
+    if own_test is not None:
+        test = _indexed(own_test, index, label_names)
+        notes.append(f"test from {own_test.path.name} ({len(own_test.texts)} rows)")
+    shown = label_display_names(
+        label_names, names=p["label_names"], names_file=p["label_names_file"], class_names=train.class_names,
+        labels=train.labels, row_names=train.row_names, name_column=p["label_name_column"], path=train.path,
+    )
+    if shown != label_names:
+        notes.append("label names: " + ", ".join(f"{r} = {n}" for r, n in zip(label_names, shown, strict=True)))
+    pair = p["text_fields"] == "pair"
     return DatasetSplits(
         task="classification",
         train=Split([train.texts[i] for i in tr_idx], [y[i] for i in tr_idx]),
         validation=validation,
         test=test,
-        label_names=label_names,
+        label_names=shown,
         description=(
-            f"{_relative(train.path)}: {len(train.texts)} rows, text column {train.text_column!r}, "
+            f"{_relative(train.path)}: {len(train.texts)} rows, text column{'s' * (',' in train.text_column)} "
+            f"{train.text_column!r}{' (sentence pairs)' if pair else ''}, "
             f"label column {train.label_column!r}, {len(label_names)} classes"
         ),
         notes=notes,
+        extras={"text_pair": True, "pair_separator": p["separator"]} if pair else {},
     )
 
 
+def _indexed(part: Labeled, index: dict[str, int], label_names: list[str]) -> Split:
+    """A validation or test part with the training file's class indices."""
+    for lab, line in zip(part.labels, part.lines, strict=True):
+        if lab not in index:
+            raise DataError(
+                part.path,
+                f"label {lab!r} does not occur in the training data (its labels: {', '.join(label_names)})",
+                line,
+            )
+    return Split(list(part.texts), [index[lab] for lab in part.labels])
+
+
 def _language_model(p: dict[str, Any]) -> DatasetSplits:
-    path, text, column = load_corpus(p["path"], p["format"], p["text_column"])
+    if p["dataset"].strip():
+        return _language_model_hf(p)
+    path, text, column = load_corpus(p["path"], p["format"], p["text_column"], header=p["header"],
+                                     separator=p["separator"])
     notes: list[str] = []
     if p["validation_path"]:
         train_text, _, test_text = split_text(text, 0.0, p["test_fraction"])
-        _, val_text, _ = load_corpus(p["validation_path"], p["format"], p["text_column"])
+        _, val_text, _ = load_corpus(p["validation_path"], p["format"], p["text_column"], header=p["header"],
+                                     separator=p["separator"])
         notes.append(f"validation: the text of {Path(p['validation_path']).name}")
     else:
         train_text, val_text, test_text = split_text(text, p["val_fraction"], p["test_fraction"])
@@ -157,4 +239,30 @@ def _language_model(p: dict[str, Any]) -> DatasetSplits:
         test=Split([test_text]) if test_text else None,
         description=f"{_relative(path)}{where}: {len(text):,} characters of text",
         notes=notes,
+    )
+
+
+def _language_model_hf(p: dict[str, Any]) -> DatasetSplits:
+    """A Hugging Face dataset's text as a corpus; its validation split, else the last part."""
+    tables = _tables(p)
+
+    def corpus(split: str) -> tuple[Path, str, str | None]:
+        return load_corpus(tables[split], text_column=p["text_column"], separator=p["separator"])
+
+    path, text, column = corpus("train")
+    if "validation" in tables:
+        train_text, val_text = text, corpus("validation")[1]
+        note = "validation: the dataset's validation split"
+    else:
+        train_text, val_text, _ = split_text(text, p["val_fraction"], 0.0)
+        note = f"validation: the last {len(val_text):,} characters of the train split"
+    if p["max_chars"] is not None and p["max_chars"] < len(train_text):
+        train_text = train_text[: p["max_chars"]]
+    return DatasetSplits(
+        task="language_model",
+        train=Split([train_text]),
+        validation=Split([val_text]),
+        test=Split([corpus("test")[1]]) if "test" in tables else None,
+        description=f"{p['dataset']}, column {column!r}: {len(text):,} characters of text",
+        notes=[note],
     )

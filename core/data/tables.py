@@ -11,31 +11,37 @@ import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.data.columns import (
+    HEADER_CHOICES,
+    LABEL_COLUMNS,
+    TEXT_COLUMNS,
+    detect_columns,
+    has_header,
+    positional_names,
+    resolve_columns,
+    undetected,
+)
 from core.data.reading import MB, read_str, read_text, split_lines
+from core.data.types import PAIR_MARK
 from core.errors import ConfigError, DataError
 
-FORMATS = ("auto", "csv", "tsv", "jsonl", "txt")
-TEXT_COLUMNS = (
-    "text", "sentence", "review", "content", "document", "body", "utterance", "question",
-    "comment", "tweet", "message", "sentence1", "input",
-)
-LABEL_COLUMNS = (
-    "label", "labels", "class", "category", "sentiment", "target", "y", "polarity", "stars",
-    "rating", "output",
-)
+FORMATS = ("auto", "csv", "tsv", "jsonl", "txt", "parquet", "arrow")
+__all__ = ["FORMATS", "LABEL_COLUMNS", "TEXT_COLUMNS", "detect_columns"]
 # A long document in one CSV cell must not trip the csv module's 128 KiB default field limit;
 # the file-size limit (core.data.reading.MAX_FILE_MB) is the real guard.
 csv.field_size_limit(2**31 - 1)
 
 _SUFFIX_FORMATS = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-    ".json": "jsonl", ".txt": "txt", ".text": "txt",
+    ".json": "jsonl", ".txt": "txt", ".text": "txt", ".parquet": "parquet", ".arrow": "arrow",
+    ".feather": "arrow",
 }
+BINARY_FORMATS = ("parquet", "arrow")  # read through the datasets library (core/data/arrow.py)
 
 # -- records ----------------------------------------------------------------------------------
 
@@ -46,6 +52,8 @@ class _Table:
     columns: list[str]
     rows: list[dict[str, str]]
     lines: list[int | None] = field(default_factory=list)  # the line each row starts on
+    header: bool = True  # False: a CSV/TSV without a header row (columns are column1, column2...)
+    class_names: dict[str, list[str]] = field(default_factory=dict)  # a column's label names (HF ClassLabel)
 
 
 def detect_format(path: str | Path, text: str | None = None) -> str:
@@ -85,7 +93,13 @@ def _header(path: Path, fields: list[str]) -> list[str]:
     return names
 
 
-def _parse_delimited(path: Path, text: str, fmt: str) -> _Table:
+def _check_header(header: str) -> str:
+    if header not in HEADER_CHOICES:
+        raise ConfigError("data.header", header, "one of " + ", ".join(HEADER_CHOICES))
+    return header
+
+
+def _parse_delimited(path: Path, text: str, fmt: str, header: str = "auto") -> _Table:
     if fmt == "tsv":
         # Tabs only, no quoting: SST-2 style sentences contain bare quote characters.
         reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -94,38 +108,41 @@ def _parse_delimited(path: Path, text: str, fmt: str) -> _Table:
         # Spreadsheets in some locales write ';' separated "CSV".
         delim = ";" if "," not in first and ";" in first else ","
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
-    columns: list[str] | None = None
-    rows: list[dict[str, str]] = []
-    lines: list[int | None] = []
-    start = header_line = 1
+    records: list[tuple[int, list[str]]] = []
+    start = 1
     try:
         for fields in reader:
             line, start = start, reader.line_num + 1
             if not fields or (len(fields) == 1 and not fields[0].strip()):
                 continue  # blank line
-            if columns is None:
-                columns = _header(path, fields)
-                header_line = line
-                continue
-            if len(fields) != len(columns):
-                sep = "tab" if fmt == "tsv" else "comma"
-                raise DataError(
-                    path,
-                    f"row has {len(fields)} fields but the header (line {header_line}) has "
-                    f"{len(columns)}; check for a stray or missing {sep}"
-                    + (" or an unquoted comma" if fmt == "csv" else ""),
-                    line,
-                )
-            rows.append(dict(zip(columns, fields, strict=True)))
-            lines.append(line)
+            records.append((line, fields))
     except csv.Error as exc:
         hint = str(exc)
         if "unexpected end of data" in hint:
             hint = "a quoted field starting in this row is never closed"
         raise DataError(path, f"CSV syntax error in the row starting here: {hint}", start) from None
-    if columns is None:
+    if not records:
         raise DataError(path, "file is empty")
-    return _Table(path, fmt, columns, rows, lines)
+    header_line, first = records[0]
+    named = {"yes": True, "no": False}.get(_check_header(header))
+    if named is None:  # auto: a header unless the rows say otherwise (today's reading)
+        named = has_header(first, [f for _, f in records[1:]]) is not False
+    columns = _header(path, first) if named else positional_names(len(first))
+    what = f"the header (line {header_line})" if named else f"the first row (line {header_line})"
+    rows: list[dict[str, str]] = []
+    lines: list[int | None] = []
+    for line, fields in records[1:] if named else records:
+        if len(fields) != len(columns):
+            sep = "tab" if fmt == "tsv" else "comma"
+            raise DataError(
+                path,
+                f"row has {len(fields)} fields but {what} has {len(columns)}; check for a stray "
+                f"or missing {sep}" + (" or an unquoted comma" if fmt == "csv" else ""),
+                line,
+            )
+        rows.append(dict(zip(columns, fields, strict=True)))
+        lines.append(line)
+    return _Table(path, fmt, columns, rows, lines, header=named)
 
 
 def _cell(value: Any) -> str:
@@ -183,13 +200,19 @@ def _parse_txt(path: Path, text: str) -> _Table:
     return _Table(path, "txt", ["text"], rows, lines)
 
 
-def _read_table(path: str | Path, fmt: str = "auto", max_bytes: int | None = None) -> _Table:
-    p, text = read_str(path, max_bytes)
+def _read_table(path: str | Path, fmt: str = "auto", max_bytes: int | None = None,
+                header: str = "auto") -> _Table:
     fmt = _check_format(fmt)
+    binary = fmt if fmt in BINARY_FORMATS else detect_format(path) if fmt == "auto" else ""
+    if binary in BINARY_FORMATS:
+        from core.data.arrow import read_arrow_file  # imports pyarrow/datasets: only when needed
+
+        return read_arrow_file(path, binary, max_bytes)
+    p, text = read_str(path, max_bytes)
     if fmt == "auto":
         fmt = detect_format(p, text)
     if fmt in ("csv", "tsv"):
-        table = _parse_delimited(p, text, fmt)
+        table = _parse_delimited(p, text, fmt, header)
     elif fmt == "jsonl":
         table = _parse_json(p, text)
     else:
@@ -199,69 +222,26 @@ def _read_table(path: str | Path, fmt: str = "auto", max_bytes: int | None = Non
     return table
 
 
+def read_table(path: str | Path, fmt: str = "auto", header: str = "auto") -> _Table:
+    """The whole parsed file (columns, rows, header or not), for the dataset components."""
+    return _read_table(path, fmt, header=header)
+
+
 def read_records(
-    path: str | Path, fmt: str = "auto", max_bytes: int | None = None
+    path: str | Path, fmt: str = "auto", max_bytes: int | None = None, header: str = "auto"
 ) -> tuple[list[str], list[dict[str, str]]]:
-    """Read a CSV / TSV / JSONL / TXT file (plain or .gz) into ``(columns, rows)``.
+    """Read a CSV / TSV / JSONL / TXT / Parquet / Arrow file (text ones plain or .gz) into
+    ``(columns, rows)``.
 
     Every cell is a string (JSON numbers become their text, e.g. ``1``); a ``.txt`` file has the
-    single column ``text`` with one row per non-blank line.
+    single column ``text`` with one row per non-blank line; a CSV/TSV file without a header row
+    (``header``: auto detects it) has the columns ``column1``, ``column2``...
     """
-    table = _read_table(path, fmt, max_bytes)
+    table = _read_table(path, fmt, max_bytes, header)
     return table.columns, table.rows
 
 
 # -- columns and labels -----------------------------------------------------------------------
-
-def _find_column(
-    path: Path, columns: Sequence[str], explicit: str, candidates: Sequence[str], what: str,
-    exclude: str | None = None,
-) -> str | None:
-    if explicit:
-        if explicit in columns:
-            return explicit
-        for c in columns:
-            if c.lower() == explicit.lower():
-                return c
-        raise DataError(path, f"no {what} column {explicit!r}; the columns are {_list(columns)}")
-    by_lower = {c.lower(): c for c in columns}
-    for name in candidates:
-        if name in by_lower and by_lower[name] != exclude:
-            return by_lower[name]
-    return None
-
-
-def _list(columns: Sequence[str]) -> str:
-    return ", ".join(repr(c) for c in columns)
-
-
-def detect_columns(
-    path: str | Path, columns: Sequence[str], text_column: str = "", label_column: str = "",
-) -> tuple[str | None, str | None]:
-    """(text column, label column) by header name; an explicit name must exist.
-
-    With two columns and only the label recognised, the other one is the text.
-    """
-    p = Path(path)
-    label = _find_column(p, columns, label_column, LABEL_COLUMNS, "label")
-    text = _find_column(p, columns, text_column, TEXT_COLUMNS, "text", exclude=label)
-    if len(columns) == 2 and text is None and label is not None:
-        # Not the other way round: guessing a label column ("id"?) fails silently, while a
-        # wrong text column is obvious at once.
-        text = next(c for c in columns if c != label)
-    if text is not None and text == label:
-        raise DataError(p, f"column {text!r} cannot be both the text and the label")
-    return text, label
-
-
-def _undetected(path: Path, columns: Sequence[str], what: str, param: str, names: Sequence[str]) -> DataError:
-    return DataError(
-        path,
-        f"cannot tell which column holds the {what}; the columns are {_list(columns)}. "
-        f"Name it with data.{param}=..., or call it one of: {', '.join(names[:8])}. "
-        "(The first line is read as the header.)",
-    )
-
 
 def _number(text: str) -> float | None:
     try:
@@ -282,12 +262,17 @@ def sort_labels(raw: Iterable[str]) -> list[str]:
 @dataclass
 class Labeled:
     path: Path
-    texts: list[str]
+    texts: list[str]  # a sentence pair is one text: a + PAIR_MARK + b
     labels: list[str]
     lines: list[int | None]
-    text_column: str
+    text_column: str  # several joined by commas
     label_column: str
     notes: list[str]
+    class_names: list[str] | None = None  # the label column's own names (a HF ClassLabel)
+    row_names: list[str] | None = None  # each row's label name (data.label_name_column)
+
+
+TEXT_FIELDS = ("join", "pair")
 
 
 def _skip_note(count: int, what: str, first: int | None, path: Path) -> str:
@@ -295,68 +280,107 @@ def _skip_note(count: int, what: str, first: int | None, path: Path) -> str:
     return f"skipped {count} {what} in {path.name}{where}"
 
 
-def load_labeled(path: str | Path, fmt: str, text_column: str, label_column: str) -> Labeled:
-    table = _read_table(path, fmt)
+def text_columns(table: _Table, text_column: str, exclude: str | None = None) -> list[str]:
+    """The column(s) holding the text: the ones named (or numbered), else the detected one."""
+    if text_column.strip():
+        return resolve_columns(table.path, table.columns, text_column, "data.text_column")
+    text, _ = detect_columns(table.path, table.columns, "", exclude or "",
+                             rows=None if table.header else table.rows)
+    if text is None and len(table.columns) == 1:
+        text = table.columns[0]
+    if text is None:
+        raise undetected(table.path, table.columns, "text", "text_column", TEXT_COLUMNS)
+    return [text]
+
+
+def load_labeled(
+    source: str | Path | _Table, fmt: str = "auto", text_column: str = "", label_column: str = "", *,
+    header: str = "auto", text_fields: str = "join", separator: str = " ", label_name_column: str = "",
+) -> Labeled:
+    """Texts and their labels from a file (or a table already read). Several text columns are
+    joined with ``separator``, or kept as a sentence pair (``text_fields="pair"``)."""
+    table = source if isinstance(source, _Table) else _read_table(source, fmt, header=header)
     if table.fmt == "txt":
         raise DataError(
             table.path, "a plain text file has no labels; use CSV, TSV or JSONL with a label column"
         )
-    text_col, label_col = detect_columns(table.path, table.columns, text_column, label_column)
-    if text_col is None:
-        raise _undetected(table.path, table.columns, "text", "text_column", TEXT_COLUMNS)
+    first_text, label_col = detect_columns(table.path, table.columns, text_column, label_column,
+                                           rows=None if table.header else table.rows)
     if label_col is None:
-        raise _undetected(table.path, table.columns, "labels", "label_column", LABEL_COLUMNS)
+        raise undetected(table.path, table.columns, "labels", "label_column", LABEL_COLUMNS)
+    text_cols = text_columns(table, text_column, exclude=label_col) if text_column or first_text is None \
+        else [first_text]
+    if label_col in text_cols:
+        raise DataError(table.path, f"column {label_col!r} cannot be both the text and the label")
+    if text_fields not in TEXT_FIELDS:
+        raise ConfigError("data.text_fields", text_fields, "one of " + ", ".join(TEXT_FIELDS))
+    if text_fields == "pair" and len(text_cols) != 2:
+        raise ConfigError("data.text_column", text_column, "two columns, e.g. premise,hypothesis "
+                          "(data.text_fields = pair)", reason=f"{len(text_cols)} column(s) for a pair")
+    name_col = (resolve_columns(table.path, table.columns, label_name_column, "data.label_name_column")[0]
+                if label_name_column.strip() else None)
+    glue = PAIR_MARK if text_fields == "pair" else separator
     texts: list[str] = []
     labels: list[str] = []
     lines: list[int | None] = []
+    names: list[str] = []
     empty_text: list[int | None] = []
     empty_label: list[int | None] = []
     for row, line in zip(table.rows, table.lines, strict=True):
-        text, label = row[text_col], row[label_col].strip()
-        if not text.strip():
+        parts, label = [row[c] for c in text_cols], row[label_col].strip()
+        if not all(p.strip() for p in parts) if text_fields == "pair" else not any(p.strip() for p in parts):
             empty_text.append(line)
         elif not label:
             empty_label.append(line)
         else:
-            texts.append(text)
+            texts.append(glue.join(p for p in parts if p.strip() or text_fields == "pair"))
             labels.append(label)
             lines.append(line)
+            if name_col is not None:
+                names.append(row[name_col].strip())
     notes: list[str] = []
     if empty_text:
         notes.append(_skip_note(len(empty_text), "empty rows", empty_text[0], table.path))
     if empty_label:
         notes.append(_skip_note(len(empty_label), "rows with no label", empty_label[0], table.path))
+    if not table.header:
+        notes.append(f"{table.path.name} has no header row: its first line is data")
+    shown = ",".join(text_cols)
     if not texts:
-        raise DataError(table.path, f"every row has an empty {text_col!r} or {label_col!r} cell")
-    return Labeled(table.path, texts, labels, lines, text_col, label_col, notes)
+        raise DataError(table.path, f"every row has an empty {shown!r} or {label_col!r} cell")
+    return Labeled(table.path, texts, labels, lines, shown, label_col, notes,
+                   class_names=table.class_names.get(label_col),
+                   row_names=names if name_col is not None else None)
 
 
-def load_corpus(path: str | Path, fmt: str, text_column: str) -> tuple[Path, str, str | None]:
-    """(path, text, column) for language modelling; tables join their text column by lines."""
-    fmt = _check_format(fmt)
-    p = Path(path).expanduser()
-    if fmt == "txt" or (fmt == "auto" and detect_format(p) == "txt" and not text_column):
-        # .txt and unknown suffixes: the whole file is the corpus, blank lines and all.
-        return p, read_text(p), None
-    table = _read_table(p, fmt)
-    if table.fmt == "txt":
-        return p, read_text(p), None
-    text_col, _ = detect_columns(table.path, table.columns, text_column, "")
-    if text_col is None and len(table.columns) == 1:
-        text_col = table.columns[0]
-    if text_col is None:
-        raise _undetected(table.path, table.columns, "text", "text_column", TEXT_COLUMNS)
-    text = "\n".join(r[text_col] for r in table.rows if r[text_col].strip())
+def load_corpus(source: str | Path | _Table, fmt: str = "auto", text_column: str = "", *,
+                header: str = "auto", separator: str = " ") -> tuple[Path, str, str | None]:
+    """(path, text, column) for language modelling; tables join their text column(s) by lines."""
+    if isinstance(source, _Table):
+        table = source
+    else:
+        fmt = _check_format(fmt)
+        p = Path(source).expanduser()
+        if fmt == "txt" or (fmt == "auto" and detect_format(p) == "txt" and not text_column):
+            # .txt and unknown suffixes: the whole file is the corpus, blank lines and all.
+            return p, read_text(p), None
+        table = _read_table(p, fmt, header=header)
+        if table.fmt == "txt":
+            return p, read_text(p), None
+    cols = text_columns(table, text_column)
+    rows = (separator.join(r[c] for c in cols if r[c].strip()) for r in table.rows)
+    text = "\n".join(r for r in rows if r.strip())
     if not text:
-        raise DataError(table.path, f"column {text_col!r} is empty in every row")
-    return p, text, text_col
+        raise DataError(table.path, f"column {','.join(cols)!r} is empty in every row")
+    return table.path, text, ",".join(cols)
 
 
-def describe_file(path: str | Path, fmt: str = "auto", preview: int = 5) -> dict[str, Any]:
+def describe_file(path: str | Path, fmt: str = "auto", preview: int = 5, header: str = "auto") -> dict[str, Any]:
     """What the data page shows before training: columns, detected columns, counts, first rows."""
-    table = _read_table(path, fmt)
+    table = _read_table(path, fmt, header=header)
     text_col, label_col = (
-        detect_columns(table.path, table.columns) if table.fmt != "txt" else ("text", None)
+        detect_columns(table.path, table.columns, rows=None if table.header else table.rows)
+        if table.fmt != "txt" else ("text", None)
     )
     if text_col is None and len(table.columns) == 1:
         text_col = table.columns[0]
@@ -367,6 +391,7 @@ def describe_file(path: str | Path, fmt: str = "auto", preview: int = 5) -> dict
     return {
         "path": str(table.path),
         "format": table.fmt,
+        "header": table.header,
         "size_mb": round(table.path.stat().st_size / MB, 3),
         "columns": list(table.columns),
         "rows": len(table.rows),

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# A sentence pair (premise, hypothesis) travels as one text: "a [SEP] b". Visible on purpose, so
+# a pair can be typed in the Playground and read in every table; the classification task splits
+# it again (core/tasks/pairs.py).
+PAIR_MARK = " [SEP] "
+
 
 @dataclass
 class Split:

@@ -159,7 +159,10 @@ def _capture_single_stack(model: nn.Module, task: Any, texts: list[str], max_tok
     tokenizer = task.tokenizer
     limit = min(max_tokens, input_limit(task) or max_tokens)
     notes: list[list[str]] = [[] for _ in texts]
-    rows = [_truncate(tokenizer.encode(t), limit, "Input", n) for t, n in zip(texts, notes, strict=True)]
+    # A sentence-pair run reads "a [SEP] b" as its task encodes it (<bos> a <eos> b).
+    encode = task.encode if (getattr(task, "state", None) or {}).get("text_pair") else None
+    rows = [_truncate(encode([t])[0] if encode else tokenizer.encode(t), limit, "Input", n)
+            for t, n in zip(texts, notes, strict=True)]
     rows = [r or [tokenizer.unk_id] for r in rows]  # an empty text still shows one position
     device = _device(model)
     ids, pad_mask = _pad(rows, tokenizer.pad_id, device)

@@ -180,7 +180,8 @@ def explain(
 # -- inputs and targets ------------------------------------------------------------------------
 def _input_ids(task: Any, text: str, language_model: bool) -> tuple[list[int], list[str]]:
     tokenizer = task.tokenizer
-    ids = tokenizer.encode(text)
+    # A sentence-pair run reads "a [SEP] b" as its task encodes it (<bos> a <eos> b).
+    ids = task.encode([text])[0] if (task.state or {}).get("text_pair") else tokenizer.encode(text)
     if not ids:
         raise WorkbenchError("the text has no tokens to explain")
     notes = []

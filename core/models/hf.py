@@ -187,6 +187,13 @@ class PretrainedTokenizer(Tokenizer):
         texts = list(texts)
         return [list(ids) for ids in self._tok(texts, truncation=True)["input_ids"]] if texts else []
 
+    def encode_pairs(self, pairs: list[tuple[str, str]]) -> list[list[int]]:
+        """Sentence pairs in the model's own pair encoding ([CLS] a [SEP] b [SEP] for BERT)."""
+        if not pairs:
+            return []
+        out = self._tok([a for a, _ in pairs], [b for _, b in pairs], truncation=True)
+        return [list(ids) for ids in out["input_ids"]]
+
     def decode(self, ids: Iterable[int], skip_special: bool = True) -> str:
         return str(self._tok.decode([int(i) for i in ids], skip_special_tokens=skip_special))
 

@@ -21,6 +21,7 @@ from core.models.heads import SequenceClassifier
 from core.params import Param
 from core.registry import MODELS, TASKS
 from core.tasks.base import Batch, EvalResult, Task
+from core.tasks.pairs import encode_texts
 
 PARAMS = (
     Param("max_length", "int", 128, "Longest input in tokens; longer texts are truncated.", low=4, high=4096, sweepable=False, label="Max length (tokens)", essential=True),
@@ -92,6 +93,9 @@ class ClassificationTask(Task):
         if not data.label_names or len(data.label_names) < 2:
             raise DataError(data.description or "dataset", "classification needs at least two classes")
         self.state["label_names"] = list(data.label_names)
+        if data.extras.get("text_pair"):  # kept with the run, so predictions split pairs too
+            self.state["text_pair"] = True
+            self.state["pair_separator"] = str(data.extras.get("pair_separator", " "))
         self.train = self._encode(data.train)
         self.val = self._encode(data.validation)
         # Which validation examples rest on a negation, when the dataset says (the built-in
@@ -111,8 +115,12 @@ class ClassificationTask(Task):
 
     def _encode(self, split: Split) -> EncodedSplit:
         assert split.labels is not None
-        ids = self.tokenizer.encode_batch(split.texts)
+        ids = self.encode(split.texts)
         return EncodedSplit(ids, split.labels, self.tokenizer.pad_id, self.params["max_length"])
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of texts (a sentence pair the way this run's model reads one)."""
+        return encode_texts(self.tokenizer, list(texts), self.state, self.config.arch)
 
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
         index = torch.randint(len(self.train), (batch_size,), generator=generator)
@@ -171,7 +179,7 @@ class ClassificationTask(Task):
     @torch.no_grad()
     def predict_proba(self, model: nn.Module, texts: list[str]) -> np.ndarray:
         """Class probabilities (N, C) for raw texts."""
-        ids = self.tokenizer.encode_batch(texts)
+        ids = self.encode(texts)
         enc = EncodedSplit(ids, [0] * len(ids), self.tokenizer.pad_id, self.params["max_length"])
         out = []
         with evaluating(model):
