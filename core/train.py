@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -44,6 +42,7 @@ from core.inspect import SnapshotRecorder
 from core.metrics import direction
 from core.optim import build_optimizer, build_schedule
 from core.registry import DATASETS, TASKS, TOKENIZERS
+from core.seeding import restore_rng_states, rng_states, seed_everything
 from core.tasks.base import Task
 from core.tasks.pairs import fitting_texts
 from core.tokenize import Tokenizer, load_tokenizer
@@ -98,29 +97,6 @@ def fit_tokenizer(config: RunConfig, data: DatasetSplits) -> Tokenizer:
 
 def build_task(config: RunConfig, tokenizer: Tokenizer, state: dict[str, Any] | None, device: torch.device) -> Task:
     return TASKS.get(config.task).factory(config, tokenizer, state, device)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_states(device: torch.device) -> dict[str, torch.Tensor]:
-    """The global generators a training step draws from (dropout, sampling): torch's CPU one
-    and, on a GPU, that device's own. Saved with each checkpoint so a resume continues them."""
-    states = {"cpu_rng": torch.get_rng_state()}
-    if device.type == "cuda":
-        states["cuda_rng"] = torch.cuda.get_rng_state(device)
-    return states
-
-
-def restore_rng_states(states: dict[str, torch.Tensor], device: torch.device) -> None:
-    """Undo :func:`rng_states`; a device's state applies only to the same kind of device."""
-    if "cpu_rng" in states:
-        torch.set_rng_state(states["cpu_rng"])
-    if "cuda_rng" in states and device.type == "cuda":
-        torch.cuda.set_rng_state(states["cuda_rng"], device)
 
 
 class Trainer:

@@ -19,7 +19,8 @@ from core import train as train_module
 from core.cli import main
 from core.config import default_config, validate_config
 from core.registry import ComponentImportError, load_components
-from core.train import Trainer, restore_rng_states, rng_states
+from core.seeding import restore_rng_states, rng_states
+from core.train import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
