@@ -151,3 +151,19 @@ def test_bad_tracker_setting_is_refused_by_validation() -> None:
 
     with pytest.raises(ConfigError, match="training.trackers"):
         validate_config(tiny_classifier(trackers="wandb"))
+
+
+@pytest.mark.parametrize(("missing", "args"), [
+    ("mlflow", ["runs", "export", "tiny", "--to", "mlflow", "--out", "{tmp}/m"]),
+    ("tensorboard", ["runs", "export", "tiny", "--to", "tensorboard", "--out", "{tmp}/t"]),
+    ("onnxruntime", ["export", "tiny", "--format", "onnx", "{tmp}/o"]),
+])
+def test_a_missing_library_names_the_export_extra(store, tmp_path: Path, capsys, monkeypatch,
+                                                  missing: str, args: list[str]) -> None:
+    run = create_run(store, validate_config(tiny_classifier(max_steps=1, eval_every=1)), name="tiny")
+    if args[0] == "export":
+        execute_run(store, run.id)  # a checkpoint to export
+    monkeypatch.setitem(__import__("sys").modules, missing, None)  # import now raises ImportError
+    assert main([a.format(tmp=tmp_path) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'lm-workbench[export]'" in err and missing in err and len(err.strip().splitlines()) == 1
