@@ -55,8 +55,8 @@ def check_tensorboard(logdir: Path, store, run) -> None:
         assert series[f"{split}/{name}"] == want  # every point, at its step (float32 in events)
     final = final_metrics(run.summary)
     assert final["final/val/accuracy"] == run.summary["val"]["accuracy"]
-    for key, value in final.items():
-        assert series[key] == [(run.summary["step"], np.float32(value))]
+    for key, value in final.items():  # (a resumed run's stop wrote earlier final points)
+        assert series[key][-1] == (run.summary["step"], np.float32(value))
     content = acc.PluginTagToContent("hparams")["_hparams_/session_start_info"]
     hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
     for key, value in config_params(run.config).items():
@@ -118,6 +118,30 @@ def test_live_trackers_record_what_the_store_records(store, workbench_home: Path
     check_tensorboard(workbench_home / "tensorboard" / run.id, store, run)
     client, ml = check_mlflow(uri, run)
     check_mlflow_series(client, ml, store, run)
+
+
+def test_a_resumed_run_continues_its_tensorboard_folder_and_mlflow_run(store, workbench_home: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = (workbench_home.parent / "live-mlruns").as_uri()
+    run = create_run(store, validate_config(tiny_classifier(trackers="tensorboard+mlflow", mlflow_tracking_uri=uri)))
+
+    class CrashAt9:  # after step 9's points reached store and trackers; the checkpoint is step 6's
+        def on_log(self, step: int, metrics: dict) -> None:
+            if step == 9:
+                raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError):
+        execute_run(store, run.id, callbacks=[CrashAt9()])
+    assert execute_run(store, run.id, resume=True).status == "completed"
+    run = store.get_run(run.id)
+    # TensorBoard shows exactly the store's series: the first session's step 9 is purged.
+    check_tensorboard(workbench_home / "tensorboard" / run.id, store, run)
+    client, ml = check_mlflow(uri, run)  # one MLflow run, continued, FINISHED
+    history = sorted((m.step, m.value) for m in MlflowClient(tracking_uri=uri).get_metric_history(ml.info.run_id, "train/loss"))
+    stored = [(step, value) for step, split, name, value, _ in stored_rows(store, run.id) if (split, name) == ("train", "loss")]
+    # MLflow cannot delete points: the first session's step 9 stays beside the resumed one (documented).
+    assert history == sorted([*stored, next(p for p in stored if p[0] == 9)])
 
 
 @pytest.mark.parametrize(
