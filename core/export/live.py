@@ -20,7 +20,7 @@ from typing import Any
 
 from core.config import RunConfig
 from core.errors import WorkbenchError
-from core.export.tracking import EXPERIMENT, MlflowTracker, TensorBoardTracker, run_tags
+from core.export.tracking import EXPERIMENT, MlflowTracker, TensorBoardTracker, as_uri, run_tags
 
 MLFLOW_RUN_FILE = "mlflow_run.json"  # in the run folder: which MLflow run a resume continues
 
@@ -58,7 +58,7 @@ class TrackedSink:
             need("tensorboard", "the live TensorBoard tracker")
 
     def _open_mlflow(self, config: RunConfig) -> MlflowTracker:
-        uri = config["training"]["mlflow_tracking_uri"] or (self.store.home / "mlruns").as_uri()
+        uri = as_uri(config["training"]["mlflow_tracking_uri"] or str(self.store.home / "mlruns"))
         saved = self.run_dir / MLFLOW_RUN_FILE
         earlier = None
         with contextlib.suppress(OSError, ValueError):

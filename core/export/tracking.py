@@ -169,6 +169,18 @@ class MlflowTracker:
             self.client.set_terminated(self.run_id, MLFLOW_STATUS[status])
 
 
+def urlparse_scheme(text: str) -> str:
+    from urllib.parse import urlparse
+
+    return urlparse(text).scheme
+
+
+def as_uri(text: str) -> str:
+    """A tracking URI as given, or a plain folder path (``./mlruns``) as its ``file:`` URI, so
+    a folder typed without a scheme gets the same treatment as ``--out``."""
+    return text if len(urlparse_scheme(text)) > 1 else Path(text).expanduser().resolve().as_uri()  # (C:\ is a path)
+
+
 def mlflow_client(tracking_uri: str) -> Any:
     """An ``MlflowClient`` for ``tracking_uri``; a URI MLflow cannot use is a WorkbenchError."""
     need("mlflow", "MLflow export")
@@ -202,12 +214,14 @@ def run_tags(run: Any) -> dict[str, str]:
 def mlflow_uri(out: str | None, tracking_uri: str | None, home: Path) -> str:
     """The tracking URI an export writes to: ``tracking_uri`` as given, else the folder ``out``
     (default ``./mlruns``, as MLflow's own default) as a ``file:`` URI."""
-    if out and tracking_uri:
+    if out and tracking_uri is not None:
         raise WorkbenchError("give --out DIR (a local mlruns folder) or --tracking-uri URI, not both")
-    if tracking_uri:
+    if tracking_uri is not None:
         if not tracking_uri.strip():
             raise WorkbenchError("--tracking-uri is empty; give an MLflow tracking URI")
-        return tracking_uri
+        if len(urlparse_scheme(tracking_uri.strip())) <= 1:  # a folder path: the same rules as --out
+            return output_folder(tracking_uri.strip(), home, may_exist_with=True).as_uri()
+        return tracking_uri.strip()
     return output_folder(out or "mlruns", home, may_exist_with=True).as_uri()
 
 

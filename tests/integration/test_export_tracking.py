@@ -151,6 +151,8 @@ def test_a_resumed_run_continues_its_tensorboard_folder_and_mlflow_run(store, wo
         (["runs", "export", "tiny", "--to", "mlflow", "--out", "{tmp}/m", "--tracking-uri", "file:///x"], "not both"),
         (["runs", "export", "tiny", "--to", "tensorboard", "--tracking-uri", "file:///x"], "--tracking-uri is for MLflow"),
         (["runs", "export", "tiny", "--to", "tensorboard", "--out", "{home}/tb"], "inside the workbench home"),
+        (["runs", "export", "tiny", "--to", "mlflow", "--tracking-uri", "{home}/mlruns"], "inside the workbench home"),
+        (["runs", "export", "tiny", "--to", "mlflow", "--tracking-uri", " "], "--tracking-uri is empty"),
         (["runs", "export", "tiny", "--to", "tensorboard", "--out", "{tmp}/a-file"], "is a file"),
         (["runs", "export", "tiny", "--to", "tensorboard", "--out", "{tmp}/no/such/dir"], "does not exist"),
     ],
