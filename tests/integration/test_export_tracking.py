@@ -183,6 +183,7 @@ def test_bad_tracker_setting_is_refused_by_validation() -> None:
     ("mlflow", ["runs", "export", "tiny", "--to", "mlflow", "--out", "{tmp}/m"]),
     ("tensorboard", ["runs", "export", "tiny", "--to", "tensorboard", "--out", "{tmp}/t"]),
     ("onnxruntime", ["export", "tiny", "--format", "onnx", "{tmp}/o"]),
+    ("mlflow", ["train", "--task", "classification", "--set", "training.trackers=tensorboard+mlflow"]),
 ])
 def test_a_missing_library_names_the_export_extra(store, tmp_path: Path, capsys, monkeypatch,
                                                   missing: str, args: list[str]) -> None:
