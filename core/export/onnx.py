@@ -12,9 +12,13 @@ takes seconds where dynamo took ~16 s for a small encoder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
+import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +63,8 @@ def export_onnx(trained: Any, out: Path) -> str:
     max_length = int(trained.config["task"]["max_length"])
     path = out / "model.onnx"
     ids, pad = example_batch(vocab, tok.pad_id, 2, min(8, max_length), seed=0)
-    with warnings.catch_warnings():  # the exporter's notes on RNN batch_first and its own deprecation
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(), native_stderr_silenced():
+        warnings.simplefilter("ignore")  # the exporter's notes on RNN batch_first and its own deprecation
         torch.onnx.export(
             model, (ids, pad), str(path), input_names=["ids", "pad_mask"], output_names=["logits"],
             dynamic_axes={"ids": {0: "batch", 1: "sequence"}, "pad_mask": {0: "batch", 1: "sequence"},
@@ -78,6 +82,26 @@ def export_onnx(trained: Any, out: Path) -> str:
     }, indent=1))
     return (f"wrote {path} (ONNX Runtime within {diff:.1e} of PyTorch on batches of other sizes), the tokenizer "
             f"and labels.json to {out}")
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """The exporter's C++ logs ("shape inference of prim::PackPadded is missing...") go to file
+    descriptor 2, past Python's warnings. They would alarm a reader for nothing: the graph is
+    checked with ONNX Runtime right after. Python's own stderr is flushed first and kept."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 (an embedded interpreter): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @torch.no_grad()
