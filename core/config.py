@@ -64,6 +64,9 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     Param("nnodes", "int", 1, "Machines training this run together; start the same command on each (the node rank comes from the rendezvous). More than 1 needs rdzv_endpoint, one store and shared run folders.", low=1, high=4096, sweepable=False, label="Nodes"),
     Param("dist_backend", "str", "auto", "Collective backend for several processes: auto = NCCL on CUDA, Gloo on CPU.", choices=("auto", "gloo", "nccl"), sweepable=False, label="Distributed backend"),
     Param("rdzv_endpoint", "str", "", "host:port of the c10d rendezvous every node joins (several nodes); empty: this machine on a free port.", sweepable=False, label="Rendezvous endpoint"),
+    # Live trackers (core/export/live.py): the store always records; these receive a copy.
+    Param("trackers", "str", "none", "Also send config and metrics live to TensorBoard (event files in the workbench home's tensorboard/RUN folder) and/or MLflow; needs the `export` extra.", choices=("none", "tensorboard", "mlflow", "tensorboard+mlflow"), sweepable=False, label="Live trackers"),
+    Param("mlflow_tracking_uri", "str", "", "Where the live MLflow tracker writes: a tracking URI (sqlite:///mlflow.db, http://host:5000, file:///folder); empty: the mlruns folder in the workbench home.", sweepable=False, label="MLflow tracking URI"),
 )
 
 

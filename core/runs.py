@@ -27,6 +27,8 @@ from core.device import pick_device, visible_gpu_ids
 from core.distributed import processes_wanted
 from core.distributed.group import Ranks, first_line, is_comm_failure
 from core.errors import DataError, WorkbenchError
+from core.export.live import finish as finish_trackers
+from core.export.live import live_sink
 from core.finetune import link_parent
 from core.jobs.liveness import worker_label
 from core.metrics.catalog import METRICS
@@ -108,11 +110,13 @@ def execute_run(
     store.update_run(run.id, worker=worker or worker_label(), error=None)
     store.set_status(run.id, "running")
     log = RunLog(store, run.id, config["training"]["checkpoint"])
-    trainer = Trainer(
-        config, store.run_dir(run.id), sink=store, run_id=run.id, callbacks=[log, *callbacks],
-        stop_event=stop_event, ranks=ranks,
-    )
+    sink: Any = store
     try:
+        sink = live_sink(store, run, config)  # the store, plus the live trackers training.trackers asks for
+        trainer = Trainer(
+            config, store.run_dir(run.id), sink=sink, run_id=run.id, callbacks=[log, *callbacks],
+            stop_event=stop_event, ranks=ranks,
+        )
         trainer.setup(resume=resume)
         store.update_run(run.id, device=str(trainer.device))
         if trainer.device.type == "cuda":  # which GPUs of the machine it holds (the sidebar's busy/free)
@@ -129,7 +133,9 @@ def execute_run(
         if not isinstance(exc, WorkbenchError | KeyboardInterrupt):
             # A bug, not a problem the user can fix: keep where it happened for a report.
             store.log_event(run.id, "debug", traceback.format_exc(limit=20))
+        finish_trackers(sink, "failed")
         raise
+    finish_trackers(sink, result.status)
     if result.reason:
         store.log_event(run.id, "info", result.reason)
     store.set_status(run.id, result.status)

@@ -11,6 +11,7 @@ import streamlit as st
 
 from app.components.attention_view import snapshot_embed
 from app.components.commands import command_tabs
+from app.components.export_view import export_panel
 from app.components.live import run_label, run_view
 from app.state import get_store, last_runs, page_path
 from core.errors import WorkbenchError
@@ -72,6 +73,7 @@ def main() -> None:
 
     with st.expander("Config and command line", icon=":material/tune:"):
         command_tabs([run.config], "run.command", yaml_tab=True)
+    export_panel(store, run, "run.export")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """`lmwb`: everything the browser does, from a terminal.
 
     lmwb train --config examples/char_gpt_shakespeare.yaml --set training.max_steps=500
-    lmwb runs list | show RUN | delete RUN | stop RUN | export RUN
+    lmwb runs list | show RUN | delete RUN | stop RUN | export RUN [--to csv|tensorboard|mlflow]
+    lmwb export RUN --format hf|onnx OUT
     lmwb predict RUN "a gripping, funny film"
     lmwb generate RUN --prompt "ROMEO:" --temperature 0.8
     lmwb translate RUN "ein Mann fährt Fahrrad ." --beam 5
@@ -25,11 +26,11 @@ import os
 import sys
 import time
 
-from core.cli import embeddings, explain, inference, info, runs, sweep, training, ui
+from core.cli import embeddings, explain, export, inference, info, runs, sweep, training, ui
 from core.display import format_duration
 from core.errors import WorkbenchError
 
-VERB_GROUPS = (training, runs, inference, explain, embeddings, info, sweep, ui)
+VERB_GROUPS = (training, runs, inference, explain, embeddings, export, info, sweep, ui)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""``lmwb runs list|show|stop|export|delete``."""
+"""``lmwb runs list|show|stop|export|delete``; export: CSV, TensorBoard or MLflow (core/export)."""
 
 from __future__ import annotations
 
@@ -68,6 +68,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
             return 0
         store.request_stop(run.id)
         print(f"stop requested for run {run.id}; it stops after its current step")
+    elif args.action == "export" and args.to != "csv":
+        from core.export.tracking import export_run
+
+        print(export_run(store, run.id, args.to, out=args.output, tracking_uri=args.tracking_uri,
+                         experiment=args.experiment))
     elif args.action == "export":
         df = store.metrics(run.id)
         out = output_file(args.output or f"{run.id}_metrics.csv", args)
@@ -90,5 +95,13 @@ def register(sub: Any) -> None:
     p.add_argument("--task")
     p.add_argument("--limit", type=number(int, 1))
     p.add_argument("--yes", action="store_true", help="delete without asking even if running")
-    p.add_argument("--output", "-o", help="CSV path for export")
+    p.add_argument("--output", "-o", "--out", help="export: the CSV file (--to csv), the TensorBoard log folder "
+                   "(default ./tensorboard) or the MLflow folder (default ./mlruns)")
+    p.add_argument("--to", choices=["csv", "tensorboard", "mlflow"], default="csv",
+                   help="export: the metric points as CSV (default), or config, series and final metrics "
+                   "to TensorBoard event files or an MLflow run")
+    p.add_argument("--tracking-uri", metavar="URI", help="export --to mlflow: a tracking URI (sqlite:///mlflow.db, "
+                   "http://host:5000) instead of a folder")
+    p.add_argument("--experiment", default="lm-workbench", help="export --to mlflow: the MLflow experiment "
+                   "(default lm-workbench)")
     p.set_defaults(func=cmd_runs)
