@@ -14,6 +14,7 @@ from typing import Any
 
 from core.decoding import settings as decoding
 from core.metrics import summarisation_metrics
+from core.models import hf_generative
 from core.params import Param
 from core.registry import TASKS
 from core.tasks.translation import PARAMS as TRANSLATION_PARAMS
@@ -40,6 +41,7 @@ PARAMS: tuple[Param, ...] = (
     "summarisation",
     params=PARAMS,
     seq2seq=True,
+    check_sections=hf_generative.check_sections,
     help="Summarise a document: the key facts, in a few words (ROUGE).",
     defaults={
         "data": "briefs",

@@ -27,7 +27,9 @@ from core.decoding import settings as decoding
 from core.decoding.seq2seq import Limits, beam_search, greedy_translate
 from core.errors import DataError
 from core.metrics import scalars, translation_metrics
+from core.models import hf_generative
 from core.models.base import evaluating
+from core.models.hf import ARCH as HF_ARCH
 from core.params import Param
 from core.registry import MODELS, TASKS, TOKENIZERS
 from core.tasks.base import Batch, EvalResult, Task
@@ -82,6 +84,7 @@ class PaddedRows:
     "translation",
     params=PARAMS,
     seq2seq=True,  # shares the sequence-to-sequence machinery (summarisation does too)
+    check_sections=hf_generative.check_sections,
     help="Translate a sequence into another: languages, reversal, date formats...",
     defaults={
         "data": "reverse",
@@ -101,6 +104,8 @@ class TranslationTask(Task):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._target_tokenizer: Tokenizer | None = None
+        if self.config.arch == HF_ARCH:  # the task adds <bos>/<eos> itself
+            hf_generative.plain_tokens(self.tokenizer)
 
     # -- tokenizers ----------------------------------------------------------------------------
     @property
@@ -205,6 +210,8 @@ class TranslationTask(Task):
 
     # -- model -------------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
+        if self.config.arch == HF_ARCH:
+            return hf_generative.build_seq2seq(self.config.params("model"), task=self.name)
         comp = MODELS.get(self.config["model"]["name"], path="model.name")
         return comp.factory(
             self.config.params("model"),
