@@ -87,8 +87,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"  {name:>10}" + " ".join(f"{v:>10d}" for v in row))
     translations = result.details.get("translations")
     if translations:
-        print(f"{result.details.get('sentences', '?')} sentences, {result.details.get('decoding', '')}; "
-              f"{result.details.get('bleu_signature', '')}")
+        scoring = result.details.get("bleu_signature") or result.details.get("rouge") or ""
+        what = "documents" if trained.config.task == "summarisation" else "sentences"
+        print(f"{result.details.get('sentences', '?')} {what}, {result.details.get('decoding', '')}"
+              + (f"; {scoring}" if scoring else ""))
         for row in translations:
             print(f"\nsource     {row['source']}\nreference  {row['reference']}\nhypothesis {row['hypothesis']}")
     return 0
@@ -143,7 +145,8 @@ def register(sub: Any) -> None:
             p.add_argument("--label-column")
             p.add_argument("--examples", metavar="OUT.csv",
                            help="write every example (label, prediction, confidence, loss; translation: BLEU, "
-                                "chrF) to this CSV file; without --data, the run's validation split")
+                                "chrF; summarisation: ROUGE) to this CSV file; without --data, the run's "
+                                "validation split")
         p.set_defaults(func=func)
 
     for verb, what in (("translate", "translate texts with a trained translation run"),
