@@ -1,4 +1,7 @@
-"""Pretrained Hugging Face models for text classification, and their own tokenizers.
+"""Pretrained Hugging Face models for text classification, and their own tokenizers; loading.
+
+The same ``hf_pretrained`` architecture serves language models and seq2seq tasks too: those
+kinds are built by ``core/models/hf_generative.py`` with this module's offline-first loading.
 
 ``hf_pretrained`` wraps ``AutoModelForSequenceClassification`` (a pretrained encoder plus a fresh
 classification head) behind the workbench's classifier interface, and the ``pretrained``
