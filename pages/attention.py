@@ -102,7 +102,7 @@ def body() -> None:
         return
     st.caption(f"{run.task} · {run.arch} · checkpoint: {trained.checkpoint}")
 
-    translation = run.task == "translation"
+    translation = run.task in ("translation", "summarisation")  # a source and the decoder's target
     text_key, target_key = f"{KEY}.{run.id}.text", f"{KEY}.{run.id}.target"
     if text_key not in st.session_state:
         st.session_state[text_key] = st.query_params.get("text") or default_input(run_dir, run, trained)

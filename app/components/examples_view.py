@@ -27,9 +27,10 @@ from core.store import Store
 
 VALIDATION = "(the run's validation split)"
 SHOWN = {"classification": ["text", "label", "prediction", "correct", "confidence", "loss", "length"],
-         "translation": ["source", "reference", "hypothesis", "correct", "bleu", "chrf", "loss", "length"]}
+         "translation": ["source", "reference", "hypothesis", "correct", "bleu", "chrf", "loss", "length"],
+         "summarisation": ["source", "reference", "hypothesis", "correct", "rougeL", "rouge1", "rouge2", "loss", "length"]}
 SORTS = {"confidence": "confidence", "loss": "loss", "length": "length", "bleu": "BLEU", "chrf": "chrF",
-         "index": "example order"}
+         "rougeL": "ROUGE-L", "index": "example order"}
 
 
 @st.cache_resource(max_entries=8, show_spinner="Scoring every example…")

@@ -188,7 +188,8 @@ def has_sample(run: Run) -> bool:
     summary = run.summary or {}
     if run.task == "language_model":
         return bool(summary.get("sample"))
-    return run.task == "translation" and bool((summary.get("details") or {}).get("translations"))
+    # Summarisation keeps its samples under the same key (translation's machinery).
+    return run.task in ("translation", "summarisation") and bool((summary.get("details") or {}).get("translations"))
 
 
 def sample_panel(run: Run) -> None:
@@ -204,7 +205,8 @@ def sample_panel(run: Run) -> None:
         return
     details = summary["details"]
     decoding = details.get("decoding")
-    st.markdown(f"**Sample translations**{at}" + (f" · {decoding}" if decoding else ""))
+    what = "summaries" if run.task == "summarisation" else "translations"
+    st.markdown(f"**Sample {what}**{at}" + (f" · {decoding}" if decoding else ""))
     table = pd.DataFrame(details["translations"], columns=["source", "reference", "hypothesis"])
     st.dataframe(table, hide_index=True, width="stretch")
 
