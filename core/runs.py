@@ -113,6 +113,8 @@ def execute_run(
     log = RunLog(store, run.id, config["training"]["checkpoint"])
     sink: Any = store
     try:
+        if resume:  # its checkpoints must be here: else it would silently train again from step 1
+            store.run_files(run.id)
         sink = live_sink(store, run, config)  # the store, plus the live trackers training.trackers asks for
         trainer = Trainer(
             config, store.run_dir(run.id), sink=sink, run_id=run.id, callbacks=[log, *callbacks],

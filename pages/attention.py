@@ -93,7 +93,7 @@ def body() -> None:
     run_id = pick_runs(store, f"{KEY}.run", multi=False, runs=runs, label="Run", default=wanted)
     run = next(r for r in runs if r.id == run_id)
     st.query_params["run"] = run.id
-    run_dir = store.run_dir(run.id)
+    run_dir = store.run_folder(run.id)
     try:
         trained = trained_run(store, run.id)
     except Exception as exc:  # no checkpoint yet, damaged folder: say so, never a traceback

@@ -283,14 +283,14 @@ def _single_header(store: Store, run: Run) -> None:
 
 
 def race_differences(runs: Sequence[Run]) -> pd.DataFrame:
-    """The settings that differ between a race's entrants: one row per run (its name), one
-    column per setting (its config key, without ``model.`` where that is the section); blank
-    where an entrant has no such setting (an LSTM has no d_model)."""
+    """The settings that differ between a race's entrants: one row per setting (its config key,
+    without ``model.`` where that is the section), one column per entrant (its name), so a dozen
+    settings fit the page's width; blank where an entrant has no such setting (an LSTM has no
+    d_model)."""
     diff = differing_settings([r.config for r in runs])
-    columns = {key: key.removeprefix("model.") for key in diff}
     return pd.DataFrame(
-        {columns[key]: [_cell(v) for v in values] for key, values in diff.items()},
-        index=pd.Index([r.name for r in runs], name="entrant"),
+        {run.name: [_cell(values[i]) for values in diff.values()] for i, run in enumerate(runs)},
+        index=pd.Index([key.removeprefix("model.") for key in diff], name="setting"),
     )
 
 
@@ -361,7 +361,8 @@ def _race_header(store: Store, runs: Sequence[Run]) -> None:
             progress_panel(run)
             summary_panel(run)
     if not diff.empty:
-        st.markdown(f"**Settings that differ** ({diff.shape[1]}; `model.` left out)")
+        st.markdown(f"**{diff.shape[0]} settings differ** between the entrants (model settings by their "
+                    "own name; blank: that architecture has no such setting)")
         st.dataframe(diff, width="stretch", key="race.differences")
 
 

@@ -126,6 +126,7 @@ def register(sub: Any) -> None:
         p.add_argument("--checkpoint", choices=["best", "last"], default="best")
         if name == "predict":
             p.add_argument("text", nargs="*", help="texts (default: one per line on stdin)")
+            p.set_defaults(spill="text")
         elif name == "generate":
             p.add_argument("--prompt", default="")
             for param in decoding.SAMPLING:
@@ -154,6 +155,7 @@ def register(sub: Any) -> None:
         p = sub.add_parser(verb, help=what)
         p.add_argument("run")
         p.add_argument("text", nargs="*", help="source texts (default: one per line on stdin)")
+        p.set_defaults(spill="text")
         # Unset decoding settings fall back to the run's own task.beam_size, task.length_penalty...
         for param in decoding.TRANSLATION if verb == "translate" else decoding.SUMMARISATION:
             if param is decoding.MAX_OUTPUT_TOKENS:
@@ -167,6 +169,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("fill-mask", help="guess the masked tokens of a text with a trained masked_lm run")
     p.add_argument("run")
     p.add_argument("text", nargs="*", help="texts with [MASK] where a token is hidden (default: one per line on stdin)")
+    p.set_defaults(spill="text")
     p.add_argument("-k", type=number(int, 1, 1000), default=5, help="guesses per mask (default 5)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.set_defaults(func=cmd_fill_mask)

@@ -162,6 +162,15 @@ def test_class_names_are_plain_text_in_charts() -> None:
     assert list(fig.data[0].y) == ["&lt;unk&gt;", "pos% {x}"]
 
 
+def test_side_by_side_bars_keep_the_class_order() -> None:
+    # Two runs' charts next to each other: the same row is the same class, whichever wins.
+    left = charts.probabilities_bar_figure({"negative": 0.9, "positive": 0.1}, by_class=True)
+    right = charts.probabilities_bar_figure({"negative": 0.2, "positive": 0.8}, by_class=True)
+    assert list(left.data[0].y) == list(right.data[0].y) == ["positive", "negative"]  # drawn bottom-up
+    assert list(charts.probabilities_bar_figure({"negative": 0.2, "positive": 0.8}).data[0].y)[-1] == "positive"
+    assert 1 in left.layout.xaxis.tickvals
+
+
 def test_comparison_figures_put_every_run_in_one_chart() -> None:
     matrices = {name: {"matrix": [[5, 1], [2, 7]], "labels": ["neg", "pos"]} for name in ("a", "b", "c", "d")}
     fig = charts.confusion_matrices_figure(matrices)
