@@ -17,6 +17,7 @@ class ConfigError(WorkbenchError):
         self.path = path
         self.value = value
         self.allowed = allowed
+        self.reason = reason
         if reason == "invalid combination":
             # The value is a whole section; the sentence in ``allowed`` says what is wrong.
             super().__init__(f"{path}: {allowed}")

@@ -40,8 +40,8 @@ def changed_settings(config: dict[str, Any]) -> dict[str, Any]:
         f"{section}.name": values["name"] for section, values in checked.sections.items()
         if section != "task" and "name" in values and values["name"] != base[section].get("name")
     }
-    reference = validate_config(apply_overrides(base, names)).flat()
-    out: dict[str, Any] = dict(names)
+    reference, refused = _valid_reference(apply_overrides(base, names), checked.flat())
+    out: dict[str, Any] = {**names, **{key: checked.flat()[key] for key in refused}}
     for key, value in checked.flat().items():
         if not key.endswith(".name") and reference.get(key) != value:
             out[key] = value
@@ -94,3 +94,23 @@ def override_text(value: Any) -> str:
             plain = False
         return value if plain else json.dumps(value)  # a JSON string is a YAML string
     return str(value)
+
+
+def _valid_reference(raw: dict[str, Any], wanted: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The flattened config of ``raw`` once valid, and the settings that had to take the run's
+    value for that: a component's own defaults need not make a run by themselves
+    (hf_pretrained's default folder holds a classifier, which a generative task refuses), so
+    those settings are always part of the command."""
+    from core.config import apply_overrides, validate_config
+    from core.errors import ConfigError
+
+    refused: list[str] = []
+    while True:
+        try:
+            return validate_config(raw).flat(), refused
+        except ConfigError as exc:
+            if exc.path not in wanted or exc.path in refused:
+                raise
+            refused.append(exc.path)
+            raw = apply_overrides(raw, {exc.path: wanted[exc.path]})
+

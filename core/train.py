@@ -37,7 +37,7 @@ from core.device import (
     resolve_precision,
 )
 from core.distributed.group import Ranks, peer_state_tensors, rank_seed, rank_states
-from core.errors import TrainingDiverged
+from core.errors import ConfigError, TrainingDiverged
 from core.inspect import SnapshotRecorder
 from core.metrics import direction
 from core.optim import build_optimizer, build_schedule
@@ -90,9 +90,15 @@ def fit_tokenizer(config: RunConfig, data: DatasetSplits) -> Tokenizer:
     if data.train.targets and config["task"].get("shared_vocab", True):
         texts += data.train.targets
     params = config.params("tokenizer")
-    if comp.meta.get("from_model") and not params.get("model"):
-        params["model"] = config["model"].get("model") or ""  # a pretrained model's own tokenizer
-    return comp.factory(params, texts)
+    if not (comp.meta.get("from_model") and not params.get("model")):
+        return comp.factory(params, texts)
+    params["model"] = config["model"].get("model") or ""  # a pretrained model's own tokenizer
+    try:
+        return comp.factory(params, texts)
+    except ConfigError as exc:  # the folder the user named is model.model: say that one
+        if exc.path != "tokenizer.model":
+            raise
+        raise ConfigError("model.model", exc.value, exc.allowed, reason=exc.reason) from None
 
 
 def build_task(config: RunConfig, tokenizer: Tokenizer, state: dict[str, Any] | None, device: torch.device) -> Task:

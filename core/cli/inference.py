@@ -105,10 +105,12 @@ def _write_examples(args: argparse.Namespace, trained: Any, out: Any, extra: dic
     examples.table.rename_axis("example").to_csv(out)
     metric = METRIC[examples.task]
     print(f"{len(examples.table)} examples of the {examples.data} written to {out}")
+    # For generated text, "correct" means the output equals the reference word for word.
+    missed = "wrong" if examples.task == "classification" else "not exact"
     for row in slices(examples).itertuples(index=False):
         value = getattr(row, metric)
         shown = "-" if value is None else f"{value:.4f}"
-        print(f"{row.slice:>7} {row.value:<24} {row.examples:>7} examples  {metric} {shown}  wrong {row.wrong}")
+        print(f"{row.slice:>7} {row.value:<24} {row.examples:>7} examples  {metric} {shown}  {missed} {row.wrong}")
     return 0
 
 

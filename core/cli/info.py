@@ -23,9 +23,10 @@ def cmd_data(args: argparse.Namespace) -> int:
 
     if not args.path:
         raise WorkbenchError("`lmwb data show` needs a FILE")
-    if Path(args.path).expanduser().is_dir():  # a save_to_disk folder: its splits
-        from core.data.arrow import load_splits
+    from core.data.arrow import is_hub_name, load_splits
 
+    local = Path(args.path).expanduser()
+    if local.is_dir() or (not local.exists() and is_hub_name(args.path)):  # save_to_disk folder or hub name
         _, tables = load_splits(args.path)
         print(json.dumps({split: {"rows": len(t.rows), "columns": t.columns, "label_names": t.class_names}
                           for split, t in tables.items()}, indent=2))

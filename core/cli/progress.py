@@ -52,7 +52,9 @@ class ProgressPrinter:
         shown = " | ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in METRICS and METRICS[k].headline)
         self._print(f"eval step {step}: {shown}")
         if "sample" in details:
-            self._print("sample: " + details["sample"][:300].replace("\n", "\n        "))
+            # Each line cut on its own: a long source must not cut off the output below it.
+            lines = [line if len(line) <= 160 else line[:159] + "…" for line in details["sample"].splitlines()[:8]]
+            self._print("sample: " + "\n        ".join(lines))
 
     def on_end(self, result: Any) -> None:
         if self.bar is not None:

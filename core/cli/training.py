@@ -16,7 +16,7 @@ from typing import Any
 
 from core.cli.common import add_param_flag, config_error_in, number, open_store
 from core.cli.progress import ProgressPrinter
-from core.errors import ConfigError, DataError, WorkbenchError
+from core.errors import ConfigError, TrainingDiverged, WorkbenchError
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -63,12 +63,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     try:
         return _run_in_foreground(store, run.id, resume=False)
-    except (ConfigError, DataError):
-        # Refused before its first step (a data file that does not parse, a setting the data
-        # rules out): the run never trained, so it is not kept; the message says what to fix.
-        if store.last_step(run.id) is None:
+    except WorkbenchError as exc:
+        # Refused before its first step (a data file that does not parse, a setting the data or
+        # the model rules out, a model folder that cannot be loaded): the run never trained, so
+        # it is not kept; the message says what to fix. A run that diverged stays, to be looked at.
+        if not isinstance(exc, TrainingDiverged) and store.last_step(run.id) is None:
             store.delete_run(run.id)
-            print(f"run {run.id} removed: it never started training", file=sys.stderr)
+            print(f"run {run.id} removed: it never started training")
         raise
 
 

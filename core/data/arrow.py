@@ -21,6 +21,7 @@ from core.errors import DataError
 
 SPLIT_NAMES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
                "val": "validation", "dev": "validation", "test": "test", "testing": "test"}
+_FILE_SUFFIXES = {".csv", ".tsv", ".txt", ".json", ".jsonl", ".gz", ".parquet", ".arrow", ".feather"}
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -86,7 +87,9 @@ def read_arrow_file(path: str | Path, fmt: str, max_bytes: int | None = None) ->
 
 def is_hub_name(ref: str) -> bool:
     """``imdb`` or ``glue/sst2``: not an existing path, and shaped like a hub id."""
-    return bool(_HUB_NAME.match(ref.strip())) and not Path(ref).expanduser().exists()
+    path = Path(ref).expanduser()
+    # "reviews.csv" that is not there is a missing file, not a dataset to download.
+    return bool(_HUB_NAME.match(ref.strip())) and not path.exists() and path.suffix.lower() not in _FILE_SUFFIXES
 
 
 def load_splits(ref: str, max_bytes: int | None = None) -> tuple[str, dict[str, _Table]]:

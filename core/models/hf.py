@@ -313,6 +313,14 @@ def build_hf_classifier(params: dict[str, Any], *, num_classes: int, **_unused: 
         AutoModelForSequenceClassification.from_pretrained, p["model"], num_labels=num_classes,
         attn_implementation="sdpa", use_safetensors=True,  # never unpickle a .bin file
     )
+    if hf.config.pad_token_id is None:
+        # GPT-2 and other causal models have no padding token: the tokenizer pads with <eos>
+        # (PretrainedTokenizer.pad_id), and the classifier must find the last real token by it.
+        if hf.config.eos_token_id is None:
+            raise ConfigError("model.model", p["model"], "a model whose config.json names a pad_token_id or "
+                              "eos_token_id", reason="no padding token, so batches cannot be padded")
+        eos = hf.config.eos_token_id
+        hf.config.pad_token_id = eos[0] if isinstance(eos, list) else eos
     if p["dropout"] is not None:
         for module in hf.modules():
             if isinstance(module, nn.Dropout):

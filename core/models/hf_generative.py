@@ -225,6 +225,15 @@ class HFSeq2Seq(nn.Module):
         return out.logits[:, -1], None
 
 
-def build_seq2seq(params: dict[str, Any], *, task: str) -> HFSeq2Seq:
-    """The translation / summarisation model when ``model.name`` is ``hf_pretrained``."""
-    return HFSeq2Seq(_load(params, SEQ2SEQ, task))
+def build_seq2seq(params: dict[str, Any], *, task: str, lengths: dict[str, int]) -> HFSeq2Seq:
+    """The translation / summarisation model when ``model.name`` is ``hf_pretrained``;
+    ``lengths``: the task's longest source and target in tokens, by their setting's name (<bos>
+    and <eos> come on top), which must fit the positions a model with learned ones has."""
+    model = HFSeq2Seq(_load(params, SEQ2SEQ, task))
+    config = model.hf.config
+    limit = getattr(config, "max_position_embeddings", None) if getattr(config, "model_type", "") != "t5" else None
+    for name, length in lengths.items():
+        if limit is not None and length + 2 > limit:
+            raise ConfigError(f"task.{name}", length, f"at most {limit - 2}, the positions the model has "
+                              "(less <bos> and <eos>)", reason="longer than the model reads")
+    return model

@@ -211,7 +211,8 @@ class TranslationTask(Task):
     # -- model -------------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
         if self.config.arch == HF_ARCH:
-            return hf_generative.build_seq2seq(self.config.params("model"), task=self.name)
+            lengths = {k: self.params[k] for k in ("max_source_length", "max_target_length")}
+            return hf_generative.build_seq2seq(self.config.params("model"), task=self.name, lengths=lengths)
         comp = MODELS.get(self.config["model"]["name"], path="model.name")
         return comp.factory(
             self.config.params("model"),

@@ -8,6 +8,7 @@ attention) and summarises; a folder of the wrong kind is a one-line error naming
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from core.cli import main  # noqa: E402
 from core.config import validate_config  # noqa: E402
 from core.errors import ConfigError  # noqa: E402
 from core.inspect.capture import capture_attention  # noqa: E402
+from core.reproduce import short_command  # noqa: E402
 from core.runs import create_run, execute_run, generate_text, load_trained, translate_texts  # noqa: E402
 from core.store import Store  # noqa: E402
 
@@ -94,6 +96,11 @@ def test_causal_lm_fine_tunes_generates_and_shows_attention(tmp_path: Path, stor
     assert maps.weights.shape == (2, 2, 3, 3) and maps.causal
     assert float(abs(maps.weights[0, 0, 0, 1:]).max()) == 0.0  # nothing attends to the future
     assert trained.model.hf.config._attn_implementation == "sdpa"  # eager for that call only
+    # Its command line names the folder (the component's default folder is a classifier's,
+    # which a language model refuses) and gives the same config back.
+    command = short_command(run.config)
+    assert f"model.model={model}" in command
+    assert main(["runs", "show", run.id]) == 0
 
 
 def _reversals(n: int = 400, length: int = 4) -> list[tuple[str, str]]:
@@ -155,3 +162,27 @@ def test_a_folder_of_the_wrong_kind_is_one_line_naming_it(tmp_path: Path, capsys
     err = capsys.readouterr().err.strip()
     assert code != 0 and len(err.splitlines()) == 1, err
     assert str(bert) in err and "a bert model (BertForSequenceClassification)" in err and "AutoModelForSeq2SeqLM" in err
+
+
+def test_lengths_past_the_positions_and_a_causal_model_as_a_classifier(
+    tmp_path: Path, store: Store, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Summaries default to 128 source tokens: more than a model with 64 learned positions reads.
+    bart = str(tiny_bart(tmp_path / "bart", WORDS))
+    code = main(["train", "--task", "summarisation", "--set", "tokenizer.name=pretrained", "--set",
+                 "model.name=hf_pretrained", "--set", f"model.model={bart}", "--set", "training.max_steps=1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "task.max_source_length = 128: longer than the model reads; expected at most 62" in err
+    # A GPT-2 folder has no padding token: it pads with <eos> and classifies.
+    gpt2 = tiny_gpt2(tmp_path / "gpt2-nopad")
+    config = json.loads((gpt2 / "config.json").read_text())
+    config.pop("pad_token_id", None)
+    (gpt2 / "config.json").write_text(json.dumps(config))
+    text = tmp_path / "labels.csv"
+    text.write_text("text,label\n" + "".join("one two,a\nfive six seven,b\n" for _ in range(30)))
+    raw = {"task": "classification", "data": {"name": "file", "path": str(text)}, "tokenizer": {"name": "pretrained", "model": str(gpt2)},
+           "model": {"name": "hf_pretrained", "model": str(gpt2)},
+           "training": {"max_steps": 3, "batch_size": 8, "eval_every": 3, "device": "cpu", "attention_snapshots": False}}
+    run = create_run(store, validate_config(raw), name="gpt2-clf")
+    assert "accuracy" in execute_run(store, run.id).summary["val"]
