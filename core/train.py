@@ -39,7 +39,7 @@ from core.device import (
 from core.distributed.group import Ranks, peer_state_tensors, rank_seed, rank_states
 from core.errors import TrainingDiverged
 from core.inspect import SnapshotRecorder
-from core.metrics import direction
+from core.metrics import HELDOUT, direction
 from core.optim import build_optimizer, build_schedule
 from core.registry import DATASETS, TASKS, TOKENIZERS
 from core.seeding import restore_rng_states, rng_states, seed_everything
@@ -186,6 +186,7 @@ class Trainer:
         self.elapsed_before = 0.0  # wall time of earlier sessions of a resumed run
         self.best: float | None = None
         self.best_step = 0
+        self.heldout: dict[str, dict[str, float]] = {}  # held-out metrics: "last" and at the "best" step
         self.bad_evals = 0
         self.tokens_seen = 0
         last = self.run_dir / "checkpoints" / "last"
@@ -195,6 +196,7 @@ class Trainer:
             self.elapsed_before = float(state.get("elapsed", 0.0))
             self.best = state.get("best")
             self.best_step = int(state.get("best_step", 0))
+            self.heldout = dict(state.get("heldout") or {})
             self.bad_evals = int(state.get("bad_evals", 0))
             self.tokens_seen = int(state.get("tokens_seen", 0))
             mine = rank_states(extra, rank)
@@ -374,6 +376,7 @@ class Trainer:
         try:
             with autocast(self.device, self.amp_dtype):
                 result = self.task.evaluate(self.model, self.t["eval_max_batches"], eval_bs)
+                held = self.task.evaluate_heldout(self.model, self.t["eval_max_batches"], eval_bs)
         except TrainingDiverged as exc:  # e.g. sampling from non-finite scores
             raise TrainingDiverged(f"evaluation at step {self.step}: {exc}") from None
         val_loss = result.metrics.get("loss")
@@ -384,6 +387,9 @@ class Trainer:
             )
         wall = self._elapsed(start)
         self._rows += [(self.step, "val", k, float(v), wall) for k, v in result.metrics.items()]
+        if held is not None:  # scored beside validation; never watched for stopping or the best
+            self.heldout["last"] = {k: float(v) for k, v in held.metrics.items()}
+            self._rows += [(self.step, HELDOUT, k, v, wall) for k, v in self.heldout["last"].items()]
         self._flush()
         self.last_eval = result
         value = result.metrics.get(self.metric)
@@ -392,6 +398,8 @@ class Trainer:
             better = self.best is None or (value < self.best if self.direction == "min" else value > self.best)
             if better:
                 self.best, self.best_step, self.bad_evals, improved = value, self.step, 0, True
+                if "last" in self.heldout:
+                    self.heldout["best"] = self.heldout["last"]
             else:
                 self.bad_evals += 1
         if "sample" in result.details:
@@ -412,6 +420,7 @@ class Trainer:
         state = {
             "step": self.step, "elapsed": wall, "best": self.best, "best_step": self.best_step,
             "bad_evals": self.bad_evals, "tokens_seen": self.tokens_seen, "metric": self.metric,
+            "heldout": self.heldout,
         }
         if self.scaler is not None:  # its loss scale and growth tracker: plain numbers
             state["scaler"] = self.scaler.state_dict()
@@ -433,7 +442,9 @@ class Trainer:
             "tokens_per_s": self.tokens_seen / max(self._elapsed(start), 1e-9),
             "data": self.task.data_summary(),
             "metric": self.metric,
-            "best": {"value": self.best, "step": self.best_step},
+            "best": {"value": self.best, "step": self.best_step, **({HELDOUT: self.heldout["best"]}
+                                                                     if "best" in self.heldout else {})},
+            **({HELDOUT: self.heldout["last"]} if "last" in self.heldout else {}),
         }
         if self.ranks is not None:
             summary.update(processes=self.ranks.world, rank_devices=self.rank_devices)

@@ -2,6 +2,8 @@
 scikit-learn and sacrebleu that compute them (:mod:`core.metrics.scores`)."""
 
 from core.metrics.catalog import (
+    HELDOUT,
+    HELDOUT_LABEL,
     METRICS,
     Metric,
     check_objective,
@@ -18,6 +20,6 @@ from core.metrics.scores import (
 )
 
 __all__ = [
-    "COUNT_KEYS", "METRICS", "Metric", "check_objective", "classification_metrics", "direction",
+    "COUNT_KEYS", "HELDOUT", "HELDOUT_LABEL", "METRICS", "Metric", "check_objective", "classification_metrics", "direction",
     "language_model_metrics", "metric", "scalars", "task_metrics", "translation_metrics",
 ]
