@@ -26,6 +26,7 @@ from torch import nn
 
 from core import checkpoint as ckpt
 from core import finetune
+from core.budget import step_budget
 from core.config import RunConfig
 from core.data.types import DatasetSplits
 from core.device import (
@@ -173,6 +174,9 @@ class Trainer:
             self.t["attention_snapshots"], self.run_dir, data, self.n_params) if self.is_main else None
         self.optimizer = build_optimizer(self.model, self.config["optimizer"])
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+        # A few hundred rows get a few passes, not max_steps of them (training.max_epochs).
+        self.t, cut = step_budget(self.t, self.task.data_summary(), ranks.world if ranks is not None else 1)
+        self.data_notes += [cut] if cut else []
         self.schedule = build_schedule(self.config["schedule"], self.t["max_steps"])
         # fp16 gradients underflow without loss scaling; the scaler's state is checkpointed.
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
