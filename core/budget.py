@@ -13,8 +13,9 @@ from typing import Any
 
 # With the budget cut, at least this many evaluations: early stopping needs several to act.
 MIN_EVALS = 8
-# Below this many training rows per million parameters the Train page says the data is small.
-SMALL_ROWS = 5_000
+# Below this many training rows the Train page says the data is small for a model that has
+# many more parameters than rows (every model here has).
+SMALL_ROWS = 1_000
 
 
 def step_budget(training: dict[str, Any], data: dict[str, Any], processes: int = 1) -> tuple[dict[str, Any], str | None]:
@@ -37,7 +38,7 @@ def step_budget(training: dict[str, Any], data: dict[str, Any], processes: int =
 def small_data_warning(rows: int, params: int) -> str | None:
     """A sentence for the Train page when ``rows`` training examples are few for a model of
     ``params`` parameters, else None."""
-    if rows >= SMALL_ROWS or rows * 1_000_000 >= SMALL_ROWS * max(params, 1):
+    if rows >= SMALL_ROWS or params <= rows:
         return None
     return (f"About {rows:,} training rows for a model of {params:,} parameters: a small data set, which "
             "such a model can learn by heart. Early stopping (training.early_stopping_patience), a decaying "

@@ -42,3 +42,16 @@ def test_small_data_defaults_stop_before_validation_falls(tmp_path: Path) -> Non
     assert result.step < 500  # 20 passes over 210 rows, not 500 steps of 32
     assert len(scores) >= 5 and lrs[-1] < 0.5 * max(lrs)  # evaluated often; the rate decayed
     assert scores[-1] >= max(scores) - 0.03, scores  # the end is within a small margin of the best
+
+
+def test_the_train_page_says_when_the_data_is_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "pages" / "train.py"), default_timeout=60)
+    at.run()
+    assert not at.exception and not at.warning  # the default set: 3,600 rows
+    field = next(w for w in at.number_input if w.key.endswith("data.sentiment.n_examples"))
+    field.set_value(300).run()
+    warning = " ".join(w.value for w in at.warning)
+    assert "About 270 training rows" in warning and "parameters" in warning
