@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from streamlit.testing.v1 import AppTest
 
 from core.cli.main import main
@@ -35,11 +36,14 @@ def tiny_config(tmp_path: Path, **data: object) -> dict:
 
 
 @pytest.mark.usefixtures("one_torch_thread")
-def test_both_figures_reach_the_summary_the_series_and_compare(tmp_path: Path, store: Store,
+def test_both_figures_reach_the_summary_the_series_and_compare(tmp_path: Path, store: Store, capsys,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     held = write_reviews(tmp_path / "held.tsv", 40, offset=500)
-    run = create_run(store, validate_config(tiny_config(tmp_path, heldout_path=str(held))), name="with-heldout")
-    execute_run(store, run.id)
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(tmp_path, heldout_path=str(held))))
+    assert main(["train", "--config", str(config), "--name", "with-heldout"]) == 0
+    assert "(held-out accuracy " in capsys.readouterr().out  # the closing line gives both figures
+    run = store.get_run("with-heldout")
     summary = store.get_run(run.id).summary
     assert summary["data"]["heldout_examples"] == 40
     assert {"accuracy", "loss"} <= set(summary["val"]) and {"accuracy", "loss"} <= set(summary["heldout"])
