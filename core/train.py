@@ -44,6 +44,7 @@ from core.metrics import HELDOUT, direction
 from core.optim import build_optimizer, build_schedule
 from core.registry import DATASETS, TASKS, TOKENIZERS
 from core.seeding import restore_rng_states, rng_states, seed_everything
+from core.stop_watch import start_stop_watcher
 from core.tasks.base import Task
 from core.tasks.pairs import fitting_texts
 from core.tokenize import Tokenizer, load_tokenizer
@@ -232,7 +233,7 @@ class Trainer:
             "params": self.n_params, "step": self.step,
             "max_steps": max_steps, "data": self.task.data_summary(), "notes": self.data_notes,
         })
-        watcher = self._start_stop_watcher()
+        watcher = start_stop_watcher(self.sink, self.run_id, self.stop_event)
         model, optimizer = self.train_model, self.optimizer
         model.train()
         window_loss = torch.zeros((), device=self.device)
@@ -470,26 +471,3 @@ class Trainer:
             fn: Callable[..., None] | None = getattr(cb, hook, None)
             if fn is not None:
                 fn(*args)
-
-    def _start_stop_watcher(self) -> threading.Event | None:
-        """Poll the store's stop flag off the hot path; the loop checks a cheap Event."""
-        if not (self.sink and self.run_id):
-            return None
-        done = threading.Event()
-        sink, run_id, stop = self.sink, self.run_id, self.stop_event
-
-        def watch() -> None:
-            ticks = 0
-            while not done.wait(0.25):
-                ticks += 1
-                try:
-                    if sink.stop_requested(run_id):
-                        stop.set()
-                        return
-                    if ticks % 20 == 0:  # every ~5 s, so slow log intervals never look orphaned
-                        sink.heartbeat(run_id)
-                except Exception:  # a busy database must not kill training
-                    continue
-
-        threading.Thread(target=watch, name="stop-watcher", daemon=True).start()
-        return done
