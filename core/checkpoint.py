@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
@@ -121,11 +121,26 @@ def damaged(path: Path, exc: BaseException) -> CheckpointError:
     """The error for a checkpoint file that cannot be read, with what to do about it."""
     which = path.parent.name
     other = {"last": "best", "best": "last"}.get(which)
-    hint = f"use the {other!r} checkpoint (--checkpoint {other}), or " if other else ""
+    if other and _readable(path.parent.parent / other / "model.safetensors"):
+        return CheckpointError(
+            f"{path}: damaged or not a safetensors file ({_first_line(exc)}); predict, eval and explain "
+            f"can read the {other!r} checkpoint (--checkpoint {other}); to resume, delete {path.parent} "
+            f"and `lmwb resume` continues from the {other!r} one"
+        )
+    both = f" and so is the {other!r} one" if other else ""
     return CheckpointError(
-        f"{path}: damaged or not a safetensors file ({_first_line(exc)}); {hint}delete "
-        f"{path.parent} and resume the run to train from its other checkpoint or from the start"
+        f"{path}: damaged or not a safetensors file ({_first_line(exc)}){both}; delete {path.parent.parent} "
+        "and `lmwb resume` trains the run again from the start"
     )
+
+
+def _readable(path: Path) -> bool:
+    """Whether a safetensors file opens (its header and tensor table read; the data is not)."""
+    try:
+        with safe_open(str(recover(path.parent) / path.name), framework="pt"):
+            return True
+    except Exception:  # noqa: BLE001 - any failure to open means "not usable"
+        return False
 
 
 def _first_line(exc: BaseException) -> str:

@@ -170,23 +170,40 @@ def validate_config(raw: dict[str, Any]) -> RunConfig:
     base = default_config(task_raw["name"])
     out: dict[str, dict[str, Any]] = {}
     for section in SECTIONS:
-        values = dict(base.get(section, {}))
-        given = _section(raw, section)
-        if section != "training" and "name" in given and given["name"] != values.get("name"):
-            values = {}  # a different component: the defaults of the old one do not apply
-        values.update(given)
-        if section == "training":
-            out[section] = validate_params(TRAINING_PARAMS, values, section)
-            continue
-        registry = SECTION_REGISTRIES[section]
-        name = values.pop("name", None)
-        comp = registry.get(str(name), path=f"{section}.name")
-        checked = validate_params(comp.params, values, section, also=("name",))
-        if comp.check is not None and (problem := comp.check(checked)):
-            raise ConfigError(section, checked, problem, reason="invalid combination")
-        out[section] = {"name": comp.name, **checked}
+        try:
+            out[section] = _validate_section(raw, base, section)
+        except ConfigError as exc:
+            raise _with_home(exc, base) from None
     _check_compatible(out)
     return RunConfig(out)
+
+
+def _with_home(exc: ConfigError, base: dict[str, dict[str, Any]]) -> ConfigError:
+    """An unknown parameter that another section has (``training.lr``) says where it lives."""
+    section, _, key = exc.path.partition(".")
+    home = next((s for s in SECTIONS if s != section and key in base.get(s, {})), None)
+    if home is None or not str(exc).startswith(f"{exc.path} = ") or "unknown parameter" not in str(exc):
+        return exc
+    return ConfigError(exc.path, exc.value, f"{exc.allowed}; {key} is set in {home}: {home}.{key}",
+                       reason="unknown parameter")
+
+
+def _validate_section(raw: dict[str, Any], base: dict[str, dict[str, Any]], section: str) -> dict[str, Any]:
+    """One section of a config: the task's defaults, what the raw config gives, checked."""
+    values = dict(base.get(section, {}))
+    given = _section(raw, section)
+    if section != "training" and "name" in given and given["name"] != values.get("name"):
+        values = {}  # a different component: the defaults of the old one do not apply
+    values.update(given)
+    if section == "training":
+        return validate_params(TRAINING_PARAMS, values, section)
+    registry = SECTION_REGISTRIES[section]
+    name = values.pop("name", None)
+    comp = registry.get(str(name), path=f"{section}.name")
+    checked = validate_params(comp.params, values, section, also=("name",))
+    if comp.check is not None and (problem := comp.check(checked)):
+        raise ConfigError(section, checked, problem, reason="invalid combination")
+    return {"name": comp.name, **checked}
 
 
 def _upgrade(raw: dict[str, Any]) -> dict[str, Any]:

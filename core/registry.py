@@ -108,6 +108,7 @@ _COMPONENT_MODULES = (
     "core.data.builtin",
     "core.data.files",
     "core.data.seq2seq",
+    "core.data.summaries",
     "core.data.planted",
     "core.tokenize",
     "core.models.rnn",
@@ -120,6 +121,7 @@ _COMPONENT_MODULES = (
     "core.tasks.language_model",
     "core.tasks.masked_lm",
     "core.tasks.translation",
+    "core.tasks.summarisation",
     "core.tasks.embeddings",
     "core.optim",
 )

@@ -32,6 +32,7 @@ from core.export.live import live_sink
 from core.finetune import link_parent
 from core.jobs.liveness import worker_label
 from core.metrics.catalog import METRICS
+from core.registry import TASKS
 from core.store import Run, Store
 from core.tasks.base import EvalResult, Task
 from core.tokenize import Tokenizer, load_tokenizer
@@ -112,6 +113,8 @@ def execute_run(
     log = RunLog(store, run.id, config["training"]["checkpoint"])
     sink: Any = store
     try:
+        if resume:  # its checkpoints must be here: else it would silently train again from step 1
+            store.run_files(run.id)
         sink = live_sink(store, run, config)  # the store, plus the live trackers training.trackers asks for
         trainer = Trainer(
             config, store.run_dir(run.id), sink=sink, run_id=run.id, callbacks=[log, *callbacks],
@@ -193,18 +196,29 @@ def generate_text(
     )
 
 
+def is_seq2seq(task: str) -> bool:
+    """Does ``task`` map a source text to a target text (translation, summarisation)?"""
+    return task in TASKS.names(seq2seq=True)
+
+
 def translate_texts(
     trained: TrainedRun, texts: list[str], *, beam: int | None = None, max_len: int | None = None,
-    length_penalty: float | None = None,
+    length_penalty: float | None = None, min_len: int | None = None, no_repeat_ngram: int | None = None,
 ) -> list[str]:
-    """Translations of ``texts`` (beam 1: greedy; None: the run's task.beam_size)."""
-    if trained.config.task != "translation":
-        raise WorkbenchError(f"run {trained.run.id} is a {trained.config.task} run; translate needs a translation run")
+    """Translations (or summaries) of ``texts`` (beam 1: greedy; None: the run's own setting)."""
+    if not is_seq2seq(trained.config.task):
+        raise WorkbenchError(f"run {trained.run.id} is a {trained.config.task} run; translate and summarise "
+                             "need a translation or summarisation run")
     for name, value in (("beam", beam), ("max_len", max_len)):
         if value is not None and value < 1:
             raise WorkbenchError(f"{name} must be at least 1, got {value}")
-    return trained.task.translate(  # type: ignore[attr-defined]
+    for name, value in (("min_len", min_len), ("no_repeat_ngram", no_repeat_ngram)):
+        if value is not None and value < 0:
+            raise WorkbenchError(f"{name} must be at least 0, got {value}")
+    task = trained.task
+    return task.translate(  # type: ignore[attr-defined]
         trained.model, texts, beam_size=beam, max_len=max_len, length_penalty=length_penalty,
+        limits=task.limits(min_len, no_repeat_ngram),  # type: ignore[attr-defined]
     )
 
 
@@ -303,7 +317,7 @@ def evaluation_data(
     ``core.inspect.examples`` lists. Class labels are mapped onto the run's; translation keeps
     every pair and decodes with ``beam`` (default: the run's task.beam_size)."""
     raw = trained.config.to_dict()
-    if trained.config.task == "translation":
+    if is_seq2seq(trained.config.task):
         raw["data"] = _pair_files_section(path, source_path, target_path, data_params)
         if beam is not None and beam < 1:
             raise WorkbenchError(f"beam must be at least 1, got {beam}")

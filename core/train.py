@@ -138,7 +138,8 @@ class Trainer:
         self.amp_dtype = resolve_precision(self.device, self.t["precision"])
         data = load_dataset(self.config)
         tok_dir = self.run_dir / "tokenizer"
-        resuming = resume and ckpt.has_checkpoint(self.run_dir / "checkpoints" / "last")
+        start_from = self._resume_checkpoint() if resume else None
+        resuming = start_from is not None
         # Ranks other than 0 read rank 0's vocabulary and task files, as a resume does (one fit,
         # the same ids everywhere); a parent's weights reach them with DDP's first broadcast.
         reread = resume or not self.is_main
@@ -194,9 +195,11 @@ class Trainer:
         self.heldout: dict[str, dict[str, float]] = {}  # held-out metrics: "last" and at the "best" step
         self.bad_evals = 0
         self.tokens_seen = 0
-        last = self.run_dir / "checkpoints" / "last"
-        if resume and ckpt.has_checkpoint(last):
-            state, extra = ckpt.load_checkpoint(last, self.model, self.optimizer, self.device)
+        if start_from is not None:
+            state, extra = ckpt.load_checkpoint(start_from, self.model, self.optimizer, self.device)
+            if start_from.name != "last":
+                self.data_notes.append(f"checkpoints/last is missing: resumed from the {start_from.name} "
+                                       f"checkpoint (step {int(state['step'])})")
             self.step = int(state["step"])
             self.elapsed_before = float(state.get("elapsed", 0.0))
             self.best = state.get("best")
@@ -214,6 +217,10 @@ class Trainer:
                 self.scaler.load_state_dict(state["scaler"])
             if self.sink and self.run_id:
                 self.sink.truncate_metrics(self.run_id, self.step)
+        elif resume and self.sink and self.run_id:  # nothing to continue from: a new series, said aloud
+            self.sink.truncate_metrics(self.run_id, 0)
+            self.data_notes.append(f"no checkpoint in {self.run_dir / 'checkpoints'}: training starts again "
+                                   "from step 1")
         self.ddp: nn.Module | None = None
         if ranks is not None:  # a probe batch tells DDP whether some parameters never get gradients
             probe = torch.Generator().manual_seed(self.t["seed"])
@@ -223,6 +230,15 @@ class Trainer:
         self.train_model: nn.Module = torch.compile(stepped) if self.t["compile"] else stepped
 
     # -- loop ------------------------------------------------------------------------------------
+    def _resume_checkpoint(self) -> Path | None:
+        """What a resume continues from: the last checkpoint, else the best (when ``last`` was
+        deleted because it was damaged), else nothing (the run trains again from the start)."""
+        for name in ("last", "best"):
+            folder = self.run_dir / "checkpoints" / name
+            if ckpt.has_checkpoint(folder):
+                return folder
+        return None
+
     def fit(self) -> TrainResult:
         t = self.t
         max_steps, accum = t["max_steps"], t["grad_accum"]

@@ -93,7 +93,7 @@ def body() -> None:
     run_id = pick_runs(store, f"{KEY}.run", multi=False, runs=runs, label="Run", default=wanted)
     run = next(r for r in runs if r.id == run_id)
     st.query_params["run"] = run.id
-    run_dir = store.run_dir(run.id)
+    run_dir = store.run_folder(run.id)
     try:
         trained = trained_run(store, run.id)
     except Exception as exc:  # no checkpoint yet, damaged folder: say so, never a traceback
@@ -102,7 +102,7 @@ def body() -> None:
         return
     st.caption(f"{run.task} · {run.arch} · checkpoint: {trained.checkpoint}")
 
-    translation = run.task == "translation"
+    translation = run.task in ("translation", "summarisation")  # a source and the decoder's target
     text_key, target_key = f"{KEY}.{run.id}.text", f"{KEY}.{run.id}.target"
     if text_key not in st.session_state:
         st.session_state[text_key] = st.query_params.get("text") or default_input(run_dir, run, trained)

@@ -1,6 +1,6 @@
 """Explain: why a trained run predicts what it does, and where it fails.
 
-* Examples (classification, translation): every validation example with its outcome, filters, a
+* Examples (classification, translation, summarisation): every validation example with its outcome, filters, a
   clickable confusion matrix, slices, and where other runs disagree;
 * Salience (classification, language models): Captum's per-token attributions;
 * Logit lens and Patching (GPT-style language models): the prediction read out after each
@@ -20,6 +20,7 @@ from app.components.run_picker import pick_runs
 from app.components.salience_view import salience_panel, salience_settings
 from app.state import get_store
 from core.errors import WorkbenchError
+from core.inspect.examples import TASKS as EXAMPLE_TASKS
 from core.runs import TrainedRun
 from core.store import Run
 
@@ -32,7 +33,7 @@ DEFAULT_TEXT = {"classification": "not a bad film at all, quite gripping"}
 def views_for(run: Run) -> list[str]:
     """The views that apply to a run, from its task and architecture."""
     out = []
-    if run.task in ("classification", "translation"):
+    if run.task in EXAMPLE_TASKS:
         out.append("examples")
     if run.task in ("classification", "language_model"):
         out.append("salience")

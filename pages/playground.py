@@ -1,5 +1,5 @@
 """Playground: try a trained run. Classifiers score typed text; language models continue a prompt;
-translation runs translate what you type; masked-LM runs fill in hidden tokens; word-vector runs
+translation runs translate what you type; summarisation runs summarise a pasted text; masked-LM runs fill in hidden tokens; word-vector runs
 (and, on request, any run's token embedding) answer neighbours, analogies and similarities."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from app.components.forms import param_widget
 from app.components.input_notes import empty_translation_note, show_notes, unknown_words_note
 from app.components.run_picker import pick_runs
 from app.components.side_by_side import compare_with, salience_expander, side_by_side
+from app.components.summarise_view import summarise_panel
 from app.state import get_store
 from core.decoding import settings as decoding
 from core.errors import WorkbenchError
@@ -77,6 +78,8 @@ def main() -> None:
         _generate(run, trained)
     elif run.task == "translation":
         _translate(run, trained)
+    elif run.task == "summarisation":
+        summarise_panel(run, trained)
     elif run.task == "masked_lm":
         _fill_mask(trained)
     elif run.task == "word_embeddings":
@@ -86,7 +89,7 @@ def main() -> None:
         st.info(f"The playground cannot try {run.task} runs yet.")
     # Off by default: the map and lookups are a side view for runs that are not about vectors.
     # A translation model has two vocabularies and no single token embedding to explore.
-    if run.task != "translation" and st.toggle("Explore the token embedding", key="playground_embedding",
+    if run.task not in ("translation", "summarisation") and st.toggle("Explore the token embedding", key="playground_embedding",
                  help="Neighbours, analogies and a 2-D map of the run's learnt token vectors."):
         embeddings_panel(trained)
 

@@ -461,7 +461,7 @@ def attention_embed(source: TrainedRun, text: str, key: str, target: str | None 
 
 def snapshot_embed(store: Store, run_id: str, key: str) -> None:
     """The Run view's look at attention forming over training (reads snapshot files only)."""
-    run_dir = store.run_dir(run_id)
+    run_dir = store.run_folder(run_id)
     if not attn.snapshot_steps(run_dir):
         return
     with st.expander("Attention over training", icon=":material/visibility:"):

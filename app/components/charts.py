@@ -223,12 +223,15 @@ def length_histogram_figure(
     return fig
 
 
-def probabilities_bar_figure(probs: Mapping[str, float], title: str = "Class probabilities") -> go.Figure:
-    """Horizontal bars, most probable class on top, the winner highlighted."""
+def probabilities_bar_figure(probs: Mapping[str, float], title: str = "Class probabilities",
+                             by_class: bool = False) -> go.Figure:
+    """Horizontal bars, the winner highlighted: most probable class on top, or (``by_class``, for
+    charts side by side) the classes in their own order so the same row is the same class."""
     if not probs:
         return empty_figure("No prediction")
-    ordered = sorted(probs.items(), key=lambda kv: kv[1])  # plotly draws bottom-up
-    best = ordered[-1][0]
+    # plotly draws bottom-up
+    ordered = list(probs.items())[::-1] if by_class else sorted(probs.items(), key=lambda kv: kv[1])
+    best = max(probs, key=probs.get)
     fig = go.Figure(go.Bar(
         x=[p for _, p in ordered], y=[_escape(str(k)) for k, _ in ordered], orientation="h",
         text=[f"{p:.1%}" for _, p in ordered], textposition="auto",
@@ -238,7 +241,7 @@ def probabilities_bar_figure(probs: Mapping[str, float], title: str = "Class pro
     fig.update_layout(title=title, xaxis_title="Probability",
                       height=max(200, 60 + 36 * len(ordered)),
                       margin={"l": 10, "r": 10, "t": 40, "b": 10})
-    fig.update_xaxes(range=[0, 1], tickformat=".0%")
+    fig.update_xaxes(range=[0, 1.001], tickvals=[0, 0.25, 0.5, 0.75, 1], tickformat=".0%")  # 100% shown
     fig.update_yaxes(type="category")
     return fig
 

@@ -27,9 +27,10 @@ from core.store import Store
 
 VALIDATION = "(the run's validation split)"
 SHOWN = {"classification": ["text", "label", "prediction", "correct", "confidence", "loss", "length"],
-         "translation": ["source", "reference", "hypothesis", "correct", "bleu", "chrf", "loss", "length"]}
+         "translation": ["source", "reference", "hypothesis", "correct", "bleu", "chrf", "loss", "length"],
+         "summarisation": ["source", "reference", "hypothesis", "correct", "rougeL", "rouge1", "rouge2", "loss", "length"]}
 SORTS = {"confidence": "confidence", "loss": "loss", "length": "length", "bleu": "BLEU", "chrf": "chrF",
-         "index": "example order"}
+         "rougeL": "ROUGE-L", "index": "example order"}
 
 
 @st.cache_resource(max_entries=8, show_spinner="Scoring every example…")
@@ -69,15 +70,16 @@ def _filters(examples: ex.Examples, key: str) -> dict[str, Any]:
 
 def confusion_cell(examples: ex.Examples, key: str) -> tuple[str, str] | None:
     """The confusion matrix; clicking a cell returns its (true label, prediction)."""
-    matrix = confusion = ex.confusion(examples)
-    matrix = confusion.rename(index=lambda n: f"true {n}")
+    confusion = ex.confusion(examples)
+    matrix = confusion.rename(index=lambda n: f"true {n}", columns=lambda n: f"predicted {n}")
     event = st.dataframe(matrix, key=f"{key}.confusion", on_select="rerun", selection_mode="single-cell",
                          width="content")
+    st.caption("Click a cell for its examples.")  # below: the table's toolbar covers the line above it
     cells = event.selection.get("cells", []) if event else []
     if not cells:
         return None
     row, column = cells[0]
-    return str(confusion.index[int(row)]), str(column)
+    return str(confusion.index[int(row)]), str(confusion.columns[list(matrix.columns).index(column)])
 
 
 def examples_panel(store: Store, source: TrainedRun, key: str, open_text: Callable[[str], None] | None = None) -> None:
@@ -99,7 +101,7 @@ def examples_panel(store: Store, source: TrainedRun, key: str, open_text: Callab
     if examples.task == "classification":
         left, right = st.columns([2, 3])
         with left:
-            st.markdown("**Confusion matrix** (click a cell for its examples)")
+            st.markdown("**Confusion matrix**")
             cell = confusion_cell(examples, key)
         with right:
             st.markdown("**Slices**")

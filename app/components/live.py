@@ -206,7 +206,8 @@ def has_sample(run: Run) -> bool:
     summary = run.summary or {}
     if run.task == "language_model":
         return bool(summary.get("sample"))
-    return run.task == "translation" and bool((summary.get("details") or {}).get("translations"))
+    # Summarisation keeps its samples under the same key (translation's machinery).
+    return run.task in ("translation", "summarisation") and bool((summary.get("details") or {}).get("translations"))
 
 
 def sample_panel(run: Run) -> None:
@@ -222,7 +223,8 @@ def sample_panel(run: Run) -> None:
         return
     details = summary["details"]
     decoding = details.get("decoding")
-    st.markdown(f"**Sample translations**{at}" + (f" · {decoding}" if decoding else ""))
+    what = "summaries" if run.task == "summarisation" else "translations"
+    st.markdown(f"**Sample {what}**{at}" + (f" · {decoding}" if decoding else ""))
     table = pd.DataFrame(details["translations"], columns=["source", "reference", "hypothesis"])
     st.dataframe(table, hide_index=True, width="stretch")
 
@@ -299,14 +301,14 @@ def _single_header(store: Store, run: Run) -> None:
 
 
 def race_differences(runs: Sequence[Run]) -> pd.DataFrame:
-    """The settings that differ between a race's entrants: one row per run (its name), one
-    column per setting (its config key, without ``model.`` where that is the section); blank
-    where an entrant has no such setting (an LSTM has no d_model)."""
+    """The settings that differ between a race's entrants: one row per setting (its config key,
+    without ``model.`` where that is the section), one column per entrant (its name), so a dozen
+    settings fit the page's width; blank where an entrant has no such setting (an LSTM has no
+    d_model)."""
     diff = differing_settings([r.config for r in runs])
-    columns = {key: key.removeprefix("model.") for key in diff}
     return pd.DataFrame(
-        {columns[key]: [_cell(v) for v in values] for key, values in diff.items()},
-        index=pd.Index([r.name for r in runs], name="entrant"),
+        {run.name: [_cell(values[i]) for values in diff.values()] for i, run in enumerate(runs)},
+        index=pd.Index([key.removeprefix("model.") for key in diff], name="setting"),
     )
 
 
@@ -377,7 +379,8 @@ def _race_header(store: Store, runs: Sequence[Run]) -> None:
             progress_panel(run)
             summary_panel(run)
     if not diff.empty:
-        st.markdown(f"**Settings that differ** ({diff.shape[1]}; `model.` left out)")
+        st.markdown(f"**{diff.shape[0]} settings differ** between the entrants (model settings by their "
+                    "own name; blank: that architecture has no such setting)")
         st.dataframe(diff, width="stretch", key="race.differences")
 
 

@@ -66,7 +66,7 @@ def column(trained: TrainedRun, text: str, key: str, settings: dict[str, Any]) -
                 probs = predict_texts(trained, [text])[0]
                 best = max(probs, key=probs.get)
                 st.metric("Predicted class", best, f"{probs[best]:.1%}", delta_color="off")
-                st.plotly_chart(probabilities_bar_figure(probs), key=f"{key}.probs")
+                st.plotly_chart(probabilities_bar_figure(probs, by_class=True), key=f"{key}.probs")
             else:
                 top = next_tokens(trained, text)
                 st.metric("Next token", top[0][0], f"{top[0][1]:.1%}", delta_color="off")

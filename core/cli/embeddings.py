@@ -50,6 +50,7 @@ def register(sub: Any) -> None:
     p.add_argument("run")
     p.add_argument("action", choices=["neighbours", "analogy", "similarity", "export", "project"])
     p.add_argument("words", nargs="*", metavar="ARG", help="neighbours WORD | analogy A B C (A:B :: C:?) | similarity W1 W2 | export PATH | project [WORD ...] (default: the 300 most frequent)")
+    p.set_defaults(spill="words")
     p.add_argument("--method", choices=["pca", "tsne"], default="pca", help="project: PCA (default) or t-SNE")
     p.add_argument("--output", "-o", metavar="FILE.csv", help="project: write word,x,y here (default: print)")
     p.add_argument("-k", type=number(int, 1, 10_000), default=10, help="how many words to list (default 10)")

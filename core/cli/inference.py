@@ -40,8 +40,10 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     texts = input_texts(args)  # before loading the model: no text fails at once
     trained = load_trained(open_store(args), args.run, which=args.checkpoint)
+    # `summarise` adds the length controls; unset ones fall back to the run's own settings.
+    limits = {"min_len": getattr(args, "min_output_tokens", None), "no_repeat_ngram": getattr(args, "no_repeat_ngram", None)}
     for translation in translate_texts(trained, texts, beam=args.beam_size, max_len=args.max_output_tokens,
-                                       length_penalty=args.length_penalty):
+                                       length_penalty=args.length_penalty, **limits):
         print(translation)
     return 0
 
@@ -85,8 +87,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"  {name:>10}" + " ".join(f"{v:>10d}" for v in row))
     translations = result.details.get("translations")
     if translations:
-        print(f"{result.details.get('sentences', '?')} sentences, {result.details.get('decoding', '')}; "
-              f"{result.details.get('bleu_signature', '')}")
+        scoring = result.details.get("bleu_signature") or result.details.get("rouge") or ""
+        what = "documents" if trained.config.task == "summarisation" else "sentences"
+        print(f"{result.details.get('sentences', '?')} {what}, {result.details.get('decoding', '')}"
+              + (f"; {scoring}" if scoring else ""))
         for row in translations:
             print(f"\nsource     {row['source']}\nreference  {row['reference']}\nhypothesis {row['hypothesis']}")
     return 0
@@ -122,6 +126,7 @@ def register(sub: Any) -> None:
         p.add_argument("--checkpoint", choices=["best", "last"], default="best")
         if name == "predict":
             p.add_argument("text", nargs="*", help="texts (default: one per line on stdin)")
+            p.set_defaults(spill="text")
         elif name == "generate":
             p.add_argument("--prompt", default="")
             for param in decoding.SAMPLING:
@@ -141,22 +146,30 @@ def register(sub: Any) -> None:
             p.add_argument("--label-column")
             p.add_argument("--examples", metavar="OUT.csv",
                            help="write every example (label, prediction, confidence, loss; translation: BLEU, "
-                                "chrF) to this CSV file; without --data, the run's validation split")
+                                "chrF; summarisation: ROUGE) to this CSV file; without --data, the run's "
+                                "validation split")
         p.set_defaults(func=func)
 
-    p = sub.add_parser("translate", help="translate texts with a trained translation run")
-    p.add_argument("run")
-    p.add_argument("text", nargs="*", help="source texts (default: one per line on stdin)")
-    # Unset beam settings fall back to the run's own task.beam_size / task.length_penalty.
-    add_param_flag(p, decoding.BEAM_SIZE, "--beam", default=None, default_text="the run's task.beam_size")
-    add_param_flag(p, decoding.LENGTH_PENALTY, default=None, default_text="the run's task.length_penalty")
-    add_param_flag(p, decoding.MAX_OUTPUT_TOKENS, "--max-len")
-    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
-    p.set_defaults(func=cmd_translate)
+    for verb, what in (("translate", "translate texts with a trained translation run"),
+                       ("summarise", "summarise documents with a trained summarisation run")):
+        p = sub.add_parser(verb, help=what)
+        p.add_argument("run")
+        p.add_argument("text", nargs="*", help="source texts (default: one per line on stdin)")
+        p.set_defaults(spill="text")
+        # Unset decoding settings fall back to the run's own task.beam_size, task.length_penalty...
+        for param in decoding.TRANSLATION if verb == "translate" else decoding.SUMMARISATION:
+            if param is decoding.MAX_OUTPUT_TOKENS:
+                add_param_flag(p, param, "--max-len")
+            else:
+                add_param_flag(p, param, *(("--beam",) if param is decoding.BEAM_SIZE else ()), default=None,
+                               default_text=f"the run's task.{param.name}")
+        p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+        p.set_defaults(func=cmd_translate)
 
     p = sub.add_parser("fill-mask", help="guess the masked tokens of a text with a trained masked_lm run")
     p.add_argument("run")
     p.add_argument("text", nargs="*", help="texts with [MASK] where a token is hidden (default: one per line on stdin)")
+    p.set_defaults(spill="text")
     p.add_argument("-k", type=number(int, 1, 1000), default=5, help="guesses per mask (default 5)")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.set_defaults(func=cmd_fill_mask)

@@ -59,7 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()  # a bare `lmwb`: what it can do, not an error
         return 0
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        # argparse gives a list positional (`predict RUN TEXT...`) only the words before the first
+        # flag; words after a flag (`predict RUN --checkpoint last "not good"`) belong to it too.
+        spill = getattr(args, "spill", None)
+        if spill and extra and not any(word.startswith("-") for word in extra):
+            getattr(args, spill).extend(extra)
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # --help (0) or a refused flag (2), already printed by argparse
         return int(exc.code or 0)
     started = time.monotonic()

@@ -28,6 +28,8 @@ class ProgressPrinter:
         self.next_mark = info["step"] / self.max_steps
         data = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in info["data"].items())
         self._print(f"device {info['device']} | {info['params']:,} parameters | {data}")
+        if info["step"]:
+            self._print(f"resumed at step {info['step']:,} of {self.max_steps:,}")
         for note in info.get("notes", []):
             self._print(f"note: {note}")
         if self.tty:

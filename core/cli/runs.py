@@ -10,7 +10,7 @@ from typing import Any
 
 from core.cli.common import number, open_store, output_file, strip_details
 from core.errors import WorkbenchError
-from core.reproduce import reproduce_command
+from core.reproduce import short_command
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -46,11 +46,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
             "error": run.error, "device": run.device, "tags": run.tags, "created_at": _when(run.created_at),
             "started_at": _when(run.started_at), "finished_at": _when(run.finished_at),
             "parent_id": run.parent_id,  # the run a fine-tune started from (task.init_from_run)
-            "folder": str(store.run_dir(run.id)), "summary": strip_details(run.summary),
+            "folder": str(store.run_folder(run.id)), "summary": strip_details(run.summary),
             "config": run.config,
         }
         print(json.dumps(info, indent=2, default=str))
-        print("reproduce: " + reproduce_command(run.config))
+        # What differs from the task's defaults; the config above holds every setting.
+        print("reproduce: " + short_command(run.config))
     elif args.action == "delete":
         if not args.yes and run.status == "running":
             raise WorkbenchError(f"run {run.id} is running; stop it first or pass --yes")

@@ -68,6 +68,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         # rules out): the run never trained, so it is not kept; the message says what to fix.
         if store.last_step(run.id) is None:
             store.delete_run(run.id)
+            print(f"run {run.id} removed: it never started training", file=sys.stderr)
         raise
 
 
@@ -105,6 +106,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         from core.distributed.rank import train_stored
 
         return _report(store, run.id, train_stored(store, run.id, resume=True, progress=True))
+    if not args.queue:
+        store.run_files(run.id)  # trained on another machine, files not shared: say where, change nothing
     _set_processes(store, run, args)
     run = store.get_run(run.id)
     if args.queue:
@@ -117,7 +120,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"run {run.id} is already running (worker {run.worker}); "
                              f"`lmwb runs stop {run.id}` stops it after its current step")
     if run.status == "completed" and not args.force:
-        raise WorkbenchError(f"run {run.id} already completed; raise training.max_steps in a new run instead")
+        raise WorkbenchError(
+            f"run {run.id} already completed; --force trains it again from its last checkpoint up to "
+            f"training.max_steps ({run.config['training']['max_steps']}, which it has reached unless it stopped "
+            "early); to train longer, start a new run with a larger training.max_steps (--set)")
+    steps = int(run.config["training"]["max_steps"])
+    if run.status == "completed" and (store.last_step(run.id) or 0) >= steps:
+        raise WorkbenchError(f"run {run.id} has trained all of its training.max_steps ({steps}); to train "
+                             "longer, start a new run with a larger training.max_steps (--set)")
     if processes_wanted(run.config) > 1:
         store.update_run(run.id, stop_requested=False)  # a stop from an earlier session is spent
         result = _in_foreground(lambda stop: launch_run(store, run.id, resume=True, stop_event=stop, progress=True))

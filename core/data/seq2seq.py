@@ -137,8 +137,8 @@ def _read_side(p: dict[str, Any], prefix: str, notes: list[str]) -> Pairs | None
 
 
 @DATASETS.register(
-    "parallel", params=PARALLEL_PARAMS, tasks=("translation",),
-    help="Your own parallel text: two aligned files (train.de + train.en, plain or .gz) or one TSV/CSV/JSONL",
+    "parallel", params=PARALLEL_PARAMS, tasks=("translation", "summarisation"),
+    help="Your own parallel text (or documents and summaries): two aligned files (train.de + train.en, plain or .gz) or one TSV/CSV/JSONL",
 )
 def parallel_dataset(params: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
     """Load translation pairs from files, with a validation file or a held-out share."""
@@ -166,7 +166,7 @@ def parallel_dataset(params: dict[str, Any], *, task: str, seed: int) -> Dataset
         raise DataError(where, "no training pairs left after length filtering; raise data.max_length")
     names = f"{Path(p['source_path']).name} + {Path(p['target_path']).name}" if p["source_path"] else Path(p["path"]).name
     return DatasetSplits(
-        task="translation",
+        task=task,
         train=pairs_split(pairs),
         validation=pairs_split(validation),
         description=f"{names}: {len(pairs):,} training pairs, {len(validation):,} validation pairs",

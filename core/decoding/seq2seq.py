@@ -3,11 +3,16 @@
 A translation model (core/models/seq2seq.py) encodes the source once, then ``decode_step`` gives
 next-token logits for a prefix. Its encoder output and cache are dicts of batch-first tensors,
 so dropping finished sentences and reordering beams is one ``index_select`` per tensor.
+
+Length controls (``Limits``) act on the next-token logits of every step, for greedy and beam
+search alike: <eos> is refused before ``min_len`` tokens, and a token that would repeat an
+n-gram already in the output is refused (``no_repeat_ngram``, counted without <bos>).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -19,13 +24,45 @@ def _rows(tensors: dict[str, torch.Tensor] | None, index: torch.Tensor) -> dict[
     return None if tensors is None else {k: v.index_select(0, index) for k, v in tensors.items()}
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Length controls: no <eos> before ``min_len`` output tokens; no n-gram of
+    ``no_repeat_ngram`` tokens twice (0: off)."""
+
+    min_len: int = 0
+    no_repeat_ngram: int = 0
+
+
+def _repeat_bans(prefix: torch.Tensor, n: int) -> list[tuple[int, int]]:
+    """(row, token) pairs whose token would complete an n-gram already in that row's output."""
+    out = prefix[:, 1:].tolist()  # without <bos>
+    bans = []
+    for row, tokens in enumerate(out):
+        if len(tokens) < n:
+            continue
+        last = tuple(tokens[len(tokens) - n + 1:]) if n > 1 else ()
+        for i in range(len(tokens) - n + 1):
+            if tuple(tokens[i:i + n - 1]) == last:
+                bans.append((row, tokens[i + n - 1]))
+    return bans
+
+
 def _step(
     model: nn.Module, encoded: dict[str, torch.Tensor], prefix: torch.Tensor,
-    state: dict[str, torch.Tensor] | None, suppress: Sequence[int],
+    state: dict[str, torch.Tensor] | None, suppress: Sequence[int], eos_id: int = -1,
+    limits: Limits = Limits(),
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
     logits, state = model.decode_step(encoded, prefix, state)
     if suppress:
         logits = logits.float().index_fill(1, torch.tensor(list(suppress), device=logits.device), float("-inf"))
+    if limits.min_len and prefix.shape[1] - 1 < limits.min_len and eos_id >= 0:
+        logits = logits.float().index_fill(1, torch.tensor([eos_id], device=logits.device), float("-inf"))
+    if limits.no_repeat_ngram:
+        bans = _repeat_bans(prefix, limits.no_repeat_ngram)
+        if bans:
+            logits = logits.float().clone()
+            rows, tokens = zip(*bans, strict=True)
+            logits[list(rows), list(tokens)] = float("-inf")
     return logits, state
 
 
@@ -39,13 +76,13 @@ def _check_translate_args(src_ids: torch.Tensor, max_len: int) -> None:
 @torch.no_grad()
 def greedy_translate(
     model: nn.Module, src_ids: torch.Tensor, src_pad_mask: torch.Tensor | None, *, bos_id: int,
-    eos_id: int, max_len: int, suppress: Sequence[int] = (),
+    eos_id: int, max_len: int, suppress: Sequence[int] = (), limits: Limits = Limits(),
 ) -> list[list[int]]:
     """The most likely next token at every step, for a batch of sources.
 
     Returns one token list per source, without <bos> / <eos>; at most ``max_len`` tokens are
     generated (<eos> included). Token ids in ``suppress`` are never generated (e.g. <pad> and
-    <bos>, which no target contains). Finished sentences leave the batch, so a long one never
+    <bos>, which no target contains); ``limits`` are the length controls. Finished sentences leave the batch, so a long one never
     makes the others compute.
     """
     _check_translate_args(src_ids, max_len)
@@ -56,7 +93,7 @@ def greedy_translate(
         prefix = torch.full((src_ids.shape[0], 1), bos_id, dtype=torch.long, device=src_ids.device)
         state = None
         for _ in range(max_len):
-            logits, state = _step(model, encoded, prefix, state, suppress)
+            logits, state = _step(model, encoded, prefix, state, suppress, eos_id, limits)
             token = logits.argmax(dim=-1)
             prefix = torch.cat([prefix, token[:, None]], dim=1)
             done = token == eos_id
@@ -77,6 +114,7 @@ def greedy_translate(
 def beam_search(
     model: nn.Module, src_ids: torch.Tensor, src_pad_mask: torch.Tensor | None, *, beam_size: int,
     bos_id: int, eos_id: int, max_len: int, length_penalty: float = 1.0, suppress: Sequence[int] = (),
+    limits: Limits = Limits(),
 ) -> list[list[int]]:
     """Beam search for a batch of sources; returns the best token list per source (no <bos>/<eos>).
 
@@ -85,7 +123,7 @@ def beam_search(
     the top ``beam_size`` completes a hypothesis. A sentence is done once it has ``beam_size``
     complete hypotheses (then it leaves the batch) or at ``max_len`` tokens. Hypotheses are
     ranked by ``log p / length ** length_penalty`` (length counts <eos>; 0 = raw log-probability,
-    1 = per-token average); ``suppress`` as in :func:`greedy_translate`. With ``beam_size=1``
+    1 = per-token average); ``suppress`` and ``limits`` as in :func:`greedy_translate`. With ``beam_size=1``
     this is exactly greedy decoding.
     """
     _check_translate_args(src_ids, max_len)
@@ -102,7 +140,7 @@ def beam_search(
         scores[:, 0] = 0.0
         state = None
         for step in range(1, max_len + 1):
-            logits, state = _step(model, encoded, prefix, state, suppress)
+            logits, state = _step(model, encoded, prefix, state, suppress, eos_id, limits)
             logp = torch.log_softmax(logits.float(), dim=-1)
             vocab = logp.shape[-1]
             cand = (scores.reshape(-1, 1) + logp).view(len(alive), k * vocab)

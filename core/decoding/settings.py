@@ -39,8 +39,17 @@ MAX_OUTPUT_TOKENS = Param("max_output_tokens", "int", None,
                           "Longest translation in tokens (null: twice the source plus 10).",
                           low=1, high=10_000, optional=True, sweepable=False, label="Longest output")
 
+MIN_OUTPUT_TOKENS = Param("min_output_tokens", "int", 0,
+                          "Shortest output in tokens: <eos> is refused before this many (0: no minimum).",
+                          low=0, high=10_000, sweepable=False, label="Shortest output")
+NO_REPEAT_NGRAM = Param("no_repeat_ngram", "int", 0,
+                        "Never output the same n-gram of this many tokens twice (0: off; 3 is usual for summaries).",
+                        low=0, high=20, sweepable=False, label="No-repeat n-gram")
+
 SAMPLING: tuple[Param, ...] = (MAX_NEW_TOKENS, TEMPERATURE, GREEDY, TOP_K, TOP_P, SEED)
 TRANSLATION: tuple[Param, ...] = (BEAM_SIZE, LENGTH_PENALTY, MAX_OUTPUT_TOKENS)
+# Length controls matter most for summaries (how much to say, no stutter); translation keeps its three.
+SUMMARISATION: tuple[Param, ...] = (*TRANSLATION, MIN_OUTPUT_TOKENS, NO_REPEAT_NGRAM)
 
 
 def renamed(param: Param, name: str, help: str, **changes: object) -> Param:

@@ -176,7 +176,7 @@ def _capture_single_stack(model: nn.Module, task: Any, texts: list[str], max_tok
     if not attentions:
         raise NoAttentionError(f"{_arch_name(model)} has no attention layers to show")
     backbone = getattr(model, "backbone", model)
-    causal = bool(getattr(backbone, "causal", False))
+    causal = bool(getattr(model, "causal", getattr(backbone, "causal", False)))  # HF models say it themselves
     extra = int(attentions[0].shape[-1]) - ids.shape[1]  # a prepended [CLS] adds one position
     out = []
     for b, row in enumerate(rows):

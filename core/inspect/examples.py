@@ -7,7 +7,9 @@
   prediction), ``p_label`` (of the true class), ``loss`` (cross-entropy), ``length`` (tokens);
 * translation: ``source, reference, hypothesis, correct`` (exact match, as the exact_match
   metric compares), ``bleu`` / ``chrf`` (sacrebleu's sentence-level scores), ``loss``
-  (teacher-forced cross-entropy per target token), ``length`` (source tokens).
+  (teacher-forced cross-entropy per target token), ``length`` (source tokens);
+* summarisation: as translation, with ``rouge1`` / ``rouge2`` / ``rougeL`` (rouge-score's
+  F-measures, what the run's metrics average) instead of BLEU and chrF.
 
 :func:`filter_examples`, :func:`confusion`, :func:`slices` and :func:`disagreement` work on
 that table: pure pandas, shared by the Explain page and ``lmwb eval --examples``.
@@ -28,9 +30,9 @@ import torch.nn.functional as F
 from core.errors import WorkbenchError
 from core.models.base import evaluating
 
-TASKS = ("classification", "translation")
-TEXT = {"classification": "text", "translation": "source"}
-METRIC = {"classification": "accuracy", "translation": "bleu"}
+TASKS = ("classification", "translation", "summarisation")
+TEXT = {"classification": "text", "translation": "source", "summarisation": "source"}
+METRIC = {"classification": "accuracy", "translation": "bleu", "summarisation": "rougeL"}
 LENGTH_BUCKETS = 4
 _BATCH = 64
 
@@ -58,7 +60,7 @@ def example_table(trained: Any, path: str | Path | None = None, *, source_path: 
 
     task_name = trained.config.task
     if task_name not in TASKS:
-        raise WorkbenchError(f"the Examples table lists classification and translation runs, not {task_name} runs")
+        raise WorkbenchError(f"the Examples table lists classification, translation and summarisation runs, not {task_name} runs")
     if path is None and source_path is None:
         data = load_dataset(trained.config)
         if task_name == "classification":
@@ -103,15 +105,21 @@ def _translation(trained: Any, sources: list[str], references: list[str], where:
     def tokens(text: str) -> list[str]:  # what the exact_match metric compares (13a tokens)
         return bleu.tokenizer(fold(text.strip())).split()
 
-    table = pd.DataFrame({
+    pairs = list(zip(hypotheses, references, strict=True))
+    columns: dict[str, Any] = {
         "source": sources, "reference": references, "hypothesis": hypotheses,
-        "correct": [tokens(h) == tokens(r) for h, r in zip(hypotheses, references, strict=True)],
-        "bleu": [float(bleu.sentence_score(h, [r]).score) for h, r in zip(hypotheses, references, strict=True)],
-        "chrf": [float(chrf.sentence_score(h, [r]).score) for h, r in zip(hypotheses, references, strict=True)],
-        "loss": _translation_losses(trained, sources, references),
-        "length": [len(ids) for ids in trained.tokenizer.encode_batch(sources)],
-    })
-    return Examples("translation", table, where, lowercase=lowercase)
+        "correct": [tokens(h) == tokens(r) for h, r in pairs],
+    }
+    if trained.config.task == "summarisation":
+        from core.metrics import rouge_scores
+
+        columns.update(rouge_scores(hypotheses, references))
+    else:
+        columns["bleu"] = [float(bleu.sentence_score(h, [r]).score) for h, r in pairs]
+        columns["chrf"] = [float(chrf.sentence_score(h, [r]).score) for h, r in pairs]
+    columns["loss"] = _translation_losses(trained, sources, references)
+    columns["length"] = [len(ids) for ids in trained.tokenizer.encode_batch(sources)]
+    return Examples(trained.config.task, pd.DataFrame(columns), where, lowercase=lowercase)
 
 
 @torch.no_grad()
@@ -186,7 +194,8 @@ def length_buckets(lengths: pd.Series, buckets: int = LENGTH_BUCKETS) -> list[tu
 
 def slices(examples: Examples, buckets: int = LENGTH_BUCKETS) -> pd.DataFrame:
     """One table of slices (all, each length bucket, each true class) and their metric:
-    accuracy for classification, corpus BLEU for translation; plus size, mean loss."""
+    accuracy for classification, corpus BLEU for translation, mean ROUGE-L for summarisation;
+    plus size, mean loss."""
     df = examples.table
     parts: list[tuple[str, str, pd.DataFrame]] = [("all", "all examples", df)]
     for lo, hi in length_buckets(df["length"], buckets):
@@ -203,13 +212,15 @@ def slices(examples: Examples, buckets: int = LENGTH_BUCKETS) -> pd.DataFrame:
 
 
 def overall_metric(examples: Examples) -> float:
-    """The task's metric over every example: accuracy, or corpus BLEU."""
+    """The task's metric over every example: accuracy, corpus BLEU or mean ROUGE-L."""
     return _metric(examples, examples.table)
 
 
 def _metric(examples: Examples, part: pd.DataFrame) -> float:
     if examples.task == "classification":
         return float(part["correct"].mean())
+    if examples.task == "summarisation":  # the run's rougeL: a mean over examples
+        return float(part["rougeL"].mean())
     from sacrebleu.metrics import BLEU
 
     return float(BLEU(lowercase=examples.lowercase).corpus_score(list(part["hypothesis"]), [list(part["reference"])]).score)
@@ -240,8 +251,9 @@ def disagreement(runs: Mapping[str, Examples]) -> Disagreement:
     for name, ex in runs.items():
         merged[f"{output} · {name}"] = ex.table[output]
         merged[f"correct · {name}"] = ex.table["correct"]
-        if first.task == "translation":
-            merged[f"bleu · {name}"] = ex.table["bleu"]
+        if first.task != "classification":
+            score = METRIC[first.task]
+            merged[f"{score} · {name}"] = ex.table[score]
     outputs = merged[[f"{output} · {n}" for n in runs]]
     differ = outputs.nunique(axis=1) > 1
     rows = merged[differ]

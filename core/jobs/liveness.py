@@ -124,7 +124,10 @@ def mark_orphans(
 
 def resume_hint(store: Store, run_id: str) -> str:
     """``"; resume to ..."``: what resuming the run would do, for an error message."""
-    step = checkpoint_step(store.run_dir(run_id))
+    folder = store.run_folder(run_id)
+    if not folder.is_dir():  # trained on a machine whose run folders this one does not share
+        return "; resume it where its files are (or with a shared LMWB_ARTIFACTS) to continue from its last checkpoint"
+    step = checkpoint_step(folder)
     if step is None:
         return "; resume to start it again (no checkpoint yet)"
     return f"; resume to continue from the last checkpoint (step {step})"

@@ -1,5 +1,5 @@
 """Validation metrics: their declarations (:mod:`core.metrics.catalog`) and the adapters over
-scikit-learn and sacrebleu that compute them (:mod:`core.metrics.scores`)."""
+scikit-learn, sacrebleu and rouge-score that compute them (:mod:`core.metrics.scores`)."""
 
 from core.metrics.catalog import (
     HELDOUT,
@@ -15,11 +15,14 @@ from core.metrics.scores import (
     COUNT_KEYS,
     classification_metrics,
     language_model_metrics,
+    rouge_scores,
     scalars,
+    summarisation_metrics,
     translation_metrics,
 )
 
 __all__ = [
-    "COUNT_KEYS", "HELDOUT", "HELDOUT_LABEL", "METRICS", "Metric", "check_objective", "classification_metrics", "direction",
-    "language_model_metrics", "metric", "scalars", "task_metrics", "translation_metrics",
+    "COUNT_KEYS", "HELDOUT", "HELDOUT_LABEL", "METRICS", "Metric", "check_objective", "classification_metrics",
+    "direction", "language_model_metrics", "metric", "rouge_scores", "scalars", "summarisation_metrics",
+    "task_metrics", "translation_metrics",
 ]

@@ -17,7 +17,8 @@ LANGUAGE_MODEL = "language_model"
 TRANSLATION = "translation"
 MASKED_LM = "masked_lm"
 WORD_EMBEDDINGS = "word_embeddings"
-ALL_TASKS = (CLASSIFICATION, LANGUAGE_MODEL, TRANSLATION, MASKED_LM, WORD_EMBEDDINGS)
+SUMMARISATION = "summarisation"
+ALL_TASKS = (CLASSIFICATION, LANGUAGE_MODEL, TRANSLATION, MASKED_LM, WORD_EMBEDDINGS, SUMMARISATION)
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("chrf", "chrF", "max", (TRANSLATION,), "Character n-gram F-score (sacrebleu), 0-100.", fmt="%.2f", headline=True),
     Metric("exact_match", "Exact match", "max", (TRANSLATION,), "Share of translations equal to their reference, token for token.", fmt="%.3f", headline=True),
     Metric("brevity_penalty", "BLEU brevity penalty", "max", (TRANSLATION,), "BLEU's penalty for output shorter than the references (1: none).", fmt="%.3f", objective=False),
-    Metric("perplexity", "Perplexity", "min", (LANGUAGE_MODEL, TRANSLATION, MASKED_LM), "exp(loss): how many tokens the model hesitates between, on average.", fmt="%.2f", headline=True),
+    Metric("rougeL", "ROUGE-L", "max", (SUMMARISATION,), "Longest common subsequence F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True),
+    Metric("rouge1", "ROUGE-1", "max", (SUMMARISATION,), "Word (unigram) overlap F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True),
+    Metric("rouge2", "ROUGE-2", "max", (SUMMARISATION,), "Bigram overlap F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True),
+    Metric("perplexity", "Perplexity", "min", (LANGUAGE_MODEL, TRANSLATION, MASKED_LM, SUMMARISATION), "exp(loss): how many tokens the model hesitates between, on average.", fmt="%.2f", headline=True),
     Metric("bits_per_char", "Bits per character", "min", (LANGUAGE_MODEL,), "Loss in bits per character of text: compares models with different tokenizers.", fmt="%.3f", headline=True),
     Metric("bits_per_token", "Bits per token", "min", (LANGUAGE_MODEL,), "Loss in bits per token.", fmt="%.3f"),
     Metric("neighbour_accuracy", "Neighbour accuracy", "max", (WORD_EMBEDDINGS,), "Share of planted related words found among each other's nearest neighbours.", fmt="%.3f", headline=True),

@@ -206,6 +206,34 @@ def translation_metrics(
     }
 
 
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
+
+
+def rouge_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, list[float]]:
+    """Per example, the ROUGE-1/2/L F-measure (0-1) of ``rouge_score`` with its default
+    tokenisation (lowercased, alphanumeric tokens) and the Porter stemmer, as summarisation
+    papers report it: ``{"rouge1": [...], "rouge2": [...], "rougeL": [...]}``."""
+    from rouge_score import rouge_scorer  # imported here: keeps start-up light
+
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses for {len(references)} references")
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    out: dict[str, list[float]] = {t: [] for t in ROUGE_TYPES}
+    for hyp, ref in zip(hypotheses, references, strict=True):
+        scores = scorer.score(ref, hyp)  # (target, prediction)
+        for t in ROUGE_TYPES:
+            out[t].append(float(scores[t].fmeasure))
+    return out
+
+
+def summarisation_metrics(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, Any]:
+    """ROUGE-1/2/L: the mean over examples of each one's F-measure (0-1), plus ``n``."""
+    if not hypotheses:
+        raise ValueError("no summaries to score")
+    per = rouge_scores(hypotheses, references)
+    return {**{t: float(np.mean(v)) for t, v in per.items()}, "n": len(hypotheses)}
+
+
 def scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
     """The single-number entries of a metrics dict, as floats: what is worth a metric series.
 

@@ -1,4 +1,7 @@
-"""Pretrained Hugging Face models for text classification, and their own tokenizers.
+"""Pretrained Hugging Face models for text classification, and their own tokenizers; loading.
+
+The same ``hf_pretrained`` architecture serves language models and seq2seq tasks too: those
+kinds are built by ``core/models/hf_generative.py`` with this module's offline-first loading.
 
 ``hf_pretrained`` wraps ``AutoModelForSequenceClassification`` (a pretrained encoder plus a fresh
 classification head) behind the workbench's classifier interface, and the ``pretrained``
@@ -160,6 +163,8 @@ class PretrainedTokenizer(Tokenizer):
 
     kind = TOKENIZER_KIND
     FILES = "pretrained"
+    # Generative tasks read whole texts and add <bos>/<eos> themselves (hf_generative.plain_tokens).
+    plain = False
 
     def __init__(self, params: dict[str, Any], hf: Any) -> None:
         super().__init__(params)
@@ -180,12 +185,15 @@ class PretrainedTokenizer(Tokenizer):
     def vocab_size(self) -> int:
         return len(self._tok)
 
+    def _options(self) -> dict[str, bool]:
+        return {"add_special_tokens": False, "truncation": False} if self.plain else {"truncation": True}
+
     def encode(self, text: str) -> list[int]:
-        return list(self._tok(text, truncation=True)["input_ids"])
+        return list(self._tok(text, **self._options())["input_ids"])
 
     def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
         texts = list(texts)
-        return [list(ids) for ids in self._tok(texts, truncation=True)["input_ids"]] if texts else []
+        return [list(ids) for ids in self._tok(texts, **self._options())["input_ids"]] if texts else []
 
     def encode_pairs(self, pairs: list[tuple[str, str]]) -> list[list[int]]:
         """Sentence pairs in the model's own pair encoding ([CLS] a [SEP] b [SEP] for BERT)."""
@@ -288,8 +296,11 @@ def _check_model(p: dict[str, Any]) -> str | None:
 
 
 @MODELS.register(
-    ARCH, params=_MODEL_PARAMS, check=_check_model, tasks=("classification",), builds_classifier=True,
-    help="A pretrained Hugging Face encoder (BERT, MiniLM...) fine-tuned with a new classification head.",
+    ARCH, params=_MODEL_PARAMS, check=_check_model, builds_classifier=True,
+    # The generative kinds (causal LM, seq2seq) are built by core/models/hf_generative.py.
+    tasks=("classification", "language_model", "translation", "summarisation"),
+    help="A pretrained Hugging Face model: an encoder (BERT, MiniLM...) with a new classification head, "
+         "a causal LM (GPT-2...) or a seq2seq model (T5, BART, Marian), by task.",
 )
 def build_hf_classifier(params: dict[str, Any], *, num_classes: int, **_unused: Any) -> HFSequenceClassifier:
     """``builds_classifier``: called by the classification task with the number of classes

@@ -246,6 +246,11 @@ class Database:
         shared = os.environ.get(ARTIFACTS_ENV, "").strip()
         return Path(shared).expanduser().resolve() if shared else self.home / "runs"
 
+    def run_folder(self, run_id: str) -> Path:
+        """Where the run's folder is or would be here; unlike :meth:`run_dir`, nothing is created
+        (a reader must not leave an empty folder that hides a run trained on another machine)."""
+        return safe_join(self.runs_root, run_id)
+
     def run_dir(self, run_id: str) -> Path:
         """The run's folder ``{runs_root}/{run_id}/``, created on demand (for writing)."""
         path = safe_join(self.runs_root, run_id)

@@ -356,10 +356,11 @@ class RunQueries(Database):
         a :class:`WorkbenchError` naming the machine that holds it when this one cannot see it
         (its own ``{home}/runs`` while the run trained elsewhere)."""
         folder = safe_join(self.runs_root, run_id)
-        if folder.is_dir():
+        if folder.is_dir() and any(folder.iterdir()):
             return folder
         run = self.get_run(run_id)
         host = (run.worker or "").rpartition(":")[0]
+        # An empty folder here (left by an older reader) says nothing about where the files are.
         if run.started_at is None or not host:
             folder.mkdir(parents=True, exist_ok=True)  # nothing written yet: an empty folder is the truth
             return folder

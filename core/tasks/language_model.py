@@ -16,8 +16,10 @@ from core.embeddings import PRETRAINED_PARAMS, attach_pretrained
 from core.errors import DataError
 from core.finetune import FREEZE_PARAMS, apply_freeze
 from core.metrics import language_model_metrics, scalars
+from core.models import hf_generative
 from core.models.base import evaluating
 from core.models.heads import LanguageModel
+from core.models.hf import ARCH as HF_ARCH
 from core.params import Param
 from core.registry import TASKS
 from core.tasks.base import Batch, EvalResult, Task
@@ -36,7 +38,7 @@ PARAMS = (
 def _check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
     if sections["task"]["name"] == "language_model" and sections["model"].get("bidirectional"):
         return "model.bidirectional must be false for language modelling (it would see the future)"
-    return None
+    return hf_generative.check_sections(sections)
 
 
 @TASKS.register(
@@ -56,6 +58,11 @@ def _check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
 class LanguageModelTask(Task):
     name = "language_model"
     default_metric = "loss"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.config.arch == HF_ARCH:  # a whole text, no [CLS]/[SEP] or length cut
+            hf_generative.plain_tokens(self.tokenizer)
 
     @property
     def context(self) -> int:
@@ -102,6 +109,9 @@ class LanguageModelTask(Task):
         )
 
     def build_model(self) -> nn.Module:
+        if self.config.arch == HF_ARCH:
+            pretrained = hf_generative.build_causal_lm(self.config.params("model"), context=self.context)
+            return apply_freeze(pretrained, self.params, self.config.arch)
         model = attach_pretrained(self, LanguageModel(
             self.build_backbone(),
             vocab_size=self.tokenizer.vocab_size,

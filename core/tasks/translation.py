@@ -24,10 +24,12 @@ from torch.nn.utils.rnn import pad_sequence
 
 from core.data.types import DatasetSplits
 from core.decoding import settings as decoding
-from core.decoding.seq2seq import beam_search, greedy_translate
+from core.decoding.seq2seq import Limits, beam_search, greedy_translate
 from core.errors import DataError
 from core.metrics import scalars, translation_metrics
+from core.models import hf_generative
 from core.models.base import evaluating
+from core.models.hf import ARCH as HF_ARCH
 from core.params import Param
 from core.registry import MODELS, TASKS, TOKENIZERS
 from core.tasks.base import Batch, EvalResult, Task
@@ -81,6 +83,8 @@ class PaddedRows:
 @TASKS.register(
     "translation",
     params=PARAMS,
+    seq2seq=True,  # shares the sequence-to-sequence machinery (summarisation does too)
+    check_sections=hf_generative.check_sections,
     help="Translate a sequence into another: languages, reversal, date formats...",
     defaults={
         "data": "reverse",
@@ -100,6 +104,8 @@ class TranslationTask(Task):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._target_tokenizer: Tokenizer | None = None
+        if self.config.arch == HF_ARCH:  # the task adds <bos>/<eos> itself
+            hf_generative.plain_tokens(self.tokenizer)
 
     # -- tokenizers ----------------------------------------------------------------------------
     @property
@@ -204,6 +210,8 @@ class TranslationTask(Task):
 
     # -- model -------------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
+        if self.config.arch == HF_ARCH:
+            return hf_generative.build_seq2seq(self.config.params("model"), task=self.name)
         comp = MODELS.get(self.config["model"]["name"], path="model.name")
         return comp.factory(
             self.config.params("model"),
@@ -243,7 +251,7 @@ class TranslationTask(Task):
                 count += int((batch.targets != self.target_tokenizer.pad_id).sum())
             hypotheses = self.translate(model, self.val_sources[:n], batch_size=batch_size)
             references = self.val_references[:n]
-            scores = translation_metrics(hypotheses, references, lowercase=self._lowercase())
+            scores, extra = self.score(hypotheses, references)
             mean = total / max(1, count)
             metrics = {"loss": mean, "perplexity": math.exp(min(mean, 700.0)), **scalars(scores)}
             k = min(self.params["samples_shown"], n)
@@ -256,14 +264,18 @@ class TranslationTask(Task):
                 "translations": samples,
                 "decoding": "greedy" if beam == 1 else f"beam {beam}",
                 "sentences": n,
-                "bleu_signature": scores["bleu_signature"],
-                "bleu_precisions": scores["bleu_precisions"],
+                **extra,
             }
             if samples:
                 details["sample"] = "\n".join(
                     f"{s['source']}\n  ref: {s['reference']}\n  hyp: {s['hypothesis']}" for s in samples
                 )
         return EvalResult(metrics=metrics, details=details)
+
+    def score(self, hypotheses: list[str], references: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(metrics, details worth keeping) of decoded validation outputs: BLEU, chrF, exact match."""
+        scores = translation_metrics(hypotheses, references, lowercase=self._lowercase())
+        return scores, {"bleu_signature": scores["bleu_signature"], "bleu_precisions": scores["bleu_precisions"]}
 
     def _lowercase(self) -> bool:
         """Score case-insensitively when the target tokenizer lowercases (it cannot produce case)."""
@@ -273,20 +285,30 @@ class TranslationTask(Task):
     @torch.no_grad()
     def translate_ids(
         self, model: nn.Module, src_ids: torch.Tensor, src_pad_mask: torch.Tensor | None, *,
-        beam_size: int, max_len: int, length_penalty: float,
+        beam_size: int, max_len: int, length_penalty: float, limits: Limits | None = None,
     ) -> list[list[int]]:
         tok = self.target_tokenizer
         common: dict[str, Any] = {
             "bos_id": tok.bos_id, "eos_id": tok.eos_id, "max_len": max_len,
             "suppress": (tok.pad_id, tok.bos_id),  # never in a target: an untrained model may pick them
+            "limits": self.limits() if limits is None else limits,
         }
         if beam_size == 1:
             return greedy_translate(model, src_ids, src_pad_mask, **common)
         return beam_search(model, src_ids, src_pad_mask, beam_size=beam_size, length_penalty=length_penalty, **common)
 
+    def limits(self, min_len: int | None = None, no_repeat_ngram: int | None = None) -> Limits:
+        """Length controls: the arguments, else the task's own (summarisation declares them;
+        translation has none)."""
+        return Limits(
+            min_len=int(self.params.get("min_output_tokens", 0) if min_len is None else min_len),
+            no_repeat_ngram=int(self.params.get("no_repeat_ngram", 0) if no_repeat_ngram is None else no_repeat_ngram),
+        )
+
     def translate(
         self, model: nn.Module, texts: list[str], *, beam_size: int | None = None,
         max_len: int | None = None, length_penalty: float | None = None, batch_size: int = 64,
+        limits: Limits | None = None,
     ) -> list[str]:
         """Translate raw source texts; returns detokenised target texts in the same order.
 
@@ -308,7 +330,7 @@ class TranslationTask(Task):
             src_ids, pad_mask = rows.take(index)
             ids = self.translate_ids(
                 model, src_ids.to(self.device), pad_mask.to(self.device) if bool(pad_mask.any()) else None,
-                beam_size=beam_size, length_penalty=length_penalty,
+                beam_size=beam_size, length_penalty=length_penalty, limits=limits,
                 max_len=min(max_len or 2 * src_ids.shape[1] + 10, limit),
             )
             for i, token_ids in zip(index.tolist(), ids, strict=True):

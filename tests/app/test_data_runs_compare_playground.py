@@ -110,6 +110,10 @@ def tiny_trained_run(store: Store, task: str) -> Run:
         raw["data"]["n_examples"] = 300
         raw["task"]["eval_max_sentences"] = 8
         raw["model"].update(d_model=16, n_heads=2, d_ff=32, encoder_layers=1, decoder_layers=1)
+    elif task == "summarisation":  # the built-in briefs
+        raw["data"]["n_examples"] = 200
+        raw["task"]["eval_max_sentences"] = 8
+        raw["model"].update(d_model=16, n_heads=2, d_ff=32, encoder_layers=1, decoder_layers=1)
     elif task == "word_embeddings":  # planted king/queen-style sentences: known words to look up
         raw["data"] = {"name": "planted_relations", "n_sentences": 500}
         raw["tokenizer"] = {"name": "word", "min_freq": 1}
@@ -156,6 +160,15 @@ def test_charts_build_figures_for_data_and_for_nothing() -> None:
 def test_class_names_are_plain_text_in_charts() -> None:
     fig = charts.probabilities_bar_figure({"<unk>": 0.25, "pos%{x}": 0.75})
     assert list(fig.data[0].y) == ["&lt;unk&gt;", "pos% {x}"]
+
+
+def test_side_by_side_bars_keep_the_class_order() -> None:
+    # Two runs' charts next to each other: the same row is the same class, whichever wins.
+    left = charts.probabilities_bar_figure({"negative": 0.9, "positive": 0.1}, by_class=True)
+    right = charts.probabilities_bar_figure({"negative": 0.2, "positive": 0.8}, by_class=True)
+    assert list(left.data[0].y) == list(right.data[0].y) == ["positive", "negative"]  # drawn bottom-up
+    assert list(charts.probabilities_bar_figure({"negative": 0.2, "positive": 0.8}).data[0].y)[-1] == "positive"
+    assert 1 in left.layout.xaxis.tickvals
 
 
 def test_comparison_figures_put_every_run_in_one_chart() -> None:
@@ -517,6 +530,27 @@ def test_playground_translates_lines(trained: Run) -> None:
     assert table["source"].tolist() == ["a b c", "d e f g"] and table["translation"].map(bool).all()
     assert len(charts_in(at)) == 1  # cross-attention of the first line
     assert not at.toggle  # no single token embedding to explore in a translation model
+
+
+@pytest.mark.parametrize("trained", ["summarisation"], indirect=True)
+def test_playground_summarises_a_pasted_text(trained: Run) -> None:
+    at = page("playground").run()
+    no_exception(at)
+    document = at.text_area(key="playground_document")
+    assert document.value.strip(), "prefilled with a validation document"
+    pasted = "the match was won by nina .\n\nit happened on friday . the match was held in lima .\n"
+    document.input(pasted).run()
+    # The length controls reach the decoder: even a barely trained model says at least six
+    # words, none of them twice (no-repeat 1-grams).
+    at.number_input(key="playground.min_output_tokens").set_value(6).run()
+    at.number_input(key="playground.no_repeat_ngram").set_value(1).run()
+    at.button(key="playground_summarise").click().run()
+    no_exception(at)
+    assert not at.error
+    words = at.code[0].value.split()
+    assert len(words) >= 6 and len(set(words)) == len(words), words
+    assert len(charts_in(at)) == 1  # the cross-attention of document and summary
+    assert not at.toggle  # two sides, no single token embedding to explore
 
 
 def test_playground_run_without_checkpoint_is_a_readable_error(store: Store) -> None:

@@ -312,10 +312,10 @@ def test_run_page_overlays_a_race(store: Store) -> None:
     assert any("Same data sentiment, 500 steps, batch 32, seed 0" in c.value for c in at.caption)
     # The settings that differ, above the chart: the architecture and what the GRU left at its
     # own defaults (make_run switches components the CLI's way).
-    diff = next(f.value for f in at.dataframe if f.value.index.name == "entrant")
-    assert list(diff.index) == [runs[0].name, runs[1].name]
-    assert diff.loc[runs[0].name, "name"] == "lstm" and diff.loc[runs[1].name, "name"] == "gru"
-    assert {"bidirectional", "pooling"} <= set(diff.columns) and "training.max_steps" not in diff.columns
+    diff = next(f.value for f in at.dataframe if f.value.index.name == "setting")
+    assert list(diff.columns) == [runs[0].name, runs[1].name]
+    assert diff.loc["name", runs[0].name] == "lstm" and diff.loc["name", runs[1].name] == "gru"
+    assert {"bidirectional", "pooling"} <= set(diff.index) and "training.max_steps" not in diff.index
     assert any(f"First to 80% accuracy on negations: **{runs[1].name}** at step 50" in m.value
                and f"{runs[0].name} not yet" in m.value for m in at.markdown)
     assert any('"val Accuracy on negations"' in c.proto.spec for c in plotly_charts(at))

@@ -103,11 +103,11 @@ def test_train_form_widgets_match_their_declarations(task: str) -> None:
             assert (section, param.name) in seen or optional_unset, f"{section}.{param.name} has no widget"
 
 
-@pytest.mark.parametrize("task", ["language_model", "translation"])
+@pytest.mark.parametrize("task", ["language_model", "translation", "summarisation"])
 def test_playground_decoding_widgets_match_their_declarations(store: Store, task: str) -> None:
     run = tiny_trained_run(store, task)
     at = open_page("playground")
-    declared = decoding.SAMPLING if task == "language_model" else decoding.TRANSLATION
+    declared = {"language_model": decoding.SAMPLING, "translation": decoding.TRANSLATION}.get(task, decoding.SUMMARISATION)
     own = run.config["task"]  # a translation run starts from its own beam settings
     for param in declared:
         key = f"playground.{param.name}"

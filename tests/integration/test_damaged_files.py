@@ -5,6 +5,8 @@ A checkpoint write that fails leaves the previous checkpoint as it was."""
 from __future__ import annotations
 
 import errno
+import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -45,6 +47,9 @@ def test_damaged_checkpoints_name_the_file_in_predict_and_resume(store: Store, c
     assert err.startswith(f"error: {folder / 'best' / 'model.safetensors'}: damaged or not a safetensors file")
     assert "--checkpoint last" in err and "Traceback" not in err
     assert main(["predict", "clf", "a fine film", "--checkpoint", "last"]) == 0  # the other one works
+    assert main(["predict", "clf", "--checkpoint", "last", "a fine film", "not good"]) == 0  # flags anywhere
+    assert capsys.readouterr().out.count("\n") >= 2
+    assert main(["predict", "clf", "--checkpoint", "last", "a fine film", "--bogus"]) == 2
     _damage(folder / "last" / "optimizer.safetensors")
     store.set_status(run.id, "stopped")
     assert main(["resume", "clf"]) == 2
@@ -120,3 +125,28 @@ def test_hf_folders_with_pickle_or_damaged_weights_are_named(tmp_path: Path) -> 
     _damage(damaged / "model.safetensors")
     with pytest.raises(WorkbenchError, match=rf"model.model = {damaged}: cannot be loaded"):
         build_hf_classifier({"model": str(damaged)}, num_classes=2)
+
+
+def test_the_damaged_checkpoint_advice_works_and_both_damaged_are_named(store: Store, capsys) -> None:
+    run = _trained(store)
+    folder = store.run_dir(run.id) / "checkpoints"
+    store.update_run(run.id, config={**run.config, "training": {**run.config["training"], "max_steps": 9}})
+    store.set_status(run.id, "stopped")
+    _damage(folder / "last" / "model.safetensors")
+    assert main(["resume", "clf"]) == 2
+    err = capsys.readouterr().err
+    assert f"delete {folder / 'last'} and `lmwb resume` continues from the 'best' one" in err
+    best_step = json.loads((folder / "best" / "state.json").read_text())["state"]["step"]
+    shutil.rmtree(folder / "last")
+    store.set_status(run.id, "stopped")
+    assert main(["resume", "clf"]) == 0
+    out = capsys.readouterr().out
+    assert f"note: checkpoints/last is missing: resumed from the best checkpoint (step {best_step})" in out
+    assert f"resumed at step {best_step} of 9" in out
+    assert store.get_run(run.id).status == "completed"
+    # Both damaged: said once, with what to do, not "use the other one" from each side.
+    _damage(folder / "last" / "model.safetensors")
+    _damage(folder / "best" / "model.safetensors")
+    assert main(["predict", "clf", "a fine film"]) == 2
+    err = capsys.readouterr().err
+    assert "and so is the 'last' one" in err and "--checkpoint" not in err

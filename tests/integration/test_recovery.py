@@ -156,3 +156,25 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_resume_where_the_files_are_not_refuses_instead_of_starting_over(
+    store: Store, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Trained on another machine whose run folders this one does not share: resuming here
+    # would train again from step 1 and replace the run's series.
+    run = create_run(store, _config(), status="stopped")
+    store.update_run(run.id, worker="lab-gpu-3:4242", started_at=time.time() - 60)
+    store.log_metrics(run.id, [(40, "train", "loss", 0.5, time.time())])
+    folder = store.runs_root / run.id
+    if folder.exists():
+        folder.rmdir()
+    for command in (["resume", run.id], ["resume", run.id, "--force"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert f"the files of run {run.id} (checkpoints, tokenizer) are on lab-gpu-3, where it trained" in err
+    assert store.get_run(run.id).status == "stopped" and store.last_step(run.id) == 40
+    assert not folder.exists()
+    folder.mkdir(parents=True)  # an empty folder (an older reader left one) hides nothing
+    assert main(["runs", "show", run.id]) == 0 and main(["resume", run.id]) == 2
+    assert "are on lab-gpu-3, where it trained" in capsys.readouterr().err

@@ -1,0 +1,230 @@
+"""``hf_pretrained`` for generation: causal language models and sequence-to-sequence models.
+
+The model section is the classifier's (``core/models/hf.py``: ``model.model`` names a folder or
+hub id, loaded offline first, safetensors only); the task decides the kind:
+
+* ``language_model``: ``AutoModelForCausalLM`` (GPT-2 family, Llama, ...) behind the workbench's
+  language-model interface, ``forward(ids, return_attention=False)`` -> logits (B, T, V), so
+  the task's loss, perplexity, sampling and attention views work unchanged;
+* ``translation`` / ``summarisation``: ``AutoModelForSeq2SeqLM`` (T5, BART, Marian) behind the
+  translation contract (``forward(src_ids, src_pad_mask, tgt_ids)``, ``encode``, ``decode_step``),
+  so decoding is the workbench's own greedy / beam search with its length controls (not
+  ``generate``): one decoder for every seq2seq model, scored the same way.
+
+Token conventions stay the workbench's: the pretrained tokenizer adds no special tokens here
+(``plain_tokens``); a source ends with <eos>, a target is <bos> y <eos>. The one difference a
+pretrained decoder needs, its own start token, is swapped in by ``HFSeq2Seq`` for <bos>.
+
+A folder of the wrong kind (a BERT classifier for language modelling, GPT-2 for translation) is
+refused when the config is validated, from its ``config.json``, with a one-line error.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.errors import ConfigError, WorkbenchError
+from core.models import hf
+from core.params import validate_params
+from core.tokenize import Tokenizer
+
+CAUSAL, SEQ2SEQ = "causal", "seq2seq"
+KIND_OF_TASK = {"language_model": CAUSAL, "translation": SEQ2SEQ, "summarisation": SEQ2SEQ}
+EXPECTED = {
+    CAUSAL: "a causal language model folder (AutoModelForCausalLM: GPT-2 family, Llama, ...)",
+    SEQ2SEQ: "a sequence-to-sequence model folder (AutoModelForSeq2SeqLM: T5, BART, Marian)",
+}
+_CAUSAL_HEADS = ("ForCausalLM", "LMHeadModel")
+
+
+# -- what kind of model a folder holds --------------------------------------------------------------
+
+def folder_kind(config: dict[str, Any]) -> str:
+    """``causal``, ``seq2seq`` or a description of something else, from a ``config.json``."""
+    if config.get("is_encoder_decoder"):
+        return SEQ2SEQ
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    model_type, heads = str(config.get("model_type", "")), list(config.get("architectures") or [])
+    # BERT and friends are in the causal mapping too (as decoders): the saved head decides.
+    if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and any(h.endswith(_CAUSAL_HEADS) for h in heads):
+        return CAUSAL
+    return f"a {model_type or 'unknown'} model" + (f" ({', '.join(heads)})" if heads else "")
+
+
+def check_kind(ref: str, task: str, field: str = "model.model") -> None:
+    """ConfigError naming the folder and the kind ``task`` needs, for a local folder of another
+    kind (a hub id is checked when it is loaded)."""
+    want = KIND_OF_TASK.get(task)
+    folder = Path(ref).expanduser()
+    if want is None or not (folder / "config.json").is_file():
+        return
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # loading says what is wrong with the file
+    found = folder_kind(config) if isinstance(config, dict) else "not a model"
+    if found != want:
+        shown = EXPECTED[found].split(" folder")[0] if found in EXPECTED else found
+        raise ConfigError(field, ref, f"{EXPECTED[want]} for {task}", reason=f"{shown}, the wrong kind")
+
+
+def check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
+    """The rules of a generative task with ``hf_pretrained``: its own tokenizer (as for
+    classification), one vocabulary on both sides, a folder of the right kind."""
+    if sections["model"]["name"] != hf.ARCH:
+        return None
+    task = sections["task"]
+    if problem := hf.check_sections(sections):
+        return problem
+    if task.get("init_from_run"):
+        return "task.init_from_run must be empty with hf_pretrained: model.model already names the pretrained weights"
+    if "shared_vocab" in task and not task["shared_vocab"]:
+        return "task.shared_vocab must be true with hf_pretrained: the model has one vocabulary for both sides"
+    check_kind(sections["model"]["model"], task["name"])
+    return None
+
+
+def plain_tokens(tokenizer: Tokenizer) -> Tokenizer:
+    """The pretrained tokenizer without its own special tokens or length cut: a language model
+    reads a whole text, and seq2seq tasks add <eos> / <bos> themselves. Others are unchanged."""
+    if isinstance(tokenizer, hf.PretrainedTokenizer):
+        tokenizer.plain = True
+    return tokenizer
+
+
+def _load(params: dict[str, Any], kind: str, task: str) -> nn.Module:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    hf._quiet_transformers()
+    p = validate_params(hf._MODEL_PARAMS, {k: v for k, v in params.items() if k != "name"}, "model")
+    check_kind(p["model"], task)
+    config = hf.from_pretrained(AutoConfig.from_pretrained, p["model"])
+    found = folder_kind(config.to_dict())
+    if found != kind:  # a hub id: known only now
+        raise WorkbenchError(f"model.model = {p['model']}: {found}, but {task} needs {EXPECTED[kind]}")
+    loader = AutoModelForCausalLM if kind == CAUSAL else AutoModelForSeq2SeqLM
+    model = hf.from_pretrained(loader.from_pretrained, p["model"], attn_implementation="sdpa",
+                               use_safetensors=True)  # never unpickle a .bin file
+    if p["dropout"] is not None:
+        for module in model.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = p["dropout"]
+    return model
+
+
+class _Attention:
+    """Eager attention for one call that asks for weights (SDPA cannot return them), then back."""
+
+    def __init__(self, model: nn.Module, wanted: bool) -> None:
+        self.model, self.fused = model, model.config._attn_implementation if wanted else "eager"
+
+    def __enter__(self) -> None:
+        if self.fused != "eager":
+            self.model.set_attn_implementation("eager")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fused != "eager":
+            self.model.set_attn_implementation(self.fused)
+
+
+# -- causal language model --------------------------------------------------------------------------
+
+class HFCausalLM(nn.Module):
+    """``AutoModelForCausalLM`` as a workbench language model: ``forward(ids,
+    return_attention=False)`` -> logits (B, T, V), or ``(logits, [(B, H, T, T)] per layer)``."""
+
+    causal = True
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.hf = model
+
+    @property
+    def backbone(self) -> nn.Module:
+        return self.hf.base_model  # type: ignore[return-value]
+
+    @property
+    def context_limit(self) -> int | None:
+        config = self.hf.config
+        return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+
+    def forward(self, ids: torch.Tensor, return_attention: bool = False) -> Any:
+        with _Attention(self.hf, return_attention):
+            out = self.hf(input_ids=ids, output_attentions=return_attention, use_cache=False)
+        return (out.logits, list(out.attentions)) if return_attention else out.logits
+
+
+def build_causal_lm(params: dict[str, Any], *, context: int) -> HFCausalLM:
+    """The language-model task's model when ``model.name`` is ``hf_pretrained``."""
+    model = HFCausalLM(_load(params, CAUSAL, "language_model"))
+    limit = model.context_limit
+    if limit is not None and context > limit:
+        raise ConfigError("task.context_length", context, f"at most {limit}, the positions the model has",
+                          reason="longer than the model reads")
+    return model
+
+
+# -- sequence to sequence ---------------------------------------------------------------------------
+
+class HFSeq2Seq(nn.Module):
+    """``AutoModelForSeq2SeqLM`` under the translation contract (core/models/seq2seq.py).
+
+    The task's decoder input starts with <bos>; the pretrained decoder was trained to start from
+    its ``decoder_start_token_id`` (T5, Marian: <pad>; BART: </s>), which replaces it. Decoding
+    steps re-run the decoder over the prefix (no key/value cache): summaries and sentences are
+    short, and the batch-first dicts the workbench's beam search reorders stay two tensors.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.hf = model
+        self.start_id = int(model.config.decoder_start_token_id if model.config.decoder_start_token_id is not None
+                            else model.config.pad_token_id or 0)
+
+    @property
+    def backbone(self) -> nn.Module:
+        return self.hf.base_model  # type: ignore[return-value]
+
+    def _decoder_input(self, tgt_ids: torch.Tensor) -> torch.Tensor:
+        out = tgt_ids.clone()
+        out[:, 0] = self.start_id
+        return out
+
+    @staticmethod
+    def _mask(src_pad_mask: torch.Tensor | None, src_ids: torch.Tensor) -> torch.Tensor:
+        return torch.ones_like(src_ids) if src_pad_mask is None else (~src_pad_mask).long()
+
+    def forward(self, src_ids: torch.Tensor, src_pad_mask: torch.Tensor | None, tgt_ids: torch.Tensor,
+                return_attention: bool = False) -> Any:
+        with _Attention(self.hf, return_attention):
+            out = self.hf(input_ids=src_ids, attention_mask=self._mask(src_pad_mask, src_ids),
+                          decoder_input_ids=self._decoder_input(tgt_ids), output_attentions=return_attention,
+                          use_cache=False)
+        if not return_attention:
+            return out.logits
+        return out.logits, {"encoder": list(out.encoder_attentions), "decoder": list(out.decoder_attentions),
+                            "cross": list(out.cross_attentions)}
+
+    def encode(self, src_ids: torch.Tensor, src_pad_mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        mask = self._mask(src_pad_mask, src_ids)
+        memory = self.hf.get_encoder()(input_ids=src_ids, attention_mask=mask).last_hidden_state
+        return {"memory": memory, "mask": mask}
+
+    def decode_step(self, encoded: dict[str, torch.Tensor], prefix: torch.Tensor,
+                    state: dict[str, torch.Tensor] | None) -> tuple[torch.Tensor, None]:
+        from transformers.modeling_outputs import BaseModelOutput
+
+        out = self.hf(encoder_outputs=BaseModelOutput(last_hidden_state=encoded["memory"]),
+                      attention_mask=encoded["mask"], decoder_input_ids=self._decoder_input(prefix), use_cache=False)
+        return out.logits[:, -1], None
+
+
+def build_seq2seq(params: dict[str, Any], *, task: str) -> HFSeq2Seq:
+    """The translation / summarisation model when ``model.name`` is ``hf_pretrained``."""
+    return HFSeq2Seq(_load(params, SEQ2SEQ, task))
