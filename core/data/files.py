@@ -85,6 +85,8 @@ def _tables(p: dict[str, Any]) -> dict[str, Any]:
     params=FILE_PARAMS,
     help="Your own data: CSV, TSV, JSONL or TXT (plain or .gz), Parquet, Arrow, or a Hugging Face dataset",
     tasks=("classification", "language_model", "word_embeddings", "masked_lm"),
+    check=lambda p: ("data.heldout_path and data.heldout_sentences both give a held-out set; keep one "
+                     "(heldout_sentences=0)") if p["heldout_path"] and p["heldout_sentences"] else None,
 )
 def file_dataset(params: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
     """Load a user file (or Hugging Face dataset) for classification or language modelling."""
@@ -95,9 +97,6 @@ def file_dataset(params: dict[str, Any], *, task: str, seed: int) -> DatasetSpli
             "data.test_fraction", p["test_fraction"],
             "val_fraction + test_fraction below 0.9, so training keeps most of the data",
         )
-    if p["heldout_path"] and p["heldout_sentences"]:
-        raise ConfigError("data.heldout_sentences", p["heldout_sentences"], "0 when data.heldout_path "
-                          "names the held-out file (one held-out set per run)", reason="both given")
     if task == "classification":
         return _classification(p, seed)
     if p["heldout_path"] or p["heldout_sentences"]:

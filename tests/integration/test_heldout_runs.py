@@ -75,7 +75,7 @@ def test_both_figures_reach_the_summary_the_series_and_compare(tmp_path: Path, s
 
 @pytest.mark.parametrize(("extra", "expected"), [
     (["--set", "data.heldout_path=MISSING"], "data.heldout_path = "),
-    (["--set", "data.heldout_path=HELD", "--set", "data.heldout_sentences=5"], "data.heldout_sentences = 5"),
+    (["--set", "data.heldout_path=HELD", "--set", "data.heldout_sentences=5"], "data.heldout_path and data.heldout_sentences both"),
     (["--set", "data.heldout_sentences=-1"], "data.heldout_sentences = -1"),
 ])
 def test_a_bad_held_out_file_or_flag_leaves_the_store_unchanged(tmp_path: Path, capsys, extra: list[str],
