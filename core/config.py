@@ -44,6 +44,7 @@ SECTIONS = (*SECTION_REGISTRIES, "training")
 # needs torch.
 TRAINING_PARAMS: tuple[Param, ...] = (
     Param("max_steps", "int", 500, "Optimizer steps to train for.", low=1, high=10_000_000, sweepable=False, label="Steps", essential=True),
+    Param("max_epochs", "float", None, "Cap on passes over the training examples: a small data set trains for fewer steps than max_steps, evaluating at least 8 times (null: no cap). Classification counts rows.", low=0.01, high=1_000_000, optional=True, sweepable=False, label="Max epochs"),
     Param("batch_size", "int", 32, "Examples per step and process (before gradient accumulation; the global batch is this x processes x grad_accum).", low=1, high=8192, label="Batch size", essential=True),
     Param("grad_accum", "int", 1, "Micro-batches accumulated into one optimizer step.", low=1, high=1024, label="Gradient accumulation"),
     Param("grad_clip", "float", 1.0, "Clip the gradient norm to this value (0 turns clipping off).", low=0.0, high=1e4, label="Gradient clipping"),

@@ -26,6 +26,7 @@ from torch import nn
 
 from core import checkpoint as ckpt
 from core import finetune
+from core.budget import step_budget
 from core.config import RunConfig
 from core.data.types import DatasetSplits
 from core.device import (
@@ -39,10 +40,11 @@ from core.device import (
 from core.distributed.group import Ranks, peer_state_tensors, rank_seed, rank_states
 from core.errors import ConfigError, TrainingDiverged
 from core.inspect import SnapshotRecorder
-from core.metrics import direction
+from core.metrics import HELDOUT, direction
 from core.optim import build_optimizer, build_schedule
 from core.registry import DATASETS, TASKS, TOKENIZERS
 from core.seeding import restore_rng_states, rng_states, seed_everything
+from core.stop_watch import start_stop_watcher
 from core.tasks.base import Task
 from core.tasks.pairs import fitting_texts
 from core.tokenize import Tokenizer, load_tokenizer
@@ -180,6 +182,9 @@ class Trainer:
             self.t["attention_snapshots"], self.run_dir, data, self.n_params) if self.is_main else None
         self.optimizer = build_optimizer(self.model, self.config["optimizer"])
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+        # A few hundred rows get a few passes, not max_steps of them (training.max_epochs).
+        self.t, cut = step_budget(self.t, self.task.data_summary(), ranks.world if ranks is not None else 1)
+        self.data_notes += [cut] if cut else []
         self.schedule = build_schedule(self.config["schedule"], self.t["max_steps"])
         # fp16 gradients underflow without loss scaling; the scaler's state is checkpointed.
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
@@ -193,6 +198,7 @@ class Trainer:
         self.elapsed_before = 0.0  # wall time of earlier sessions of a resumed run
         self.best: float | None = None
         self.best_step = 0
+        self.heldout: dict[str, dict[str, float]] = {}  # held-out metrics: "last" and at the "best" step
         self.bad_evals = 0
         self.tokens_seen = 0
         if start_from is not None:
@@ -204,6 +210,7 @@ class Trainer:
             self.elapsed_before = float(state.get("elapsed", 0.0))
             self.best = state.get("best")
             self.best_step = int(state.get("best_step", 0))
+            self.heldout = dict(state.get("heldout") or {})
             self.bad_evals = int(state.get("bad_evals", 0))
             self.tokens_seen = int(state.get("tokens_seen", 0))
             mine = rank_states(extra, rank)
@@ -248,7 +255,7 @@ class Trainer:
             "params": self.n_params, "step": self.step,
             "max_steps": max_steps, "data": self.task.data_summary(), "notes": self.data_notes,
         })
-        watcher = self._start_stop_watcher()
+        watcher = start_stop_watcher(self.sink, self.run_id, self.stop_event)
         model, optimizer = self.train_model, self.optimizer
         model.train()
         window_loss = torch.zeros((), device=self.device)
@@ -396,6 +403,7 @@ class Trainer:
         try:
             with autocast(self.device, self.amp_dtype):
                 result = self.task.evaluate(self.model, self.t["eval_max_batches"], eval_bs)
+                held = self.task.evaluate_heldout(self.model, self.t["eval_max_batches"], eval_bs)
         except TrainingDiverged as exc:  # e.g. sampling from non-finite scores
             raise TrainingDiverged(f"evaluation at step {self.step}: {exc}") from None
         val_loss = result.metrics.get("loss")
@@ -406,6 +414,9 @@ class Trainer:
             )
         wall = self._elapsed(start)
         self._rows += [(self.step, "val", k, float(v), wall) for k, v in result.metrics.items()]
+        if held is not None:  # scored beside validation; never watched for stopping or the best
+            self.heldout["last"] = {k: float(v) for k, v in held.metrics.items()}
+            self._rows += [(self.step, HELDOUT, k, v, wall) for k, v in self.heldout["last"].items()]
         self._flush()
         self.last_eval = result
         value = result.metrics.get(self.metric)
@@ -414,6 +425,8 @@ class Trainer:
             better = self.best is None or (value < self.best if self.direction == "min" else value > self.best)
             if better:
                 self.best, self.best_step, self.bad_evals, improved = value, self.step, 0, True
+                if "last" in self.heldout:
+                    self.heldout["best"] = self.heldout["last"]
             else:
                 self.bad_evals += 1
         if "sample" in result.details:
@@ -434,6 +447,7 @@ class Trainer:
         state = {
             "step": self.step, "elapsed": wall, "best": self.best, "best_step": self.best_step,
             "bad_evals": self.bad_evals, "tokens_seen": self.tokens_seen, "metric": self.metric,
+            "heldout": self.heldout,
         }
         if self.scaler is not None:  # its loss scale and growth tracker: plain numbers
             state["scaler"] = self.scaler.state_dict()
@@ -455,7 +469,9 @@ class Trainer:
             "tokens_per_s": self.tokens_seen / max(self._elapsed(start), 1e-9),
             "data": self.task.data_summary(),
             "metric": self.metric,
-            "best": {"value": self.best, "step": self.best_step},
+            "best": {"value": self.best, "step": self.best_step, **({HELDOUT: self.heldout["best"]}
+                                                                     if "best" in self.heldout else {})},
+            **({HELDOUT: self.heldout["last"]} if "last" in self.heldout else {}),
         }
         if self.ranks is not None:
             summary.update(processes=self.ranks.world, rank_devices=self.rank_devices)
@@ -477,26 +493,3 @@ class Trainer:
             fn: Callable[..., None] | None = getattr(cb, hook, None)
             if fn is not None:
                 fn(*args)
-
-    def _start_stop_watcher(self) -> threading.Event | None:
-        """Poll the store's stop flag off the hot path; the loop checks a cheap Event."""
-        if not (self.sink and self.run_id):
-            return None
-        done = threading.Event()
-        sink, run_id, stop = self.sink, self.run_id, self.stop_event
-
-        def watch() -> None:
-            ticks = 0
-            while not done.wait(0.25):
-                ticks += 1
-                try:
-                    if sink.stop_requested(run_id):
-                        stop.set()
-                        return
-                    if ticks % 20 == 0:  # every ~5 s, so slow log intervals never look orphaned
-                        sink.heartbeat(run_id)
-                except Exception:  # a busy database must not kill training
-                    continue
-
-        threading.Thread(target=watch, name="stop-watcher", daemon=True).start()
-        return done

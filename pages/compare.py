@@ -21,13 +21,18 @@ from app.components.charts import (
 from app.components.run_picker import pick_runs
 from app.components.runs_table import aligned_text
 from app.state import COMPARE_HANDOFF_KEY, get_store
-from core.metrics import METRICS, Metric
+from core.metrics import HELDOUT, HELDOUT_LABEL, METRICS, Metric
 from core.reproduce import differing_settings
 from core.store import TERMINAL_STATUSES, Run, Store
 
 # One column per declared metric (core.metrics), labelled as declared: a binary precision and a
-# macro one never share a column.
+# macro one never share a column. Runs with a held-out set add a column per metric for it.
 TABLE_METRICS: dict[str, Metric] = {m.label: m for m in METRICS.values() if m.objective}
+HELDOUT_COLUMNS: dict[str, Metric] = {f"{m.label} ({HELDOUT_LABEL})": m for m in TABLE_METRICS.values()}
+COLUMNS: dict[str, tuple[str, Metric]] = {
+    **{label: ("val", m) for label, m in TABLE_METRICS.items()},
+    **{label: (HELDOUT, m) for label, m in HELDOUT_COLUMNS.items()},
+}
 PICK_KEY = "compare_runs"
 
 
@@ -74,12 +79,12 @@ def metric_table(runs: Sequence[Run], labels: dict[str, str] | None = None) -> p
     labels = labels or short_labels(runs)
     rows = []
     for run in runs:
-        val = (run.summary or {}).get("val") or {}
+        summary = run.summary or {}
         row: dict[str, Any] = {"run": labels[run.id]}
-        for column, declared in TABLE_METRICS.items():
-            row[column] = val.get(declared.name)
+        for column, (source, declared) in COLUMNS.items():
+            row[column] = (summary.get(source) or {}).get(declared.name)
         rows.append(row)
-    table = pd.DataFrame(rows, columns=["run", *TABLE_METRICS]).set_index("run")
+    table = pd.DataFrame(rows, columns=["run", *COLUMNS]).set_index("run")
     return table.dropna(axis=1, how="all").astype(float)
 
 
@@ -90,7 +95,7 @@ def best_marks(table: pd.DataFrame, groups: Sequence[Any] | None = None) -> pd.D
     keys = pd.Series([str(g) for g in groups] if groups is not None else [""] * len(table), index=table.index)
     marks = pd.DataFrame("", index=table.index, columns=table.columns)
     for column in table.columns:
-        declared = TABLE_METRICS.get(str(column))
+        declared = COLUMNS[str(column)][1] if str(column) in COLUMNS else None
         values = table[column]
         for label, value in values.items():
             mates = values[keys == keys[label]].dropna()
@@ -209,7 +214,8 @@ def _curves(store: Store, runs: Sequence[Run], colors: dict[str, str], labels: d
 
 
 def _table(table: pd.DataFrame, groups: Sequence[Any]) -> None:
-    st.subheader("Metrics (validation)")
+    st.subheader("Metrics (validation)" if not any(c in HELDOUT_COLUMNS for c in table.columns)
+                 else f"Metrics (validation, and {HELDOUT_LABEL}: scored beside it, never used to stop)")
     if table.empty or table.shape[1] == 0:
         st.info("No validation metrics yet: runs report them at each evaluation.")
         return

@@ -15,6 +15,7 @@ import streamlit as st
 
 from app.components.commands import command_tabs
 from app.components.live import preload_chart_library
+from app.components.small_data import small_data_note
 from app.components.train_form import (
     HYPER_SECTIONS,
     PRESETS,
@@ -108,6 +109,8 @@ def main() -> None:
         )
     for problem in problems:
         st.error(problem, icon=":material/error:")
+    if configs and not problems:
+        small_data_note(configs)
 
     if configs and not problems:
         with st.expander("Equivalent command line", icon=":material/terminal:", expanded=True):

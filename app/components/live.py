@@ -18,7 +18,7 @@ from app.state import start_workers
 from core.display import format_duration
 from core.errors import WorkbenchError
 from core.jobs import request_resume, stop_run
-from core.metrics import COUNT_KEYS, METRICS
+from core.metrics import COUNT_KEYS, HELDOUT, HELDOUT_LABEL, METRICS
 from core.reproduce import differing_settings
 from core.store import ACTIVE_STATUSES, Run, Store
 
@@ -103,11 +103,27 @@ def summary_panel(run: Run) -> None:
         cols[0].metric(f"Best val {s.get('metric', '')}", f"{best['value']:.4f}", help=f"at step {best.get('step')}")
     for col, (name, value) in zip(cols[1:], _ordered(val).items(), strict=False):
         col.metric(f"val {METRICS[name].label if name in METRICS else name}", f"{value:.4f}")
+    _heldout_row(s)
     facts = [f"{s['params']:,} parameters" if isinstance(s.get("params"), int) else None, s.get("device")]
     if isinstance(s.get("rank_devices"), list):  # several processes (DDP): where each rank trains
         facts.append("ranks: " + ", ".join(f"{i}: {d}" for i, d in enumerate(s["rank_devices"])))
     if any(facts):
         st.caption(" · ".join(str(f) for f in facts if f))
+
+
+def _heldout_row(s: dict) -> None:
+    """The held-out set's metrics beside validation's (data.heldout_path / heldout_sentences)."""
+    held = {k: v for k, v in (s.get(HELDOUT) or {}).items() if k not in HIDDEN_VAL and isinstance(v, int | float)}
+    if not held:
+        return
+    cols = st.columns(min(5, len(held)))
+    for col, (name, value) in zip(cols, _ordered(held).items(), strict=False):
+        col.metric(f"{HELDOUT_LABEL} {METRICS[name].label if name in METRICS else name}", f"{value:.4f}")
+    metric = s.get("metric", "")
+    at_best = ((s.get("best") or {}).get(HELDOUT) or {}).get(metric)
+    st.caption(f"The {HELDOUT_LABEL} set is scored at each evaluation like validation, but never used to stop "
+               "or to pick the best checkpoint" + (f"; its {metric} at the best step: {at_best:.4f}."
+                                                  if isinstance(at_best, int | float) else "."))
 
 
 def controls(store: Store, run: Run) -> None:
@@ -156,7 +172,8 @@ def curves_panel(df: pd.DataFrame) -> None:
             # From zero, in scientific notation: a constant 1e-3 otherwise sits on a -1..1 axis.
             fig.update_yaxes(range=[0, float(lr["value"].max()) * 1.15], tickformat=".1e")
         _chart(fig, height=360)
-    names = [] if df.empty else df.loc[df["split"] == "val", "name"].unique().tolist()
+    scored = ("val", HELDOUT)  # validation and, where the data has one, the held-out set
+    names = [] if df.empty else df.loc[df["split"].isin(scored), "name"].unique().tolist()
     if "bits_per_char" in names and "bits_per_token" in names:
         names.remove("bits_per_token")  # identical with a character tokenizer
     val_names = list(_ordered(dict.fromkeys(n for n in names if n not in HIDDEN_VAL)))[:3]
@@ -165,11 +182,12 @@ def curves_panel(df: pd.DataFrame) -> None:
     cols = st.columns(len(val_names))
     for col, name in zip(cols, val_names, strict=True):
         with col:
-            part = df[(df["split"] == "val") & (df["name"] == name)]
+            part = df[df["split"].isin(scored) & (df["name"] == name)]
             # Same runs and colours as the loss chart's legend above; in a third of the width a
             # legend of its own would sit on the axis title. Hover names the run.
             label = METRICS[name].label if name in METRICS else name
-            fig = metric_curves_figure(part, name, title=f"val {label}")
+            held = (part["split"] == HELDOUT).any()
+            fig = metric_curves_figure(part, name, title=f"val{f' / {HELDOUT_LABEL}' if held else ''} {label}")
             fig.update_yaxes(title=label)
             _chart(fig, height=280, legend=False)
 

@@ -63,6 +63,9 @@ class ProgressPrinter:
         s = result.summary
         best = s.get("best", {})
         best_text = f"best val {s.get('metric')} {best['value']:.4f} at step {best['step']}" if best.get("value") is not None else ""
+        held = (best.get("heldout") or {}).get(s.get("metric"))
+        if best_text and isinstance(held, int | float):  # the held-out set's figure for the kept checkpoint
+            best_text += f" (held-out {s.get('metric')} {held:.4f})"
         self._print(
             f"{result.status} at step {result.step} in {format_duration(s.get('duration_s'))} "
             f"({s.get('tokens_per_s', 0):,.0f} tok/s){' | ' + best_text if best_text else ''}"

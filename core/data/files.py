@@ -7,6 +7,7 @@ A Hugging Face dataset's own validation and test splits are used where it has th
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from core.data.columns import HEADER_CHOICES
 from core.data.labels import label_display_names
+from core.data.sentences import hold_out_sentences
 from core.data.splits import split_indices, split_text
 from core.data.tables import (
     FORMATS,
@@ -44,6 +46,8 @@ FILE_PARAMS: tuple[Param, ...] = (
     Param("label_names_file", "path", "", "A file with one label name per line, for labels 0, 1, 2... (or 1, 2, 3...).", sweepable=False, label="Label names file"),
     Param("label_name_column", "str", "", "A column holding each row's label name beside the numeric label (e.g. label_text).", sweepable=False, label="Label name column"),
     Param("validation_path", "path", "", "A separate validation file (empty: split validation off the training file).", sweepable=False, label="Validation file", essential=True),
+    Param("heldout_path", "path", "", "A held-out evaluation file, classification only: scored at every evaluation beside validation and reported as held-out metrics (never used for early stopping or the best checkpoint).", sweepable=False, label="Held-out file"),
+    Param("heldout_sentences", "int", 0, "Hold out this many whole sentences of the training file (rows ending in . ! or ? that no other row contains) as the held-out set, and drop every training row that is a phrase of one (SST-2 style data; 0: none).", low=0, high=1_000_000, sweepable=False, label="Held-out whole sentences"),
     Param("val_fraction", "float", 0.1, "Share of the training file held out for validation (when no validation_path).", low=0.01, high=0.5, sweepable=False, label="Validation share"),
     Param("test_fraction", "float", 0.0, "Share of the training file held out as a test split (0: none).", low=0.0, high=0.5, sweepable=False, label="Test share"),
     Param("max_examples", "int", None, "Classification: train on at most this many rows, picked with the seed (null: all). Validation is unaffected.", low=1, high=100_000_000, optional=True, sweepable=False, label="Max examples"),
@@ -81,6 +85,8 @@ def _tables(p: dict[str, Any]) -> dict[str, Any]:
     params=FILE_PARAMS,
     help="Your own data: CSV, TSV, JSONL or TXT (plain or .gz), Parquet, Arrow, or a Hugging Face dataset",
     tasks=("classification", "language_model", "word_embeddings", "masked_lm"),
+    check=lambda p: ("data.heldout_path and data.heldout_sentences both give a held-out set; keep one "
+                     "(heldout_sentences=0)") if p["heldout_path"] and p["heldout_sentences"] else None,
 )
 def file_dataset(params: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
     """Load a user file (or Hugging Face dataset) for classification or language modelling."""
@@ -93,6 +99,10 @@ def file_dataset(params: dict[str, Any], *, task: str, seed: int) -> DatasetSpli
         )
     if task == "classification":
         return _classification(p, seed)
+    if p["heldout_path"] or p["heldout_sentences"]:
+        field = "data.heldout_path" if p["heldout_path"] else "data.heldout_sentences"
+        raise ConfigError(field, p["heldout_path"] or p["heldout_sentences"], "empty (0): a held-out "
+                          "set is scored for classification only", reason=f"not for {task}")
     # Word vectors and masked-LM pretraining read the text as a corpus (one example per line).
     if task in ("language_model", "word_embeddings", "masked_lm"):
         return _language_model(p)
@@ -138,8 +148,10 @@ def _classification(p: dict[str, Any], seed: int) -> DatasetSplits:
             f"{len(train.labels)} rows; is it really the label? Name it with data.label_column=...",
         )
     index = {name: i for i, name in enumerate(label_names)}
-    y = [index[lab] for lab in train.labels]
     notes[:0] = train.notes
+    train, heldout, held_notes = _held_out(train, p, index, label_names)
+    notes += held_notes
+    y = [index[lab] for lab in train.labels]
     val_fraction = 0.0 if p["validation_path"] or own_val else p["val_fraction"]
     test_fraction = 0.0 if own_test else p["test_fraction"]
     if len(y) < 2 + (test_fraction > 0):
@@ -193,8 +205,37 @@ def _classification(p: dict[str, Any], seed: int) -> DatasetSplits:
             f"label column {train.label_column!r}, {len(label_names)} classes"
         ),
         notes=notes,
-        extras={"text_pair": True, "pair_separator": p["separator"]} if pair else {},
+        extras={**({"text_pair": True, "pair_separator": p["separator"]} if pair else {}),
+                **({"heldout": heldout} if heldout is not None else {})},
     )
+
+
+def _held_out(train: Labeled, p: dict[str, Any], index: dict[str, int],
+              label_names: list[str]) -> tuple[Labeled, Split | None, list[str]]:
+    """The training rows left after holding out whole sentences (data.heldout_sentences), and
+    the held-out set: those sentences, or the rows of data.heldout_path."""
+    if p["heldout_path"]:
+        part = _labeled(p["heldout_path"], p)
+        notes_extra = [*part.notes, f"held-out set: {part.path.name} ({len(part.texts)} rows)"]
+        return train, _indexed(part, index, label_names), notes_extra
+    if not p["heldout_sentences"]:
+        return train, None, []
+    split = hold_out_sentences(train.texts, p["heldout_sentences"])
+    if not split.heldout:
+        raise DataError(train.path, "no row is a whole sentence (ends in . ! or ? with at least 4 words), "
+                        "so none can be held out; set data.heldout_sentences=0 or give data.heldout_path")
+    kept = _rows(train, split.train)
+    held = Split([train.texts[i] for i in split.heldout], [index[train.labels[i]] for i in split.heldout])
+    return kept, held, [
+        f"held-out set: {len(split.heldout)} of the {split.sentences} whole sentences of {train.path.name}; "
+        f"{split.dropped} training rows that are phrases of them dropped"]
+
+
+def _rows(part: Labeled, keep: list[int]) -> Labeled:
+    """``part`` with only the rows ``keep`` (indices into its lists)."""
+    return replace(part, texts=[part.texts[i] for i in keep], labels=[part.labels[i] for i in keep],
+                   lines=[part.lines[i] for i in keep],
+                   row_names=None if part.row_names is None else [part.row_names[i] for i in keep])
 
 
 def _indexed(part: Labeled, index: dict[str, int], label_names: list[str]) -> Split:

@@ -2,6 +2,8 @@
 scikit-learn, sacrebleu and rouge-score that compute them (:mod:`core.metrics.scores`)."""
 
 from core.metrics.catalog import (
+    HELDOUT,
+    HELDOUT_LABEL,
     METRICS,
     Metric,
     check_objective,
@@ -20,7 +22,7 @@ from core.metrics.scores import (
 )
 
 __all__ = [
-    "COUNT_KEYS", "METRICS", "Metric", "check_objective", "classification_metrics", "direction",
-    "language_model_metrics", "metric", "rouge_scores", "scalars", "summarisation_metrics", "task_metrics",
-    "translation_metrics",
+    "COUNT_KEYS", "HELDOUT", "HELDOUT_LABEL", "METRICS", "Metric", "check_objective", "classification_metrics",
+    "direction", "language_model_metrics", "metric", "rouge_scores", "scalars", "summarisation_metrics",
+    "task_metrics", "translation_metrics",
 ]

@@ -122,3 +122,11 @@ def check_objective(task: str, name: str, field: str) -> Metric:
         raise ConfigError(field, name, "one of " + ", ".join(allowed),
                           reason=f"not a validation metric of {task}")
     return METRICS[name]
+
+
+# A run's metrics come from its validation split ("val") and, where the data names one, a
+# held-out set scored the same way at each evaluation (the same metrics, declared above; never
+# used for early stopping or the best checkpoint). Stored as the metric rows' split and as the
+# summary's "heldout" key (the last evaluation; summary["best"]["heldout"]: at the best step).
+HELDOUT = "heldout"
+HELDOUT_LABEL = "held-out"

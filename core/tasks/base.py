@@ -78,6 +78,11 @@ class Task(ABC):
     def evaluate(self, model: nn.Module, max_batches: int | None, batch_size: int) -> EvalResult:
         """Validation metrics; runs under no_grad in eval mode."""
 
+    def evaluate_heldout(self, model: nn.Module, max_batches: int | None, batch_size: int) -> EvalResult | None:
+        """Metrics on the data set's held-out part (``DatasetSplits.extras["heldout"]``), scored
+        like validation; None when the task or the data has none."""
+        return None
+
     # -- run folder ------------------------------------------------------------------------------
     def save_artifacts(self, run_dir: Path) -> None:
         """Write files prediction needs beyond ``state`` and the tokenizer (e.g. translation's

@@ -1,0 +1,124 @@
+"""Run the recipes in examples/ that state a goal, and print each figure against its goal.
+
+    python bench/recipes.py                      # every examples/*.yaml with a "# goal:" line
+    python bench/recipes.py sst2_bilstm_sentences [--threads 2] [--home DIR]
+
+A recipe states its goal in header comments the script reads:
+
+    # goal: heldout accuracy >= 0.85
+    # budget: 10 min, 2 CPU cores
+
+`heldout` is the held-out set (data.heldout_path / data.heldout_sentences) at the step of the best
+validation score (the checkpoint a user keeps); `val` is the validation split. Each recipe
+trains with `lmwb train` in a fresh workbench home (a temporary folder unless --home), with
+training.max_minutes set to its budget and OMP_NUM_THREADS to --threads. The machine is shared,
+so the load average (1 min) before and after each run is printed with its figure: a figure
+measured with other processes on the cores is a lower bound of what the recipe does alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+GOAL = re.compile(r"^#\s*goal:\s*(val|heldout)\s+(\w+)\s*(>=|<=)\s*([\d.]+)", re.MULTILINE)
+BUDGET = re.compile(r"^#\s*budget:\s*([\d.]+)\s*min", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    path: Path
+    split: str
+    metric: str
+    op: str
+    goal: float
+    minutes: float | None
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def read_recipe(path: Path) -> Recipe | None:
+    """The recipe's goal from its header, or None when it states none."""
+    text = path.read_text()
+    goal = GOAL.search(text)
+    if goal is None:
+        return None
+    budget = BUDGET.search(text)
+    return Recipe(path, goal[1], goal[2], goal[3], float(goal[4]), float(budget[1]) if budget else None)
+
+
+def figure(summary: dict, recipe: Recipe) -> float | None:
+    """The recipe's figure: the held-out set at the best step (else at the end), or validation's best."""
+    if recipe.split == "heldout":
+        held = (summary.get("best") or {}).get("heldout") or summary.get("heldout") or {}
+        return held.get(recipe.metric)
+    best = summary.get("best") or {}
+    if summary.get("metric") == recipe.metric and best.get("value") is not None:
+        return best["value"]
+    return (summary.get("val") or {}).get(recipe.metric)
+
+
+def run(recipe: Recipe, home: Path, threads: int) -> dict:
+    env = {**os.environ, "LMWB_HOME": str(home), "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-m", "core.cli", "train", "--config", str(recipe.path), "--name", recipe.name]
+    if recipe.minutes is not None:
+        argv += ["--set", f"training.max_minutes={recipe.minutes}"]
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    load_after = os.getloadavg()[0]
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1], "wall": wall}
+    sys.path.insert(0, str(REPO))
+    from core.store import Store
+
+    summary = next(r for r in Store(home=home).list_runs() if r.name == recipe.name).summary or {}
+    return {"figure": figure(summary, recipe), "val": summary.get("val", {}).get(recipe.metric),
+            "step": summary.get("step"), "train_s": summary.get("duration_s"), "wall": wall,
+            "load": (load_before, load_after)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="recipe names (examples/NAME.yaml); default: every one with a goal")
+    parser.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS for training (default 2)")
+    parser.add_argument("--home", type=Path, help="workbench home for the runs (default: a temporary folder)")
+    args = parser.parse_args()
+    paths = [EXAMPLES / f"{n}.yaml" for n in args.names] or sorted(EXAMPLES.glob("*.yaml"))
+    recipes = [r for r in map(read_recipe, paths) if r is not None]
+    if not recipes:
+        sys.exit("no recipe with a '# goal:' line among " + ", ".join(p.name for p in paths))
+    cores = os.cpu_count()
+    print(f"{len(recipes)} recipe(s) on {cores} cores, {args.threads} torch threads each")
+    with tempfile.TemporaryDirectory() as tmp:
+        home = args.home or Path(tmp)
+        for recipe in recipes:
+            out = run(recipe, home / recipe.name, args.threads)
+            if "error" in out:
+                print(f"{recipe.name}: FAILED after {out['wall']:.0f} s: {out['error']}")
+                continue
+            value = out["figure"]
+            met = value is not None and (value >= recipe.goal if recipe.op == ">=" else value <= recipe.goal)
+            quiet = "quiet" if max(out["load"]) < 0.5 * (cores or 1) else "busy"
+            shown = f"{value:.4f}" if value is not None else "none"
+            val = f"{out['val']:.4f}" if out["val"] is not None else "none"
+            print(f"{recipe.name}: {recipe.split} {recipe.metric} {shown} (goal {recipe.op} {recipe.goal:g}: "
+                  f"{'met' if met else 'NOT met'}); val {val}; "
+                  f"{out['step']} steps, {out['train_s']:.0f} s training, {out['wall']:.0f} s wall; "
+                  f"load {out['load'][0]:.1f} -> {out['load'][1]:.1f} on {cores} cores ({quiet})")
+
+
+if __name__ == "__main__":
+    main()
