@@ -39,8 +39,9 @@ def _config(max_steps: int, eval_every: int, **data: Any) -> RunConfig:
     raw["data"] = data or {"name": "sentiment", "n_examples": 600}
     raw["model"] = {"name": "gru", "embed_dim": 16, "hidden_size": 16}
     raw["task"] = {"name": "classification", "max_length": 24}
+    # Every step it is given: these tests count steps (no early stop, no budget by data size).
     raw["training"] = {"max_steps": max_steps, "eval_every": eval_every, "log_every": 5,
-                       "eval_max_batches": 2}
+                       "eval_max_batches": 2, "early_stopping_patience": 0, "max_epochs": None}
     return validate_config(raw)
 
 
