@@ -27,9 +27,10 @@ def summarise_panel(run: Run, trained: TrainedRun) -> None:
     document = st.text_area("Document to summarise", key="playground_document", height=160,
                             value=samples[0]["source"] if samples else "",
                             help="Paste a whole text; it is read as one document (line breaks are spaces).")
-    cols = st.columns(len(decoding.SUMMARISATION))
+    # Three to a row: six controls in one row cut their labels off.
+    cols = [col for _ in range(0, len(decoding.SUMMARISATION), 3) for col in st.columns(3)]
     values = {}
-    for col, param in zip(cols, decoding.SUMMARISATION, strict=True):
+    for col, param in zip(cols, decoding.SUMMARISATION, strict=False):
         with col:
             start = own.get(param.name, param.default) if not param.optional else None
             values[param.name] = param_widget(param, start, f"playground.{param.name}", label=param.title,
