@@ -160,32 +160,22 @@ def _run_in_foreground(store: Any, run_id: str, resume: bool) -> int:
     from core.runs import execute_run
 
     store.update_run(run_id, stop_requested=False)  # a stop from an earlier session is spent
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        print("\nstopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, on_signal)
-    try:
-        result = execute_run(store, run_id, resume=resume, callbacks=[ProgressPrinter()], stop_event=stop)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    result = _in_foreground(lambda stop: execute_run(store, run_id, resume=resume, callbacks=[ProgressPrinter()],
+                                                     stop_event=stop), when="after this step")
     print(f"run {run_id}: {result.status}. Folder: {store.run_dir(run_id)}")
     return 0
 
 
-def _in_foreground(launch: Callable[[threading.Event], Any]) -> Any:
-    """Run a launch of several processes; Ctrl-C (or SIGTERM) stops the run after the ranks'
-    next read-back, a second one aborts (torchrun's agent then stops the processes)."""
+def _in_foreground(launch: Callable[[threading.Event], Any], when: str = "at the next logged step") -> Any:
+    """Train in this terminal: Ctrl-C (or SIGTERM) stops the run ``when`` it can (one process:
+    after its step; several: after the ranks' next read-back), a second one aborts (torchrun's
+    agent then stops the processes)."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
-        print("\nstopping at the next logged step (Ctrl-C again to abort)...", file=sys.stderr)
+        print(f"\nstopping {when} (Ctrl-C again to abort)...", file=sys.stderr)
         stop.set()
 
     main_thread = threading.current_thread() is threading.main_thread()  # (else signals are not ours)
