@@ -18,7 +18,7 @@ from app.state import start_workers
 from core.display import format_duration
 from core.errors import WorkbenchError
 from core.jobs import request_resume, stop_run
-from core.metrics import COUNT_KEYS, HELDOUT, HELDOUT_LABEL, METRICS
+from core.metrics import COUNT_KEYS, HELDOUT, HELDOUT_LABEL, METRICS, bleu_case_note
 from core.reproduce import differing_settings
 from core.store import ACTIVE_STATUSES, Run, Store
 
@@ -83,7 +83,10 @@ def progress_panel(run: Run) -> None:
     eta = p.get("eta_s") if run.status == "running" else None
     cols[0].metric("ETA", fmt_duration(eta) if eta is not None else "–")
     tps = p.get("tokens_per_s")
-    cols[1].metric("Tokens / s", f"{tps:,.0f}" if isinstance(tps, int | float) else "–")
+    # The latest logged window of training steps; the CLI's closing line gives the whole run's
+    # rate with evaluations and checkpoints included, so the two differ.
+    cols[1].metric("Tokens / s", f"{tps:,.0f}" if isinstance(tps, int | float) else "–",
+                   help="Training throughput over the latest logged steps (evaluations not counted).")
     cols[2].metric("Elapsed", fmt_duration(p.get("elapsed_s") or run.duration_s))
     loss = p.get("train_loss")
     cols[3].metric("Train loss", f"{loss:.4f}" if isinstance(loss, int | float) else "–")
@@ -227,6 +230,8 @@ def sample_panel(run: Run) -> None:
     st.markdown(f"**Sample {what}**{at}" + (f" · {decoding}" if decoding else ""))
     table = pd.DataFrame(details["translations"], columns=["source", "reference", "hypothesis"])
     st.dataframe(table, hide_index=True, width="stretch")
+    if note := bleu_case_note(summary.get("val") or {}, details):
+        st.caption(note + ".")
 
 
 def log_panel(store: Store, run: Run, limit: int = 200) -> None:

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from core.cli.common import add_param_flag, input_texts, number, open_store, output_file
+from core.metrics.scores import bleu_case_note
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -91,6 +92,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         what = "documents" if trained.config.task == "summarisation" else "sentences"
         print(f"{result.details.get('sentences', '?')} {what}, {result.details.get('decoding', '')}"
               + (f"; {scoring}" if scoring else ""))
+        if note := bleu_case_note(result.metrics, result.details):
+            print(note)
         for row in translations:
             print(f"\nsource     {row['source']}\nreference  {row['reference']}\nhypothesis {row['hypothesis']}")
     return 0

@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from core.display import format_duration
 from core.metrics.catalog import METRICS
+from core.metrics.scores import bleu_case_note
 
 
 class ProgressPrinter:
@@ -51,6 +52,8 @@ class ProgressPrinter:
     def on_eval(self, step: int, metrics: dict[str, float], details: dict[str, Any]) -> None:
         shown = " | ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in METRICS and METRICS[k].headline)
         self._print(f"eval step {step}: {shown}")
+        if note := bleu_case_note(metrics, details):
+            self._print(note)
         if "sample" in details:
             # Each line cut on its own: a long source must not cut off the output below it.
             lines = [line if len(line) <= 160 else line[:159] + "…" for line in details["sample"].splitlines()[:8]]
@@ -68,7 +71,8 @@ class ProgressPrinter:
             best_text += f" (held-out {s.get('metric')} {held:.4f})"
         self._print(
             f"{result.status} at step {result.step} in {format_duration(s.get('duration_s'))} "
-            f"({s.get('tokens_per_s', 0):,.0f} tok/s){' | ' + best_text if best_text else ''}"
+            f"({s.get('tokens_per_s', 0):,.0f} tok/s overall, evaluations included)"
+            f"{' | ' + best_text if best_text else ''}"
             + (f" | {result.reason}" if result.reason else "")
         )
 

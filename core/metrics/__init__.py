@@ -13,6 +13,7 @@ from core.metrics.catalog import (
 )
 from core.metrics.scores import (
     COUNT_KEYS,
+    bleu_case_note,
     classification_metrics,
     language_model_metrics,
     rouge_scores,
@@ -22,7 +23,7 @@ from core.metrics.scores import (
 )
 
 __all__ = [
-    "COUNT_KEYS", "HELDOUT", "HELDOUT_LABEL", "METRICS", "Metric", "check_objective", "classification_metrics",
+    "COUNT_KEYS", "HELDOUT", "bleu_case_note", "HELDOUT_LABEL", "METRICS", "Metric", "check_objective", "classification_metrics",
     "direction", "language_model_metrics", "metric", "rouge_scores", "scalars", "summarisation_metrics",
     "task_metrics", "translation_metrics",
 ]

@@ -174,7 +174,10 @@ def translation_metrics(
     BLEU, characters for chrF), so scores compare across tokenizers and with published figures.
     ``lowercase`` scores case-insensitively (for a model whose tokenizer lowercases).
 
-    * ``bleu``, ``chrf``: 0-100, exactly what ``sacrebleu.corpus_bleu`` / ``corpus_chrf`` give;
+    * ``bleu``, ``chrf``: 0-100, exactly what ``sacrebleu.corpus_bleu`` / ``corpus_chrf`` give
+      (case-insensitive when ``lowercase``);
+    * ``bleu_cased``, ``bleu_lowercased``: sacreBLEU both ways, whichever ``bleu`` is, since papers
+      quote either (Multi30k results are often lowercased, WMT's are cased);
     * ``exact_match``: share (0-1) of hypotheses equal to their reference once both are
       tokenised as BLEU sees them (so "1998 - 03 - 05" matches "1998-03-05");
     * ``bleu_precisions`` (1- to 4-gram, %), ``brevity_penalty``, ``n``, ``bleu_signature``.
@@ -186,8 +189,9 @@ def translation_metrics(
     if not hypotheses:
         raise ValueError("no translations to score")
     hyps, refs = list(hypotheses), list(references)
-    bleu_metric = BLEU(lowercase=lowercase)
-    bleu = bleu_metric.corpus_score(hyps, [refs])
+    both = {case: BLEU(lowercase=case) for case in (False, True)}
+    scored = {case: metric.corpus_score(hyps, [refs]) for case, metric in both.items()}
+    bleu_metric, bleu = both[lowercase], scored[lowercase]
     chrf = CHRF(lowercase=lowercase).corpus_score(hyps, [refs])
     tokenize = bleu_metric.tokenizer
     fold = str.lower if lowercase else str
@@ -197,6 +201,8 @@ def translation_metrics(
 
     return {
         "bleu": float(bleu.score),
+        "bleu_cased": float(scored[False].score),
+        "bleu_lowercased": float(scored[True].score),
         "chrf": float(chrf.score),
         "exact_match": sum(same(h, r) for h, r in zip(hyps, refs, strict=True)) / len(hyps),
         "bleu_precisions": [float(p) for p in bleu.precisions],
@@ -204,6 +210,24 @@ def translation_metrics(
         "n": len(hyps),
         "bleu_signature": str(bleu_metric.get_signature()),
     }
+
+
+# How a translation run's ``bleu`` treats case (``details["bleu_case"]``), in words.
+BLEU_CASES = {
+    "cased": "cased (sacreBLEU's default)",
+    "lowercased": "lowercased (the target tokenizer lowercases, so its output has no case to score)",
+}
+
+
+def bleu_case_note(metrics: dict[str, Any], details: dict[str, Any]) -> str:
+    """One line giving sacreBLEU both ways and saying which one the run shows as ``bleu``
+    (``"sacreBLEU cased 30.21, lowercased 33.10; the run's BLEU is lowercased (...)"``); "" when
+    the evaluation did not score both (a run from before they were reported)."""
+    cased, lower = metrics.get("bleu_cased"), metrics.get("bleu_lowercased")
+    case = details.get("bleu_case")
+    if not isinstance(cased, int | float) or not isinstance(lower, int | float) or case not in BLEU_CASES:
+        return ""
+    return f"sacreBLEU cased {cased:.2f}, lowercased {lower:.2f}; the run's BLEU is {BLEU_CASES[case]}"
 
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")

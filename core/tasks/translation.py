@@ -276,7 +276,8 @@ class TranslationTask(Task):
     def score(self, hypotheses: list[str], references: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
         """(metrics, details worth keeping) of decoded validation outputs: BLEU, chrF, exact match."""
         scores = translation_metrics(hypotheses, references, lowercase=self._lowercase())
-        return scores, {"bleu_signature": scores["bleu_signature"], "bleu_precisions": scores["bleu_precisions"]}
+        return scores, {"bleu_signature": scores["bleu_signature"], "bleu_precisions": scores["bleu_precisions"],
+                        "bleu_case": "lowercased" if self._lowercase() else "cased"}
 
     def _lowercase(self) -> bool:
         """Score case-insensitively when the target tokenizer lowercases (it cannot produce case)."""

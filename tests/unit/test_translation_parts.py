@@ -16,7 +16,7 @@ from core.config import default_config, validate_config
 from core.data.seq2seq import date_formats
 from core.decoding.seq2seq import beam_search, greedy_translate
 from core.errors import ConfigError, DataError
-from core.metrics import translation_metrics
+from core.metrics import bleu_case_note, translation_metrics
 from core.registry import DATASETS, MODELS
 from core.tasks.translation import PaddedRows, detokenize
 
@@ -62,6 +62,19 @@ def test_metrics_equal_sacrebleu_on_fixed_strings() -> None:
     assert low["bleu"] == pytest.approx(sacrebleu.corpus_bleu(HYPS, [REFS], lowercase=True).score, abs=1e-9)
     assert low["exact_match"] == pytest.approx(1 / 4)
     assert translation_metrics(REFS, REFS)["bleu"] == pytest.approx(100.0)
+    # Both cases are always reported; `bleu` is the one the run asked for.
+    for scores in (m, low):
+        assert scores["bleu_cased"] == pytest.approx(m["bleu"]) and scores["bleu_lowercased"] == pytest.approx(low["bleu"])
+    assert m["bleu_lowercased"] > m["bleu_cased"]  # "a dog" / "A dog" only match ignoring case
+
+
+def test_bleu_case_note_says_which_bleu_the_run_shows() -> None:
+    scores = translation_metrics(HYPS, REFS, lowercase=True)
+    note = bleu_case_note(scores, {"bleu_case": "lowercased"})
+    assert f"cased {scores['bleu_cased']:.2f}" in note and f"lowercased {scores['bleu_lowercased']:.2f}" in note
+    assert "the run's BLEU is lowercased" in note
+    assert "the run's BLEU is cased" in bleu_case_note(scores, {"bleu_case": "cased"})
+    assert bleu_case_note({"bleu": 30.0}, {}) == ""  # a run scored before both were reported
     with pytest.raises(ValueError):
         translation_metrics(["a"], ["a", "b"])
 
