@@ -31,6 +31,9 @@ from core.errors import ConfigError, DataError
 from core.params import Param, validate_params
 from core.registry import DATASETS
 
+# Tasks that read a file as one running text (one row a line).
+CORPUS_TASKS = ("language_model", "word_embeddings", "masked_lm")
+
 # -- the "file" dataset component -------------------------------------------------------------
 
 FILE_PARAMS: tuple[Param, ...] = (
@@ -47,7 +50,7 @@ FILE_PARAMS: tuple[Param, ...] = (
     Param("label_name_column", "str", "", "A column holding each row's label name beside the numeric label (e.g. label_text).", sweepable=False, label="Label name column"),
     Param("validation_path", "path", "", "A separate validation file (empty: split validation off the training file).", sweepable=False, label="Validation file", essential=True),
     Param("heldout_path", "path", "", "A held-out evaluation file, classification only: scored at every evaluation beside validation and reported as held-out metrics (never used for early stopping or the best checkpoint).", sweepable=False, label="Held-out file"),
-    Param("heldout_sentences", "int", 0, "Hold out this many whole sentences of the training file (rows ending in . ! or ? that no other row contains) as the held-out set, and drop every training row that is a phrase of one (SST-2 style data; 0: none).", low=0, high=1_000_000, sweepable=False, label="Held-out whole sentences"),
+    Param("heldout_sentences", "int", 0, "Hold out this many whole sentences of the training file (rows ending in . ! or ? that no other row contains) as the held-out set, and drop every training row that is a phrase of one (SST-2 style data; 0: none). A pretraining run (word vectors, masked LM) on the same file with the same number leaves the same sentences out of its text.", low=0, high=1_000_000, sweepable=False, label="Held-out whole sentences"),
     Param("val_fraction", "float", 0.1, "Share of the training file held out for validation (when no validation_path).", low=0.01, high=0.5, sweepable=False, label="Validation share"),
     Param("test_fraction", "float", 0.0, "Share of the training file held out as a test split (0: none).", low=0.0, high=0.5, sweepable=False, label="Test share"),
     Param("max_examples", "int", None, "Classification: train on at most this many rows, picked with the seed (null: all). Validation is unaffected.", low=1, high=100_000_000, optional=True, sweepable=False, label="Max examples"),
@@ -99,12 +102,15 @@ def file_dataset(params: dict[str, Any], *, task: str, seed: int) -> DatasetSpli
         )
     if task == "classification":
         return _classification(p, seed)
-    if p["heldout_path"] or p["heldout_sentences"]:
-        field = "data.heldout_path" if p["heldout_path"] else "data.heldout_sentences"
-        raise ConfigError(field, p["heldout_path"] or p["heldout_sentences"], "empty (0): a held-out "
-                          "set is scored for classification only", reason=f"not for {task}")
+    if p["heldout_path"]:
+        raise ConfigError("data.heldout_path", p["heldout_path"], "empty: a held-out file is scored for "
+                          "classification only", reason=f"not for {task}")
+    if p["heldout_sentences"] and (task not in CORPUS_TASKS or p["dataset"].strip()):
+        raise ConfigError("data.heldout_sentences", p["heldout_sentences"], "0: whole sentences are held out of "
+                          "a classification file, or of a pretraining corpus read from a file",
+                          reason=f"not for {task}" if task not in CORPUS_TASKS else "not for a hub dataset")
     # Word vectors and masked-LM pretraining read the text as a corpus (one example per line).
-    if task in ("language_model", "word_embeddings", "masked_lm"):
+    if task in CORPUS_TASKS:
         return _language_model(p)
     raise ConfigError("task.name", task, "classification or language_model", reason="the file dataset cannot do this task")
 
@@ -256,6 +262,8 @@ def _language_model(p: dict[str, Any]) -> DatasetSplits:
     path, text, column = load_corpus(p["path"], p["format"], p["text_column"], header=p["header"],
                                      separator=p["separator"])
     notes: list[str] = []
+    if p["heldout_sentences"]:
+        text = _without_heldout_sentences(text, p["heldout_sentences"], notes)
     if p["validation_path"]:
         train_text, _, test_text = split_text(text, 0.0, p["test_fraction"])
         _, val_text, _ = load_corpus(p["validation_path"], p["format"], p["text_column"], header=p["header"],
@@ -281,6 +289,17 @@ def _language_model(p: dict[str, Any]) -> DatasetSplits:
         description=f"{_relative(path)}{where}: {len(text):,} characters of text",
         notes=notes,
     )
+
+
+def _without_heldout_sentences(text: str, count: int, notes: list[str]) -> str:
+    """The corpus (one row a line) without the sentences a classification run with the same
+    data.heldout_sentences holds out, nor any of their phrases: pretraining for that classifier
+    (word vectors, a masked LM) then never reads the text it is scored on."""
+    rows = text.split("\n")
+    split = hold_out_sentences(rows, count)
+    notes.append(f"{len(split.heldout)} whole sentences held out (data.heldout_sentences) and {split.dropped} "
+                 "rows that are phrases of them left out of the text, as in a classification run on this file")
+    return "\n".join(rows[i] for i in split.train)
 
 
 def _language_model_hf(p: dict[str, Any]) -> DatasetSplits:

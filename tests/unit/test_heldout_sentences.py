@@ -69,3 +69,22 @@ def test_the_sst2_sentence_split_is_disjoint_from_training() -> None:
     assert len(split.heldout) == 300 and split.sentences > 5000
     assert_disjoint(texts, split.train, split.heldout)
     assert all(texts[i].split()[-1] in {".", "!", "?"} for i in split.heldout)
+
+
+@pytest.mark.parametrize("task", ["word_embeddings", "masked_lm"])
+def test_pretraining_on_the_file_never_reads_the_held_out_sentences(tmp_path: Path, task: str) -> None:
+    """A pretraining run on the same file with the same data.heldout_sentences leaves out the
+    very sentences (and phrases) its classifier is scored on."""
+    from core.data.files import file_dataset
+
+    rows = phrase_rows(SENTENCES)
+    data = tmp_path / "phrases.tsv"
+    data.write_text("sentence\tlabel\n" + "".join(f"{r}\t{i % 2}\n" for i, r in enumerate(rows)))
+    params = {"path": str(data), "heldout_sentences": 2}
+    held = file_dataset(params, task="classification", seed=0).extras["heldout"].texts
+    corpus = file_dataset(params, task=task, seed=0)
+    text = corpus.train.texts[0] + "\n" + corpus.validation.texts[0]
+    lines = {tuple(line.split()) for line in text.split("\n")}
+    assert len(held) == 2 and lines
+    assert not lines & set().union(*(spans(s) for s in held))  # no sentence, no phrase of one
+    assert any("2 whole sentences held out" in note for note in corpus.notes)
