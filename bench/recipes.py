@@ -7,6 +7,7 @@ A recipe states its goal in header comments the script reads:
 
     # goal: heldout accuracy >= 0.85
     # budget: 10 min, 2 CPU cores
+    # device: cuda                 (optional: skipped, and said so, where there is no CUDA GPU)
 
 `heldout` is the held-out set (data.heldout_path / data.heldout_sentences) at the step of the best
 validation score (the checkpoint a user keeps); `val` is the validation split. Each recipe
@@ -32,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 GOAL = re.compile(r"^#\s*goal:\s*(val|heldout)\s+(\w+)\s*(>=|<=)\s*([\d.]+)", re.MULTILINE)
 BUDGET = re.compile(r"^#\s*budget:\s*([\d.]+)\s*min", re.MULTILINE)
+DEVICE = re.compile(r"^#\s*device:\s*(\w+)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Recipe:
     op: str
     goal: float
     minutes: float | None
+    device: str = "any"
 
     @property
     def name(self) -> str:
@@ -54,8 +57,9 @@ def read_recipe(path: Path) -> Recipe | None:
     goal = GOAL.search(text)
     if goal is None:
         return None
-    budget = BUDGET.search(text)
-    return Recipe(path, goal[1], goal[2], goal[3], float(goal[4]), float(budget[1]) if budget else None)
+    budget, device = BUDGET.search(text), DEVICE.search(text)
+    return Recipe(path, goal[1], goal[2], goal[3], float(goal[4]), float(budget[1]) if budget else None,
+                  device[1] if device else "any")
 
 
 def figure(summary: dict, recipe: Recipe) -> float | None:
@@ -90,6 +94,12 @@ def run(recipe: Recipe, home: Path, threads: int) -> dict:
             "load": (load_before, load_after)}
 
 
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="recipe names (examples/NAME.yaml); default: every one with a goal")
@@ -105,6 +115,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = args.home or Path(tmp)
         for recipe in recipes:
+            if recipe.device == "cuda" and not cuda_available():
+                print(f"{recipe.name}: skipped: it needs a CUDA GPU and this machine has none")
+                continue
             out = run(recipe, home / recipe.name, args.threads)
             if "error" in out:
                 print(f"{recipe.name}: FAILED after {out['wall']:.0f} s: {out['error']}")
