@@ -21,11 +21,13 @@ from core.models.heads import SequenceClassifier
 from core.params import Param
 from core.registry import MODELS, TASKS
 from core.tasks.base import Batch, EvalResult, Task
+from core.tasks.batching import GROUP_BY_LENGTH, batch_index
 from core.tasks.pairs import encode_texts
 
 PARAMS = (
     Param("max_length", "int", 128, "Longest input in tokens; longer texts are truncated.", low=4, high=4096, sweepable=False, label="Max length (tokens)", essential=True),
     Param("label_smoothing", "float", 0.0, "Spread this much target probability over the other classes.", low=0.0, high=0.5, label="Label smoothing"),
+    GROUP_BY_LENGTH,
     *PRETRAINED_PARAMS,
     *FINETUNE_PARAMS,
 )
@@ -130,7 +132,7 @@ class ClassificationTask(Task):
         return encode_texts(self.tokenizer, list(texts), self.state, self.config.arch)
 
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
-        index = torch.randint(len(self.train), (batch_size,), generator=generator)
+        index = batch_index(self.train.lengths, batch_size, generator, self.params["group_by_length"])
         ids, pad_mask, labels = self.train.rows(index)
         return Batch(
             inputs={"ids": ids.to(self.device), "pad_mask": pad_mask.to(self.device)},

@@ -33,6 +33,7 @@ from core.models.hf import ARCH as HF_ARCH
 from core.params import Param
 from core.registry import MODELS, TASKS, TOKENIZERS
 from core.tasks.base import Batch, EvalResult, Task
+from core.tasks.batching import GROUP_BY_LENGTH, batch_index
 from core.tokenize import Tokenizer, load_tokenizer
 
 TARGET_TOKENIZER_DIR = "tokenizer_target"
@@ -45,6 +46,7 @@ PARAMS = (
     decoding.LENGTH_PENALTY,
     Param("eval_max_sentences", "int", 500, "Validation sentences translated and scored at each evaluation (null: all).", low=1, high=10_000_000, optional=True, sweepable=False, label="Sentences per evaluation"),
     Param("label_smoothing", "float", 0.0, "Spread this much target probability over other tokens.", low=0.0, high=0.5, label="Label smoothing"),
+    GROUP_BY_LENGTH,
     Param("samples_shown", "int", 5, "Sample translations (source, reference, hypothesis) kept at each evaluation.", low=0, high=100, sweepable=False, label="Samples shown"),
 )
 
@@ -205,7 +207,10 @@ class TranslationTask(Task):
         )
 
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
-        index = torch.randint(len(self.train_src), (batch_size,), generator=generator)
+        # Grouped by the longer side of each pair: both the encoder's and the decoder's
+        # padding shrink.
+        lengths = torch.maximum(self.train_src.lengths, self.train_tgt.lengths)
+        index = batch_index(lengths, batch_size, generator, self.params["group_by_length"])
         return self._batch(self.train_src, self.train_tgt, index)
 
     # -- model -------------------------------------------------------------------------------------
