@@ -13,8 +13,9 @@ A recipe states its goal in header comments the script reads:
 validation score (the checkpoint a user keeps); `val` is the validation split. Each recipe
 trains with `lmwb train` in a fresh workbench home (a temporary folder unless --home), with
 training.max_minutes set to its budget and OMP_NUM_THREADS to --threads. The machine is shared,
-so the load average (1 min) before and after each run is printed with its figure: a figure
-measured with other processes on the cores is a lower bound of what the recipe does alone.
+so the load average (1 min) before and after each run is printed with its figure, and "quiet"
+when the load at the end is no more than the run's own threads: a figure measured with other
+processes on the cores is a lower bound of what the recipe does alone.
 """
 
 from __future__ import annotations
@@ -124,7 +125,9 @@ def main() -> None:
                 continue
             value = out["figure"]
             met = value is not None and (value >= recipe.goal if recipe.op == ">=" else value <= recipe.goal)
-            quiet = "quiet" if max(out["load"]) < 0.5 * (cores or 1) else "busy"
+            # The 1-minute load average at the end counts the run's own threads (and, just
+            # after another recipe, load before counts that one): more than those is other work.
+            quiet = "quiet" if out["load"][1] <= args.threads + 0.5 else "other work on the cores"
             shown = f"{value:.4f}" if value is not None else "none"
             val = f"{out['val']:.4f}" if out["val"] is not None else "none"
             print(f"{recipe.name}: {recipe.split} {recipe.metric} {shown} (goal {recipe.op} {recipe.goal:g}: "
