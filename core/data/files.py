@@ -15,7 +15,7 @@ import numpy as np
 
 from core.data.columns import HEADER_CHOICES
 from core.data.labels import label_display_names
-from core.data.sentences import hold_out_sentences
+from core.data.sentences import SentenceSplit, hold_out_sentences
 from core.data.splits import split_indices, split_text
 from core.data.tables import (
     FORMATS,
@@ -108,7 +108,8 @@ def file_dataset(params: dict[str, Any], *, task: str, seed: int) -> DatasetSpli
     if p["heldout_sentences"] and (task not in CORPUS_TASKS or p["dataset"].strip()):
         raise ConfigError("data.heldout_sentences", p["heldout_sentences"], "0: whole sentences are held out of "
                           "a classification file, or of a pretraining corpus read from a file",
-                          reason=f"not for {task}" if task not in CORPUS_TASKS else "not for a hub dataset")
+                          reason=f"not for {task}" if task not in CORPUS_TASKS
+                          else "not for data.dataset (a hub name or a saved dataset folder)")
     # Word vectors and masked-LM pretraining read the text as a corpus (one example per line).
     if task in CORPUS_TASKS:
         return _language_model(p)
@@ -226,15 +227,25 @@ def _held_out(train: Labeled, p: dict[str, Any], index: dict[str, int],
         return train, _indexed(part, index, label_names), notes_extra
     if not p["heldout_sentences"]:
         return train, None, []
-    split = hold_out_sentences(train.texts, p["heldout_sentences"])
-    if not split.heldout:
-        raise DataError(train.path, "no row is a whole sentence (ends in . ! or ? with at least 4 words), "
-                        "so none can be held out; set data.heldout_sentences=0 or give data.heldout_path")
+    split = checked_sentence_split(train.texts, p["heldout_sentences"], train.path)
     kept = _rows(train, split.train)
     held = Split([train.texts[i] for i in split.heldout], [index[train.labels[i]] for i in split.heldout])
     return kept, held, [
         f"held-out set: {len(split.heldout)} of the {split.sentences} whole sentences of {train.path.name}; "
         f"{split.dropped} training rows that are phrases of them dropped"]
+
+
+def checked_sentence_split(texts: list[str], count: int, path: Path) -> SentenceSplit:
+    """:func:`hold_out_sentences`, refusing a file with no whole sentence, or with no more than
+    ``count`` of them (nothing of the sentences would be left to train on)."""
+    split = hold_out_sentences(texts, count)
+    if not split.sentences:
+        raise DataError(path, "no row is a whole sentence (ends in . ! or ? with at least 4 words), "
+                        "so none can be held out; set data.heldout_sentences=0 or give data.heldout_path")
+    if count >= split.sentences:
+        raise ConfigError("data.heldout_sentences", count, f"fewer than the {split.sentences:,} whole sentences "
+                          f"of {path.name}", reason="it would hold out every one, leaving none to train on")
+    return split
 
 
 def _rows(part: Labeled, keep: list[int]) -> Labeled:
@@ -263,7 +274,7 @@ def _language_model(p: dict[str, Any]) -> DatasetSplits:
                                      separator=p["separator"])
     notes: list[str] = []
     if p["heldout_sentences"]:
-        text = _without_heldout_sentences(text, p["heldout_sentences"], notes)
+        text = _without_heldout_sentences(text, p["heldout_sentences"], notes, path)
     if p["validation_path"]:
         train_text, _, test_text = split_text(text, 0.0, p["test_fraction"])
         _, val_text, _ = load_corpus(p["validation_path"], p["format"], p["text_column"], header=p["header"],
@@ -291,14 +302,15 @@ def _language_model(p: dict[str, Any]) -> DatasetSplits:
     )
 
 
-def _without_heldout_sentences(text: str, count: int, notes: list[str]) -> str:
+def _without_heldout_sentences(text: str, count: int, notes: list[str], path: Path) -> str:
     """The corpus (one row a line) without the sentences a classification run with the same
     data.heldout_sentences holds out, nor any of their phrases: pretraining for that classifier
     (word vectors, a masked LM) then never reads the text it is scored on."""
     rows = text.split("\n")
-    split = hold_out_sentences(rows, count)
-    notes.append(f"{len(split.heldout)} whole sentences held out (data.heldout_sentences) and {split.dropped} "
-                 "rows that are phrases of them left out of the text, as in a classification run on this file")
+    split = checked_sentence_split(rows, count, path)
+    notes.append(f"{len(split.heldout)} of the {split.sentences:,} whole sentences held out (data.heldout_sentences) "
+                 f"and {split.dropped:,} rows that are phrases of them left out of the text, the same ones as in a "
+                 "classification run on this file")
     return "\n".join(rows[i] for i in split.train)
 
 

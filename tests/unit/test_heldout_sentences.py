@@ -76,6 +76,7 @@ def test_pretraining_on_the_file_never_reads_the_held_out_sentences(tmp_path: Pa
     """A pretraining run on the same file with the same data.heldout_sentences leaves out the
     very sentences (and phrases) its classifier is scored on."""
     from core.data.files import file_dataset
+    from core.errors import ConfigError
 
     rows = phrase_rows(SENTENCES)
     data = tmp_path / "phrases.tsv"
@@ -87,4 +88,8 @@ def test_pretraining_on_the_file_never_reads_the_held_out_sentences(tmp_path: Pa
     lines = {tuple(line.split()) for line in text.split("\n")}
     assert len(held) == 2 and lines
     assert not lines & set().union(*(spans(s) for s in held))  # no sentence, no phrase of one
-    assert any("2 whole sentences held out" in note for note in corpus.notes)
+    assert any("2 of the 6 whole sentences held out" in note for note in corpus.notes)
+    # Holding out every sentence would leave nothing of them to learn from: refused, by name.
+    for name in ("classification", task):
+        with pytest.raises(ConfigError, match="data.heldout_sentences.*fewer than the 6 whole sentences"):
+            file_dataset({**params, "heldout_sentences": 6}, task=name, seed=0)
