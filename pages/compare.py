@@ -174,6 +174,7 @@ def main() -> None:
     labels = short_labels(chosen)
     groups = [comparison_group(r) for r in chosen]
     _warn_mixed(chosen, groups)
+    _warn_bleu_case(chosen)
     colors = color_map([labels[r.id] for r in chosen])
     _curves(store, chosen, colors, labels)
     table = metric_table(chosen, labels)
@@ -195,6 +196,16 @@ def _warn_mixed(runs: Sequence[Run], groups: Sequence[tuple[str, str]]) -> None:
     st.warning(f"These runs differ in {' and '.join(what)}: their scores are not comparable. "
                "The best value is marked only among runs of the same task and data.",
                icon=":material/warning:")
+
+
+def _warn_bleu_case(runs: Sequence[Run]) -> None:
+    """A lowercased BLEU beside a cased one flatters the lowercasing run: point at the columns
+    that score every run the same way."""
+    cases = {((r.summary or {}).get("details") or {}).get("bleu_case") for r in runs}
+    if {"cased", "lowercased"} <= cases:
+        st.warning("Some of these runs score BLEU lowercased (their tokenizer lowercases) and some cased, so "
+                   "their **BLEU** column is not comparable: compare **BLEU (lowercased)**, which every run "
+                   "reports.", icon=":material/warning:")
 
 
 def _curves(store: Store, runs: Sequence[Run], colors: dict[str, str], labels: dict[str, str]) -> None:

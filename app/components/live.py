@@ -103,7 +103,9 @@ def summary_panel(run: Run) -> None:
         return
     cols = st.columns(min(5, 1 + len(val)))
     if best.get("value") is not None:
-        cols[0].metric(f"Best val {s.get('metric', '')}", f"{best['value']:.4f}", help=f"at step {best.get('step')}")
+        case = bleu_case_note(s.get("val") or {}, s.get("details") or {}) if s.get("metric") == "bleu" else ""
+        cols[0].metric(f"Best val {s.get('metric', '')}", f"{best['value']:.4f}",
+                       help=f"at step {best.get('step')}" + (f". {case}." if case else ""))
     for col, (name, value) in zip(cols[1:], _ordered(val).items(), strict=False):
         col.metric(f"val {METRICS[name].label if name in METRICS else name}", f"{value:.4f}")
     _heldout_row(s)

@@ -56,7 +56,8 @@ class ProgressPrinter:
             self._print(note)
         if "sample" in details:
             # Each line cut on its own: a long source must not cut off the output below it.
-            lines = [line if len(line) <= 160 else line[:159] + "…" for line in details["sample"].splitlines()[:8]]
+            # Nine lines: three whole translations (source, reference, hypothesis) or nine of text.
+            lines = [line if len(line) <= 160 else line[:159] + "…" for line in details["sample"].splitlines()[:9]]
             self._print("sample: " + "\n        ".join(lines))
 
     def on_end(self, result: Any) -> None:

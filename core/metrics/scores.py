@@ -215,7 +215,8 @@ def translation_metrics(
 # How a translation run's ``bleu`` treats case (``details["bleu_case"]``), in words.
 BLEU_CASES = {
     "cased": "cased (sacreBLEU's default)",
-    "lowercased": "lowercased (the target tokenizer lowercases, so its output has no case to score)",
+    "lowercased": "lowercased, as are chrF and exact match (the target tokenizer lowercases, so its output "
+                  "has no case to score)",
 }
 
 

@@ -436,6 +436,17 @@ def test_compare_page_mixed_tasks(store: Store) -> None:
     assert list(frame_with(at, "Accuracy").index) == ["clf-b", "clf-a", "lm"]
 
 
+def test_compare_warns_when_some_runs_score_bleu_lowercased(store: Store) -> None:
+    runs = [add_run(store, name=f"mt-{case}", seed=i) for i, case in enumerate(("cased", "lowercased"))]
+    for run, case in zip(runs, ("cased", "lowercased"), strict=True):
+        store.set_summary(run.id, {**run.summary, "details": {"bleu_case": case}})
+    at = page("compare").run()
+    no_exception(at)
+    assert any("BLEU (lowercased)" in w.value for w in at.warning)
+    at.multiselect(key="compare_runs").set_value([runs[0].id]).run()
+    assert not any("BLEU" in w.value for w in at.warning)  # one way of scoring: nothing to say
+
+
 def test_compare_marks_the_best_only_among_runs_of_the_same_task() -> None:
     from pages.compare import highlight_best
 
