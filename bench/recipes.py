@@ -103,14 +103,19 @@ def cuda_available() -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", help="recipe names (examples/NAME.yaml); default: every one with a goal")
+    recipes_there = ", ".join(sorted(p.stem for p in EXAMPLES.glob("*.yaml") if GOAL.search(p.read_text())))
+    parser.add_argument("names", nargs="*", help=f"recipe names (examples/NAME.yaml): {recipes_there}; default: "
+                        "every one, which takes hours (each trains for its whole budget)")
     parser.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS for training (default 2)")
     parser.add_argument("--home", type=Path, help="workbench home for the runs (default: a temporary folder)")
     args = parser.parse_args()
-    paths = [EXAMPLES / f"{n}.yaml" for n in args.names] or sorted(EXAMPLES.glob("*.yaml"))
-    recipes = [r for r in map(read_recipe, paths) if r is not None]
-    if not recipes:
-        sys.exit("no recipe with a '# goal:' line among " + ", ".join(p.name for p in paths))
+    known = {r.name: r for r in map(read_recipe, sorted(EXAMPLES.glob("*.yaml"))) if r is not None}
+    names = [n.removesuffix(".yaml").removeprefix("examples/") for n in args.names]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        sys.exit(f"not a recipe: {', '.join(unknown)}. Recipes (examples/*.yaml with a '# goal:' line): "
+                 + ", ".join(known))
+    recipes = [known[n] for n in names] or list(known.values())
     cores = os.cpu_count()
     print(f"{len(recipes)} recipe(s) on {cores} cores, {args.threads} torch threads each")
     with tempfile.TemporaryDirectory() as tmp:
