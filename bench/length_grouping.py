@@ -2,7 +2,8 @@
 
 A classifier trains the same number of steps both ways, alternating in one process so machine
 noise hits both; prints steps/s, the padded token positions each step computes, and the
-validation accuracy at the end (grouping should change the speed, not what is learned).
+validation accuracy at the end (on large data grouping should change the speed, not what is
+learned; on small data and short runs it can slow learning, which is why it is off by default).
 
     python bench/length_grouping.py [--steps 600] [--repeats 2] [--model lstm|hf_pretrained]
 
