@@ -252,13 +252,19 @@ class HFSequenceClassifier(nn.Module):
     ``forward(ids, pad_mask=None, return_attention=False)`` -> logits (B, C), or
     ``(logits, attentions)`` with one (B, H, T, T) tensor per layer.
 
+    ``head`` is None for the model's own head (BERT: the [CLS] state through its pooler). With
+    ``pooling="mean"`` ``hf`` is the bare encoder and ``head`` (dropout + linear) reads the mean
+    of its last hidden states over the real tokens: the sentence vector that sentence-transformers
+    checkpoints such as all-MiniLM-L6-v2 were trained to produce (their pooler never was).
+
     Training runs the fused SDPA attention; a call that asks for the weights switches to the
     explicit softmax for that call (SDPA cannot return them) and back.
     """
 
-    def __init__(self, hf: nn.Module) -> None:
+    def __init__(self, hf: nn.Module, head: nn.Module | None = None) -> None:
         super().__init__()
         self.hf = hf
+        self.head = head
         self.causal = False
 
     @property
@@ -271,7 +277,7 @@ class HFSequenceClassifier(nn.Module):
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         mask = None if pad_mask is None else (~pad_mask).long()
         if not return_attention:
-            return self.hf(input_ids=ids, attention_mask=mask).logits
+            return self._logits(self.hf(input_ids=ids, attention_mask=mask), mask)
         fused = self.hf.config._attn_implementation
         if fused != "eager":
             self.hf.set_attn_implementation("eager")
@@ -280,12 +286,22 @@ class HFSequenceClassifier(nn.Module):
         finally:
             if fused != "eager":
                 self.hf.set_attn_implementation(fused)
-        return out.logits, list(out.attentions)
+        return self._logits(out, mask), list(out.attentions)
+
+    def _logits(self, out: Any, mask: torch.Tensor | None) -> torch.Tensor:
+        if self.head is None:
+            return out.logits
+        hidden = out.last_hidden_state
+        if mask is None:
+            return self.head(hidden.mean(dim=1))
+        keep = mask.unsqueeze(-1).to(hidden.dtype)
+        return self.head((hidden * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0))
 
 
 _MODEL_PARAMS = (
     Param("model", "str", default_model(), "Local model folder or Hugging Face hub id (default: the offline all-MiniLM-L6-v2 of lm-workbench[minilm], when installed).", sweepable=False, label="Model", essential=True),
     Param("dropout", "float", None, "Dropout everywhere in the model (null: the model's own, 0.1 for BERT).", low=0.0, high=0.9, optional=True, label="Dropout"),
+    Param("pooling", "str", "cls", "Classification: the model's own head (BERT: the [CLS] state through its pooler), or a new linear head on the mean of the last hidden states (what sentence-transformers models such as all-MiniLM-L6-v2 were trained for).", choices=("cls", "mean"), sweepable=True, label="Pooling"),
 )
 
 
@@ -305,14 +321,27 @@ def _check_model(p: dict[str, Any]) -> str | None:
 def build_hf_classifier(params: dict[str, Any], *, num_classes: int, **_unused: Any) -> HFSequenceClassifier:
     """``builds_classifier``: called by the classification task with the number of classes
     (the backbone arguments vocab_size / pad_id / max_len do not apply: the model has its own)."""
+    p = validate_params(_MODEL_PARAMS, {k: v for k, v in params.items() if k != "name"}, "model")
+    model = _mean_pooled(p, num_classes) if p["pooling"] == "mean" else _own_head(p, num_classes)
+    if p["dropout"] is not None:
+        for module in model.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = p["dropout"]
+    return model
+
+
+def _load(auto: Any, p: dict[str, Any], **kwargs: Any) -> Any:
+    _quiet_transformers()
+    return from_pretrained(
+        auto.from_pretrained, p["model"], attn_implementation="sdpa",
+        use_safetensors=True, **kwargs,  # use_safetensors: never unpickle a .bin file
+    )
+
+
+def _own_head(p: dict[str, Any], num_classes: int) -> HFSequenceClassifier:
     from transformers import AutoModelForSequenceClassification
 
-    _quiet_transformers()
-    p = validate_params(_MODEL_PARAMS, {k: v for k, v in params.items() if k != "name"}, "model")
-    hf = from_pretrained(
-        AutoModelForSequenceClassification.from_pretrained, p["model"], num_labels=num_classes,
-        attn_implementation="sdpa", use_safetensors=True,  # never unpickle a .bin file
-    )
+    hf = _load(AutoModelForSequenceClassification, p, num_labels=num_classes)
     if hf.config.pad_token_id is None:
         # GPT-2 and other causal models have no padding token: the tokenizer pads with <eos>
         # (PretrainedTokenizer.pad_id), and the classifier must find the last real token by it.
@@ -321,11 +350,29 @@ def build_hf_classifier(params: dict[str, Any], *, num_classes: int, **_unused: 
                               "eos_token_id", reason="no padding token, so batches cannot be padded")
         eos = hf.config.eos_token_id
         hf.config.pad_token_id = eos[0] if isinstance(eos, list) else eos
-    if p["dropout"] is not None:
-        for module in hf.modules():
-            if isinstance(module, nn.Dropout):
-                module.p = p["dropout"]
     return HFSequenceClassifier(hf)
+
+
+def _mean_pooled(p: dict[str, Any], num_classes: int) -> HFSequenceClassifier:
+    from transformers import AutoModel
+
+    hf = _load(AutoModel, p)
+    if getattr(hf, "pooler", None) is not None:
+        # Never read by mean pooling: as a parameter without gradients it would make DDP look
+        # for unused parameters on every step, and it costs a matmul per batch.
+        hf.pooler = None
+    config = hf.config
+    width = getattr(config, "hidden_size", None) or getattr(config, "d_model", None)
+    if not isinstance(width, int):
+        raise ConfigError("model.pooling", "mean", "cls: this model's config.json names no hidden size",
+                          reason="not possible here")
+    drop = getattr(config, "classifier_dropout", None)
+    drop = getattr(config, "hidden_dropout_prob", 0.1) if drop is None else drop
+    linear = nn.Linear(width, num_classes)
+    # The initialisation Hugging Face gives a new classification head.
+    nn.init.normal_(linear.weight, std=float(getattr(config, "initializer_range", 0.02)))
+    nn.init.zeros_(linear.bias)
+    return HFSequenceClassifier(hf, nn.Sequential(nn.Dropout(drop), linear))
 
 
 def check_sections(sections: dict[str, dict[str, Any]]) -> str | None:

@@ -84,6 +84,8 @@ def check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
         return problem
     if task.get("init_from_run"):
         return "task.init_from_run must be empty with hf_pretrained: model.model already names the pretrained weights"
+    if sections["model"].get("pooling", "cls") != "cls":
+        return "model.pooling must be cls (its default) here: pooling makes a sentence vector for classification only"
     if "shared_vocab" in task and not task["shared_vocab"]:
         return "task.shared_vocab must be true with hf_pretrained: the model has one vocabulary for both sides"
     check_kind(sections["model"]["model"], task["name"])
