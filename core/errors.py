@@ -51,5 +51,11 @@ class CheckpointError(WorkbenchError):
 
 
 def _short(value: Any, limit: int = 160) -> str:
-    text = repr(value)
+    # None / True / False as a config file or --set spells them.
+    text = {None: "null", True: "true", False: "false"}.get(value, repr(value)) if _plain(value) else repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _plain(value: Any) -> bool:
+    """None or a bool (1 == True, so a dict lookup alone would turn the number 1 into "true")."""
+    return value is None or isinstance(value, bool)

@@ -105,7 +105,8 @@ def _write_examples(args: argparse.Namespace, trained: Any, out: Any, extra: dic
 
     examples = example_table(trained, args.data, source_path=args.source, target_path=args.target,
                              beam=args.beam_size, **extra)
-    examples.table.rename_axis("example").to_csv(out)
+    # 6 significant digits: a per-example BLEU of 37.99999999 is 38 to anyone reading the file.
+    examples.table.rename_axis("example").to_csv(out, float_format="%.6g")
     metric = METRIC[examples.task]
     print(f"{len(examples.table)} examples of the {examples.data} written to {out}")
     # For generated text, "correct" means the output equals the reference word for word.
@@ -113,7 +114,8 @@ def _write_examples(args: argparse.Namespace, trained: Any, out: Any, extra: dic
     for row in slices(examples).itertuples(index=False):
         value = getattr(row, metric)
         shown = "-" if value is None else f"{value:.4f}"
-        print(f"{row.slice:>7} {row.value:<24} {row.examples:>7} examples  {metric} {shown}  {missed} {row.wrong}")
+        name = row.value if row.slice == "all" else f"{row.slice} {row.value}"
+        print(f"{name:<32} {row.examples:>7} examples  {metric} {shown}  {missed} {row.wrong}")
     return 0
 
 

@@ -47,6 +47,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
             "started_at": _when(run.started_at), "finished_at": _when(run.finished_at),
             "parent_id": run.parent_id,  # the run a fine-tune started from (task.init_from_run)
             "folder": str(store.run_folder(run.id)), "summary": strip_details(run.summary),
+            # What the data and the trainer said at each start (held-out sets, cut rows...).
+            "notes": list(dict.fromkeys(e.message.removeprefix("note: ") for e in store.events(run.id)
+                                        if e.message.startswith("note: "))),
             "config": run.config,
         }
         print(json.dumps(info, indent=2, default=str))

@@ -124,6 +124,8 @@ def test_cli_eval_examples_explain_lens_patch(runs: dict[str, str], tmp_path: Pa
     assert main(["eval", "ex-lstm", "--examples", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "examples of the validation split written to" in printed and "accuracy" in printed
+    lines = printed.splitlines()
+    assert lines[1].startswith("all examples ") and lines[2].startswith("length ")
     written = pd.read_csv(out, index_col="example")
     expected = ex.example_table(load_trained(Store(), runs["lstm"])).table
     pd.testing.assert_frame_equal(written, expected.rename_axis("example"), check_dtype=False)

@@ -102,6 +102,13 @@ def test_errors_name_the_field_path() -> None:
     with pytest.raises(ConfigError) as err:
         validate_config(raw)
     assert "model.hidden_size = -3" in str(err.value)
+    # Values are spelled as a config file or --set writes them, not as Python prints them.
+    raw["model"] = {"name": "lstm", "hidden_size": None}
+    with pytest.raises(ConfigError, match=r"^model.hidden_size = null: "):
+        validate_config(raw)
+    raw["model"] = {"name": "lstm", "hidden_size": 8, "bidirectional": "maybe"}
+    with pytest.raises(ConfigError, match=r"^model.bidirectional = 'maybe': "):
+        validate_config(raw)
 
     raw["model"] = {"name": "lstmm"}
     with pytest.raises(ConfigError) as err:
