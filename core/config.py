@@ -18,6 +18,7 @@ bad values are rejected with the field path, the value and what is allowed.
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,31 @@ def default_config(task: str = "classification") -> dict[str, dict[str, Any]]:
     return raw
 
 
+def architecture_settings(arch: str | None) -> dict[str, dict[str, Any]]:
+    """What an architecture needs or fine-tunes well with, by section (``hf_pretrained``: its
+    own tokenizer and a fine-tuning learning rate; declared as ``suggests`` where it registers).
+    They replace the task's defaults wherever the user chose nothing else."""
+    if not arch or arch not in MODELS.names():
+        return {}
+    return copy.deepcopy(MODELS.get(arch).meta.get("suggests", {}))
+
+
+def _suggested(base: dict[str, dict[str, Any]], arch: str | None, keep: set[str] = frozenset()) -> dict[str, dict[str, Any]]:
+    """``base`` with ``arch``'s settings, except the ``section.key`` names in ``keep``."""
+    out = copy.deepcopy(base)
+    for section, values in architecture_settings(arch).items():
+        current = out.get(section)
+        current = {"name": current} if isinstance(current, str) else dict(current or {})
+        for key, value in values.items():
+            if f"{section}.{key}" in keep:
+                continue
+            if key == "name" and current.get("name") != value:
+                current = {}  # another component: the old one's parameters do not apply
+            current[key] = value
+        out[section] = current
+    return out
+
+
 def tuned_settings(task: str, section: str, name: str | None) -> dict[str, Any]:
     """The task's own settings for ``section`` (its defaults: a BiLSTM with max pooling, lr
     3e-3...) that component ``name`` takes. A model setting applies to every architecture that
@@ -163,11 +189,14 @@ def validate_config(raw: dict[str, Any]) -> RunConfig:
     raw = _upgrade(raw)
     unknown = [k for k in raw if k not in SECTIONS]
     if unknown:
-        raise ConfigError(unknown[0], raw[unknown[0]], "one of " + ", ".join(SECTIONS), reason="unknown section")
+        close = difflib.get_close_matches(str(unknown[0]), SECTIONS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError("config", unknown[0], "sections " + ", ".join(SECTIONS) + hint, reason="unknown section")
     task_raw = _section(raw, "task")
     if "name" not in task_raw:
         raise ConfigError("task.name", None, "one of " + ", ".join(TASKS.names()), reason="missing")
-    base = default_config(task_raw["name"])
+    model_raw = _section(raw, "model")
+    base = _suggested(default_config(task_raw["name"]), model_raw.get("name"))
     out: dict[str, dict[str, Any]] = {}
     for section in SECTIONS:
         try:
@@ -200,7 +229,14 @@ def _validate_section(raw: dict[str, Any], base: dict[str, dict[str, Any]], sect
     registry = SECTION_REGISTRIES[section]
     name = values.pop("name", None)
     comp = registry.get(str(name), path=f"{section}.name")
-    checked = validate_params(comp.params, values, section, also=("name",))
+    try:
+        checked = validate_params(comp.params, values, section, also=("name",))
+    except ConfigError as exc:
+        if exc.reason != "unknown parameter":
+            raise
+        # Which component was asked: `data.max_examples` is a parameter of files, not of sentiment.
+        raise ConfigError(exc.path, exc.value, f"a parameter of {section}.name {comp.name} "
+                          f"({exc.allowed.removeprefix('a known parameter (')}", reason=exc.reason) from None
     if comp.check is not None and (problem := comp.check(checked)):
         raise ConfigError(section, checked, problem, reason="invalid combination")
     return {"name": comp.name, **checked}
@@ -400,6 +436,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any]) 
                 parsed = value
             items.append((key.strip(), parsed))
     items.sort(key=lambda kv: not kv[0].endswith(".name"))
+    given = {key for key, _ in items}
     for key, value in items:
         if "." not in key:
             raise ConfigError("--set", key, "section.key with section one of " + ", ".join(SECTIONS), reason="malformed key")
@@ -410,8 +447,11 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any]) 
         if isinstance(current, str):
             current = {"name": current}
         current = dict(current or {})
-        if name == "name" and current.get("name") != value:
+        switched = name == "name" and current.get("name") != value
+        if switched:
             current = {}  # switching component: drop the old one's parameters
         current[name] = value
         raw[section] = current
+        if switched and section == "model":  # its own tokenizer, learning rate... unless given
+            raw = {**_suggested({k: v for k, v in raw.items() if k != "model"}, str(value), given), "model": current}
     return raw

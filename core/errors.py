@@ -22,6 +22,9 @@ class ConfigError(WorkbenchError):
             # The value is a whole section; the sentence in ``allowed`` says what is wrong.
             super().__init__(f"{path}: {allowed}")
             return
+        if reason == "syntax error":  # path names the file and line; value is the parser's words
+            super().__init__(f"{path}: syntax error, {value}; expected {allowed}")
+            return
         shown = _short(value)
         super().__init__(f"{path} = {shown}: {reason}; expected {allowed}")
 

@@ -252,7 +252,7 @@ class Trainer:
         start = time.perf_counter()
         self._emit("on_start", {
             "device": self._device_text(), "precision": precision_label(self.amp_dtype),
-            "params": self.n_params, "step": self.step,
+            "params": self.n_params, "total_params": sum(p.numel() for p in self.model.parameters()), "step": self.step,
             "max_steps": max_steps, "data": self.task.data_summary(), "notes": self.data_notes,
         })
         watcher = start_stop_watcher(self.sink, self.run_id, self.stop_event)

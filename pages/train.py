@@ -25,6 +25,7 @@ from app.components.train_form import (
     data_section,
     form_state,
     model_sections,
+    on_archs_change,
     on_preset_change,
     on_task_change,
     plain_section,
@@ -68,6 +69,7 @@ def main() -> None:
         arch_options = MODELS.names(tasks=task)
         archs = st.multiselect(
             "Architecture", arch_options, default=[a for a in form["archs"] if a in arch_options], key=f"{wk(form)}.archs",
+            on_change=on_archs_change,
             help="Pick several to race them: same data, same budget (max_steps, seed), curves overlaid.",
         )
         form["archs"] = archs

@@ -23,7 +23,7 @@ FOR_RGB, AGAINST_RGB = (37, 99, 235), (220, 38, 38)  # blue, red
 
 def _shade(score: float, top: float) -> str:
     rgb = FOR_RGB if score >= 0 else AGAINST_RGB
-    alpha = 0.0 if top <= 0 else min(1.0, abs(score) / top)
+    alpha = 0.0 if top <= 1e-6 else min(1.0, abs(score) / top)  # all ~0: no shading from rounding noise
     return f"rgba({rgb[0]},{rgb[1]},{rgb[2]},{0.08 + 0.72 * alpha:.3f})" if alpha > 0.02 else "transparent"
 
 

@@ -16,7 +16,14 @@ import streamlit as st
 from app.components.forms import component_select, section_form
 from app.components.uploads import stored_uploads, uploads_dir
 from app.state import clear_keys, get_store
-from core.config import RunConfig, default_config, section_params, tuned_settings, validate_config
+from core.config import (
+    RunConfig,
+    architecture_settings,
+    default_config,
+    section_params,
+    tuned_settings,
+    validate_config,
+)
 from core.errors import ConfigError
 from core.paths import safe_join
 from core.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, TOKENIZERS
@@ -106,6 +113,32 @@ def on_preset_change() -> None:
     form["preset"] = st.session_state["train.preset"] or DEFAULT_PRESET
     form["values"] = {}
     reset_widgets(form)
+
+
+def on_archs_change() -> None:
+    """Architectures with settings of their own (hf_pretrained: its tokenizer, a fine-tuning
+    learning rate) bring them into the form when every chosen one asks for the same; leaving
+    them puts the task's settings back."""
+    form = form_state()
+    before, after = (_common_settings(a) for a in (form["archs"], st.session_state.get(f"{wk(form)}.archs") or []))
+    form["archs"] = list(st.session_state.get(f"{wk(form)}.archs") or [])
+    if before == after:
+        return
+    task = default_config(form["task"])
+    for section, values in before.items():  # back to the task's own
+        if "name" in values:
+            form["picks"][section] = task[section]["name"]
+        slot = start_values(form, section, form["picks"][section])
+        slot.update({k: v for k, v in tuned_settings(form["task"], section, form["picks"][section]).items() if k in values})
+    for section, values in after.items():
+        form["picks"][section] = values.get("name", form["picks"][section])
+        start_values(form, section, form["picks"][section]).update({k: v for k, v in values.items() if k != "name"})
+    reset_widgets(form)
+
+
+def _common_settings(archs: list[str]) -> dict[str, dict[str, Any]]:
+    wanted = [architecture_settings(a) for a in archs]
+    return wanted[0] if wanted and all(w == wanted[0] for w in wanted) else {}
 
 
 def adopt_data_choice() -> None:

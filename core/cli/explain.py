@@ -17,7 +17,8 @@ def _dump(doc: Any) -> None:
 
 
 def _bar(score: float, top: float, width: int = 20) -> str:
-    n = round(width * abs(score) / top) if top > 0 else 0
+    # Scores that are all ~0 get no bars rather than bars scaled up from rounding noise.
+    n = round(width * abs(score) / top) if top > 1e-6 else 0
     return ("+" if score >= 0 else "-") * n
 
 

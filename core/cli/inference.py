@@ -108,15 +108,20 @@ def _write_examples(args: argparse.Namespace, trained: Any, out: Any, extra: dic
     # 6 significant digits: a per-example BLEU of 37.99999999 is 38 to anyone reading the file.
     examples.table.rename_axis("example").to_csv(out, float_format="%.6g")
     metric = METRIC[examples.task]
-    print(f"{len(examples.table)} examples of the {examples.data} written to {out}")
+    source = "the validation split" if examples.data == "validation split" else examples.data
+    print(f"{_count(len(examples.table), 'example')} of {source} written to {out}")
     # For generated text, "correct" means the output equals the reference word for word.
     missed = "wrong" if examples.task == "classification" else "not exact"
     for row in slices(examples).itertuples(index=False):
         value = getattr(row, metric)
         shown = "-" if value is None else f"{value:.4f}"
         name = row.value if row.slice == "all" else f"{row.slice} {row.value}"
-        print(f"{name:<32} {row.examples:>7} examples  {metric} {shown}  {missed} {row.wrong}")
+        print(f"{name:<32} {_count(row.examples, 'example'):>14}  {metric} {shown}  {missed} {row.wrong}")
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def register(sub: Any) -> None:

@@ -28,7 +28,9 @@ class ProgressPrinter:
         self.max_steps = info["max_steps"]
         self.next_mark = info["step"] / self.max_steps
         data = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in info["data"].items())
-        self._print(f"device {info['device']} | {info['params']:,} parameters | {data}")
+        total = info.get("total_params", info["params"])
+        frozen = f" of {total:,}" if total != info["params"] else ""
+        self._print(f"device {info['device']} | {info['params']:,} trainable parameters{frozen} | {data}")
         if info["step"]:
             self._print(f"resumed at step {info['step']:,} of {self.max_steps:,}")
         for note in info.get("notes", []):

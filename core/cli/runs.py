@@ -51,10 +51,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
             "notes": list(dict.fromkeys(e.message.removeprefix("note: ") for e in store.events(run.id)
                                         if e.message.startswith("note: "))),
             "config": run.config,
+            # What differs from the task's defaults; the config above holds every setting.
+            "reproduce": short_command(run.config),
         }
-        print(json.dumps(info, indent=2, default=str))
-        # What differs from the task's defaults; the config above holds every setting.
-        print("reproduce: " + short_command(run.config))
+        print(json.dumps(info, indent=2, default=str))  # JSON only: `runs show RUN | jq` works
     elif args.action == "delete":
         if not args.yes and run.status == "running":
             raise WorkbenchError(f"run {run.id} is running; stop it first or pass --yes")

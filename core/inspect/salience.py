@@ -36,7 +36,7 @@ from torch import nn
 from core.errors import WorkbenchError
 from core.inspect.capture import input_limit
 from core.inspect.maps import ModelSource, display_token
-from core.inspect.settings import COMPLETENESS_TOLERANCE, METHODS, STEPS
+from core.inspect.settings import COMPLETENESS_TOLERANCE, FLAT_OUTPUT, METHODS, STEPS
 from core.models.base import evaluating
 
 TASKS = ("classification", "language_model")
@@ -61,10 +61,20 @@ class Completeness:
         return abs(self.delta) / max(abs(self.difference), 1e-9)
 
     @property
+    def flat(self) -> bool:
+        """The output hardly moves from baseline to input: the model ignores the words (an
+        untrained or collapsed model), and the relative gap means nothing."""
+        return abs(self.difference) < FLAT_OUTPUT * max(1.0, abs(self.output)) and abs(self.attribution_sum) < FLAT_OUTPUT
+
+    @property
     def ok(self) -> bool:
-        return self.relative_error <= COMPLETENESS_TOLERANCE
+        return self.flat or self.relative_error <= COMPLETENESS_TOLERANCE
 
     def sentence(self) -> str:
+        if self.flat:
+            return (f"The output is {self.output:+.4f} at the input and {self.baseline_output:+.4f} at the baseline: "
+                    "the model's output does not depend on these words, so every attribution is zero "
+                    "(an untrained model, or one that predicts the same class for everything).")
         verdict = "complete" if self.ok else f"more than {COMPLETENESS_TOLERANCE:.0%} off: raise the IG steps"
         return (f"Completeness: the attributions sum to {self.attribution_sum:+.4f}; the output moved "
                 f"{self.difference:+.4f} from baseline ({self.baseline_output:+.4f}) to input "

@@ -13,3 +13,4 @@ METHOD = Param("method", "str", "ig",
 STEPS = Param("steps", "int", 50, "Integrated Gradients: points on the path from baseline to input "
               "(more: a smaller completeness gap, slower).", low=4, high=1000, log=True, label="IG steps")
 COMPLETENESS_TOLERANCE = 0.05  # IG attributions within 5% of the output's change count as complete
+FLAT_OUTPUT = 1e-3  # an output that moves less than this (relative to its size) from baseline to input does not move

@@ -313,6 +313,9 @@ def _check_model(p: dict[str, Any]) -> str | None:
 
 @MODELS.register(
     ARCH, params=_MODEL_PARAMS, check=_check_model, builds_classifier=True,
+    # The only tokenizer it can read, and a fine-tuning rate: the task defaults (3e-3 to 5e-3,
+    # for models trained from scratch) wreck pretrained weights in a few steps.
+    suggests={"tokenizer": {"name": TOKENIZER_KIND}, "optimizer": {"lr": 1e-4}},
     # The generative kinds (causal LM, seq2seq) are built by core/models/hf_generative.py.
     tasks=("classification", "language_model", "translation", "summarisation"),
     help="A pretrained Hugging Face model: an encoder (BERT, MiniLM...) with a new classification head, "

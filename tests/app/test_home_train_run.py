@@ -343,3 +343,16 @@ def test_resume_requeues_a_stopped_run(store: Store) -> None:
     resume.click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert store.get_run(run.id).status == "queued"
+
+
+def test_a_pretrained_architecture_brings_its_tokenizer_and_learning_rate(store: Store) -> None:
+    at = open_page("train")
+    task_lr = at.number_input(key=wkey(at, "optimizer.adamw.lr")).value
+    at.multiselect(key=wkey(at, "archs")).set_value(["hf_pretrained"]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key=wkey(at, "tokenizer")).value == "pretrained"
+    assert at.number_input(key=wkey(at, "optimizer.adamw.lr")).value == 1e-4
+    # Back to a model trained from scratch: the task's own tokenizer and learning rate again.
+    at.multiselect(key=wkey(at, "archs")).set_value(["lstm"]).run()
+    assert at.selectbox(key=wkey(at, "tokenizer")).value == default_config("classification")["tokenizer"]["name"]
+    assert at.number_input(key=wkey(at, "optimizer.adamw.lr")).value == task_lr

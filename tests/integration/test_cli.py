@@ -33,10 +33,11 @@ def test_train_list_show_predict_export_delete(capsys, tmp_path) -> None:
 
     assert main(["runs", "show", "cli-run"]) == 0
     shown = capsys.readouterr().out
-    assert '"status": "completed"' in shown and "reproduce: lmwb train" in shown
+    doc = json.loads(shown)  # nothing but JSON on stdout
+    assert doc["status"] == "completed" and doc["reproduce"].startswith("lmwb train --task classification")
     # The notes the start printed (here: where the validation rows came from) are kept.
     notes = [line.removeprefix("note: ") for line in out.splitlines() if line.startswith("note: ")]
-    assert notes and json.loads(shown.split("\nreproduce: ")[0])["notes"] == notes
+    assert notes and doc["notes"] == notes
 
     assert main(["predict", "cli-run", "what a great film", "dull and boring"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()

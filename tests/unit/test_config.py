@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -119,7 +120,11 @@ def test_errors_name_the_field_path() -> None:
     raw["optimiser"] = {}
     with pytest.raises(ConfigError) as err:
         validate_config(raw)
-    assert "unknown section" in str(err.value)
+    assert str(err.value).startswith("config = 'optimiser': unknown section; expected sections task, data")
+    assert str(err.value).endswith("(did you mean optimizer?)")
+    raw = {"task": "classification", "data": {"max_examples": 600}}  # a parameter of `file`, not `sentiment`
+    with pytest.raises(ConfigError, match=r"^data.max_examples = 600: unknown parameter; expected a parameter of data.name sentiment \(name, n_examples"):
+        validate_config(raw)
 
 
 def test_incompatible_architecture_and_combination_errors() -> None:
@@ -164,6 +169,7 @@ def test_config_files_yaml_json_and_syntax_errors(tmp_path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config_file(bad)
     assert "bad.yaml, line" in str(err.value)
+    assert re.search(r"bad\.yaml, line \d+: syntax error, .+; expected valid YAML$", str(err.value)), str(err.value)
 
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
@@ -191,3 +197,19 @@ def test_relative_file_paths_become_absolute(tmp_path) -> None:
     assert out["data"]["validation_path"] == "/abs/val.csv"  # already absolute: kept
     assert out["task"]["pretrained_embeddings"] == str(tmp_path / "vecs.txt")
     assert raw["data"]["path"] == "reviews.csv" and out["model"] == "lstm"  # the input is not changed
+
+
+def test_an_architecture_brings_the_settings_it_needs_unless_given() -> None:
+    from core.reproduce import changed_settings
+
+    raw = apply_overrides(default_config("classification"), ["model.name=hf_pretrained"])
+    assert raw["tokenizer"] == {"name": "pretrained"} and raw["optimizer"]["lr"] == 1e-4
+    raw = apply_overrides(default_config("classification"), ["model.name=hf_pretrained", "optimizer.lr=3e-5"])
+    assert validate_config(raw).params("optimizer")["lr"] == 3e-5
+    raw = apply_overrides(default_config("classification"), ["tokenizer.name=word", "model.name=hf_pretrained"])
+    with pytest.raises(ConfigError, match="tokenizer.name must be 'pretrained'"):
+        validate_config(raw)  # what the user asked for explicitly is kept, and refused
+    # A config file that names only the model gets them too, and the short command stays short.
+    config = validate_config({"task": "classification", "model": "hf_pretrained"})
+    assert config.to_dict()["tokenizer"]["name"] == "pretrained" and config.params("optimizer")["lr"] == 1e-4
+    assert "optimizer.lr" not in changed_settings(config.to_dict())

@@ -113,3 +113,13 @@ def test_integrated_gradients_is_complete_for_a_trained_classifier(store) -> Non
         c = result.completeness
         assert abs(c.attribution_sum - c.difference) <= COMPLETENESS_TOLERANCE * abs(c.difference), c.sentence()
         assert c.ok and abs(c.delta) == pytest.approx(abs(c.attribution_sum - c.difference), abs=1e-4)
+
+
+def test_a_model_that_ignores_its_input_is_named_not_blamed_on_ig_steps() -> None:
+    from core.inspect.salience import Completeness
+
+    flat = Completeness(attribution_sum=-2e-6, output=0.2481, baseline_output=0.24809, delta=-1.2e-5)
+    assert flat.flat and flat.ok
+    assert "does not depend on these words" in flat.sentence() and "raise the IG steps" not in flat.sentence()
+    off = Completeness(attribution_sum=0.5, output=1.0, baseline_output=0.0, delta=-0.5)
+    assert not off.flat and not off.ok and "raise the IG steps" in off.sentence()
