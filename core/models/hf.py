@@ -301,7 +301,7 @@ class HFSequenceClassifier(nn.Module):
 _MODEL_PARAMS = (
     Param("model", "str", default_model(), "Local model folder or Hugging Face hub id (default: the offline all-MiniLM-L6-v2 of lm-workbench[minilm], when installed).", sweepable=False, label="Model", essential=True),
     Param("dropout", "float", None, "Dropout everywhere in the model (null: the model's own, 0.1 for BERT).", low=0.0, high=0.9, optional=True, label="Dropout"),
-    Param("pooling", "str", "cls", "Classification: the model's own head (BERT: the [CLS] state through its pooler), or a new linear head on the mean of the last hidden states (what sentence-transformers models such as all-MiniLM-L6-v2 were trained for).", choices=("cls", "mean"), sweepable=True, label="Pooling"),
+    Param("pooling", "str", "cls", "Classification only: the model's own head (BERT: the [CLS] state through its pooler), or a new linear head on the mean of the last hidden states (what sentence-transformers models such as all-MiniLM-L6-v2 were trained for).", choices=("cls", "mean"), sweepable=True, label="Pooling"),
 )
 
 
