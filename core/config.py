@@ -191,7 +191,7 @@ def validate_config(raw: dict[str, Any]) -> RunConfig:
     if unknown:
         close = difflib.get_close_matches(str(unknown[0]), SECTIONS, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        raise ConfigError("config", unknown[0], "sections " + ", ".join(SECTIONS) + hint, reason="unknown section")
+        raise ConfigError(str(unknown[0]), raw[unknown[0]], "one of " + ", ".join(SECTIONS) + hint, reason="unknown section")
     task_raw = _section(raw, "task")
     if "name" not in task_raw:
         raise ConfigError("task.name", None, "one of " + ", ".join(TASKS.names()), reason="missing")

@@ -25,6 +25,9 @@ class ConfigError(WorkbenchError):
         if reason == "syntax error":  # path names the file and line; value is the parser's words
             super().__init__(f"{path}: syntax error, {value}; expected {allowed}")
             return
+        if reason == "unknown section":  # the name is the mistake, not what it holds
+            super().__init__(f"{path}: unknown section; expected {allowed}")
+            return
         shown = _short(value)
         super().__init__(f"{path} = {shown}: {reason}; expected {allowed}")
 

@@ -118,7 +118,7 @@ def test_a_missing_data_file_is_refused_before_a_run_exists(tmp_path: Path, caps
     config = tmp_path / "cfg.yaml"
     config.write_text("task: classification\ndata: {name: file, path: nope/train.tsv}\ntrainig: {max_steps: 4}\n")
     assert main(["train", "--config", str(config)]) == 2
-    assert capsys.readouterr().err.startswith(f"error: {config}: trainig = ")  # the file that set the field
+    assert capsys.readouterr().err.startswith(f"error: {config}: trainig: unknown section; ")  # the file that set the field
     config.write_text("task: classification\ndata: {name: file, path: nope/train.tsv}\n")
     assert main(["train", "--config", str(config)]) == 2
     err = capsys.readouterr().err

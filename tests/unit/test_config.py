@@ -120,7 +120,7 @@ def test_errors_name_the_field_path() -> None:
     raw["optimiser"] = {}
     with pytest.raises(ConfigError) as err:
         validate_config(raw)
-    assert str(err.value).startswith("config = 'optimiser': unknown section; expected sections task, data")
+    assert str(err.value).startswith("optimiser: unknown section; expected one of task, data")
     assert str(err.value).endswith("(did you mean optimizer?)")
     raw = {"task": "classification", "data": {"max_examples": 600}}  # a parameter of `file`, not `sentiment`
     with pytest.raises(ConfigError, match=r"^data.max_examples = 600: unknown parameter; expected a parameter of data.name sentiment \(name, n_examples"):
