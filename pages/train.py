@@ -28,6 +28,7 @@ from app.components.train_form import (
     on_archs_change,
     on_preset_change,
     on_task_change,
+    own_settings_note,
     plain_section,
     wk,
 )
@@ -75,6 +76,8 @@ def main() -> None:
         form["archs"] = archs
         if len(archs) > 1:
             st.info(f"Race: {len(archs)} runs with the same data, steps and seed.", icon=":material/sports_score:")
+            if note := own_settings_note(archs):
+                st.caption(note)
 
     st.subheader("Hyperparameters", anchor=False)
     st.caption("The essentials of each section; the rest wait under **Advanced**.")

@@ -136,6 +136,15 @@ def on_archs_change() -> None:
     reset_widgets(form)
 
 
+def own_settings_note(archs: list[str]) -> str | None:
+    """The sentence for a race whose entrants need different settings, else None."""
+    if _common_settings(archs):
+        return None
+    parts = [f"**{a}** uses " + ", ".join(f"`{s}.{k}` {v}" for s, vals in own.items() for k, v in vals.items())
+             for a in archs if (own := architecture_settings(a))]
+    return ("In this race " + "; ".join(parts) + " (its own settings, over the ones below).") if parts else None
+
+
 def _common_settings(archs: list[str]) -> dict[str, dict[str, Any]]:
     wanted = [architecture_settings(a) for a in archs]
     return wanted[0] if wanted and all(w == wanted[0] for w in wanted) else {}
@@ -237,11 +246,21 @@ def plain_section(form: dict[str, Any], section: str, name: str | None, title: s
 def build_configs(
     raw: dict[str, Any], models: dict[str, dict[str, Any]]
 ) -> tuple[list[RunConfig], list[str]]:
-    """One validated config per architecture, plus readable problems (never an exception)."""
+    """One validated config per architecture, plus readable problems (never an exception).
+
+    In a race the shared sections are drawn once; an entrant with settings of its own
+    (hf_pretrained: its tokenizer, a fine-tuning rate) gets them over the shared ones
+    (:func:`own_settings_note` says so on the page)."""
     configs, problems = [], []
+    shared = _common_settings(list(models))
     for arch, model in models.items():
+        entrant = {**raw, "model": model}
+        if not shared:
+            for section, values in architecture_settings(arch).items():
+                kept = {} if values.get("name", entrant[section]["name"]) != entrant[section]["name"] else entrant[section]
+                entrant[section] = {**kept, **values}
         try:
-            configs.append(validate_config({**raw, "model": model}))
+            configs.append(validate_config(entrant))
         except ConfigError as exc:
             problems.append(f"{arch}: {exc}" if len(models) > 1 else str(exc))
     return configs, problems
