@@ -139,6 +139,15 @@ def architecture_settings(arch: str | None) -> dict[str, dict[str, Any]]:
     return copy.deepcopy(MODELS.get(arch).meta.get("suggests", {}))
 
 
+def own_settings_text(config: RunConfig) -> str:
+    """A sentence for the architecture's own settings that the run uses (empty when none):
+    a user who expects the task's learning rate learns why the log shows another."""
+    used = [f"{section}.{key} {value:g}" if isinstance(value, float) else f"{section}.{key} {value}"
+            for section, values in architecture_settings(config.arch).items() for key, value in values.items()
+            if config.sections[section].get(key) == value]
+    return f"{config.arch} brings its own settings: {', '.join(used)} (--set them to change)" if used else ""
+
+
 def _suggested(base: dict[str, dict[str, Any]], arch: str | None, keep: set[str] = frozenset()) -> dict[str, dict[str, Any]]:
     """``base`` with ``arch``'s settings, except the ``section.key`` names in ``keep``."""
     out = copy.deepcopy(base)
@@ -442,7 +451,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any]) 
             raise ConfigError("--set", key, "section.key with section one of " + ", ".join(SECTIONS), reason="malformed key")
         section, name = key.split(".", 1)
         if section not in SECTIONS:
-            raise ConfigError(key, value, "a key in one of the sections " + ", ".join(SECTIONS), reason="unknown section")
+            close = difflib.get_close_matches(section, SECTIONS, n=1)
+            hint = f" (did you mean {close[0]}.{name}?)" if close else ""
+            raise ConfigError(key, value, "a key in one of the sections " + ", ".join(SECTIONS) + hint, reason="unknown section")
         current = raw.get(section)
         if isinstance(current, str):
             current = {"name": current}

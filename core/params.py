@@ -6,6 +6,7 @@ derived from these declarations, so a parameter is never listed twice.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -196,8 +197,10 @@ def validate_params(
     unknown = sorted(set(values) - set(declared))
     if unknown:
         allowed = ", ".join([*also, *declared]) or "no parameters"
+        close = difflib.get_close_matches(str(unknown[0]).replace("-", "_"), list(declared), n=1)
+        hint = f"; did you mean {section}.{close[0]}?" if close else ""
         raise ConfigError(
-            f"{section}.{unknown[0]}", values[unknown[0]], f"a known parameter ({allowed})",
+            f"{section}.{unknown[0]}", values[unknown[0]], f"a known parameter ({allowed}){hint}",
             reason="unknown parameter",
         )
     out: dict[str, Any] = {}

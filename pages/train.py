@@ -76,8 +76,8 @@ def main() -> None:
         form["archs"] = archs
         if len(archs) > 1:
             st.info(f"Race: {len(archs)} runs with the same data, steps and seed.", icon=":material/sports_score:")
-            if note := own_settings_note(archs):
-                st.caption(note)
+        if note := own_settings_note(archs):
+            st.caption(note)
 
     st.subheader("Hyperparameters", anchor=False)
     st.caption("The essentials of each section; the rest wait under **Advanced**.")

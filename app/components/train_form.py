@@ -129,20 +129,31 @@ def on_archs_change() -> None:
         if "name" in values:
             form["picks"][section] = task[section]["name"]
         slot = start_values(form, section, form["picks"][section])
-        slot.update({k: v for k, v in tuned_settings(form["task"], section, form["picks"][section]).items() if k in values})
+        tuned = tuned_settings(form["task"], section, form["picks"][section])
+        for key in values.keys() & tuned.keys():
+            if slot.get(key) == values[key]:  # a value the user typed stays
+                slot[key] = tuned[key]
     for section, values in after.items():
         form["picks"][section] = values.get("name", form["picks"][section])
-        start_values(form, section, form["picks"][section]).update({k: v for k, v in values.items() if k != "name"})
+        slot = start_values(form, section, form["picks"][section])
+        tuned = tuned_settings(form["task"], section, form["picks"][section])
+        for key, value in values.items():
+            if key != "name" and (key not in slot or slot[key] == tuned.get(key)):
+                slot[key] = value
     reset_widgets(form)
 
 
 def own_settings_note(archs: list[str]) -> str | None:
-    """The sentence for a race whose entrants need different settings, else None."""
-    if _common_settings(archs):
+    """What the chosen architectures' own settings do to the form (None when they have none)."""
+    parts = {a: ", ".join(f"`{s}.{k}` {v:g}" if isinstance(v, float) else f"`{s}.{k}` {v}"
+                          for s, vals in own.items() for k, v in vals.items())
+             for a in archs if (own := architecture_settings(a))}
+    if not parts:
         return None
-    parts = [f"**{a}** uses " + ", ".join(f"`{s}.{k}` {v}" for s, vals in own.items() for k, v in vals.items())
-             for a in archs if (own := architecture_settings(a))]
-    return ("In this race " + "; ".join(parts) + " (its own settings, over the ones below).") if parts else None
+    if _common_settings(archs):
+        return f"**{' and '.join(parts)}** brings its own settings, set below: {next(iter(parts.values()))}."
+    return "In this race " + "; ".join(f"**{a}** uses {text}" for a, text in parts.items()) + \
+        " (its own settings, over the ones below)."
 
 
 def _common_settings(archs: list[str]) -> dict[str, dict[str, Any]]:

@@ -26,6 +26,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_files,
         default_config,
         load_config_file,
+        own_settings_text,
         validate_config,
     )
     from core.runs import create_run
@@ -58,6 +59,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0  # rank 0 printed the run's progress and how it ended
     run = create_run(store, config, name=args.name, tags=args.tag or [])
     print(f"run {run.id} ({run.name}) created in {store.url}")
+    if own := own_settings_text(config):
+        print(f"note: {own}")
     if args.queue:
         print("queued; a worker (`lmwb worker`) will pick it up")
         return 0

@@ -213,3 +213,18 @@ def test_an_architecture_brings_the_settings_it_needs_unless_given() -> None:
     config = validate_config({"task": "classification", "model": "hf_pretrained"})
     assert config.to_dict()["tokenizer"]["name"] == "pretrained" and config.params("optimizer")["lr"] == 1e-4
     assert "optimizer.lr" not in changed_settings(config.to_dict())
+
+
+def test_misspelled_keys_get_the_likely_one_and_own_settings_are_said() -> None:
+    from core.config import own_settings_text
+
+    with pytest.raises(ConfigError, match=r"did you mean training\.batch_size\?$"):
+        validate_config(apply_overrides(default_config("classification"), ["training.batch-size=8"]))
+    with pytest.raises(ConfigError, match=r"\(did you mean training\.max_steps\?\)$"):
+        apply_overrides(default_config("classification"), ["trainig.max_steps=3"])
+    hf = validate_config({"task": "classification", "model": "hf_pretrained"})
+    assert own_settings_text(hf) == ("hf_pretrained brings its own settings: tokenizer.name pretrained, "
+                                     "optimizer.lr 0.0001 (--set them to change)")
+    mine = validate_config(apply_overrides(default_config("classification"), ["model.name=hf_pretrained", "optimizer.lr=3e-5"]))
+    assert "optimizer.lr" not in own_settings_text(mine)
+    assert own_settings_text(validate_config(default_config("classification"))) == ""
