@@ -148,7 +148,7 @@ def own_settings_text(config: RunConfig) -> str:
     return f"{config.arch} brings its own settings: {', '.join(used)} (--set them to change)" if used else ""
 
 
-def _suggested(base: dict[str, dict[str, Any]], arch: str | None, keep: set[str] = frozenset()) -> dict[str, dict[str, Any]]:
+def with_architecture_settings(base: dict[str, dict[str, Any]], arch: str | None, keep: set[str] = frozenset()) -> dict[str, dict[str, Any]]:
     """``base`` with ``arch``'s settings, except the ``section.key`` names in ``keep``."""
     out = copy.deepcopy(base)
     for section, values in architecture_settings(arch).items():
@@ -205,7 +205,7 @@ def validate_config(raw: dict[str, Any]) -> RunConfig:
     if "name" not in task_raw:
         raise ConfigError("task.name", None, "one of " + ", ".join(TASKS.names()), reason="missing")
     model_raw = _section(raw, "model")
-    base = _suggested(default_config(task_raw["name"]), model_raw.get("name"))
+    base = with_architecture_settings(default_config(task_raw["name"]), model_raw.get("name"))
     out: dict[str, dict[str, Any]] = {}
     for section in SECTIONS:
         try:
@@ -464,5 +464,5 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any]) 
         current[name] = value
         raw[section] = current
         if switched and section == "model":  # its own tokenizer, learning rate... unless given
-            raw = {**_suggested({k: v for k, v in raw.items() if k != "model"}, str(value), given), "model": current}
+            raw = {**with_architecture_settings({k: v for k, v in raw.items() if k != "model"}, str(value), given), "model": current}
     return raw

@@ -23,6 +23,7 @@ from core.config import (
     section_params,
     tuned_settings,
     validate_config,
+    with_architecture_settings,
 )
 from core.errors import ConfigError
 from core.paths import safe_join
@@ -267,9 +268,7 @@ def build_configs(
     for arch, model in models.items():
         entrant = {**raw, "model": model}
         if not shared:
-            for section, values in architecture_settings(arch).items():
-                kept = {} if values.get("name", entrant[section]["name"]) != entrant[section]["name"] else entrant[section]
-                entrant[section] = {**kept, **values}
+            entrant = with_architecture_settings(entrant, arch)
         try:
             configs.append(validate_config(entrant))
         except ConfigError as exc:
