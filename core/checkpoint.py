@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,15 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     state: dict[str, Any] | None = None,
     tensors: dict[str, torch.Tensor] | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> None:
     """Write atomically: a crash mid-save (or a full disk) leaves the previous checkpoint
-    intact; a failed write is a :class:`CheckpointError` naming the folder."""
+    intact; a failed write is a :class:`CheckpointError` naming the folder. ``before_commit``
+    runs after the files are written and before they replace the old ones: an exception there
+    (a writer that lost its claim on the run) leaves the old checkpoint in place."""
     folder = recover(Path(folder))
     try:
-        _save(folder, model, optimizer, state, tensors)
+        _save(folder, model, optimizer, state, tensors, before_commit)
     except (OSError, SafetensorError) as exc:  # safetensors reports its I/O errors its own way
         shutil.rmtree(folder.with_name(folder.name + ".tmp"), ignore_errors=True)
         kept = " (the previous checkpoint is kept)" if has_checkpoint(folder) else ""
@@ -54,6 +58,7 @@ def save_checkpoint(
 def _save(
     folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None,
     state: dict[str, Any] | None, tensors: dict[str, torch.Tensor] | None,
+    before_commit: Callable[[], None] | None = None,
 ) -> None:
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -68,6 +73,12 @@ def _save(
     if extra:
         save_file(extra, str(tmp / "optimizer.safetensors"))
     (tmp / "state.json").write_text(json.dumps(meta, indent=1))
+    if before_commit is not None:
+        try:
+            before_commit()
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     old = folder.with_name(folder.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():

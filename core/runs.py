@@ -34,6 +34,7 @@ from core.jobs.liveness import worker_label
 from core.metrics.catalog import METRICS
 from core.registry import TASKS
 from core.store import Run, Store
+from core.store.claims import Claim, ClaimedRun, ClaimLost
 from core.tasks.base import EvalResult, Task
 from core.tokenize import Tokenizer, load_tokenizer
 from core.train import Callback, Trainer, TrainResult, build_task, load_dataset
@@ -85,10 +86,16 @@ class RunLog:
 def execute_run(
     store: Store, run_id: str, *, resume: bool = False, callbacks: Sequence[Callback] = (),
     stop_event: threading.Event | None = None, ranks: Ranks | None = None, worker: str | None = None,
+    claim: Claim | None = None,
 ) -> TrainResult:
     """Train a stored run to the end, recording status, errors and metrics in the store.
 
     Errors are recorded on the run (status failed, readable message) and re-raised.
+
+    ``claim``: this process's claim on the run (a queue worker's, from its claim); without one
+    the run is claimed here. Every write for the run is fenced by it (:mod:`core.store.claims`):
+    once the run was declared orphaned and taken by another worker, the first write raises
+    :class:`ClaimLost`, nothing more is written, and the error says who holds the run now.
 
     ``ranks``: this process is one of several training the run (:mod:`core.distributed`); rank 0
     records as above, the others only train. A run that asks for several processes is started
@@ -100,7 +107,7 @@ def execute_run(
     if ranks is None and (wanted := processes_wanted(config)) > 1:
         message = (f"the run asks for {wanted} processes (training.nproc_per_node x nnodes): start it with "
                    "`lmwb train`, `lmwb resume` or a worker, which launch torchrun")
-        store.set_status(run.id, "failed", error=message)
+        (ClaimedRun(store, claim) if claim else store).set_status(run.id, "failed", error=message)
         raise WorkbenchError(message)
     if ranks is not None and not ranks.is_main:
         trainer = Trainer(config, store.run_dir(run.id), stop_event=stop_event, ranks=ranks)
@@ -108,40 +115,51 @@ def execute_run(
         return trainer.fit()
     # The stop flag is cleared when a run is queued or resumed, not here: a stop that arrives
     # between a worker's claim and this line must still count.
-    store.update_run(run.id, worker=worker or worker_label(), error=None)
-    store.set_status(run.id, "running")
-    log = RunLog(store, run.id, config["training"]["checkpoint"])
-    sink: Any = store
+    if resume and claim is None:
+        # Its checkpoints must be here, else it would silently train again from step 1. Asked
+        # before claiming: the row still says where the run trained (a claim makes it here).
+        store.run_files(run.id)
+    writer = ClaimedRun(store, claim or store.take_claim(run.id, worker or worker_label()))
+    log = RunLog(writer, run.id, config["training"]["checkpoint"])
+    sink: Any = writer
     try:
-        if resume:  # its checkpoints must be here: else it would silently train again from step 1
+        if resume and claim is not None:  # a worker's claim: its files must be on this machine too
             store.run_files(run.id)
-        sink = live_sink(store, run, config)  # the store, plus the live trackers training.trackers asks for
+        sink = live_sink(writer, run, config)  # the store, plus the live trackers training.trackers asks for
         trainer = Trainer(
             config, store.run_dir(run.id), sink=sink, run_id=run.id, callbacks=[log, *callbacks],
             stop_event=stop_event, ranks=ranks,
         )
         trainer.setup(resume=resume)
-        store.update_run(run.id, device=str(trainer.device))
+        writer.update_run(run.id, device=str(trainer.device))
         if trainer.device.type == "cuda":  # which GPUs of the machine it holds (the sidebar's busy/free)
-            store.set_summary(run.id, {"gpus": visible_gpu_ids(), "host": socket.gethostname()})
+            writer.set_summary(run.id, {"gpus": visible_gpu_ids(), "host": socket.gethostname()})
         result = trainer.fit()
+        if writer.lost is not None:  # a write failed quietly (a callback's log line): still lost
+            raise writer.lost
+    except ClaimLost:
+        # Someone else holds the run now: nothing may be written for it, not even "failed"; the
+        # error says why, in the worker's log or the terminal.
+        finish_trackers(sink, "failed")
+        raise
     except BaseException as exc:
         message = str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, KeyboardInterrupt):
             message = "interrupted"
         elif ranks is not None and is_comm_failure(exc):
             message = f"lost contact with another process of this run (it failed or was stopped): {first_line(exc)}"
-        store.set_status(run.id, "failed", error=message)
-        store.log_event(run.id, "error", message)
-        if not isinstance(exc, WorkbenchError | KeyboardInterrupt):
-            # A bug, not a problem the user can fix: keep where it happened for a report.
-            store.log_event(run.id, "debug", traceback.format_exc(limit=20))
+        with contextlib.suppress(ClaimLost):
+            writer.set_status(run.id, "failed", error=message)
+            writer.log_event(run.id, "error", message)
+            if not isinstance(exc, WorkbenchError | KeyboardInterrupt):
+                # A bug, not a problem the user can fix: keep where it happened for a report.
+                writer.log_event(run.id, "debug", traceback.format_exc(limit=20))
         finish_trackers(sink, "failed")
         raise
     finish_trackers(sink, result.status)
     if result.reason:
-        store.log_event(run.id, "info", result.reason)
-    store.set_status(run.id, result.status)
+        writer.log_event(run.id, "info", result.reason)
+    writer.set_status(run.id, result.status)
     return result
 
 

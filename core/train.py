@@ -68,6 +68,8 @@ class MetricSink(Protocol):
     def stop_requested(self, run_id: str) -> bool: ...
     def truncate_metrics(self, run_id: str, after_step: int) -> None: ...
     def heartbeat(self, run_id: str) -> None: ...
+    def check_writable(self, run_id: str) -> None:
+        """Raise if this process may no longer write the run (its claim was taken over)."""
 
 
 @dataclass
@@ -453,9 +455,15 @@ class Trainer:
             state["scaler"] = self.scaler.state_dict()
         extra = {"generator": self.generator.get_state(), **rng_states(self.device)}
         extra.update(peer_state_tensors(getattr(self, "_peer_states", None)))  # ranks 1.. (several ranks)
-        ckpt.save_checkpoint(folder / "last", self.model, self.optimizer, state, extra)
+        fence = self._check_writable
+        ckpt.save_checkpoint(folder / "last", self.model, self.optimizer, state, extra, before_commit=fence)
         if improved:
-            ckpt.save_checkpoint(folder / "best", self.model, None, state)
+            ckpt.save_checkpoint(folder / "best", self.model, None, state, before_commit=fence)
+
+    def _check_writable(self) -> None:
+        """A process that lost the run to another worker must not replace its checkpoints."""
+        if self.sink and self.run_id:
+            self.sink.check_writable(self.run_id)
 
     def _summary(self, start: float) -> dict[str, Any]:
         last = getattr(self, "last_eval", None)

@@ -110,6 +110,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         from core.distributed.rank import train_stored
 
         return _report(store, run.id, train_stored(store, run.id, resume=True, progress=True))
+    if run.status == "queued":  # never started: nothing to resume, and nothing to fail
+        return _start_queued(store, run, args)
     if not args.queue:
         store.run_files(run.id)  # trained on another machine, files not shared: say where, change nothing
     _set_processes(store, run, args)
@@ -138,6 +140,36 @@ def cmd_resume(args: argparse.Namespace) -> int:
         print(f"run {run.id}: {result.status}. Folder: {store.run_dir(run.id)}")
         return 0
     return _run_in_foreground(store, run.id, resume=True)
+
+
+def _start_queued(store: Any, run: Any, args: argparse.Namespace) -> int:
+    """``lmwb resume`` of a run still in the queue: with ``--queue`` it stays there as it is;
+    otherwise it is taken from the queue (atomically: no worker can take it too) and trained
+    here from its first step."""
+    from core.distributed import launch_run, processes_wanted
+    from core.jobs.liveness import worker_label
+    from core.runs import execute_run
+    from core.store.claims import Claim
+
+    if args.queue:
+        print(f"run {run.id} is queued and has not started yet; a worker (`lmwb worker`) will pick it up")
+        return 0
+    _set_processes(store, run, args)  # refused while it waits: a worker may claim it at any moment
+    label = worker_label()
+    claimed = store.claim_next_queued(label, only_run=run.id)
+    if claimed is None:
+        now = store.get_run(run.id)
+        held = f" (worker {now.worker})" if now.worker else ""
+        raise WorkbenchError(f"run {run.id} left the queue meanwhile: it is {now.status}{held}")
+    claim = Claim(claimed.id, claimed.claim_epoch, label)
+    print(f"run {run.id} had not started: training it here from step 1")
+    if processes_wanted(claimed.config) > 1:
+        result = _in_foreground(lambda stop: launch_run(store, run.id, stop_event=stop, progress=True, claim=claim))
+    else:
+        result = _in_foreground(lambda stop: execute_run(store, run.id, callbacks=[ProgressPrinter()],
+                                                         stop_event=stop, claim=claim), when="after this step")
+    print(f"run {run.id}: {result.status}. Folder: {store.run_dir(run.id)}")
+    return 0
 
 
 PROCESS_FLAGS = ("nproc_per_node", "nnodes", "dist_backend", "rdzv_endpoint")  # what `resume` may change

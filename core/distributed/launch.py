@@ -38,10 +38,12 @@ from core.errors import ConfigError, WorkbenchError
 if TYPE_CHECKING:  # torch and the trainer load when a launch happens, not on import
     from core.config import RunConfig
     from core.store import Store
+    from core.store.claims import Claim
     from core.train import TrainResult
 
 LAUNCHER_ENV = "LMWB_LAUNCHER"  # the label a run trained by these ranks shows as its worker
 RUN_ID_FILE_ENV = "LMWB_RUN_ID_FILE"  # where local rank 0 writes the id of the run it trains
+CLAIM_EPOCH_ENV = "LMWB_CLAIM_EPOCH"  # the launching worker's claim on the run: rank 0 writes under it
 AGENT_SIGNALS = "SIGHUP,SIGQUIT"  # the rest stay the launcher's (see the module's docstring)
 _SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 
@@ -91,6 +93,7 @@ def torchrun_command(args: Sequence[str]) -> str:
 def launch_run(
     store: Store, run_id: str, *, resume: bool = False, stop_event: threading.Event | None = None,
     worker: str | None = None, env: Mapping[str, str] | None = None, progress: bool = False,
+    claim: Claim | None = None,
 ) -> TrainResult:
     """Train the stored run ``run_id`` on ``training.nproc_per_node`` processes of this node
     (of ``nnodes``: every node calls this with the same run); return when they have exited.
@@ -98,7 +101,8 @@ def launch_run(
     ``stop_event``: set it to stop the run gracefully (after the ranks' next read-back, with a
     checkpoint). ``worker``: the label the run shows (default: this process). ``env``: extra
     variables for the ranks (e.g. ``CUDA_VISIBLE_DEVICES`` for a placement: local rank r takes
-    the r-th visible GPU). ``progress``: rank 0 prints the CLI's progress line.
+    the r-th visible GPU). ``progress``: rank 0 prints the CLI's progress line. ``claim``: the
+    caller's claim on the run (a queue worker's): rank 0 and the launcher write under it.
     A failure is recorded on the run with its cause and raised as a WorkbenchError, like
     :func:`core.runs.execute_run`'s.
     """
@@ -108,8 +112,10 @@ def launch_run(
     training = validate_config(run.config)["training"]
     entry = ["-m", "core.distributed", run.id, *(["--resume"] if resume else []), *(["--progress"] if progress else [])]
     args = torchrun_args(training, entry, rdzv_id=f"lmwb-{run.id}")
+    if claim is not None:
+        worker, env = claim.worker, {**(env or {}), CLAIM_EPOCH_ENV: str(claim.epoch)}
     _, failure = _launch(store, args, training, run_id=run.id, worker=worker, stop_event=stop_event, env=env)
-    return _outcome(store, run.id, failure)
+    return _outcome(store, run.id, failure, claim)
 
 
 def launch_new(
@@ -260,10 +266,12 @@ def root_cause(failures: Mapping[int, Any]) -> Failure:
     return weighed[0][1]
 
 
-def _record(store: Store, run_id: str | None, failure: Failure | None) -> None:
+def _record(store: Store, run_id: str | None, failure: Failure | None, claim: Claim | None = None) -> None:
     """Fail the run with ``failure`` if it is still running; replace rank 0's message when the
-    cause lies elsewhere (rank 0 then only saw its peer vanish)."""
+    cause lies elsewhere (rank 0 then only saw its peer vanish). Under ``claim`` when given:
+    nothing is written once another worker holds the run."""
     from core.jobs.liveness import resume_hint
+    from core.store.claims import ClaimedRun, ClaimLost
 
     if run_id is None or failure is None:
         # (Processes that all exited cleanly leave the status to rank 0, which may still be
@@ -277,14 +285,19 @@ def _record(store: Store, run_id: str | None, failure: Failure | None) -> None:
     killed_rank0 = failure.rank == 0 and "was killed" in failure.text
     if run.status == "running" or (run.status == "failed" and (cause_elsewhere or killed_rank0)):
         reason = failure.text + resume_hint(store, run_id)
-        store.set_status(run_id, "failed", error=reason)
-        store.log_event(run_id, "error", reason)
+        writer = ClaimedRun(store, claim) if claim is not None else store
+        with contextlib.suppress(ClaimLost):
+            writer.set_status(run_id, "failed", error=reason)
+            writer.log_event(run_id, "error", reason)
 
 
-def _outcome(store: Store, run_id: str, failure: Failure | None) -> TrainResult:
+def _outcome(store: Store, run_id: str, failure: Failure | None, claim: Claim | None = None) -> TrainResult:
+    from core.store.claims import ClaimedRun
     from core.train import TrainResult
 
-    _record(store, run_id, failure)
+    _record(store, run_id, failure, claim)
+    if claim is not None:
+        ClaimedRun(store, claim).check_writable(run_id)  # taken over meanwhile: ClaimLost says by whom
     run = store.get_run(run_id)
     if run.status == "failed":
         raise WorkbenchError(run.error or "the run failed")

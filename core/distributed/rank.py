@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from core.distributed.launch import LAUNCHER_ENV, RUN_ID_FILE_ENV
+from core.distributed.launch import CLAIM_EPOCH_ENV, LAUNCHER_ENV, RUN_ID_FILE_ENV
 from core.errors import ConfigError, WorkbenchError
 
 if TYPE_CHECKING:
@@ -88,13 +88,17 @@ def train_stored(store: Store, run_id: str, *, resume: bool, progress: bool) -> 
     resume RUN`` by hand)."""
     from core.config import validate_config
     from core.runs import execute_run
+    from core.store.claims import Claim
 
     run = store.get_run(run_id)
+    launcher, epoch = os.environ.get(LAUNCHER_ENV), os.environ.get(CLAIM_EPOCH_ENV)
+    # Under a worker's claim (its launcher passes the epoch); by hand, rank 0 claims the run itself.
+    claim = Claim(run.id, int(epoch), launcher) if launcher and epoch else None
     with rank_session(validate_config(run.config)["training"]) as (ranks, stop):
-        if ranks.is_main and not os.environ.get(LAUNCHER_ENV):
+        if ranks.is_main and not launcher:
             store.update_run(run.id, stop_requested=False)  # by hand: a stop from an earlier session is spent
         return execute_run(store, run.id, resume=resume, callbacks=_callbacks(ranks, progress), stop_event=stop,
-                           ranks=ranks, worker=os.environ.get(LAUNCHER_ENV))
+                           ranks=ranks, worker=launcher, claim=claim)
 
 
 def agree_world(config: RunConfig, ranks: Ranks) -> RunConfig:

@@ -119,6 +119,9 @@ class TrackedSink:
     def heartbeat(self, run_id: str) -> None:
         self.store.heartbeat(run_id)
 
+    def check_writable(self, run_id: str) -> None:
+        self.store.check_writable(run_id)
+
     # -- the end ------------------------------------------------------------------------------------
     def close(self, status: str) -> None:
         """Final metrics (a run that trained) and the tracker's end; failures only warn."""

@@ -10,6 +10,7 @@ psutil answers the pid questions on Linux, macOS and Windows alike (no ``/proc``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -134,14 +135,12 @@ def resume_hint(store: Store, run_id: str) -> str:
 
 
 def fail_if_still_running(store: Store, run: Run, reason: str) -> bool:
-    """Mark ``run`` failed unless it moved on since it was read (finished, or re-claimed)."""
-    try:
-        now = store.get_run(run.id)
-    except RunNotFound:
+    """Mark ``run`` failed unless it moved on since it was read (finished, or re-claimed), in
+    one compare-and-set that also revokes its worker's claim: if that worker was only frozen,
+    everything it writes for the run from now on is refused (:mod:`core.store.claims`)."""
+    if not store.revoke_claim(run.id, run.worker, reason):
         return False
-    if now.status != "running" or now.worker != run.worker:
-        return False
-    store.set_status(run.id, "failed", error=reason)
-    store.log_event(run.id, "error", reason)
+    with contextlib.suppress(RunNotFound):  # deleted in between: nothing to log to
+        store.log_event(run.id, "error", reason)
     log.warning("run %s: %s", run.id, reason)
     return True

@@ -42,6 +42,7 @@ from core.errors import RunNotFound, WorkbenchError
 from core.jobs.liveness import reap_orphans, worker_label
 from core.jobs.queue import RACE_TAG_PREFIX, RESUME_KEY
 from core.store import Run, Store
+from core.store.claims import Claim, ClaimedRun, ClaimLost
 
 if TYPE_CHECKING:  # core.train imports torch: keep this module light to import
     from core.train import Callback
@@ -198,48 +199,56 @@ def _execute_claimed(
     store: Store, run: Run, label: str, stop: threading.Event, stop_all: threading.Event,
     callbacks: Sequence[Callback],
 ) -> bool:
-    """Train one claimed run. Returns True when the process should exit (CUDA state broken)."""
+    """Train one claimed run. Returns True when the process should exit (CUDA state broken).
+
+    Everything written for the run goes through the claim (:class:`ClaimedRun`): if this
+    worker was frozen past the grace period and the run was given to another worker meanwhile,
+    the first write after it wakes is refused and the run stops here, with the reason in this
+    worker's log."""
     from core.distributed import launch_run, processes_wanted
     from core.runs import execute_run
 
+    claim = Claim(run.id, run.claim_epoch, label)
+    writer = ClaimedRun(store, claim)
     resume = bool(run.progress.get(RESUME_KEY))
     try:
         if store.stop_requested(run.id):
             # Stop asked for between the claim and now: execute_run would clear the flag.
-            store.set_status(run.id, "stopped")
-            store.log_event(run.id, "info", "stopped before it started")
+            writer.set_status(run.id, "stopped")
+            writer.log_event(run.id, "info", "stopped before it started")
             return False
-    except RunNotFound:  # deleted meanwhile
+    except (RunNotFound, ClaimLost):  # deleted meanwhile, or no longer ours
         return False
     log.info("worker %s: run %s (%s)%s", label, run.id, run.name, " resuming" if resume else "")
     guard_done = threading.Event()
-    guard_args = (store, run.id, stop, stop_all, guard_done)
+    guard_args = (writer, stop, stop_all, guard_done)
     guard = threading.Thread(target=_guard_run, args=guard_args, name="run-guard", daemon=True)
     guard.start()
     poisoned = False
     try:
         if processes_wanted(run.config) > 1:  # DDP: torchrun's agent runs here, the ranks beside it
-            result = launch_run(store, run.id, resume=resume, stop_event=stop, worker=label)
+            result = launch_run(store, run.id, resume=resume, stop_event=stop, worker=label, claim=claim)
         else:
-            result = execute_run(store, run.id, resume=resume, callbacks=callbacks, stop_event=stop)
+            result = execute_run(store, run.id, resume=resume, callbacks=callbacks, stop_event=stop, claim=claim)
         if result.status == "stopped" and stop_all.is_set():
             why = getattr(stop_all, "reason", "") or "the worker was shut down"
-            store.log_event(
+            writer.log_event(
                 run.id, "warning",
                 f"stopped at step {result.step} because {why}; resume to continue",
             )
         log.info("worker %s: run %s %s at step %d", label, run.id, result.status, result.step)
     except KeyboardInterrupt:
         raise
+    except ClaimLost as exc:  # nothing may be written for the run: say so here, in the worker's log
+        log.warning("worker %s: stopped run %s: %s", label, run.id, exc)
     except Exception as exc:
         # execute_run records its own failures; this covers errors before its try block
         # (an unreadable config, a deleted run) so no run is left "running" forever.
         log.warning("worker %s: run %s failed: %s", label, run.id, exc)
         with contextlib.suppress(Exception):
-            now = store.get_run(run.id)
-            if now.status == "running" and now.worker in (label, worker_label(), None):
+            if store.get_run(run.id).status == "running":
                 message = str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"
-                store.set_status(run.id, "failed", error=message)
+                writer.set_status(run.id, "failed", error=message)
         poisoned = "CUDA error" in str(exc)  # a broken CUDA context poisons later runs too
     finally:
         guard_done.set()
@@ -249,19 +258,21 @@ def _execute_claimed(
     return poisoned
 
 
-def _guard_run(
-    store: Store, run_id: str, stop: threading.Event, stop_all: threading.Event,
-    done: threading.Event,
-) -> None:
-    """Heartbeat every RUN_HEARTBEAT_S and turn a worker shutdown into a graceful run stop."""
+def _guard_run(writer: ClaimedRun, stop: threading.Event, stop_all: threading.Event, done: threading.Event) -> None:
+    """Heartbeat every RUN_HEARTBEAT_S and turn a worker shutdown (or a lost claim) into a
+    graceful run stop."""
     next_beat = time.monotonic() + RUN_HEARTBEAT_S
     while not done.wait(0.2):
         if stop_all.is_set():
             stop.set()
         if time.monotonic() >= next_beat:
             next_beat = time.monotonic() + RUN_HEARTBEAT_S
-            with contextlib.suppress(Exception):  # a busy database must not kill the run
-                store.heartbeat(run_id)
+            try:
+                writer.heartbeat(writer.run_id)
+            except ClaimLost:
+                stop.set()  # the trainer's next write raises it and says why
+            except Exception:  # noqa: S110  (a busy database must not kill the run)
+                pass
 
 
 def _empty_cuda_cache() -> None:

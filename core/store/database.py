@@ -18,6 +18,7 @@ from sqlalchemy.pool import StaticPool
 from core.errors import RunNotFound, WorkbenchError
 from core.paths import safe_join, workbench_home
 from core.store import schema
+from core.store.claims import Claim, hold_claim
 from core.store.schema import StoreSchemaError, meta_table, runs_table
 
 STORE_ENV = "LMWB_STORE"
@@ -157,18 +158,21 @@ class Database:
             yield conn
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self, fence: Claim | None = None) -> Iterator[Connection]:
         """A short write transaction, committed on success, rolled back on error.
 
         On SQLite it starts with BEGIN IMMEDIATE: the write lock is taken up front (waiting
         up to the busy timeout), so a read-then-write never fails half-way with "database is
-        locked" when another process wrote in between.
+        locked" when another process wrote in between. ``fence``: the writer's claim on the
+        run, checked first in the same transaction (:mod:`core.store.claims`).
         """
         if self.read_only:
             raise self.read_only_error()
         with self.engine.connect() as conn:
             conn.execution_options(lmwb_write=True)
             with conn.begin():
+                if fence is not None:
+                    hold_claim(conn, fence)
                 yield conn
 
     def _init_schema(self) -> None:
@@ -265,8 +269,8 @@ class Database:
                 is not None
             )
 
-    def _update(self, run_id: str, values: dict[str, Any]) -> None:
-        with self._write() as conn:
+    def _update(self, run_id: str, values: dict[str, Any], fence: Claim | None = None) -> None:
+        with self._write(fence) as conn:
             found = conn.execute(
                 sa.update(runs_table).where(runs_table.c.id == run_id).values(**values)
             ).rowcount

@@ -44,6 +44,7 @@ class Run:
     worker: str | None = None
     stop_requested: bool = False
     progress: dict[str, Any] = field(default_factory=dict)
+    claim_epoch: int = 0  # the fencing token of the worker's claim (core.store.claims)
 
     @property
     def finished(self) -> bool:
@@ -188,6 +189,7 @@ def to_run(row: sa.Row[Any]) -> Run:
         worker=m["worker"],
         stop_requested=bool(m["stop_requested"]),
         progress=m["progress"] or {},
+        claim_epoch=int(m["claim_epoch"] or 0),
     )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.errors import RunNotFound, WorkbenchError
 from core.paths import safe_join
+from core.store.claims import Claim, ClaimQueries
 from core.store.database import ARTIFACTS_ENV, Database
 from core.store.records import (
     TERMINAL_STATUSES,
@@ -34,13 +35,14 @@ def processes_of(config: Mapping[str, Any] | None) -> int:
     return int(training.get("nproc_per_node") or 1) * int(training.get("nnodes") or 1)
 
 
-# Fields update_run may write; id and created_at never change after creation.
-_UPDATABLE = frozenset(c.name for c in runs_table.columns) - {"id", "created_at"}
+# Fields update_run may write; id and created_at never change, claim_epoch only with a claim.
+_UPDATABLE = frozenset(c.name for c in runs_table.columns) - {"id", "created_at", "claim_epoch"}
 _JSON_FIELDS = frozenset({"config", "summary", "tags", "progress"})
 
 
-class RunQueries(Database):
-    """The ``runs`` table."""
+class RunQueries(ClaimQueries, Database):
+    """The ``runs`` table. Writes a run's holder makes take its claim as ``fence``
+    (:class:`core.store.claims.ClaimedRun` passes it): refused once the claim is lost."""
 
     def create_run(
         self,
@@ -156,7 +158,7 @@ class RunQueries(Database):
                 runs = runs[: max(0, int(limit))]
         return runs
 
-    def update_run(self, run_id: str, **fields: Any) -> None:
+    def update_run(self, run_id: str, *, fence: Claim | None = None, **fields: Any) -> None:
         """Write the given columns of a run (any column except ``id`` and ``created_at``).
 
         Values are validated like :meth:`create_run`'s. Unlike :meth:`set_status`, setting
@@ -178,9 +180,9 @@ class RunQueries(Database):
         for key in (_JSON_FIELDS - {"tags"}) & values.keys():
             values[key] = jsonable(values[key] if values[key] is not None else {}, key)
         values["updated_at"] = time.time()
-        self._update(run_id, values)
+        self._update(run_id, values, fence)
 
-    def set_status(self, run_id: str, status: str, error: str | None = None) -> None:
+    def set_status(self, run_id: str, status: str, error: str | None = None, *, fence: Claim | None = None) -> None:
         """Move a run to ``status`` and keep its timestamps right.
 
         * ``queued``: clears finished_at, error, worker and a pending stop (a re-queued run).
@@ -206,13 +208,13 @@ class RunQueries(Database):
             values["finished_at"] = now
         if error is not None:
             values["error"] = str(error)
-        self._update(run_id, values)
+        self._update(run_id, values, fence)
 
-    def set_summary(self, run_id: str, summary: Mapping[str, Any]) -> dict[str, Any]:
+    def set_summary(self, run_id: str, summary: Mapping[str, Any], *, fence: Claim | None = None) -> dict[str, Any]:
         """Merge ``summary`` into the run's summary (top-level keys); return the merged dict."""
         new = jsonable(dict(summary), "summary")
         c = runs_table.c
-        with self._write() as conn:
+        with self._write(fence) as conn:
             # Read-modify-write inside one locked transaction, so concurrent merges never
             # lose each other's keys (FOR UPDATE on servers; BEGIN IMMEDIATE on SQLite).
             current = conn.execute(
@@ -228,7 +230,7 @@ class RunQueries(Database):
             )
         return merged
 
-    def set_progress(self, run_id: str, progress: Mapping[str, Any]) -> None:
+    def set_progress(self, run_id: str, progress: Mapping[str, Any], *, fence: Claim | None = None) -> None:
         """Replace the run's live progress (e.g. step, max_steps, tokens_per_s, eta_s).
 
         Also records a heartbeat: a worker reporting progress is alive.
@@ -239,12 +241,12 @@ class RunQueries(Database):
             "heartbeat_at": now,
             "updated_at": now,
         }
-        self._update(run_id, values)
+        self._update(run_id, values, fence)
 
-    def heartbeat(self, run_id: str) -> None:
+    def heartbeat(self, run_id: str, *, fence: Claim | None = None) -> None:
         """Record that the worker training this run is alive (see ``Run.heartbeat_at``)."""
         now = time.time()
-        self._update(run_id, {"heartbeat_at": now, "updated_at": now})
+        self._update(run_id, {"heartbeat_at": now, "updated_at": now}, fence)
 
     def rename_run(self, run_id: str, name: str) -> None:
         """Rename a run; a name another run has is refused, since names refer to runs (the
@@ -345,6 +347,7 @@ class RunQueries(Database):
                             error=None,
                             heartbeat_at=now,
                             updated_at=now,
+                            claim_epoch=c.claim_epoch + 1,  # a new claim: any earlier holder is fenced off
                         )
                     ).rowcount
                 if won == 1:

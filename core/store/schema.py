@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 
 from core.errors import WorkbenchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 PG_INIT_LOCK = 0x4C4D5742  # "LMWB": serialises schema creation between processes on PostgreSQL
 
@@ -58,6 +58,9 @@ runs_table = sa.Table(
     sa.Column("worker", sa.String(255)),
     sa.Column("stop_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("progress", sa.JSON, nullable=False),
+    # The fencing token of the run's claim (core.store.claims): raised each time a worker takes
+    # the run and each time a claim is revoked, so a holder that lost it can write nothing more.
+    sa.Column("claim_epoch", sa.BigInteger, nullable=False, server_default="0"),
     sa.Index("ix_runs_status_created", "status", "created_at"),
 )
 
@@ -120,6 +123,11 @@ sweeps_table = sa.Table(
 # Schema migrations: MIGRATIONS[n] upgrades a store from version n to n + 1, inside the same
 # transaction that records the new version. Tables that are new in a version need no entry:
 # create_all adds them after the migrations have run.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+def _add_claim_epoch(conn: Connection) -> None:
+    """Version 2: runs.claim_epoch, the fencing token of a run's claim (0 for existing runs)."""
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN claim_epoch BIGINT NOT NULL DEFAULT 0"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _add_claim_epoch}
 
 

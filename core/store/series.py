@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import RunNotFound, WorkbenchError
+from core.store.claims import Claim
 from core.store.database import Database
 from core.store.records import EVENT_LEVELS, Event, finite_or_none
 from core.store.schema import events_table, metrics_table
@@ -21,10 +22,13 @@ METRIC_COLUMNS = ["step", "split", "name", "value", "wall_time"]
 class SeriesQueries(Database):
     """The ``metrics`` and ``events`` tables."""
 
-    def log_metrics(self, run_id: str, rows: Sequence[tuple[int, str, str, float, float]]) -> None:
+    def log_metrics(
+        self, run_id: str, rows: Sequence[tuple[int, str, str, float, float]], *, fence: Claim | None = None
+    ) -> None:
         """Append metric points ``(step, split, name, value, wall_time)``: one insert per call.
 
-        Callers batch (e.g. every few seconds), since each call is one transaction.
+        Callers batch (e.g. every few seconds), since each call is one transaction. ``fence``:
+        the writer's claim on the run (:mod:`core.store.claims`), here and below.
         """
         if not rows:
             return
@@ -45,7 +49,7 @@ class SeriesQueries(Database):
                 f"log_metrics({run_id}): each row must be (step, split, name, value, wall_time): "
                 f"{exc}"
             ) from exc
-        self._insert_for_run(run_id, metrics_table, params)
+        self._insert_for_run(run_id, metrics_table, params, fence)
 
     def metrics(
         self,
@@ -96,17 +100,17 @@ class SeriesQueries(Database):
             ).scalar()
         return None if step is None else int(step)
 
-    def truncate_metrics(self, run_id: str, after_step: int) -> int:
+    def truncate_metrics(self, run_id: str, after_step: int, *, fence: Claim | None = None) -> int:
         """Delete points logged after ``after_step`` (resuming from a checkpoint at that step);
         return how many were deleted."""
         c = metrics_table.c
-        with self._write() as conn:
+        with self._write(fence) as conn:
             return conn.execute(
                 sa.delete(metrics_table).where(c.run_id == run_id, c.step > int(after_step))
             ).rowcount
 
     # -- events ------------------------------------------------------------------------------
-    def log_event(self, run_id: str, level: str, message: str) -> None:
+    def log_event(self, run_id: str, level: str, message: str, *, fence: Claim | None = None) -> None:
         """Append a line to the run's log. ``level``: debug, info, warning (or warn), error."""
         lvl = str(level).lower()
         lvl = "warning" if lvl == "warn" else lvl
@@ -115,7 +119,7 @@ class SeriesQueries(Database):
                 f"event level {level!r}: expected one of {', '.join(EVENT_LEVELS)}"
             )
         row = {"run_id": run_id, "time": time.time(), "level": lvl, "message": str(message)}
-        self._insert_for_run(run_id, events_table, [row])
+        self._insert_for_run(run_id, events_table, [row], fence)
 
     def events(
         self, run_id: str, *, after_id: int | None = None, limit: int | None = None
@@ -136,9 +140,11 @@ class SeriesQueries(Database):
             for r in reversed(rows)
         ]
 
-    def _insert_for_run(self, run_id: str, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    def _insert_for_run(
+        self, run_id: str, table: sa.Table, rows: list[dict[str, Any]], fence: Claim | None = None
+    ) -> None:
         try:
-            with self._write() as conn:
+            with self._write(fence) as conn:
                 conn.execute(sa.insert(table), rows)  # executemany
         except IntegrityError:
             # The foreign key refused the rows: say which run is missing, not which constraint.

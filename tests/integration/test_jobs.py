@@ -241,6 +241,28 @@ def test_cli_resume_queue_and_worker(store: Store, capsys: pytest.CaptureFixture
     assert store.get_run(run.id).status == "completed"
 
 
+def test_resume_of_a_run_that_never_trained_leaves_it_runnable(
+    store: Store, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`lmwb resume` of a queued run once failed it for good ("its files are on <host>, where it
+    trained"); now --queue leaves it waiting and a plain resume takes it from the queue and
+    trains it here. A run stopped before it started resumes from step 1 the same way."""
+    queued = queue_run(store, _config(20, 10), name="q1")
+    assert main(["resume", "q1", "--queue"]) == 0
+    assert "is queued and has not started yet" in capsys.readouterr().out
+    assert store.get_run(queued.id).status == "queued"
+    assert main(["resume", "q1", "--force"]) == 0  # --force changes nothing for a run that never started
+    assert "had not started: training it here from step 1" in capsys.readouterr().out
+    done = store.get_run(queued.id)
+    assert (done.status, done.error, store.last_step(queued.id)) == ("completed", None, 20)
+
+    never = queue_run(store, _config(20, 10), name="q2")
+    main(["runs", "stop", "q2"])
+    assert store.get_run(never.id).status == "stopped" and store.get_run(never.id).started_at is None
+    assert main(["resume", "q2"]) == 0
+    assert store.get_run(never.id).status == "completed" and store.last_step(never.id) == 20
+
+
 def test_a_race_trains_its_entrants_at_the_same_time(store: Store, supervisor: Supervisor) -> None:
     """Two entrants with a worker cap of one: both train at once, each in a worker of its own
     (the cores split between them), instead of one waiting for the other."""

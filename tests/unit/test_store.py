@@ -353,6 +353,22 @@ def test_migration_hook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         Store(url, home=tmp_path)
 
 
+def test_a_version_1_store_gets_claim_epochs(tmp_path: Path) -> None:
+    """Version 2 added runs.claim_epoch: a store written before it opens, keeps its runs (at
+    epoch 0), and the next claim of one starts a new epoch."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    s = Store(url, home=tmp_path)
+    run = _run(s)
+    with s.engine.begin() as conn:  # back to version 1: the column did not exist
+        conn.execute(sa.text("ALTER TABLE runs DROP COLUMN claim_epoch"))
+        conn.execute(sa.update(store_module.meta_table).values(value="1"))
+    s.close()
+    upgraded = Store(url, home=tmp_path)
+    assert upgraded.schema_version() == store_module.SCHEMA_VERSION
+    assert upgraded.get_run(run.id).claim_epoch == 0
+    assert upgraded.claim_next_queued("host:1").claim_epoch == 1
+
+
 def test_schema_is_portable_to_postgresql() -> None:
     statements: list[str] = []
     engine = sa.create_mock_engine(

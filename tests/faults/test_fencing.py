@@ -1,0 +1,188 @@
+"""A worker that comes back from the dead trains nothing twice (fenced claims).
+
+Two machines share one queue and one artifact folder. Machine B's worker is frozen (SIGSTOP)
+while it trains a run, stays silent past the grace period, and the run is declared orphaned
+and resumed by machine A, which finishes it. Then B is thawed (SIGCONT): its next write for
+the run is refused, it stops the run and says why in its log. The run has one completed
+series: no duplicate metric rows, one "completed", A's checkpoints untouched.
+
+"Another machine" is a worker in a UTS namespace of its own (``unshare --uts``) with another
+hostname, so the liveness check judges it by its heartbeat, as it would a remote machine,
+instead of by its (still alive, frozen) pid. The same test runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.cli import main
+from core.config import apply_overrides, default_config, validate_config
+from core.jobs import checkpoint_step, queue_run
+from core.store import Store
+from core.store.claims import Claim, ClaimedRun, ClaimLost
+from tests.conftest import REPO, wait_until
+
+pytestmark = [pytest.mark.faults]
+
+GRACE_S = 10  # core.jobs.liveness.MIN_GRACE_S: the shortest silence that counts as gone
+OTHER_HOST = "lmwb-machine-b"
+
+# Long enough that the frozen worker is mid-run whatever the load; each step cheap.
+RUN = {"training.max_steps": 600, "training.eval_every": 50, "training.log_every": 10,
+       "training.checkpoint": True, "training.eval_max_batches": 1, "data.n_examples": 400,
+       "model.embed_dim": 8, "model.hidden_size": 8, "training.batch_size": 8,
+       "training.early_stopping_patience": 0}
+
+
+def _can_unshare() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "--uts", "sh", "-c", f"hostname {OTHER_HOST}"], capture_output=True)
+    return probe.returncode == 0
+
+
+needs_unshare = pytest.mark.skipif(not _can_unshare(), reason="needs `unshare --uts` (root) to fake a second machine")
+
+
+def _env(home: Path, url: str, artifacts: Path) -> dict[str, str]:
+    env = dict(os.environ, LMWB_HOME=str(home), LMWB_STORE=url, LMWB_ARTIFACTS=str(artifacts),
+               LMWB_WORKER_GRACE_S=str(GRACE_S), PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    env.pop("LMWB_NO_WORKERS", None)
+    return env
+
+
+def _worker(env: dict[str, str], log: Path, host: str | None = None) -> subprocess.Popen[bytes]:
+    """``python -m core.jobs --once`` (train one run, then exit), on another hostname if asked;
+    the returned process is the worker itself (unshare and sh exec into it)."""
+    cmd = [sys.executable, "-m", "core.jobs", "--once", "--poll", "0.1"]
+    if host is not None:
+        cmd = ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *cmd]
+    with log.open("wb") as out:
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+def _frozen_worker_is_fenced(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    artifacts = tmp_path / "shared-runs"
+    home_a, home_b = tmp_path / "machine-a", tmp_path / "machine-b"
+    env_a, env_b = _env(home_a, url, artifacts), _env(home_b, url, artifacts)
+    for key in ("LMWB_HOME", "LMWB_STORE", "LMWB_ARTIFACTS", "LMWB_WORKER_GRACE_S"):
+        monkeypatch.setenv(key, env_a[key])  # this test process is machine A
+    store = Store(url=url, home=home_a)
+    config = validate_config(apply_overrides(default_config("classification"), RUN))
+    run = queue_run(store, config, name="fenced")
+    folder = artifacts / run.id
+
+    b = _worker(env_b, tmp_path / "worker-b.log", host=OTHER_HOST)
+    try:
+        wait_until(lambda: (checkpoint_step(folder) or 0) >= 50, 120, "machine B to write its first checkpoint")
+        b.send_signal(signal.SIGSTOP)
+        frozen = store.get_run(run.id)
+        assert frozen.status == "running" and frozen.worker.startswith(f"{OTHER_HOST}:")
+        assert frozen.progress.get("step", 0) < RUN["training.max_steps"], "B finished before it could be frozen"
+
+        # Silent past the grace period: any command that reads the queue declares the run
+        # orphaned; `resume --queue` puts it back, and machine A's worker finishes it.
+        wait_until(lambda: time.time() - store.get_run(run.id).heartbeat_at > GRACE_S + 0.5, 60,
+                   "B's heartbeat to go stale")
+        assert main(["resume", run.id, "--queue"]) == 0
+        revoked = [e.message for e in store.events(run.id) if e.message.startswith("orphaned: no heartbeat")]
+        assert revoked, store.events(run.id)
+        a = _worker(env_a, tmp_path / "worker-a.log")
+        assert a.wait(timeout=180) == 0, (tmp_path / "worker-a.log").read_text()[-3000:]
+        done = store.get_run(run.id)
+        assert done.status == "completed" and done.worker == f"{socket.gethostname()}:{a.pid}", done
+        finished = checkpoint_step(folder)
+        assert finished == RUN["training.max_steps"]
+        checkpoints = _digest(folder / "checkpoints")
+        metrics_before = store.metrics(run.id)
+        events_before = len(store.events(run.id))
+
+        b.send_signal(signal.SIGCONT)  # B wakes mid-step, still believing it trains the run
+        assert b.wait(timeout=120) == 0
+    finally:
+        if b.poll() is None:
+            b.send_signal(signal.SIGCONT)
+            b.kill()
+            b.wait()
+
+    log_b = (tmp_path / "worker-b.log").read_text()
+    assert f"stopped run {run.id}: " in log_b and f"no longer holds run {run.id}" in log_b, log_b[-3000:]
+    assert f"claimed again by {done.worker} (claim {done.claim_epoch}, now completed)" in log_b, log_b[-3000:]
+    after = store.get_run(run.id)
+    assert (after.status, after.worker, after.claim_epoch) == ("completed", done.worker, done.claim_epoch)
+    metrics = store.metrics(run.id)
+    assert not metrics.duplicated(["step", "split", "name"]).any()
+    assert len(metrics) == len(metrics_before), "B wrote metric points after it lost the run"
+    assert len(store.events(run.id)) == events_before, "B wrote to the run's log after it lost the run"
+    assert sum(e.message.startswith("completed at step") for e in store.events(run.id)) == 1
+    assert checkpoint_step(folder) == finished and _digest(folder / "checkpoints") == checkpoints
+    assert not (folder / "checkpoints" / "last.tmp").exists()
+
+
+@pytest.mark.slow
+@needs_unshare
+def test_a_frozen_worker_is_fenced_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _frozen_worker_is_fenced(f"sqlite:///{tmp_path / 'shared.db'}", tmp_path, monkeypatch)
+
+
+@pytest.mark.slow
+@needs_unshare
+def test_a_frozen_worker_is_fenced_on_postgres(
+    fresh_postgres_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _frozen_worker_is_fenced(fresh_postgres_db, tmp_path, monkeypatch)
+
+
+def test_every_write_of_a_lost_claim_is_refused(store: Store) -> None:
+    """The unit of the above: once the run is revoked and claimed again, each kind of write the
+    old holder makes raises ClaimLost naming the new holder, and nothing reaches the store."""
+    config = validate_config(apply_overrides(default_config("classification"), RUN))
+    run = queue_run(store, config)
+    first = store.claim_next_queued("machine-b:1")
+    old = ClaimedRun(store, Claim(run.id, first.claim_epoch, "machine-b:1"))
+    old.log_metrics(run.id, [(1, "train", "loss", 0.7, 0.1)])  # still the holder: accepted
+    assert store.revoke_claim(run.id, "machine-b:1", "orphaned: no heartbeat from worker machine-b:1 for 31 s")
+    assert not store.revoke_claim(run.id, "machine-b:1", "twice")  # no longer running under it
+    store.set_status(run.id, "queued")
+    second = store.claim_next_queued("machine-a:2")
+    assert second.claim_epoch == first.claim_epoch + 2  # revoked once, claimed once
+    new = ClaimedRun(store, Claim(run.id, second.claim_epoch, "machine-a:2"))
+    writes = [
+        lambda: old.log_metrics(run.id, [(2, "train", "loss", 0.6, 0.2)]),
+        lambda: old.log_event(run.id, "info", "completed at step 2"),
+        lambda: old.set_status(run.id, "completed"),
+        lambda: old.set_progress(run.id, {"step": 2}),
+        lambda: old.set_summary(run.id, {"step": 2}),
+        lambda: old.update_run(run.id, device="cpu"),
+        lambda: old.truncate_metrics(run.id, 0),
+        lambda: old.heartbeat(run.id),
+        lambda: old.check_writable(run.id),
+    ]
+    for write in writes:
+        with pytest.raises(ClaimLost, match="claimed again by machine-a:2"):
+            write()
+    assert old.stop_requested(run.id)  # what its stop watcher polls: stop now
+    new.log_metrics(run.id, [(2, "train", "loss", 0.5, 0.2)])  # the holder's writes go through
+    new.check_writable(run.id)
+    assert not new.stop_requested(run.id)
+    assert store.get_run(run.id).status == "running"
+    assert list(store.metrics(run.id)["value"]) == [0.7, 0.5]
+    assert [e.message for e in store.events(run.id)] == []
