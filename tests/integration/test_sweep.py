@@ -248,7 +248,7 @@ def test_grid_runs_the_cartesian_product_once_and_prunes_a_bad_trial(store: Stor
     sweep = sw.create_sweep(store, spec, name="grid")
     assert spec.expected_trials() == 6
     sw.start_sweep(store, sweep.id)
-    assert sw.run_trials(store, sweep.id, slot=0) == 6
+    assert sw.run_trials(store, sweep.id) == 6
     _assert_each_grid_point_once(store, sweep, GRID_SPACE)
     assert sw.run_trials(store, sweep.id) == 0  # the budget is spent
 
@@ -259,7 +259,7 @@ def test_grid_runs_the_cartesian_product_once_and_prunes_a_bad_trial(store: Stor
                          pruner={"name": "median", "startup_trials": 2})
     sweep = sw.create_sweep(store, spec, name="pruned")
     sw.start_sweep(store, sweep.id)
-    sw.run_trials(store, sweep.id, slot=0)
+    sw.run_trials(store, sweep.id)
     trials = {t.params["optimizer.lr"]: t for t in _trials(store, sweep)}
     bad = trials[5.0]
     assert [t.params["optimizer.lr"] for t in sorted(trials.values(), key=lambda t: t.number)][-1] == 5.0
@@ -317,6 +317,14 @@ def _assert_no_duplicate_no_lost(store: Store, sweep: SweepRecord, n_trials: int
     # Two different processes shared the work.
     assert len({t.user_attrs["worker"] for t in trials}) == 2
     assert store.get_sweep(sweep.id).status == "completed"
+    # Each trial drew its own values: those its trial number gives with the sweep's seed,
+    # whichever worker trained it (here replayed in this process, one trial after another).
+    params = [t.params for t in sorted(trials, key=lambda t: t.number)]
+    assert len({p["optimizer.lr"] for p in params}) == n_trials
+    spec = sw.SweepSpec.from_dict(sweep.spec)
+    space = spec.search_space()
+    replay = optuna.create_study(sampler=sw.make_sampler(spec, space))
+    assert params == [space.sample(replay.ask()) for _ in range(n_trials)]
 
 
 @pytest.mark.slow
@@ -387,7 +395,7 @@ def test_stop_stops_running_trials_and_resume_continues_the_study(store: Store) 
     sweep = sw.create_sweep(store, spec)
     sw.start_sweep(store, sweep.id)
     done: list[int] = []
-    worker = threading.Thread(target=lambda: done.append(sw.run_trials(store, sweep.id, slot=0)))
+    worker = threading.Thread(target=lambda: done.append(sw.run_trials(store, sweep.id)))
     worker.start()
     _wait(lambda: _worker_pid_of_running_trial(store, sweep, 10), 60, "a trial to train")
     assert sw.stop_sweep(store, sweep.id).status in ("stopping", "stopped")
@@ -402,7 +410,7 @@ def test_stop_stops_running_trials_and_resume_continues_the_study(store: Store) 
     store.update_sweep(sweep.id, spec={**store.get_sweep(sweep.id).spec,
                                        "base": _base(max_steps=20, eval_every=10)})
     assert sw.start_sweep(store, sweep.id).status == "running"
-    assert sw.run_trials(store, sweep.id, slot=0) == 2
+    assert sw.run_trials(store, sweep.id) == 2
     assert store.get_sweep(sweep.id).status == "completed"
     trials = _trials(store, sweep)
     assert [t.state for t in trials[1:]] == [TrialState.COMPLETE] * 2
@@ -414,7 +422,7 @@ def test_promote_best_queues_a_full_run_from_the_best_config(store: Store) -> No
     spec = sw.build_spec(_base(), {"optimizer.lr": {"choices": [0.003, 0.01]}}, method="grid")
     sweep = sw.create_sweep(store, spec)
     sw.start_sweep(store, sweep.id)
-    sw.run_trials(store, sweep.id, slot=0)
+    sw.run_trials(store, sweep.id)
     best = sw.best_trial(store, store.get_sweep(sweep.id))
     assert best is not None
     run = sw.promote_best(store, sweep.id, overrides={"training.max_steps": 50})
@@ -448,3 +456,30 @@ def test_one_supervisor_trains_queued_runs_and_sweep_trials_under_one_cap(store:
     assert len(trial_runs) == 2 and all(r.status == "completed" for r in trial_runs)
     first_trial = min(r.started_at for r in trial_runs)
     assert all(store.get_run(r.id).finished_at <= first_trial for r in queued)  # queued runs first
+
+
+# -- trials drawn as the method says, whichever worker trains them ---------------------------------
+# These go through the job workers, as the app runs sweeps: run_local's supervisor starts worker
+# processes, and each trial is one `run_trials(max_trials=1)` call in whichever worker is free.
+LR = {"optimizer.lr": {"low": 5e-4, "high": 5e-2, "log": True}}
+
+
+def _through_the_workers(store: Store, spec: sw.SweepSpec, name: str) -> list[optuna.trial.FrozenTrial]:
+    sweep = sw.create_sweep(store, spec, name=name)
+    assert sw.run_local(store, sweep.id, poll_s=0.2).status == "completed"
+    trials = sorted(_trials(store, sweep), key=lambda t: t.number)
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    for t in trials:  # the run trained what the trial says
+        assert store.get_run(t.user_attrs["run_id"]).config["optimizer"]["lr"] == t.params["optimizer.lr"]
+    return trials
+
+
+@pytest.mark.slow
+def test_a_random_sweep_in_one_worker_draws_a_new_value_per_trial_and_its_seed_repeats_it(store: Store) -> None:
+    spec = sw.build_spec(_base(), LR, method="random", n_trials=6, seed=11, workers=1)
+    first = [t.params["optimizer.lr"] for t in _through_the_workers(store, spec, "random-a")]
+    assert len(set(first)) == 6 and all(5e-4 <= lr <= 5e-2 for lr in first), first
+    # The same seed, another sweep (another worker process): the same value for each trial number.
+    spec = sw.build_spec(_base(), LR, method="random", n_trials=3, seed=11, workers=1)
+    again = [t.params["optimizer.lr"] for t in _through_the_workers(store, spec, "random-b")]
+    assert again == first[:3]
