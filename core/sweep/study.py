@@ -110,6 +110,8 @@ def make_sampler(spec: SweepSpec, space: SearchSpace) -> optuna.samplers.BaseSam
     serves sweeps created before that (trial number -> grid point)."""
     if spec.method == "grid":
         return optuna.samplers.GridSampler(space.grid(), seed=spec.seed)
+    if spec.method not in ("random", "tpe", "gp"):
+        raise ConfigError("method", spec.method, settings.METHOD.allowed())
 
     def build(seed: int) -> optuna.samplers.BaseSampler:
         with warnings.catch_warnings():
@@ -125,8 +127,6 @@ def make_sampler(spec: SweepSpec, space: SearchSpace) -> optuna.samplers.BaseSam
                 seed=seed, n_startup_trials=spec.startup(), warn_independent_sampling=False
             )
 
-    if spec.method not in ("random", "tpe", "gp"):
-        raise ConfigError("method", spec.method, settings.METHOD.allowed())
     return PerTrialSeed(spec.seed, build)
 
 
