@@ -76,7 +76,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(message)s")
         print(f"sweep worker on {store.url}: running trials of {args.sweep}", flush=True)
-        done = sw.worker_main(store, args.sweep, slot=args.slot)
+        done = sw.worker_main(store, args.sweep)
         record = store.get_sweep(args.sweep)
         print(f"sweep worker exiting after {done} trial(s); sweep {record.id} is {record.status}"
               + (f" (resume it with `lmwb sweep start {record.id}`)" if record.status in ("stopped", "failed") else ""))
@@ -144,5 +144,4 @@ def register(sub: Any) -> None:
     p.add_argument("--detach", action="store_true", help="start: run the workers in the background and return")
     p.add_argument("--promote", action="store_true", help="best: queue a full run from the best trial's config")
     p.add_argument("--output", "-o", help="best: write the best config to this YAML file")
-    p.add_argument("--slot", type=int, help=argparse.SUPPRESS)  # set by the local driver: sampler seed
     p.set_defaults(func=cmd_sweep)

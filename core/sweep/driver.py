@@ -119,7 +119,7 @@ def _install_handlers(handler: Callable[[int, Any], None]) -> Callable[[], None]
     return restore
 
 
-def worker_main(store: Store, ref: str, slot: int | None = None) -> int:
+def worker_main(store: Store, ref: str) -> int:
     """A worker process's main (``lmwb sweep worker``): starts a new (``created``) sweep;
     SIGTERM / Ctrl-C stop the current trial after its step (the trial can run again when the
     sweep resumes) and exit."""
@@ -134,7 +134,7 @@ def worker_main(store: Store, ref: str, slot: int | None = None) -> int:
 
     restore = _install_handlers(handle)
     try:
-        return run_trials(store, ref, slot=slot, state=state)
+        return run_trials(store, ref, state=state)
     finally:
         restore()
 

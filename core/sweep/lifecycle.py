@@ -38,7 +38,8 @@ from core.sweep.study import (
 
 
 def create_sweep(store: Store, spec: SweepSpec, *, name: str | None = None) -> SweepRecord:
-    """Store a validated spec and create its (empty) Optuna study in the same database."""
+    """Store a validated spec and create its Optuna study in the same database: empty, or
+    for a grid with the points to run queued (:func:`_enqueue_grid`)."""
     config = spec.config()
     record = store.create_sweep(spec.to_dict(), name=name, task=config.task)
     spec.study_name = STUDY_PREFIX + record.id
@@ -47,14 +48,8 @@ def create_sweep(store: Store, spec: SweepSpec, *, name: str | None = None) -> S
         storage=storage, study_name=spec.study_name, direction=spec.direction,
         sampler=optuna.samplers.RandomSampler(),
     )
-    space = spec.search_space()
-    if spec.method == "grid" and space.conditional:
-        # GridSampler grids are products; a conditional grid is enumerated here instead (an
-        # inactive key is not a separate point), in the sampler's seeded order.
-        points = space.grid_points()
-        order = np.random.default_rng(spec.seed).permutation(len(points))
-        for i in order[: spec.n_trials]:
-            study.enqueue_trial(points[int(i)])
+    if spec.method == "grid":
+        _enqueue_grid(study, spec, [])
     store.update_sweep(record.id, spec=spec.to_dict())
     return store.get_sweep(record.id)
 
@@ -76,13 +71,12 @@ def start_sweep(store: Store, ref: str) -> SweepRecord:
     spec = SweepSpec.from_dict(sweep.spec)
     study = load_study(store, sweep)
     trials = study.get_trials(deepcopy=False)
-    if trials and spec.method == "grid":
-        _enqueue_rest_of_grid(study, spec, trials)
-    else:
-        retried = {t.user_attrs.get("retry_of") for t in trials}
-        for t in trials:
-            if was_stopped(t) and t.number not in retried:
-                study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number})
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    for t in trials:
+        if was_stopped(t) and t.number not in retried:  # its own values (grid: its point) again
+            study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number})
+    if spec.method == "grid":
+        _enqueue_grid(study, spec, study.get_trials(deepcopy=False))
     finished = sum(1 for t in trials if counts_for_budget(t))
     now = time.time()
     deadline = None
@@ -96,19 +90,24 @@ def start_sweep(store: Store, ref: str) -> SweepRecord:
     return store.get_sweep(sweep.id)
 
 
-def _enqueue_rest_of_grid(study: optuna.Study, spec: SweepSpec, trials: list[FrozenTrial]) -> None:
-    """Resuming a grid: enqueue the points not yet done, explicitly. (GridSampler would pick
-    them at random for trial numbers past the grid size, and two workers could pick the same
-    one; a queued trial is popped by exactly one worker.)"""
+def _enqueue_grid(study: optuna.Study, spec: SweepSpec, trials: list[FrozenTrial]) -> None:
+    """Enqueue the grid points no trial holds yet, in the seed's order, up to the budget.
+
+    Why a queue: Optuna hands a waiting trial to exactly one worker (its WAITING -> RUNNING
+    update runs under a row lock, ``BEGIN IMMEDIATE`` on SQLite), so any number of workers on
+    SQLite or PostgreSQL give each point to one trial, whatever trial numbers retries of
+    stopped trials take. (GridSampler maps trial numbers below the grid size to points, and
+    picks the others at random among the points not yet run: two workers can pick the same.)
+    A stopped trial's point is held by its retry, enqueued by :func:`start_sweep`.
+    """
     def key(params: Mapping[str, Any]) -> str:
         return repr(sorted(params.items()))
 
-    taken = {key(t.params) for t in trials if counts_for_budget(t) or t.state == TrialState.RUNNING}
-    taken |= {key(t.system_attrs.get("fixed_params", {})) for t in trials if t.state == TrialState.WAITING}
+    holding = [t for t in trials if not was_stopped(t)]  # done, running, or waiting in the queue
+    taken = {key(t.system_attrs.get("fixed_params", t.params)) for t in holding}
+    room = (spec.expected_trials() or 0) - len(holding)
     points = spec.search_space().grid_points()
-    order = np.random.default_rng(spec.seed).permutation(len(points))
-    room = (spec.expected_trials() or len(points)) - sum(1 for t in trials if counts_for_budget(t))
-    for i in order:
+    for i in np.random.default_rng(spec.seed).permutation(len(points)):
         if room <= 0:
             break
         if key(points[int(i)]) not in taken:

@@ -23,8 +23,9 @@ from core.sweep.study import load_study, trial_status
 
 
 def trials_frame(store: Store, sweep: SweepRecord, study: optuna.Study | None = None) -> pd.DataFrame:
-    """One row per trial: trial, status, value, one column per parameter, duration_s, step
-    (pruned: the step it stopped at), run_id, run_status, error."""
+    """One row per trial that has started (not the grid points and retries still queued):
+    trial, status, value, one column per parameter, duration_s, step (pruned: the step it
+    stopped at), run_id, run_status, error."""
     study = study or load_study(store, sweep)
     spec = SweepSpec.from_dict(sweep.spec)
     runs = {r.id: r for r in store.list_runs(sweep_id=sweep.id)}
@@ -32,6 +33,8 @@ def trials_frame(store: Store, sweep: SweepRecord, study: optuna.Study | None = 
     rows = []
     now = time.time()
     for t in study.get_trials(deepcopy=False):
+        if t.state == TrialState.WAITING:
+            continue
         run = runs.get(t.user_attrs.get("run_id", ""))
         if t.datetime_start is not None:
             end = t.datetime_complete.timestamp() if t.datetime_complete else now
@@ -81,7 +84,7 @@ def sweep_status(store: Store, ref: str) -> dict[str, Any]:
         "counts": counts,
         "expected_trials": spec.expected_trials(),
         "best": best,
-        "trials": len(trials),
+        "trials": len(trials) - counts["waiting"],  # started; the queued ones are still to come
     }
 
 

@@ -31,10 +31,11 @@ class Choice:
 
 # -- method -------------------------------------------------------------------------------------
 METHODS: tuple[Choice, ...] = (
-    Choice("grid", "Grid", "Grid search tries every combination of the swept values once. A numeric "
-           "range contributes a few evenly spaced points (log-spaced on a log scale)."),
-    Choice("random", "Random search", "Random search draws every value independently: uniformly, or "
-           "log-uniformly on a log scale."),
+    Choice("grid", "Grid", "Grid search tries every combination of the swept values once, however many "
+           "workers share it. A numeric range contributes a few evenly spaced points (log-spaced on a log "
+           "scale)."),
+    Choice("random", "Random search", "Random search draws every value of every trial independently: "
+           "uniformly, or log-uniformly on a log scale."),
     Choice("tpe", "Bayesian (TPE)", "The Tree-structured Parzen Estimator models which regions gave good "
            "and which gave bad trials so far, and samples where good ones are likelier."),
     Choice("gp", "Bayesian (Gaussian process)", "Optuna's Gaussian-process sampler fits a model to the "
@@ -90,7 +91,10 @@ PRUNER = Param("pruner", "str", "none", "Whether to stop unpromising trials earl
                "evaluation.", choices=_names(PRUNERS), sweepable=False, label="Pruning")
 WORKERS = Param("workers", "int", 1, "Local worker processes, each training one trial at a time.",
                 low=1, high=64, sweepable=False, label="Parallel workers")
-SEED = Param("seed", "int", 0, "Seed of the sampler: the same seed and settings propose the same trials.",
+SEED = Param("seed", "int", 0, "Seed of the trials' draws: a trial's values come from this seed and its trial "
+             "number, whichever worker trains it. The same seed and settings repeat a random sweep (with any "
+             "number of workers) and a grid's order; TPE and GP repeat only with one worker (with several, "
+             "each proposal also depends on which trials have finished by then).",
              low=0, high=2**32 - 1, sweepable=False, label="Seed")
 NAME = Param("name", "str", "", "A name for the sweep (empty: sweep-<id>).", sweepable=False,
              label="Sweep name")

@@ -15,10 +15,13 @@ import contextlib
 import os
 import threading
 import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import optuna
 import sqlalchemy as sa
+from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from core.errors import ConfigError, WorkbenchError
@@ -100,27 +103,81 @@ class _StaleTrialHandler:
 
 
 
-def make_sampler(spec: SweepSpec, space: SearchSpace, slot: int = 0) -> optuna.samplers.BaseSampler:
-    """The sampler for ``spec.method``. Grid keeps the sweep's seed in every worker (trial
-    number -> grid point must agree); the others get a per-worker seed so two workers never
-    draw the same sequence."""
-    seed = spec.seed if slot == 0 else (spec.seed + 1_000_003 * slot) % (2**32 - 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if spec.method == "grid":
-            return optuna.samplers.GridSampler(space.grid(), seed=spec.seed)
-        if spec.method == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        if spec.method == "tpe":
-            return optuna.samplers.TPESampler(
-                seed=seed, n_startup_trials=spec.startup(), multivariate=True,
-                group=space.conditional, constant_liar=True,
-            )
-        if spec.method == "gp":
+def make_sampler(spec: SweepSpec, space: SearchSpace) -> optuna.samplers.BaseSampler:
+    """The sampler for ``spec.method``: random, TPE and GP draw each trial from (the sweep's
+    seed, the trial number) (:class:`PerTrialSeed`). A grid's points are all enqueued when the
+    sweep is created (:func:`core.sweep.lifecycle.create_sweep`), so its GridSampler only
+    serves sweeps created before that (trial number -> grid point)."""
+    if spec.method == "grid":
+        return optuna.samplers.GridSampler(space.grid(), seed=spec.seed)
+    if spec.method not in ("random", "tpe", "gp"):
+        raise ConfigError("method", spec.method, settings.METHOD.allowed())
+
+    def build(seed: int) -> optuna.samplers.BaseSampler:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if spec.method == "random":
+                return optuna.samplers.RandomSampler(seed=seed)
+            if spec.method == "tpe":
+                return optuna.samplers.TPESampler(
+                    seed=seed, n_startup_trials=spec.startup(), multivariate=True,
+                    group=space.conditional, constant_liar=True,
+                )
             return optuna.samplers.GPSampler(
                 seed=seed, n_startup_trials=spec.startup(), warn_independent_sampling=False
             )
-    raise ConfigError("method", spec.method, settings.METHOD.allowed())
+
+    return PerTrialSeed(spec.seed, build)
+
+
+class PerTrialSeed(optuna.samplers.BaseSampler):
+    """Runs each trial with its own sampler, seeded from (the sweep's seed, the trial number).
+
+    Why: a job worker loads the study afresh for every trial it trains, in any process on any
+    machine, so a sampler seeded once per process (or per worker) draws the same first values
+    in every trial that worker runs (random search, and the start-up trials of TPE and GP).
+    Seeded by trial number, each trial gets independent draws whichever worker runs it, and
+    the same draws as any other run of the same seed: random search repeats with any number of
+    workers; TPE and GP repeat with one worker (their proposals also depend on which trials
+    have finished when a trial starts).
+    """
+
+    def __init__(self, seed: int, build: Callable[[int], optuna.samplers.BaseSampler]) -> None:
+        self._seed = seed
+        self._build = build
+        self._by_trial: dict[int, optuna.samplers.BaseSampler] = {}
+
+    def _of(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
+        sampler = self._by_trial.get(trial.number)
+        if sampler is None:
+            seed = int(np.random.SeedSequence([self._seed, trial.number]).generate_state(1)[0])
+            sampler = self._by_trial[trial.number] = self._build(seed)
+        return sampler
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._of(trial).before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return self._of(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        return self._of(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        return self._of(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
+        self._of(trial).after_trial(study, trial, state, values)
+        self._by_trial.pop(trial.number, None)
+
+    def reseed_rng(self) -> None:
+        """Nothing to do: every trial has its own seed already."""
 
 
 def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
@@ -142,12 +199,12 @@ def make_pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def load_study(store: Store, sweep: SweepRecord, slot: int = 0) -> optuna.Study:
+def load_study(store: Store, sweep: SweepRecord) -> optuna.Study:
     spec = SweepSpec.from_dict(sweep.spec)
     space = spec.search_space()
     return optuna.load_study(
         study_name=spec.study_name, storage=optuna_storage(store),
-        sampler=make_sampler(spec, space, slot), pruner=make_pruner(spec),
+        sampler=make_sampler(spec, space), pruner=make_pruner(spec),
     )
 
 

@@ -5,8 +5,9 @@ Every trial is an ordinary run in the store (``runs.sweep_id`` set, tagged ``swe
 trained in-process by :func:`core.runs.execute_run`; :class:`TrialReporter` reports its
 periodic validation metric to the trial, and a trial the pruner stops is marked ``pruned``
 with its step. A trial whose training raises is FAIL in Optuna and ``failed`` in the store;
-the sweep goes on. A grid trial's grid point is its trial number (Optuna's GridSampler does
-that for the first ``grid size`` trials), so parallel workers never evaluate a point twice.
+the sweep goes on. A grid trial takes one of the points enqueued when the sweep was created
+(Optuna hands each waiting trial to one worker), so parallel workers never evaluate a point
+twice.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -99,14 +99,13 @@ class WorkerState:
 
 
 def run_trials(
-    store: Store, ref: str, *, slot: int | None = None, state: WorkerState | None = None,
-    max_trials: int | None = None,
+    store: Store, ref: str, *, state: WorkerState | None = None, max_trials: int | None = None,
 ) -> int:
     """Run trials of a sweep until its budget is spent or it is stopped; return how many.
 
     Any number of these may run at once, in other processes or on other machines sharing the
-    database: each trial slot is claimed atomically. ``slot`` picks the sampler's seed
-    (0: the sweep's own; default: from the process id).
+    database: each trial slot is claimed atomically, and each trial's values depend on the
+    sweep's seed and its trial number, not on the worker (:class:`core.sweep.study.PerTrialSeed`).
     """
     from core.registry import load_components
 
@@ -116,8 +115,7 @@ def run_trials(
     sweep = store.get_sweep(ref)
     spec = SweepSpec.from_dict(sweep.spec)
     space = spec.search_space()
-    slot = slot if slot is not None else os.getpid() % 10_000 + 1
-    study = load_study(store, sweep, slot)
+    study = load_study(store, sweep)
     label = worker_label()
     done = 0
     db_errors = 0

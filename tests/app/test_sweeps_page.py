@@ -71,7 +71,7 @@ def _tiny_sweep(store: Store) -> Any:
                                "model.dropout": {"choices": [0.0, 0.2]}}, method="grid")
     sweep = sw.create_sweep(store, spec, name="page-sweep")
     sw.start_sweep(store, sweep.id)
-    sw.run_trials(store, sweep.id, slot=0)
+    sw.run_trials(store, sweep.id)
     return store.get_sweep(sweep.id)
 
 

@@ -248,18 +248,18 @@ def test_grid_runs_the_cartesian_product_once_and_prunes_a_bad_trial(store: Stor
     sweep = sw.create_sweep(store, spec, name="grid")
     assert spec.expected_trials() == 6
     sw.start_sweep(store, sweep.id)
-    assert sw.run_trials(store, sweep.id, slot=0) == 6
+    assert sw.run_trials(store, sweep.id) == 6
     _assert_each_grid_point_once(store, sweep, GRID_SPACE)
     assert sw.run_trials(store, sweep.id) == 0  # the budget is spent
 
-    # Pruning: val loss, a far too high learning rate against two sane ones. Seed 3 orders
+    # Pruning: val loss, a far too high learning rate against two sane ones. Seed 1 orders
     # the grid sane, sane, bad, so the bad trial meets a median to fall below.
     space = {"optimizer.lr": {"choices": [0.003, 0.01, 5.0]}}
-    spec = sw.build_spec(_base(max_steps=40), space, method="grid", seed=3, metric="loss",
+    spec = sw.build_spec(_base(max_steps=40), space, method="grid", seed=1, metric="loss",
                          pruner={"name": "median", "startup_trials": 2})
     sweep = sw.create_sweep(store, spec, name="pruned")
     sw.start_sweep(store, sweep.id)
-    sw.run_trials(store, sweep.id, slot=0)
+    sw.run_trials(store, sweep.id)
     trials = {t.params["optimizer.lr"]: t for t in _trials(store, sweep)}
     bad = trials[5.0]
     assert [t.params["optimizer.lr"] for t in sorted(trials.values(), key=lambda t: t.number)][-1] == 5.0
@@ -317,6 +317,14 @@ def _assert_no_duplicate_no_lost(store: Store, sweep: SweepRecord, n_trials: int
     # Two different processes shared the work.
     assert len({t.user_attrs["worker"] for t in trials}) == 2
     assert store.get_sweep(sweep.id).status == "completed"
+    # Each trial drew its own values: those its trial number gives with the sweep's seed,
+    # whichever worker trained it (here replayed in this process, one trial after another).
+    params = [t.params for t in sorted(trials, key=lambda t: t.number)]
+    assert len({p["optimizer.lr"] for p in params}) == n_trials
+    spec = sw.SweepSpec.from_dict(sweep.spec)
+    space = spec.search_space()
+    replay = optuna.create_study(sampler=sw.make_sampler(spec, space))
+    assert params == [space.sample(replay.ask()) for _ in range(n_trials)]
 
 
 @pytest.mark.slow
@@ -387,7 +395,7 @@ def test_stop_stops_running_trials_and_resume_continues_the_study(store: Store) 
     sweep = sw.create_sweep(store, spec)
     sw.start_sweep(store, sweep.id)
     done: list[int] = []
-    worker = threading.Thread(target=lambda: done.append(sw.run_trials(store, sweep.id, slot=0)))
+    worker = threading.Thread(target=lambda: done.append(sw.run_trials(store, sweep.id)))
     worker.start()
     _wait(lambda: _worker_pid_of_running_trial(store, sweep, 10), 60, "a trial to train")
     assert sw.stop_sweep(store, sweep.id).status in ("stopping", "stopped")
@@ -402,7 +410,7 @@ def test_stop_stops_running_trials_and_resume_continues_the_study(store: Store) 
     store.update_sweep(sweep.id, spec={**store.get_sweep(sweep.id).spec,
                                        "base": _base(max_steps=20, eval_every=10)})
     assert sw.start_sweep(store, sweep.id).status == "running"
-    assert sw.run_trials(store, sweep.id, slot=0) == 2
+    assert sw.run_trials(store, sweep.id) == 2
     assert store.get_sweep(sweep.id).status == "completed"
     trials = _trials(store, sweep)
     assert [t.state for t in trials[1:]] == [TrialState.COMPLETE] * 2
@@ -414,7 +422,7 @@ def test_promote_best_queues_a_full_run_from_the_best_config(store: Store) -> No
     spec = sw.build_spec(_base(), {"optimizer.lr": {"choices": [0.003, 0.01]}}, method="grid")
     sweep = sw.create_sweep(store, spec)
     sw.start_sweep(store, sweep.id)
-    sw.run_trials(store, sweep.id, slot=0)
+    sw.run_trials(store, sweep.id)
     best = sw.best_trial(store, store.get_sweep(sweep.id))
     assert best is not None
     run = sw.promote_best(store, sweep.id, overrides={"training.max_steps": 50})
@@ -448,3 +456,78 @@ def test_one_supervisor_trains_queued_runs_and_sweep_trials_under_one_cap(store:
     assert len(trial_runs) == 2 and all(r.status == "completed" for r in trial_runs)
     first_trial = min(r.started_at for r in trial_runs)
     assert all(store.get_run(r.id).finished_at <= first_trial for r in queued)  # queued runs first
+
+
+# -- trials drawn as the method says, whichever worker trains them ---------------------------------
+# These go through the job workers, as the app runs sweeps: a supervisor starts worker processes,
+# and each trial is one `run_trials(max_trials=1)` call in whichever worker is free.
+LR = {"optimizer.lr": {"low": 5e-4, "high": 5e-2, "log": True}}
+
+
+def _through_the_workers(store: Store, *specs: sw.SweepSpec) -> list[list[optuna.trial.FrozenTrial]]:
+    """Start the sweeps and let one supervisor's workers train them (as `lmwb ui`'s do), up to
+    the largest ``workers`` setting at once; each sweep's trials, by trial number."""
+    from core.jobs import Supervisor
+
+    sweeps = [sw.start_sweep(store, sw.create_sweep(store, spec).id) for spec in specs]
+    workers = max(spec.workers for spec in specs)
+    with Supervisor(store.connect_url, store.home, max_workers=workers, idle_exit_s=3.0, poll_s=0.1) as supervisor:
+        supervisor.ensure_workers()
+        _wait(lambda: all(sw.finalize(store, s.id).status == "completed" for s in sweeps), 180, "the sweeps to complete")
+    out = []
+    for sweep in sweeps:
+        trials = sorted(_trials(store, sweep), key=lambda t: t.number)
+        assert all(t.state == TrialState.COMPLETE for t in trials)
+        for t in trials:  # the run trained what the trial says
+            assert store.get_run(t.user_attrs["run_id"]).config["optimizer"]["lr"] == t.params["optimizer.lr"]
+        out.append(trials)
+    return out
+
+
+@pytest.mark.slow
+def test_a_random_sweep_in_one_worker_draws_a_new_value_per_trial_and_its_seed_repeats_it(store: Store) -> None:
+    # Two sweeps with the same seed, one after the other in one worker process.
+    a, b = (sw.build_spec(_base(), LR, method="random", n_trials=n, seed=11, workers=1) for n in (6, 3))
+    trials = _through_the_workers(store, a, b)
+    assert len({t.user_attrs["worker"] for t in trials[0] + trials[1]}) == 1
+    first, again = ([t.params["optimizer.lr"] for t in sweep] for sweep in trials)
+    assert len(set(first)) == 6 and all(5e-4 <= lr <= 5e-2 for lr in first), first
+    assert again == first[:3]  # the same seed: the same value for each trial number
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_grid_with_two_workers_gives_each_point_once(
+    database: str, workbench_home: Path, request: pytest.FixtureRequest
+) -> None:
+    store = Store(request.getfixturevalue("fresh_postgres_db") if database == "postgresql" else None,
+                  workbench_home)
+    spec = sw.build_spec(_base(), GRID_SPACE, method="grid", seed=0, workers=2)
+    (trials,) = _through_the_workers(store, spec)
+    _assert_each_grid_point_once(store, store.list_sweeps()[0], GRID_SPACE)
+    assert len({t.user_attrs["worker"] for t in trials}) == 2  # both workers trained trials
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # study.ask, as a worker would
+def test_a_stopped_grid_trial_keeps_its_point_when_the_sweep_resumes(store: Store) -> None:
+    """A grid taking 3 of its 6 points: the first trial is stopped (as by `lmwb sweep stop`);
+    resumed, the sweep trains that point again and two others, each once. (Seed 3: the old
+    resume re-planned the grid from scratch and dropped the stopped trial's point.)"""
+    spec = sw.build_spec(_base(), GRID_SPACE, method="grid", n_trials=3, seed=3)
+    sweep = sw.start_sweep(store, sw.create_sweep(store, spec).id)
+    status = sw.sweep_status(store, sweep.id)  # the queued points are no trials yet
+    assert status["trials"] == 0 and status["counts"]["waiting"] == 3
+    assert sw.trials_frame(store, sweep).empty
+    study = sw.load_study(store, sweep)
+    trial = study.ask()  # what a worker's first trial gets
+    held = spec.search_space().sample(trial)
+    trial.set_user_attr(sw.STOPPED_ATTR, True)
+    study.tell(trial, state=TrialState.FAIL)
+    assert sw.stop_sweep(store, sweep.id).status == "stopped"
+
+    assert sw.start_sweep(store, sweep.id).status == "running"
+    assert sw.run_trials(store, sweep.id) == 3
+    trained = [t.params for t in _trials(store, sweep) if t.state == TrialState.COMPLETE]
+    assert held in trained and len(trained) == 3
+    assert len({repr(sorted(p.items())) for p in trained}) == 3
+    assert store.get_sweep(sweep.id).status == "completed"
