@@ -256,6 +256,9 @@ def fail_trial_run(store: Store, run_id: str | None, reason: str) -> None:
         run = store.get_run(run_id)
     except WorkbenchError:
         return
-    if run.status in ("running", "queued"):
+    if run.status == "running":  # revoked: its worker, should it only be frozen, writes nothing more
+        if store.revoke_claim(run.id, run.worker, reason):
+            store.log_event(run.id, "error", reason)
+    elif run.status == "queued":
         store.set_status(run.id, "failed", error=reason)
         store.log_event(run.id, "error", reason)

@@ -26,6 +26,7 @@ import optuna
 from core.errors import ConfigError, WorkbenchError
 from core.jobs import warm_up, worker_label
 from core.store import Store, SweepRecord
+from core.store.claims import ClaimedRun
 from core.sweep.lifecycle import finalize
 from core.sweep.space import SearchSpace
 from core.sweep.spec import SweepSpec, trial_config
@@ -168,7 +169,10 @@ def _objective(
             tags=[f"sweep-{sweep.id}", f"trial-{trial.number}"], sweep_id=sweep.id,
         )
         trial.set_user_attr("run_id", run.id)
-        store.update_run(run.id, worker=label, summary={"sweep_trial": trial.number})
+        # This worker's claim on the run: every write for it below is fenced by it, so a worker
+        # thawed after its trial was failed for silence cannot finish the run a second time.
+        writer = ClaimedRun(store, store.take_claim(run.id, label))
+        writer.update_run(run.id, summary={"sweep_trial": trial.number})
         stop = threading.Event()
         state.current = stop
         if state.shutdown.is_set() or sweep_stopping():
@@ -178,26 +182,26 @@ def _objective(
             should_stop=lambda: state.shutdown.is_set() or sweep_stopping(),
         )
         try:
-            result = execute_run(store, run.id, callbacks=[reporter], stop_event=stop)
+            result = execute_run(store, run.id, callbacks=[reporter], stop_event=stop, claim=writer.claim)
         except BaseException as exc:
             trial.set_user_attr("error", str(exc)[:1000] or type(exc).__name__)
             raise
         finally:
             state.current = None
         if reporter.error is not None:
-            store.set_status(run.id, "failed", error=reporter.error)
+            writer.set_status(run.id, "failed", error=reporter.error)
             trial.set_user_attr("error", reporter.error)
             raise WorkbenchError(reporter.error)
         if reporter.pruned_at is not None and result.status == "stopped":
             step = reporter.pruned_at
-            store.set_status(run.id, "pruned")
-            store.set_summary(run.id, {"pruned_at_step": step})
-            store.log_event(run.id, "info", f"pruned by the sweep's {spec.pruner['name']} pruner at step {step}")
+            writer.set_status(run.id, "pruned")
+            writer.set_summary(run.id, {"pruned_at_step": step})
+            writer.log_event(run.id, "info", f"pruned by the sweep's {spec.pruner['name']} pruner at step {step}")
             trial.set_user_attr("pruned_at_step", step)
             raise optuna.TrialPruned(f"pruned at step {step}")
         if result.status == "stopped":
             trial.set_user_attr(STOPPED_ATTR, True)
-            store.log_event(run.id, "info", f"sweep trial {trial.number} stopped at step {result.step}")
+            writer.log_event(run.id, "info", f"sweep trial {trial.number} stopped at step {result.step}")
             raise TrialStopped(f"trial {trial.number} stopped at step {result.step}")
         if reporter.best is None:
             message = f"run {run.id} finished without an evaluation of {spec.metric}"
