@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8501
 
-.PHONY: install install-dev run test wheel-check lint bench clean
+.PHONY: install install-dev run test faults wheel-check lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ run: install
 # browsers, so two keep the cores busy; each process trains with one torch thread.
 test: install-dev
 	$(PY) -m pytest -n auto --maxprocesses 2
+
+# The fault scenarios alone (killed workers, apps and ranks, NaN, full and read-only disks, hostile
+# files, path escapes, frozen workers): tests/faults/ and every test marked `faults`.
+faults: install-dev
+	$(PY) -m pytest -n auto --maxprocesses 2 -m faults
 
 # The package as a person installs it: the wheel built from this tree (no editable install),
 # installed after the CPU torch into a fresh venv outside the repo, `lmwb ui` started from that

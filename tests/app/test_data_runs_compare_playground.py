@@ -205,6 +205,7 @@ GOOD_CSV = "text,label\n" + "".join(
     ("broken.csv.gz", b"\x1f\x8b\x08not really gzip", "not a valid gzip file"),
     ("header_only.tsv", b"text\tlabel\n", "has a header but no data rows"),
 ])
+@pytest.mark.faults
 def test_save_upload_refuses_bad_files_and_keeps_stored_ones(
     workbench_home: Path, name: str, content: bytes, expected: str
 ) -> None:
@@ -217,6 +218,7 @@ def test_save_upload_refuses_bad_files_and_keeps_stored_ones(
     assert stored_uploads() == [kept.name]  # no half-written or staging file left
 
 
+@pytest.mark.faults
 def test_save_upload_size_limit_and_safe_names(workbench_home: Path) -> None:
     with pytest.raises(DataError, match="over the 0.0001 MB upload limit"):
         save_upload("big.csv", GOOD_CSV.encode(), max_mb=0.0001)
@@ -277,6 +279,7 @@ def test_data_page_previews_a_stored_file_and_hands_it_to_train(workbench_home: 
     }}
 
 
+@pytest.mark.faults
 def test_data_page_bad_uploads_show_errors_not_tracebacks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reading, "MAX_FILE_MB", 0.0006)  # 600 bytes: GOOD_CSV is over it
     assert len(GOOD_CSV) > 600

@@ -73,6 +73,7 @@ def read_only_view(folder: Path, mount: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)  # lazy: pooled connections may hold it
 
 
+@pytest.mark.faults
 def test_a_read_only_home_reads_and_names_itself_when_asked_to_write(tmp_path: Path, capsys) -> None:
     home = tmp_path / "home"
     store = Store(home=home)

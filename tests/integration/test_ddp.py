@@ -144,6 +144,7 @@ def test_two_nodes_train_one_run(store) -> None:
 
 # -- (4) a queued run on 2 processes: a worker launches it; a rank killed with SIGKILL fails the run
 #        within seconds, and nothing is left behind ------------------------------------------------
+@pytest.mark.faults
 def test_a_killed_rank_fails_the_run_and_leaves_no_process(store) -> None:
     from core.jobs import worker_loop
 

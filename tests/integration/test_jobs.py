@@ -126,6 +126,7 @@ def test_stop_then_resume_continues_the_series(store: Store, supervisor: Supervi
     assert store.get_run(waiting.id).status == "stopped" and not store.metrics(waiting.id).size
 
 
+@pytest.mark.faults
 def test_killed_worker_fails_its_run_and_resume_continues(
     store: Store, supervisor: Supervisor
 ) -> None:
@@ -156,6 +157,7 @@ def test_killed_worker_fails_its_run_and_resume_continues(
     _assert_continuous(store, run.id, before, resumed_from, max_steps)
 
 
+@pytest.mark.faults
 def test_mark_orphans_uses_pids_here_and_heartbeats_elsewhere(store: Store) -> None:
     config = _config(10, 5)
     dead = subprocess.Popen(["true"])
@@ -187,6 +189,7 @@ def test_mark_orphans_uses_pids_here_and_heartbeats_elsewhere(store: Store) -> N
             assert "resume" in run.error
 
 
+@pytest.mark.faults
 def test_failing_run_does_not_stop_the_worker(store: Store, tmp_path: Path) -> None:
     missing = tmp_path / "no-such-file.csv"
     bad = queue_run(store, _config(20, 10, name="file", path=str(missing)), name="bad")
@@ -200,6 +203,7 @@ def test_failing_run_does_not_stop_the_worker(store: Store, tmp_path: Path) -> N
     assert bad_run.worker == good_run.worker
 
 
+@pytest.mark.faults
 def test_worker_stops_its_run_when_the_app_dies(store: Store, workbench_home: Path) -> None:
     run = queue_run(store, _config(5000, 20))
     app = subprocess.Popen(

@@ -372,6 +372,7 @@ def _drive(store: Store, sweep: SweepRecord) -> tuple[threading.Thread, list[Swe
 
 
 @pytest.mark.slow
+@pytest.mark.faults
 def test_a_killed_trial_worker_leaves_its_trial_failed_and_the_sweep_completes(store: Store) -> None:
     space = {"optimizer.lr": {"low": 1e-3, "high": 1e-2, "log": True}}
     spec = sw.build_spec(_base(max_steps=400, eval_every=100), space, method="random", n_trials=2, seed=0)

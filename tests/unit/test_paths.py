@@ -54,12 +54,14 @@ def test_safe_join_allows_names_and_subfolders(tmp_path: Path) -> None:
         "  ",
     ],
 )
+@pytest.mark.faults
 def test_safe_join_refuses_escapes(tmp_path: Path, name: str) -> None:
     with pytest.raises(WorkbenchError) as err:
         safe_join(tmp_path, "runs", name)
     assert repr(name)[1:-1] in str(err.value)  # the message names the offending string
 
 
+@pytest.mark.faults
 def test_safe_join_refuses_a_symlink_leading_outside(tmp_path: Path) -> None:
     base = tmp_path / "base"
     outside = tmp_path / "outside"
@@ -76,6 +78,7 @@ def test_safe_join_refuses_a_symlink_leading_outside(tmp_path: Path) -> None:
     assert safe_join(base, "inner", "f.txt") == (base / "real" / "f.txt").resolve()
 
 
+@pytest.mark.faults
 def test_safe_join_refuses_non_text(tmp_path: Path) -> None:
     with pytest.raises(WorkbenchError):
         safe_join(tmp_path, 3)  # type: ignore[arg-type]

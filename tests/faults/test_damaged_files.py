@@ -20,7 +20,7 @@ from core.errors import CheckpointError, WorkbenchError
 from core.runs import create_run, execute_run
 from core.store import Run, Store
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.faults, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def _trained(store: Store, name: str = "clf") -> Run:

@@ -23,6 +23,8 @@ from core.runs import create_run
 from core.store import Store
 from tests.conftest import REPO, wait_until
 
+pytestmark = pytest.mark.faults
+
 # A run long enough to be killed mid-way, cheap enough to start in a second.
 LONG = {"training.max_steps": 100_000, "training.eval_every": 5, "data.n_examples": 200,
         "model.embed_dim": 8, "model.hidden_size": 8, "training.batch_size": 8}

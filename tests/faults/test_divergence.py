@@ -17,7 +17,7 @@ from core.runs import create_run, execute_run
 from core.store import Store
 from core.train import Trainer
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.faults, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def _lm(**training: Any) -> dict[str, Any]:
