@@ -17,6 +17,7 @@ bad values are rejected with the field path, the value and what is allowed.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import json
@@ -28,7 +29,7 @@ import yaml
 
 from core.errors import ConfigError
 from core.metrics.catalog import check_objective
-from core.params import Param, validate_params
+from core.params import PRINTABLE_TEXT, Param, text_problem, validate_params
 from core.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, TOKENIZERS, Registry
 
 SECTION_REGISTRIES: dict[str, Registry] = {
@@ -153,6 +154,8 @@ def with_architecture_settings(base: dict[str, dict[str, Any]], arch: str | None
     out = copy.deepcopy(base)
     for section, values in architecture_settings(arch).items():
         current = out.get(section)
+        if current is not None and not isinstance(current, str | dict):
+            continue  # not a mapping: validation says so
         current = {"name": current} if isinstance(current, str) else dict(current or {})
         for key, value in values.items():
             if f"{section}.{key}" in keep:
@@ -270,11 +273,19 @@ def _upgrade(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def _section(raw: dict[str, Any], section: str) -> dict[str, Any]:
-    value = raw.get(section) or {}
+    """A section of a raw config as a mapping: empty when left out (or written ``model:``), a
+    component's name alone as ``{"name": ...}`` (shorthand: ``model: lstm``); a list, a number
+    or true/false is refused (never read as a mapping: ``model: [[a, 1]]`` is no model)."""
+    value = raw.get(section)
+    if value is None or value == "":
+        return {}
     if isinstance(value, str) and section != "training":
-        value = {"name": value}  # shorthand: `model: lstm`
+        return {"name": value}
     if not isinstance(value, dict):
-        raise ConfigError(section, value, "a mapping of parameter names to values")
+        example = f"{section}: {{max_steps: 500, batch_size: 32}}" if section == "training" else \
+            f"{section}: {{name: NAME, ...}}, or {section}: NAME"
+        raise ConfigError(section, value, f"a mapping of parameter names to values ({example})",
+                          reason="not a mapping")
     return value
 
 
@@ -303,10 +314,34 @@ def absolute_file_paths(raw: dict[str, Any], base: Path | None = None) -> dict[s
     """``raw`` with relative ``path`` parameters (data files, pretrained embeddings) made
     absolute against ``base`` (default: the working folder). A run is trained later, maybe by a
     worker started elsewhere; a path typed relative to where the command ran must still find the
-    file. Sections or components that do not validate are left for validation to report."""
+    file. A path that is no printable text is refused (:func:`check_path_names`); sections or
+    components that do not validate are left for validation to report."""
     base = base or Path.cwd()
+    check_path_names(raw)
     out = copy.deepcopy(raw)
-    for section, values in out.items():
+    for _section_name, values, param in _path_params(out):
+        value = values.get(param.name)
+        if isinstance(value, str) and value.strip() and not Path(value).expanduser().is_absolute():
+            values[param.name] = str((base / value).resolve())
+    return out
+
+
+def check_path_names(raw: dict[str, Any]) -> None:
+    """Every file path a new config gives (``data.path``, ``data.label_names_file``...) is printable
+    UTF-8 text: a control character (a tab, a line feed, a terminal escape) or a byte that is not
+    UTF-8 is refused by its key. Checked where a person gives a config (the CLI, the Train page),
+    not on configs already stored, which stay loadable."""
+    for section, values, param in _path_params(raw):
+        value = values.get(param.name)
+        if isinstance(value, str) and (problem := text_problem(value)):
+            raise ConfigError(f"{section}.{param.name}", value, f"a file path of {PRINTABLE_TEXT}", reason=problem)
+
+
+def _path_params(raw: dict[str, Any]) -> list[tuple[str, dict[str, Any], Param]]:
+    """``(section, its values, declaration)`` for each ``path`` parameter a raw config's sections may
+    hold (a section without ``name`` gets its task's default component)."""
+    found = []
+    for section, values in raw.items():
         if not isinstance(values, dict):
             continue
         try:
@@ -315,12 +350,8 @@ def absolute_file_paths(raw: dict[str, Any], base: Path | None = None) -> dict[s
             if section not in SECTION_REGISTRIES or "name" in values:
                 continue
             params = _default_component_params(raw, section)
-        for param in params:
-            value = values.get(param.name)
-            if param.kind == "path" and isinstance(value, str) and value.strip() \
-                    and not Path(value).expanduser().is_absolute():
-                values[param.name] = str((base / value).resolve())
-    return out
+        found += [(section, values, param) for param in params if param.kind == "path"]
+    return found
 
 
 def _default_component_params(raw: dict[str, Any], section: str) -> tuple[Param, ...]:
@@ -371,7 +402,8 @@ MAX_NESTING = 50  # a config is a few levels deep; far deeper is a mistake or an
 
 
 def parse_document(text: str, path: Path, *, json_file: bool | None = None) -> Any:
-    """YAML (or JSON: by suffix, or ``json_file``) text of ``path`` as data. Syntax errors name
+    """YAML (or JSON: by suffix, or ``json_file``) text of ``path`` as data. Syntax errors and
+    duplicate keys (at any depth: a YAML or JSON reader keeps only the last one, silently) name
     the file and line; nesting deeper than :data:`MAX_NESTING` is refused before the parser
     recurses into it (Python's recursion limit would end it with a RecursionError)."""
     as_json = path.suffix.lower() == ".json" if json_file is None else json_file
@@ -380,7 +412,9 @@ def parse_document(text: str, path: Path, *, json_file: bool | None = None) -> A
         raise ConfigError(str(path), f"{depth} levels of [ and {{", f"at most {MAX_NESTING} levels of nesting",
                           reason="nested too deeply")
     try:
-        return json.loads(text) if as_json else yaml.safe_load(text)
+        if as_json:
+            return json.loads(text, object_pairs_hook=lambda pairs: _json_object(pairs, text, path))
+        return _load_yaml(text, path)[0]
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}, line {exc.lineno}", exc.msg, "valid JSON", reason="syntax error") from None
     except yaml.YAMLError as exc:
@@ -391,6 +425,113 @@ def parse_document(text: str, path: Path, *, json_file: bool | None = None) -> A
     except RecursionError:  # deep block nesting (indentation) that the bracket count missed
         raise ConfigError(str(path), "deeply nested", f"at most {MAX_NESTING} levels of nesting",
                           reason="nested too deeply") from None
+
+
+def key_lines(text: str, path: Path) -> dict[str, int]:
+    """``{"model.hidden_size": 5, ...}``: the line of every key of a YAML (or JSON) document, by
+    its dotted path (``space.optimizer.lr`` for a key written ``optimizer.lr`` under ``space:``);
+    empty when the text does not parse."""
+    try:
+        return _load_yaml(text, path)[1]
+    except (ConfigError, yaml.YAMLError, RecursionError):
+        return {}
+
+
+def key_line(lines: dict[str, int], field: str) -> int | None:
+    """The line that set ``field`` (``model.hidden_size``), else its nearest enclosing key's
+    (``model`` for ``model.name`` given as ``model: lstm``); None when no key of the document holds
+    it. A sweep file's space is looked up under ``space`` too."""
+    for root in ("", "space."):
+        parts = (root + field).split(".")
+        for end in range(len(parts), 0, -1):
+            if (line := lines.get(".".join(parts[:end]))) is not None and (end > 1 or not root):
+                return line
+    return None
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _load_yaml(text: str, path: Path) -> tuple[Any, dict[str, int]]:
+    """The document and the line of each key; a key given twice in one mapping is a ConfigError
+    naming both lines (PyYAML would keep the last value without a word)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        lines: dict[str, int] = {}
+        _index_keys(loader, node, "", lines, path, set())
+        return loader.construct_document(node), lines
+    finally:
+        loader.dispose()
+
+
+def _index_keys(loader: yaml.SafeLoader, node: yaml.Node, prefix: str, lines: dict[str, int], path: Path,
+                seen_nodes: set[int]) -> None:
+    if id(node) in seen_nodes:  # an alias: walked where its anchor is (and never forever)
+        return
+    seen_nodes.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _index_keys(loader, item, prefix, lines, path, seen_nodes)
+        return
+    if not isinstance(node, yaml.MappingNode):
+        return
+    first: dict[Any, yaml.Node] = {}
+    for key_node, value_node in node.value:
+        if key_node.tag == _MERGE_TAG:  # `<<: *defaults`: keys after it may override the merged ones
+            _index_keys(loader, value_node, prefix, {}, path, seen_nodes)
+            continue
+        if not isinstance(key_node, yaml.ScalarNode):
+            _index_keys(loader, value_node, prefix, lines, path, seen_nodes)
+            continue
+        key = _key_identity(loader, key_node)
+        full = f"{prefix}{key_node.value}"
+        line = key_node.start_mark.line + 1
+        if key in first:
+            earlier = first[key].start_mark.line + 1
+            raise ConfigError(f"{path}, line {line}: {full}", _scalar(loader, value_node),
+                              "each key once in a mapping (a YAML or JSON reader keeps only the last "
+                              "value, silently)", reason=f"duplicate key, first set on line {earlier}")
+        first[key] = key_node
+        lines.setdefault(full, line)
+        _index_keys(loader, value_node, full + ".", lines, path, seen_nodes)
+
+
+def _key_identity(loader: yaml.SafeLoader, key_node: yaml.ScalarNode) -> Any:
+    """A key as the mapping will hold it: ``yes`` and ``true`` are one key (True), ``1`` and
+    ``"1"`` are two."""
+    try:
+        key = loader.construct_object(key_node)
+        hash(key)
+        return key
+    except (yaml.YAMLError, TypeError, ValueError):
+        return (key_node.tag, key_node.value)
+
+
+def _scalar(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    """A duplicate key's value for the message: the scalar, or what kind of value it is."""
+    if isinstance(node, yaml.ScalarNode):
+        try:
+            return loader.construct_object(node)
+        except (yaml.YAMLError, ValueError):
+            return node.value
+    return "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
+
+
+def _json_object(pairs: list[tuple[str, Any]], text: str, path: Path) -> dict[str, Any]:
+    """A JSON object; a key given twice is refused like in YAML (with the line, where the text
+    also reads as YAML)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            with contextlib.suppress(yaml.YAMLError, RecursionError):
+                _load_yaml(text, path)  # names both lines where the JSON also reads as YAML
+            raise ConfigError(f"{path}: {key}", value, "each key once in an object (a JSON reader keeps "
+                              "only the last value, silently)", reason="duplicate key")
+        out[key] = value
+    return out
 
 
 def _nesting(text: str) -> int:
@@ -413,7 +554,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if raw is None:
         raise ConfigError(str(path), "", "sections " + ", ".join(SECTIONS), reason="empty config file")
     if not isinstance(raw, dict):
-        raise ConfigError(str(path), raw, "a mapping with sections " + ", ".join(SECTIONS))
+        raise ConfigError(str(path), raw, "a mapping with sections " + ", ".join(SECTIONS), reason="not a mapping")
     return raw
 
 
@@ -447,6 +588,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any]) 
     items.sort(key=lambda kv: not kv[0].endswith(".name"))
     given = {key for key, _ in items}
     for key, value in items:
+        if key in SECTIONS:
+            raise ConfigError("--set", f"{key}={value}", f"one parameter at a time, section.key=value ({key}.name=..., "
+                              f"or --set {key}.KEY=VALUE for each of its parameters)", reason="sets a whole section")
         if "." not in key:
             raise ConfigError("--set", key, "section.key with section one of " + ", ".join(SECTIONS), reason="malformed key")
         section, name = key.split(".", 1)
@@ -454,10 +598,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | dict[str, Any]) 
             close = difflib.get_close_matches(section, SECTIONS, n=1)
             hint = f" (did you mean {close[0]}.{name}?)" if close else ""
             raise ConfigError(key, value, "a key in one of the sections " + ", ".join(SECTIONS) + hint, reason="unknown section")
-        current = raw.get(section)
-        if isinstance(current, str):
-            current = {"name": current}
-        current = dict(current or {})
+        current = dict(_section(raw, section))
         switched = name == "name" and current.get("name") != value
         if switched:
             current = {}  # switching component: drop the old one's parameters

@@ -170,6 +170,49 @@ class Param:
         }
 
 
+_CONTROL_NAMES = {"\t": "a tab", "\n": "a line feed", "\r": "a carriage return", "\x1b": "an escape character",
+                  "\x00": "a NUL character", "\u2028": "a line separator", "\u2029": "a paragraph separator"}
+# Bidirectional overrides and isolates reorder what a terminal shows ("Trojan source"); line and
+# paragraph separators break a line like a line feed.
+_INVISIBLE = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029")
+PRINTABLE_TEXT = "printable UTF-8 text (no control characters such as tabs, line feeds or escapes)"
+
+
+def text_problem(text: str) -> str | None:
+    """What makes ``text`` unfit for a name or a path a person types (``None``: nothing).
+
+    Refused: control characters (a tab, a line feed, a terminal escape...), characters that
+    reorder or break the line they are shown on, and bytes that are not UTF-8, which reach
+    Python as lone surrogates (``os.fsdecode``'s surrogate escapes: a command-line argument or a
+    file name in another encoding)."""
+    for position, char in enumerate(text, start=1):
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:
+            return f"byte 0x{code - 0xDC00:02x} at position {position} is not UTF-8"
+        if 0xD800 <= code <= 0xDFFF:
+            return f"a lone surrogate U+{code:04X} at position {position} is not text"
+        if code < 0x20 or 0x7F <= code < 0xA0 or char in _INVISIBLE:
+            what = _CONTROL_NAMES.get(char, "a bidirectional control character" if char in _INVISIBLE
+                                      else "a control character")
+            return f"{what} (U+{code:04X}) at position {position}"
+    return None
+
+
+def shown_text(text: str) -> str:
+    """``text`` quoted for a message: control characters escaped (``\\t``, ``\\x1b``) and bytes
+    that are not UTF-8 written ``\\xff``, so nothing in it acts on the terminal it is shown in."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif char.isprintable() and char not in _INVISIBLE or char == " ":
+            out.append(char)
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "'" + "".join(out) + "'"
+
+
 def _range_text(low: float | None, high: float | None) -> str:
     if low is not None and high is not None:
         return f" in [{_number(low)}, {_number(high)}]"

@@ -19,6 +19,7 @@ from app.state import clear_keys, get_store
 from core.config import (
     RunConfig,
     architecture_settings,
+    check_path_names,
     default_config,
     section_params,
     tuned_settings,
@@ -270,6 +271,7 @@ def build_configs(
         if not shared:
             entrant = with_architecture_settings(entrant, arch)
         try:
+            check_path_names(entrant)  # a path typed with a control character, as on the CLI
             configs.append(validate_config(entrant))
         except ConfigError as exc:
             problems.append(f"{arch}: {exc}" if len(models) > 1 else str(exc))

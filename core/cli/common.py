@@ -70,9 +70,9 @@ def add_param_flag(parser: argparse.ArgumentParser, param: Any, *aliases: str, d
 
 def config_error_in(exc: ConfigError, files: Sequence[tuple[str | None, Iterable[str]]],
                     overrides: Iterable[str] = ()) -> WorkbenchError:
-    """``exc`` naming the file that set its field: ``files`` pairs a file (or None) with the
-    keys it holds (an empty list: any key not from ``overrides``, the ``--set`` keys). A field
-    no file set (a default, an override) is named as it is."""
+    """``exc`` naming the file that set its field, and the line: ``files`` pairs a file (or None)
+    with the keys it holds (an empty list: any key not from ``overrides``, the ``--set`` keys).
+    A field no file set (a default, an override) is named as it is."""
     field = exc.path.split(" ", 1)[0]
     set_keys = {o.split("=", 1)[0].strip() for o in overrides}
     for path, keys in files:
@@ -81,9 +81,21 @@ def config_error_in(exc: ConfigError, files: Sequence[tuple[str | None, Iterable
             continue
         owned = any(field == k or field.startswith(k + ".") for k in keys) if keys else \
             not any(field == k or field.startswith(k + ".") or k.startswith(field + ".") for k in set_keys)
-        if owned:
-            return WorkbenchError(f"{path}: {exc}")
+        if owned or (not keys and exc.reason == "not a mapping"):  # --set only ever makes mappings
+            line = _line_in(path, field)
+            return WorkbenchError(f"{path}{f', line {line}' if line else ''}: {exc}")
     return exc
+
+
+def _line_in(path: str, field: str) -> int | None:
+    """The line of ``path`` that sets ``field`` (or its section), when the file still reads."""
+    from core.config import key_line, key_lines
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeError):
+        return None
+    return key_line(key_lines(text, Path(path)), field)
 
 
 def output_file(path_text: str, args: argparse.Namespace) -> Path:

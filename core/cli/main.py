@@ -29,6 +29,7 @@ import time
 from core.cli import embeddings, explain, export, inference, info, runs, sweep, training, ui
 from core.display import format_duration
 from core.errors import WorkbenchError
+from core.params import PRINTABLE_TEXT, shown_text, text_problem
 
 VERB_GROUPS = (training, runs, inference, explain, embeddings, export, info, sweep, ui)
 
@@ -69,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # --help (0) or a refused flag (2), already printed by argparse
         return int(exc.code or 0)
+    if problem := argument_problem(parser, args):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     started = time.monotonic()
     try:
         return int(args.func(args) or 0)
@@ -91,6 +95,42 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\ninterrupted after {format_duration(time.monotonic() - started)}", file=sys.stderr)
         return 130
+
+
+# File and folder arguments, by their argparse dest: the commands that take one (None: all).
+PATH_ARGUMENTS: dict[str, tuple[str, ...] | None] = {
+    "config": None, "space": None, "examples": None, "output": None, "out": None, "home": None,
+    "data": ("eval",), "source": ("eval",), "target": ("eval",), "path": ("data",),
+}
+
+
+def argument_problem(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    """The first argument ``lmwb`` cannot take as typed, in one line naming its flag: bytes that
+    are not UTF-8 anywhere (Linux hands them over as surrogate escapes, which would fail later as
+    a UnicodeEncodeError), and control characters in a file or folder path. Names are checked
+    where they are stored (core.store.records), with the same rule."""
+    for dest, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            if not isinstance(item, str) or not (problem := text_problem(item)):
+                continue
+            commands = PATH_ARGUMENTS.get(dest, ())
+            is_path = dest in PATH_ARGUMENTS and (commands is None or args.command in commands)
+            if is_path:
+                return f"{_flag(parser, args, dest)} {shown_text(item)}: {problem}; expected a path of {PRINTABLE_TEXT}"
+            if "not UTF-8" in problem or "surrogate" in problem:
+                return (f"{_flag(parser, args, dest)} {shown_text(item)}: {problem}; lmwb reads its arguments as "
+                        "UTF-8 text (rename the file, or retype the value)")
+    return None
+
+
+def _flag(parser: argparse.ArgumentParser, args: argparse.Namespace, dest: str) -> str:
+    """How ``dest`` is written on the command line: its first flag, else its metavar (RUN, TEXT)."""
+    commands = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    sub = commands.choices.get(args.command) if commands is not None else None
+    for action in [*(sub._actions if sub is not None else []), *parser._actions]:
+        if action.dest == dest:
+            return action.option_strings[0] if action.option_strings else str(action.metavar or dest).upper()
+    return dest
 
 
 if __name__ == "__main__":

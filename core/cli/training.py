@@ -30,7 +30,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         validate_config,
     )
     from core.runs import create_run
+    from core.store.records import run_name
 
+    if args.name is not None:
+        run_name(args.name, "--name")  # refused before anything is made
     if args.config:
         raw = load_config_file(args.config)
     else:
@@ -73,6 +76,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not isinstance(exc, TrainingDiverged) and store.last_step(run.id) is None:
             store.delete_run(run.id)
             print(f"run {run.id} removed: it never started training")
+        if isinstance(exc, ConfigError):  # a setting the data rules out: the file and line that set it
+            raise config_error_in(exc, [(args.config, [])], args.set or []) from None
         raise
 
 

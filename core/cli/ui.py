@@ -7,12 +7,14 @@ found from where the package is installed, never from the folder the command is 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from core.cli.common import number, open_store
 from core.errors import WorkbenchError
+from core.params import shown_text
 
 
 def app_main() -> Path:
@@ -22,17 +24,70 @@ def app_main() -> Path:
     return Path(app.__file__).resolve().parent / "main.py"
 
 
-def ui_command(host: str, port: int) -> list[str]:
+def ui_command(host: str, port: int, *, xsrf: bool = True) -> list[str]:
     """The ``streamlit run`` command line of the app (shared with the browser tests).
 
-    Every server setting goes on the command line, where it wins over any ``config.toml``.
-    ``-P`` (Python 3.11+) keeps the current folder off ``sys.path``, so a ``core/`` or
-    ``pages/`` folder where the command is started cannot stand in for the installed ones.
+    Every server setting goes on the command line, where it wins over any ``config.toml`` and
+    ``STREAMLIT_*`` environment variable (app/server.py). ``-P`` (Python 3.11+) keeps the
+    current folder off ``sys.path``, so a ``core/`` or ``pages/`` folder where the command is
+    started cannot stand in for the installed ones.
     """
     from app.server import streamlit_flags
 
     isolate = ["-P"] if sys.version_info >= (3, 11) else []
-    return [sys.executable, *isolate, "-m", "streamlit", "run", str(app_main()), *streamlit_flags(host, port)]
+    return [sys.executable, *isolate, "-m", "streamlit", "run", str(app_main()),
+            *streamlit_flags(host, port, xsrf=xsrf)]
+
+
+_HOST_NAME = re.compile(r"(?=.{1,253}\.?$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+                        r"(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?")
+HOST_EXAMPLES = ("127.0.0.1 (this machine only, the default), 0.0.0.0 (every network interface), ::1, "
+                 "or a name of this machine such as localhost")
+
+
+def check_host(host: str, port: int) -> None:
+    """Refuse, in one line naming the flag, a ``--host`` the server could not listen on as meant:
+    empty (Streamlit would listen everywhere), with spaces around it, not a host name or an IP
+    address, or an address this machine does not have; and a ``--port`` already taken there.
+    The same bind the server makes, tried and let go at once."""
+    import errno
+    import ipaddress
+    import socket
+
+    if not host.strip():
+        # An empty address makes the server listen on every interface: never by accident.
+        raise WorkbenchError("--host is empty, which would listen on every network interface; the default "
+                             "(127.0.0.1) keeps the workbench on this machine. To expose it on purpose, pass "
+                             "--host 0.0.0.0 (anyone who can reach the port can then train and delete runs)")
+    if host != host.strip():
+        raise WorkbenchError(f"--host {host!r}: spaces around the address; expected a host name or address "
+                             f"alone, e.g. --host {host.strip()}")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOST_NAME.fullmatch(host) or host.replace(".", "").isdigit():
+            hint = " (an IPv6 address is written without brackets)" if host.startswith("[") else ""
+            raise WorkbenchError(f"--host {shown_text(host)}: not a host name or an IP address{hint}; expected "
+                                 f"{HOST_EXAMPLES}") from None
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise WorkbenchError(f"--host {host}: no address found for this name ({exc}); expected {HOST_EXAMPLES}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise WorkbenchError(f"--port {port}: already in use on {host} (another lmwb ui?); pick a free "
+                                     "one with --port") from None
+            raise WorkbenchError(f"--host {host}: this machine cannot listen there ({exc.strerror}); expected "
+                                 f"one of its own addresses: {HOST_EXAMPLES}") from None
+
+
+XSRF_WARNING = ("warning: --disable-xsrf-protection: XSRF protection is off, so a web page open in the same "
+                "browser can send requests (file uploads) to this workbench in your name; leave it on unless a "
+                "proxy in front of the workbench checks every request itself")
 
 
 def ui_environment(base: dict[str, str]) -> dict[str, str]:
@@ -49,13 +104,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     import os
 
     from app.navigation import MissingPagesError, check_pages
+    from app.server import origin
     from core.jobs.supervisor import SUPERVISOR_PID_ENV
 
-    if not args.host.strip():
-        # An empty address makes the server listen on every interface: never by accident.
-        raise WorkbenchError("--host is empty, which would listen on every network interface; the default "
-                             "(127.0.0.1) keeps the workbench on this machine. To expose it on purpose, pass "
-                             "--host 0.0.0.0 (anyone who can reach the port can then train and delete runs)")
+    check_host(args.host, args.port)
     try:
         check_pages()  # a broken install fails here, not as a shorter menu in the browser
     except MissingPagesError as exc:
@@ -67,8 +119,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
         env["LMWB_STORE"] = args.store
     if args.home:
         env["LMWB_HOME"] = args.home
-    print(f"LM Workbench at http://{args.host}:{args.port}", flush=True)
-    cmd, env = ui_command(args.host, args.port), ui_environment(env)
+    if args.disable_xsrf_protection:
+        print(XSRF_WARNING, file=sys.stderr, flush=True)
+    print(f"LM Workbench at {origin(args.host, args.port)}", flush=True)
+    cmd, env = ui_command(args.host, args.port, xsrf=not args.disable_xsrf_protection), ui_environment(env)
     if os.name != "posix":
         return _serve_with_supervisor_here(store, cmd, env)
     # The machine's supervisor starts now, beside the server: orphaned runs are marked and
@@ -114,4 +168,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("ui", help="start the browser workbench")
     p.add_argument("--host", default=DEFAULT_HOST, help=f"bind address (default: {DEFAULT_HOST}, this machine only)")
     p.add_argument("--port", type=number(int, 1, 65535), default=DEFAULT_PORT)
+    p.add_argument("--disable-xsrf-protection", action="store_true",
+                   help="turn Streamlit's XSRF protection off (on by default, whatever a .streamlit/config.toml "
+                        "says); prints a warning. Only behind a proxy that checks requests itself")
     p.set_defaults(func=cmd_ui)

@@ -37,6 +37,17 @@ def names_from_list(raw: Sequence[str], names: Sequence[str], field: str) -> lis
     return [names[n - base] for n in numbers]
 
 
+def _not_too_many(names: list[str], raw: Sequence[str], field: str, value: str) -> list[str]:
+    """``names``, unless there are more of them than classes: a name with no class means the
+    list is not what the data holds (another data set's names, a class missing from this file),
+    and matching the rest by position would name classes wrongly, silently."""
+    if len(names) > len(raw):
+        shown = ", ".join(list(raw)[:10]) + (", ..." if len(raw) > 10 else "")
+        raise ConfigError(field, value, f"one name per class, in label order ({len(raw)} names, for "
+                          f"labels {shown})", reason=f"{len(names)} names for {len(raw)} classes")
+    return names
+
+
 def names_from_file(path: str | Path) -> list[str]:
     """One name per line (blank lines skipped)."""
     names = [line.strip() for line in split_lines(read_text(path)) if line.strip()]
@@ -63,9 +74,12 @@ def label_display_names(
     """The names shown for the sorted raw labels ``raw``: the first of a list, a file, a column,
     the dataset's own ClassLabel names; else the labels themselves."""
     if names.strip():
-        out = names_from_list(raw, [n.strip() for n in names.split(",") if n.strip()], "data.label_names")
+        given = [n.strip() for n in names.split(",") if n.strip()]
+        out = names_from_list(raw, _not_too_many(given, raw, "data.label_names", names), "data.label_names")
     elif names_file.strip():
-        out = names_from_list(raw, names_from_file(names_file), "data.label_names_file")
+        given = names_from_file(names_file)
+        out = names_from_list(raw, _not_too_many(given, raw, "data.label_names_file", names_file),
+                              "data.label_names_file")
     elif row_names is not None:
         out = names_from_rows(raw, labels, row_names, name_column, path or Path("data"))
     elif class_names:

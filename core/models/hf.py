@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import threading
 import urllib.error
 import urllib.request
@@ -132,7 +133,7 @@ def _load_local(loader: Callable[..., T], folder: str, field: str, **kwargs: Any
 
     try:
         return loader(folder, local_files_only=True, **kwargs)
-    except (OSError, SafetensorError, ValueError) as exc:
+    except (OSError, SafetensorError, ValueError, RuntimeError) as exc:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         pickles = sorted(p.name for p in Path(folder).glob("*.bin"))
         hint = (f"it holds only pickle weights ({', '.join(pickles)}), which the workbench never loads: "
@@ -141,6 +142,59 @@ def _load_local(loader: Callable[..., T], folder: str, field: str, **kwargs: Any
                 "check that the folder holds a complete save_pretrained() copy (config.json and "
                 "model.safetensors)")
         raise WorkbenchError(f"{field} = {folder}: cannot be loaded ({text}); {hint}") from None
+
+
+def load_model(loader: Callable[..., Any], ref: str, field: str = "model.model", **kwargs: Any) -> Any:
+    """A model's ``from_pretrained`` (offline first, as :func:`from_pretrained`), refused in one
+    line naming the folder when its ``config.json`` does not match its weights: Hugging Face
+    raises a wall of "size mismatch" lines for a changed width, and silently starts from random
+    weights where the names do not match (weights from another model, more layers in the config
+    than in the files). A new head (a classifier's) is expected to be missing or of another size."""
+    model, info = from_pretrained(loader, ref, field, output_loading_info=True, ignore_mismatched_sizes=True,
+                                  **kwargs)
+    if problem := weights_mismatch(model, info):
+        raise WorkbenchError(
+            f"{field} = {ref}: its config.json does not match its weights: {problem}. Was config.json edited, "
+            "or do the weights come from another model? Use a folder saved whole by save_pretrained()")
+    return model
+
+
+def weights_mismatch(model: nn.Module, info: dict[str, Any]) -> str | None:
+    """What in ``from_pretrained``'s loading info shows that the weights were not made for the
+    config, in the pretrained body (not a new head): tensors of another shape, tensors the config
+    asks for that the files lack (a pooler aside: many checkpoints leave it out), tensors of
+    layers the config does not have."""
+    prefix = getattr(model, "base_model_prefix", "")
+    whole = getattr(model, "base_model", model) is model
+
+    def body(key: str) -> bool:
+        return whole or key.startswith(prefix + ".")
+
+    def layerless(key: str) -> str:
+        return re.sub(r"\.\d+\.", ".#.", key)
+
+    def listed(keys: list[str]) -> str:
+        return ", ".join(keys[:2]) + (f" and {len(keys) - 2} more" if len(keys) > 2 else "")
+
+    problems = []
+    shapes = sorted(((key, tuple(saved), tuple(wanted)) for key, saved, wanted in info.get("mismatched_keys", [])
+                     if body(key)), key=lambda m: (-len(m[2]), m[0]))  # a matrix says more than a bias
+    if shapes:
+        key, saved, wanted = shapes[0]
+        more = f"; {len(shapes) - 1} more tensors differ" if len(shapes) > 1 else ""
+        problems.append(f"{key} is {_shape(saved)} in the weights but {_shape(wanted)} by config.json{more}")
+    missing = sorted(k for k in info.get("missing_keys", []) if body(k) and ".pooler." not in f".{k}")
+    if missing:
+        problems.append(f"config.json asks for {len(missing)} tensors the weights lack ({listed(missing)})")
+    own = {layerless(k) for k in model.state_dict()}  # a checkpoint of the bare body names keys without the prefix
+    extra = sorted(k for k in info.get("unexpected_keys", []) if own & {layerless(k), layerless(f"{prefix}.{k}")})
+    if extra:
+        problems.append(f"the weights hold {len(extra)} tensors of layers config.json does not have ({listed(extra)})")
+    return "; ".join(problems) or None
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(str(n) for n in shape) or "a scalar"
 
 
 def _quiet_transformers() -> None:
@@ -335,7 +389,7 @@ def build_hf_classifier(params: dict[str, Any], *, num_classes: int, **_unused: 
 
 def _load(auto: Any, p: dict[str, Any], **kwargs: Any) -> Any:
     _quiet_transformers()
-    return from_pretrained(
+    return load_model(
         auto.from_pretrained, p["model"], attn_implementation="sdpa",
         use_safetensors=True, **kwargs,  # use_safetensors: never unpickle a .bin file
     )

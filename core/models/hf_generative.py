@@ -111,8 +111,8 @@ def _load(params: dict[str, Any], kind: str, task: str) -> nn.Module:
     if found != kind:  # a hub id: known only now
         raise WorkbenchError(f"model.model = {p['model']}: {found}, but {task} needs {EXPECTED[kind]}")
     loader = AutoModelForCausalLM if kind == CAUSAL else AutoModelForSeq2SeqLM
-    model = hf.from_pretrained(loader.from_pretrained, p["model"], attn_implementation="sdpa",
-                               use_safetensors=True)  # never unpickle a .bin file
+    model = hf.load_model(loader.from_pretrained, p["model"], attn_implementation="sdpa",
+                          use_safetensors=True)  # never unpickle a .bin file
     if p["dropout"] is not None:
         for module in model.modules():
             if isinstance(module, nn.Dropout):

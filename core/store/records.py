@@ -14,6 +14,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from core.errors import WorkbenchError
+from core.params import PRINTABLE_TEXT, shown_text, text_problem
 
 STATUSES = ("queued", "running", "completed", "failed", "stopped", "pruned")
 ACTIVE_STATUSES = frozenset({"queued", "running"})
@@ -109,19 +110,24 @@ def check_status(status: str) -> None:
 _RUN_ID = re.compile(r"r[0-9a-f]{8}")
 
 
-def run_name(value: Any) -> str:
-    """A run name: text that does not look like a run id, which lookups try first."""
-    name = text(value, "name", 200)
+def run_name(value: Any, what: str = "name") -> str:
+    """A run name: text that does not look like a run id, which lookups try first. ``what``
+    names where it was given (``--name``) in the message."""
+    name = text(value, what, 200)
     if _RUN_ID.fullmatch(name):
-        raise WorkbenchError(f"name {name!r}: looks like a run id (r + 8 hex digits), which would hide "
+        raise WorkbenchError(f"{what} {name!r}: looks like a run id (r + 8 hex digits), which would hide "
                              "the run behind another run's id; pick another")
     return name
 
 
 def text(value: Any, what: str, max_len: int) -> str:
+    """A name to store: one line of printable text (a tab, a line feed or a terminal escape in a
+    name would garble every list and log that shows it), not empty, at most ``max_len`` long."""
     text = str(value).strip() if value is not None else ""
     if not text:
         raise WorkbenchError(f"{what}: may not be empty")
+    if problem := text_problem(text):
+        raise WorkbenchError(f"{what} {shown_text(text)}: {problem}; expected {PRINTABLE_TEXT}")
     if len(text) > max_len:
         raise WorkbenchError(f"{what}: {len(text)} characters; at most {max_len} allowed")
     return text

@@ -18,9 +18,15 @@ from typing import Any
 
 import numpy as np
 import optuna
-import yaml
 
-from core.config import SECTION_REGISTRIES, SECTIONS, RunConfig, read_text_file, section_params
+from core.config import (
+    SECTION_REGISTRIES,
+    SECTIONS,
+    RunConfig,
+    parse_document,
+    read_text_file,
+    section_params,
+)
 from core.errors import ConfigError
 from core.params import Param
 from core.sweep.settings import GRID_POINTS, SPACE_KEY, validate_settings
@@ -388,12 +394,8 @@ def load_space_file(path: str | Path) -> dict[str, Any]:
     pruner, workers, seed, name), each checked against its declaration. Returns
     ``{"space": ..., **settings}``."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(read_text_file(path, "--space", "YAML file"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}, line {mark.line + 1}" if mark is not None else str(path)
-        raise ConfigError(where, getattr(exc, "problem", str(exc)), "valid YAML", reason="syntax error") from None
+    # The config files' reader: syntax errors and duplicate keys name the file and line.
+    raw = parse_document(read_text_file(path, "--space", "YAML file"), path)
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(str(path), raw, "a mapping of section.param to a range or choices")
     if SPACE_KEY not in raw:

@@ -119,11 +119,11 @@ def test_a_missing_data_file_is_refused_before_a_run_exists(tmp_path: Path, caps
     config = tmp_path / "cfg.yaml"
     config.write_text("task: classification\ndata: {name: file, path: nope/train.tsv}\ntrainig: {max_steps: 4}\n")
     assert main(["train", "--config", str(config)]) == 2
-    assert capsys.readouterr().err.startswith(f"error: {config}: trainig: unknown section; ")  # the file that set the field
+    assert capsys.readouterr().err.startswith(f"error: {config}, line 3: trainig: unknown section; ")  # the file and line
     config.write_text("task: classification\ndata: {name: file, path: nope/train.tsv}\n")
     assert main(["train", "--config", str(config)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {config}: data.path = '{tmp_path / 'nope' / 'train.tsv'}': file not found")
+    assert err.startswith(f"error: {config}, line 2: data.path = '{tmp_path / 'nope' / 'train.tsv'}': file not found")
     assert f"read from the folder lmwb runs in, here {tmp_path}" in err
     assert main(["train", "--config", str(config), "--set", f"data.path={tmp_path}"]) == 2
     assert capsys.readouterr().err.startswith(f"error: data.path = '{tmp_path}': is a folder")  # from --set

@@ -180,9 +180,17 @@ def test_label_names_from_a_list_a_file_and_a_column(tmp_path: Path) -> None:
     listed = file_dataset({**base, "label_names": "World, Sports, Business"}, task="classification", seed=0)
     assert listed.label_names == ["World", "Sports", "Business"]  # labels 1..3: the first name is 1
     names = tmp_path / "classes.txt"
-    names.write_text("World\nSports\nBusiness\nSci/Tech\n")  # AG News' four, for labels 1..4 or 0..3
+    names.write_text("World\nSports\nBusiness\n")
     assert file_dataset({**base, "label_names_file": str(names)}, task="classification",
-                        seed=0).label_names == ["Sports", "Business", "Sci/Tech"]  # 0-based: 1..3 -> 2nd..4th
+                        seed=0).label_names == ["World", "Sports", "Business"]
+    # AG News' four names for a file with three of its classes: matched by position they would
+    # name labels 1..3 Sports, Business, Sci/Tech (read 0-based), wrongly and silently.
+    names.write_text("World\nSports\nBusiness\nSci/Tech\n")
+    with pytest.raises(ConfigError, match=r"^data.label_names_file = .*classes.txt': 4 names for 3 classes; "
+                                          r"expected one name per class, in label order \(3 names, for labels 1, 2, 3\)$"):
+        file_dataset({**base, "label_names_file": str(names)}, task="classification", seed=0)
+    with pytest.raises(ConfigError, match=r"^data.label_names = 'a,b,c,d,e': 5 names for 3 classes"):
+        file_dataset({**base, "label_names": "a,b,c,d,e"}, task="classification", seed=0)
     with_names = tmp_path / "named.csv"
     with_names.write_text("text,label,label_text\n" + "".join(
         f"sentence {i},{i % 2},{'odd' if i % 2 else 'even'}\n" for i in range(10)))
