@@ -131,10 +131,12 @@ def sets(**values: Any) -> list[str]:
 
 
 def tiny_lm_args(max_steps: int, **more: Any) -> list[str]:
-    return ["train", "--task", "language_model", *sets(
+    """``lmwb train`` of a one-layer character GPT on a slice of the Python docs (ms a step)."""
+    settings = dict(
         data__name="python_docs", data__max_chars=50_000, task__context_length=16, task__sample_length=12,
         model__d_model=32, model__n_heads=2, model__d_ff=64, model__n_layers=1, training__max_steps=max_steps,
-        training__batch_size=16, training__eval_max_batches=2, training__attention_snapshots="false", **more)]
+        training__batch_size=16, training__eval_max_batches=2, training__attention_snapshots="false")
+    return ["train", "--task", "language_model", *sets(**{**settings, **more})]
 
 
 # -- tokens/s ------------------------------------------------------------------------------------
@@ -209,6 +211,19 @@ def test_tokens_per_s_is_the_whole_run_over_every_session(tmp_path: Path, monkey
     assert (done.status, done.step) == ("completed", 20)
     assert tally.losses == 40 and done.summary["tokens_seen"] == tally.tokens == 40 * 8 * 16
     assert done.summary[KEY] == pytest.approx(tally.tokens / 40.0, rel=1e-12)
+
+
+def test_two_processes_count_each_token_once(store: Store, capfd: pytest.CaptureFixture[str]) -> None:
+    """``lmwb train`` as 2 processes, evaluating between logged steps (every 15; logs every
+    10): every rank's tokens counted once. Before, the all-reduced count of an evaluation's
+    read-back was summed over the ranks again at the next one (4,480 tokens for 3,840)."""
+    assert main(tiny_lm_args(30, task__sample_length=0, training__batch_size=4, training__eval_every=15,
+                             training__log_every=10, training__nproc_per_node=2)) == 0
+    [(status, _, cli_text)] = RATE_LINE.findall(capfd.readouterr().out)  # rank 0's closing line
+    [run] = store.list_runs()
+    assert status == "completed" and run.summary["processes"] == 2
+    assert run.summary["tokens_seen"] == 2 * 30 * 4 * 16  # ranks x steps x batch x context
+    assert run.progress[KEY] == run.summary[KEY] and cli_text == format_rate(run.summary[KEY])
 
 
 # -- a stop --------------------------------------------------------------------------------------
