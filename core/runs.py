@@ -54,7 +54,7 @@ def create_run(
 
 class RunLog:
     """Trainer callback that writes what happened to the run's log: the start (device,
-    precision, size, data, notes), each evaluation and checkpoint, the end."""
+    precision, size, data, notes), each evaluation and checkpoint, a stop seen, the end."""
 
     def __init__(self, store: Store, run_id: str, checkpoints: bool) -> None:
         self.store, self.run_id, self.checkpoints = store, run_id, checkpoints
@@ -71,6 +71,11 @@ class RunLog:
         shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k in METRICS and METRICS[k].headline)
         saved = "; checkpoint saved" if self.checkpoints else ""
         self._log(f"evaluation at step {step}: {shown}{saved}")
+
+    def on_stop(self, step: int, by: str) -> None:
+        # A request through the store was logged by whoever made it (core.jobs.stop_run).
+        asked = f"stop requested by {by}; " if by else "stop request seen: "
+        self._log(f"{asked}stopping after step {step}")
 
     def on_end(self, result: TrainResult) -> None:
         best = (result.summary.get("best") or {})

@@ -11,6 +11,17 @@ import threading
 from typing import Any
 
 
+class StopEvent(threading.Event):
+    """A stop flag that can say who raised it (the trainer logs it before the run stops)."""
+
+    reason = ""
+
+    def request(self, reason: str) -> None:
+        if not self.is_set():
+            self.reason = reason
+        self.set()
+
+
 def start_stop_watcher(sink: Any, run_id: str | None, stop: threading.Event) -> threading.Event | None:
     """Start the watcher; set the returned Event to end it. None without a store to ask."""
     if not (sink and run_id):

@@ -47,6 +47,9 @@ from core.seeding import restore_rng_states, rng_states, seed_everything
 from core.stop_watch import start_stop_watcher
 from core.tasks.base import Task
 from core.tasks.pairs import fitting_texts
+from core.throughput import KEY as THROUGHPUT
+from core.throughput import TrainClock
+from core.throughput import tokens_per_s as throughput
 from core.tokenize import Tokenizer, load_tokenizer
 
 
@@ -56,6 +59,7 @@ class Callback(Protocol):
     def on_start(self, info: dict[str, Any]) -> None: ...
     def on_log(self, step: int, metrics: dict[str, float]) -> None: ...
     def on_eval(self, step: int, metrics: dict[str, float], details: dict[str, Any]) -> None: ...
+    def on_stop(self, step: int, by: str) -> None: ...  # a stop seen after ``step``; ``by``: who ("" the store)
     def on_end(self, result: TrainResult) -> None: ...
 
 
@@ -203,6 +207,7 @@ class Trainer:
         self.heldout: dict[str, dict[str, float]] = {}  # held-out metrics: "last" and at the "best" step
         self.bad_evals = 0
         self.tokens_seen = 0
+        self.train_clock = TrainClock()  # training time, evaluations left out (core.throughput)
         if start_from is not None:
             state, extra = ckpt.load_checkpoint(start_from, self.model, self.optimizer, self.device)
             if start_from.name != "last":
@@ -215,6 +220,7 @@ class Trainer:
             self.heldout = dict(state.get("heldout") or {})
             self.bad_evals = int(state.get("bad_evals", 0))
             self.tokens_seen = int(state.get("tokens_seen", 0))
+            self.train_clock = TrainClock(state.get("train_s", self.elapsed_before))  # (older: with evaluations)
             mine = rank_states(extra, rank)
             if "generator" in mine:
                 self.generator.set_state(mine["generator"])
@@ -252,6 +258,7 @@ class Trainer:
         max_steps, accum = t["max_steps"], t["grad_accum"]
         deadline = None if t["max_minutes"] is None else time.monotonic() + 60 * t["max_minutes"]
         start = time.perf_counter()
+        self.train_clock.start()
         self._emit("on_start", {
             "device": self._device_text(), "precision": precision_label(self.amp_dtype),
             "params": self.n_params, "total_params": sum(p.numel() for p in self.model.parameters()), "step": self.step,
@@ -262,6 +269,8 @@ class Trainer:
         model.train()
         window_loss = torch.zeros((), device=self.device)
         window_steps, window_tokens, window_time = 0, 0, 0.0
+        fresh_tokens = 0  # this process's tokens since the last read-back (then: every rank's, counted)
+        self._last_loss: float | None = None
         status, reason = "completed", ""
         ranks, halt = self.ranks, None  # halt: the stop every rank agreed on at the last read-back
         # Accumulated micro-batches skip DDP's gradient all-reduce except the last one.
@@ -272,6 +281,8 @@ class Trainer:
                     halt = self._halt(self.stop_event.is_set(), deadline is not None and time.monotonic() > deadline)
                 if halt is not None:
                     status, reason = halt
+                    if status == "stopped":  # logged before the evaluation and "stopped at step N"
+                        self._emit("on_stop", self.step, self._stop_source())
                     break
                 step_start = time.perf_counter()
                 factor = self.schedule(self.step)
@@ -288,7 +299,7 @@ class Trainer:
                         else:
                             scaled.backward()
                     window_loss += loss.detach()
-                    window_tokens += batch.n_tokens
+                    fresh_tokens += batch.n_tokens
                 if self.scaler is not None:
                     self.scaler.unscale_(optimizer)
                 if t["grad_clip"] > 0:
@@ -309,13 +320,16 @@ class Trainer:
                     # of them makes it non-finite. Checked before each evaluation too, so a
                     # diverged model is never evaluated, sampled from or checkpointed.
                     if ranks is None:
-                        mean = (window_loss / (window_steps * accum)).item()
+                        mean, counted = (window_loss / (window_steps * accum)).item(), fresh_tokens
                     else:  # the global batch's loss; a NaN on any rank is a NaN on all
-                        mean, window_tokens, halt = self._agree(window_loss, window_steps, window_tokens, deadline)
+                        mean, counted, halt = self._agree(window_loss, window_steps, fresh_tokens, deadline)
+                    # Counted at each read-back, so an evaluation's checkpoint holds the exact count.
+                    self.tokens_seen += counted
+                    window_tokens += counted
+                    fresh_tokens = 0
                     if not math.isfinite(mean):
                         raise self._diverged(mean, window_steps)
                 if self.step % t["log_every"] == 0 or self.step in (1, max_steps):
-                    self.tokens_seen += window_tokens
                     self._log_train(mean, window_tokens / max(window_time, 1e-9), factor, start)
                     window_loss.zero_()
                     window_steps, window_tokens, window_time = 0, 0, 0.0
@@ -328,15 +342,26 @@ class Trainer:
         finally:
             if watcher is not None:
                 watcher.set()
+        if window_steps:  # ended between logged steps (a stop, early stopping, the time budget)
+            # Its last steps are logged at the step it ended, as the progress bar, the sample and
+            # the log name it. (Several ranks end only right after a read-back: `mean` and the
+            # tokens are the ones they agreed on.)
+            if ranks is None:
+                mean = (window_loss / (window_steps * accum)).item()
+                self.tokens_seen += fresh_tokens
+                window_tokens += fresh_tokens
+            if not math.isfinite(mean):  # a diverged model is never evaluated or checkpointed
+                raise self._diverged(mean, window_steps)
+            self._log_train(mean, window_tokens / max(window_time, 1e-9), factor, start)
         if self.step % t["eval_every"] != 0 and self.step != max_steps and self.step > 0:
-            # (Several ranks stop only right after a read-back, which checked the loss.)
-            if ranks is None and window_steps and not math.isfinite(window_loss.item()):
-                raise self._diverged(float(window_loss.item()), window_steps)
             self._evaluate_ranks(start)  # stopped between evaluations: score and save where we are
         result = TrainResult(status=status, step=self.step, summary=self._summary(start), reason=reason)
         self._flush()
         if self.sink and self.run_id:
             self.sink.set_summary(self.run_id, result.summary)
+            # The last progress: the step the run ended at, with the summary's own figures.
+            self.sink.set_progress(self.run_id, self._progress(
+                result.summary["duration_s"], 0.0, result.summary[THROUGHPUT]))
         self._emit("on_end", result)
         return result
 
@@ -351,19 +376,34 @@ class Trainer:
 
     def _halt(self, stop: bool, late: bool) -> tuple[str, str] | None:
         """(status, reason) of a run that ends here, or None to go on."""
-        if stop:
-            return "stopped", "stop requested"
+        if stop:  # who asked is logged before the run stops (on_stop), not as its reason
+            return "stopped", ""
         return ("completed", f"time budget of {self.t['max_minutes']:g} min reached") if late else None
 
     def _evaluate_ranks(self, start: float) -> bool:
         """:meth:`_evaluate` on rank 0 (the others wait); True on every rank to stop early.
-        With checkpoints on, every rank's random streams go into rank 0's checkpoint first."""
-        if self.ranks is None:
-            return self._evaluate(start)
-        if self.t["checkpoint"]:
-            self._peer_states = self.ranks.gather({"generator": self.generator.get_state(), **rng_states(self.device)})
-        stop = self._evaluate(start) if self.ranks.is_main else False
-        return self.ranks.any(stop)
+        With checkpoints on, every rank's random streams go into rank 0's checkpoint first.
+        Not training time (core.throughput)."""
+        with self.train_clock.paused():
+            if self.ranks is None:
+                return self._evaluate(start)
+            if self.t["checkpoint"]:
+                self._peer_states = self.ranks.gather({"generator": self.generator.get_state(),
+                                                       **rng_states(self.device)})
+            stop = self._evaluate(start) if self.ranks.is_main else False
+            return self.ranks.any(stop)
+
+    def _stop_source(self) -> str:
+        """Who asked for the stop, for the run's log: the stop event's own reason (Ctrl-C in the
+        CLI), "" for a request through the store (whoever made it logged it), else the process
+        that trains the run."""
+        if why := getattr(self.stop_event, "reason", ""):
+            return str(why)
+        if self.sink and self.run_id:
+            with contextlib.suppress(Exception):  # a busy database: say what is known
+                if self.sink.stop_requested(self.run_id):
+                    return ""
+        return "the process training it (a signal, its worker's shutdown or its sweep)"
 
     def _device_text(self) -> str:
         return device_label(self.device) + (f" x {self.ranks.label}" if self.ranks is not None else "")
@@ -380,24 +420,33 @@ class Trainer:
     def _elapsed(self, start: float) -> float:
         return self.elapsed_before + time.perf_counter() - start
 
-    def _log_train(self, loss: float, tokens_per_s: float, lr_factor: float, start: float) -> None:
+    def tokens_per_s(self) -> float:
+        """The run's throughput as core.throughput declares it: tokens trained on over training
+        time, whole run so far. The one place it is computed."""
+        return throughput(self.tokens_seen, self.train_clock.seconds())
+
+    def _log_train(self, loss: float, window_rate: float, lr_factor: float, start: float) -> None:
         wall = self._elapsed(start)
         lr = self.base_lrs[0] * lr_factor
         self._rows += [
             (self.step, "train", "loss", loss, wall),
             (self.step, "train", "lr", lr, wall),
-            (self.step, "train", "tokens_per_s", tokens_per_s, wall),
+            (self.step, "train", "tokens_per_s", window_rate, wall),  # this window's own (bench/)
         ]
         self._flush()
-        done = self.step / self.t["max_steps"]
+        self._last_loss = loss
         rate = self.step / max(wall, 1e-9)
         eta = (self.t["max_steps"] - self.step) / rate if rate > 0 else None
+        progress = self._progress(wall, eta, self.tokens_per_s())
         if self.sink and self.run_id:
-            self.sink.set_progress(self.run_id, {
-                "step": self.step, "max_steps": self.t["max_steps"], "fraction": done,
-                "tokens_per_s": tokens_per_s, "eta_s": eta, "elapsed_s": wall, "train_loss": loss,
-            })
-        self._emit("on_log", self.step, {"loss": loss, "lr": lr, "tokens_per_s": tokens_per_s, "eta_s": eta or 0.0})
+            self.sink.set_progress(self.run_id, progress)
+        self._emit("on_log", self.step, {"loss": loss, "lr": lr, THROUGHPUT: progress[THROUGHPUT], "eta_s": eta or 0.0})
+
+    def _progress(self, wall: float, eta: float | None, tokens_per_s: float) -> dict[str, Any]:
+        return {
+            "step": self.step, "max_steps": self.t["max_steps"], "fraction": self.step / self.t["max_steps"],
+            THROUGHPUT: tokens_per_s, "eta_s": eta, "elapsed_s": wall, "train_loss": self._last_loss,
+        }
 
     def _evaluate(self, start: float) -> bool:
         """Score on validation, checkpoint, track the best. Returns True to stop early."""
@@ -449,6 +498,7 @@ class Trainer:
         state = {
             "step": self.step, "elapsed": wall, "best": self.best, "best_step": self.best_step,
             "bad_evals": self.bad_evals, "tokens_seen": self.tokens_seen, "metric": self.metric,
+            "train_s": self.train_clock.seconds(),
             "heldout": self.heldout,
         }
         if self.scaler is not None:  # its loss scale and growth tracker: plain numbers
@@ -474,7 +524,7 @@ class Trainer:
             "precision": precision_label(self.amp_dtype),
             "duration_s": self._elapsed(start),
             "tokens_seen": self.tokens_seen,
-            "tokens_per_s": self.tokens_seen / max(self._elapsed(start), 1e-9),
+            THROUGHPUT: self.tokens_per_s(),
             "data": self.task.data_summary(),
             "metric": self.metric,
             "best": {"value": self.best, "step": self.best_step, **({HELDOUT: self.heldout["best"]}

@@ -7,6 +7,7 @@ Everything here reads the store and draws; :func:`run_view` is what the Run page
 from __future__ import annotations
 
 import datetime as dt
+import socket
 from collections.abc import Sequence
 
 import pandas as pd
@@ -21,6 +22,10 @@ from core.jobs import request_resume, stop_run
 from core.metrics import COUNT_KEYS, HELDOUT, HELDOUT_LABEL, METRICS, bleu_case_note
 from core.reproduce import differing_settings
 from core.store import ACTIVE_STATUSES, Run, Store
+from core.throughput import HELP as THROUGHPUT_HELP
+from core.throughput import KEY as THROUGHPUT
+from core.throughput import LABEL as THROUGHPUT_LABEL
+from core.throughput import format_rate
 
 STATUS_COLORS = {
     "queued": "gray", "running": "blue", "completed": "green",
@@ -68,7 +73,8 @@ def run_label(run: Run) -> str:
 
 
 def progress_panel(run: Run) -> None:
-    """Progress bar with step/max_steps, then ETA, tokens/s, elapsed and the last train loss."""
+    """Progress bar with step/max_steps, then ETA, train tokens/s (core.throughput), elapsed and
+    the last train loss."""
     p = run.progress or {}
     max_steps = p.get("max_steps") or run.config.get("training", {}).get("max_steps") or 0
     step = int(p.get("step") or 0)
@@ -82,14 +88,19 @@ def progress_panel(run: Run) -> None:
     cols = st.columns(4)
     eta = p.get("eta_s") if run.status == "running" else None
     cols[0].metric("ETA", fmt_duration(eta) if eta is not None else "–")
-    tps = p.get("tokens_per_s")
-    # The latest logged window of training steps; the CLI's closing line gives the whole run's
-    # rate with evaluations and checkpoints included, so the two differ.
-    cols[1].metric("Tokens / s", f"{tps:,.0f}" if isinstance(tps, int | float) else "–",
-                   help="Training throughput over the latest logged steps (evaluations not counted).")
+    cols[1].metric(THROUGHPUT_LABEL, format_rate(run_tokens_per_s(run)), help=THROUGHPUT_HELP)
     cols[2].metric("Elapsed", fmt_duration(p.get("elapsed_s") or run.duration_s))
     loss = p.get("train_loss")
     cols[3].metric("Train loss", f"{loss:.4f}" if isinstance(loss, int | float) else "–")
+
+
+def run_tokens_per_s(run: Run) -> float | None:
+    """The run's throughput as the engine stored it (core.throughput): once the run has ended,
+    its summary's, the value the CLI's closing line printed; while it trains, its progress'."""
+    summary, progress = run.summary or {}, run.progress or {}
+    value = summary.get(THROUGHPUT) if run.status not in ACTIVE_STATUSES and THROUGHPUT in summary \
+        else progress.get(THROUGHPUT)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def summary_panel(run: Run) -> None:
@@ -137,7 +148,7 @@ def controls(store: Store, run: Run) -> None:
         label = "Stop requested…" if run.stop_requested else "Stop"
         if st.button(label, key=f"stop.{run.id}", icon=":material/stop:", disabled=run.stop_requested,
                      help="Ask the worker to stop after the current step (the checkpoint is kept)."):
-            stop_run(store, run.id)
+            stop_run(store, run.id, by=f"the Stop button of the Run page (app on {socket.gethostname()})")
             st.toast(f"Stop requested for {run.name}")
             st.rerun()  # the whole page: once stopped, the live view stops polling
     elif run.status in ("stopped", "failed") and st.button(

@@ -10,6 +10,11 @@ from tqdm import tqdm
 from core.display import format_duration
 from core.metrics.catalog import METRICS
 from core.metrics.scores import bleu_case_note
+from core.throughput import KEY as THROUGHPUT
+from core.throughput import LABEL as THROUGHPUT_LABEL
+from core.throughput import format_rate
+
+RATE = THROUGHPUT_LABEL.lower()  # "train tokens/s": the run's figure so far, as the Run view shows it
 
 
 class ProgressPrinter:
@@ -42,12 +47,12 @@ class ProgressPrinter:
     def on_log(self, step: int, m: dict[str, float]) -> None:
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
-            self.bar.set_postfix_str(f"loss {m['loss']:.4f} | lr {m['lr']:.2e} | {m['tokens_per_s']:,.0f} tok/s",
+            self.bar.set_postfix_str(f"loss {m['loss']:.4f} | lr {m['lr']:.2e} | {format_rate(m[THROUGHPUT])} {RATE}",
                                      refresh=True)
         elif step / self.max_steps >= self.next_mark:
             self._print(
                 f"step {step:>{len(str(self.max_steps))}}/{self.max_steps} | loss {m['loss']:.4f} | "
-                f"lr {m['lr']:.2e} | {m['tokens_per_s']:,.0f} tok/s | ETA {format_duration(m['eta_s'])}"
+                f"lr {m['lr']:.2e} | {format_rate(m[THROUGHPUT])} {RATE} | ETA {format_duration(m['eta_s'])}"
             )
             self.next_mark += 0.05
 
@@ -64,6 +69,7 @@ class ProgressPrinter:
 
     def on_end(self, result: Any) -> None:
         if self.bar is not None:
+            self.bar.update(result.step - self.bar.n)  # the step it ended at, logged or not
             self.bar.close()
             self.bar = None
         s = result.summary
@@ -74,7 +80,7 @@ class ProgressPrinter:
             best_text += f" (held-out {s.get('metric')} {held:.4f})"
         self._print(
             f"{result.status} at step {result.step} in {format_duration(s.get('duration_s'))} "
-            f"({s.get('tokens_per_s', 0):,.0f} tok/s overall, evaluations included)"
+            f"({format_rate(s.get(THROUGHPUT), missing='?')} {RATE}, evaluations excluded)"
             f"{' | ' + best_text if best_text else ''}"
             + (f" | {result.reason}" if result.reason else "")
         )

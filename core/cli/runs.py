@@ -70,7 +70,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if run.status not in ACTIVE_STATUSES:
             print(f"run {run.id} is {run.status}: nothing to stop")
             return 0
-        store.request_stop(run.id)
+        from core.jobs import stop_run
+        from core.jobs.liveness import worker_label
+
+        stop_run(store, run.id, by=f"`lmwb runs stop` (process {worker_label()})")
         print(f"stop requested for run {run.id}; it stops after its current step")
     elif args.action == "export" and args.to != "csv":
         from core.export.tracking import export_run

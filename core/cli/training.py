@@ -7,7 +7,9 @@ through torchrun (:mod:`core.distributed`); under torchrun, each of these comman
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -97,8 +99,6 @@ def _rank_argv(args: argparse.Namespace) -> list[str]:
 
 def _report(store: Any, run_id: str, result: Any) -> int:
     """A rank's last line: rank 0 says how the run ended, the others say nothing."""
-    import os
-
     if os.environ.get("RANK", "0") == "0":
         print(f"run {run_id}: {result.status}. Folder: {store.run_dir(run_id)}")
     return 0
@@ -210,13 +210,18 @@ def _in_foreground(launch: Callable[[threading.Event], Any], when: str = "at the
     """Train in this terminal: Ctrl-C (or SIGTERM) stops the run ``when`` it can (one process:
     after its step; several: after the ranks' next read-back), a second one aborts (torchrun's
     agent then stops the processes)."""
-    stop = threading.Event()
+    from core.stop_watch import StopEvent
+
+    stop = StopEvent()
 
     def on_signal(signum: int, frame: Any) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
         print(f"\nstopping {when} (Ctrl-C again to abort)...", file=sys.stderr)
-        stop.set()
+        what = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        # Who asked, for the run's log (the trainer writes it: a store write here could meet
+        # the loop's own write).
+        stop.request(f"{what} to lmwb (pid {os.getpid()} on {socket.gethostname()})")
 
     main_thread = threading.current_thread() is threading.main_thread()  # (else signals are not ours)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}

@@ -46,15 +46,17 @@ def queue_run(
     )
 
 
-def stop_run(store: Store, run_id: str) -> Run:
+def stop_run(store: Store, run_id: str, by: str = "") -> Run:
     """Stop a run: a queued one becomes ``stopped`` at once; a running one is asked to stop
     after its current step (the worker saves a checkpoint, so it stays resumable).
 
     A finished run is left as it is. Returns the run as it is now (``stop_requested`` is
-    True while a running run winds down).
+    True while a running run winds down). ``by``: who asks, for the run's log (written
+    before the flag, so it precedes the trainer's "stopped at step N").
     """
     run = store.get_run(run_id)
     if run.status in ("queued", "running"):
+        store.log_event(run.id, "info", "stop requested" + (f" by {by}" if by else ""))
         # request_stop is atomic: a queued run is marked stopped in the same transaction, so
         # a worker racing to claim it either loses or sees the flag.
         store.request_stop(run.id)

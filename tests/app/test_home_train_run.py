@@ -16,6 +16,7 @@ from app.navigation import page_path
 from core.config import apply_overrides, default_config, tuned_settings, validate_config
 from core.runs import create_run
 from core.store import Run, Store
+from core.throughput import LABEL as THROUGHPUT_LABEL
 
 MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 TIMEOUT = 30
@@ -277,11 +278,13 @@ def test_run_page_shows_progress_charts_and_stop_requests_a_stop(store: Store) -
     [progress] = at.get("progress")
     assert "step 50 / 300" in progress.proto.text
     assert len(plotly_charts(at)) >= 3  # loss, learning rate, val accuracy
-    assert any(m.label == "Tokens / s" and m.value == "12,345" for m in at.metric)
+    assert any(m.label == THROUGHPUT_LABEL and m.value == "12,345" for m in at.metric)
     [stop] = [b for b in at.button if b.label == "Stop"]
     stop.click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert store.get_run(run.id).stop_requested
+    # Who asked, in the run's log, before anything the trainer writes about the stop.
+    assert [e.message for e in store.events(run.id)][-1].startswith("stop requested by the Stop button of the Run page")
 
 
 def test_run_page_shows_the_sample_of_a_language_model(store: Store) -> None:
