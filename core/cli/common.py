@@ -89,7 +89,7 @@ def config_error_in(exc: ConfigError, files: Sequence[tuple[str | None, Iterable
 
 def _line_in(path: str, field: str) -> int | None:
     """The line of ``path`` that sets ``field`` (or its section), when the file still reads."""
-    from core.config import key_line, key_lines
+    from core.documents import key_line, key_lines
 
     try:
         text = Path(path).read_text(encoding="utf-8")

@@ -19,14 +19,8 @@ from typing import Any
 import numpy as np
 import optuna
 
-from core.config import (
-    SECTION_REGISTRIES,
-    SECTIONS,
-    RunConfig,
-    parse_document,
-    read_text_file,
-    section_params,
-)
+from core.config import SECTION_REGISTRIES, SECTIONS, RunConfig, section_params
+from core.documents import parse_document, read_text_file
 from core.errors import ConfigError
 from core.params import Param
 from core.sweep.settings import GRID_POINTS, SPACE_KEY, validate_settings

@@ -12,11 +12,10 @@ from core.config import (
     absolute_file_paths,
     apply_overrides,
     default_config,
-    key_line,
-    key_lines,
     load_config_file,
     validate_config,
 )
+from core.documents import key_line, key_lines
 from core.errors import ConfigError
 from core.params import shown_text, text_problem
 from core.sweep import load_space_file
