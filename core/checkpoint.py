@@ -45,6 +45,10 @@ def save_checkpoint(
     try:
         _save(folder, model, optimizer, state, tensors, before_commit)
     except (OSError, SafetensorError) as exc:  # safetensors reports its I/O errors its own way
+        if before_commit is not None:
+            # A writer frozen mid-save whose run was taken over finds its files moved by the new
+            # holder: that is its lost claim (raised here), not a full disk.
+            before_commit()
         shutil.rmtree(folder.with_name(folder.name + ".tmp"), ignore_errors=True)
         kept = " (the previous checkpoint is kept)" if has_checkpoint(folder) else ""
         reason = getattr(exc, "strerror", None) or _first_line(exc).split("I/O error: ")[-1]

@@ -186,3 +186,30 @@ def test_every_write_of_a_lost_claim_is_refused(store: Store) -> None:
     assert store.get_run(run.id).status == "running"
     assert list(store.metrics(run.id)["value"]) == [0.7, 0.5]
     assert [e.message for e in store.events(run.id)] == []
+
+
+def test_a_save_that_fails_after_the_claim_was_lost_reports_the_lost_claim(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker frozen in the middle of a checkpoint save wakes to find its temporary folder
+    moved by the new holder: the write fails, and the reason it reports is its lost claim, not
+    "could not write the checkpoint ...; free some disk space"."""
+    import torch
+
+    from core import checkpoint as ckpt
+
+    config = validate_config(apply_overrides(default_config("classification"), RUN))
+    run = queue_run(store, config)
+    first = store.claim_next_queued("machine-b:1")
+    old = ClaimedRun(store, Claim(run.id, first.claim_epoch, "machine-b:1"))
+    model = torch.nn.Linear(2, 2)
+    ckpt.save_checkpoint(tmp_path / "last", model, None, {"step": 1}, before_commit=lambda: old.check_writable(run.id))
+    assert store.revoke_claim(run.id, "machine-b:1", "orphaned")
+
+    def moved_away(*_args: object, **_kwargs: object) -> None:
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr(ckpt, "save_model", moved_away)
+    with pytest.raises(ClaimLost, match="no longer holds run"):
+        ckpt.save_checkpoint(tmp_path / "last", model, None, {"step": 2}, before_commit=lambda: old.check_writable(run.id))
+    assert ckpt.has_checkpoint(tmp_path / "last")  # the earlier checkpoint is still there
