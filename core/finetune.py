@@ -72,15 +72,17 @@ def check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
 def find_parent(config: RunConfig, store: object = None) -> Parent | None:
     """The run ``task.init_from_run`` names, checked against ``config``; None when it is empty.
 
-    ``store``: the Store to look in (a trainer passes its metric sink); anything else opens the
-    store of ``$LMWB_HOME``.
+    ``store``: the Store to look in, or a trainer's metric sink around it; None opens the store
+    of ``$LMWB_HOME``.
     """
     from core.store import Store
 
     ref = str(config["task"].get("init_from_run") or "").strip()
     if not ref:
         return None
-    if not isinstance(store, Store):
+    while store is not None and not isinstance(store, Store):
+        store = getattr(store, "store", None)  # a metric sink wraps the store (ClaimedRun, TrackedSink)
+    if store is None:
         store = Store()
     try:
         run = store.get_run(ref)
