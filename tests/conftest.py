@@ -47,6 +47,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=rank)  # stable: file order within each group
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Each new AppTest scans every installed distribution for Streamlit component manifests,
+    with a thread pool of its own; the answer cannot change within a test process, so scan once.
+    (Hundreds of AppTests per process; one scan once stalled a test process for minutes.)"""
+    try:
+        from streamlit.components.v2 import manifest_scanner
+    except ImportError:  # another Streamlit: nothing to cache
+        return
+    import functools
+
+    scan = manifest_scanner.scan_component_manifests
+    if not hasattr(scan, "cache_info"):
+        manifest_scanner.scan_component_manifests = functools.cache(scan)
+
+
 @pytest.fixture(autouse=True)
 def workbench_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "lmwb-home"
