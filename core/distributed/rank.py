@@ -35,18 +35,19 @@ from core.errors import ConfigError, WorkbenchError
 if TYPE_CHECKING:
     from core.config import RunConfig
     from core.distributed.group import Ranks
-    from core.jobs.worker import ShutdownEvent
+    from core.stop_watch import StopEvent
     from core.store import Store
     from core.train import Callback, TrainResult
 
 
 @contextlib.contextmanager
-def rank_session(training: Mapping[str, Any]) -> Iterator[tuple[Ranks, ShutdownEvent]]:
+def rank_session(training: Mapping[str, Any]) -> Iterator[tuple[Ranks, StopEvent]]:
     """Join the group for a run's ``training`` section; yields (ranks, stop event)."""
     from core.distributed.group import first_line, is_comm_failure, join, leave
-    from core.jobs.worker import ShutdownEvent, watch_parent
+    from core.jobs.worker import watch_parent
+    from core.stop_watch import StopEvent
 
-    stop = ShutdownEvent()
+    stop = StopEvent()
     restore = _graceful_signals(stop)
     watch_parent(stop, os.getppid())  # the agent gone (the launcher killed): stop, with a checkpoint
     try:
@@ -121,7 +122,7 @@ def _callbacks(ranks: Ranks, progress: bool) -> list[Callback]:
     return [ProgressPrinter()]
 
 
-def _graceful_signals(stop: ShutdownEvent) -> Any:
+def _graceful_signals(stop: StopEvent) -> Any:
     """SIGINT/SIGTERM: stop after the next read-back; a second one aborts."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None

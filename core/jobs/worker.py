@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from core.errors import RunNotFound, WorkbenchError
 from core.jobs.liveness import reap_orphans, worker_label
 from core.jobs.queue import RACE_TAG_PREFIX, RESUME_KEY
+from core.stop_watch import StopEvent  # a stop flag that says why it was raised
 from core.store import Run, Store
 from core.store.claims import Claim, ClaimedRun, ClaimLost
 
@@ -52,16 +53,6 @@ log = logging.getLogger(__name__)
 RUN_HEARTBEAT_S = 5.0  # how often a worker writes heartbeat_at on the run it trains
 DEFAULT_POLL_S = 0.5  # how often an idle worker looks at the queue
 
-
-class ShutdownEvent(threading.Event):
-    """An Event that also says why it was set (logged on the run it interrupts)."""
-
-    reason = ""
-
-    def request(self, reason: str) -> None:
-        if not self.is_set():
-            self.reason = reason
-        self.set()
 
 
 def worker_loop(
@@ -95,7 +86,7 @@ def worker_loop(
 
     load_components()  # pay imports and registration before the first claim, not after it
     warm_up()
-    stop_all = shutdown if shutdown is not None else ShutdownEvent()
+    stop_all = shutdown if shutdown is not None else StopEvent()
     label = worker_name or worker_label()
     current: list[threading.Event] = []  # the running run's stop event, for signal handlers
     restore = _install_signal_handlers(stop_all, current)
@@ -292,7 +283,7 @@ def _install_signal_handlers(
         if signum == signal.SIGINT and stop_all.is_set():
             raise KeyboardInterrupt  # second Ctrl-C: abort now
         reason = f"the worker received {signal.Signals(signum).name}"
-        if isinstance(stop_all, ShutdownEvent):
+        if isinstance(stop_all, StopEvent):
             stop_all.request(reason)
         else:
             stop_all.set()
@@ -309,7 +300,7 @@ def _install_signal_handlers(
 
 
 def watch_parent(
-    shutdown: ShutdownEvent, parent_pid: int, parent_fd: int | None = None
+    shutdown: StopEvent, parent_pid: int, parent_fd: int | None = None
 ) -> threading.Thread:
     """Start a daemon thread that requests ``shutdown`` when the parent process dies.
 
@@ -372,7 +363,7 @@ def run_worker(
     skip_races: bool = False, only_run: str | None = None, max_processes: int | None = None,
 ) -> int:
     """A worker process's main: worker_loop plus the parent-death watch; returns runs done."""
-    shutdown = ShutdownEvent()
+    shutdown = StopEvent()
     if parent_pid is not None:
         watch_parent(shutdown, parent_pid, parent_fd)
     return worker_loop(store, once=once, poll_s=poll_s, idle_exit_s=idle_exit_s, shutdown=shutdown,
