@@ -148,16 +148,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _start_queued(store: Any, run: Any, args: argparse.Namespace) -> int:
-    """``lmwb resume`` of a run still in the queue: with ``--queue`` it stays there as it is;
+    """``lmwb resume`` of a run waiting in the queue: with ``--queue`` it stays there as it is;
     otherwise it is taken from the queue (atomically: no worker can take it too) and trained
-    here from its first step."""
+    here as a worker would: from its checkpoint when it was queued to resume, else from step 1."""
     from core.distributed import launch_run, processes_wanted
+    from core.jobs import RESUME_KEY, checkpoint_step
     from core.jobs.liveness import worker_label
     from core.runs import execute_run
     from core.store.claims import Claim
 
+    resume = bool(run.progress.get(RESUME_KEY))
     if args.queue:
-        print(f"run {run.id} is queued and has not started yet; a worker (`lmwb worker`) will pick it up")
+        what = "queued to resume" if resume else "queued and has not started yet"
+        print(f"run {run.id} is {what}; a worker (`lmwb worker`) will pick it up")
         return 0
     _set_processes(store, run, args)  # refused while it waits: a worker may claim it at any moment
     label = worker_label()
@@ -167,11 +170,15 @@ def _start_queued(store: Any, run: Any, args: argparse.Namespace) -> int:
         held = f" (worker {now.worker})" if now.worker else ""
         raise WorkbenchError(f"run {run.id} left the queue meanwhile: it is {now.status}{held}")
     claim = Claim(claimed.id, claimed.claim_epoch, label)
-    print(f"run {run.id} had not started: training it here from step 1")
+    resume = bool(claimed.progress.get(RESUME_KEY))
+    step = checkpoint_step(store.run_folder(run.id)) if resume else None
+    print(f"run {run.id} was queued: " + (f"resuming it here from the checkpoint at step {step}" if resume
+                                          else "training it here from step 1"))
     if processes_wanted(claimed.config) > 1:
-        result = _in_foreground(lambda stop: launch_run(store, run.id, stop_event=stop, progress=True, claim=claim))
+        result = _in_foreground(lambda stop: launch_run(store, run.id, resume=resume, stop_event=stop, progress=True,
+                                                        claim=claim))
     else:
-        result = _in_foreground(lambda stop: execute_run(store, run.id, callbacks=[ProgressPrinter()],
+        result = _in_foreground(lambda stop: execute_run(store, run.id, resume=resume, callbacks=[ProgressPrinter()],
                                                          stop_event=stop, claim=claim), when="after this step")
     print(f"run {run.id}: {result.status}. Folder: {store.run_dir(run.id)}")
     return 0

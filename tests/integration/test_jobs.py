@@ -256,7 +256,7 @@ def test_resume_of_a_run_that_never_trained_leaves_it_runnable(
     assert "is queued and has not started yet" in capsys.readouterr().out
     assert store.get_run(queued.id).status == "queued"
     assert main(["resume", "q1", "--force"]) == 0  # --force changes nothing for a run that never started
-    assert "had not started: training it here from step 1" in capsys.readouterr().out
+    assert "was queued: training it here from step 1" in capsys.readouterr().out
     done = store.get_run(queued.id)
     assert (done.status, done.error, store.last_step(queued.id)) == ("completed", None, 20)
 
@@ -265,6 +265,27 @@ def test_resume_of_a_run_that_never_trained_leaves_it_runnable(
     assert store.get_run(never.id).status == "stopped" and store.get_run(never.id).started_at is None
     assert main(["resume", "q2"]) == 0
     assert store.get_run(never.id).status == "completed" and store.last_step(never.id) == 20
+
+
+def test_resume_of_a_run_queued_to_resume_continues_from_its_checkpoint(
+    store: Store, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`resume --queue` then `resume` (the path `runs list` suggests for an orphaned run) once
+    trained it again from step 1 over its checkpoint, with duplicate metric steps."""
+    run = queue_run(store, _config(20, 10), name="half")
+    assert main(["worker", "--once"]) == 0  # 20 steps, a checkpoint at step 20
+    # As if it had died there with 40 steps to go: failed, with its checkpoint in place.
+    store.update_run(run.id, config={**run.config, "training": {**run.config["training"], "max_steps": 40}})
+    store.set_status(run.id, "failed", error="orphaned: worker gone")
+    assert main(["resume", "half", "--queue"]) == 0
+    capsys.readouterr()
+    assert main(["resume", "half", "--queue"]) == 0  # asked twice: it stays queued to resume
+    assert "is queued to resume" in capsys.readouterr().out
+    assert main(["resume", "half"]) == 0
+    assert "was queued: resuming it here from the checkpoint at step 20" in capsys.readouterr().out
+    assert not store.metrics(run.id).duplicated(["step", "split", "name"]).any()
+    assert store.get_run(run.id).status == "completed" and store.last_step(run.id) == 40
+    assert any(e.message.startswith("resumed at step 20") for e in store.events(run.id))
 
 
 def test_a_race_trains_its_entrants_at_the_same_time(store: Store, supervisor: Supervisor) -> None:
