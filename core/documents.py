@@ -146,13 +146,12 @@ def _key_identity(loader: yaml.SafeLoader, key_node: yaml.ScalarNode) -> Any:
 
 
 def _scalar(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
-    """A duplicate key's value for the message: the scalar, or what kind of value it is."""
-    if isinstance(node, yaml.ScalarNode):
-        try:
-            return loader.construct_object(node)
-        except (yaml.YAMLError, ValueError):
-            return node.value
-    return "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
+    """A duplicate key's value for the message, as the file wrote it (a section shows its
+    mapping, shortened in the message if long)."""
+    try:
+        return loader.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, TypeError):
+        return node.value if isinstance(node, yaml.ScalarNode) else "..."
 
 
 def _json_object(pairs: list[tuple[str, Any]], text: str, path: Path) -> dict[str, Any]:

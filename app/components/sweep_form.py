@@ -15,6 +15,8 @@ from app.components.forms import component_select, param_widget, section_form
 from app.components.run_picker import pick_runs
 from core.config import SECTION_REGISTRIES, default_config, section_params
 from core.device import gpu_info
+from core.errors import WorkbenchError
+from core.jobs.supervisor import MAX_WORKERS_ENV, default_max_workers
 from core.metrics import METRICS, task_metrics
 from core.params import Param
 from core.registry import TASKS
@@ -138,8 +140,22 @@ def settings_input(task: str, key: str) -> dict[str, Any]:
     for column, param in zip(st.columns(2), (settings.WORKERS, settings.SEED), strict=True):
         with column:
             widget(param)
+    cap = machine_worker_cap()
+    if cap is not None and values.get(settings.WORKERS.name, 1) > cap:
+        st.caption(f"This machine trains {cap} run{'s' if cap > 1 else ''} at a time ({MAX_WORKERS_ENV}), so the "
+                   f"trials will take turns. To train {values[settings.WORKERS.name]} at once, start the app with "
+                   f"{MAX_WORKERS_ENV}={values[settings.WORKERS.name]}.")
     widget(settings.NAME)
     return values
+
+
+def machine_worker_cap() -> int | None:
+    """How many trainings this machine's supervisor runs at once (None: its setting is unreadable,
+    which the supervisor itself reports)."""
+    try:
+        return default_max_workers()
+    except WorkbenchError:
+        return None
 
 
 def space_input(config: dict[str, Any], method: str, key: str) -> dict[str, Any]:

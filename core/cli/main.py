@@ -119,7 +119,7 @@ def argument_problem(parser: argparse.ArgumentParser, args: argparse.Namespace) 
                 return f"{_flag(parser, args, dest)} {shown_text(item)}: {problem}; expected a path of {PRINTABLE_TEXT}"
             if "not UTF-8" in problem or "surrogate" in problem:
                 return (f"{_flag(parser, args, dest)} {shown_text(item)}: {problem}; lmwb reads its arguments as "
-                        "UTF-8 text (rename the file, or retype the value)")
+                        "UTF-8 text: retype the value in UTF-8")
     return None
 
 

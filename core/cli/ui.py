@@ -90,6 +90,43 @@ XSRF_WARNING = ("warning: --disable-xsrf-protection: XSRF protection is off, so 
                 "proxy in front of the workbench checks every request itself")
 
 
+def exposure_warning(host: str, port: int) -> str | None:
+    """A warning when ``host`` lets other machines reach the workbench (anything but loopback)."""
+    import ipaddress
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return None
+    return (f"warning: --host {host}: other machines that can reach port {port} can open this workbench and "
+            "train, delete and download its runs (it has no login); keep it on a network you trust")
+
+
+def ignored_streamlit_settings(folders: list[Path]) -> list[str]:
+    """Notes for each ``.streamlit/config.toml`` in ``folders`` that sets a security setting
+    `lmwb ui` pins (app/server.py): the file is not wrong, but its value does not apply."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: nothing to read them with; they do not apply either way
+        return []
+    from app.server import SECURITY_OPTIONS
+
+    notes = []
+    for folder in dict.fromkeys(folders):
+        path = folder / ".streamlit" / "config.toml"
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeError, tomllib.TOMLDecodeError):
+            continue
+        keys = [k for k in SECURITY_OPTIONS if k.split(".", 1)[1] in (doc.get(k.split(".", 1)[0]) or {})]
+        if keys:
+            notes.append(f"note: {path} sets {', '.join(keys)}; lmwb ui keeps its own "
+                         "(the address is --host, XSRF protection is off only with --disable-xsrf-protection)")
+    return notes
+
+
 def ui_environment(base: dict[str, str]) -> dict[str, str]:
     """The app server's environment: ``base`` plus defaults it does not set.
 
@@ -105,9 +142,13 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     from app.navigation import MissingPagesError, check_pages
     from app.server import origin
-    from core.jobs.supervisor import SUPERVISOR_PID_ENV
+    from core.jobs.liveness import grace_s
+    from core.jobs.supervisor import SUPERVISOR_PID_ENV, default_max_workers
 
     check_host(args.host, args.port)
+    # The supervisor's settings, refused here in one line before any process starts.
+    default_max_workers()
+    grace_s()
     try:
         check_pages()  # a broken install fails here, not as a shorter menu in the browser
     except MissingPagesError as exc:
@@ -121,6 +162,9 @@ def cmd_ui(args: argparse.Namespace) -> int:
         env["LMWB_HOME"] = args.home
     if args.disable_xsrf_protection:
         print(XSRF_WARNING, file=sys.stderr, flush=True)
+    for note in [exposure_warning(args.host, args.port), *ignored_streamlit_settings([Path.cwd(), Path.home()])]:
+        if note:
+            print(note, file=sys.stderr, flush=True)
     print(f"LM Workbench at {origin(args.host, args.port)}", flush=True)
     cmd, env = ui_command(args.host, args.port, xsrf=not args.disable_xsrf_protection), ui_environment(env)
     if os.name != "posix":

@@ -134,12 +134,14 @@ def text(value: Any, what: str, max_len: int) -> str:
 
 
 def tags_list(tags: Iterable[str] | str | None) -> list[str]:
+    """Tags to store: stripped, empty ones dropped, duplicates removed, in order; each one line
+    of printable text like a name."""
     if tags is None:
         return []
     if isinstance(tags, str):  # a lone tag, not its characters
         tags = [tags]
-    cleaned = (str(t).strip() for t in tags)
-    return list(dict.fromkeys(t for t in cleaned if t))
+    cleaned = [str(t).strip() for t in tags]
+    return list(dict.fromkeys(text(t, "tag", 200) for t in cleaned if t))
 
 
 def finite_or_none(value: float) -> float | None:

@@ -89,7 +89,9 @@ TIME_LIMIT = Param("timeout_min", "float", None, "Minutes after which no new tri
                    label="Time limit (min)")
 PRUNER = Param("pruner", "str", "none", "Whether to stop unpromising trials early, judged at each "
                "evaluation.", choices=_names(PRUNERS), sweepable=False, label="Pruning")
-WORKERS = Param("workers", "int", 1, "Local worker processes, each training one trial at a time.",
+WORKERS = Param("workers", "int", 1, "Trials trained at once, each in a worker process of its own. A machine "
+                "also caps what it trains at once (LMWB_MAX_WORKERS: one per GPU, else 1): beyond that cap, trials "
+                "take turns; `lmwb sweep start` without the app running trains this many.",
                 low=1, high=64, sweepable=False, label="Parallel workers")
 SEED = Param("seed", "int", 0, "Seed of the trials' draws: a trial's values come from this seed and its trial "
              "number, whichever worker trains it. The same seed and settings repeat a random sweep (with any "

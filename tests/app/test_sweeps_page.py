@@ -264,3 +264,21 @@ def test_figures_and_default_ranges() -> None:
     assert default_range(hidden) == {"low": 64, "high": 256, "log": True}  # what a CPU trains
     assert default_range(hidden, gpu=True) == {"low": 32, "high": 512, "log": True}
     assert validate_config(default_config("classification"))  # the form's starting point is valid
+
+
+def test_more_parallel_workers_than_the_machine_trains_at_once_says_they_take_turns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """"Parallel workers: 2" once ran trials one after another in the app without a word: the
+    machine's supervisor trains LMWB_MAX_WORKERS runs at once (1 on a CPU machine)."""
+    monkeypatch.delenv("LMWB_MAX_WORKERS", raising=False)
+    at = app().run()
+    workers = f"{D}.{settings.WORKERS.name}"
+    assert not [c for c in at.caption if "take turns" in c.value]
+    at.number_input(key=workers).set_value(2).run()
+    no_exception(at)
+    notes = [c.value for c in at.caption if "take turns" in c.value]
+    assert notes and "trains 1 run at a time (LMWB_MAX_WORKERS)" in notes[0] and "LMWB_MAX_WORKERS=2" in notes[0]
+    monkeypatch.setenv("LMWB_MAX_WORKERS", "2")
+    at.run()
+    assert not [c for c in at.caption if "take turns" in c.value]

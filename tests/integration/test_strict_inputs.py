@@ -103,8 +103,8 @@ def test_a_run_name_with_a_control_character_is_refused(capsys, store: Store, na
 def test_arguments_with_bytes_that_are_not_utf8_are_refused_by_flag(tmp_path: Path, capsys, store: Store) -> None:
     latin1 = os.fsdecode(b"caf\xe9")  # what Python makes of Latin-1 bytes in argv on Linux
     assert _refused(capsys, ["train", "--name", latin1, "--queue"]) == (
-        "--name 'caf\\xe9': byte 0xe9 at position 4 is not UTF-8; lmwb reads its arguments as UTF-8 text "
-        "(rename the file, or retype the value)")
+        "--name 'caf\\xe9': byte 0xe9 at position 4 is not UTF-8; lmwb reads its arguments as UTF-8 text: "
+        "retype the value in UTF-8")
     assert _refused(capsys, ["train", "--set", f"data.path={latin1}.csv", "--queue"]).startswith(
         "--set 'data.path=caf\\xe9.csv': byte 0xe9 at position 14 is not UTF-8;")
     assert _refused(capsys, ["train", "--config", f"{latin1}.yaml"]) == (
@@ -165,3 +165,22 @@ def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(os, "fork", refuse)
     monkeypatch.setattr(os, "execve", refuse)
+
+
+@pytest.mark.parametrize(("name", "value"), [("LMWB_MAX_WORKERS", "0"), ("LMWB_WORKER_GRACE_S", "soon")])
+def test_lmwb_ui_refuses_bad_supervisor_settings_before_it_starts(
+    capsys, no_server, monkeypatch: pytest.MonkeyPatch, name: str, value: str,
+) -> None:
+    """Once it printed the error from its forked supervisor and went on serving with no worker
+    (queued runs waited for ever, a zombie beside the server)."""
+    monkeypatch.setenv(name, value)
+    assert _refused(capsys, ["ui", "--port", "8599"]).startswith(f"{name}={value!r}: expected")
+
+
+def test_lmwb_ui_warns_when_other_machines_can_reach_it() -> None:
+    from core.cli.ui import exposure_warning
+
+    assert exposure_warning("127.0.0.1", 8501) is None and exposure_warning("::1", 8501) is None
+    assert exposure_warning("localhost", 8501) is None
+    warning = exposure_warning("0.0.0.0", 8501)
+    assert warning is not None and warning.startswith("warning: --host 0.0.0.0: other machines that can reach port 8501")

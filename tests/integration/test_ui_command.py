@@ -144,8 +144,11 @@ def test_a_running_server_keeps_its_security_settings_over_a_hostile_config(tmp_
         ui.send_signal(signal.SIGTERM)
         ui.wait(timeout=60)
         log.close()
-    head = (tmp_path / "ui.log").read_text().splitlines()[0]
-    assert head.startswith("warning: --disable-xsrf-protection: XSRF protection is off") == disable_xsrf
+    lines = (tmp_path / "ui.log").read_text().splitlines()
+    assert lines[0].startswith("warning: --disable-xsrf-protection: XSRF protection is off") == disable_xsrf
+    for folder in (start, user):  # each hostile file is named, with what it tried to set
+        note = f"note: {folder / '.streamlit' / 'config.toml'} sets server.address, "
+        assert any(line.startswith(note) and "lmwb ui keeps its own" in line for line in lines), lines[:6]
 
 
 def _free_port() -> int:
