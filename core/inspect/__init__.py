@@ -3,7 +3,8 @@ attention snapshots saved during training, and (imported on use, not here) salie
 analysis, the logit lens and activation patching.
 
 * :mod:`core.inspect.maps`: the data (:class:`AttentionMaps`, :class:`AttentionCapture`) and its JSON;
-* :mod:`core.inspect.activations`: reading / replacing activations at named hook points;
+* :mod:`core.inspect.activations`: reading / replacing activations at named hook points, the one
+  way to look inside a model (``run_with_cache``, ``caching``, ``patching``);
 * :mod:`core.inspect.capture`: the model's own forward, its attention read at the hook points;
 * :mod:`core.inspect.heads`: per-head summaries and the alignment read-out;
 * :mod:`core.inspect.snapshots`: the per-evaluation recorder the trainer uses, and its files;
@@ -20,6 +21,7 @@ from typing import Any
 # Imported on first use (PEP 562): ``core.inspect.settings`` (the CLI's flags) must not pull in
 # torch, and the names below stay reachable as ``core.inspect.X``.
 _SOURCES = {
+    "core.inspect.activations": ("hook_points", "run_with_cache"),
     "core.inspect.capture": ("capture_attention", "capture_batch", "input_limit"),
     "core.inspect.heads": ("HeadSummary", "alignment_argmax", "head_summary"),
     "core.inspect.maps": (

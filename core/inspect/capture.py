@@ -1,8 +1,9 @@
 """Attention, captured from the trained model itself: tokens and weights for any model + input.
 
-:func:`capture_attention` runs the very modules that trained (their ``return_attention=True``
-path: explicit softmax, same masks, same weights) and returns every attention the model has
-(see :mod:`core.inspect.maps`). Inputs run as one padded batch and every row is cropped to its
+:func:`capture_attention` runs the very modules that trained and reads their weights at the
+attention hook points (``run_with_cache``: with a hook there, attention takes its explicit
+softmax path, same masks, same weights) and returns every attention the model has (see
+:mod:`core.inspect.maps`). Inputs run as one padded batch and every row is cropped to its
 real length, so padding never reaches a view; inputs longer than the model (or ``max_tokens``)
 are truncated and a note says so.
 """
@@ -18,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.inspect.activations import PATTERN, caching, hook_points
+from core.inspect.activations import pattern_points, run_with_cache
 from core.inspect.maps import (
     CLS_TOKEN,
     DEFAULT_MAX_TOKENS,
@@ -54,7 +55,7 @@ def capture_batch(
     model, task = source.model, source.task
     if not texts:
         return []
-    if not _pattern_points(model) and "return_attention" not in _forward_params(model):  # e.g. Word2Vec
+    if not pattern_points(model) and not _is_seq2seq(model):  # e.g. Word2Vec, an LSTM
         raise NoAttentionError(f"{_arch_name(model)} has no attention layers to show")
     with torch.no_grad(), _eval_mode(model):
         if _is_seq2seq(model):
@@ -77,27 +78,24 @@ def _forward_params(model: nn.Module) -> set[str]:
     return set(inspect.signature(model.forward).parameters)
 
 
-def _pattern_points(model: nn.Module) -> list[str]:
-    """The model's attention-pattern hook points, in the order they run (block by block)."""
-    return [name for name in hook_points(model) if name.rsplit(".", 1)[-1] == PATTERN]
-
-
 def _kind(name: str) -> str:
-    """Which attention a seq2seq pattern point belongs to, from its module name."""
-    if name.startswith("encoder."):
+    """Which attention a seq2seq pattern point belongs to, from its module name:
+    ``encoder.blocks.i.attn`` / ``attention.encoder.i`` (Hugging Face), ``decoder.blocks.i.cross``
+    / ``attention.cross.i``, ``decoder.blocks.i.attn`` / ``attention.decoder.i``; the RNN's one
+    ``attention`` is decoder states over the source: cross."""
+    parts = name.split(".")
+    if "encoder" in parts:
         return "encoder"
-    return "decoder" if ".attn." in f".{name}" else "cross"  # decoder.blocks.i.cross / attention
+    if "cross" in parts:
+        return "cross"
+    return "decoder" if "attn" in parts or "decoder" in parts else "cross"
 
 
 def _run_capturing(model: nn.Module, **inputs: Any) -> tuple[Any, dict[str, list[torch.Tensor]]]:
-    """The model's output and its attention weights per layer, by kind: read at the pattern
-    hook points when it has them, else from ``return_attention=True`` (Hugging Face)."""
-    names = _pattern_points(model)
-    if not names:
-        out, found = model(**inputs, return_attention=True)
-        return out, found if isinstance(found, dict) else {"": list(found or [])}
-    with caching(model, names) as seen:
-        out = model(**inputs)
+    """The model's output and its attention weights per layer, by kind, read at its pattern
+    hook points."""
+    names = pattern_points(model)
+    out, seen = run_with_cache(model, names=names, **inputs)
     by_kind: dict[str, list[torch.Tensor]] = {}
     for name in names:
         if seen[name]:  # a step-by-step decoder calls its attention once per query row
@@ -106,7 +104,7 @@ def _run_capturing(model: nn.Module, **inputs: Any) -> tuple[Any, dict[str, list
 
 
 def _is_seq2seq(model: nn.Module) -> bool:
-    # The seq2seq contract: forward(src_ids, src_pad_mask, tgt_ids, return_attention=True).
+    # The seq2seq contract: forward(src_ids, src_pad_mask, tgt_ids).
     return "src_ids" in _forward_params(model)
 
 

@@ -13,8 +13,6 @@ from torch import nn
 @dataclass
 class BackboneOutput:
     hidden: torch.Tensor  # (batch, time, hidden_size): one vector per input position
-    # Per attention layer, (batch, heads, query_len, key_len); only when asked for.
-    attentions: list[torch.Tensor] | None = None
     # Architectures that pool internally (TextCNN) put the (batch, hidden_size) vector here.
     pooled: torch.Tensor | None = None
 
@@ -22,10 +20,11 @@ class BackboneOutput:
 class Backbone(nn.Module):
     """Token ids -> hidden states.
 
-    ``forward(ids, pad_mask=None, return_attention=False)``:
+    ``forward(ids, pad_mask=None)``:
       ids       LongTensor (batch, time)
       pad_mask  BoolTensor (batch, time), True where the position is padding; None = no padding
-      return_attention: also return per-layer attention weights (explicit softmax path)
+    Attention weights and other activations are read at the model's hook points
+    (``core.models.hooks``), never returned.
     ``causal`` is True when position t only sees positions <= t (usable for language models).
     """
 
@@ -33,7 +32,7 @@ class Backbone(nn.Module):
     causal: bool = False
 
     def forward(  # pragma: no cover - interface
-        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None, return_attention: bool = False
+        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None
     ) -> BackboneOutput:
         raise NotImplementedError
 

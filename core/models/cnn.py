@@ -46,7 +46,7 @@ class TextCNN(Backbone):
         return self.tokens.embedding
 
     def forward(
-        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None, return_attention: bool = False
+        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None
     ) -> BackboneOutput:
         T = ids.shape[1]
         x = self.tokens(ids)

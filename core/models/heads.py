@@ -76,13 +76,10 @@ class SequenceClassifier(nn.Module):
         nn.init.normal_(self.classifier.weight, std=0.02)
         nn.init.zeros_(self.classifier.bias)
 
-    def forward(
-        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None, return_attention: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor] | None]:
-        out: BackboneOutput = self.backbone(ids, pad_mask=pad_mask, return_attention=return_attention)
+    def forward(self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        out: BackboneOutput = self.backbone(ids, pad_mask=pad_mask)
         pooled = out.pooled if out.pooled is not None else pool(out.hidden, pad_mask, self.pooling)
-        logits = self.classifier(self.dropout(pooled))
-        return (logits, out.attentions) if return_attention else logits
+        return self.classifier(self.dropout(pooled))
 
 
 class LanguageModel(nn.Module):
@@ -118,12 +115,9 @@ class LanguageModel(nn.Module):
             nn.init.normal_(self.lm_head.weight, std=0.02)
         self.tie_weights = tie_weights
 
-    def forward(
-        self, ids: torch.Tensor, return_attention: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor] | None]:
-        out: BackboneOutput = self.backbone(ids, return_attention=return_attention)
-        logits = self.lm_head(out.hidden)
-        return (logits, out.attentions) if return_attention else logits
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        out: BackboneOutput = self.backbone(ids)
+        return self.lm_head(out.hidden)
 
 
 class MaskedLanguageModel(nn.Module):
@@ -155,12 +149,10 @@ class MaskedLanguageModel(nn.Module):
             nn.init.normal_(self.decoder.weight, std=0.02)
 
     def forward(
-        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None, return_attention: bool = False,
-        select: torch.Tensor | None = None,
-    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor] | None]:
-        out: BackboneOutput = self.backbone(ids, pad_mask=pad_mask, return_attention=return_attention)
+        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None, select: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        out: BackboneOutput = self.backbone(ids, pad_mask=pad_mask)
         hidden = out.hidden[:, -ids.shape[1] :]  # drop a prepended [CLS] slot
         if select is not None:
             hidden = hidden[select]
-        logits = self.decoder(self.transform(hidden))
-        return (logits, out.attentions) if return_attention else logits
+        return self.decoder(self.transform(hidden))

@@ -22,13 +22,14 @@ components must stay cheap for the CLI and the pages.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +37,7 @@ import torch
 from torch import nn
 
 from core.errors import ConfigError, WorkbenchError
+from core.models.hooks import AttentionPoints
 from core.params import Param, validate_params
 from core.registry import MODELS, TOKENIZERS
 from core.tokenize import Tokenizer, register_kind
@@ -301,18 +303,43 @@ def pretrained_tokenizer(params: dict[str, Any], texts: Iterable[str]) -> Pretra
 
 # -- model --------------------------------------------------------------------------------------
 
+def n_layers(config: Any, *names: str) -> int:
+    """The first of ``names`` the model's config has as a number of layers (0 if none)."""
+    for name in names:
+        n = getattr(config, name, None)
+        if isinstance(n, int):
+            return n
+    return 0
+
+
+@contextlib.contextmanager
+def attention_for(model: Any, points: AttentionPoints) -> Iterator[bool]:
+    """Whether a hook listens at ``points``; if so the call runs the model's eager attention
+    (SDPA cannot return weights) and switches back after it."""
+    wanted = points.hooked
+    fused = model.config._attn_implementation
+    switch = wanted and fused != "eager"
+    if switch:
+        model.set_attn_implementation("eager")
+    try:
+        yield wanted
+    finally:
+        if switch:
+            model.set_attn_implementation(fused)
+
+
 class HFSequenceClassifier(nn.Module):
     """``AutoModelForSequenceClassification`` with the workbench classifier's interface:
-    ``forward(ids, pad_mask=None, return_attention=False)`` -> logits (B, C), or
-    ``(logits, attentions)`` with one (B, H, T, T) tensor per layer.
+    ``forward(ids, pad_mask=None)`` -> logits (B, C); each layer's (B, H, T, T) attention
+    weights pass ``attention.layers.{i}.hook_pattern``.
 
     ``head`` is None for the model's own head (BERT: the [CLS] state through its pooler). With
     ``pooling="mean"`` ``hf`` is the bare encoder and ``head`` (dropout + linear) reads the mean
     of its last hidden states over the real tokens: the sentence vector that sentence-transformers
     checkpoints such as all-MiniLM-L6-v2 were trained to produce (their pooler never was).
 
-    Training runs the fused SDPA attention; a call that asks for the weights switches to the
-    explicit softmax for that call (SDPA cannot return them) and back.
+    Training runs the fused SDPA attention; a call with a hook on a pattern point switches to
+    the explicit softmax for that call (SDPA cannot return the weights) and back.
     """
 
     def __init__(self, hf: nn.Module, head: nn.Module | None = None) -> None:
@@ -320,27 +347,20 @@ class HFSequenceClassifier(nn.Module):
         self.hf = hf
         self.head = head
         self.causal = False
+        self.attention = AttentionPoints(layers=n_layers(hf.config, "num_hidden_layers"))
 
     @property
     def backbone(self) -> nn.Module:
         """The pretrained encoder without the head (what ``task.freeze`` acts on)."""
         return self.hf.base_model  # type: ignore[return-value]
 
-    def forward(
-        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None, return_attention: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward(self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
         mask = None if pad_mask is None else (~pad_mask).long()
-        if not return_attention:
-            return self._logits(self.hf(input_ids=ids, attention_mask=mask), mask)
-        fused = self.hf.config._attn_implementation
-        if fused != "eager":
-            self.hf.set_attn_implementation("eager")
-        try:
-            out = self.hf(input_ids=ids, attention_mask=mask, output_attentions=True)
-        finally:
-            if fused != "eager":
-                self.hf.set_attn_implementation(fused)
-        return self._logits(out, mask), list(out.attentions)
+        with attention_for(self.hf, self.attention) as wanted:
+            out = self.hf(input_ids=ids, attention_mask=mask, **({"output_attentions": True} if wanted else {}))
+        if wanted:
+            self.attention.show(layers=out.attentions)
+        return self._logits(out, mask)
 
     def _logits(self, out: Any, mask: torch.Tensor | None) -> torch.Tensor:
         if self.head is None:

@@ -4,8 +4,8 @@ The model section is the classifier's (``core/models/hf.py``: ``model.model`` na
 hub id, loaded offline first, safetensors only); the task decides the kind:
 
 * ``language_model``: ``AutoModelForCausalLM`` (GPT-2 family, Llama, ...) behind the workbench's
-  language-model interface, ``forward(ids, return_attention=False)`` -> logits (B, T, V), so
-  the task's loss, perplexity, sampling and attention views work unchanged;
+  language-model interface, ``forward(ids)`` -> logits (B, T, V), so the task's loss,
+  perplexity, sampling and attention views work unchanged;
 * ``translation`` / ``summarisation``: ``AutoModelForSeq2SeqLM`` (T5, BART, Marian) behind the
   translation contract (``forward(src_ids, src_pad_mask, tgt_ids)``, ``encode``, ``decode_step``),
   so decoding is the workbench's own greedy / beam search with its length controls (not
@@ -14,6 +14,10 @@ hub id, loaded offline first, safetensors only); the task decides the kind:
 Token conventions stay the workbench's: the pretrained tokenizer adds no special tokens here
 (``plain_tokens``); a source ends with <eos>, a target is <bos> y <eos>. The one difference a
 pretrained decoder needs, its own start token, is swapped in by ``HFSeq2Seq`` for <bos>.
+
+Attention weights pass hook points as the workbench's own models' do (``core.models.hooks.
+AttentionPoints``): transformers computes them (eager, ``output_attentions``) only for a call
+with a hook there.
 
 A folder of the wrong kind (a BERT classifier for language modelling, GPT-2 for translation) is
 refused when the config is validated, from its ``config.json``, with a one-line error.
@@ -30,6 +34,7 @@ from torch import nn
 
 from core.errors import ConfigError, WorkbenchError
 from core.models import hf
+from core.models.hooks import AttentionPoints
 from core.params import validate_params
 from core.tokenize import Tokenizer
 
@@ -120,32 +125,18 @@ def _load(params: dict[str, Any], kind: str, task: str) -> nn.Module:
     return model
 
 
-class _Attention:
-    """Eager attention for one call that asks for weights (SDPA cannot return them), then back."""
-
-    def __init__(self, model: nn.Module, wanted: bool) -> None:
-        self.model, self.fused = model, model.config._attn_implementation if wanted else "eager"
-
-    def __enter__(self) -> None:
-        if self.fused != "eager":
-            self.model.set_attn_implementation("eager")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.fused != "eager":
-            self.model.set_attn_implementation(self.fused)
-
-
 # -- causal language model --------------------------------------------------------------------------
 
 class HFCausalLM(nn.Module):
-    """``AutoModelForCausalLM`` as a workbench language model: ``forward(ids,
-    return_attention=False)`` -> logits (B, T, V), or ``(logits, [(B, H, T, T)] per layer)``."""
+    """``AutoModelForCausalLM`` as a workbench language model: ``forward(ids)`` -> logits
+    (B, T, V); each layer's (B, H, T, T) weights pass ``attention.layers.{i}.hook_pattern``."""
 
     causal = True
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.hf = model
+        self.attention = AttentionPoints(layers=hf.n_layers(model.config, "num_hidden_layers"))
 
     @property
     def backbone(self) -> nn.Module:
@@ -156,10 +147,12 @@ class HFCausalLM(nn.Module):
         config = self.hf.config
         return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
 
-    def forward(self, ids: torch.Tensor, return_attention: bool = False) -> Any:
-        with _Attention(self.hf, return_attention):
-            out = self.hf(input_ids=ids, output_attentions=return_attention, use_cache=False)
-        return (out.logits, list(out.attentions)) if return_attention else out.logits
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        with hf.attention_for(self.hf, self.attention) as wanted:
+            out = self.hf(input_ids=ids, output_attentions=wanted, use_cache=False)
+        if wanted:
+            self.attention.show(layers=out.attentions)
+        return out.logits
 
 
 def build_causal_lm(params: dict[str, Any], *, context: int) -> HFCausalLM:
@@ -181,11 +174,18 @@ class HFSeq2Seq(nn.Module):
     its ``decoder_start_token_id`` (T5, Marian: <pad>; BART: </s>), which replaces it. Decoding
     steps re-run the decoder over the prefix (no key/value cache): summaries and sentences are
     short, and the batch-first dicts the workbench's beam search reorders stay two tensors.
+    Attention weights pass ``attention.{encoder,decoder,cross}.{i}.hook_pattern``.
     """
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.hf = model
+        config = model.config
+        self.attention = AttentionPoints(
+            encoder=hf.n_layers(config, "encoder_layers", "num_layers", "num_hidden_layers"),
+            decoder=hf.n_layers(config, "decoder_layers", "num_decoder_layers", "num_hidden_layers"),
+            cross=hf.n_layers(config, "decoder_layers", "num_decoder_layers", "num_hidden_layers"),
+        )
         self.start_id = int(model.config.decoder_start_token_id if model.config.decoder_start_token_id is not None
                             else model.config.pad_token_id or 0)
 
@@ -202,16 +202,15 @@ class HFSeq2Seq(nn.Module):
     def _mask(src_pad_mask: torch.Tensor | None, src_ids: torch.Tensor) -> torch.Tensor:
         return torch.ones_like(src_ids) if src_pad_mask is None else (~src_pad_mask).long()
 
-    def forward(self, src_ids: torch.Tensor, src_pad_mask: torch.Tensor | None, tgt_ids: torch.Tensor,
-                return_attention: bool = False) -> Any:
-        with _Attention(self.hf, return_attention):
+    def forward(self, src_ids: torch.Tensor, src_pad_mask: torch.Tensor | None, tgt_ids: torch.Tensor) -> torch.Tensor:
+        with hf.attention_for(self.hf, self.attention) as wanted:
             out = self.hf(input_ids=src_ids, attention_mask=self._mask(src_pad_mask, src_ids),
-                          decoder_input_ids=self._decoder_input(tgt_ids), output_attentions=return_attention,
+                          decoder_input_ids=self._decoder_input(tgt_ids), output_attentions=wanted,
                           use_cache=False)
-        if not return_attention:
-            return out.logits
-        return out.logits, {"encoder": list(out.encoder_attentions), "decoder": list(out.decoder_attentions),
-                            "cross": list(out.cross_attentions)}
+        if wanted:
+            self.attention.show(encoder=out.encoder_attentions, decoder=out.decoder_attentions,
+                                cross=out.cross_attentions)
+        return out.logits
 
     def encode(self, src_ids: torch.Tensor, src_pad_mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
         mask = self._mask(src_pad_mask, src_ids)

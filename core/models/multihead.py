@@ -1,11 +1,11 @@
 """Multi-head attention that can show its work.
 
-One module serves training and inspection. When nobody asks for the weights it calls PyTorch's
-fused ``scaled_dot_product_attention`` (flash / memory-efficient kernels, no (T, S) matrix kept);
-when asked (``return_attention``, or a hook on its ``hook_pattern`` point), it computes
-``softmax(Q K^T / sqrt(d)) V`` explicitly with the same masks, passes the weights through
-``hook_pattern`` (which may read or replace them) and returns them. A test checks that both paths
-give the same output.
+One module serves training and inspection. When nothing listens it calls PyTorch's fused
+``scaled_dot_product_attention`` (flash / memory-efficient kernels, no (T, S) matrix kept); when a
+hook is registered on its ``hook_pattern`` point (in the calling thread), it computes
+``softmax(Q K^T / sqrt(d)) V`` explicitly with the same masks and passes the weights through
+``hook_pattern``, which may read or replace them. A test checks that both paths give the same
+output.
 
 Masks follow one convention: ``key_padding_mask`` is True where a key is padding; ``causal``
 lets query ``i`` see keys ``j <= i`` (top-left aligned, as SDPA's ``is_causal``). A query row
@@ -53,11 +53,10 @@ class MultiHeadAttention(nn.Module):
         kv: torch.Tensor | None = None,
         key_padding_mask: torch.Tensor | None = None,
         causal: bool = False,
-        return_attention: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Attend from ``x`` (B, T, D) over ``kv`` (B, S, D; default ``x``).
+    ) -> torch.Tensor:
+        """Attend from ``x`` (B, T, D) over ``kv`` (B, S, D; default ``x``) -> (B, T, D).
 
-        Returns ``(out (B, T, D), weights (B, heads, T, S) or None)``.
+        The weights (B, heads, T, S) pass ``hook_pattern`` when a hook listens there.
         """
         B, T, D = x.shape
         if kv is None:
@@ -72,11 +71,8 @@ class MultiHeadAttention(nn.Module):
         k = k.view(B, S, self.n_heads, self.head_dim).transpose(1, 2)
         v = v.view(B, S, self.n_heads, self.head_dim).transpose(1, 2)
 
-        weights = None
-        if return_attention or self.hook_pattern.hooked:
-            y, weights = self._explicit(q, k, v, key_padding_mask, causal)
-            if not return_attention:
-                weights = None
+        if self.hook_pattern.hooked:
+            y = self._explicit(q, k, v, key_padding_mask, causal)
         elif key_padding_mask is None:
             # Fast path (every language-model step): no mask tensor is built at all.
             y = F.scaled_dot_product_attention(
@@ -89,7 +85,7 @@ class MultiHeadAttention(nn.Module):
             )
             y = y.masked_fill(dead, 0.0)
         y = y.transpose(1, 2).contiguous().view(B, T, D)
-        return self.resid_dropout(self.proj(y)), weights
+        return self.resid_dropout(self.proj(y))
 
     def _explicit(
         self,
@@ -98,7 +94,7 @@ class MultiHeadAttention(nn.Module):
         v: torch.Tensor,
         key_padding_mask: torch.Tensor | None,
         causal: bool,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> torch.Tensor:
         T, S = q.shape[2], k.shape[2]
         scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(self.head_dim))
         dead = None
@@ -109,8 +105,7 @@ class MultiHeadAttention(nn.Module):
         if dead is not None:
             weights = weights.masked_fill(dead, 0.0)
         weights = self.hook_pattern(weights)
-        y = self.attn_dropout(weights) @ v
-        return y, weights
+        return self.attn_dropout(weights) @ v
 
 
 def _allowed_mask(

@@ -57,9 +57,8 @@ class RecurrentBackbone(Backbone):
         return self.tokens.embedding
 
     def forward(
-        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None, return_attention: bool = False
+        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None
     ) -> BackboneOutput:
-        # return_attention: nothing attends here, so there is nothing to return.
         x = self.drop(self.tokens(ids))
         if pad_mask is None:
             hidden, state = self.rnn(x)  # language modelling: no padding, no packing

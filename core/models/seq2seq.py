@@ -2,12 +2,13 @@
 
 Both keep one contract, which training, greedy / beam decoding and the attention views share:
 
-``forward(src_ids, src_pad_mask, tgt_ids, return_attention=False)``
+``forward(src_ids, src_pad_mask, tgt_ids)``
     Teacher forcing. ``tgt_ids`` (B, T) are the decoder's inputs (``<bos> y1 .. y_n``); returns
-    logits (B, T, V_tgt) where position t predicts the token after ``tgt_ids[:, t]``. With
-    ``return_attention``: ``(logits, attentions)``, attentions a dict of per-layer weights:
-    ``{"encoder": [(B,H,S,S)], "decoder": [(B,H,T,T)], "cross": [(B,H,T,S)]}`` for the Transformer,
-    ``{"cross": [(B,1,T,S)]}`` for the RNN (an empty list without attention).
+    logits (B, T, V_tgt) where position t predicts the token after ``tgt_ids[:, t]``. The
+    attention weights pass hook points (``core.models.hooks``): the Transformer's
+    ``encoder.blocks.i.attn.hook_pattern`` (B,H,S,S), ``decoder.blocks.i.attn.hook_pattern``
+    (B,H,T,T) and ``decoder.blocks.i.cross.hook_pattern`` (B,H,T,S); the RNN's
+    ``attention.hook_pattern`` (B,T,S), once per step when it decodes step by step.
 ``encode(src_ids, src_pad_mask) -> Encoded``
     The encoder's work, done once per sentence: a dict of batch-first tensors.
 ``decode_step(encoded, prefix, state) -> (logits (N, V_tgt), state)``
@@ -28,7 +29,7 @@ import torch
 from torch import nn
 
 from core.models.embeddings import POSITION_KINDS, TokenEmbedding
-from core.models.hooks import HookPoint, recording
+from core.models.hooks import HookPoint
 from core.models.multihead import MultiHeadAttention
 from core.models.rnn import CELLS, RecurrentBackbone
 from core.models.rnn import PARAMS as RNN_PARAMS
@@ -45,7 +46,6 @@ from core.registry import MODELS
 
 Encoded = dict[str, torch.Tensor]
 State = dict[str, torch.Tensor] | None
-Attentions = dict[str, list[torch.Tensor]]
 
 
 class Seq2SeqModel(nn.Module):
@@ -82,14 +82,14 @@ class _Attention(nn.Module):
 
     def forward(
         self, query: torch.Tensor, keys: torch.Tensor, memory: torch.Tensor, pad_mask: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """query (B, T, H), keys / memory (B, S, H) -> context (B, T, H), weights (B, T, S)."""
+    ) -> torch.Tensor:
+        """query (B, T, H), keys / memory (B, S, H) -> context (B, T, H); weights (B, T, S) at
+        ``hook_pattern``."""
         scores = self.score(query, keys)
         if pad_mask is not None:
             # Every source keeps >= 1 real token (the task appends <eos>), so no row is all -inf.
             scores = scores.masked_fill(pad_mask[:, None, :], float("-inf"))
-        weights = self.hook_pattern(scores.softmax(dim=-1))
-        return weights @ memory, weights
+        return self.hook_pattern(scores.softmax(dim=-1)) @ memory
 
 
 class AdditiveAttention(_Attention):
@@ -195,46 +195,37 @@ class RNNSeq2Seq(Seq2SeqModel):
 
     def _decode(
         self, tgt_ids: torch.Tensor, encoded: Encoded, state: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]:
-        """Decoder inputs (B, T) -> logits (B, T, V), new state, attention weights (B, T, S)."""
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Decoder inputs (B, T) -> logits (B, T, V), new state."""
         emb = self.drop(self.tgt_tokens(tgt_ids))
         hidden = self._to_rnn(state)
         mask = encoded.get("pad_mask")
-        weights = None
         if self.attention is None:
             out, hidden = self.decoder(emb, hidden)
         elif self.input_feed:
-            outs, steps = [], []
+            outs = []
             for t in range(emb.shape[1]):
                 top = (hidden[0] if self.cell == "lstm" else hidden)[-1][:, None]  # s_{t-1}, (B, 1, H)
-                context, w = self.attention(top, encoded["keys"], encoded["memory"], mask)
+                context = self.attention(top, encoded["keys"], encoded["memory"], mask)
                 o, hidden = self.decoder(torch.cat([emb[:, t : t + 1], context], dim=-1), hidden)
                 outs.append(torch.cat([o, context], dim=-1))
-                steps.append(w)
             out = torch.tanh(self.combine(torch.cat(outs, dim=1)))
-            weights = torch.cat(steps, dim=1)
         else:
             o, hidden = self.decoder(emb, hidden)
-            context, weights = self.attention(o, encoded["keys"], encoded["memory"], mask)
+            context = self.attention(o, encoded["keys"], encoded["memory"], mask)
             out = torch.tanh(self.combine(torch.cat([o, context], dim=-1)))
-        return self.out(self.drop(out)), self._from_rnn(hidden), weights
+        return self.out(self.drop(out)), self._from_rnn(hidden)
 
     def _initial(self, encoded: Encoded) -> dict[str, torch.Tensor]:
         return {k: encoded[k] for k in (("h", "c") if self.cell == "lstm" else ("h",))}
 
-    def forward(
-        self, src_ids: torch.Tensor, src_pad_mask: torch.Tensor | None, tgt_ids: torch.Tensor,
-        return_attention: bool = False,
-    ) -> torch.Tensor | tuple[torch.Tensor, Attentions]:
+    def forward(self, src_ids: torch.Tensor, src_pad_mask: torch.Tensor | None, tgt_ids: torch.Tensor) -> torch.Tensor:
         encoded = self.encode(src_ids, src_pad_mask)
-        logits, _, weights = self._decode(tgt_ids, encoded, self._initial(encoded))
-        if not return_attention:
-            return logits
-        return logits, {"cross": [] if weights is None else [weights[:, None]]}
+        return self._decode(tgt_ids, encoded, self._initial(encoded))[0]
 
     def decode_step(self, encoded: Encoded, prefix: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
         # The recurrent state carries the whole prefix: only its last token is new.
-        logits, new_state, _ = self._decode(prefix[:, -1:], encoded, state or self._initial(encoded))
+        logits, new_state = self._decode(prefix[:, -1:], encoded, state or self._initial(encoded))
         return logits[:, -1], new_state
 
 
@@ -262,7 +253,7 @@ class CrossAttentionBlock(Block):
     ) -> torch.Tensor:
         x = self.hook_resid_pre(x)
         # Target padding sits at the end, so the causal mask alone keeps real tokens from it.
-        a, _ = self.attn(self.ln1(x), causal=True)
+        a = self.attn(self.ln1(x), causal=True)
         return self.hook_resid_post(self._cross_and_mlp(x + self.hook_attn_out(a), memory, memory_pad_mask))
 
     def step(
@@ -276,14 +267,14 @@ class CrossAttentionBlock(Block):
         past = h if past is None else torch.cat([past, h], dim=1)
         # The new position attending over itself and the past *is* causal self-attention there:
         # MultiHeadAttention's kv path projects with the same Q / K / V weights.
-        a, _ = self.attn(h, kv=past)
+        a = self.attn(h, kv=past)
         return self.hook_resid_post(self._cross_and_mlp(x + self.hook_attn_out(a), memory, memory_pad_mask)), past
 
     def _cross_and_mlp(
         self, x: torch.Tensor, memory: torch.Tensor, memory_pad_mask: torch.Tensor | None,
     ) -> torch.Tensor:
         x = self.hook_resid_mid(x)
-        c, _ = self.cross(self.ln_cross(x), kv=memory, key_padding_mask=memory_pad_mask)
+        c = self.cross(self.ln_cross(x), kv=memory, key_padding_mask=memory_pad_mask)
         x = x + self.hook_cross_out(c)
         return x + self.hook_mlp_out(self.mlp(self.ln2(x)))
 
@@ -295,18 +286,11 @@ class CrossAttentionDecoder(_Transformer):
 
     def forward(  # type: ignore[override]
         self, ids: torch.Tensor, memory: torch.Tensor, memory_pad_mask: torch.Tensor | None,
-        return_attention: bool = False,
-    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    ) -> torch.Tensor:
         x = self._embed(ids)
-        if not return_attention:
-            for block in self.blocks:
-                x = block(x, memory, memory_pad_mask)
-            return self.ln_f(x), [], []
-        points = [p for block in self.blocks for p in (block.attn.hook_pattern, block.cross.hook_pattern)]
-        with recording(points) as found:
-            for block in self.blocks:
-                x = block(x, memory, memory_pad_mask)
-        return self.ln_f(x), [seen[0] for seen in found[0::2]], [seen[0] for seen in found[1::2]]
+        for block in self.blocks:
+            x = block(x, memory, memory_pad_mask)
+        return self.ln_f(x)
 
     def _embed(self, ids: torch.Tensor, offset: int = 0) -> torch.Tensor:
         x = self.tokens(ids) * self.embed_scale
@@ -367,16 +351,9 @@ class TransformerSeq2Seq(Seq2SeqModel):
             encoded["pad_mask"] = src_pad_mask
         return encoded
 
-    def forward(
-        self, src_ids: torch.Tensor, src_pad_mask: torch.Tensor | None, tgt_ids: torch.Tensor,
-        return_attention: bool = False,
-    ) -> torch.Tensor | tuple[torch.Tensor, Attentions]:
-        enc = self.encoder(src_ids, pad_mask=src_pad_mask, return_attention=return_attention)
-        hidden, self_w, cross_w = self.decoder(tgt_ids, enc.hidden, src_pad_mask, return_attention)
-        logits = self.lm_head(hidden * self.out_scale)
-        if not return_attention:
-            return logits
-        return logits, {"encoder": list(enc.attentions or []), "decoder": self_w, "cross": cross_w}
+    def forward(self, src_ids: torch.Tensor, src_pad_mask: torch.Tensor | None, tgt_ids: torch.Tensor) -> torch.Tensor:
+        hidden = self.decoder(tgt_ids, self.encoder(src_ids, pad_mask=src_pad_mask).hidden, src_pad_mask)
+        return self.lm_head(hidden * self.out_scale)
 
     def decode_step(self, encoded: Encoded, prefix: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
         # Feed the tokens the cache has not seen yet: all of the prefix at the first step.

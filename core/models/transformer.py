@@ -8,7 +8,7 @@ Every block passes its activations through named hook points (``core.models.hook
 ``hook_resid_pre`` (the residual stream entering the block), ``attn.hook_pattern`` (the
 attention weights), ``hook_attn_out`` (the attention branch's output), ``hook_resid_mid``,
 ``hook_mlp_out`` and ``hook_resid_post`` (the stream leaving it). Attention capture, the logit
-lens and activation patching are forward hooks on these; ``return_attention`` itself is one.
+lens and activation patching are forward hooks on these (``core.inspect.activations``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from torch import nn
 from core.errors import ConfigError
 from core.models.base import Backbone, BackboneOutput
 from core.models.embeddings import POSITION_KINDS, PositionalEncoding, TokenEmbedding
-from core.models.hooks import HookPoint, recording
+from core.models.hooks import HookPoint
 from core.models.multihead import MultiHeadAttention
 from core.params import Param, validate_params
 from core.registry import MODELS
@@ -70,11 +70,11 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
         x = self.hook_resid_pre(x)
         if self.norm_first:
-            a, _ = self.attn(self.ln1(x), key_padding_mask=pad_mask, causal=causal)
+            a = self.attn(self.ln1(x), key_padding_mask=pad_mask, causal=causal)
             x = self.hook_resid_mid(x + self.hook_attn_out(a))
             x = x + self.hook_mlp_out(self.mlp(self.ln2(x)))
         else:
-            a, _ = self.attn(x, key_padding_mask=pad_mask, causal=causal)
+            a = self.attn(x, key_padding_mask=pad_mask, causal=causal)
             x = self.hook_resid_mid(self.ln1(x + self.hook_attn_out(a)))
             x = self.ln2(x + self.hook_mlp_out(self.mlp(x)))
         return self.hook_resid_post(x)
@@ -134,21 +134,13 @@ class _Transformer(Backbone):
     def token_embedding(self) -> nn.Embedding:
         return self.tokens.embedding
 
-    def _run(
-        self, x: torch.Tensor, pad_mask: torch.Tensor | None, return_attention: bool
-    ) -> BackboneOutput:
+    def _run(self, x: torch.Tensor, pad_mask: torch.Tensor | None) -> BackboneOutput:
         if self.embed_scale != 1.0:
             x = x * self.embed_scale
         x = self.drop(self.positions(x))
-        if not return_attention:
-            for block in self.blocks:
-                x = block(x, pad_mask, self.causal)
-            return BackboneOutput(hidden=self.ln_f(x))
-        # The backbone contract's return_attention: a hook on each block's pattern point.
-        with recording([block.attn.hook_pattern for block in self.blocks]) as found:
-            for block in self.blocks:
-                x = block(x, pad_mask, self.causal)
-        return BackboneOutput(hidden=self.ln_f(x), attentions=[seen[0] for seen in found])
+        for block in self.blocks:
+            x = block(x, pad_mask, self.causal)
+        return BackboneOutput(hidden=self.ln_f(x))
 
 
 class TransformerEncoder(_Transformer):
@@ -169,14 +161,14 @@ class TransformerEncoder(_Transformer):
         self.cls = nn.Parameter(torch.randn(1, 1, self.hidden_size) * 0.02) if has_cls else None
 
     def forward(
-        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None, return_attention: bool = False
+        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None
     ) -> BackboneOutput:
         x = self.tokens(ids)
         if self.cls is not None:
             x = torch.cat([self.cls.expand(x.shape[0], 1, -1), x], dim=1)
             if pad_mask is not None:  # [CLS] is never padding
                 pad_mask = torch.cat([pad_mask.new_zeros(pad_mask.shape[0], 1), pad_mask], dim=1)
-        return self._run(x, pad_mask, return_attention)
+        return self._run(x, pad_mask)
 
 
 class TransformerDecoder(_Transformer):
@@ -185,9 +177,9 @@ class TransformerDecoder(_Transformer):
     causal = True
 
     def forward(
-        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None, return_attention: bool = False
+        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None
     ) -> BackboneOutput:
-        return self._run(self.tokens(ids), pad_mask, return_attention)
+        return self._run(self.tokens(ids), pad_mask)
 
 
 # -- registry ----------------------------------------------------------------------------------

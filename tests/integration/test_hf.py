@@ -19,6 +19,7 @@ import torch  # noqa: E402
 
 from core.config import validate_config  # noqa: E402
 from core.errors import ConfigError, WorkbenchError  # noqa: E402
+from core.inspect.activations import pattern_points, run_with_cache  # noqa: E402
 from core.models import hf  # noqa: E402
 from core.models.hf import default_model  # noqa: E402
 from core.registry import MODELS, TOKENIZERS  # noqa: E402
@@ -75,7 +76,8 @@ def test_minilm_finetunes_on_a_few_hundred_sst2_rows(store: Store) -> None:
     assert probs[0]["1"] > 0.5 > probs[1]["1"]
     ids = torch.tensor([trained.tokenizer.encode("a fine film"), trained.tokenizer.encode("bad") + [0, 0]])
     pad_mask = ids == trained.tokenizer.pad_id
-    logits, attentions = trained.model(ids, pad_mask=pad_mask, return_attention=True)
+    logits, cache = run_with_cache(trained.model, ids, pad_mask=pad_mask, names=pattern_points(trained.model))
+    attentions = [w for (w,) in cache.values()]
     assert logits.shape == (2, 2) and len(attentions) == 6
     assert all(a.shape == (2, 12, 5, 5) for a in attentions)
     assert float(attentions[0][1, :, :, 3:].abs().max()) == 0.0  # padding gets no attention

@@ -14,6 +14,7 @@ from safetensors import safe_open  # noqa: E402
 
 from core.config import validate_config  # noqa: E402
 from core.errors import ConfigError  # noqa: E402
+from core.inspect.activations import pattern_points, run_with_cache  # noqa: E402
 from core.inspect.salience import explain  # noqa: E402
 from core.models.hf import build_hf_classifier  # noqa: E402
 from core.runs import create_run, execute_run, load_trained, predict_texts  # noqa: E402
@@ -56,11 +57,13 @@ def test_mean_pooling_ignores_padding_and_drops_the_pooler(tiny_bert: Path) -> N
     with torch.no_grad():
         padded = model(ids, pad_mask=ids == 0)
         alone = model(ids[:1, :4])
-        with_attention, maps = model(ids, pad_mask=ids == 0, return_attention=True)
+        with_attention, cache = run_with_cache(model, ids, pad_mask=ids == 0, names=pattern_points(model))
     assert padded.shape == (2, 3)
     torch.testing.assert_close(padded[:1], alone, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(padded, with_attention, atol=1e-5, rtol=1e-5)
-    assert len(maps) == 1 and maps[0].shape == (2, 2, 6, 6)
+    assert list(cache) == ["attention.layers.0.hook_pattern"]
+    assert cache["attention.layers.0.hook_pattern"][0].shape == (2, 2, 6, 6)
+    assert model.hf.config._attn_implementation == "sdpa"  # eager for that call only
     # The default keeps the model's own head: [CLS] through the pooler.
     own = build_hf_classifier({"model": str(tiny_bert)}, num_classes=3)
     assert own.head is None and any("pooler" in n for n, _ in own.named_parameters())

@@ -21,6 +21,7 @@ from app.components import bertviz
 from core import inspect as attn
 from core.config import validate_config
 from core.inspect import AttentionMaps
+from core.inspect.activations import pattern_points, run_with_cache
 from core.registry import TOKENIZERS
 from core.train import build_task
 
@@ -50,7 +51,7 @@ def make_source(task: str, model: dict[str, Any], steps: int = 15, **task_params
     net = t.build_model()
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3)
     vocab = tokenizer.vocab_size
-    for _ in range(steps):  # return_attention=False everywhere: the fused SDPA path trains
+    for _ in range(steps):  # no hook anywhere: the fused SDPA path trains
         ids = torch.randint(4, vocab, (4, 9))
         if task == "translation":
             logits = net(src_ids=ids, src_pad_mask=None, tgt_ids=ids)
@@ -136,7 +137,9 @@ def test_padding_gets_zero_weight_and_never_reaches_a_view(encoder, seq2seq) -> 
     ids[0], ids[1, : len(rows[1])] = torch.tensor(rows[0]), torch.tensor(rows[1])
     pad_mask = ids == tok.pad_id
     with torch.no_grad():
-        _, layers = encoder.model(ids=ids, pad_mask=pad_mask, return_attention=True)
+        _, cache = run_with_cache(encoder.model, ids=ids, pad_mask=pad_mask, names=pattern_points(encoder.model))
+    layers = [w for (w,) in cache.values()]
+    assert len(layers) == 2
     n_real = len(rows[1]) + 1  # + [CLS]
     for w in layers:
         assert (w[1, :, :n_real, n_real:] == 0).all()
@@ -193,7 +196,7 @@ def test_captured_weights_reproduce_the_sdpa_output(which: str, request: pytest.
             v = F.linear(src, module.qkv.weight[2 * d :], bias)
             v = v.view(1, -1, module.n_heads, module.head_dim).transpose(1, 2)
             y = (torch.from_numpy(weights)[None] @ v).transpose(1, 2).reshape(1, -1, d)
-            return module.proj(y), output[1]
+            return module.proj(y)
         return hook
 
     def run_with(steps: list[tuple[torch.nn.Module, np.ndarray]]) -> torch.Tensor:
@@ -229,7 +232,7 @@ def test_masked_lm_and_hugging_face_models_are_captured_alike() -> None:
     tokenizer = TOKENIZERS.get("pretrained").factory(config.params("tokenizer"), [])
     task = build_task(config, tokenizer, {"label_names": ["neg", "pos"]}, torch.device("cpu"))
     hf = SimpleNamespace(model=task.build_model().eval(), task=task)
-    batched = attn.capture_batch(hf, ["the film was great fun", "bad"])  # output_attentions=True
+    batched = attn.capture_batch(hf, ["the film was great fun", "bad"])  # its attention.layers.i.hook_pattern
     m = batched[1].maps["encoder"]
     assert m.query_tokens == ["[CLS]", "bad", "[SEP]"] and m.weights.shape == (6, 12, 3, 3)
     np.testing.assert_allclose(m.weights.sum(-1), 1.0, atol=1e-5)

@@ -1,4 +1,5 @@
-"""MultiHeadAttention: fused SDPA and explicit softmax agree; masks behave; embeddings."""
+"""MultiHeadAttention: fused SDPA and explicit softmax (a hook at ``hook_pattern``) agree; masks
+behave; embeddings."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import pytest
 import torch
 
+from core.inspect.activations import run_with_cache
 from core.models.embeddings import PositionalEncoding, TokenEmbedding, sinusoidal_table
 from core.models.multihead import MultiHeadAttention
 
@@ -21,6 +23,13 @@ def attn() -> MultiHeadAttention:
 
 def _pad_mask(lengths: list[int], total: int) -> torch.Tensor:
     return torch.arange(total)[None, :] >= torch.tensor(lengths)[:, None]
+
+
+def _explicit(attn: MultiHeadAttention, x: torch.Tensor, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    """The output with a hook listening at the pattern point (the explicit path), and the weights."""
+    out, cache = run_with_cache(attn, x, names=["hook_pattern"], **kwargs)
+    (weights,) = cache["hook_pattern"]
+    return out, weights
 
 
 # (uses kv, key padding lengths or None, causal)
@@ -40,9 +49,8 @@ def test_sdpa_and_explicit_paths_agree(attn: MultiHeadAttention, case: str) -> N
     x = torch.randn(B, T, D)
     kv = torch.randn(B, S, D) if cross else None
     mask = _pad_mask(lengths, S if cross else T) if lengths else None
-    fast, none = attn(x, kv=kv, key_padding_mask=mask, causal=causal)
-    slow, weights = attn(x, kv=kv, key_padding_mask=mask, causal=causal, return_attention=True)
-    assert none is None
+    fast = attn(x, kv=kv, key_padding_mask=mask, causal=causal)
+    slow, weights = _explicit(attn, x, kv=kv, key_padding_mask=mask, causal=causal)
     assert weights.shape == (B, H, T, S if cross else T)
     torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(weights.sum(-1), torch.ones(B, H, T))
@@ -57,8 +65,8 @@ def test_causal_output_ignores_the_future(attn: MultiHeadAttention) -> None:
     x = torch.randn(1, T, D)
     y = x.clone()
     y[:, 4:] = torch.randn(1, T - 4, D)
-    a, _ = attn(x, causal=True)
-    b, _ = attn(y, causal=True)
+    a = attn(x, causal=True)
+    b = attn(y, causal=True)
     torch.testing.assert_close(a[:, :4], b[:, :4])
 
 
@@ -69,8 +77,11 @@ def test_fully_masked_rows_give_zeros_not_nan(attn: MultiHeadAttention, causal: 
     mask = torch.zeros(2, T, dtype=torch.bool)
     mask[0] = True
     mask[1, :3] = True
-    for return_attention in (False, True):
-        out, weights = attn(x, key_padding_mask=mask, causal=causal, return_attention=return_attention)
+    for explicit in (False, True):
+        if explicit:
+            out, weights = _explicit(attn, x, key_padding_mask=mask, causal=causal)
+        else:
+            out, weights = attn(x, key_padding_mask=mask, causal=causal), None
         assert torch.isfinite(out).all()
         out.sum().backward()
         assert torch.isfinite(x.grad).all()
@@ -80,8 +91,8 @@ def test_fully_masked_rows_give_zeros_not_nan(attn: MultiHeadAttention, causal: 
             assert (weights[0] == 0).all()
             if causal:
                 assert (weights[1, :, :3] == 0).all()
-    fast, _ = attn(x, key_padding_mask=mask, causal=causal)
-    slow, _ = attn(x, key_padding_mask=mask, causal=causal, return_attention=True)
+    fast = attn(x, key_padding_mask=mask, causal=causal)
+    slow, _ = _explicit(attn, x, key_padding_mask=mask, causal=causal)
     torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
 
 
@@ -89,8 +100,7 @@ def test_training_mode_with_dropout_runs_both_paths() -> None:
     attn = MultiHeadAttention(D, H, dropout=0.5).train()
     x = torch.randn(B, T, D)
     mask = _pad_mask([7, 4, 1], T)
-    for return_attention in (False, True):
-        out, _ = attn(x, key_padding_mask=mask, return_attention=return_attention)
+    for out in (attn(x, key_padding_mask=mask), _explicit(attn, x, key_padding_mask=mask)[0]):
         assert out.shape == (B, T, D) and torch.isfinite(out).all()
 
 
@@ -102,7 +112,7 @@ def test_heads_must_divide_width() -> None:
 def test_no_bias_option() -> None:
     attn = MultiHeadAttention(D, H, 0.0, bias=False)
     assert attn.qkv.bias is None and attn.proj.bias is None
-    out, _ = attn(torch.randn(1, 3, D), kv=torch.randn(1, 2, D))
+    out = attn(torch.randn(1, 3, D), kv=torch.randn(1, 2, D))
     assert out.shape == (1, 3, D)
 
 

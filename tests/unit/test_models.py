@@ -19,6 +19,7 @@ import core.models.rnn
 import core.models.transformer  # noqa: F401  (registers the architectures)
 from core.decoding.sampling import generate, sample_next_token
 from core.errors import ConfigError
+from core.inspect.activations import hook_points, pattern_points, run_with_cache
 from core.models.base import Backbone, evaluating
 from core.models.heads import LanguageModel, SequenceClassifier, pool
 from core.registry import MODELS
@@ -126,22 +127,24 @@ def test_forward_with_padding_has_the_right_shapes(name: str) -> None:
 def test_attention_maps_one_per_layer(name: str) -> None:
     model = classifier(name).eval()
     ids, pad_mask = padded_batch([6, 3], 6)
-    logits, attentions = model(ids, pad_mask, return_attention=True)
+    logits, cache = run_with_cache(model, ids, pad_mask, names=pattern_points(model))
+    attentions = [seen for (seen,) in cache.values()]
     T = 7 if name == "transformer_encoder" else 6  # the encoder prepends [CLS]
     assert len(attentions) == TINY[name]["n_layers"]
     assert all(a.shape == (2, 2, T, T) for a in attentions)
     torch.testing.assert_close(logits, model(ids, pad_mask), atol=1e-5, rtol=1e-5)
     # Padding keys get no attention (row 1 has 3 real tokens, after [CLS] for the encoder).
     assert (attentions[0][1, :, :, T - 3 :] == 0).all()
-    lm_logits, lm_att = LanguageModel(build("transformer_decoder"), VOCAB)(ids, return_attention=True)
-    assert lm_logits.shape == (2, 6, VOCAB) and lm_att[0].shape == (2, 2, 6, 6)
+    lm = LanguageModel(build("transformer_decoder"), VOCAB)
+    lm_logits, lm_att = run_with_cache(lm, ids, names=lambda name: name.endswith("hook_pattern"))
+    assert lm_logits.shape == (2, 6, VOCAB) and lm_att["backbone.blocks.0.attn.hook_pattern"][0].shape == (2, 2, 6, 6)
 
 
 def test_rnn_has_no_attention_and_bidirectional_doubles_width() -> None:
     backbone = build("gru", bidirectional=True)
     assert backbone.hidden_size == 64 and not backbone.causal
-    out = backbone(*padded_batch([5, 2], 5), return_attention=True)
-    assert out.attentions is None and out.pooled.shape == (2, 64)
+    out = backbone(*padded_batch([5, 2], 5))
+    assert not pattern_points(backbone) and not hook_points(backbone) and out.pooled.shape == (2, 64)
 
 
 def test_bidirectional_last_is_forward_final_and_backward_first() -> None:

@@ -16,6 +16,7 @@ from core.config import default_config, validate_config
 from core.data.seq2seq import date_formats
 from core.decoding.seq2seq import beam_search, greedy_translate
 from core.errors import ConfigError, DataError
+from core.inspect.activations import pattern_points, run_with_cache
 from core.metrics import bleu_case_note, translation_metrics
 from core.registry import DATASETS, MODELS
 from core.tasks.translation import PaddedRows, detokenize
@@ -178,15 +179,17 @@ def test_rnn_attention_kinds_and_weights(attention: str) -> None:
     model = _model("seq2seq_rnn", attention=attention, cell="lstm")
     src, mask = _sources((7, 3, 5))
     tgt = torch.full((3, 4), 5)
-    logits, att = model(src, mask, tgt, return_attention=True)
-    assert logits.shape == (3, 4, 19) and set(att) == {"cross"}
+    logits, att = run_with_cache(model, src, mask, tgt, names=pattern_points(model))
+    assert logits.shape == (3, 4, 19)
     if attention == "none":
-        assert att["cross"] == []
+        assert att == {}
         return
-    (w,) = att["cross"]
-    assert w.shape == (3, 1, 4, 8)
-    torch.testing.assert_close(w.sum(-1), torch.ones(3, 1, 4))
-    assert float(w.detach().masked_select(mask[:, None, None, :]).abs().max()) == 0.0  # padding: nothing
+    steps = att["attention.hook_pattern"]  # bahdanau decodes step by step: one query row a step
+    assert len(steps) == (4 if attention == "bahdanau" else 1)
+    w = torch.cat(steps, dim=1)
+    assert w.shape == (3, 4, 8)
+    torch.testing.assert_close(w.sum(-1), torch.ones(3, 4))
+    assert float(w.detach().masked_select(mask[:, None, :]).abs().max()) == 0.0  # padding: nothing
     torch.testing.assert_close(logits, model(src, mask, tgt))
 
 
@@ -194,8 +197,11 @@ def test_transformer_attention_maps() -> None:
     model = _model("transformer_seq2seq")
     src, mask = _sources((7, 3))
     tgt = torch.full((2, 5), 6)
-    logits, att = model(src, mask, tgt, return_attention=True)
-    assert set(att) == {"encoder", "decoder", "cross"}
+    logits, cache = run_with_cache(model, src, mask, tgt, names=pattern_points(model))
+    att = {kind: [cache[f"{stack}.blocks.{i}.{module}.hook_pattern"][0] for i in range(2)]
+           for kind, stack, module in (("encoder", "encoder", "attn"), ("decoder", "decoder", "attn"),
+                                       ("cross", "decoder", "cross"))}
+    assert len(cache) == 6  # one pattern point per attention, passed once
     assert [a.shape for a in att["encoder"]] == [(2, 4, 8, 8)] * 2
     assert [a.shape for a in att["decoder"]] == [(2, 4, 5, 5)] * 2
     assert [a.shape for a in att["cross"]] == [(2, 4, 5, 8)] * 2
