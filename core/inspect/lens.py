@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from core.errors import WorkbenchError
-from core.inspect.activations import block_point, caching
+from core.inspect.activations import block_point, run_with_cache
 from core.inspect.capture import input_limit
 from core.inspect.maps import ModelSource, display_token
 from core.models.base import evaluating
@@ -95,8 +95,8 @@ def logit_lens(source: ModelSource, text: str) -> LogitLens:
     model = parts.model
     x = torch.tensor([ids], dtype=torch.long, device=next(model.parameters()).device)
     sites = parts.sites()
-    with evaluating(model), caching(model, [name for name, _ in sites]) as seen:
-        model(ids=x)
+    with evaluating(model):
+        _, seen = run_with_cache(model, ids=x, names=[name for name, _ in sites])
     probs = torch.stack([parts.readout(seen[name][0])[0].float().softmax(-1) for name, _ in sites])  # (L+1, T, V)
     top_p, top_i = probs.max(-1)
     final = top_i[-1]  # the model's own prediction at each position

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from core.errors import WorkbenchError
-from core.inspect.activations import caching, patching
+from core.inspect.activations import patching, run_with_cache
 from core.inspect.lens import GPTParts, gpt_parts, prompt_ids
 from core.inspect.maps import ModelSource, display_token
 from core.models.base import evaluating
@@ -123,8 +123,8 @@ def patch_residual(source: ModelSource, clean: str, corrupt: str, answer: str | 
     x_clean = torch.tensor([clean_ids], device=device)
     x_corrupt = torch.tensor([corrupt_ids], device=device)
     sites = parts.sites()
-    with evaluating(model), caching(model, [name for name, _ in sites]) as seen:
-        clean_logits = model(ids=x_clean)
+    with evaluating(model):
+        clean_logits, seen = run_with_cache(model, ids=x_clean, names=[name for name, _ in sites])
     with evaluating(model):
         corrupt_logits = model(ids=x_corrupt)
     answer_id = _token_id(source, answer, "answer") if answer else int(clean_logits[0, -1].argmax())
