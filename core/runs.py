@@ -21,10 +21,9 @@ import torch
 from torch import nn
 
 from core import checkpoint as ckpt
-from core.config import RunConfig, validate_config
+from core.config import RunConfig, processes_wanted, validate_config
 from core.data.types import DatasetSplits
 from core.device import pick_device, visible_gpu_ids
-from core.distributed import processes_wanted
 from core.distributed.group import Ranks, first_line, is_comm_failure
 from core.errors import DataError, WorkbenchError
 from core.export.live import finish as finish_trackers

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from core.config import processes_wanted
 from core.errors import WorkbenchError
 from core.jobs.liveness import (
     fail_if_still_running,
@@ -208,11 +209,10 @@ class Supervisor:
             room = self.max_workers - len(live)
             if room <= 0:
                 return started
-            from core.store.runs import processes_of
             from core.sweep.schedule import trial_demand  # no Optuna: cheap every second
 
             wide = bool(self._gpus)  # on GPUs a multi-process run has a worker of its own
-            demand = sum(1 for r in queued if race_of(r) is None and not (wide and processes_of(r.config) > 1))
+            demand = sum(1 for r in queued if race_of(r) is None and not (wide and processes_wanted(r.config) > 1))
             demand += sum(n for _, n in trial_demand(self.store))
             if demand == 0:
                 return started
@@ -299,12 +299,10 @@ class Supervisor:
         (its ranks take one each); it waits while fewer are free. On a CPU any worker takes it."""
         if not self._gpus:
             return 0
-        from core.store.runs import processes_of
-
         waiting = {w.only_run for w in self._workers.values() if w.alive and w.only_run}
         started = 0
         for run in queued:
-            wanted = processes_of(run.config)
+            wanted = processes_wanted(run.config)
             if wanted <= 1 or run.id in waiting:
                 continue
             free = self._free_gpus()
