@@ -31,7 +31,7 @@ from core.jobs.liveness import (
     resume_hint,
     worker_label,
 )
-from core.jobs.queue import RACE_TAG_PREFIX, queue_run
+from core.jobs.queue import in_race, queue_run, race_tag
 from core.store import STORE_ENV, Run, Store
 
 if TYPE_CHECKING:  # core.config imports torch: keep this module light to import
@@ -71,11 +71,6 @@ class WorkerInfo:
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
-
-
-def race_of(run: Run) -> str | None:
-    """The race tag of a run (``race-<id>``), or None."""
-    return next((t for t in run.tags if t.startswith(RACE_TAG_PREFIX)), None)
 
 
 def default_max_workers() -> int:
@@ -212,7 +207,7 @@ class Supervisor:
             from core.sweep.schedule import trial_demand  # no Optuna: cheap every second
 
             wide = bool(self._gpus)  # on GPUs a multi-process run has a worker of its own
-            demand = sum(1 for r in queued if race_of(r) is None and not (wide and processes_wanted(r.config) > 1))
+            demand = sum(1 for r in queued if not in_race(r) and not (wide and processes_wanted(r.config) > 1))
             demand += sum(n for _, n in trial_demand(self.store))
             if demand == 0:
                 return started
@@ -232,13 +227,13 @@ class Supervisor:
         budget, so their curves race from the first second."""
         entrants: dict[str, int] = {}
         for run in queued:
-            if (tag := race_of(run)) is not None:
+            if (tag := race_tag(run)) is not None:
                 entrants[tag] = entrants.get(tag, 0) + 1
         started = 0
         running = self.store.list_runs(status="running") if entrants else []
         for tag, waiting in entrants.items():
             mine = [w for w in self._workers.values() if w.alive and w.race == tag]
-            claimed = {r.worker for r in running if race_of(r) == tag}
+            claimed = {r.worker for r in running if race_tag(r) == tag}
             idle = sum(1 for w in mine if w.label not in claimed)
             total = waiting + len(claimed)
             threads = max(1, (os.cpu_count() or 1) // total)

@@ -9,6 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from core.config import default_config, processes_wanted, validate_config
+from core.jobs.queue import (
+    RACE_TAG_PREFIX,
+    group_tag,
+    in_race,
+    new_race_tag,
+    race_id,
+    race_tag,
+    sweep_tag,
+)
+from core.store import Run
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("core", "app", "pages")
@@ -43,3 +53,31 @@ def test_the_process_count_is_taken_in_one_place() -> None:
                 if "nproc_per_node" in source and "nnodes" in source:
                     found.append(f"{path}:{node.lineno}")
     assert len(found) == 1 and found[0].startswith("core/config.py:"), found
+
+
+# -- the tags that group runs -------------------------------------------------------------------
+def _run(*tags: str) -> Run:
+    return Run(id="r1", name="a", task="classification", arch="lstm", config={}, status="queued",
+               created_at=0.0, tags=list(tags))
+
+
+def test_race_and_sweep_tags_are_read_by_the_queue_helpers() -> None:
+    tag = new_race_tag()
+    assert tag.startswith(RACE_TAG_PREFIX) and len(tag) == len(RACE_TAG_PREFIX) + 6
+    entrant = _run("demo", tag)
+    assert in_race(entrant) and race_tag(entrant) == tag and race_id(entrant) == tag.removeprefix(RACE_TAG_PREFIX)
+    assert group_tag(entrant) == tag
+    alone = _run("demo", "promoted-from-sweep-s1")
+    assert not in_race(alone) and race_tag(alone) is None and race_id(alone) is None and group_tag(alone) is None
+    trial = _run(sweep_tag("s1"), "trial-0")
+    assert group_tag(trial) == "sweep-s1" and not in_race(trial)
+    assert new_race_tag() != new_race_tag()
+
+
+def test_the_race_tag_is_spelled_only_where_it_is_declared() -> None:
+    """No module but core/jobs/queue.py writes "race-" (the supervisor, the worker, the Run
+    view, Compare, Home and Train ask the helpers beside the declaration)."""
+    found = [f"{path}:{node.lineno}" for path, module in python_files() if path != "core/jobs/queue.py"
+             for node in ast.walk(module)
+             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("race-")]
+    assert not found, found
