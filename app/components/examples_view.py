@@ -93,7 +93,7 @@ def examples_panel(store: Store, source: TrainedRun, key: str, open_text: Callab
         st.error(str(exc))
         return
     df = examples.table
-    metric = ex.METRIC[examples.task]
+    metric = examples.metric
     overall = ex.overall_metric(examples)
     st.caption(f"{len(df):,} examples of the {examples.data} · {metric} {overall:.4g} · "
                f"{int((~df['correct']).sum()):,} wrong")

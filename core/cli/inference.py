@@ -101,13 +101,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _write_examples(args: argparse.Namespace, trained: Any, out: Any, extra: dict[str, str]) -> int:
     """``lmwb eval --examples OUT.csv``: the Explain page's per-example table, and its slices."""
-    from core.inspect.examples import METRIC, example_table, slices
+    from core.inspect.examples import example_table, slices
 
     examples = example_table(trained, args.data, source_path=args.source, target_path=args.target,
                              beam=args.beam_size, **extra)
     # 6 significant digits: a per-example BLEU of 37.99999999 is 38 to anyone reading the file.
     examples.table.rename_axis("example").to_csv(out, float_format="%.6g")
-    metric = METRIC[examples.task]
+    metric = examples.metric
     source = "the validation split" if examples.data == "validation split" else examples.data
     print(f"{_count(len(examples.table), 'example')} of {source} written to {out}")
     # For generated text, "correct" means the output equals the reference word for word.

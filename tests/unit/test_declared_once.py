@@ -8,7 +8,12 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
+import pytest
+
 from core.config import default_config, processes_wanted, validate_config
+from core.errors import WorkbenchError
+from core.inspect import examples as ex
 from core.jobs.queue import (
     RACE_TAG_PREFIX,
     group_tag,
@@ -18,6 +23,7 @@ from core.jobs.queue import (
     race_tag,
     sweep_tag,
 )
+from core.registry import TASKS
 from core.store import Run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,3 +87,38 @@ def test_the_race_tag_is_spelled_only_where_it_is_declared() -> None:
              for node in ast.walk(module)
              if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("race-")]
     assert not found, found
+
+
+# -- the metric of an examples table -------------------------------------------------------------
+def _examples(task: str) -> ex.Examples:
+    texts = ["a b c", "d e", "f g h i", "j"]
+    common = {"correct": [True, False, True, True], "loss": [0.1, 2.0, 0.3, 0.2], "length": [3, 2, 4, 1]}
+    if task == "classification":
+        table = {"text": texts, "label": ["pos", "neg", "pos", "neg"], "prediction": ["pos", "pos", "pos", "neg"],
+                 "confidence": [0.9, 0.6, 0.8, 0.7], "p_label": [0.9, 0.4, 0.8, 0.7], **common}
+        return ex.Examples(task, pd.DataFrame(table), "validation split", labels=["neg", "pos"])
+    seq2seq = {"source": texts, "reference": ["the cat sat", "a dog", "it rains", "yes"],
+               "hypothesis": ["the cat sat", "the dog", "it rains", "yes"], **common}
+    scores = {"bleu": [100.0, 0.0, 100.0, 0.0], "chrf": [100.0, 40.0, 100.0, 100.0]} if task == "translation" else \
+        {"rougeL": [1.0, 0.5, 1.0, 1.0], "rouge1": [1.0, 0.5, 1.0, 1.0], "rouge2": [1.0, 0.0, 1.0, 0.0]}
+    return ex.Examples(task, pd.DataFrame({**seq2seq, **scores}), "validation split")
+
+
+@pytest.mark.parametrize("task", ex.TASKS)
+def test_an_examples_table_reports_its_tasks_declared_metric(task: str) -> None:
+    """The slices, the overall figure and the CLI's --examples lines report Task.default_metric:
+    the metric the run itself watches, with no second task -> metric map beside it."""
+    examples = _examples(task)
+    declared = TASKS.get(task).factory.default_metric
+    assert examples.metric == declared
+    table = ex.slices(examples)
+    assert declared in table.columns and table.iloc[0][declared] == pytest.approx(ex.overall_metric(examples))
+
+
+def test_the_examples_metric_follows_the_task_declaration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(TASKS.get("summarisation").factory, "default_metric", "rouge2")
+    examples = _examples("summarisation")
+    assert ex.slices(examples).iloc[0]["rouge2"] == pytest.approx(0.5)
+    monkeypatch.setattr(TASKS.get("translation").factory, "default_metric", "chrf")
+    with pytest.raises(WorkbenchError, match="no per-example chrf"):  # said, never mislabelled BLEU
+        ex.overall_metric(_examples("translation"))
