@@ -113,7 +113,7 @@ def highlight_best(table: pd.DataFrame, groups: Sequence[Any] | None = None) -> 
     cell stays empty, where st.dataframe would write "None"), the best of each column marked
     (:func:`best_marks`)."""
     marks = best_marks(table, groups)
-    text = table.apply(lambda column: aligned_text(column, "{:.4f}"))
+    text = table.apply(lambda column: aligned_text(column, "%.4f"))
     return text.style.apply(lambda _: marks, axis=None)
 
 

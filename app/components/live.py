@@ -181,7 +181,7 @@ def curves_panel(df: pd.DataFrame) -> None:
     """Loss (train solid, val dashed), learning rate, and the validation metrics."""
     left, right = st.columns([3, 2])
     with left:
-        _chart(metric_curves_figure(df, "loss", title="Loss"), height=360)
+        _chart(metric_curves_figure(df, "loss", title=METRICS["loss"].label), height=360)
     with right:
         lr = df[(df["name"] == "lr")] if not df.empty else df
         fig = metric_curves_figure(lr, "lr", title="Learning rate")

@@ -344,7 +344,7 @@ def test_runs_page_table_actions_and_delete(store: Store) -> None:
 
 def test_numbers_show_as_aligned_text_that_sorts_as_numbers() -> None:
     values = pd.Series([0.003, 0.0005, None, 12.5, 1e-5, 0.1])
-    text = runs_page.aligned_text(values, "{:.6f}")
+    text = runs_page.aligned_text(values, "%.6f")
     assert text[2] == "" and len({len(t) for t in text if t}) == 1  # one width: aligned
     order = sorted(range(len(values)), key=lambda i: text[i])  # the grid sorts text
     assert [values[i] for i in order if text[i]] == sorted(v for v in values if pd.notna(v))

@@ -5,6 +5,7 @@ or a check that what the users see derives from the declaration."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from core.jobs.queue import (
     race_tag,
     sweep_tag,
 )
+from core.metrics import METRICS
 from core.registry import TASKS
 from core.store import Run
 
@@ -122,3 +124,54 @@ def test_the_examples_metric_follows_the_task_declaration(monkeypatch: pytest.Mo
     monkeypatch.setattr(TASKS.get("translation").factory, "default_metric", "chrf")
     with pytest.raises(WorkbenchError, match="no per-example chrf"):  # said, never mislabelled BLEU
         ex.overall_metric(_examples("translation"))
+
+
+# -- metric labels and formats ---------------------------------------------------------------------
+def _strings(module: ast.Module) -> Iterator[ast.Constant]:
+    """The string constants of a module, its docstrings left out (prose may name a metric)."""
+    docstrings = {id(node.value) for node in ast.walk(module) if isinstance(node, ast.Expr)}
+    for node in ast.walk(module):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            yield node
+
+
+def test_no_module_spells_a_metric_label_the_catalogue_declares() -> None:
+    """"BLEU", "chrF", "ROUGE-L", "Loss"...: read from core.metrics, never written again (a copy
+    drifts: the Examples view showed BLEU to one decimal where the catalogue says two)."""
+    labels = {m.label for m in METRICS.values()}
+    found = []
+    for path, module in python_files():
+        if path == "core/metrics/catalog.py":
+            continue
+        for node in _strings(module):
+            text = node.value.strip()
+            if any(text == label or text.startswith(f"{label} ") or text.endswith(f" {label}") for label in labels):
+                found.append(f"{path}:{node.lineno} {node.value!r}")
+    assert not found, found
+
+
+def test_the_runs_tables_metric_columns_read_as_the_catalogue_declares() -> None:
+    from app.components import runs_table
+
+    for name in runs_table.VAL_METRICS:
+        declared = METRICS[name]
+        assert runs_table.FORMATS[name] == declared.fmt
+        assert runs_table.COLUMN_CONFIG[name]["label"] == f"val {declared.label.lower()}"
+        assert declared.label.lower() in runs_table.COLUMN_CONFIG[name]["help"]
+    run = dataclasses.replace(_run(), summary={"val": {"accuracy": 0.81234, "perplexity": 12.3456}})
+    shown = runs_table.shown(runs_table.runs_table([run]))
+    assert shown["accuracy"][0] == METRICS["accuracy"].shown(0.81234) == "0.812"
+    assert shown["perplexity"][0] == METRICS["perplexity"].shown(12.3456) == "12.35"
+
+
+def test_the_examples_views_columns_and_lines_read_as_the_catalogue_declares() -> None:
+    from app.components import examples_view as view
+
+    for task, columns in view.SHOWN.items():
+        config = view.column_config(columns)
+        for name in (c for c in columns if c in METRICS):
+            assert config[name]["label"] == METRICS[name].label and config[name]["type_config"]["format"] == METRICS[name].fmt
+        assert all(view.sort_title(c) == METRICS[c].label for c in view.SORTABLE if c in METRICS)
+        row = _examples(task).table.iloc[1]
+        line = view.scores_text(row, columns)
+        assert line == " · ".join(f"{METRICS[c].label} {METRICS[c].fmt % row[c]}" for c in columns if c in METRICS), task
