@@ -56,7 +56,7 @@ def cmd_fill_mask(args: argparse.Namespace) -> int:
     texts = input_texts(args)
     trained = load_trained(open_store(args), args.run, which=args.checkpoint)
     for text in texts:
-        guesses = fill_mask(trained, text, args.k)
+        guesses = fill_mask(trained, text, args.guesses)
         for n, options in enumerate(guesses, start=1):
             print(f"mask {n} of {len(guesses)} in: {text}")
             for token, prob in options:
@@ -182,7 +182,7 @@ def register(sub: Any) -> None:
     p.add_argument("run")
     p.add_argument("text", nargs="*", help="texts with [MASK] where a token is hidden (default: one per line on stdin)")
     p.set_defaults(spill="text")
-    p.add_argument("-k", type=number(int, 1, 1000), default=5, help="guesses per mask (default 5)")
+    add_param_flag(p, decoding.GUESSES, "-k")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.set_defaults(func=cmd_fill_mask)
 
