@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +14,10 @@ import pandas as pd
 import pytest
 
 from core.config import default_config, processes_wanted, validate_config
+from core.decoding import settings as decoding
 from core.errors import WorkbenchError
 from core.inspect import examples as ex
+from core.inspect.settings import WORDS_LISTED
 from core.jobs.queue import (
     RACE_TAG_PREFIX,
     group_tag,
@@ -25,6 +28,7 @@ from core.jobs.queue import (
     sweep_tag,
 )
 from core.metrics import METRICS
+from core.params import Param
 from core.registry import TASKS
 from core.store import Run
 
@@ -175,3 +179,53 @@ def test_the_examples_views_columns_and_lines_read_as_the_catalogue_declares() -
         row = _examples(task).table.iloc[1]
         line = view.scores_text(row, columns)
         assert line == " · ".join(f"{METRICS[c].label} {METRICS[c].fmt % row[c]}" for c in columns if c in METRICS), task
+
+
+# -- decoding and lookup defaults ----------------------------------------------------------------------
+def _defaults(function: object) -> dict[str, object]:
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+
+
+def test_engine_functions_default_to_the_declared_knobs() -> None:
+    """One temperature (it was 0.8 in generate_text and the language model's sample, 1.0 in the
+    sampler), one max_new_tokens, one number of guesses and of words listed."""
+    from core import embeddings, runs
+    from core.decoding import sampling, seq2seq
+    from core.tasks.language_model import LanguageModelTask
+
+    sampler = {"temperature": decoding.TEMPERATURE, "top_k": decoding.TOP_K, "top_p": decoding.TOP_P,
+               "greedy": decoding.GREEDY}
+    expected: list[tuple[object, dict[str, Param]]] = [
+        (sampling.sample_next_token, sampler),
+        (sampling.generate, sampler),
+        (LanguageModelTask.sample, {**sampler, "max_new_tokens": decoding.MAX_NEW_TOKENS}),
+        (runs.generate_text, {**sampler, "max_new_tokens": decoding.MAX_NEW_TOKENS}),
+        (runs.fill_mask, {"k": decoding.GUESSES}),
+        (seq2seq.beam_search, {"length_penalty": decoding.LENGTH_PENALTY}),
+        (seq2seq.Limits, {"min_len": decoding.MIN_OUTPUT_TOKENS, "no_repeat_ngram": decoding.NO_REPEAT_NGRAM}),
+        (embeddings.nearest_neighbours, {"k": WORDS_LISTED}),
+        (embeddings.analogy, {"k": WORDS_LISTED}),
+    ]
+    for function, params in expected:
+        defaults = _defaults(function)
+        for name, param in params.items():
+            assert defaults[name] == param.default, f"{function.__qualname__}({name}=...) is not {param.name}'s default"
+
+
+def test_no_function_writes_a_decoding_default_of_its_own() -> None:
+    """A parameter named after a decoding knob defaults to the declaration (or None: the run's
+    own setting), never to a number written beside it."""
+    knobs = {p.name for p in (*decoding.SAMPLING, *decoding.SUMMARISATION, decoding.GUESSES)} - {"seed"}
+    found = []
+    for path, module in python_files():
+        for node in ast.walk(module):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            args = node.args
+            positional = args.posonlyargs + args.args
+            pairs = [*zip(positional[len(positional) - len(args.defaults):], args.defaults, strict=True),
+                     *((a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None)]
+            found += [f"{path}:{node.lineno} {node.name}({arg.arg}={default.value!r})" for arg, default in pairs
+                      if arg.arg in knobs and isinstance(default, ast.Constant) and default.value is not None]
+    assert not found, found
