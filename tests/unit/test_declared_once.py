@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib.metadata
 import inspect
+import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -229,3 +232,32 @@ def test_no_function_writes_a_decoding_default_of_its_own() -> None:
             found += [f"{path}:{node.lineno} {node.name}({arg.arg}={default.value!r})" for arg, default in pairs
                       if arg.arg in knobs and isinstance(default, ast.Constant) and default.value is not None]
     assert not found, found
+
+
+# -- dependencies ----------------------------------------------------------------------------------
+def test_every_package_the_code_imports_is_declared_in_pyproject() -> None:
+    """A module imported under core/, app/ or pages/ comes from the standard library, the
+    project itself, or a distribution pyproject.toml names (pyarrow was imported undeclared,
+    installed only because datasets and streamlit happen to need it)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    requirements = [*project["dependencies"], *(r for extra in project["optional-dependencies"].values() for r in extra)]
+
+    def normal(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    declared = {normal(re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0]) for r in requirements}
+    imported: dict[str, str] = {}
+    for path, module in python_files():
+        for node in ast.walk(module):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else []
+            for name in names:
+                imported.setdefault(name.split(".")[0], path)
+    ours = {*SOURCES, "__future__"}
+    distributions = importlib.metadata.packages_distributions()
+    undeclared = [f"{name} (imported in {path}; distributions {distributions.get(name)})"
+                  for name, path in sorted(imported.items())
+                  if name not in sys.stdlib_module_names and name not in ours
+                  and not any(normal(d) in declared for d in distributions.get(name, []))]
+    assert not undeclared, undeclared
