@@ -20,9 +20,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
-from core.config import processes_wanted
+from core.config import RunConfig, processes_wanted  # no torch: the registry loads on first use
 from core.errors import WorkbenchError
 from core.jobs.liveness import (
     fail_if_still_running,
@@ -33,9 +33,6 @@ from core.jobs.liveness import (
 )
 from core.jobs.queue import in_race, queue_run, race_tag
 from core.store import STORE_ENV, Run, Store
-
-if TYPE_CHECKING:  # core.config imports torch: keep this module light to import
-    from core.config import RunConfig
 
 log = logging.getLogger(__name__)
 
