@@ -14,7 +14,6 @@ Environment
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
@@ -197,12 +196,6 @@ def clear_keys(prefix: str) -> None:
 
 
 # -- launching runs and moving between pages -------------------------------------------------
-def new_race_tag() -> str:
-    from core.jobs.queue import RACE_TAG_PREFIX
-
-    return f"{RACE_TAG_PREFIX}{secrets.token_hex(3)}"
-
-
 def launch(
     store: Store, configs: Sequence[RunConfig], *, names: Sequence[str | None] | None = None,
     tags: Sequence[str] = (),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,16 @@ class RunConfig:
     def flat(self) -> dict[str, Any]:
         """``{"model.d_model": 128, ...}``: handy for tables and sweeps."""
         return {f"{s}.{k}": v for s, vals in self.sections.items() for k, v in vals.items()}
+
+
+def processes_wanted(config: RunConfig | Mapping[str, Any] | None) -> int:
+    """How many processes a config asks to train on: ``training.nproc_per_node`` x
+    ``training.nnodes``. ``config``: a RunConfig, or a raw or stored config dict (a missing
+    section or key counts as 1). The one place this product is taken: the store's claim, the
+    supervisor, the launcher, the CLI and sweeps all ask here."""
+    sections = config.sections if isinstance(config, RunConfig) else (config or {})
+    training = sections.get("training") or {}
+    return int(training.get("nproc_per_node") or 1) * int(training.get("nnodes") or 1)
 
 
 def section_params(section: str, name: str | None = None) -> tuple[Param, ...]:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from core.errors import ConfigError, DataError, WorkbenchError
+from core.inspect.settings import WORDS_LISTED
 from core.params import Param
 from core.tokenize import SPECIALS
 
@@ -74,7 +75,7 @@ def _top(scores: np.ndarray, vocab: Sequence[str], k: int, exclude: set[int]) ->
     return [(vocab[i], float(scores[i])) for i in best]
 
 
-def nearest_neighbours(vectors: Vectors, vocab: Sequence[str], word: str, k: int = 10) -> list[tuple[str, float]]:
+def nearest_neighbours(vectors: Vectors, vocab: Sequence[str], word: str, k: int = WORDS_LISTED.default) -> list[tuple[str, float]]:
     """The ``k`` words with the highest cosine similarity to ``word`` (itself excluded)."""
     unit = _unit(_matrix(vectors))
     i = _row(_index(vocab), word)
@@ -82,7 +83,7 @@ def nearest_neighbours(vectors: Vectors, vocab: Sequence[str], word: str, k: int
 
 
 def analogy(
-    vectors: Vectors, vocab: Sequence[str], a: str, b: str, c: str, k: int = 1
+    vectors: Vectors, vocab: Sequence[str], a: str, b: str, c: str, k: int = WORDS_LISTED.default
 ) -> list[tuple[str, float]]:
     """a : b :: c : ?  -- the words closest to b - a + c (3CosAdd), a, b and c excluded."""
     unit = _unit(_matrix(vectors))

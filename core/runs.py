@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from core import checkpoint as ckpt
-from core.config import RunConfig, validate_config
+from core.config import RunConfig, processes_wanted, validate_config
 from core.data.types import DatasetSplits
+from core.decoding import settings as decoding
 from core.device import pick_device, visible_gpu_ids
-from core.distributed import processes_wanted
 from core.distributed.group import Ranks, first_line, is_comm_failure
 from core.errors import DataError, WorkbenchError
 from core.export.live import finish as finish_trackers
@@ -208,8 +208,9 @@ def predict_texts(trained: TrainedRun, texts: list[str]) -> list[dict[str, float
 
 
 def generate_text(
-    trained: TrainedRun, prompt: str, *, max_new_tokens: int = 200, temperature: float = 0.8,
-    top_k: int | None = None, top_p: float | None = None, greedy: bool = False, seed: int | None = None,
+    trained: TrainedRun, prompt: str, *, max_new_tokens: int = decoding.MAX_NEW_TOKENS.default,
+    temperature: float = decoding.TEMPERATURE.default, top_k: int | None = decoding.TOP_K.default,
+    top_p: float | None = decoding.TOP_P.default, greedy: bool = decoding.GREEDY.default, seed: int | None = None,
 ) -> str:
     if trained.config.task != "language_model":
         raise WorkbenchError(f"run {trained.run.id} is a {trained.config.task} run; generate needs a language model")
@@ -285,7 +286,7 @@ def _masked_ids(tokenizer: Tokenizer, text: str) -> list[int]:
 
 
 @torch.no_grad()
-def fill_mask(trained: TrainedRun, text: str, k: int = 5) -> list[list[tuple[str, float]]]:
+def fill_mask(trained: TrainedRun, text: str, k: int = decoding.GUESSES.default) -> list[list[tuple[str, float]]]:
     """For each mask in ``text`` (left to right): the ``k`` likeliest tokens and their
     probabilities, most likely first, from the masked-LM run's own model."""
     if trained.config.task != "masked_lm":

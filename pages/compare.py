@@ -21,6 +21,7 @@ from app.components.charts import (
 from app.components.run_picker import pick_runs
 from app.components.runs_table import aligned_text
 from app.state import COMPARE_HANDOFF_KEY, get_store
+from core.jobs.queue import group_tag
 from core.metrics import HELDOUT, HELDOUT_LABEL, METRICS, Metric
 from core.reproduce import differing_settings
 from core.store import TERMINAL_STATUSES, Run, Store
@@ -66,7 +67,7 @@ def comparable_runs(runs: Sequence[Run], limit: int = 6) -> list[str]:
         return []
     newest = finished[0]
     group = comparison_group(newest)
-    tag = next((t for t in newest.tags if t.startswith(("race-", "sweep-"))), None)
+    tag = group_tag(newest)
     same = [r for r in finished if comparison_group(r) == group]
     if tag is not None:
         tagged = [r for r in same if tag in r.tags]
@@ -112,7 +113,7 @@ def highlight_best(table: pd.DataFrame, groups: Sequence[Any] | None = None) -> 
     cell stays empty, where st.dataframe would write "None"), the best of each column marked
     (:func:`best_marks`)."""
     marks = best_marks(table, groups)
-    text = table.apply(lambda column: aligned_text(column, "{:.4f}"))
+    text = table.apply(lambda column: aligned_text(column, "%.4f"))
     return text.style.apply(lambda _: marks, axis=None)
 
 

@@ -14,9 +14,10 @@ import streamlit as st
 from app.components.live import preload_chart_library
 from app.components.runs_table import COLUMN_CONFIG, runs_table, shown
 from app.navigation import DEFAULT_PAGE, PAGES, page_path
-from app.state import get_store, launch, new_race_tag, open_run_page
+from app.state import get_store, launch, open_run_page
 from core.config import RunConfig, apply_overrides, default_config, tuned_settings, validate_config
 from core.errors import WorkbenchError
+from core.jobs.queue import new_race_tag
 
 
 @dataclass(frozen=True)

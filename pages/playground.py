@@ -192,7 +192,8 @@ def _fill_mask(trained: TrainedRun) -> None:
     text = cols[0].text_input("Text with hidden tokens", key="playground_masked",
                               placeholder="the film was [MASK] and moving",
                               help=f"Type {literals} for each token the model should guess.")
-    k = cols[1].slider("Guesses", 1, 20, 5, key="playground_mask_k")
+    with cols[1]:
+        k = param_widget(decoding.GUESSES, decoding.GUESSES.default, "playground.guesses")
     st.caption(f"Hide a token with {literals}.")
     if not text.strip():
         return

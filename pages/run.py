@@ -15,6 +15,7 @@ from app.components.export_view import export_panel
 from app.components.live import run_label, run_view
 from app.state import get_store, last_runs, page_path
 from core.errors import WorkbenchError
+from core.jobs.queue import race_tag
 from core.store import ACTIVE_STATUSES, Run, Store
 
 PICK = "run.pick"
@@ -28,7 +29,7 @@ def on_pick() -> None:
 
 def race_mates(store: Store, run: Run) -> list[str]:
     """Ids of the run's race (the run first, then the others in start order), or just it."""
-    tag = next((t for t in run.tags if t.startswith("race-")), None)
+    tag = race_tag(run)
     if tag is None:
         return [run.id]
     mates = sorted(store.list_runs(tag=tag), key=lambda r: r.created_at)

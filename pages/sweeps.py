@@ -19,6 +19,7 @@ from app.state import get_store, open_run_page, start_workers, workers_disabled
 from core import sweep as sw
 from core.config import section_params, validate_config
 from core.errors import ConfigError, WorkbenchError
+from core.jobs.queue import sweep_tag
 from core.store import Store, SweepRecord
 from core.sweep.settings import METHODS, PRUNERS, SPACE_KEY, budget_problem, choice, spec_keywords
 
@@ -162,7 +163,7 @@ def watch_panel(store: Store, sweep_id: str, live: bool = False) -> None:
     if sweep.error:
         st.warning(sweep.error)
     st.caption(f"{choice(METHODS, spec.method).help} Objective: {spec.direction} val {spec.metric}. "
-               f"Pruning: {choice(PRUNERS, spec.pruner['name']).label}. Runs tagged `sweep-{sweep.id}` (see Runs and Compare).")
+               f"Pruning: {choice(PRUNERS, spec.pruner['name']).label}. Runs tagged `{sweep_tag(sweep.id)}` (see Runs and Compare).")
     left, right = st.columns(2)
     left.plotly_chart(history_figure(study, spec.metric), key="sweeps.history")
     right.plotly_chart(curves_figure(study, spec.metric), key="sweeps.curves")

@@ -32,8 +32,9 @@ from app.components.train_form import (
     plain_section,
     wk,
 )
-from app.state import device_text, get_store, launch, new_race_tag, open_run_page, prewarm_workers
+from app.state import device_text, get_store, launch, open_run_page, prewarm_workers
 from core.errors import WorkbenchError
+from core.jobs.queue import new_race_tag
 from core.registry import MODELS, TASKS
 
 

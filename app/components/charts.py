@@ -14,11 +14,13 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from core.metrics import HELDOUT
+
 # One palette everywhere, so a run keeps its colour from the curves to the ROC plot.
 PALETTE: tuple[str, ...] = tuple(qualitative.Plotly) + tuple(qualitative.D3)
 # Train solid, validation dashed (the convention of most training dashboards); a held-out set
 # (core.metrics.HELDOUT) dash-dotted.
-SPLIT_DASH: dict[str, str] = {"train": "solid", "val": "dash", "test": "dot", "heldout": "dashdot"}
+SPLIT_DASH: dict[str, str] = {"train": "solid", "val": "dash", "test": "dot", HELDOUT: "dashdot"}
 X_TITLES: dict[str, str] = {"step": "Step", "epoch": "Epoch", "wall_time": "Wall time (s)"}
 _X_FORMATS: dict[str, str] = {"step": ",", "epoch": ".2f", "wall_time": ".1f"}
 _MARKERS_UP_TO = 40  # sparse series (evaluations) get markers so single points stay visible

@@ -18,8 +18,10 @@ import pandas as pd
 import streamlit as st
 
 from app.components.charts import embedding_scatter_figure
+from app.components.forms import param_widget
 from core import embeddings as emb
 from core.errors import WorkbenchError
+from core.inspect.settings import WORDS_LISTED
 from core.runs import TrainedRun
 from core.tokenize import SPECIALS
 
@@ -76,7 +78,8 @@ def _scores_table(rows: list[tuple[str, float]], key: str) -> None:
 def _neighbours(vocab: list[str], vectors: np.ndarray, default: str, key: str) -> None:
     cols = st.columns([3, 2])
     word = cols[0].text_input("Word", value=default, key=f"{key}_word").strip()
-    k = cols[1].slider("Neighbours", 1, 50, 10, key=f"{key}_k")
+    with cols[1]:
+        k = param_widget(WORDS_LISTED, WORDS_LISTED.default, f"{key}_k", label="Neighbours")
     if word:
         rows = _answer(lambda: emb.nearest_neighbours(vectors, vocab, word, k))
         if rows is not None:
@@ -88,7 +91,8 @@ def _analogy(vocab: list[str], vectors: np.ndarray, key: str) -> None:
     cols = st.columns(4)
     words = [cols[i].text_input(name, key=f"{key}_analogy_{name}", placeholder=hint).strip()
              for i, (name, hint) in enumerate((("a", "man"), ("b", "woman"), ("c", "king")))]
-    k = cols[3].number_input("Answers", 1, 50, 5, key=f"{key}_analogy_k")
+    with cols[3]:
+        k = param_widget(WORDS_LISTED, WORDS_LISTED.default, f"{key}_analogy_k", label="Answers")
     if all(words):
         rows = _answer(lambda: emb.analogy(vectors, vocab, *words, k=int(k)))
         if rows:

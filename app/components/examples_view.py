@@ -21,6 +21,7 @@ from app.components.uploads import stored_uploads, uploads_dir
 from app.state import page_path
 from core.errors import WorkbenchError
 from core.inspect import examples as ex
+from core.metrics import METRICS
 from core.paths import safe_join
 from core.runs import TrainedRun
 from core.store import Store
@@ -29,8 +30,32 @@ VALIDATION = "(the run's validation split)"
 SHOWN = {"classification": ["text", "label", "prediction", "correct", "confidence", "loss", "length"],
          "translation": ["source", "reference", "hypothesis", "correct", "bleu", "chrf", "loss", "length"],
          "summarisation": ["source", "reference", "hypothesis", "correct", "rougeL", "rouge1", "rouge2", "loss", "length"]}
-SORTS = {"confidence": "confidence", "loss": "loss", "length": "length", "bleu": "BLEU", "chrf": "chrF",
-         "rougeL": "ROUGE-L", "index": "example order"}
+SORTABLE = ("confidence", "loss", "length", "bleu", "chrf", "rougeL")
+ORDER = "index"  # the sort that keeps the examples in order
+
+
+def column_title(column: str) -> str:
+    """How a column reads: a declared metric (core.metrics) by its label, the others by name."""
+    return METRICS[column].label if column in METRICS else column
+
+
+def sort_title(sort: str) -> str:
+    return "example order" if sort == ORDER else column_title(sort)
+
+
+def column_config(columns: list[str]) -> dict[str, Any]:
+    """The table's column formats: confidence as a bar, each declared metric labelled and
+    formatted as the catalogue declares it."""
+    config: dict[str, Any] = {c: st.column_config.NumberColumn(METRICS[c].label, format=METRICS[c].fmt)
+                              for c in columns if c in METRICS}
+    if "confidence" in columns:
+        config["confidence"] = st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)
+    return config
+
+
+def scores_text(row: pd.Series, columns: list[str]) -> str:
+    """An example's scores in one line (``BLEU 27.35 · chrF 51.20 · Loss 1.2345``), as declared."""
+    return " · ".join(f"{METRICS[c].label} {METRICS[c].shown(row[c])}" for c in columns if c in METRICS)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Scoring every example…")
@@ -54,9 +79,9 @@ def _filters(examples: ex.Examples, key: str) -> dict[str, Any]:
     cols = st.columns([1.3, 2, 2])
     outcome = cols[0].segmented_control("Show", ["all", "wrong", "correct"], default="all", key=f"{key}.outcome") or "all"
     search = cols[1].text_input("Text contains", key=f"{key}.search")
-    sorts = [s for s in SORTS if s in df or s == "index"]
-    sort = cols[2].selectbox("Sort by", sorts, format_func=SORTS.get, key=f"{key}.sort")
-    out: dict[str, Any] = {"outcome": outcome, "search": search, "sort": None if sort == "index" else sort}
+    sorts = [s for s in SORTABLE if s in df] + [ORDER]
+    sort = cols[2].selectbox("Sort by", sorts, format_func=sort_title, key=f"{key}.sort")
+    out: dict[str, Any] = {"outcome": outcome, "search": search, "sort": None if sort == ORDER else sort}
     cols = st.columns(3)
     lo, hi = int(df["length"].min()), int(df["length"].max())
     if lo < hi:
@@ -64,7 +89,7 @@ def _filters(examples: ex.Examples, key: str) -> dict[str, Any]:
     if examples.task == "classification":
         out["confidence"] = cols[1].slider("Confidence", 0.0, 1.0, (0.0, 1.0), 0.05, key=f"{key}.confidence")
         out["labels"] = cols[2].multiselect("True label", examples.labels, key=f"{key}.labels")
-    out["descending"] = sort != "index" and not st.toggle("Ascending", key=f"{key}.ascending")
+    out["descending"] = sort != ORDER and not st.toggle("Ascending", key=f"{key}.ascending")
     return out
 
 
@@ -93,11 +118,11 @@ def examples_panel(store: Store, source: TrainedRun, key: str, open_text: Callab
         st.error(str(exc))
         return
     df = examples.table
-    metric = ex.METRIC[examples.task]
-    overall = ex.overall_metric(examples)
-    st.caption(f"{len(df):,} examples of the {examples.data} · {metric} {overall:.4g} · "
+    metric = METRICS[examples.metric]
+    st.caption(f"{len(df):,} examples of the {examples.data} · {metric.label} {metric.shown(ex.overall_metric(examples))} · "
                f"{int((~df['correct']).sum()):,} wrong")
     cell = None
+    slices = ex.slices(examples)
     if examples.task == "classification":
         left, right = st.columns([2, 3])
         with left:
@@ -105,10 +130,10 @@ def examples_panel(store: Store, source: TrainedRun, key: str, open_text: Callab
             cell = confusion_cell(examples, key)
         with right:
             st.markdown("**Slices**")
-            st.dataframe(ex.slices(examples), hide_index=True, key=f"{key}.slices")
+            st.dataframe(slices, hide_index=True, key=f"{key}.slices", column_config=column_config(list(slices.columns)))
     else:
         st.markdown("**Slices**")
-        st.dataframe(ex.slices(examples), hide_index=True, key=f"{key}.slices")
+        st.dataframe(slices, hide_index=True, key=f"{key}.slices", column_config=column_config(list(slices.columns)))
     settings = _filters(examples, key)
     if cell is not None:
         settings.update(labels=[cell[0]], predictions=[cell[1]])
@@ -117,11 +142,7 @@ def examples_panel(store: Store, source: TrainedRun, key: str, open_text: Callab
     st.markdown(f"**{len(shown):,} examples** (click one for its salience and attention)")
     event = st.dataframe(
         shown[SHOWN[examples.task]].rename_axis("example"), key=f"{key}.table.{_digest(settings, len(df))}",
-        on_select="rerun", selection_mode="single-row", height=320,
-        column_config={"confidence": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0),
-                       "loss": st.column_config.NumberColumn(format="%.3f"),
-                       "bleu": st.column_config.NumberColumn("BLEU", format="%.1f"),
-                       "chrf": st.column_config.NumberColumn("chrF", format="%.1f")},
+        on_select="rerun", selection_mode="single-row", height=320, column_config=column_config(SHOWN[examples.task]),
     )
     rows = event.selection.get("rows", []) if event else []
     if rows:
@@ -143,12 +164,12 @@ def example_detail(source: TrainedRun, examples: ex.Examples, row: pd.Series, ke
         if examples.task == "classification":
             mark = "✓" if row["correct"] else "✗"
             st.markdown(f"{mark} true **{row['label']}**, predicted **{row['prediction']}** "
-                        f"({row['confidence']:.1%}), loss {row['loss']:.3f}")
+                        f"({row['confidence']:.1%}), {scores_text(row, SHOWN[examples.task])}")
             settings = salience_settings(f"{key}.salience", targets=examples.labels)
             salience_panel(source, text, f"{key}.salience", **settings)
         else:
             st.markdown(f"**Source** {text}  \n**Reference** {row['reference']}  \n**Hypothesis** {row['hypothesis']}  \n"
-                        f"BLEU {row['bleu']:.1f} · chrF {row['chrf']:.1f} · loss {row['loss']:.3f}")
+                        f"{scores_text(row, SHOWN[examples.task])}")
         cols = st.columns(2)
         if open_text is not None and examples.task == "classification":
             cols[0].button("Open in Salience", key=f"{key}.open", icon=":material/insights:",

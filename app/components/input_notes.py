@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
+from core.metrics import METRICS
 from core.store import Run
 from core.tokenize import UNK_ID, Tokenizer
 
@@ -59,7 +60,8 @@ def empty_translation_note(run: Run, outputs: Sequence[str]) -> str | None:
     val = summary.get("val") or {}
     trained = f"it trained {summary['step']:,} steps" if isinstance(summary.get("step"), int) else "it trained"
     if isinstance(val.get("bleu"), int | float):
-        trained += f" and scores BLEU {val['bleu']:.1f} on validation"
+        bleu = METRICS["bleu"]
+        trained += f" and scores {bleu.label} {bleu.shown(val['bleu'])} on validation"
     which = "The translation is" if len(outputs) == 1 else f"{empty} of {len(outputs)} translations are"
     return (f"{which} empty: the model ended {'it' if empty == 1 else 'them'} at once, choosing "
             f"end-of-sentence as the first token. An undertrained run does that ({trained}); train it "

@@ -19,6 +19,7 @@ from app.state import start_workers
 from core.display import format_duration
 from core.errors import WorkbenchError
 from core.jobs import request_resume, stop_run
+from core.jobs.queue import race_id
 from core.metrics import COUNT_KEYS, HELDOUT, HELDOUT_LABEL, METRICS, bleu_case_note
 from core.reproduce import differing_settings
 from core.store import ACTIVE_STATUSES, Run, Store
@@ -180,7 +181,7 @@ def curves_panel(df: pd.DataFrame) -> None:
     """Loss (train solid, val dashed), learning rate, and the validation metrics."""
     left, right = st.columns([3, 2])
     with left:
-        _chart(metric_curves_figure(df, "loss", title="Loss"), height=360)
+        _chart(metric_curves_figure(df, "loss", title=METRICS["loss"].label), height=360)
     with right:
         lr = df[(df["name"] == "lr")] if not df.empty else df
         fig = metric_curves_figure(lr, "lr", title="Learning rate")
@@ -378,8 +379,8 @@ def race_answer(frame: pd.DataFrame, runs: Sequence[Run], metric: str = QUESTION
 
 
 def _race_header(store: Store, runs: Sequence[Run]) -> None:
-    race = next((t for t in runs[0].tags if t.startswith("race-")), "race")
-    st.subheader(f"Race {race.removeprefix('race-')}: " + " vs ".join(r.arch for r in runs))
+    title = " ".join(filter(None, ("Race", race_id(runs[0]))))
+    st.subheader(f"{title}: " + " vs ".join(r.arch for r in runs))
     diff = race_differences(runs)
     shared = ", ".join(text.format(_setting(runs[0], key)) for key, text in SHARED_BUDGET.items()
                        if key not in diff.columns and _setting(runs[0], key) is not None)

@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core.config import RunConfig
+from core.metrics import METRICS
 from core.store import Run
 
 # Column -> config key: the few hyperparameters worth a column (absent ones stay blank).
@@ -24,6 +25,9 @@ KEY_PARAMS: dict[str, str] = {
     "batch": "training.batch_size",
     "steps": "training.max_steps",
 }
+# Validation metrics worth a column of their own (their last value), labelled and formatted as
+# the metric catalogue (core.metrics) declares them.
+VAL_METRICS = ("accuracy", "perplexity")
 
 
 def run_row(run: Run) -> dict[str, Any]:
@@ -43,8 +47,7 @@ def run_row(run: Run) -> dict[str, Any]:
     row.update({
         "metric": summary.get("metric"),
         "best": best.get("value"),
-        "accuracy": val.get("accuracy"),
-        "perplexity": val.get("perplexity"),
+        **{name: val.get(name) for name in VAL_METRICS},
         "duration (s)": run.duration_s,
         "created": datetime.fromtimestamp(run.created_at),
         "id": run.id,
@@ -55,7 +58,7 @@ def run_row(run: Run) -> dict[str, Any]:
 # The best value and what it measures come right after the name and status, so they are on
 # screen without scrolling sideways; the hyperparameters follow.
 TABLE_COLUMNS = [
-    "name", "status", "best", "metric", "task", "arch", "accuracy", "perplexity", "tags",
+    "name", "status", "best", "metric", "task", "arch", *VAL_METRICS, "tags",
     *KEY_PARAMS, "duration (s)", "created", "id",
 ]
 
@@ -68,13 +71,14 @@ def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
 # the table on screen holds text (the numbers themselves stay in runs_table, for filters and the
 # CSV download): digits aligned on the decimal point, padded with spaces, so the grid's text sort
 # still orders them as numbers, and an empty cell is empty.
+# printf formats, as the metric catalogue writes its own.
 FORMATS = {
-    "best": "{:.4f}", "accuracy": "{:.3f}", "perplexity": "{:.2f}", "lr": "{:.6f}", "duration (s)": "{:.0f}",
+    "best": "%.4f", **{name: METRICS[name].fmt for name in VAL_METRICS}, "lr": "%.6f", "duration (s)": "%.0f",
 }
-NUMBER_COLUMNS = ("best", "accuracy", "perplexity", "layers", "d_model", "hidden", "lr", "batch", "steps", "duration (s)")
+NUMBER_COLUMNS = ("best", *VAL_METRICS, "layers", "d_model", "hidden", "lr", "batch", "steps", "duration (s)")
 
 
-def aligned_text(values: pd.Series, fmt: str = "{:.0f}") -> pd.Series:
+def aligned_text(values: pd.Series, fmt: str = "%.0f") -> pd.Series:
     """Numbers as text aligned on the decimal point (spaces pad the whole part in front and the
     fraction behind, trailing zeros of a fraction dropped), "" where there is none. For
     non-negative numbers the text order is the number order."""
@@ -84,9 +88,9 @@ def aligned_text(values: pd.Series, fmt: str = "{:.0f}") -> pd.Series:
         if pd.isna(number):
             texts.append(None)
             continue
-        text = fmt.format(float(number))
+        text = fmt % float(number)
         if "." in text and "e" not in text:
-            text = text.rstrip("0").rstrip(".") if fmt == "{:.6f}" else text
+            text = text.rstrip("0").rstrip(".") if fmt == "%.6f" else text
         texts.append(text)
     whole = max((len(t.split(".")[0]) for t in texts if t), default=0)
     frac = max((len(t.split(".")[1]) + 1 if "." in t else 0 for t in texts if t), default=0)
@@ -106,7 +110,7 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
     for column in out.columns:
         if column in NUMBER_COLUMNS:
-            out[column] = aligned_text(out[column], FORMATS.get(column, "{:.0f}"))
+            out[column] = aligned_text(out[column], FORMATS.get(column, "%.0f"))
         elif out[column].dtype == object:
             out[column] = out[column].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else v)
     return out
@@ -133,9 +137,9 @@ def filter_table(
 
 _HELP = {
     "best": "Best validation value of the run's watched metric (next column)",
-    "accuracy": "Validation accuracy at the last evaluation", "perplexity": "Validation perplexity at the last evaluation",
+    **{name: f"Validation {METRICS[name].label.lower()} at the last evaluation" for name in VAL_METRICS},
 }
-_LABELS = {"accuracy": "val accuracy", "perplexity": "val perplexity"}
+_LABELS = {name: f"val {METRICS[name].label.lower()}" for name in VAL_METRICS}
 COLUMN_CONFIG = {
     "id": st.column_config.TextColumn("id", width="small"),
     "metric": st.column_config.TextColumn("metric", help="The metric the run watches for its best checkpoint"),

@@ -35,7 +35,6 @@ def number(kind: type, low: float | None = None, high: float | None = None, *, a
     return parse
 
 
-SEED = number(int, 0, 2**32 - 1)  # what torch and numpy accept
 _DECLARED = object()
 
 

@@ -6,8 +6,9 @@ import argparse
 import sys
 from typing import Any
 
-from core.cli.common import number, open_store, output_file
+from core.cli.common import add_param_flag, open_store, output_file
 from core.errors import WorkbenchError
+from core.inspect.settings import WORDS_LISTED
 
 
 def cmd_embeddings(args: argparse.Namespace) -> int:
@@ -23,12 +24,12 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
     export_to = output_file(args.words[0], args) if args.action == "export" else None
     vocab, vectors = emb.run_vectors(load_trained(open_store(args), args.run, which=args.checkpoint))
     if args.action == "neighbours":
-        for word, score in emb.nearest_neighbours(vectors, vocab, args.words[0], args.k):
+        for word, score in emb.nearest_neighbours(vectors, vocab, args.words[0], args.top):
             print(f"{score:7.4f}  {word}")
     elif args.action == "analogy":
         a, b, c = args.words
         print(f"{a} : {b} :: {c} : ?")
-        for word, score in emb.analogy(vectors, vocab, a, b, c, args.k):
+        for word, score in emb.analogy(vectors, vocab, a, b, c, args.top):
             print(f"{score:7.4f}  {word}")
     elif args.action == "similarity":
         print(f"{emb.similarity(vectors, vocab, *args.words):.4f}")
@@ -53,6 +54,6 @@ def register(sub: Any) -> None:
     p.set_defaults(spill="words")
     p.add_argument("--method", choices=["pca", "tsne"], default="pca", help="project: PCA (default) or t-SNE")
     p.add_argument("--output", "-o", metavar="FILE.csv", help="project: write word,x,y here (default: print)")
-    p.add_argument("-k", type=number(int, 1, 10_000), default=10, help="how many words to list (default 10)")
+    add_param_flag(p, WORDS_LISTED, "-k")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.set_defaults(func=cmd_embeddings)

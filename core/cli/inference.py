@@ -56,7 +56,7 @@ def cmd_fill_mask(args: argparse.Namespace) -> int:
     texts = input_texts(args)
     trained = load_trained(open_store(args), args.run, which=args.checkpoint)
     for text in texts:
-        guesses = fill_mask(trained, text, args.k)
+        guesses = fill_mask(trained, text, args.guesses)
         for n, options in enumerate(guesses, start=1):
             print(f"mask {n} of {len(guesses)} in: {text}")
             for token, prob in options:
@@ -101,13 +101,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _write_examples(args: argparse.Namespace, trained: Any, out: Any, extra: dict[str, str]) -> int:
     """``lmwb eval --examples OUT.csv``: the Explain page's per-example table, and its slices."""
-    from core.inspect.examples import METRIC, example_table, slices
+    from core.inspect.examples import example_table, slices
 
     examples = example_table(trained, args.data, source_path=args.source, target_path=args.target,
                              beam=args.beam_size, **extra)
     # 6 significant digits: a per-example BLEU of 37.99999999 is 38 to anyone reading the file.
     examples.table.rename_axis("example").to_csv(out, float_format="%.6g")
-    metric = METRIC[examples.task]
+    metric = examples.metric
     source = "the validation split" if examples.data == "validation split" else examples.data
     print(f"{_count(len(examples.table), 'example')} of {source} written to {out}")
     # For generated text, "correct" means the output equals the reference word for word.
@@ -182,7 +182,7 @@ def register(sub: Any) -> None:
     p.add_argument("run")
     p.add_argument("text", nargs="*", help="texts with [MASK] where a token is hidden (default: one per line on stdin)")
     p.set_defaults(spill="text")
-    p.add_argument("-k", type=number(int, 1, 1000), default=5, help="guesses per mask (default 5)")
+    add_param_flag(p, decoding.GUESSES, "-k")
     p.add_argument("--checkpoint", choices=["best", "last"], default="best")
     p.set_defaults(func=cmd_fill_mask)
 

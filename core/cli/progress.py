@@ -8,7 +8,7 @@ from typing import Any
 from tqdm import tqdm
 
 from core.display import format_duration
-from core.metrics.catalog import METRICS
+from core.metrics.catalog import HELDOUT, HELDOUT_LABEL, METRICS
 from core.metrics.scores import bleu_case_note
 from core.throughput import KEY as THROUGHPUT
 from core.throughput import LABEL as THROUGHPUT_LABEL
@@ -75,9 +75,9 @@ class ProgressPrinter:
         s = result.summary
         best = s.get("best", {})
         best_text = f"best val {s.get('metric')} {best['value']:.4f} at step {best['step']}" if best.get("value") is not None else ""
-        held = (best.get("heldout") or {}).get(s.get("metric"))
+        held = (best.get(HELDOUT) or {}).get(s.get("metric"))
         if best_text and isinstance(held, int | float):  # the held-out set's figure for the kept checkpoint
-            best_text += f" (held-out {s.get('metric')} {held:.4f})"
+            best_text += f" ({HELDOUT_LABEL} {s.get('metric')} {held:.4f})"
         self._print(
             f"{result.status} at step {result.step} in {format_duration(s.get('duration_s'))} "
             f"({format_rate(s.get(THROUGHPUT), missing='?')} {RATE}, evaluations excluded)"

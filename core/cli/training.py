@@ -29,6 +29,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         default_config,
         load_config_file,
         own_settings_text,
+        processes_wanted,
         validate_config,
     )
     from core.runs import create_run
@@ -45,7 +46,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_files(config)
     except ConfigError as exc:  # a field the --config file set: say which file
         raise config_error_in(exc, [(args.config, [])], args.set or []) from None
-    from core.distributed import launch_new, launched_by_torchrun, processes_wanted
+    from core.distributed import launch_new, launched_by_torchrun
 
     store = open_store(args)
     if launched_by_torchrun():  # one rank of `torchrun ... -m core.cli train ...`
@@ -105,7 +106,8 @@ def _report(store: Any, run_id: str, result: Any) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from core.distributed import launch_run, launched_by_torchrun, processes_wanted
+    from core.config import processes_wanted
+    from core.distributed import launch_run, launched_by_torchrun
     from core.jobs.liveness import reap_orphans
 
     store = open_store(args)
@@ -151,7 +153,8 @@ def _start_queued(store: Any, run: Any, args: argparse.Namespace) -> int:
     """``lmwb resume`` of a run waiting in the queue: with ``--queue`` it stays there as it is;
     otherwise it is taken from the queue (atomically: no worker can take it too) and trained
     here as a worker would: from its checkpoint when it was queued to resume, else from step 1."""
-    from core.distributed import launch_run, processes_wanted
+    from core.config import processes_wanted
+    from core.distributed import launch_run
     from core.jobs import RESUME_KEY, checkpoint_step
     from core.jobs.liveness import worker_label
     from core.runs import execute_run

@@ -6,17 +6,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from core.decoding import settings as decoding
 from core.errors import TrainingDiverged
 from core.models.base import evaluating
 
 
 def sample_next_token(
     logits: torch.Tensor,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
+    temperature: float = decoding.TEMPERATURE.default,
+    top_k: int | None = decoding.TOP_K.default,
+    top_p: float | None = decoding.TOP_P.default,
     generator: torch.Generator | None = None,
-    greedy: bool = False,
+    greedy: bool = decoding.GREEDY.default,
 ) -> torch.Tensor:
     """Pick one token per row of ``logits`` (B, V) -> (B,).
 
@@ -58,10 +59,10 @@ def generate(
     max_new_tokens: int,
     *,
     context_length: int,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    greedy: bool = False,
+    temperature: float = decoding.TEMPERATURE.default,
+    top_k: int | None = decoding.TOP_K.default,
+    top_p: float | None = decoding.TOP_P.default,
+    greedy: bool = decoding.GREEDY.default,
     eos_id: int | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from core.decoding import settings as decoding
 from core.models.base import evaluating
 
 
@@ -29,8 +30,8 @@ class Limits:
     """Length controls: no <eos> before ``min_len`` output tokens; no n-gram of
     ``no_repeat_ngram`` tokens twice (0: off)."""
 
-    min_len: int = 0
-    no_repeat_ngram: int = 0
+    min_len: int = decoding.MIN_OUTPUT_TOKENS.default
+    no_repeat_ngram: int = decoding.NO_REPEAT_NGRAM.default
 
 
 def _repeat_bans(prefix: torch.Tensor, n: int) -> list[tuple[int, int]]:
@@ -113,7 +114,7 @@ def greedy_translate(
 @torch.no_grad()
 def beam_search(
     model: nn.Module, src_ids: torch.Tensor, src_pad_mask: torch.Tensor | None, *, beam_size: int,
-    bos_id: int, eos_id: int, max_len: int, length_penalty: float = 1.0, suppress: Sequence[int] = (),
+    bos_id: int, eos_id: int, max_len: int, length_penalty: float = decoding.LENGTH_PENALTY.default, suppress: Sequence[int] = (),
     limits: Limits = Limits(),
 ) -> list[list[int]]:
     """Beam search for a batch of sources; returns the best token list per source (no <bos>/<eos>).

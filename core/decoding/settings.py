@@ -1,8 +1,9 @@
 """The decoding knobs, declared once (no torch here).
 
-The CLI's ``generate`` / ``translate`` / ``eval`` flags, the Playground's widgets, the language
-model's sample settings and the translation task's beam settings all derive from these
-declarations, so a range is written in one place.
+The CLI's ``generate`` / ``translate`` / ``eval`` / ``fill-mask`` flags, the Playground's widgets,
+the language model's sample settings, the translation task's beam settings and the engine's
+function defaults all derive from these declarations, so a range or a default is written in one
+place.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ MIN_OUTPUT_TOKENS = Param("min_output_tokens", "int", 0,
 NO_REPEAT_NGRAM = Param("no_repeat_ngram", "int", 0,
                         "Never output the same n-gram of this many tokens twice (0: off; 3 is usual for summaries).",
                         low=0, high=20, sweepable=False, label="No-repeat n-gram")
+
+# A masked LM's guesses: `lmwb fill-mask -k` and the Playground's fill-mask widget.
+GUESSES = Param("guesses", "int", 5, "Guesses listed for each masked token, most likely first.",
+                low=1, high=1000, sweepable=False, label="Guesses")
 
 SAMPLING: tuple[Param, ...] = (MAX_NEW_TOKENS, TEMPERATURE, GREEDY, TOP_K, TOP_P, SEED)
 TRANSLATION: tuple[Param, ...] = (BEAM_SIZE, LENGTH_PENALTY, MAX_OUTPUT_TOKENS)

@@ -35,12 +35,11 @@ from core.distributed.launch import (
     launch_new,
     launch_run,
     launched_by_torchrun,
-    processes_wanted,
     torchrun_args,
     torchrun_command,
 )
 
 __all__ = [
-    "LAUNCHER_ENV", "RUN_ID_FILE_ENV", "launch_new", "launch_run", "launched_by_torchrun", "processes_wanted",
+    "LAUNCHER_ENV", "RUN_ID_FILE_ENV", "launch_new", "launch_run", "launched_by_torchrun",
     "torchrun_args", "torchrun_command",
 ]

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.config import processes_wanted
 from core.errors import ConfigError, WorkbenchError
 
 if TYPE_CHECKING:  # torch and the trainer load when a launch happens, not on import
@@ -46,12 +47,6 @@ RUN_ID_FILE_ENV = "LMWB_RUN_ID_FILE"  # where local rank 0 writes the id of the 
 CLAIM_EPOCH_ENV = "LMWB_CLAIM_EPOCH"  # the launching worker's claim on the run: rank 0 writes under it
 AGENT_SIGNALS = "SIGHUP,SIGQUIT"  # the rest stay the launcher's (see the module's docstring)
 _SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
-
-
-def processes_wanted(config: Any) -> int:
-    """How many processes a config (a RunConfig or its raw dict) asks to train on."""
-    training = config["training"] or {}
-    return int(training.get("nproc_per_node") or 1) * int(training.get("nnodes") or 1)
 
 
 def launched_by_torchrun() -> bool:

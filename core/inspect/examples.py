@@ -27,12 +27,12 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from core import registry
 from core.errors import WorkbenchError
 from core.models.base import evaluating
 
 TASKS = ("classification", "translation", "summarisation")
 TEXT = {"classification": "text", "translation": "source", "summarisation": "source"}
-METRIC = {"classification": "accuracy", "translation": "bleu", "summarisation": "rougeL"}
 LENGTH_BUCKETS = 4
 _BATCH = 64
 
@@ -50,6 +50,12 @@ class Examples:
     @property
     def text_column(self) -> str:
         return TEXT[self.task]
+
+    @property
+    def metric(self) -> str:
+        """The metric the slices report: the task's own (``Task.default_metric``), computed over
+        the examples as the run's evaluation computes it."""
+        return registry.TASKS.get(self.task).factory.default_metric
 
 
 def example_table(trained: Any, path: str | Path | None = None, *, source_path: str | Path | None = None,
@@ -202,7 +208,7 @@ def slices(examples: Examples, buckets: int = LENGTH_BUCKETS) -> pd.DataFrame:
         parts.append(("length", f"{lo}-{hi} tokens" if lo != hi else f"{lo} tokens", df[df["length"].between(lo, hi)]))
     for name in examples.labels:
         parts.append(("label", name, df[df["label"] == name]))
-    metric = METRIC[examples.task]
+    metric = examples.metric
     rows = []
     for kind, name, part in parts:
         rows.append({"slice": kind, "value": name, "examples": len(part),
@@ -217,13 +223,18 @@ def overall_metric(examples: Examples) -> float:
 
 
 def _metric(examples: Examples, part: pd.DataFrame) -> float:
-    if examples.task == "classification":
+    metric = examples.metric
+    if metric == "accuracy":
         return float(part["correct"].mean())
-    if examples.task == "summarisation":  # the run's rougeL: a mean over examples
-        return float(part["rougeL"].mean())
-    from sacrebleu.metrics import BLEU
+    if metric in ("rougeL", "rouge1", "rouge2"):  # the run's ROUGE: a mean over examples
+        return float(part[metric].mean())
+    if metric == "bleu":  # the run's BLEU: one corpus score
+        from sacrebleu.metrics import BLEU
 
-    return float(BLEU(lowercase=examples.lowercase).corpus_score(list(part["hypothesis"]), [list(part["reference"])]).score)
+        return float(BLEU(lowercase=examples.lowercase).corpus_score(list(part["hypothesis"]),
+                                                                      [list(part["reference"])]).score)
+    raise WorkbenchError(f"no per-example {metric} for {examples.task}: the examples table scores "
+                         "accuracy, BLEU and ROUGE")
 
 
 # -- two or more runs ------------------------------------------------------------------------------
@@ -252,7 +263,7 @@ def disagreement(runs: Mapping[str, Examples]) -> Disagreement:
         merged[f"{output} · {name}"] = ex.table[output]
         merged[f"correct · {name}"] = ex.table["correct"]
         if first.task != "classification":
-            score = METRIC[first.task]
+            score = first.metric
             merged[f"{score} · {name}"] = ex.table[score]
     outputs = merged[[f"{output} · {n}" for n in runs]]
     differ = outputs.nunique(axis=1) > 1

@@ -1,5 +1,5 @@
-"""The knobs of token salience, declared once (no torch here: the CLI's flags and the forms
-read them without loading a model)."""
+"""The knobs of looking inside a trained model, declared once (no torch here: the CLI's flags and
+the forms read them without loading a model): token salience, and word-vector lookups."""
 
 from __future__ import annotations
 
@@ -14,3 +14,7 @@ STEPS = Param("steps", "int", 50, "Integrated Gradients: points on the path from
               "(more: a smaller completeness gap, slower).", low=4, high=1000, log=True, label="IG steps")
 COMPLETENESS_TOLERANCE = 0.05  # IG attributions within 5% of the output's change count as complete
 FLAT_OUTPUT = 1e-3  # an output that moves less than this (relative to its size) from baseline to input does not move
+
+# Word vectors (core.embeddings): `lmwb embeddings RUN neighbours|analogy -k` and the Playground.
+WORDS_LISTED = Param("top", "int", 10, "How many words to list, best first: a word's nearest neighbours, "
+                     "an analogy's answers.", low=1, high=10_000, sweepable=False, label="Words listed")

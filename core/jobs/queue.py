@@ -11,6 +11,7 @@ without a checkpoint restarts from scratch (its old metric points are deleted).
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,9 +22,45 @@ from core.store import Run, Store
 if TYPE_CHECKING:  # core.config imports torch: keep this module light to import
     from core.config import RunConfig
 
-# Runs tagged race-<id> are one race: the supervisor starts their workers together.
-RACE_TAG_PREFIX = "race-"
 RESUME_KEY = "resume"  # progress[RESUME_KEY] = True: the claiming worker resumes from "last"
+
+# -- tags that group runs --------------------------------------------------------------------------
+# Runs tagged race-<id> are one race: the supervisor starts their workers together, the Run view
+# shows them side by side. Runs tagged sweep-<id> are the trials of one sweep. Declared here
+# only: the supervisor, the worker, the sweep's trials and the pages ask these helpers.
+RACE_TAG_PREFIX = "race-"
+SWEEP_TAG_PREFIX = "sweep-"
+
+
+def new_race_tag() -> str:
+    """A fresh race tag: ``race-`` and six hex digits."""
+    return f"{RACE_TAG_PREFIX}{secrets.token_hex(3)}"
+
+
+def race_tag(run: Run) -> str | None:
+    """The run's race tag (``race-<id>``), or None when it is in no race."""
+    return next((t for t in run.tags if t.startswith(RACE_TAG_PREFIX)), None)
+
+
+def in_race(run: Run) -> bool:
+    """Whether the run is an entrant of a race."""
+    return race_tag(run) is not None
+
+
+def race_id(run: Run) -> str | None:
+    """The id of the run's race (its tag without ``race-``), or None."""
+    tag = race_tag(run)
+    return None if tag is None else tag.removeprefix(RACE_TAG_PREFIX)
+
+
+def sweep_tag(sweep_id: str) -> str:
+    """The tag every trial run of the sweep ``sweep_id`` carries."""
+    return f"{SWEEP_TAG_PREFIX}{sweep_id}"
+
+
+def group_tag(run: Run) -> str | None:
+    """The tag that groups the run with others (its race's, else its sweep's), or None."""
+    return race_tag(run) or next((t for t in run.tags if t.startswith(SWEEP_TAG_PREFIX)), None)
 
 
 def queue_run(

@@ -20,8 +20,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
+from core.config import RunConfig, processes_wanted  # no torch: the registry loads on first use
 from core.errors import WorkbenchError
 from core.jobs.liveness import (
     fail_if_still_running,
@@ -30,11 +31,8 @@ from core.jobs.liveness import (
     resume_hint,
     worker_label,
 )
-from core.jobs.queue import RACE_TAG_PREFIX, queue_run
+from core.jobs.queue import in_race, queue_run, race_tag
 from core.store import STORE_ENV, Run, Store
-
-if TYPE_CHECKING:  # core.config imports torch: keep this module light to import
-    from core.config import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +68,6 @@ class WorkerInfo:
     @property
     def alive(self) -> bool:
         return self.process.poll() is None
-
-
-def race_of(run: Run) -> str | None:
-    """The race tag of a run (``race-<id>``), or None."""
-    return next((t for t in run.tags if t.startswith(RACE_TAG_PREFIX)), None)
 
 
 def default_max_workers() -> int:
@@ -208,11 +201,10 @@ class Supervisor:
             room = self.max_workers - len(live)
             if room <= 0:
                 return started
-            from core.store.runs import processes_of
             from core.sweep.schedule import trial_demand  # no Optuna: cheap every second
 
             wide = bool(self._gpus)  # on GPUs a multi-process run has a worker of its own
-            demand = sum(1 for r in queued if race_of(r) is None and not (wide and processes_of(r.config) > 1))
+            demand = sum(1 for r in queued if not in_race(r) and not (wide and processes_wanted(r.config) > 1))
             demand += sum(n for _, n in trial_demand(self.store))
             if demand == 0:
                 return started
@@ -232,13 +224,13 @@ class Supervisor:
         budget, so their curves race from the first second."""
         entrants: dict[str, int] = {}
         for run in queued:
-            if (tag := race_of(run)) is not None:
+            if (tag := race_tag(run)) is not None:
                 entrants[tag] = entrants.get(tag, 0) + 1
         started = 0
         running = self.store.list_runs(status="running") if entrants else []
         for tag, waiting in entrants.items():
             mine = [w for w in self._workers.values() if w.alive and w.race == tag]
-            claimed = {r.worker for r in running if race_of(r) == tag}
+            claimed = {r.worker for r in running if race_tag(r) == tag}
             idle = sum(1 for w in mine if w.label not in claimed)
             total = waiting + len(claimed)
             threads = max(1, (os.cpu_count() or 1) // total)
@@ -299,12 +291,10 @@ class Supervisor:
         (its ranks take one each); it waits while fewer are free. On a CPU any worker takes it."""
         if not self._gpus:
             return 0
-        from core.store.runs import processes_of
-
         waiting = {w.only_run for w in self._workers.values() if w.alive and w.only_run}
         started = 0
         for run in queued:
-            wanted = processes_of(run.config)
+            wanted = processes_wanted(run.config)
             if wanted <= 1 or run.id in waiting:
                 continue
             free = self._free_gpus()

@@ -196,7 +196,8 @@ def _execute_claimed(
     worker was frozen past the grace period and the run was given to another worker meanwhile,
     the first write after it wakes is refused and the run stops here, with the reason in this
     worker's log."""
-    from core.distributed import launch_run, processes_wanted
+    from core.config import processes_wanted
+    from core.distributed import launch_run
     from core.runs import execute_run
 
     claim = Claim(run.id, run.claim_epoch, label)

@@ -52,6 +52,10 @@ class Metric:
     def optuna_direction(self) -> str:
         return "maximize" if self.direction == "max" else "minimize"
 
+    def shown(self, value: float) -> str:
+        """``value`` as tables show it (``fmt``): ``METRICS["bleu"].shown(27.345)`` is ``27.35``."""
+        return self.fmt % value
+
     def better(self, a: float, b: float) -> bool:
         """Whether ``a`` is strictly better than ``b``."""
         return a > b if self.direction == "max" else a < b

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from core.config import processes_wanted
 from core.errors import RunNotFound, WorkbenchError
 from core.paths import safe_join
 from core.store.claims import Claim, ClaimQueries
@@ -27,13 +28,6 @@ from core.store.records import (
     to_run,
 )
 from core.store.schema import events_table, metrics_table, runs_table
-
-
-def processes_of(config: Mapping[str, Any] | None) -> int:
-    """How many processes a stored run config asks to train on (nproc_per_node x nnodes)."""
-    training = (config or {}).get("training") or {}
-    return int(training.get("nproc_per_node") or 1) * int(training.get("nnodes") or 1)
-
 
 # Fields update_run may write; id and created_at never change, claim_epoch only with a claim.
 _UPDATABLE = frozenset(c.name for c in runs_table.columns) - {"id", "created_at", "claim_epoch"}
@@ -316,7 +310,7 @@ class RunQueries(ClaimQueries, Database):
                 return False
             if only_tag is not None and only_tag not in tags:
                 return False
-            if max_processes is not None and processes_of(row.config) > max_processes:
+            if max_processes is not None and processes_wanted(row.config) > max_processes:
                 return False
             return not (skip_tag_prefix and any(t.startswith(skip_tag_prefix) for t in tags))
 

@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from core.config import RunConfig, apply_overrides, section_params, validate_config
+from core.config import (
+    RunConfig,
+    apply_overrides,
+    processes_wanted,
+    section_params,
+    validate_config,
+)
 from core.errors import ConfigError
 from core.metrics.catalog import METRICS, check_objective
 from core.registry import TASKS
@@ -98,8 +104,14 @@ def build_spec(
     The keywords are the declared settings (``n_trials`` is the ``trials`` setting); each is
     checked against its declaration, so a bad value is a ConfigError naming the setting.
     ``metric`` None: the task's default; ``direction`` None or ``auto``: the metric's.
+    A base config that asks for several processes (``training.nproc_per_node`` x ``nnodes``)
+    is refused: each trial trains in one process.
     """
     config = base if isinstance(base, RunConfig) else validate_config(dict(base))
+    if processes_wanted(config) > 1:  # a trial trains in its sweep worker's own process
+        key = next(k for k in ("nproc_per_node", "nnodes") if int(config["training"][k]) > 1)
+        raise ConfigError(f"training.{key}", config["training"][key], "1",
+                          reason="a sweep trains each trial in one process")
     method = settings.METHOD.coerce(method)
     parsed = parse_space(space, config)
     metric = (metric or "").strip() or TASKS.get(config.task).factory.default_metric

@@ -25,6 +25,7 @@ import optuna
 
 from core.errors import ConfigError, WorkbenchError
 from core.jobs import warm_up, worker_label
+from core.jobs.queue import sweep_tag
 from core.store import Store, SweepRecord
 from core.store.claims import ClaimedRun
 from core.sweep.lifecycle import finalize
@@ -166,7 +167,7 @@ def _objective(
             raise
         run = create_run(
             store, config, name=f"{sweep.name}-t{trial.number}", status="running",
-            tags=[f"sweep-{sweep.id}", f"trial-{trial.number}"], sweep_id=sweep.id,
+            tags=[sweep_tag(sweep.id), f"trial-{trial.number}"], sweep_id=sweep.id,
         )
         trial.set_user_attr("run_id", run.id)
         # This worker's claim on the run: every write for it below is fenced by it, so a worker

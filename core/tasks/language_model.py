@@ -157,8 +157,9 @@ class LanguageModelTask(Task):
 
     # -- generation ------------------------------------------------------------------------------
     def sample(
-        self, model: nn.Module, prompt: str, *, max_new_tokens: int = 200, temperature: float = 0.8,
-        top_k: int | None = None, top_p: float | None = None, greedy: bool = False, seed: int | None = None,
+        self, model: nn.Module, prompt: str, *, max_new_tokens: int = decoding.MAX_NEW_TOKENS.default,
+        temperature: float = decoding.TEMPERATURE.default, top_k: int | None = decoding.TOP_K.default,
+        top_p: float | None = decoding.TOP_P.default, greedy: bool = decoding.GREEDY.default, seed: int | None = None,
     ) -> str:
         """Continue ``prompt``; returns prompt + generated text."""
         ids = self.tokenizer.encode(prompt) or [self.tokenizer.bos_id]

@@ -308,8 +308,8 @@ class TranslationTask(Task):
         """Length controls: the arguments, else the task's own (summarisation declares them;
         translation has none)."""
         return Limits(
-            min_len=int(self.params.get("min_output_tokens", 0) if min_len is None else min_len),
-            no_repeat_ngram=int(self.params.get("no_repeat_ngram", 0) if no_repeat_ngram is None else no_repeat_ngram),
+            min_len=int(self.params.get("min_output_tokens", decoding.MIN_OUTPUT_TOKENS.default) if min_len is None else min_len),
+            no_repeat_ngram=int(self.params.get("no_repeat_ngram", decoding.NO_REPEAT_NGRAM.default) if no_repeat_ngram is None else no_repeat_ngram),
         )
 
     def translate(

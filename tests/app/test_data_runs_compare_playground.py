@@ -344,7 +344,7 @@ def test_runs_page_table_actions_and_delete(store: Store) -> None:
 
 def test_numbers_show_as_aligned_text_that_sorts_as_numbers() -> None:
     values = pd.Series([0.003, 0.0005, None, 12.5, 1e-5, 0.1])
-    text = runs_page.aligned_text(values, "{:.6f}")
+    text = runs_page.aligned_text(values, "%.6f")
     assert text[2] == "" and len({len(t) for t in text if t}) == 1  # one width: aligned
     order = sorted(range(len(values)), key=lambda i: text[i])  # the grid sorts text
     assert [values[i] for i in order if text[i]] == sorted(v for v in values if pd.notna(v))
@@ -581,7 +581,7 @@ def test_playground_word_vectors_neighbours_errors_and_map(trained: Run) -> None
     assert "cannot try" not in " ".join(i.value for i in at.info)
     assert len(charts_in(at)) == 1, "the map of the most frequent words is drawn at once (PCA)"
     at.text_input(key="playground_emb_word").input("King").run()  # case-folded like the CLI
-    at.slider(key="playground_emb_k").set_value(4).run()
+    at.number_input(key="playground_emb_k").set_value(4).run()
     no_exception(at)
     assert not at.error
     table = frame_with(at, "word", "cosine")
@@ -627,7 +627,7 @@ def test_playground_fills_the_mask_and_explains_a_missing_one(trained: Run) -> N
     at = page("playground").run()
     no_exception(at)
     assert "[MASK]" in at.caption[-1].value
-    at.slider(key="playground_mask_k").set_value(3).run()
+    at.number_input(key="playground.guesses").set_value(3).run()
     at.text_input(key="playground_masked").input("the film was [MASK] and [mask] .").run()
     no_exception(at)
     assert not at.error

@@ -6,6 +6,7 @@ Tiny runs are really trained once for the module, in their own workbench home.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,9 @@ from streamlit.testing.v1 import AppTest
 from app.navigation import page_path
 from core.config import apply_overrides, default_config
 from core.inspect.patching import DEMO
+from core.metrics import METRICS
 from core.store import Store
+from tests.app.test_data_runs_compare_playground import tiny_trained_run
 from tests.trained_runs import topics_classifier, train_run
 from tests.unit.test_attention_capture import one_thread  # noqa: F401  (autouse: one torch thread)
 
@@ -167,3 +170,23 @@ def test_playground_salience_and_runs_side_by_side(runs: dict[str, str]) -> None
     ok(at)
     assert len(at.metric) == 2 and len(salience_html(at)) == 2
     assert [m.value for m in at.markdown if m.value.startswith("**x-")] == ["**x-lstm** · lstm", "**x-cnn** · textcnn"]
+
+
+def test_summarisation_examples_show_their_scores_as_the_metric_catalogue_declares(store: Store) -> None:
+    """Labels and formats of the scores come from core.metrics (no second copy in the view):
+    the table's columns, the caption's figure and a chosen example's line (which asked for
+    BLEU and chrF, which a summary has not, before)."""
+    run = tiny_trained_run(store, "summarisation")
+    at = open_page("explain", run=run.id)
+    table = next(d for d in at.dataframe if d.key and ".table." in d.key)
+    config = json.loads(table.proto.columns)
+    for name in ("rougeL", "rouge1", "rouge2", "loss"):
+        assert config[name]["label"] == METRICS[name].label
+        assert config[name]["type_config"]["format"] == METRICS[name].fmt
+    assert any(f"· {METRICS['rougeL'].label} " in c.value for c in at.caption)
+    at.session_state[table.key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    ok(at)
+    row = table.value.iloc[0]
+    line = " · ".join(f"{METRICS[c].label} {METRICS[c].fmt % row[c]}" for c in ("rougeL", "rouge1", "rouge2", "loss"))
+    assert any(line in m.value for m in at.markdown), line

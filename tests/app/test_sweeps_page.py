@@ -104,6 +104,21 @@ def test_defining_a_grid_shows_its_size_and_an_invalid_range_an_error() -> None:
     assert any("optimizer.lr.high" in e.value and "[1e-06, 10]" in e.value for e in at.error)
 
 
+def test_a_base_config_on_several_processes_is_refused_with_the_clis_line(store: Store) -> None:
+    """The page goes through build_spec, as `lmwb sweep create` does: the same one line, and no
+    Launch button."""
+    at = app().run()
+    at.selectbox(key=f"{D}.method").set_value("grid")
+    at.checkbox(key=f"{D}.tick.optimizer.lr").check()
+    at.number_input(key=f"{D}.classification.training.nproc_per_node").set_value(2)
+    at.run()
+    no_exception(at)
+    assert [e.value for e in at.error] == [
+        "training.nproc_per_node = 2: a sweep trains each trial in one process; expected 1"]
+    assert not [b for b in at.button if b.key == f"{D}.launch"]
+    assert store.list_sweeps() == []
+
+
 def test_launching_a_sweep_opens_its_watch_view(store: Store) -> None:
     at = app().run()
     at.selectbox(key=f"{D}.method").set_value("grid")

@@ -1,6 +1,7 @@
 """Every widget the UI builds from a declaration has the declaration's range and starts at the
 value the engine would use: the Train form for every task (all its sections), and the
-Playground's decoding settings. A second copy of a range in a page would fail here."""
+Playground's decoding settings and lookups (fill-mask guesses, word neighbours). A second copy
+of a range in a page would fail here."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.cli.main import build_parser
 from core.config import default_config, section_params, validate_config
 from core.decoding import settings as decoding
+from core.inspect.settings import WORDS_LISTED
 from core.params import Param
 from core.registry import TASKS
 from core.store import Store
@@ -117,3 +120,35 @@ def test_playground_decoding_widgets_match_their_declarations(store: Store, task
         element = next((e for k, e in widgets(at) if k == key), None)
         assert element is not None, f"{key}: no widget"
         check_widget(param, element, own.get(param.name, param.default), key)
+
+
+@pytest.mark.parametrize(("task", "declared"), [
+    ("masked_lm", {"playground.guesses": decoding.GUESSES}),
+    ("word_embeddings", {"playground_emb_k": WORDS_LISTED, "playground_emb_analogy_k": WORDS_LISTED}),
+])
+def test_playground_lookup_widgets_match_their_declarations(store: Store, task: str, declared: dict[str, Param]) -> None:
+    """Fill-mask guesses and word-vector lookups: the Playground's range and start are the
+    declaration's, as `lmwb fill-mask -k` / `lmwb embeddings -k` are (they disagreed: 1..20 vs
+    1..1000 guesses, 1..50 vs 1..10,000 words)."""
+    tiny_trained_run(store, task)
+    at = open_page("playground")
+    found = dict(widgets(at))
+    for key, param in declared.items():
+        assert key in found, f"{key}: no widget"
+        check_widget(param, found[key], param.default, key)
+
+
+@pytest.mark.parametrize(("argv", "param"), [
+    (["fill-mask", "RUN"], decoding.GUESSES),
+    (["embeddings", "RUN", "neighbours"], WORDS_LISTED),
+])
+def test_cli_lookup_flags_take_the_declared_range_and_default(argv: list[str], param: Param) -> None:
+    args = build_parser().parse_args(argv)
+    assert getattr(args, param.name) == param.default
+    for value, ok in ((param.low, True), (param.high, True), (param.low - 1, False), (param.high + 1, False)):
+        try:
+            parsed = build_parser().parse_args([*argv, "-k", str(value)])
+        except SystemExit:
+            assert not ok, f"-k {value} refused"
+        else:
+            assert ok and getattr(parsed, param.name) == value, f"-k {value} accepted"

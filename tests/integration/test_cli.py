@@ -194,7 +194,8 @@ def test_embeddings_project_writes_the_playground_map(capsys, tmp_path) -> None:
     (["worker", "--poll", "inf"], "--poll"),
     (["ui", "--port", "99999"], "--port"),
     (["sweep", "start", "s", "--workers", "-1"], "--workers"),
-    (["embeddings", "x", "neighbours", "the", "-k", "0"], "-k"),
+    (["embeddings", "x", "neighbours", "the", "-k", "0"], "--top/-k"),
+    (["fill-mask", "x", "a [MASK]", "--guesses", "1001"], "--guesses/-k"),
 ])
 def test_bad_flags_are_refused_by_name(capsys, argv: list[str], flag: str) -> None:
     assert main(argv) == 2

@@ -84,4 +84,4 @@ def test_cli_fill_mask_prints_guesses_and_exits_2_without_a_mask(
     captured = capsys.readouterr()
     assert captured.err.startswith("error: ") and "no mask" in captured.err and "Traceback" not in captured.err
     assert main(["fill-mask", "tiny-mlm", "a [MASK]", "-k", "0"]) == 2
-    assert "argument -k: expected a whole number in [1, 1000], got 0" in capsys.readouterr().err
+    assert "argument --guesses/-k: expected an integer in [1, 1000], got 0" in capsys.readouterr().err

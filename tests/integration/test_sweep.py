@@ -135,6 +135,33 @@ def test_invalid_grid_combinations_are_refused_before_any_trial() -> None:
         sw.build_spec(_base(), GRID_SPACE, method="tpe")
 
 
+def test_a_base_config_on_several_processes_is_refused_at_creation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A trial trains in its sweep worker's process: a base asking for several (nproc_per_node
+    x nnodes > 1) is refused by build_spec in one line naming the key, before anything is stored."""
+    with pytest.raises(ConfigError) as info:
+        sw.build_spec(_base(nproc_per_node=2), GRID_SPACE, method="grid")
+    assert str(info.value) == "training.nproc_per_node = 2: a sweep trains each trial in one process; expected 1"
+    with pytest.raises(ConfigError, match=r"^training\.nnodes = 2: a sweep trains each trial in one process"):
+        sw.build_spec(_base(nnodes=2, rdzv_endpoint="host:29500"), GRID_SPACE, method="grid")
+    # The CLI goes through build_spec: the same line, naming the base config file and its line.
+    space = tmp_path / "sweep.yaml"
+    space.write_text(yaml.safe_dump({"space": GRID_SPACE, "method": "grid"}))
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump(_base(nproc_per_node=4), sort_keys=False))
+    capsys.readouterr()
+    assert main(["sweep", "create", "--space", str(space), "--config", str(base)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {base}, line ") and err.endswith(
+        "training.nproc_per_node = 4: a sweep trains each trial in one process; expected 1"), err
+    assert "\n" not in err
+    assert main(["sweep", "create", "--space", str(space), "--set", "training.nproc_per_node=2"]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "error: training.nproc_per_node = 2: a sweep trains each trial in one process; expected 1"
+    assert Store().list_sweeps() == []
+
+
 def test_sweep_files_and_flags_are_checked_against_the_setting_declarations(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

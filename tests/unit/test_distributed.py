@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from core.cli import main
-from core.config import TRAINING_PARAMS, default_config, validate_config
-from core.distributed import processes_wanted, torchrun_args
+from core.config import TRAINING_PARAMS, default_config, processes_wanted, validate_config
+from core.distributed import torchrun_args
 from core.distributed.group import peer_state_tensors, rank_seed, rank_states, resolve_backend
 from core.distributed.launch import root_cause
 from core.errors import ConfigError, WorkbenchError
