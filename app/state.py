@@ -23,7 +23,6 @@ import streamlit as st
 from app.navigation import page_path  # pages import it from here too
 from core.config import RunConfig
 from core.device import gpu_info
-from core.jobs.supervisor import SUPERVISOR_PID_ENV
 from core.paths import workbench_home
 from core.store import ACTIVE_STATUSES, STORE_ENV, Run, Store
 
@@ -75,51 +74,18 @@ def _release_supervisor(supervisor: WorkerPool) -> None:
     supervisor.shutdown()
 
 
-class _SupervisedOutside:
-    """The app started by ``lmwb ui``: the machine's supervisor runs in a process of its own
-    (it marked orphans and started queued runs before any tab opened, and keeps a worker warm),
-    so the app starts none. Should that process die, the app falls back to supervising its
-    workers itself."""
-
-    def __init__(self, pid: int, url: str | None, home: str) -> None:
-        self.pid, self.url, self.home = pid, url, home
-        self._own: WorkerPool | None = None
-
-    def _pool(self) -> WorkerPool | None:
-        from core.jobs import pid_alive
-
-        if self._own is None and not pid_alive(self.pid):
-            from core.jobs import Supervisor
-
-            self._own = Supervisor(_cached_store(self.url, self.home).connect_url, Path(self.home))
-        return self._own
-
-    def ensure_workers(self) -> Any:
-        pool = self._pool()
-        return pool.ensure_workers() if pool is not None else None
-
-    def prewarm(self) -> Any:
-        pool = self._pool()
-        return pool.prewarm() if pool is not None else None
-
-    def shutdown(self) -> Any:
-        return self._own.shutdown() if self._own is not None else None
-
-
 @st.cache_resource(show_spinner=False, on_release=_release_supervisor)
 def _cached_supervisor(url: str | None, home: str, no_workers: bool) -> WorkerPool:
     if no_workers:
         return _NoWorkers()
-    outside = os.environ.get(SUPERVISOR_PID_ENV, "").strip()
-    if outside.isdigit():
-        return _SupervisedOutside(int(outside), url, home)
-    from core.jobs import Supervisor
+    from core.jobs.supervisor import host_supervisor
 
     store = _cached_store(url, home)
-    # The supervisor needs the real URL (Store.url hides a password). Creating it runs
-    # core.jobs.mark_orphans once for this app process: runs left "running" by a worker that
-    # died with an earlier app get marked.
-    return Supervisor(store.connect_url, Path(home))
+    # The home's one supervisor: `lmwb ui`'s supervisor process hosts it (it marked orphans and
+    # started queued runs before any tab opened, and keeps a worker warm), so the app attaches;
+    # started some other way, or once that process is gone, the app hosts it. It needs the real
+    # URL (Store.url hides a password).
+    return host_supervisor(store.connect_url, Path(home))
 
 
 def get_supervisor() -> WorkerPool:

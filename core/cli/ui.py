@@ -143,7 +143,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from app.navigation import MissingPagesError, check_pages
     from app.server import origin
     from core.jobs.liveness import grace_s
-    from core.jobs.supervisor import SUPERVISOR_PID_ENV, default_max_workers
+    from core.jobs.supervisor import default_max_workers
 
     check_host(args.host, args.port)
     # The supervisor's settings, refused here in one line before any process starts.
@@ -171,17 +171,24 @@ def cmd_ui(args: argparse.Namespace) -> int:
         return _serve_with_supervisor_here(store, cmd, env)
     # The machine's supervisor starts now, beside the server: orphaned runs are marked and
     # queued runs start at once, before any browser tab opens (core.jobs.supervisor.serve).
+    import select
+
     read_fd, write_fd = os.pipe()
+    ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the supervisor process
         os.close(write_fd)
+        os.close(ready_r)
         os.setsid()  # a Ctrl-C in the terminal stops the server; the pipe then stops this
         from core.jobs.supervisor import serve
 
-        os._exit(serve(store.connect_url, store.home, read_fd))
+        os._exit(serve(store.connect_url, store.home, read_fd, ready_fd=ready_w))
     os.close(read_fd)
+    os.close(ready_w)
+    # Once it holds the home's supervisor lock, the app attaches to it instead of hosting one.
+    select.select([ready_r], [], [], 10.0)
+    os.close(ready_r)
     os.set_inheritable(write_fd, True)  # held by the server until it exits, however it exits
-    env[SUPERVISOR_PID_ENV] = str(pid)
     # The server takes this process's place: a signal to `lmwb ui` (a service manager's
     # SIGTERM, not only a terminal's Ctrl-C) reaches Streamlit, and no orphan is left.
     os.execve(cmd[0], cmd, env)
@@ -191,14 +198,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
 def _serve_with_supervisor_here(store: Any, cmd: list[str], env: dict[str, str]) -> int:
     """Where there is no fork (Windows): the supervisor's threads run in this process while it
     waits for the server."""
-    import os
     import subprocess
 
-    from core.jobs.supervisor import SUPERVISOR_PID_ENV, Supervisor
+    from core.jobs.supervisor import host_supervisor
 
-    supervisor = Supervisor(store.connect_url, store.home, keep_warm=True)
+    supervisor = host_supervisor(store.connect_url, store.home, keep_warm=True)
     supervisor.prewarm()
-    env[SUPERVISOR_PID_ENV] = str(os.getpid())
     try:
         return subprocess.call(cmd, env=env)
     finally:

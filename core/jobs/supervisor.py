@@ -20,14 +20,15 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+from filelock import BaseFileLock, FileLock, Timeout
 
 from core.config import RunConfig, processes_wanted  # no torch: the registry loads on first use
 from core.errors import WorkbenchError
 from core.jobs.liveness import (
     fail_if_still_running,
     mark_orphans,
-    pid_alive,
     resume_hint,
     worker_label,
 )
@@ -35,10 +36,6 @@ from core.jobs.queue import in_race, queue_run, race_tag
 from core.store import STORE_ENV, Run, Store
 
 log = logging.getLogger(__name__)
-
-# Set by `lmwb ui` for the app server: the pid of its supervisor process (see serve()), so the
-# app starts no workers of its own.
-SUPERVISOR_PID_ENV = "LMWB_SUPERVISOR_PID"
 
 MAX_WORKERS_ENV = "LMWB_MAX_WORKERS"
 DEFAULT_IDLE_EXIT_S = 300.0  # supervised workers exit after this long without work
@@ -137,7 +134,9 @@ class Supervisor:
         monitor_s: float = 1.0,
         orphan_stale_after_s: float | None = 30.0,
         keep_warm: bool = False,
+        host_lock: BaseFileLock | None = None,
     ) -> None:
+        self.host_lock = host_lock  # held while this supervisor hosts its home (host_supervisor)
         self.store_url = store_url
         self.home = Path(home).expanduser().resolve()
         self.store = Store(store_url, self.home)
@@ -162,18 +161,6 @@ class Supervisor:
         self._monitor.start()
 
     # -- public ---------------------------------------------------------------------------------
-    @classmethod
-    def shared(cls, store_url: str, home: Path, max_workers: int | None = None) -> Supervisor:
-        """The one live supervisor of this process for ``(store_url, home)``, started on first
-        use. Streamlit may drop its ``cache_resource`` entries (code edits, "clear cache")
-        without shutting them down; this keeps a second monitor from doubling the workers."""
-        key = (store_url, str(Path(home).expanduser().resolve()))
-        with _SHARED_LOCK:
-            current = _SHARED.get(key)
-            if current is None or current._closed.is_set():
-                current = _SHARED[key] = cls(store_url, Path(home), max_workers)
-            return current
-
     @property
     def workers(self) -> list[WorkerInfo]:
         """Live workers, oldest first."""
@@ -273,6 +260,10 @@ class Supervisor:
                         os.killpg(w.pid, signal.SIGKILL)  # its own group: take any children too
                     w.process.wait()
             self._reap()
+        if self.host_lock is not None and self.host_lock.is_locked:
+            with contextlib.suppress(OSError):
+                (self.home / PIDFILE).unlink()
+            self.host_lock.release()
 
     def __enter__(self) -> Supervisor:
         return self
@@ -406,10 +397,6 @@ class Supervisor:
                 log.exception("supervisor monitor: tick failed; retrying")
 
 
-_SHARED: dict[tuple[str, str], Supervisor] = {}
-_SHARED_LOCK = threading.Lock()
-
-
 def _describe_exit(code: int) -> str:
     if code < 0:
         try:
@@ -420,38 +407,113 @@ def _describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-PIDFILE = "supervisor.pid"  # in the workbench home, while `lmwb ui`'s supervisor runs
+# One supervisor hosts each workbench home: the process that holds LOCKFILE (an OS file lock,
+# which the kernel releases when that process ends, however it ends). PIDFILE says who it is.
+LOCKFILE = "supervisor.lock"
+PIDFILE = "supervisor.pid"
+
+
+def _take_host_lock(home: Path) -> BaseFileLock | None:
+    """The home's host lock if no other process holds it (then this process hosts), else None."""
+    Path(home).mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(Path(home) / LOCKFILE), thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return None
+    return lock
 
 
 def machine_supervisor(home: Path) -> int | None:
-    """The pid of the supervisor `lmwb ui` runs for this home, if it is alive: then it owns the
-    training on this machine and nobody else starts workers."""
-    path = Path(home) / PIDFILE
-    try:
-        pid = int(path.read_text().strip())
-        started_before = path.stat().st_mtime
-    except (OSError, ValueError):
+    """The pid of the process hosting this home's supervisor (this one included), or None when
+    no process does."""
+    lock = _take_host_lock(home)
+    if lock is not None:
+        lock.release()
         return None
-    return pid if pid_alive(pid, started_before=started_before) else None
+    try:
+        return int((Path(home) / PIDFILE).read_text().strip())
+    except (OSError, ValueError):
+        return -1  # held, by a host still writing its pid
 
 
-def serve(store_url: str, home: Path, watch_fd: int) -> int:
+def host_supervisor(store_url: str, home: Path, **options: Any) -> Supervisor | AttachedSupervisor:
+    """This home's one supervisor: a :class:`Supervisor` hosted here when no other process
+    hosts one (``options`` go to it), else an :class:`AttachedSupervisor` that leaves the
+    training to that host and takes over should the host end. `lmwb ui`'s supervisor process,
+    the app, `lmwb sweep start` all ask here, so a machine never has two supervisors starting
+    workers for one home."""
+    lock = _take_host_lock(Path(home))
+    if lock is None:
+        return AttachedSupervisor(store_url, Path(home), options)
+    try:
+        supervisor = Supervisor(store_url, Path(home), host_lock=lock, **options)
+    except BaseException:
+        lock.release()
+        raise
+    with contextlib.suppress(OSError):
+        (supervisor.home / PIDFILE).write_text(str(os.getpid()))
+    return supervisor
+
+
+class AttachedSupervisor:
+    """Another process hosts this home's supervisor: its monitor starts workers within a
+    second, so nothing is started here. Each call checks that the host is still there and, once
+    it has ended, hosts the supervisor in this process instead."""
+
+    def __init__(self, store_url: str, home: Path, options: dict[str, Any]) -> None:
+        self.store_url, self.home, self.options = store_url, Path(home), options
+        self.own: Supervisor | None = None
+
+    @property
+    def host_pid(self) -> int | None:
+        return os.getpid() if self.own is not None else machine_supervisor(self.home)
+
+    def _take_over(self) -> Supervisor | None:
+        if self.own is None or self.own._closed.is_set():  # noqa: SLF001
+            hosted = host_supervisor(self.store_url, self.home, **self.options)
+            self.own = hosted if isinstance(hosted, Supervisor) else None
+            if self.own is not None:
+                log.warning("supervisor: the host of %s ended; this process (%d) hosts it now", self.home, os.getpid())
+        return self.own
+
+    @property
+    def workers(self) -> list[WorkerInfo]:
+        return self.own.workers if self.own is not None else []
+
+    def ensure_workers(self) -> int:
+        own = self._take_over()
+        return own.ensure_workers() if own is not None else 0
+
+    def prewarm(self) -> bool:
+        own = self._take_over()
+        return own.prewarm() if own is not None else False
+
+    def shutdown(self, timeout: float = 15.0) -> None:
+        if self.own is not None:
+            self.own.shutdown(timeout)
+
+
+def serve(store_url: str, home: Path, watch_fd: int, ready_fd: int | None = None) -> int:
     """The machine's supervisor as a process of its own: ``lmwb ui`` forks it before it becomes
     the Streamlit server, so orphaned runs are marked and queued runs start when the server
     starts, not when the first browser tab opens. It keeps one worker warm and lives as long
     as the server: ``watch_fd`` is the read end of a pipe whose only write end the server
     holds, so the server's exit (even by SIGKILL) is end-of-file here; SIGTERM or SIGINT stop
-    it too. Every worker is then asked to stop after its current step (resumable)."""
+    it too. Every worker is then asked to stop after its current step (resumable). It hosts the
+    home's supervisor (:func:`host_supervisor`), or waits attached while another `lmwb ui` of the
+    same home does; ``ready_fd`` hears one byte once that is settled."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    supervisor = Supervisor(store_url, home, keep_warm=True)
-    supervisor.prewarm()
-    pidfile = supervisor.home / PIDFILE
-    with contextlib.suppress(OSError):
-        pidfile.write_text(str(os.getpid()))
+    supervisor = host_supervisor(store_url, home, keep_warm=True)
+    if ready_fd is not None:  # the server may start: this home's supervisor is settled
+        with contextlib.suppress(OSError):
+            os.write(ready_fd, b"1")
+            os.close(ready_fd)
     try:
         while not stop.is_set():
+            supervisor.prewarm()  # attached: takes over once another host of this home ends
             ready, _, _ = select.select([watch_fd], [], [], 0.5)
             if ready and not os.read(watch_fd, 64):
                 break  # the server is gone
@@ -459,6 +521,4 @@ def serve(store_url: str, home: Path, watch_fd: int) -> int:
         pass
     finally:
         supervisor.shutdown()
-        with contextlib.suppress(OSError):
-            pidfile.unlink()
     return 0

@@ -25,7 +25,7 @@ from typing import Any
 from optuna.trial import FrozenTrial
 
 from core.jobs import worker_env
-from core.jobs.supervisor import Supervisor, machine_supervisor
+from core.jobs.supervisor import AttachedSupervisor, host_supervisor, machine_supervisor
 from core.store import Store, SweepRecord
 from core.sweep.lifecycle import finalize, start_sweep, stop_sweep
 from core.sweep.spec import SweepSpec
@@ -47,12 +47,12 @@ def run_local(
     if workers and workers != spec.workers:
         spec.workers = workers
         store.update_sweep(sweep.id, spec=spec.to_dict())
-    outside = machine_supervisor(store.home)
-    if outside is not None:
-        log.info("sweep %s: the supervisor of `lmwb ui` (pid %d) trains its trials", sweep.id, outside)
-    supervisor = None if outside is not None else Supervisor(
-        store.connect_url, store.home, max_workers=spec.workers, idle_exit_s=max(5.0, 10 * poll_s),
-    )
+    # The home's one supervisor: `lmwb ui`'s when it runs (attached here), else hosted here
+    # with the sweep's own number of workers as its cap.
+    supervisor = host_supervisor(store.connect_url, store.home, max_workers=spec.workers,
+                                 idle_exit_s=max(5.0, 10 * poll_s))
+    if isinstance(supervisor, AttachedSupervisor):
+        log.info("sweep %s: the supervisor of process %s trains its trials", sweep.id, supervisor.host_pid)
     seen: set[int] = set()
 
     def handle(signum: int, _frame: Any) -> None:
@@ -62,8 +62,7 @@ def run_local(
     restore = _install_handlers(handle)
     try:
         while True:
-            if supervisor is not None:
-                supervisor.ensure_workers()  # its monitor does too, once a second
+            supervisor.ensure_workers()  # its monitor does too, once a second (attached: a no-op)
             current = finalize(store, sweep.id)
             if on_trial is not None:
                 _report_new_trials(store, sweep.id, seen, on_trial)
@@ -72,8 +71,7 @@ def run_local(
             time.sleep(poll_s)
     finally:
         restore()
-        if supervisor is not None:
-            supervisor.shutdown()
+        supervisor.shutdown()
     if on_trial is not None:
         _report_new_trials(store, sweep.id, seen, on_trial)
     return store.get_sweep(sweep.id)
