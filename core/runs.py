@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from core import checkpoint as ckpt
+from core.assemble import build_task, load_dataset
 from core.config import RunConfig, validate_config
 from core.data.types import DatasetSplits
 from core.device import pick_device, visible_gpu_ids
@@ -35,10 +36,9 @@ from core.metrics.catalog import METRICS
 from core.registry import TASKS
 from core.store import Run, Store
 from core.store.claims import Claim, ClaimedRun, ClaimLost
+from core.strategies import DDP
 from core.tasks.base import EvalResult, Task
 from core.tokenize import Tokenizer, load_tokenizer
-from core.assemble import build_task, load_dataset
-from core.strategies import DDP
 from core.train import Callback, Trainer, TrainResult
 
 

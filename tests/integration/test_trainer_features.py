@@ -15,11 +15,11 @@ from safetensors import safe_open
 
 from core import checkpoint as ckpt
 from core import registry
-from core.strategies import precision as precision_module
 from core.cli import main
 from core.config import default_config, validate_config
 from core.registry import ComponentImportError, load_components
 from core.seeding import restore_rng_states, rng_states
+from core.strategies import precision as precision_module
 from core.train import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
