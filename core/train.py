@@ -277,12 +277,11 @@ class Trainer:
                     # The window's sum holds every loss since the last log: a NaN or inf in any
                     # of them makes it non-finite. Checked before each evaluation too, so a
                     # diverged model is never evaluated, sampled from or checkpointed.
-                    mean, counted, *votes = strategy.read_back(
-                        window_loss, window_steps * accum, fresh_tokens, *self._votes(deadline))
-                    halt, unread = self._halt(*votes), False
+                    read = strategy.read_back(window_loss, window_steps * accum, fresh_tokens, *self._votes(deadline))
+                    mean, halt, unread = read.mean, self._halt(read.stop, read.late), False
                     # Counted at each read-back, so an evaluation's checkpoint holds the exact count.
-                    self.tokens_seen += counted
-                    window_tokens += counted
+                    self.tokens_seen += read.tokens
+                    window_tokens += read.tokens
                     fresh_tokens = 0
                     if not math.isfinite(mean):
                         raise self._diverged(mean, window_steps)
@@ -301,9 +300,10 @@ class Trainer:
             # the log name it. (Several ranks end only right after a read-back, so they never
             # read back here: `mean` and the tokens are the ones they agreed on.)
             if unread:
-                mean, counted, *_ = strategy.read_back(window_loss, window_steps * accum, fresh_tokens, False, False)
-                self.tokens_seen += counted
-                window_tokens += counted
+                read = strategy.read_back(window_loss, window_steps * accum, fresh_tokens, False, False)
+                mean = read.mean
+                self.tokens_seen += read.tokens
+                window_tokens += read.tokens
             if not math.isfinite(mean):  # a diverged model is never evaluated or checkpointed
                 raise self._diverged(mean, window_steps)
             self._log_train(mean, window_tokens / max(window_time, 1e-9), factor, start)
