@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from core import checkpoint as ckpt
+from core.assemble import build_task, load_dataset
 from core.config import RunConfig, processes_wanted, validate_config
 from core.data.types import DatasetSplits
 from core.decoding import settings as decoding
@@ -35,9 +36,10 @@ from core.metrics.catalog import METRICS
 from core.registry import TASKS
 from core.store import Run, Store
 from core.store.claims import Claim, ClaimedRun, ClaimLost
+from core.strategies import DDP
 from core.tasks.base import EvalResult, Task
 from core.tokenize import Tokenizer, load_tokenizer
-from core.train import Callback, Trainer, TrainResult, build_task, load_dataset
+from core.train import Callback, Trainer, TrainResult
 
 
 def create_run(
@@ -115,7 +117,7 @@ def execute_run(
         (ClaimedRun(store, claim) if claim else store).set_status(run.id, "failed", error=message)
         raise WorkbenchError(message)
     if ranks is not None and not ranks.is_main:
-        trainer = Trainer(config, store.run_dir(run.id), stop_event=stop_event, ranks=ranks)
+        trainer = Trainer(config, store.run_dir(run.id), stop_event=stop_event, strategy=DDP(ranks))
         trainer.setup(resume=resume)
         return trainer.fit()
     # The stop flag is cleared when a run is queued or resumed, not here: a stop that arrives
@@ -133,7 +135,7 @@ def execute_run(
         sink = live_sink(writer, run, config)  # the store, plus the live trackers training.trackers asks for
         trainer = Trainer(
             config, store.run_dir(run.id), sink=sink, run_id=run.id, callbacks=[log, *callbacks],
-            stop_event=stop_event, ranks=ranks,
+            stop_event=stop_event, strategy=DDP(ranks) if ranks is not None else None,
         )
         trainer.setup(resume=resume)
         writer.update_run(run.id, device=str(trainer.device))

@@ -34,11 +34,13 @@ def one_step(rank: int, port: int, folder: str) -> None:
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     from core.distributed.group import join, leave
+    from core.strategies import DDP
     from core.train import Trainer
 
     ranks = join("cpu", "gloo")
     for name, (arch, accum) in CASES.items():
-        trainer = Trainer(validate_config(config(arch, accum, batch=4)), Path(folder) / name, ranks=ranks)
+        trainer = Trainer(validate_config(config(arch, accum, batch=4)), Path(folder) / name,
+                          strategy=DDP(ranks))
         trainer.setup()
         trainer.fit()
         if rank == 0:

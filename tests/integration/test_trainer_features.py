@@ -15,11 +15,11 @@ from safetensors import safe_open
 
 from core import checkpoint as ckpt
 from core import registry
-from core import train as train_module
 from core.cli import main
 from core.config import default_config, validate_config
 from core.registry import ComponentImportError, load_components
 from core.seeding import restore_rng_states, rng_states
+from core.strategies import precision as precision_module
 from core.train import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -123,7 +123,7 @@ def test_compile_trains_on_cpu_like_the_uncompiled_model(tmp_path: Path) -> None
 def _mixed_precision(monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype) -> None:
     """core.device gives CPU runs plain fp32 whatever training.precision says (autocast only on
     CUDA); force the autocast dtype so the mixed-precision code path runs on CPU too."""
-    monkeypatch.setattr(train_module, "resolve_precision", lambda device, precision: dtype)
+    monkeypatch.setattr(precision_module, "resolve_precision", lambda device, precision: dtype)
 
 
 def _full_and_resumed(raw: dict[str, Any], tmp_path: Path, half: int) -> tuple[Trainer, Losses, Trainer, Losses]:
@@ -156,14 +156,14 @@ def test_resumed_mixed_precision_run_matches_the_uninterrupted_one(
     raw = _tiny_lm(max_steps=12, eval_every=6)
     raw["model"]["dropout"] = 0.1
     full, rec_full, resumed, rec_joined = _full_and_resumed(raw, tmp_path, half=6)
-    assert full.amp_dtype == dtype
-    assert (full.scaler is not None) == (dtype == torch.float16)
+    assert full.precision.dtype == dtype
+    assert (full.precision.scaler is not None) == (dtype == torch.float16)
     assert [s for s, _ in rec_joined.losses] == list(range(1, 13))
     assert [v for _, v in rec_joined.losses] == pytest.approx([v for _, v in rec_full.losses], rel=1e-6)
     _assert_same_weights(_weights(resumed), _weights(full), atol=1e-6)
-    if full.scaler is not None:
-        assert resumed.scaler is not None
-        assert resumed.scaler.state_dict() == full.scaler.state_dict()
+    if full.precision.scaler is not None:
+        assert resumed.precision.scaler is not None
+        assert resumed.precision.scaler.state_dict() == full.precision.scaler.state_dict()
 
 
 def test_checkpoint_restores_the_loss_scaler_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,14 +173,14 @@ def test_checkpoint_restores_the_loss_scaler_state(tmp_path: Path, monkeypatch: 
     raw = _tiny_lm(max_steps=4, eval_every=4)
     trainer = Trainer(validate_config(raw), tmp_path)
     trainer.setup()
-    assert trainer.scaler is not None and trainer.scaler.is_enabled()
-    trainer.scaler.load_state_dict({"scale": 1024.0, "growth_factor": 2.0, "backoff_factor": 0.5,
+    assert trainer.precision.scaler is not None and trainer.precision.scaler.is_enabled()
+    trainer.precision.scaler.load_state_dict({"scale": 1024.0, "growth_factor": 2.0, "backoff_factor": 0.5,
                                     "growth_interval": 2000, "_growth_tracker": 7})
-    trainer._save_checkpoint(0.0, improved=False)
+    trainer.checkpointing.save(best=False)
     resumed = Trainer(validate_config(raw), tmp_path)
     resumed.setup(resume=True)
-    assert resumed.scaler is not None
-    assert resumed.scaler.state_dict() == {"scale": 1024.0, "growth_factor": 2.0, "backoff_factor": 0.5,
+    assert resumed.precision.scaler is not None
+    assert resumed.precision.scaler.state_dict() == {"scale": 1024.0, "growth_factor": 2.0, "backoff_factor": 0.5,
                                            "growth_interval": 2000, "_growth_tracker": 7}
 
 
@@ -217,14 +217,14 @@ def test_fp16_resume_on_cuda_matches_the_uninterrupted_run(tmp_path: Path) -> No
     raw = _tiny_lm(max_steps=12, eval_every=6, device="cuda", precision="fp16")
     raw["model"]["dropout"] = 0.3
     full, rec_full, resumed, rec_joined = _full_and_resumed(raw, tmp_path, half=6)
-    assert full.device.type == "cuda" and full.amp_dtype == torch.float16 and full.scaler is not None
+    assert full.device.type == "cuda" and full.precision.dtype == torch.float16 and full.precision.scaler is not None
     meta = json.loads((tmp_path / "part" / "checkpoints" / "last" / "state.json").read_text())
-    assert meta["state"]["scaler"] == resumed.scaler.state_dict()
+    assert meta["state"]["scaler"] == resumed.precision.scaler.state_dict()
     with safe_open(str(tmp_path / "part" / "checkpoints" / "last" / "optimizer.safetensors"), "pt") as f:
         assert {"extra.cuda_rng", "extra.cpu_rng", "extra.generator"} <= set(f.keys())
     assert [v for _, v in rec_joined.losses] == pytest.approx([v for _, v in rec_full.losses], rel=1e-3)
     _assert_same_weights(_weights(resumed), _weights(full), atol=1e-3)
-    assert resumed.scaler.state_dict() == full.scaler.state_dict()
+    assert resumed.precision.scaler.state_dict() == full.precision.scaler.state_dict()
 
 
 # -- a component module that fails to import ---------------------------------------------------

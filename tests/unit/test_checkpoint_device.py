@@ -106,7 +106,7 @@ def test_gpu_training_path_with_autocast(tmp_path) -> None:
     trainer = Trainer(validate_config(raw), tmp_path)
     trainer.setup()
     result = trainer.fit()
-    assert trainer.device.type == "cuda" and trainer.amp_dtype in (torch.bfloat16, torch.float16)
+    assert trainer.device.type == "cuda" and trainer.precision.dtype in (torch.bfloat16, torch.float16)
     assert result.summary["val"]["loss"] < 4.0
 
 
