@@ -34,6 +34,7 @@ from core.finetune import link_parent
 from core.jobs.liveness import worker_label
 from core.metrics.catalog import METRICS
 from core.registry import TASKS
+from core.run_guard import RunGuard, StopEvent
 from core.store import Run, Store
 from core.store.claims import Claim, ClaimedRun, ClaimLost
 from core.strategies import DDP
@@ -93,7 +94,7 @@ class RunLog:
 def execute_run(
     store: Store, run_id: str, *, resume: bool = False, callbacks: Sequence[Callback] = (),
     stop_event: threading.Event | None = None, ranks: Ranks | None = None, worker: str | None = None,
-    claim: Claim | None = None,
+    claim: Claim | None = None, also_stop_on: Sequence[threading.Event] = (),
 ) -> TrainResult:
     """Train a stored run to the end, recording status, errors and metrics in the store.
 
@@ -108,6 +109,9 @@ def execute_run(
     records as above, the others only train. A run that asks for several processes is started
     by :func:`core.distributed.launch_run`, never here. ``worker``: the label the run shows
     (default: this process; a launcher passes its own, as it outlives its ranks).
+
+    While it trains, the run's guard (:class:`core.run_guard.RunGuard`) polls its stop flag,
+    beats its heartbeat, and stops it when one of ``also_stop_on`` is set (a worker's shutdown).
     """
     run = store.get_run(run_id)
     config = validate_config(run.config)
@@ -128,20 +132,22 @@ def execute_run(
         store.run_files(run.id)
     writer = ClaimedRun(store, claim or store.take_claim(run.id, worker or worker_label()))
     log = RunLog(writer, run.id, config["training"]["checkpoint"])
+    stop = stop_event if stop_event is not None else StopEvent()
     sink: Any = writer
     try:
-        if resume and claim is not None:  # a worker's claim: its files must be on this machine too
-            store.run_files(run.id)
-        sink = live_sink(writer, run, config)  # the store, plus the live trackers training.trackers asks for
-        trainer = Trainer(
-            config, store.run_dir(run.id), sink=sink, run_id=run.id, callbacks=[log, *callbacks],
-            stop_event=stop_event, strategy=DDP(ranks) if ranks is not None else None,
-        )
-        trainer.setup(resume=resume)
-        writer.update_run(run.id, device=str(trainer.device))
-        if trainer.device.type == "cuda":  # which GPUs of the machine it holds (the sidebar's busy/free)
-            writer.set_summary(run.id, {"gpus": visible_gpu_ids(), "host": socket.gethostname()})
-        result = trainer.fit()
+        with RunGuard(writer, stop, also_stop_on):
+            if resume and claim is not None:  # a worker's claim: its files must be on this machine too
+                store.run_files(run.id)
+            sink = live_sink(writer, run, config)  # the store, plus the live trackers training.trackers asks for
+            trainer = Trainer(
+                config, store.run_dir(run.id), sink=sink, run_id=run.id, callbacks=[log, *callbacks],
+                stop_event=stop, strategy=DDP(ranks) if ranks is not None else None,
+            )
+            trainer.setup(resume=resume)
+            writer.update_run(run.id, device=str(trainer.device))
+            if trainer.device.type == "cuda":  # which GPUs of the machine it holds (the sidebar's busy/free)
+                writer.set_summary(run.id, {"gpus": visible_gpu_ids(), "host": socket.gethostname()})
+            result = trainer.fit()
         if writer.lost is not None:  # a write failed quietly (a callback's log line): still lost
             raise writer.lost
     except ClaimLost:
@@ -150,6 +156,9 @@ def execute_run(
         finish_trackers(sink, "failed")
         raise
     except BaseException as exc:
+        if (lost := _lost(writer)) is not None:  # e.g. a frozen worker whose database session was ended
+            finish_trackers(sink, "failed")
+            raise lost from exc
         message = str(exc) if isinstance(exc, WorkbenchError) else f"{type(exc).__name__}: {exc}"
         if isinstance(exc, KeyboardInterrupt):
             message = "interrupted"
@@ -168,6 +177,15 @@ def execute_run(
         writer.log_event(run.id, "info", result.reason)
     writer.set_status(run.id, result.status)
     return result
+
+
+def _lost(writer: ClaimedRun) -> ClaimLost | None:
+    """Whether ``writer`` has lost its claim (asked of the store unless already known): a run
+    that failed after that is reported as taken over, and nothing is written for it."""
+    if writer.lost is None:
+        with contextlib.suppress(Exception):
+            writer.check_writable(writer.run_id)
+    return writer.lost
 
 
 @dataclass

@@ -9,7 +9,7 @@ checkpoints, attention snapshots, then the progress displays and the run's log).
 
 Bookkeeping is kept off the hot path: the loss is read back only every ``log_every`` steps
 (with several ranks: one all-reduce that also carries the tokens and stop votes), metrics are
-written to the store in batches, and the stop flag is polled by a side thread.
+written to the store in batches, and the stop flag is polled by the run's guard (core.run_guard).
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ from core.inspect import SnapshotRecorder
 from core.metrics import HELDOUT
 from core.optim import build_optimizer, build_schedule
 from core.seeding import seed_everything
-from core.stop_watch import start_stop_watcher
 from core.strategies import RandomStreams, SingleDevice, Strategy, choose_precision
 from core.throughput import KEY as THROUGHPUT
 from core.throughput import TrainClock
@@ -64,7 +63,6 @@ class MetricSink(Protocol):
     def set_summary(self, run_id: str, summary: dict[str, Any]) -> None: ...
     def stop_requested(self, run_id: str) -> bool: ...
     def truncate_metrics(self, run_id: str, after_step: int) -> None: ...
-    def heartbeat(self, run_id: str) -> None: ...
     def check_writable(self, run_id: str) -> None:
         """Raise if this process may no longer write the run (its claim was taken over)."""
 
@@ -231,7 +229,6 @@ class Trainer:
             "params": self.n_params, "total_params": sum(p.numel() for p in self.model.parameters()), "step": self.step,
             "max_steps": max_steps, "data": self.task.data_summary(), "notes": self.data_notes,
         })
-        watcher = start_stop_watcher(self.sink, self.run_id, self.stop_event)
         model, optimizer = self.train_model, self.optimizer
         model.train()
         window_loss = torch.zeros((), device=self.device)
@@ -241,60 +238,56 @@ class Trainer:
         self._last_loss: float | None = None
         status, reason = "completed", ""
         halt = None  # (status, reason) of the stop agreed on at the last read-back
-        try:
-            while self.step < max_steps:
-                if strategy.stops_anywhere:  # alone, a stop or the time budget is honoured at any step
-                    halt = self._halt(*self._votes(deadline))
-                if halt is not None:
-                    status, reason = halt
-                    if status == "stopped":  # logged before the evaluation and "stopped at step N"
-                        self._emit("on_stop", self.step, self._stop_source())
-                    break
-                step_start = time.perf_counter()
-                factor = self.schedule(self.step)
-                for group, base in zip(optimizer.param_groups, self.base_lrs, strict=True):
-                    group["lr"] = base * factor
-                for micro in range(accum):
-                    batch = self.task.train_batch(t["batch_size"], self.streams.generator)
-                    with strategy.micro_batch(last=micro == accum - 1):
-                        with precision.autocast():
-                            loss = self.task.loss(model, batch)
-                        precision.backward(loss / accum if accum > 1 else loss)
-                    window_loss += loss.detach()
-                    fresh_tokens += batch.n_tokens
-                precision.unscale_(optimizer)
-                if t["grad_clip"] > 0:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), t["grad_clip"])
-                precision.step(optimizer)
-                optimizer.zero_grad(set_to_none=True)
-                self.step += 1
-                window_steps += 1
-                window_time += time.perf_counter() - step_start
-                unread = True
-                # Step 1 is logged too, so a live chart shows a point as soon as training starts.
-                due = self.step % t["eval_every"] == 0 or self.step == max_steps
-                if self.step % t["log_every"] == 0 or self.step in (1, max_steps) or due:
-                    # The window's sum holds every loss since the last log: a NaN or inf in any
-                    # of them makes it non-finite. Checked before each evaluation too, so a
-                    # diverged model is never evaluated, sampled from or checkpointed.
-                    read = strategy.read_back(window_loss, window_steps * accum, fresh_tokens, *self._votes(deadline))
-                    mean, halt, unread = read.mean, self._halt(read.stop, read.late), False
-                    # Counted at each read-back, so an evaluation's checkpoint holds the exact count.
-                    self.tokens_seen += read.tokens
-                    window_tokens += read.tokens
-                    fresh_tokens = 0
-                    if not math.isfinite(mean):
-                        raise self._diverged(mean, window_steps)
-                if self.step % t["log_every"] == 0 or self.step in (1, max_steps):
-                    self._log_train(mean, window_tokens / max(window_time, 1e-9), factor, start)
-                    window_loss.zero_()
-                    window_steps, window_tokens, window_time = 0, 0, 0.0
-                if due and self._evaluate_ranks(start):
-                    reason = self.early_stopping.reason
-                    break
-        finally:
-            if watcher is not None:
-                watcher.set()
+        while self.step < max_steps:
+            if strategy.stops_anywhere:  # alone, a stop or the time budget is honoured at any step
+                halt = self._halt(*self._votes(deadline))
+            if halt is not None:
+                status, reason = halt
+                if status == "stopped":  # logged before the evaluation and "stopped at step N"
+                    self._emit("on_stop", self.step, self._stop_source())
+                break
+            step_start = time.perf_counter()
+            factor = self.schedule(self.step)
+            for group, base in zip(optimizer.param_groups, self.base_lrs, strict=True):
+                group["lr"] = base * factor
+            for micro in range(accum):
+                batch = self.task.train_batch(t["batch_size"], self.streams.generator)
+                with strategy.micro_batch(last=micro == accum - 1):
+                    with precision.autocast():
+                        loss = self.task.loss(model, batch)
+                    precision.backward(loss / accum if accum > 1 else loss)
+                window_loss += loss.detach()
+                fresh_tokens += batch.n_tokens
+            precision.unscale_(optimizer)
+            if t["grad_clip"] > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), t["grad_clip"])
+            precision.step(optimizer)
+            optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+            window_steps += 1
+            window_time += time.perf_counter() - step_start
+            unread = True
+            # Step 1 is logged too, so a live chart shows a point as soon as training starts.
+            due = self.step % t["eval_every"] == 0 or self.step == max_steps
+            if self.step % t["log_every"] == 0 or self.step in (1, max_steps) or due:
+                # The window's sum holds every loss since the last log: a NaN or inf in any
+                # of them makes it non-finite. Checked before each evaluation too, so a
+                # diverged model is never evaluated, sampled from or checkpointed.
+                read = strategy.read_back(window_loss, window_steps * accum, fresh_tokens, *self._votes(deadline))
+                mean, halt, unread = read.mean, self._halt(read.stop, read.late), False
+                # Counted at each read-back, so an evaluation's checkpoint holds the exact count.
+                self.tokens_seen += read.tokens
+                window_tokens += read.tokens
+                fresh_tokens = 0
+                if not math.isfinite(mean):
+                    raise self._diverged(mean, window_steps)
+            if self.step % t["log_every"] == 0 or self.step in (1, max_steps):
+                self._log_train(mean, window_tokens / max(window_time, 1e-9), factor, start)
+                window_loss.zero_()
+                window_steps, window_tokens, window_time = 0, 0, 0.0
+            if due and self._evaluate_ranks(start):
+                reason = self.early_stopping.reason
+                break
         if window_steps:  # ended between logged steps (a stop, early stopping, the time budget)
             # Its last steps are logged at the step it ended, as the progress bar, the sample and
             # the log name it. (Several ranks end only right after a read-back, so they never
@@ -450,7 +443,6 @@ class Trainer:
     def _flush(self) -> None:
         if self._rows and self.sink and self.run_id:
             self.sink.log_metrics(self.run_id, self._rows)
-            self.sink.heartbeat(self.run_id)
         self._rows = []
 
     def _emit(self, hook: str, *args: Any) -> None:

@@ -220,7 +220,7 @@ def _in_foreground(launch: Callable[[threading.Event], Any], when: str = "at the
     """Train in this terminal: Ctrl-C (or SIGTERM) stops the run ``when`` it can (one process:
     after its step; several: after the ranks' next read-back), a second one aborts (torchrun's
     agent then stops the processes)."""
-    from core.stop_watch import StopEvent
+    from core.run_guard import StopEvent
 
     stop = StopEvent()
 

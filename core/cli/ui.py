@@ -142,8 +142,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     from app.navigation import MissingPagesError, check_pages
     from app.server import origin
-    from core.jobs.liveness import grace_s
     from core.jobs.supervisor import default_max_workers
+    from core.store.claims import grace_s
 
     check_host(args.host, args.port)
     # The supervisor's settings, refused here in one line before any process starts.

@@ -35,7 +35,7 @@ from core.errors import ConfigError, WorkbenchError
 if TYPE_CHECKING:
     from core.config import RunConfig
     from core.distributed.group import Ranks
-    from core.stop_watch import StopEvent
+    from core.run_guard import StopEvent
     from core.store import Store
     from core.train import Callback, TrainResult
 
@@ -45,7 +45,7 @@ def rank_session(training: Mapping[str, Any]) -> Iterator[tuple[Ranks, StopEvent
     """Join the group for a run's ``training`` section; yields (ranks, stop event)."""
     from core.distributed.group import first_line, is_comm_failure, join, leave
     from core.jobs.worker import watch_parent
-    from core.stop_watch import StopEvent
+    from core.run_guard import StopEvent
 
     stop = StopEvent()
     restore = _graceful_signals(stop)

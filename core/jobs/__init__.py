@@ -34,7 +34,6 @@ from core.jobs.supervisor import (
     worker_env,
 )
 from core.jobs.worker import (
-    RUN_HEARTBEAT_S,
     run_worker,
     warm_up,
     watch_parent,
@@ -42,7 +41,7 @@ from core.jobs.worker import (
 )
 
 __all__ = [
-    "MAX_WORKERS_ENV", "RESUME_KEY", "RUN_HEARTBEAT_S", "Supervisor", "WorkerInfo",
+    "MAX_WORKERS_ENV", "RESUME_KEY", "Supervisor", "WorkerInfo",
     "checkpoint_step", "default_max_workers", "mark_orphans", "pid_alive", "queue_run",
     "request_resume", "run_worker", "stop_run", "visible_gpus", "warm_up", "watch_parent",
     "worker_env", "worker_label", "worker_loop",

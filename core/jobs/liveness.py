@@ -18,37 +18,16 @@ import time
 
 import psutil
 
-from core.errors import RunNotFound, WorkbenchError
+from core.errors import RunNotFound
 from core.jobs.queue import checkpoint_step
 from core.store import Run, Store
+from core.store.claims import grace_s
 
 log = logging.getLogger(__name__)
 
 # A process start time is known to about a second (Linux counts from the boot time, which is
 # whole seconds): a process that started within this much after a heartbeat may have sent it.
 START_TIME_SLACK_S = 2.0
-# How long a worker on another machine may stay silent before its run (or sweep trial) is
-# declared orphaned. Workers heartbeat every few seconds, so this only has to outlast a hiccup.
-GRACE_ENV = "LMWB_WORKER_GRACE_S"
-DEFAULT_GRACE_S = 30.0
-MIN_GRACE_S = 10.0  # two missed heartbeats at the least
-
-
-def grace_s() -> float:
-    """``$LMWB_WORKER_GRACE_S`` (at least :data:`MIN_GRACE_S`), else :data:`DEFAULT_GRACE_S`;
-    an unreadable value is refused, naming the variable."""
-    raw = os.environ.get(GRACE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_GRACE_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not value >= MIN_GRACE_S or value == float("inf"):
-        raise WorkbenchError(f"{GRACE_ENV}={raw!r}: expected a number of seconds >= {MIN_GRACE_S:g}")
-    return value
-
-
 def reap_orphans(store: Store) -> list[str]:
     """What every command that reads or claims runs calls first: runs whose worker is gone
     (a dead local pid at once; a silent remote one after :func:`grace_s`) are marked failed

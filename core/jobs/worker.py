@@ -15,11 +15,11 @@ Worker lifetime and parent death
     SIGTERM or SIGINT the worker stops its current run gracefully (after the current step,
     with a checkpoint, status ``stopped``: resumable) and exits.
 
-Heartbeats
-    While a run executes, the worker writes ``heartbeat_at`` every :data:`RUN_HEARTBEAT_S`
-    from a side thread, independent of the trainer's log interval, so a long step or a slow
-    data load never looks like a dead worker to :func:`core.jobs.liveness.mark_orphans` on
-    another machine.
+Heartbeats and stops
+    While a run executes, its guard (:class:`core.run_guard.RunGuard`, started by
+    :func:`core.runs.execute_run`) writes ``heartbeat_at`` every few seconds, however long a
+    step or a data load takes, and passes the worker's own shutdown (a signal, the app gone) on
+    to the run with its reason: the signal handler only sets the worker's shutdown event.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 from core.errors import RunNotFound, WorkbenchError
 from core.jobs.liveness import reap_orphans, worker_label
 from core.jobs.queue import RACE_TAG_PREFIX, RESUME_KEY
-from core.stop_watch import StopEvent  # a stop flag that says why it was raised
+from core.run_guard import RUN_HEARTBEAT_S, StopEvent
 from core.store import Run, Store
 from core.store.claims import Claim, ClaimedRun, ClaimLost
 
@@ -50,7 +50,6 @@ if TYPE_CHECKING:  # core.train imports torch: keep this module light to import
 
 log = logging.getLogger(__name__)
 
-RUN_HEARTBEAT_S = 5.0  # how often a worker writes heartbeat_at on the run it trains
 DEFAULT_POLL_S = 0.5  # how often an idle worker looks at the queue
 
 
@@ -88,8 +87,7 @@ def worker_loop(
     warm_up()
     stop_all = shutdown if shutdown is not None else StopEvent()
     label = worker_name or worker_label()
-    current: list[threading.Event] = []  # the running run's stop event, for signal handlers
-    restore = _install_signal_handlers(stop_all, current)
+    restore = _install_signal_handlers(stop_all)
     executed = 0
     idle_since = time.monotonic()
     log.info("worker %s: polling %s every %.2f s", label, store.url, poll_s)
@@ -107,7 +105,7 @@ def worker_loop(
                 log.warning("worker %s: could not read the queue: %s", label, exc)
                 run = None
             dedicated = only_tag is not None or only_run is not None
-            if run is None and not dedicated and _train_a_sweep_trial(store, stop_all, current):
+            if run is None and not dedicated and _train_a_sweep_trial(store, stop_all):
                 executed += 1  # no queued run, but a sweep wanted a trial: this worker trained it
                 idle_since = time.monotonic()
                 if once:
@@ -121,12 +119,7 @@ def worker_loop(
                     break
                 stop_all.wait(poll_s)
                 continue
-            stop = threading.Event()
-            current.append(stop)
-            try:
-                poisoned = _execute_claimed(store, run, label, stop, stop_all, callbacks)
-            finally:
-                current.clear()
+            poisoned = _execute_claimed(store, run, label, StopEvent(), stop_all, callbacks)
             executed += 1
             idle_since = time.monotonic()
             if once or poisoned:
@@ -136,18 +129,7 @@ def worker_loop(
     return executed
 
 
-class _TrialStop:
-    """Lets the signal handler (which sets every event in ``current``) stop a sweep trial:
-    the trial loop keeps its own stop event in a :class:`core.sweep.trials.WorkerState`."""
-
-    def __init__(self, state: Any) -> None:
-        self.state = state
-
-    def set(self) -> None:
-        self.state.request_stop()
-
-
-def _train_a_sweep_trial(store: Store, stop_all: threading.Event, current: list[Any]) -> bool:
+def _train_a_sweep_trial(store: Store, stop_all: threading.Event) -> bool:
     """Train one trial of the oldest running sweep that wants one (sweep trials share the
     machine's workers with queued runs, which come first); False when none wants one."""
     from core.sweep.schedule import trial_demand  # no Optuna: cheap on every poll
@@ -161,12 +143,7 @@ def _train_a_sweep_trial(store: Store, stop_all: threading.Event, current: list[
         return False
     from core.sweep.trials import WorkerState, run_trials
 
-    state = WorkerState(shutdown=stop_all)
-    current.append(_TrialStop(state))
-    try:
-        return run_trials(store, demand[0][0], max_trials=1, state=state) > 0
-    finally:
-        current.clear()
+    return run_trials(store, demand[0][0], max_trials=1, state=WorkerState(shutdown=stop_all)) > 0
 
 
 def warm_up() -> None:
@@ -212,16 +189,15 @@ def _execute_claimed(
     except (RunNotFound, ClaimLost):  # deleted meanwhile, or no longer ours
         return False
     log.info("worker %s: run %s (%s)%s", label, run.id, run.name, " resuming" if resume else "")
-    guard_done = threading.Event()
-    guard_args = (writer, stop, stop_all, guard_done)
-    guard = threading.Thread(target=_guard_run, args=guard_args, name="run-guard", daemon=True)
-    guard.start()
     poisoned = False
     try:
-        if processes_wanted(run.config) > 1:  # DDP: torchrun's agent runs here, the ranks beside it
-            result = launch_run(store, run.id, resume=resume, stop_event=stop, worker=label, claim=claim)
-        else:
-            result = execute_run(store, run.id, resume=resume, callbacks=callbacks, stop_event=stop, claim=claim)
+        if processes_wanted(run.config) > 1:
+            # DDP: torchrun's agent runs here, the ranks beside it; rank 0 guards the run, and the
+            # launcher turns this worker's shutdown into the run's stop flag.
+            result = launch_run(store, run.id, resume=resume, stop_event=stop_all, worker=label, claim=claim)
+        else:  # the run's guard turns this worker's shutdown into the run's stop, with its reason
+            result = execute_run(store, run.id, resume=resume, callbacks=callbacks, stop_event=stop, claim=claim,
+                                 also_stop_on=(stop_all,))
         if result.status == "stopped" and stop_all.is_set():
             why = getattr(stop_all, "reason", "") or "the worker was shut down"
             writer.log_event(
@@ -243,28 +219,9 @@ def _execute_claimed(
                 writer.set_status(run.id, "failed", error=message)
         poisoned = "CUDA error" in str(exc)  # a broken CUDA context poisons later runs too
     finally:
-        guard_done.set()
-        guard.join(timeout=2)
         gc.collect()  # free the model before the next claim
         _empty_cuda_cache()
     return poisoned
-
-
-def _guard_run(writer: ClaimedRun, stop: threading.Event, stop_all: threading.Event, done: threading.Event) -> None:
-    """Heartbeat every RUN_HEARTBEAT_S and turn a worker shutdown (or a lost claim) into a
-    graceful run stop."""
-    next_beat = time.monotonic() + RUN_HEARTBEAT_S
-    while not done.wait(0.2):
-        if stop_all.is_set():
-            stop.set()
-        if time.monotonic() >= next_beat:
-            next_beat = time.monotonic() + RUN_HEARTBEAT_S
-            try:
-                writer.heartbeat(writer.run_id)
-            except ClaimLost:
-                stop.set()  # the trainer's next write raises it and says why
-            except Exception:  # noqa: S110  (a busy database must not kill the run)
-                pass
 
 
 def _empty_cuda_cache() -> None:
@@ -273,10 +230,9 @@ def _empty_cuda_cache() -> None:
         torch.cuda.empty_cache()
 
 
-def _install_signal_handlers(
-    stop_all: threading.Event, current: list[threading.Event]
-) -> Any:
-    """SIGTERM/SIGINT -> graceful stop; returns a function that restores the old handlers."""
+def _install_signal_handlers(stop_all: threading.Event) -> Any:
+    """SIGTERM/SIGINT -> graceful stop (the run's guard passes it on to the run); returns a
+    function that restores the old handlers."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
@@ -288,8 +244,6 @@ def _install_signal_handlers(
             stop_all.request(reason)
         else:
             stop_all.set()
-        for event in current:
-            event.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
 

@@ -18,6 +18,7 @@ every write transaction is ``BEGIN IMMEDIATE``, so writes and claims are seriali
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,36 @@ from sqlalchemy.engine import Connection
 
 from core.errors import RunNotFound, WorkbenchError
 from core.store.schema import runs_table
+
+# How long a holder may stay silent before its claim is revoked (its run or sweep trial declared
+# orphaned). Holders heartbeat every few seconds, so this only has to outlast a hiccup. On
+# PostgreSQL it also bounds how long a frozen holder may sit inside a transaction: the server
+# then ends its session, so its row locks never block the machines that take over.
+GRACE_ENV = "LMWB_WORKER_GRACE_S"
+DEFAULT_GRACE_S = 30.0
+MIN_GRACE_S = 10.0  # two missed heartbeats at the least
+
+
+def grace_s() -> float:
+    """``$LMWB_WORKER_GRACE_S`` (at least :data:`MIN_GRACE_S`), else :data:`DEFAULT_GRACE_S`;
+    an unreadable value is refused, naming the variable."""
+    raw = os.environ.get(GRACE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_GRACE_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value >= MIN_GRACE_S or value == float("inf"):
+        raise WorkbenchError(f"{GRACE_ENV}={raw!r}: expected a number of seconds >= {MIN_GRACE_S:g}")
+    return value
+
+
+def postgres_session_options() -> dict[str, str]:
+    """libpq options for every connection to a PostgreSQL store (the workbench's and Optuna's):
+    a session idle inside a transaction for longer than the grace period (its process frozen
+    mid-write) is ended by the server, releasing its locks."""
+    return {"options": f"-c idle_in_transaction_session_timeout={int(grace_s() * 1000)}"}
 
 
 @dataclass(frozen=True)

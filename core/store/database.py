@@ -18,7 +18,7 @@ from sqlalchemy.pool import StaticPool
 from core.errors import RunNotFound, WorkbenchError
 from core.paths import safe_join, workbench_home
 from core.store import schema
-from core.store.claims import Claim, hold_claim
+from core.store.claims import Claim, hold_claim, postgres_session_options
 from core.store.schema import StoreSchemaError, meta_table, runs_table
 
 STORE_ENV = "LMWB_STORE"
@@ -122,7 +122,9 @@ class Database:
             return self._read_only_engine()
         if not self.is_sqlite:
             # Small pool, checked before use: servers drop idle connections.
-            return sa.create_engine(self._url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+            connect_args = postgres_session_options() if self._url.get_backend_name() == "postgresql" else {}
+            return sa.create_engine(self._url, pool_size=5, max_overflow=5, pool_pre_ping=True,
+                                    connect_args=connect_args)
         database = self._url.database or ""
         in_memory = database in ("", ":memory:") or self._url.query.get("mode") == "memory"
         kwargs: dict[str, Any] = {
@@ -185,6 +187,11 @@ class Database:
             path = self._sqlite_file()
             if path is None:
                 raise
+            if "locked" in str(exc.orig):
+                # SQLite's write lock belongs to a process: one stopped mid-write holds it until it runs again.
+                raise WorkbenchError(
+                    f"the store {path} stayed locked by another process for {_BUSY_TIMEOUT_MS // 1000} s (one "
+                    "writing to it, or stopped in the middle of a write); try again, or end that process") from None
             raise WorkbenchError(f"the store {path} cannot be opened ({exc.orig}); check that its folder "
                                  "exists and may be written, or set LMWB_HOME / --home") from None
 

@@ -25,14 +25,14 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from core.errors import ConfigError, WorkbenchError
-from core.jobs.liveness import grace_s
 from core.store import Run, Store, SweepRecord
+from core.store.claims import grace_s, postgres_session_options
 from core.sweep import settings
 from core.sweep.space import SearchSpace
 from core.sweep.spec import SweepSpec
 
 # Optuna's heartbeat of a running trial (its RDBStorage wants whole seconds). Not the run
-# heartbeat a queue worker writes on its run (core.jobs.worker.RUN_HEARTBEAT_S).
+# heartbeat a run's guard writes on its run (core.run_guard.RUN_HEARTBEAT_S).
 TRIAL_HEARTBEAT_S = 5
 STUDY_PREFIX = "lmwb-sweep-"
 # Trial states as shown to people: Optuna's, plus "stopped" (FAIL because someone stopped it).
@@ -54,6 +54,8 @@ def optuna_storage(store: Store) -> optuna.storages.RDBStorage:
         engine_kwargs: dict[str, Any] = (
             {"connect_args": {"timeout": 60}} if sqlite else {"pool_pre_ping": True, "pool_size": 3}
         )
+        if url.startswith("postgresql"):  # a frozen trial worker's locks end with its session
+            engine_kwargs["connect_args"] = postgres_session_options()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             storage = optuna.storages.RDBStorage(
@@ -72,7 +74,7 @@ def optuna_storage(store: Store) -> optuna.storages.RDBStorage:
 
 
 def _grace_s() -> int:
-    """Optuna's grace period: the workbench's one declaration (core.jobs.liveness.grace_s)."""
+    """Optuna's grace period: the workbench's one declaration (core.store.claims.grace_s)."""
     return max(2 * TRIAL_HEARTBEAT_S, int(grace_s()))
 
 

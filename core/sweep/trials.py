@@ -183,7 +183,8 @@ def _objective(
             should_stop=lambda: state.shutdown.is_set() or sweep_stopping(),
         )
         try:
-            result = execute_run(store, run.id, callbacks=[reporter], stop_event=stop, claim=writer.claim)
+            result = execute_run(store, run.id, callbacks=[reporter], stop_event=stop, claim=writer.claim,
+                                 also_stop_on=(state.shutdown,))
         except BaseException as exc:
             trial.set_user_attr("error", str(exc)[:1000] or type(exc).__name__)
             raise

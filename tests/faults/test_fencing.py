@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -34,7 +35,7 @@ from tests.conftest import REPO, wait_until
 
 pytestmark = [pytest.mark.faults]
 
-GRACE_S = 10  # core.jobs.liveness.MIN_GRACE_S: the shortest silence that counts as gone
+GRACE_S = 10  # core.store.claims.MIN_GRACE_S: the shortest silence that counts as gone
 OTHER_HOST = "lmwb-machine-b"
 
 # Long enough that the frozen worker is mid-run whatever the load; each step cheap.
@@ -71,6 +72,31 @@ def _worker(env: dict[str, str], log: Path, host: str | None = None) -> subproce
         return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
+def _freeze_outside_a_write(process: subprocess.Popen[bytes], url: str) -> None:
+    """SIGSTOP ``process``. On SQLite, at a moment it holds no write lock: SQLite's lock belongs
+    to a process, so one frozen inside a write blocks every other writer until it thaws, and no
+    machine could take its run over (a SQLite store is for one machine; docs/scaling.md). On
+    PostgreSQL any moment will do: the server ends a session idle in a transaction for longer
+    than the grace period (core.store.claims.postgres_session_options), releasing its locks."""
+    process.send_signal(signal.SIGSTOP)
+    if not url.startswith("sqlite"):
+        return
+    database = url.removeprefix("sqlite:///")
+    for _ in range(100):
+        probe = sqlite3.connect(database, timeout=0.2)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.rollback()
+            return
+        except sqlite3.OperationalError:  # frozen while writing: let it finish, freeze it again
+            process.send_signal(signal.SIGCONT)
+            time.sleep(0.01)
+            process.send_signal(signal.SIGSTOP)
+        finally:
+            probe.close()
+    raise AssertionError("could not freeze the worker outside a write")
+
+
 def _digest(folder: Path) -> str:
     h = hashlib.sha256()
     for path in sorted(folder.rglob("*")):
@@ -93,7 +119,7 @@ def _frozen_worker_is_fenced(url: str, tmp_path: Path, monkeypatch: pytest.Monke
     b = _worker(env_b, tmp_path / "worker-b.log", host=OTHER_HOST)
     try:
         wait_until(lambda: (checkpoint_step(folder) or 0) >= 50, 120, "machine B to write its first checkpoint")
-        b.send_signal(signal.SIGSTOP)
+        _freeze_outside_a_write(b, url)
         frozen = store.get_run(run.id)
         assert frozen.status == "running" and frozen.worker.startswith(f"{OTHER_HOST}:")
         assert frozen.progress.get("step", 0) < RUN["training.max_steps"], "B finished before it could be frozen"
@@ -213,3 +239,28 @@ def test_a_save_that_fails_after_the_claim_was_lost_reports_the_lost_claim(
     with pytest.raises(ClaimLost, match="no longer holds run"):
         ckpt.save_checkpoint(tmp_path / "last", model, None, {"step": 2}, before_commit=lambda: old.check_writable(run.id))
     assert ckpt.has_checkpoint(tmp_path / "last")  # the earlier checkpoint is still there
+
+
+def test_a_run_that_fails_after_its_claim_was_lost_is_reported_as_taken_over(
+    store: Store, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A PostgreSQL server ends a frozen worker's session; the thawed worker's next write fails
+    with a connection error. Its run is not marked failed by it: the error it reports is the
+    lost claim, naming the new holder."""
+    from core.runs import execute_run
+    from core.train import Trainer
+
+    small = {**RUN, "training.max_steps": 4, "training.eval_every": 2, "data.n_examples": 100}
+    run = queue_run(store, validate_config(apply_overrides(default_config("classification"), small)))
+    claimed = store.claim_next_queued("machine-b:1")
+
+    def dropped_connection(self: Trainer) -> None:
+        assert store.revoke_claim(run.id, "machine-b:1", "orphaned: no heartbeat from worker machine-b:1 for 31 s")
+        raise RuntimeError("terminating connection due to idle-in-transaction timeout")
+
+    monkeypatch.setattr(Trainer, "fit", dropped_connection)
+    with pytest.raises(ClaimLost, match="marked failed: orphaned: no heartbeat"):
+        execute_run(store, run.id, claim=Claim(run.id, claimed.claim_epoch, "machine-b:1"))
+    after = store.get_run(run.id)
+    assert (after.status, after.error) == ("failed", "orphaned: no heartbeat from worker machine-b:1 for 31 s")
+    assert not [e for e in store.events(run.id) if "terminating connection" in e.message]
