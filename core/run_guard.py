@@ -9,10 +9,16 @@ someone pressed Stop (or whether this process lost its claim on the run: see
 stop of the process itself (a worker's shutdown on a signal, the app that started it gone) into
 the run's stop, with its reason. A run stopped keeps its heartbeat until it has finished
 writing, so a long final evaluation never looks like a dead worker.
+
+:func:`watch_parent` is the other stop a training process has: its parent (the supervisor, a
+launcher) gone.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import select
 import threading
 import time
 from collections.abc import Sequence
@@ -20,6 +26,8 @@ from types import TracebackType
 from typing import Any
 
 from core.store.claims import ClaimLost
+
+log = logging.getLogger(__name__)
 
 POLL_S = 0.25  # how often the stop flag is read
 RUN_HEARTBEAT_S = 5.0  # how often the heartbeat is written (the orphan check's grace is >= 10 s)
@@ -81,3 +89,37 @@ class RunGuard:
             self.stop.request(reason)
         else:
             self.stop.set()
+
+
+def watch_parent(
+    shutdown: StopEvent, parent_pid: int, parent_fd: int | None = None
+) -> threading.Thread:
+    """Start a daemon thread that requests ``shutdown`` when the parent process dies.
+
+    ``parent_fd``: the read end of a pipe whose write end only the parent holds (EOF the
+    moment the parent exits). The ``os.getppid()`` check once a second catches the rest.
+    """
+
+    def watch() -> None:
+        fd = parent_fd
+        while not shutdown.is_set():
+            if os.getppid() != parent_pid:
+                break
+            if fd is None:
+                time.sleep(1.0)
+                continue
+            try:
+                ready, _, _ = select.select([fd], [], [], 1.0)
+                if ready and not os.read(fd, 64):
+                    break  # EOF: every write end is closed, so the parent is gone
+            except OSError as exc:  # a pipe we cannot watch: fall back to getppid alone
+                log.warning("process %d: cannot watch fd %d (%s)", os.getpid(), fd, exc)
+                fd = None
+        else:
+            return
+        log.warning("process %d: parent process %d is gone; stopping", os.getpid(), parent_pid)
+        shutdown.request("the app that started this worker exited")
+
+    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
+    thread.start()
+    return thread

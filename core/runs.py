@@ -55,6 +55,23 @@ def create_run(
     )
 
 
+def warm_up() -> None:
+    """One tiny optimizer step, so the first real run doesn't pay torch's lazy start-up.
+
+    The first ``Optimizer.step`` in a process imports ``torch._dynamo`` (about 1 s on CPU), and
+    the first classification evaluation imports scikit-learn's metrics; done here, while the
+    worker is idle, both are off the queue-to-first-loss path. Queue and sweep workers call it.
+    """
+    with contextlib.suppress(Exception):
+        import sklearn.metrics  # noqa: F401  (core.metrics imports it lazily, on first use)
+        import torch
+
+        weight = torch.nn.Parameter(torch.zeros(2))
+        optimizer = torch.optim.AdamW([weight], lr=1e-3)
+        (weight * 2).sum().backward()
+        optimizer.step()
+
+
 class RunLog:
     """Trainer callback that writes what happened to the run's log: the start (device,
     precision, size, data, notes), each evaluation and checkpoint, a stop seen, the end."""

@@ -16,12 +16,12 @@ from app.components.run_picker import pick_runs
 from core.config import SECTION_REGISTRIES, default_config, section_params
 from core.device import gpu_info
 from core.errors import WorkbenchError
-from core.jobs.supervisor import MAX_WORKERS_ENV, default_max_workers
 from core.metrics import METRICS, task_metrics
 from core.params import Param
 from core.registry import TASKS
 from core.store import Store
 from core.sweep import settings
+from core.workers.supervisor import MAX_WORKERS_ENV, default_max_workers
 
 COMPONENT_SECTIONS = ("data", "tokenizer", "model", "optimizer", "schedule")
 

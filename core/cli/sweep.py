@@ -14,6 +14,7 @@ from core.sweep.settings import SETTINGS, SPACE_KEY, spec_keywords
 def cmd_sweep(args: argparse.Namespace) -> int:
     """`lmwb sweep create|start|status|stop|best|worker` (see core/sweep/)."""
     from core import sweep as sw
+    from core.workers import sweeps as local  # a sweep on this machine: the supervisor's workers
 
     store = open_store(args)
     if args.action == "create":
@@ -58,7 +59,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"`lmwb sweep {args.action}` needs a SWEEP id or name")
     if args.action == "start":
         if args.detach:
-            proc = sw.launch_detached(store, args.sweep, args.workers)
+            proc = local.launch_detached(store, args.sweep, args.workers)
             where = "the workers of `lmwb ui` train its trials" if proc is None else f"in the background (pid {proc.pid})"
             print(f"sweep {args.sweep} started: {where}; watch it with `lmwb sweep status {args.sweep}`")
             return 0
@@ -68,7 +69,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items())
             print(f"trial {trial.number} {sw.trial_status(trial)}{value} ({params})", flush=True)
 
-        final = sw.run_local(store, args.sweep, args.workers, on_trial=on_trial)
+        final = local.run_local(store, args.sweep, args.workers, on_trial=on_trial)
         print(f"sweep {final.id}: {final.status}" + (f" ({final.error})" if final.error else ""))
         return _print_best(sw, store, final.id)
     if args.action == "worker":
@@ -76,7 +77,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(message)s")
         print(f"sweep worker on {store.url}: running trials of {args.sweep}", flush=True)
-        done = sw.worker_main(store, args.sweep)
+        done = local.worker_main(store, args.sweep)
         record = store.get_sweep(args.sweep)
         print(f"sweep worker exiting after {done} trial(s); sweep {record.id} is {record.status}"
               + (f" (resume it with `lmwb sweep start {record.id}`)" if record.status in ("stopped", "failed") else ""))

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from core.cli.common import add_param_flag, config_error_in, number, open_store
-from core.cli.progress import ProgressPrinter
 from core.errors import ConfigError, TrainingDiverged, WorkbenchError
+from core.progress import ProgressPrinter
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -245,7 +245,7 @@ def _in_foreground(launch: Callable[[threading.Event], Any], when: str = "at the
 def cmd_worker(args: argparse.Namespace) -> int:
     import logging
 
-    from core.jobs import run_worker
+    from core.workers import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     store = open_store(args)

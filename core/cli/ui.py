@@ -142,8 +142,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     from app.navigation import MissingPagesError, check_pages
     from app.server import origin
-    from core.jobs.supervisor import default_max_workers
     from core.store.claims import grace_s
+    from core.workers.supervisor import default_max_workers
 
     check_host(args.host, args.port)
     # The supervisor's settings, refused here in one line before any process starts.
@@ -170,7 +170,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     if os.name != "posix":
         return _serve_with_supervisor_here(store, cmd, env)
     # The machine's supervisor starts now, beside the server: orphaned runs are marked and
-    # queued runs start at once, before any browser tab opens (core.jobs.supervisor.serve).
+    # queued runs start at once, before any browser tab opens (core.workers.supervisor.serve).
     import select
 
     read_fd, write_fd = os.pipe()
@@ -180,7 +180,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
         os.close(write_fd)
         os.close(ready_r)
         os.setsid()  # a Ctrl-C in the terminal stops the server; the pipe then stops this
-        from core.jobs.supervisor import serve
+        from core.workers.supervisor import serve
 
         os._exit(serve(store.connect_url, store.home, read_fd, ready_fd=ready_w))
     os.close(read_fd)
@@ -200,7 +200,7 @@ def _serve_with_supervisor_here(store: Any, cmd: list[str], env: dict[str, str])
     waits for the server."""
     import subprocess
 
-    from core.jobs.supervisor import host_supervisor
+    from core.workers.supervisor import host_supervisor
 
     supervisor = host_supervisor(store.connect_url, store.home, keep_warm=True)
     supervisor.prewarm()

@@ -151,8 +151,8 @@ def _launch(
     from torch.distributed.run import parse_args
     from torch.distributed.run import run as torchrun
 
+    from core.jobs.environment import worker_env
     from core.jobs.liveness import worker_label
-    from core.jobs.supervisor import worker_env
 
     nproc = int(training.get("nproc_per_node") or 1)
     with tempfile.TemporaryDirectory(prefix="lmwb-launch-") as tmp:

@@ -44,8 +44,7 @@ if TYPE_CHECKING:
 def rank_session(training: Mapping[str, Any]) -> Iterator[tuple[Ranks, StopEvent]]:
     """Join the group for a run's ``training`` section; yields (ranks, stop event)."""
     from core.distributed.group import first_line, is_comm_failure, join, leave
-    from core.jobs.worker import watch_parent
-    from core.run_guard import StopEvent
+    from core.run_guard import StopEvent, watch_parent
 
     stop = StopEvent()
     restore = _graceful_signals(stop)
@@ -117,7 +116,7 @@ def agree_world(config: RunConfig, ranks: Ranks) -> RunConfig:
 def _callbacks(ranks: Ranks, progress: bool) -> list[Callback]:
     if not (progress and ranks.is_main):
         return []
-    from core.cli.progress import ProgressPrinter
+    from core.progress import ProgressPrinter
 
     return [ProgressPrinter()]
 

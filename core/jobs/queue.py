@@ -1,6 +1,6 @@
 """The queue API: what a page or the CLI calls to queue, stop and resume a run.
 
-A queued run is a row with status ``queued``; a worker (:mod:`core.jobs.worker`) claims it
+A queued run is a row with status ``queued``; a worker (:mod:`core.workers.worker`) claims it
 atomically. Resuming: :func:`request_resume` puts a stopped/failed run back in the queue with
 ``progress["resume"] = True`` when its folder holds a ``last`` checkpoint; the worker that
 claims it then calls ``execute_run(..., resume=True)``. The flag only has to survive until

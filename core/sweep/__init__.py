@@ -15,10 +15,11 @@ Modules
       trial states.
     * :mod:`~core.sweep.lifecycle`: create, start/resume, stop, finalize.
     * :mod:`~core.sweep.trials`: :func:`run_trials`, a sweep worker's loop, and its objective.
-    * :mod:`~core.sweep.driver`: local worker processes (:func:`run_local`,
-      :func:`launch_detached`, :func:`worker_main`): the machine's one supervisor trains trials.
     * :mod:`~core.sweep.schedule`: which sweeps want trials now (read by every worker).
     * :mod:`~core.sweep.report`: trials table, status, best trial, promotion.
+
+Running a sweep on this machine (the supervisor's workers train its trials) is
+:mod:`core.workers.sweeps`, a layer above.
 
 The names below are re-exported lazily: ``import core.sweep.settings`` (the CLI builds its
 flags from it at start-up) loads neither Optuna nor pandas.
@@ -30,15 +31,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 # Submodules in dependency order; a name is looked up in them on first use.
-_MODULES = ("settings", "space", "spec", "study", "lifecycle", "trials", "driver", "report")
+_MODULES = ("settings", "space", "spec", "study", "lifecycle", "trials", "report")
 
 __all__ = [
     "METHODS", "PRUNERS", "SETTINGS", "STOPPED_ATTR", "Choice", "Dimension", "SearchSpace", "SweepSpec",
     "TrialReporter", "TrialStopped", "WorkerState", "best_so_far", "best_trial", "budget_problem",
     "build_spec", "create_sweep", "describe_space", "finalize", "format_trials",
     "load_space_file", "load_study", "make_pruner", "make_sampler", "optuna_storage", "parse_space",
-    "launch_detached", "promote_best", "run_local", "run_trials", "start_sweep", "stop_sweep",
-    "sweep_status", "trial_config", "trial_status", "trials_frame", "validate_settings", "worker_main",
+    "promote_best", "run_trials", "start_sweep", "stop_sweep",
+    "sweep_status", "trial_config", "trial_status", "trials_frame", "validate_settings",
 ]
 
 
@@ -59,7 +60,6 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what type checkers and editors see
-    from core.sweep.driver import launch_detached, run_local, worker_main
     from core.sweep.lifecycle import create_sweep, finalize, start_sweep, stop_sweep
     from core.sweep.report import (
         best_so_far,

@@ -24,7 +24,7 @@ from typing import Any
 import optuna
 
 from core.errors import ConfigError, WorkbenchError
-from core.jobs import warm_up, worker_label
+from core.jobs import worker_label
 from core.jobs.queue import sweep_tag
 from core.store import Store, SweepRecord
 from core.store.claims import ClaimedRun
@@ -110,6 +110,7 @@ def run_trials(
     sweep's seed and its trial number, not on the worker (:class:`core.sweep.study.PerTrialSeed`).
     """
     from core.registry import load_components
+    from core.runs import warm_up  # imports torch: only in a process that trains
 
     load_components()
     warm_up()

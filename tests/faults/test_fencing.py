@@ -63,9 +63,9 @@ def _env(home: Path, url: str, artifacts: Path) -> dict[str, str]:
 
 
 def _worker(env: dict[str, str], log: Path, host: str | None = None) -> subprocess.Popen[bytes]:
-    """``python -m core.jobs --once`` (train one run, then exit), on another hostname if asked;
+    """``python -m core.workers --once`` (train one run, then exit), on another hostname if asked;
     the returned process is the worker itself (unshare and sh exec into it)."""
-    cmd = [sys.executable, "-m", "core.jobs", "--once", "--poll", "0.1"]
+    cmd = [sys.executable, "-m", "core.workers", "--once", "--poll", "0.1"]
     if host is not None:
         cmd = ["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh", *cmd]
     with log.open("wb") as out:

@@ -146,7 +146,7 @@ def test_two_nodes_train_one_run(store) -> None:
 #        within seconds, and nothing is left behind ------------------------------------------------
 @pytest.mark.faults
 def test_a_killed_rank_fails_the_run_and_leaves_no_process(store) -> None:
-    from core.jobs import worker_loop
+    from core.workers import worker_loop
 
     assert main(["train", *TINY_LM, "--queue", "--set", "training.max_steps=100000",
                  "--set", "training.eval_every=50", "--set", "training.nproc_per_node=2"]) == 0

@@ -17,17 +17,9 @@ import pytest
 
 from core.cli import main
 from core.config import RunConfig, default_config, validate_config
-from core.jobs import (
-    RESUME_KEY,
-    Supervisor,
-    checkpoint_step,
-    mark_orphans,
-    queue_run,
-    request_resume,
-    stop_run,
-    worker_loop,
-)
+from core.jobs import RESUME_KEY, checkpoint_step, mark_orphans, queue_run, request_resume, stop_run
 from core.store import Run, Store
+from core.workers import Supervisor, worker_loop
 from tests.conftest import wait_until as _wait
 
 REPO = Path(__file__).resolve().parents[2]
@@ -208,7 +200,7 @@ def test_worker_stops_its_run_when_the_app_dies(store: Store, workbench_home: Pa
     run = queue_run(store, _config(5000, 20))
     app = subprocess.Popen(
         [sys.executable, "-c", (
-            "import sys, time; from pathlib import Path; from core.jobs import Supervisor; "
+            "import sys, time; from pathlib import Path; from core.workers import Supervisor; "
             "s = Supervisor(sys.argv[1], Path(sys.argv[2]), max_workers=1); s.ensure_workers(); "
             "print(s.workers[0].pid, flush=True); time.sleep(300)"
         ), store.url, str(workbench_home)],
@@ -306,7 +298,7 @@ def test_gpus_are_placed_one_training_each_and_a_ddp_run_gets_its_own(
     a run for two processes gets a worker holding two free GPUs and a plain run one other GPU;
     no GPU is given twice."""
     from core.config import apply_overrides
-    from core.jobs import supervisor as supervisor_module
+    from core.workers import supervisor as supervisor_module
 
     monkeypatch.setattr(supervisor_module, "visible_gpus", lambda: ["0", "1", "2"])
     wide = queue_run(store, validate_config(apply_overrides(_config(30, 30).to_dict(), {"training.nproc_per_node": 2})),

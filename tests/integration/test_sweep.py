@@ -30,6 +30,7 @@ from core.config import default_config, validate_config
 from core.errors import ConfigError
 from core.store import Store, SweepRecord
 from core.sweep.settings import spec_keywords
+from core.workers.sweeps import run_local
 from tests.conftest import wait_until as _wait
 
 HOST = socket.gethostname()
@@ -393,7 +394,7 @@ def _worker_pid_of_running_trial(store: Store, sweep: SweepRecord, min_step: int
 
 def _drive(store: Store, sweep: SweepRecord) -> tuple[threading.Thread, list[SweepRecord]]:
     result: list[SweepRecord] = []
-    thread = threading.Thread(target=lambda: result.append(sw.run_local(store, sweep.id, 1, poll_s=0.2)))
+    thread = threading.Thread(target=lambda: result.append(run_local(store, sweep.id, 1, poll_s=0.2)))
     thread.start()
     return thread, result
 
@@ -465,7 +466,8 @@ def test_promote_best_queues_a_full_run_from_the_best_config(store: Store) -> No
 def test_one_supervisor_trains_queued_runs_and_sweep_trials_under_one_cap(store: Store) -> None:
     """Sweep trials take the machine's workers like queued runs (which go first), and the one
     cap (max_workers) holds for both: never two trainings at once with a cap of one."""
-    from core.jobs import Supervisor, queue_run
+    from core.jobs import queue_run
+    from core.workers import Supervisor
 
     spec = sw.build_spec(_base(), {"optimizer.lr": {"choices": [0.001, 0.01]}}, method="grid", workers=2)
     sweep = sw.start_sweep(store, sw.create_sweep(store, spec).id)
@@ -495,7 +497,7 @@ LR = {"optimizer.lr": {"low": 5e-4, "high": 5e-2, "log": True}}
 def _through_the_workers(store: Store, *specs: sw.SweepSpec) -> list[list[optuna.trial.FrozenTrial]]:
     """Start the sweeps and let one supervisor's workers train them (as `lmwb ui`'s do), up to
     the largest ``workers`` setting at once; each sweep's trials, by trial number."""
-    from core.jobs import Supervisor
+    from core.workers import Supervisor
 
     sweeps = [sw.start_sweep(store, sw.create_sweep(store, spec).id) for spec in specs]
     workers = max(spec.workers for spec in specs)

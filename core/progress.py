@@ -1,4 +1,7 @@
-"""The CLI's training progress: a tqdm bar on a terminal, a plain line every ~5% in a log."""
+"""Training progress in a terminal: a tqdm bar, or a plain line every ~5% in a log.
+
+A trainer callback that `lmwb train` / `resume` and the ranks of a multi-process run (which
+print rank 0's progress) are given; a low module, so that no layer imports the CLI for it."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The worker: a process that claims queued runs one at a time and trains them.
 
-:func:`worker_loop` is its body (``python -m core.jobs`` or ``lmwb worker``); a failing run
+:func:`worker_loop` is its body (``python -m core.workers`` or ``lmwb worker``); a failing run
 never takes the worker down. :func:`run_worker` adds the parent-death watch a supervised
 worker needs; :func:`main` is the process entry point the supervisor starts.
 
@@ -29,7 +29,6 @@ import contextlib
 import gc
 import logging
 import os
-import select
 import signal
 import sys
 import threading
@@ -41,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from core.errors import RunNotFound, WorkbenchError
 from core.jobs.liveness import reap_orphans, worker_label
 from core.jobs.queue import RACE_TAG_PREFIX, RESUME_KEY
-from core.run_guard import RUN_HEARTBEAT_S, StopEvent
+from core.run_guard import RUN_HEARTBEAT_S, StopEvent, watch_parent
 from core.store import Run, Store
 from core.store.claims import Claim, ClaimedRun, ClaimLost
 
@@ -82,6 +81,7 @@ def worker_loop(
     :func:`core.runs.execute_run` and the worker moves on.
     """
     from core.registry import load_components
+    from core.runs import warm_up  # torch: loaded when the worker starts, not when it is imported
 
     load_components()  # pay imports and registration before the first claim, not after it
     warm_up()
@@ -144,23 +144,6 @@ def _train_a_sweep_trial(store: Store, stop_all: threading.Event) -> bool:
     from core.sweep.trials import WorkerState, run_trials
 
     return run_trials(store, demand[0][0], max_trials=1, state=WorkerState(shutdown=stop_all)) > 0
-
-
-def warm_up() -> None:
-    """One tiny optimizer step, so the first real run doesn't pay torch's lazy start-up.
-
-    The first ``Optimizer.step`` in a process imports ``torch._dynamo`` (about 1 s on CPU), and
-    the first classification evaluation imports scikit-learn's metrics; done here, while the
-    worker is idle, both are off the queue-to-first-loss path. Sweep workers use it too.
-    """
-    with contextlib.suppress(Exception):
-        import sklearn.metrics  # noqa: F401  (core.metrics imports it lazily, on first use)
-        import torch
-
-        weight = torch.nn.Parameter(torch.zeros(2))
-        optimizer = torch.optim.AdamW([weight], lr=1e-3)
-        (weight * 2).sum().backward()
-        optimizer.step()
 
 
 def _execute_claimed(
@@ -254,46 +237,12 @@ def _install_signal_handlers(stop_all: threading.Event) -> Any:
     return restore
 
 
-def watch_parent(
-    shutdown: StopEvent, parent_pid: int, parent_fd: int | None = None
-) -> threading.Thread:
-    """Start a daemon thread that requests ``shutdown`` when the parent process dies.
-
-    ``parent_fd``: the read end of a pipe whose write end only the parent holds (EOF the
-    moment the parent exits). The ``os.getppid()`` check once a second catches the rest.
-    """
-
-    def watch() -> None:
-        fd = parent_fd
-        while not shutdown.is_set():
-            if os.getppid() != parent_pid:
-                break
-            if fd is None:
-                time.sleep(1.0)
-                continue
-            try:
-                ready, _, _ = select.select([fd], [], [], 1.0)
-                if ready and not os.read(fd, 64):
-                    break  # EOF: every write end is closed, so the parent is gone
-            except OSError as exc:  # a pipe we cannot watch: fall back to getppid alone
-                log.warning("worker %d: cannot watch fd %d (%s)", os.getpid(), fd, exc)
-                fd = None
-        else:
-            return
-        log.warning("worker %d: parent process %d is gone; stopping", os.getpid(), parent_pid)
-        shutdown.request("the app that started this worker exited")
-
-    thread = threading.Thread(target=watch, name="parent-watch", daemon=True)
-    thread.start()
-    return thread
-
-
 # --------------------------------------------------------------------------------------------
-# The process: python -m core.jobs
+# The process: python -m core.workers
 # --------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m core.jobs", description="An LM Workbench worker: trains queued runs."
+        prog="python -m core.workers", description="An LM Workbench worker: trains queued runs."
     )
     parser.add_argument("--store", help="database URL (default: $LMWB_STORE, else SQLite in the home)")
     parser.add_argument("--home", help="workbench home folder (default: $LMWB_HOME, else ~/.lmwb)")

@@ -25,12 +25,12 @@ from typing import Any
 from optuna.trial import FrozenTrial
 
 from core.jobs import worker_env
-from core.jobs.supervisor import AttachedSupervisor, host_supervisor, machine_supervisor
 from core.store import Store, SweepRecord
 from core.sweep.lifecycle import finalize, start_sweep, stop_sweep
 from core.sweep.spec import SweepSpec
 from core.sweep.study import load_study
 from core.sweep.trials import WorkerState, run_trials
+from core.workers.supervisor import AttachedSupervisor, host_supervisor, machine_supervisor
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The supervisor: the one owner of this machine's worker processes (held by the app).
 
-:class:`Supervisor` starts worker subprocesses (``python -m core.jobs``) lazily while runs are
+:class:`Supervisor` starts worker subprocesses (``python -m core.workers``) lazily while runs are
 queued, caps them at :func:`default_max_workers`, pins each to a GPU when there are several,
 notices within about a second when one dies and marks its run failed with a readable reason,
 and restarts workers while runs are queued.
@@ -26,6 +26,7 @@ from filelock import BaseFileLock, FileLock, Timeout
 
 from core.config import RunConfig, processes_wanted  # no torch: the registry loads on first use
 from core.errors import WorkbenchError
+from core.jobs.environment import worker_env
 from core.jobs.liveness import (
     fail_if_still_running,
     mark_orphans,
@@ -33,14 +34,13 @@ from core.jobs.liveness import (
     worker_label,
 )
 from core.jobs.queue import in_race, queue_run, race_tag
-from core.store import STORE_ENV, Run, Store
+from core.store import Run, Store
 
 log = logging.getLogger(__name__)
 
 MAX_WORKERS_ENV = "LMWB_MAX_WORKERS"
 DEFAULT_IDLE_EXIT_S = 300.0  # supervised workers exit after this long without work
 SUPERVISED_POLL_S = 0.25  # how often a supervised idle worker looks at the queue
-REPO_ROOT = Path(__file__).resolve().parents[2]  # the folder holding core/: workers import from it
 
 
 @dataclass
@@ -79,25 +79,6 @@ def default_max_workers() -> int:
             raise WorkbenchError(f"{MAX_WORKERS_ENV}={raw!r}: expected a whole number >= 1")
         return value
     return max(1, len(visible_gpus()))
-
-
-def worker_env(store_url: str, home: Path) -> dict[str, str]:
-    """The environment of a training process this machine starts (a queue worker here, a sweep
-    worker in core.sweep.driver).
-
-    ``store_url`` is the real URL (with any password): it goes through the environment, never
-    the command line, so ``ps`` never shows it. OpenMP threads that spin while waiting turn tiny
-    CPU models 10-20x slower as soon as anything else (the app itself) wants a core; sleeping
-    waiters cost little, so ``OMP_WAIT_POLICY`` is PASSIVE unless the user set it. ``PYTHONPATH``
-    finds core/ even when the app was started from another folder without an install.
-    """
-    env = dict(os.environ)
-    env[STORE_ENV] = store_url
-    env["LMWB_HOME"] = str(home)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
-    return env
 
 
 def visible_gpus() -> list[str]:
@@ -316,7 +297,7 @@ class Supervisor:
             # thread per core (oversubscribed cores run small models many times slower).
             env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.max_workers))
         cmd = [
-            sys.executable, "-m", "core.jobs", "--home", str(self.home),
+            sys.executable, "-m", "core.workers", "--home", str(self.home),
             "--poll", str(self.poll_s), "--parent-pid", str(os.getpid()),
             "--parent-fd", str(read_fd),
         ]
