@@ -89,3 +89,13 @@ def check_pages(pages_dir: Path | None = None) -> None:
             f"LM Workbench is incomplete: {len(missing)} page file(s) missing from {pages_dir} "
             f"({names}). Reinstall LM Workbench (pip install .) or restore the files."
         )
+
+
+if __name__ == "__main__":  # `lmwb ui` checks an install by path: python app/navigation.py [PAGES_DIR]
+    import sys
+
+    try:
+        check_pages(Path(sys.argv[1]) if len(sys.argv) > 1 else None)
+    except MissingPagesError as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(1)

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.decoding.settings import WORDS_LISTED
 from core.errors import ConfigError, DataError, WorkbenchError
-from core.inspect.settings import WORDS_LISTED
 from core.params import Param
 from core.tokenize import SPECIALS
 

@@ -26,7 +26,6 @@ from core.config import RunConfig, processes_wanted, validate_config
 from core.data.types import DatasetSplits
 from core.decoding import settings as decoding
 from core.device import pick_device, visible_gpu_ids
-from core.distributed.group import Ranks, first_line, is_comm_failure
 from core.errors import DataError, WorkbenchError
 from core.export.live import finish as finish_trackers
 from core.export.live import live_sink
@@ -38,6 +37,7 @@ from core.run_guard import RunGuard, StopEvent
 from core.store import Run, Store
 from core.store.claims import Claim, ClaimedRun, ClaimLost
 from core.strategies import DDP
+from core.strategies.group import Ranks, first_line, is_comm_failure
 from core.tasks.base import EvalResult, Task
 from core.tokenize import Tokenizer, load_tokenizer
 from core.train import Callback, Trainer, TrainResult
@@ -375,7 +375,7 @@ def evaluation_data(
 ) -> tuple[RunConfig, DatasetSplits]:
     """The run's config and a data file read as its validation split (and, since a dataset
     needs one, as training: nothing is trained): what :func:`evaluate_file` scores and
-    ``core.inspect.examples`` lists. Class labels are mapped onto the run's; translation keeps
+    ``core.examples`` lists. Class labels are mapped onto the run's; translation keeps
     every pair and decodes with ``beam`` (default: the run's task.beam_size)."""
     raw = trained.config.to_dict()
     if is_seq2seq(trained.config.task):

@@ -20,7 +20,7 @@ from app.components.run_picker import pick_runs
 from app.components.salience_view import salience_panel, salience_settings
 from app.state import get_store
 from core.errors import WorkbenchError
-from core.inspect.examples import TASKS as EXAMPLE_TASKS
+from core.examples import TASKS as EXAMPLE_TASKS
 from core.runs import TrainedRun
 from core.store import Run
 

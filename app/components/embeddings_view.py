@@ -20,8 +20,8 @@ import streamlit as st
 from app.components.charts import embedding_scatter_figure
 from app.components.forms import param_widget
 from core import embeddings as emb
+from core.decoding.settings import WORDS_LISTED
 from core.errors import WorkbenchError
-from core.inspect.settings import WORDS_LISTED
 from core.runs import TrainedRun
 from core.tokenize import SPECIALS
 

@@ -1,6 +1,6 @@
 """The Examples view (error analysis): every evaluation example of a run, with filters, a
 clickable confusion matrix, slices, the salience of a chosen example and where other runs
-disagree. The table and its views come from ``core.inspect.examples``; nothing here scores.
+disagree. The table and its views come from ``core.examples``; nothing here scores.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from app.components.run_picker import run_label
 from app.components.salience_view import salience_panel, salience_settings
 from app.components.uploads import stored_uploads, uploads_dir
 from app.state import page_path
+from core import examples as ex
 from core.errors import WorkbenchError
-from core.inspect import examples as ex
 from core.metrics import METRICS
 from core.paths import safe_join
 from core.runs import TrainedRun

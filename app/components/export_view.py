@@ -67,8 +67,10 @@ def _model(store: Store, run: Run, key: str) -> None:
                            key=f"{key}.model.out")
     if st.button(f"Export as {name}", key=f"{key}.model", icon=":material/download:"):
         from core.export.models import export_model
+        from core.runs import load_trained
 
-        _show(lambda: export_model(store, run.id, fmt, folder))
+        _show(lambda: export_model(store, run.id, fmt, folder,
+                                   load_run=lambda s, run_id: load_trained(s, run_id, device="cpu")))
 
 
 def _show(action: Callable[[], str]) -> None:

@@ -11,11 +11,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from app.server import MAX_UPLOAD_MB
 from core.data import reading
 from core.data.tables import read_records
 from core.errors import DataError
 from core.paths import safe_join, sanitize_filename, workbench_home
+from core.server import MAX_UPLOAD_MB
 
 UPLOAD_TYPES = ["csv", "tsv", "jsonl", "json", "txt", "gz", "parquet", "arrow"]
 UPLOADS_FOLDER = "uploads"
@@ -30,7 +30,7 @@ def uploads_dir(home: Path | None = None) -> Path:
 
 def upload_limit_mb() -> float:
     """The stricter of the engine's file limit (LMWB_MAX_FILE_MB) and the app's upload limit
-    (app/server.py, the value `lmwb ui` gives Streamlit)."""
+    (core/server.py, the value `lmwb ui` gives Streamlit)."""
     return min(reading.MAX_FILE_MB, float(MAX_UPLOAD_MB))
 
 

@@ -7,8 +7,8 @@ import sys
 from typing import Any
 
 from core.cli.common import add_param_flag, open_store, output_file
+from core.decoding.settings import WORDS_LISTED
 from core.errors import WorkbenchError
-from core.inspect.settings import WORDS_LISTED
 
 
 def cmd_embeddings(args: argparse.Namespace) -> int:

@@ -10,8 +10,10 @@ from core.cli.common import open_store
 
 def cmd_export(args: argparse.Namespace) -> int:
     from core.export.models import export_model
+    from core.runs import load_trained
 
-    print(export_model(open_store(args), args.run, args.format, args.out))
+    print(export_model(open_store(args), args.run, args.format, args.out,
+                       load_run=lambda store, run_id: load_trained(store, run_id, device="cpu")))
     return 0
 
 

@@ -101,7 +101,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _write_examples(args: argparse.Namespace, trained: Any, out: Any, extra: dict[str, str]) -> int:
     """``lmwb eval --examples OUT.csv``: the Explain page's per-example table, and its slices."""
-    from core.inspect.examples import example_table, slices
+    from core.examples import example_table, slices
 
     examples = example_table(trained, args.data, source_path=args.source, target_path=args.target,
                              beam=args.beam_size, **extra)

@@ -1,6 +1,6 @@
 """``lmwb ui``: the browser workbench (a Streamlit server).
 
-The app (``app/main.py``, the pages it declares, the server settings in ``app/server.py``) is
+The app (``app/main.py``, the pages it declares, the server settings in ``core/server.py``) is
 found from where the package is installed, never from the folder the command is started in.
 """
 
@@ -17,22 +17,46 @@ from core.errors import WorkbenchError
 from core.params import shown_text
 
 
+def app_folder() -> Path:
+    """The installed app's folder (``app/``), found by the import system without importing it:
+    the CLI starts the app by path and never imports it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("app")
+    if spec is None or not spec.submodule_search_locations:
+        raise WorkbenchError("LM Workbench is incomplete: its app/ package is missing. Reinstall LM Workbench "
+                             "(pip install .)")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
+
+
 def app_main() -> Path:
     """The installed app's Streamlit entrypoint, ``app/main.py``."""
-    import app  # only its package marker: no Streamlit is imported here
+    return app_folder() / "main.py"
 
-    return Path(app.__file__).resolve().parent / "main.py"
+
+def check_app(pages_dir: Path | None = None) -> None:
+    """Refuse to start an app whose declared pages are missing (a broken install): the app's own
+    check (app/navigation.py), run by path in a process of its own."""
+    import subprocess
+
+    isolate = ["-P"] if sys.version_info >= (3, 11) else []
+    extra = [str(pages_dir)] if pages_dir is not None else []
+    check = subprocess.run([sys.executable, *isolate, str(app_folder() / "navigation.py"), *extra],
+                           capture_output=True, text=True)
+    if check.returncode != 0:
+        lines = check.stderr.strip().splitlines()
+        raise WorkbenchError(lines[-1] if lines else f"the app's page check failed ({check.returncode})")
 
 
 def ui_command(host: str, port: int, *, xsrf: bool = True) -> list[str]:
     """The ``streamlit run`` command line of the app (shared with the browser tests).
 
     Every server setting goes on the command line, where it wins over any ``config.toml`` and
-    ``STREAMLIT_*`` environment variable (app/server.py). ``-P`` (Python 3.11+) keeps the
+    ``STREAMLIT_*`` environment variable (core/server.py). ``-P`` (Python 3.11+) keeps the
     current folder off ``sys.path``, so a ``core/`` or ``pages/`` folder where the command is
     started cannot stand in for the installed ones.
     """
-    from app.server import streamlit_flags
+    from core.server import streamlit_flags
 
     isolate = ["-P"] if sys.version_info >= (3, 11) else []
     return [sys.executable, *isolate, "-m", "streamlit", "run", str(app_main()),
@@ -106,12 +130,12 @@ def exposure_warning(host: str, port: int) -> str | None:
 
 def ignored_streamlit_settings(folders: list[Path]) -> list[str]:
     """Notes for each ``.streamlit/config.toml`` in ``folders`` that sets a security setting
-    `lmwb ui` pins (app/server.py): the file is not wrong, but its value does not apply."""
+    `lmwb ui` pins (core/server.py): the file is not wrong, but its value does not apply."""
     try:
         import tomllib
     except ImportError:  # Python 3.10: nothing to read them with; they do not apply either way
         return []
-    from app.server import SECURITY_OPTIONS
+    from core.server import SECURITY_OPTIONS
 
     notes = []
     for folder in dict.fromkeys(folders):
@@ -140,8 +164,7 @@ def ui_environment(base: dict[str, str]) -> dict[str, str]:
 def cmd_ui(args: argparse.Namespace) -> int:
     import os
 
-    from app.navigation import MissingPagesError, check_pages
-    from app.server import origin
+    from core.server import origin
     from core.store.claims import grace_s
     from core.workers.supervisor import default_max_workers
 
@@ -149,11 +172,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     # The supervisor's settings, refused here in one line before any process starts.
     default_max_workers()
     grace_s()
-    try:
-        check_pages()  # a broken install fails here, not as a shorter menu in the browser
-    except MissingPagesError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    check_app()  # a broken install fails here, not as a shorter menu in the browser
     store = open_store(args)  # a bad --store / --home fails here, with the CLI's message
     env = dict(os.environ)
     if args.store:
@@ -212,7 +231,7 @@ def _serve_with_supervisor_here(store: Any, cmd: list[str], env: dict[str, str])
 
 def register(sub: Any) -> None:
     """Add this module's commands to the ``lmwb`` parser."""
-    from app.server import DEFAULT_HOST, DEFAULT_PORT
+    from core.server import DEFAULT_HOST, DEFAULT_PORT
 
     p = sub.add_parser("ui", help="start the browser workbench")
     p.add_argument("--host", default=DEFAULT_HOST, help=f"bind address (default: {DEFAULT_HOST}, this machine only)")

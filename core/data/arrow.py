@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.data import reading
-from core.data.tables import _cell, _Table
+from core.data.table import Table, cell_text
 from core.errors import DataError
 
 SPLIT_NAMES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
@@ -37,7 +37,7 @@ def _check_size(path: Path, size: int, max_bytes: int | None) -> None:
                               "(set LMWB_MAX_FILE_MB to raise it)")
 
 
-def _to_table(path: Path, fmt: str, ds: Any) -> _Table:
+def _to_table(path: Path, fmt: str, ds: Any) -> Table:
     """A ``datasets.Dataset`` as rows of strings; ClassLabel columns keep their names and an
     unlabelled row (-1, as in GLUE test sets) gets an empty label."""
     from datasets import ClassLabel
@@ -50,13 +50,13 @@ def _to_table(path: Path, fmt: str, ds: Any) -> _Table:
             class_names[name] = list(feature.names)
             data[name] = ["" if v is None or v < 0 else str(v) for v in data[name]]
     n = len(ds)
-    rows = [{c: _cell(data[c][i]) for c in columns} for i in range(n)]
+    rows = [{c: cell_text(data[c][i]) for c in columns} for i in range(n)]
     if not rows:
         raise DataError(path, "no rows in the dataset")
-    return _Table(path, fmt, columns, rows, [None] * n, header=True, class_names=class_names)
+    return Table(path, fmt, columns, rows, [None] * n, header=True, class_names=class_names)
 
 
-def read_arrow_file(path: str | Path, fmt: str, max_bytes: int | None = None) -> _Table:
+def read_arrow_file(path: str | Path, fmt: str, max_bytes: int | None = None) -> Table:
     """One Parquet or Arrow (IPC file or stream) file as a table."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -92,7 +92,7 @@ def is_hub_name(ref: str) -> bool:
     return bool(_HUB_NAME.match(ref.strip())) and not path.exists() and path.suffix.lower() not in _FILE_SUFFIXES
 
 
-def load_splits(ref: str, max_bytes: int | None = None) -> tuple[str, dict[str, _Table]]:
+def load_splits(ref: str, max_bytes: int | None = None) -> tuple[str, dict[str, Table]]:
     """(description, {split: table}) for a ``save_to_disk`` folder or a hub name; the split names
     train / validation (or valid, dev) / test are kept, other splits are left out."""
     ref = ref.strip()
@@ -107,7 +107,7 @@ def load_splits(ref: str, max_bytes: int | None = None) -> tuple[str, dict[str, 
     else:
         raise DataError(ref, "no such folder, and not a Hugging Face hub name (imdb, glue/sst2)")
     parts = {"train": ds} if not hasattr(ds, "keys") else dict(ds)
-    tables: dict[str, _Table] = {}
+    tables: dict[str, Table] = {}
     for name, part in parts.items():
         role = SPLIT_NAMES.get(str(name).lower(), "train" if len(parts) == 1 else None)
         if role is not None and role not in tables:

@@ -12,7 +12,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from core.data.columns import (
     undetected,
 )
 from core.data.reading import MB, read_str, read_text, split_lines
+from core.data.table import Table, cell_text
 from core.data.types import PAIR_MARK
 from core.errors import ConfigError, DataError
 
@@ -44,17 +45,6 @@ _SUFFIX_FORMATS = {
 BINARY_FORMATS = ("parquet", "arrow")  # read through the datasets library (core/data/arrow.py)
 
 # -- records ----------------------------------------------------------------------------------
-
-@dataclass
-class _Table:
-    path: Path
-    fmt: str
-    columns: list[str]
-    rows: list[dict[str, str]]
-    lines: list[int | None] = field(default_factory=list)  # the line each row starts on
-    header: bool = True  # False: a CSV/TSV without a header row (columns are column1, column2...)
-    class_names: dict[str, list[str]] = field(default_factory=dict)  # a column's label names (HF ClassLabel)
-
 
 def detect_format(path: str | Path, text: str | None = None) -> str:
     """csv / tsv / jsonl / txt from the suffix (``.gz`` stripped), else from the content."""
@@ -99,7 +89,7 @@ def _check_header(header: str) -> str:
     return header
 
 
-def _parse_delimited(path: Path, text: str, fmt: str, header: str = "auto") -> _Table:
+def _parse_delimited(path: Path, text: str, fmt: str, header: str = "auto") -> Table:
     if fmt == "tsv":
         # Tabs only, no quoting: SST-2 style sentences contain bare quote characters.
         reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -142,22 +132,10 @@ def _parse_delimited(path: Path, text: str, fmt: str, header: str = "auto") -> _
             )
         rows.append(dict(zip(columns, fields, strict=True)))
         lines.append(line)
-    return _Table(path, fmt, columns, rows, lines, header=named)
+    return Table(path, fmt, columns, rows, lines, header=named)
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _parse_json(path: Path, text: str) -> _Table:
+def _parse_json(path: Path, text: str) -> Table:
     objects: list[tuple[int | None, Any]] = []
     if text.lstrip("\ufeff \t\r\n").startswith("["):
         # A JSON array of objects (what many tools call ".json").
@@ -186,22 +164,22 @@ def _parse_json(path: Path, text: str) -> _Table:
             if key not in seen:
                 seen.add(key)
                 columns.append(key)
-    rows = [{c: _cell(obj.get(c)) for c in columns} for _, obj in objects]
-    return _Table(path, "jsonl", columns, rows, [line for line, _ in objects])
+    rows = [{c: cell_text(obj.get(c)) for c in columns} for _, obj in objects]
+    return Table(path, "jsonl", columns, rows, [line for line, _ in objects])
 
 
-def _parse_txt(path: Path, text: str) -> _Table:
+def _parse_txt(path: Path, text: str) -> Table:
     rows: list[dict[str, str]] = []
     lines: list[int | None] = []
     for i, line in enumerate(split_lines(text), start=1):
         if line.strip():  # blank lines separate paragraphs; they are not examples
             rows.append({"text": line})
             lines.append(i)
-    return _Table(path, "txt", ["text"], rows, lines)
+    return Table(path, "txt", ["text"], rows, lines)
 
 
 def _read_table(path: str | Path, fmt: str = "auto", max_bytes: int | None = None,
-                header: str = "auto") -> _Table:
+                header: str = "auto") -> Table:
     fmt = _check_format(fmt)
     binary = fmt if fmt in BINARY_FORMATS else detect_format(path) if fmt == "auto" else ""
     if binary in BINARY_FORMATS:
@@ -222,7 +200,7 @@ def _read_table(path: str | Path, fmt: str = "auto", max_bytes: int | None = Non
     return table
 
 
-def read_table(path: str | Path, fmt: str = "auto", header: str = "auto") -> _Table:
+def read_table(path: str | Path, fmt: str = "auto", header: str = "auto") -> Table:
     """The whole parsed file (columns, rows, header or not), for the dataset components."""
     return _read_table(path, fmt, header=header)
 
@@ -280,7 +258,7 @@ def _skip_note(count: int, what: str, first: int | None, path: Path) -> str:
     return f"skipped {count} {what} in {path.name}{where}"
 
 
-def text_columns(table: _Table, text_column: str, exclude: str | None = None) -> list[str]:
+def text_columns(table: Table, text_column: str, exclude: str | None = None) -> list[str]:
     """The column(s) holding the text: the ones named (or numbered), else the detected one."""
     if text_column.strip():
         return resolve_columns(table.path, table.columns, text_column, "data.text_column")
@@ -294,12 +272,12 @@ def text_columns(table: _Table, text_column: str, exclude: str | None = None) ->
 
 
 def load_labeled(
-    source: str | Path | _Table, fmt: str = "auto", text_column: str = "", label_column: str = "", *,
+    source: str | Path | Table, fmt: str = "auto", text_column: str = "", label_column: str = "", *,
     header: str = "auto", text_fields: str = "join", separator: str = " ", label_name_column: str = "",
 ) -> Labeled:
     """Texts and their labels from a file (or a table already read). Several text columns are
     joined with ``separator``, or kept as a sentence pair (``text_fields="pair"``)."""
-    table = source if isinstance(source, _Table) else _read_table(source, fmt, header=header)
+    table = source if isinstance(source, Table) else _read_table(source, fmt, header=header)
     if table.fmt == "txt":
         raise DataError(
             table.path, "a plain text file has no labels; use CSV, TSV or JSONL with a label column"
@@ -353,10 +331,10 @@ def load_labeled(
                    row_names=names if name_col is not None else None)
 
 
-def load_corpus(source: str | Path | _Table, fmt: str = "auto", text_column: str = "", *,
+def load_corpus(source: str | Path | Table, fmt: str = "auto", text_column: str = "", *,
                 header: str = "auto", separator: str = " ") -> tuple[Path, str, str | None]:
     """(path, text, column) for language modelling; tables join their text column(s) by lines."""
-    if isinstance(source, _Table):
+    if isinstance(source, Table):
         table = source
     else:
         fmt = _check_format(fmt)

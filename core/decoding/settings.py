@@ -51,6 +51,10 @@ NO_REPEAT_NGRAM = Param("no_repeat_ngram", "int", 0,
 GUESSES = Param("guesses", "int", 5, "Guesses listed for each masked token, most likely first.",
                 low=1, high=1000, sweepable=False, label="Guesses")
 
+# Word vectors (core.embeddings), listed best first like the guesses above: `lmwb embeddings RUN neighbours|analogy -k` and the Playground.
+WORDS_LISTED = Param("top", "int", 10, "How many words to list, best first: a word's nearest neighbours, "
+                     "an analogy's answers.", low=1, high=10_000, sweepable=False, label="Words listed")
+
 SAMPLING: tuple[Param, ...] = (MAX_NEW_TOKENS, TEMPERATURE, GREEDY, TOP_K, TOP_P, SEED)
 TRANSLATION: tuple[Param, ...] = (BEAM_SIZE, LENGTH_PENALTY, MAX_OUTPUT_TOKENS)
 # Length controls matter most for summaries (how much to say, no stutter); translation keeps its three.

@@ -24,9 +24,9 @@ What several processes mean (docs/user-guide.md, "Training on several processes"
 * a rank that dies fails the run: torchrun's agent (``--max-restarts 0``) stops the others,
   and the launcher records which process died and how.
 
-Modules: :mod:`~core.distributed.group` (the process group, DDP, the collectives the trainer
-uses), :mod:`~core.distributed.launch` (torchrun, failures), :mod:`~core.distributed.rank`
-(a rank's process). Importing this package does not import torch.
+Modules: :mod:`~core.distributed.launch` (torchrun, failures), :mod:`~core.distributed.rank`
+(a rank's process); the process group, DDP and the collectives the trainer uses are the DDP
+strategy's (:mod:`core.strategies.group`, below the trainer). Importing this package does not import torch.
 """
 
 from core.distributed.launch import (

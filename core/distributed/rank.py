@@ -34,17 +34,17 @@ from core.errors import ConfigError, WorkbenchError
 
 if TYPE_CHECKING:
     from core.config import RunConfig
-    from core.distributed.group import Ranks
     from core.run_guard import StopEvent
     from core.store import Store
+    from core.strategies.group import Ranks
     from core.train import Callback, TrainResult
 
 
 @contextlib.contextmanager
 def rank_session(training: Mapping[str, Any]) -> Iterator[tuple[Ranks, StopEvent]]:
     """Join the group for a run's ``training`` section; yields (ranks, stop event)."""
-    from core.distributed.group import first_line, is_comm_failure, join, leave
     from core.run_guard import StopEvent, watch_parent
+    from core.strategies.group import first_line, is_comm_failure, join, leave
 
     stop = StopEvent()
     restore = _graceful_signals(stop)
@@ -137,7 +137,7 @@ def _graceful_signals(stop: StopEvent) -> Any:
 
 def write_error_file(exc: BaseException) -> None:
     """Tell torchrun's agent why this rank failed (read back as ``ProcessFailure.message``)."""
-    from core.distributed.group import first_line, is_comm_failure
+    from core.strategies.group import first_line, is_comm_failure
 
     path = os.environ.get("TORCHELASTIC_ERROR_FILE")
     if not path or isinstance(exc, SystemExit) or os.path.exists(path):

@@ -7,6 +7,7 @@ to the format's module and removes a half-written folder when that fails.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +20,16 @@ FORMATS = {
 }
 
 
-def export_model(store: Any, run_ref: str, fmt: str, out: str) -> str:
+def export_model(store: Any, run_ref: str, fmt: str, out: str, *, load_run: Callable[[Any, str], Any]) -> str:
     """Export run ``run_ref`` as ``fmt`` into the new or empty folder ``out``; return a line
-    saying what was written and how it was checked."""
+    saying what was written and how it was checked. ``load_run(store, run_id)``: the trained run
+    on the CPU (:func:`core.runs.load_trained`, passed in by the caller: exports sit below runs)."""
     if fmt not in FORMATS:
         raise WorkbenchError(f"--format {fmt}: unknown; supported: " +
                              "; ".join(f"{k} ({v})" for k, v in FORMATS.items()))
-    from core.runs import load_trained
-
     run = store.get_run(run_ref)
     folder = output_folder(out, store.home)
-    trained = load_trained(store, run.id, device="cpu")
+    trained = load_run(store, run.id)
     if fmt == "hf":
         from core.export.hf_gpt import check_exportable, export_hf
 

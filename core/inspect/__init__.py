@@ -1,6 +1,7 @@
 """Looking inside a trained model, without Streamlit: attention capture, head statistics, the
-attention snapshots saved during training, and (imported on use, not here) salience, error
-analysis, the logit lens and activation patching.
+attention snapshots saved during training, and (imported on use, not here) salience, the logit
+lens and activation patching. It sits below the trainer (which records snapshots); the error
+analysis of a trained run's examples, which loads runs, is :mod:`core.examples`, above.
 
 * :mod:`core.inspect.maps`: the data (:class:`AttentionMaps`, :class:`AttentionCapture`) and its JSON;
 * :mod:`core.inspect.activations`: reading / replacing activations at named hook points, the one
@@ -9,7 +10,6 @@ analysis, the logit lens and activation patching.
 * :mod:`core.inspect.heads`: per-head summaries and the alignment read-out;
 * :mod:`core.inspect.snapshots`: the per-evaluation recorder the trainer uses, and its files;
 * :mod:`core.inspect.salience`: per-token attributions by Captum (IG, gradient x input);
-* :mod:`core.inspect.examples`: the per-example table, its slices, and where runs disagree;
 * :mod:`core.inspect.lens`: the logit lens; :mod:`core.inspect.patching`: activation patching.
 
 Drawing any of it (bertviz, plotly) is the app's business: ``app/components/``.

@@ -15,6 +15,3 @@ STEPS = Param("steps", "int", 50, "Integrated Gradients: points on the path from
 COMPLETENESS_TOLERANCE = 0.05  # IG attributions within 5% of the output's change count as complete
 FLAT_OUTPUT = 1e-3  # an output that moves less than this (relative to its size) from baseline to input does not move
 
-# Word vectors (core.embeddings): `lmwb embeddings RUN neighbours|analogy -k` and the Playground.
-WORDS_LISTED = Param("top", "int", 10, "How many words to list, best first: a word's nearest neighbours, "
-                     "an analogy's answers.", low=1, high=10_000, sweepable=False, label="Words listed")

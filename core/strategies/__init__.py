@@ -3,7 +3,7 @@ plugins): the trainer is given one strategy and one precision and calls them at 
 
 * a **strategy** says where the steps run and what the processes agree on: one device
   (:class:`SingleDevice`) or one rank of several (:class:`DDP`, around
-  :class:`core.distributed.group.Ranks`);
+  :class:`core.strategies.group.Ranks`);
 * a **precision** says how a step's forward, backward and optimizer step run: fp32
   (:class:`Precision`) or bf16/fp16 autocast with fp16's loss scaler (:class:`MixedPrecision`);
   :func:`choose_precision` picks one from ``training.precision`` and the device;

@@ -1,4 +1,4 @@
-"""One rank of several: DDP through :class:`core.distributed.group.Ranks`.
+"""One rank of several: DDP through :class:`core.strategies.group.Ranks`.
 
 The ranks meet only where the one-process loop pauses anyway: each loss read-back (one
 all-reduce: loss, tokens, stop and deadline votes) and each evaluation (rank 0's alone; the
@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from core.device import device_label
-from core.distributed.group import Ranks, peer_state_tensors
 from core.strategies.base import ReadBack, Strategy
+from core.strategies.group import Ranks, peer_state_tensors
 
 
 class DDP(Strategy):

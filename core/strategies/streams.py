@@ -2,7 +2,7 @@
 
 Two kinds: the generator its batches are drawn from, and torch's global generators (dropout,
 sampling), seeded by :func:`core.seeding.seed_everything`. Rank 0 draws what a one-process run
-draws; rank r > 0 draws streams of its own (:func:`core.distributed.group.rank_seed`). A
+draws; rank r > 0 draws streams of its own (:func:`core.strategies.group.rank_seed`). A
 checkpoint keeps every rank's (rank 0's under the plain names), so a resume draws the numbers
 the uninterrupted run would have drawn.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from core.distributed.group import rank_seed, rank_states
 from core.seeding import restore_rng_states, rng_states
+from core.strategies.group import rank_seed, rank_states
 
 
 class RandomStreams:

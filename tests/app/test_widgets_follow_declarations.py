@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from core.cli.main import build_parser
 from core.config import default_config, section_params, validate_config
 from core.decoding import settings as decoding
-from core.inspect.settings import WORDS_LISTED
+from core.decoding.settings import WORDS_LISTED
 from core.params import Param
 from core.registry import TASKS
 from core.store import Store

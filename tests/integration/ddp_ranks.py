@@ -33,8 +33,8 @@ def one_step(rank: int, port: int, folder: str) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE="2",
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    from core.distributed.group import join, leave
     from core.strategies import DDP
+    from core.strategies.group import join, leave
     from core.train import Trainer
 
     ranks = join("cpu", "gloo")

@@ -69,7 +69,7 @@ def _free_port() -> int:
 
 # -- (1) one step on 2 ranks = one step on one process over both ranks' batches ------------------
 def test_a_step_on_two_ranks_equals_one_step_over_both_shards(tmp_path: Path) -> None:
-    from core.distributed.group import rank_seed
+    from core.strategies.group import rank_seed
     from core.train import Trainer
     from tests.integration import ddp_ranks
 

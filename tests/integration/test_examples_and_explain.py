@@ -1,4 +1,4 @@
-"""Error analysis (core.inspect.examples) against the task's own evaluation, and the CLI verbs
+"""Error analysis (core.examples) against the task's own evaluation, and the CLI verbs
 that look inside: ``lmwb eval --examples``, ``explain``, ``lens``, ``patch``.
 
 Tiny runs are really trained once for the module, in their own workbench home.
@@ -16,9 +16,9 @@ import pytest
 import sacrebleu
 import torch
 
+from core import examples as ex
 from core.cli import main
 from core.config import apply_overrides, default_config
-from core.inspect import examples as ex
 from core.inspect.patching import DEMO
 from core.runs import evaluate_file, load_trained
 from core.store import Store

@@ -8,7 +8,7 @@ import pytest
 from core.cli import main
 from core.config import default_config, validate_config
 from core.data.summaries import lead
-from core.inspect.examples import example_table, overall_metric
+from core.examples import example_table, overall_metric
 from core.metrics import summarisation_metrics
 from core.runs import create_run, execute_run, load_trained, translate_texts
 from core.store import Store

@@ -20,10 +20,10 @@ import pytest
 import tomllib
 
 import app
-from app import navigation
-from app.server import MAX_UPLOAD_MB, SECURITY_OPTIONS, SERVER_OPTIONS, streamlit_flags
 from core.cli import main
 from core.cli.ui import ui_command
+from core.errors import WorkbenchError
+from core.server import MAX_UPLOAD_MB, SECURITY_OPTIONS, SERVER_OPTIONS, streamlit_flags
 from tests.conftest import REPO, wait_until
 
 DECOY = """[server]
@@ -218,6 +218,14 @@ def _put(port: int, session: str, content: bytes, *, token: str | None, length: 
 
 def test_a_missing_page_stops_lmwb_ui(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(navigation, "PAGES_DIR", tmp_path)
-    assert main(["ui", "--port", "8600"]) == 1
+    """The CLI checks the app by path, in a process of its own: the app's own page check."""
+    from core.cli import ui
+
+    with pytest.raises(WorkbenchError, match=r"incomplete: \d+ page file\(s\) missing from .*home.py"):
+        ui.check_app(pages_dir=tmp_path)
+    ui.check_app()  # the real install: complete
+    real = ui.check_app
+    monkeypatch.setattr(ui, "check_app", lambda: real(pages_dir=tmp_path))
+    monkeypatch.setattr(os, "fork", lambda: pytest.fail("lmwb ui went on to start the server"))
+    assert main(["ui", "--port", "8600"]) == 2
     assert "page file(s) missing" in capsys.readouterr().err

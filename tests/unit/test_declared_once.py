@@ -16,11 +16,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from core import examples as ex
 from core.config import default_config, processes_wanted, validate_config
 from core.decoding import settings as decoding
+from core.decoding.settings import WORDS_LISTED
 from core.errors import WorkbenchError
-from core.inspect import examples as ex
-from core.inspect.settings import WORDS_LISTED
 from core.jobs.queue import (
     RACE_TAG_PREFIX,
     group_tag,

@@ -11,9 +11,9 @@ import torch
 from core.cli import main
 from core.config import TRAINING_PARAMS, default_config, processes_wanted, validate_config
 from core.distributed import torchrun_args
-from core.distributed.group import peer_state_tensors, rank_seed, rank_states, resolve_backend
 from core.distributed.launch import root_cause
 from core.errors import ConfigError, WorkbenchError
+from core.strategies.group import peer_state_tensors, rank_seed, rank_states, resolve_backend
 
 PROCESS_PARAMS = ("nproc_per_node", "nnodes", "dist_backend", "rdzv_endpoint")
 

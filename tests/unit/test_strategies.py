@@ -11,7 +11,6 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from core.distributed.group import Ranks, rank_seed
 from core.strategies import (
     DDP,
     MixedPrecision,
@@ -20,6 +19,7 @@ from core.strategies import (
     SingleDevice,
     choose_precision,
 )
+from core.strategies.group import Ranks, rank_seed
 
 CPU = torch.device("cpu")
 

@@ -1,4 +1,6 @@
-"""The Streamlit server's settings, declared once and shipped with the package.
+"""The Streamlit server's settings, declared once and shipped with the package. In core/ (it
+imports nothing, Streamlit included): the CLI that starts the server and the app that checks
+uploads both read it, and the CLI never imports the app.
 
 ``lmwb ui`` (``core/cli/ui.py``) passes every one of them to ``streamlit run`` as a command-line
 flag, which Streamlit ranks above any ``config.toml`` (``~/.streamlit`` or the folder the app
