@@ -78,7 +78,7 @@ def _release_supervisor(supervisor: WorkerPool) -> None:
 def _cached_supervisor(url: str | None, home: str, no_workers: bool) -> WorkerPool:
     if no_workers:
         return _NoWorkers()
-    from core.workers.supervisor import host_supervisor
+    from core.workers.host import host_supervisor
 
     store = _cached_store(url, home)
     # The home's one supervisor: `lmwb ui`'s supervisor process hosts it (it marked orphans and

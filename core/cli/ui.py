@@ -189,7 +189,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     if os.name != "posix":
         return _serve_with_supervisor_here(store, cmd, env)
     # The machine's supervisor starts now, beside the server: orphaned runs are marked and
-    # queued runs start at once, before any browser tab opens (core.workers.supervisor.serve).
+    # queued runs start at once, before any browser tab opens (core.workers.host.serve).
     import select
 
     read_fd, write_fd = os.pipe()
@@ -199,7 +199,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
         os.close(write_fd)
         os.close(ready_r)
         os.setsid()  # a Ctrl-C in the terminal stops the server; the pipe then stops this
-        from core.workers.supervisor import serve
+        from core.workers.host import serve
 
         os._exit(serve(store.connect_url, store.home, read_fd, ready_fd=ready_w))
     os.close(read_fd)
@@ -219,7 +219,7 @@ def _serve_with_supervisor_here(store: Any, cmd: list[str], env: dict[str, str])
     waits for the server."""
     import subprocess
 
-    from core.workers.supervisor import host_supervisor
+    from core.workers.host import host_supervisor
 
     supervisor = host_supervisor(store.connect_url, store.home, keep_warm=True)
     supervisor.prewarm()

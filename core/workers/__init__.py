@@ -9,17 +9,18 @@ Modules
       processes (:func:`host_supervisor`: hosted by `lmwb ui`'s supervisor process, else the
       app, else `lmwb sweep start`; others attach); starts workers while runs are queued or
       sweeps want trials, notices within about a second when one dies and fails its run.
+    * :mod:`~core.workers.host`: which process hosts a home's supervisor (a file lock), and
+      :func:`~core.workers.host.serve`, `lmwb ui`'s supervisor process.
     * :mod:`~core.workers.sweeps`: a sweep on this machine (:func:`run_local`,
       :func:`launch_detached`, :func:`worker_main`): the supervisor's workers train its trials.
 """
 
+from core.workers.host import AttachedSupervisor, host_supervisor
 from core.workers.supervisor import (
     MAX_WORKERS_ENV,
-    AttachedSupervisor,
     Supervisor,
     WorkerInfo,
     default_max_workers,
-    host_supervisor,
     visible_gpus,
 )
 from core.workers.worker import run_worker, worker_loop

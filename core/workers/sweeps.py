@@ -30,7 +30,7 @@ from core.sweep.lifecycle import finalize, start_sweep, stop_sweep
 from core.sweep.spec import SweepSpec
 from core.sweep.study import load_study
 from core.sweep.trials import WorkerState, run_trials
-from core.workers.supervisor import AttachedSupervisor, host_supervisor, machine_supervisor
+from core.workers.host import AttachedSupervisor, host_supervisor, machine_supervisor
 
 log = logging.getLogger(__name__)
 

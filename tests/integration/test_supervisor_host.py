@@ -11,18 +11,14 @@ import sys
 from pathlib import Path
 
 from core.store import Store
-from core.workers.supervisor import (
-    AttachedSupervisor,
-    Supervisor,
-    host_supervisor,
-    machine_supervisor,
-)
+from core.workers.host import AttachedSupervisor, host_supervisor, machine_supervisor
+from core.workers.supervisor import Supervisor
 from tests.conftest import REPO, wait_until
 
 HOST = """
 import sys, time
 from pathlib import Path
-from core.workers.supervisor import Supervisor, host_supervisor
+from core.workers.host import Supervisor, host_supervisor
 s = host_supervisor(sys.argv[1], Path(sys.argv[2]), idle_exit_s=5.0)
 print("host" if isinstance(s, Supervisor) else "attached", flush=True)
 time.sleep(600)
