@@ -104,15 +104,19 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
-def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
+def wait_until(
+    check: Callable[[], Any], timeout: float, what: str, explain: Callable[[], str] | None = None,
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout``
+    (and what ``explain`` says about the state then)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
         if value:
             return value
         time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+    detail = f"\n{explain()}" if explain is not None else ""
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{detail}")
 
 
 # -- PostgreSQL, for the tests of several machines sharing one store -----------------------------

@@ -42,8 +42,17 @@ def _env(home: Path) -> dict[str, str]:
 
 
 def _worker(home: Path) -> subprocess.Popen[bytes]:
+    log = (home / "worker.log").open("ab")  # read back when a wait times out
     return subprocess.Popen([sys.executable, "-m", "core.cli", "worker"], env=_env(home),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+def _what_happened(store: Store, home: Path, run_id: str) -> str:
+    run = store.get_run(run_id)
+    events = "\n".join(f"  {e.level}: {e.message}" for e in store.events(run_id, limit=8))
+    log = (home / "worker.log").read_text(errors="replace")[-3000:]
+    return (f"run {run_id} is {run.status} (error: {run.error}; checkpoint step "
+            f"{checkpoint_step(store.run_dir(run_id))})\nlast events:\n{events}\nworker log:\n{log}")
 
 
 def _kill_while_training(store: Store, home: Path, run_id: str) -> int:
@@ -53,15 +62,15 @@ def _kill_while_training(store: Store, home: Path, run_id: str) -> int:
     worker = _worker(home)
     try:
         wait_until(lambda: store.get_run(run_id).status == "running"
-                   and (checkpoint_step(store.run_dir(run_id)) or 0) > before, 90,
-                   "the worker to train past a new checkpoint")
+                   and (checkpoint_step(store.run_dir(run_id)) or 0) > before, 180,
+                   "the worker to train past a new checkpoint",
+                   explain=lambda: _what_happened(store, home, run_id))
     finally:
         worker.kill()
         worker.wait()
     return worker.pid
 
 
-@pytest.mark.slow
 @pytest.mark.slow
 def test_a_killed_standalone_worker_is_noticed_by_any_command_and_resume_continues(
     store: Store, workbench_home: Path, capsys: pytest.CaptureFixture[str],
@@ -86,7 +95,8 @@ def test_a_killed_standalone_worker_is_noticed_by_any_command_and_resume_continu
     store.update_run(run.id, config=_config(**{"training.max_steps": store.last_step(run.id) + 5}).to_dict())
     worker = _worker(workbench_home)
     try:
-        wait_until(lambda: store.get_run(run.id).status == "completed", 90, "the resumed run to complete")
+        wait_until(lambda: store.get_run(run.id).status == "completed", 180, "the resumed run to complete",
+                   explain=lambda: _what_happened(store, workbench_home, run.id))
     finally:
         worker.terminate()
         worker.wait(timeout=30)
