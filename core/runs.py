@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -72,11 +72,18 @@ def warm_up() -> None:
         optimizer.step()
 
 
-class RunLog:
+class EventLog(Protocol):
+    """Where a run's log lines go: the store, or the store as the run's claim holder sees it
+    (:class:`ClaimedRun`, whose writes are fenced)."""
+
+    def log_event(self, run_id: str, level: str, message: str) -> None: ...
+
+
+class RunLog(Callback):
     """Trainer callback that writes what happened to the run's log: the start (device,
     precision, size, data, notes), each evaluation and checkpoint, a stop seen, the end."""
 
-    def __init__(self, store: Store, run_id: str, checkpoints: bool) -> None:
+    def __init__(self, store: EventLog, run_id: str, checkpoints: bool) -> None:
         self.store, self.run_id, self.checkpoints = store, run_id, checkpoints
 
     def on_start(self, info: dict[str, Any]) -> None:
