@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 HOST ?= 127.0.0.1
 PORT ?= 8501
 
-.PHONY: install install-dev run test faults wheel-check lint bench clean
+.PHONY: install install-dev run test checks faults wheel-check lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,16 @@ run: install
 
 # Two test processes (pytest-xdist): much of the suite waits on worker processes, servers and
 # browsers, so two keep the cores busy; each process trains with one torch thread.
-test: install-dev
+# The static checks run first: a layer violation or a type error fails `make test` before any test.
+test: checks
 	$(PY) -m pytest -n auto --maxprocesses 2
+
+# The import layers (lint-imports: the contracts in [tool.importlinter], pyproject.toml; a broken
+# one is printed with the import chain that breaks it) and the type check over core/ (mypy:
+# [tool.mypy]; each error names its file and line).
+checks: install-dev
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 # The fault scenarios alone (killed workers, apps and ranks, NaN, full and read-only disks, hostile
 # files, path escapes, frozen workers): tests/faults/ and every test marked `faults`.
@@ -60,7 +68,7 @@ wheel-check: install-dev
 	echo "wheel-check: lmwb ui from that venv, every page in Chromium"; \
 	LMWB_WHEEL_VENV="$$tmp/venv" $(PY) -m pytest tests/wheel -m wheel -p no:cacheprovider
 
-lint: install-dev
+lint: checks
 	$(VENV)/bin/ruff check .
 
 bench: install

@@ -193,7 +193,7 @@ def _unwrap(model: nn.Module) -> nn.Module:
     it, or whether they compiled."""
     while True:
         if hasattr(model, "_orig_mod"):
-            model = model._orig_mod
+            model = model.get_submodule("_orig_mod")
         elif isinstance(model, DistributedDataParallel):
             model = model.module
         else:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import difflib
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,7 +160,7 @@ def own_settings_text(config: RunConfig) -> str:
     return f"{config.arch} brings its own settings: {', '.join(used)} (--set them to change)" if used else ""
 
 
-def with_architecture_settings(base: dict[str, dict[str, Any]], arch: str | None, keep: set[str] = frozenset()) -> dict[str, dict[str, Any]]:
+def with_architecture_settings(base: dict[str, dict[str, Any]], arch: str | None, keep: AbstractSet[str] = frozenset()) -> dict[str, dict[str, Any]]:
     """``base`` with ``arch``'s settings, except the ``section.key`` names in ``keep``."""
     out = copy.deepcopy(base)
     for section, values in architecture_settings(arch).items():

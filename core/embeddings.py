@@ -21,6 +21,8 @@ from torch import nn
 
 from core.decoding.settings import WORDS_LISTED
 from core.errors import ConfigError, DataError, WorkbenchError
+from core.models.base import WordVectors
+from core.models.embeddings import TokenEmbedding
 from core.params import Param
 from core.tokenize import SPECIALS
 
@@ -72,7 +74,7 @@ def _top(scores: np.ndarray, vocab: Sequence[str], k: int, exclude: set[int]) ->
     k = min(k, int(np.isfinite(scores).sum()))
     best = np.argpartition(-scores, k - 1)[:k] if k > 0 else np.zeros(0, dtype=int)
     best = best[np.argsort(-scores[best], kind="stable")]
-    return [(vocab[i], float(scores[i])) for i in best]
+    return [(vocab[int(i)], float(scores[i])) for i in best]
 
 
 def nearest_neighbours(vectors: Vectors, vocab: Sequence[str], word: str, k: int = WORDS_LISTED.default) -> list[tuple[str, float]]:
@@ -220,8 +222,7 @@ def load_word2vec_text(path: str | Path) -> tuple[list[str], np.ndarray]:
     try:
         lines = raw.decode("utf-8").splitlines()
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(path, "not UTF-8 text", line) from None
+        raise DataError(path, "not UTF-8 text", raw[: exc.start].count(b"\n") + 1) from None
     words: list[str] = []
     rows: list[np.ndarray] = []
     declared: tuple[int, int] | None = None
@@ -284,7 +285,7 @@ def attach_pretrained(task: Task, model: nn.Module) -> nn.Module:
         return model
     backbone = getattr(model, "backbone", model)
     tokens = getattr(backbone, "tokens", None)
-    if not hasattr(tokens, "load_vectors"):
+    if not isinstance(tokens, TokenEmbedding):
         raise ConfigError(
             "task.pretrained_embeddings", path, f"an architecture with a token embedding ({task.config.arch} has none)",
         )
@@ -319,7 +320,7 @@ def run_vectors(trained: TrainedRun) -> tuple[list[str], np.ndarray]:
     """(vocab, vectors) of a trained run: a word-vector model's vectors, or any model's token
     embedding (so a classifier's learnt embedding can be inspected and exported too)."""
     model = trained.model
-    if hasattr(model, "vectors"):
+    if isinstance(model, WordVectors):
         matrix = model.vectors()
     else:
         backbone = getattr(model, "backbone", model)

@@ -27,9 +27,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from core import registry
 from core.errors import WorkbenchError
 from core.models.base import evaluating
+from core.tasks.base import task_class
 
 TASKS = ("classification", "translation", "summarisation")
 TEXT = {"classification": "text", "translation": "source", "summarisation": "source"}
@@ -55,7 +55,7 @@ class Examples:
     def metric(self) -> str:
         """The metric the slices report: the task's own (``Task.default_metric``), computed over
         the examples as the run's evaluation computes it."""
-        return registry.TASKS.get(self.task).factory.default_metric
+        return task_class(self.task).default_metric
 
 
 def example_table(trained: Any, path: str | Path | None = None, *, source_path: str | Path | None = None,

@@ -130,7 +130,7 @@ def load_backbone(model: nn.Module, parent: Parent, config: RunConfig) -> None:
     state = {k[len(prefix):]: v for k, v in read_tensors(folder / "model.safetensors").items() if k.startswith(prefix)}
     if not state:
         raise ConfigError("task.init_from_run", parent.id, "a run whose model has a backbone", reason="nothing to load")
-    backbone: nn.Module = model.backbone  # type: ignore[assignment]
+    backbone = model.get_submodule("backbone")
     own = backbone.state_dict()
     for key, value in list(state.items()):
         if key.endswith(_POSITIONS_KEY) and key in own and value.shape[0] != own[key].shape[0]:

@@ -56,7 +56,7 @@ def adam(model: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
     return _adam_family(torch.optim.Adam, model, p)
 
 
-def _adam_family(cls: type[torch.optim.Optimizer], model: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
+def _adam_family(cls: type[torch.optim.Adam] | type[torch.optim.AdamW], model: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
     return cls(_param_groups(model, p["weight_decay"]), lr=p["lr"], betas=(p["beta1"], p["beta2"]), eps=p["eps"])
 
 

@@ -70,6 +70,9 @@ class ProgressPrinter:
             lines = [line if len(line) <= 160 else line[:159] + "…" for line in details["sample"].splitlines()[:9]]
             self._print("sample: " + "\n        ".join(lines))
 
+    def on_stop(self, step: int, by: str) -> None:
+        """Nothing: the end's line says the run stopped, and why."""
+
     def on_end(self, result: Any) -> None:
         if self.bar is not None:
             self.bar.update(result.step - self.bar.n)  # the step it ended at, logged or not

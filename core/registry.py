@@ -10,10 +10,12 @@ import importlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from core.errors import ConfigError, WorkbenchError
 from core.params import Param
+
+F = TypeVar("F", bound=Callable[..., Any])  # a registered factory keeps its own type
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,8 @@ class Registry:
         help: str = "",
         check: Callable[[dict[str, Any]], str | None] | None = None,
         **meta: Any,
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
+    ) -> Callable[[F], F]:
+        def decorate(factory: F) -> F:
             if name in self._items:
                 raise ValueError(f"{self.kind} {name!r} registered twice")
             doc = help or (factory.__doc__ or "").strip().split("\n")[0]

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -41,6 +41,11 @@ from core.strategies.group import Ranks, first_line, is_comm_failure
 from core.tasks.base import EvalResult, Task
 from core.tokenize import Tokenizer, load_tokenizer
 from core.train import Callback, Trainer, TrainResult
+
+if TYPE_CHECKING:  # checked by the run's task name below, not imported: importing registers components
+    from core.tasks.classification import ClassificationTask
+    from core.tasks.language_model import LanguageModelTask
+    from core.tasks.translation import TranslationTask
 
 
 def create_run(
@@ -72,11 +77,18 @@ def warm_up() -> None:
         optimizer.step()
 
 
-class RunLog:
+class EventLog(Protocol):
+    """Where a run's log lines go: the store, or the store as the run's claim holder sees it
+    (:class:`ClaimedRun`, whose writes are fenced)."""
+
+    def log_event(self, run_id: str, level: str, message: str) -> None: ...
+
+
+class RunLog(Callback):
     """Trainer callback that writes what happened to the run's log: the start (device,
     precision, size, data, notes), each evaluation and checkpoint, a stop seen, the end."""
 
-    def __init__(self, store: Store, run_id: str, checkpoints: bool) -> None:
+    def __init__(self, store: EventLog, run_id: str, checkpoints: bool) -> None:
         self.store, self.run_id, self.checkpoints = store, run_id, checkpoints
 
     def on_start(self, info: dict[str, Any]) -> None:
@@ -239,7 +251,7 @@ def predict_texts(trained: TrainedRun, texts: list[str]) -> list[dict[str, float
     """Class probabilities per text, keyed by class name."""
     if trained.config.task != "classification":
         raise WorkbenchError(f"run {trained.run.id} is a {trained.config.task} run; predict needs classification")
-    probs = trained.task.predict_proba(trained.model, texts)  # type: ignore[attr-defined]
+    probs = cast("ClassificationTask", trained.task).predict_proba(trained.model, texts)
     names = trained.task.state["label_names"]
     return [{names[j]: float(p[j]) for j in range(len(names))} for p in probs]
 
@@ -251,7 +263,7 @@ def generate_text(
 ) -> str:
     if trained.config.task != "language_model":
         raise WorkbenchError(f"run {trained.run.id} is a {trained.config.task} run; generate needs a language model")
-    return trained.task.sample(  # type: ignore[attr-defined]
+    return cast("LanguageModelTask", trained.task).sample(
         trained.model, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
         top_k=top_k, top_p=top_p, greedy=greedy, seed=seed,
     )
@@ -276,10 +288,10 @@ def translate_texts(
     for name, value in (("min_len", min_len), ("no_repeat_ngram", no_repeat_ngram)):
         if value is not None and value < 0:
             raise WorkbenchError(f"{name} must be at least 0, got {value}")
-    task = trained.task
-    return task.translate(  # type: ignore[attr-defined]
+    task = cast("TranslationTask", trained.task)  # summarisation's is one too
+    return task.translate(
         trained.model, texts, beam_size=beam, max_len=max_len, length_penalty=length_penalty,
-        limits=task.limits(min_len, no_repeat_ngram),  # type: ignore[attr-defined]
+        limits=task.limits(min_len, no_repeat_ngram),
     )
 
 

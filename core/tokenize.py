@@ -33,14 +33,15 @@ class Tokenizer:
     """Base class: vocabulary lookups shared by every kind; subclasses split and join text."""
 
     kind: ClassVar[str] = ""
-    specials: ClassVar[tuple[str, ...]] = SPECIALS
-    pad_id: ClassVar[int] = PAD_ID
-    unk_id: ClassVar[int] = UNK_ID
-    bos_id: ClassVar[int] = BOS_ID
-    eos_id: ClassVar[int] = EOS_ID
+    # Class defaults; a pretrained tokenizer (core.models.hf) sets its own on the instance.
+    specials: tuple[str, ...] = SPECIALS
+    pad_id: int = PAD_ID
+    unk_id: int = UNK_ID
+    bos_id: int = BOS_ID
+    eos_id: int = EOS_ID
     # The masked-LM task's <mask>: <bos> never occurs inside encoded text, so it doubles as one
     # without changing any vocabulary or saved tokenizer (see core/tasks/masked_lm.py).
-    mask_id: ClassVar[int] = BOS_ID
+    mask_id: int = BOS_ID
 
     def __init__(self, params: dict[str, Any]) -> None:
         self.params = dict(params)

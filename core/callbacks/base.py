@@ -1,4 +1,4 @@
-"""The hooks a training run calls (all optional to implement)."""
+"""The hooks a training run calls. Each is optional: a callback implements the ones it needs."""
 
 from __future__ import annotations
 
@@ -9,13 +9,32 @@ if TYPE_CHECKING:
 
 
 class Callback(Protocol):
-    """Hooks for progress displays (CLI bar, tests), the run's log, and the trainer's own parts."""
+    """Hooks for progress displays (CLI bar, tests), the run's log, a sweep's trial reporter.
 
-    def on_start(self, info: dict[str, Any]) -> None: ...
-    def on_log(self, step: int, metrics: dict[str, float]) -> None: ...
-    def on_eval(self, step: int, metrics: dict[str, float], details: dict[str, Any]) -> None: ...
-    def on_stop(self, step: int, by: str) -> None: ...  # a stop seen after ``step``; ``by``: who ("" the store)
-    def on_end(self, result: TrainResult) -> None: ...
+    A class that subclasses it implements the hooks it needs and inherits the others, which do
+    nothing; one that does not (a module that may not import this one) implements all five.
+    The trainer calls a hook only where the object has it, so an object with some of them still
+    works when no type check is asked of it (tests)."""
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        """Set-up is done: device, precision, parameters, data, steps, notes."""
+        return None
+
+    def on_log(self, step: int, metrics: dict[str, float]) -> None:
+        """A logged training step: loss, learning rate, throughput, ETA."""
+        return None
+
+    def on_eval(self, step: int, metrics: dict[str, float], details: dict[str, Any]) -> None:
+        """An evaluation: its validation metrics and details (a sample, ...)."""
+        return None
+
+    def on_stop(self, step: int, by: str) -> None:
+        """A stop seen after ``step``; ``by``: who asked ("" the store)."""
+        return None
+
+    def on_end(self, result: TrainResult) -> None:
+        """The run ended (completed or stopped)."""
+        return None
 
 
 class EvalCallback(Protocol):

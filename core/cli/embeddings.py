@@ -39,7 +39,7 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
         points.to_csv(output_file(args.output, args) if args.output else sys.stdout, index=False, float_format="%.5g")
         if args.output:
             print(f"wrote {len(points):,} points ({args.method}) to {args.output}")
-    else:
+    elif export_to is not None:  # export
         n = emb.export_word2vec_text(export_to, vocab, vectors)
         print(f"wrote {n:,} vectors of dimension {vectors.shape[1]} to {args.words[0]}")
     return 0

@@ -15,7 +15,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     texts = input_texts(args)
     trained = load_trained(open_store(args), args.run, which=args.checkpoint)
     for text, probs in zip(texts, predict_texts(trained, texts), strict=True):
-        best = max(probs, key=probs.get)
+        best = max(probs, key=probs.__getitem__)
         shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(probs.items(), key=lambda kv: -kv[1]))
         print(f"{best}\t({shown})\t{text}")
     return 0
@@ -112,11 +112,11 @@ def _write_examples(args: argparse.Namespace, trained: Any, out: Any, extra: dic
     print(f"{_count(len(examples.table), 'example')} of {source} written to {out}")
     # For generated text, "correct" means the output equals the reference word for word.
     missed = "wrong" if examples.task == "classification" else "not exact"
-    for row in slices(examples).itertuples(index=False):
-        value = getattr(row, metric)
+    for row in slices(examples).to_dict("records"):
+        value = row[metric]
         shown = "-" if value is None else f"{value:.4f}"
-        name = row.value if row.slice == "all" else f"{row.slice} {row.value}"
-        print(f"{name:<32} {_count(row.examples, 'example'):>14}  {metric} {shown}  {missed} {row.wrong}")
+        name = row["value"] if row["slice"] == "all" else f"{row['slice']} {row['value']}"
+        print(f"{name:<32} {_count(row['examples'], 'example'):>14}  {metric} {shown}  {missed} {row['wrong']}")
     return 0
 
 

@@ -128,21 +128,29 @@ def exposure_warning(host: str, port: int) -> str | None:
             "train, delete and download its runs (it has no login); keep it on a network you trust")
 
 
+def _read_toml(path: Path) -> dict[str, Any] | None:
+    """The file's settings; None when it is missing or unreadable, and on Python 3.10, which has
+    no tomllib to read it with (its settings do not apply either way)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        try:
+            return tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeError, tomllib.TOMLDecodeError):
+            return None
+    return None
+
+
 def ignored_streamlit_settings(folders: list[Path]) -> list[str]:
     """Notes for each ``.streamlit/config.toml`` in ``folders`` that sets a security setting
     `lmwb ui` pins (core/server.py): the file is not wrong, but its value does not apply."""
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10: nothing to read them with; they do not apply either way
-        return []
     from core.server import SECURITY_OPTIONS
 
     notes = []
     for folder in dict.fromkeys(folders):
         path = folder / ".streamlit" / "config.toml"
-        try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeError, tomllib.TOMLDecodeError):
+        doc = _read_toml(path)
+        if doc is None:
             continue
         keys = [k for k in SECURITY_OPTIONS if k.split(".", 1)[1] in (doc.get(k.split(".", 1)[0]) or {})]
         if keys:

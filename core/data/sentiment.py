@@ -16,9 +16,13 @@ hands to the classification task (``DatasetSplits.extras["negated"]``) for its
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 def _words(text: str, sep: str | None = None) -> tuple[str, ...]:
@@ -309,7 +313,7 @@ def _z(rng: np.random.Generator, items: tuple[str, ...]) -> str:
     return items[min(int(np.searchsorted(_zipf(len(items)), rng.random())), len(items) - 1)]
 
 
-def _u(rng: np.random.Generator, items: tuple) -> object:
+def _u(rng: np.random.Generator, items: Sequence[T]) -> T:
     return items[int(rng.integers(len(items)))]
 
 
@@ -386,10 +390,10 @@ def clause(rng: np.random.Generator, positive: bool) -> tuple[str, bool]:
         past, base = _u(rng, POS_VERB if positive != negate else NEG_VERB)
         who = _person(rng)
         if negate:
-            how = rng.random()
-            if how < 0.5:
+            roll = rng.random()
+            if roll < 0.5:
                 return f"{who} did not {base} the {thing}", True
-            if how < 0.75 or positive:
+            if roll < 0.75 or positive:
                 return f"{who} never {past} the {thing}", True
             return f"{who} would not recommend it to anyone", True
         adverb = f"{_u(rng, ('really', 'truly', 'simply', 'just', 'absolutely'))} " if rng.random() < 0.3 else ""

@@ -94,9 +94,9 @@ def _parse_delimited(path: Path, text: str, fmt: str, header: str = "auto") -> T
         # Tabs only, no quoting: SST-2 style sentences contain bare quote characters.
         reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
     else:
-        first = text.split("\n", 1)[0]
+        first_line = text.split("\n", 1)[0]
         # Spreadsheets in some locales write ';' separated "CSV".
-        delim = ";" if "," not in first and ";" in first else ","
+        delim = ";" if "," not in first_line and ";" in first_line else ","
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
     records: list[tuple[int, list[str]]] = []
     start = 1
@@ -145,11 +145,11 @@ def _parse_json(path: Path, text: str) -> Table:
             raise DataError(path, f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno) from None
         objects = [(None, obj) for obj in data]
     else:
-        for i, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
+        for i, text_line in enumerate(text.split("\n"), start=1):
+            if not text_line.strip():
                 continue
             try:
-                objects.append((i, json.loads(line)))
+                objects.append((i, json.loads(text_line)))
             except json.JSONDecodeError as exc:
                 raise DataError(
                     path, f"invalid JSON: {exc.msg} (column {exc.colno}); each line must be one JSON object", i

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, overload, runtime_checkable
 
 import torch
 from torch import nn
@@ -20,8 +21,29 @@ from torch import nn
 from core.decoding import settings as decoding
 from core.models.base import evaluating
 
+Tensors = dict[str, torch.Tensor]
 
-def _rows(tensors: dict[str, torch.Tensor] | None, index: torch.Tensor) -> dict[str, torch.Tensor] | None:
+
+@runtime_checkable
+class Translator(Protocol):
+    """What decoding needs of a model: the translation contract (core/models/seq2seq.py)."""
+
+    def encode(self, src_ids: torch.Tensor, src_pad_mask: torch.Tensor | None) -> Tensors: ...
+    def decode_step(self, encoded: Tensors, prefix: torch.Tensor,
+                    state: Tensors | None) -> tuple[torch.Tensor, Tensors | None]: ...
+
+
+def _translator(model: nn.Module) -> Translator:
+    if not isinstance(model, Translator):
+        raise TypeError(f"{type(model).__name__} is not a translation model (it has no encode / decode_step)")
+    return model
+
+
+@overload
+def _rows(tensors: Tensors, index: torch.Tensor) -> Tensors: ...
+@overload
+def _rows(tensors: Tensors | None, index: torch.Tensor) -> Tensors | None: ...
+def _rows(tensors: Tensors | None, index: torch.Tensor) -> Tensors | None:
     return None if tensors is None else {k: v.index_select(0, index) for k, v in tensors.items()}
 
 
@@ -49,7 +71,7 @@ def _repeat_bans(prefix: torch.Tensor, n: int) -> list[tuple[int, int]]:
 
 
 def _step(
-    model: nn.Module, encoded: dict[str, torch.Tensor], prefix: torch.Tensor,
+    model: Translator, encoded: dict[str, torch.Tensor], prefix: torch.Tensor,
     state: dict[str, torch.Tensor] | None, suppress: Sequence[int], eos_id: int = -1,
     limits: Limits = Limits(),
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
@@ -89,12 +111,13 @@ def greedy_translate(
     _check_translate_args(src_ids, max_len)
     with evaluating(model):
         out: list[list[int]] = [[] for _ in range(src_ids.shape[0])]
-        encoded = model.encode(src_ids, src_pad_mask)
+        translator = _translator(model)
+        encoded = translator.encode(src_ids, src_pad_mask)
         alive = torch.arange(src_ids.shape[0], device=src_ids.device)  # original row of each row
         prefix = torch.full((src_ids.shape[0], 1), bos_id, dtype=torch.long, device=src_ids.device)
         state = None
         for _ in range(max_len):
-            logits, state = _step(model, encoded, prefix, state, suppress, eos_id, limits)
+            logits, state = _step(translator, encoded, prefix, state, suppress, eos_id, limits)
             token = logits.argmax(dim=-1)
             prefix = torch.cat([prefix, token[:, None]], dim=1)
             done = token == eos_id
@@ -133,7 +156,8 @@ def beam_search(
     with evaluating(model):
         device, n_src, k = src_ids.device, src_ids.shape[0], beam_size
         finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(n_src)]
-        encoded = _rows(model.encode(src_ids, src_pad_mask), torch.arange(n_src, device=device).repeat_interleave(k))
+        translator = _translator(model)
+        encoded = _rows(translator.encode(src_ids, src_pad_mask), torch.arange(n_src, device=device).repeat_interleave(k))
         alive = torch.arange(n_src, device=device)  # the source of each group of k rows
         prefix = torch.full((n_src * k, 1), bos_id, dtype=torch.long, device=device)
         # All beams start equal: only the first is live, or the k would fill with copies.
@@ -141,7 +165,7 @@ def beam_search(
         scores[:, 0] = 0.0
         state = None
         for step in range(1, max_len + 1):
-            logits, state = _step(model, encoded, prefix, state, suppress, eos_id, limits)
+            logits, state = _step(translator, encoded, prefix, state, suppress, eos_id, limits)
             logp = torch.log_softmax(logits.float(), dim=-1)
             vocab = logp.shape[-1]
             cand = (scores.reshape(-1, 1) + logp).view(len(alive), k * vocab)

@@ -9,6 +9,7 @@ place.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from core.params import Param
 
@@ -61,7 +62,7 @@ TRANSLATION: tuple[Param, ...] = (BEAM_SIZE, LENGTH_PENALTY, MAX_OUTPUT_TOKENS)
 SUMMARISATION: tuple[Param, ...] = (*TRANSLATION, MIN_OUTPUT_TOKENS, NO_REPEAT_NGRAM)
 
 
-def renamed(param: Param, name: str, help: str, **changes: object) -> Param:
+def renamed(param: Param, name: str, help: str, **changes: Any) -> Param:
     """``param`` under another name in another section (a task's sample settings), with the same
     range: the range stays declared once."""
-    return replace(param, **{"name": name, "help": help, "label": "", **changes})  # type: ignore[arg-type]
+    return replace(param, **{"name": name, "help": help, "label": "", **changes})

@@ -64,7 +64,8 @@ def gpt2_state(trained: Any) -> dict[str, torch.Tensor]:
     backbone = trained.model.backbone
 
     def bias(module: torch.nn.Module, size: int) -> torch.Tensor:
-        return module.bias.detach() if getattr(module, "bias", None) is not None else torch.zeros(size)
+        b = getattr(module, "bias", None)
+        return b.detach() if b is not None else torch.zeros(size)
 
     d = backbone.hidden_size
     wte = backbone.tokens.embedding.weight.detach() * backbone.embed_scale

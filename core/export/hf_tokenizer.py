@@ -29,7 +29,7 @@ def hf_tokenizer(tok: Tokenizer) -> Any:
     if kind == "bpe":
         inner = RustTokenizer.from_str(json.dumps(tok.state()["hf_tokenizer"]))
     elif kind in ("char", "word"):
-        vocab = {t: i for i, t in enumerate(tok.itos)}  # type: ignore[attr-defined]
+        vocab = {tok.id_to_token(i): i for i in range(tok.vocab_size)}
         inner = RustTokenizer(models.WordLevel(vocab, unk_token="<unk>"))
         if tok.params.get("lowercase", kind == "word"):
             inner.normalizer = normalizers.Lowercase()

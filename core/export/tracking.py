@@ -52,7 +52,7 @@ def final_metrics(summary: Mapping[str, Any] | None) -> dict[str, float]:
     evaluation (``final/val/accuracy``), the best value of the watched metric
     (``final/best/accuracy`` and its step) and the run's totals (steps, tokens, seconds)."""
     summary = summary or {}
-    out: dict[str, float] = {}
+    out: dict[str, Any] = {}  # kept below: the finite numbers
     for key, value in (summary.get("val") or {}).items():
         out[f"final/val/{key}"] = value
     best = summary.get("best") or {}
@@ -109,7 +109,8 @@ class TensorBoardTracker:
         # What SummaryWriter.add_hparams writes, but into this run's own folder (add_hparams
         # would start a second run in a sub-folder).
         for part in hparams(config_params(config), final):
-            self.writer.file_writer.add_summary(part, step)
+            # torch types file_writer as None, the value its __init__ starts it with
+            self.writer.file_writer.add_summary(part, step)  # type: ignore[attr-defined]
         self.writer.add_text("config", "```\n" + json.dumps(config, indent=1) + "\n```", step)
 
     def close(self, status: str = "completed") -> None:

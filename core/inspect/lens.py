@@ -34,7 +34,7 @@ class GPTParts:
 
     def readout(self, resid: torch.Tensor) -> torch.Tensor:
         """Next-token logits from a residual stream (B, T, D): final LayerNorm, unembedding."""
-        return self.model.lm_head(self.model.backbone.ln_f(resid))  # type: ignore[union-attr,operator]
+        return self.model.get_submodule("lm_head")(self.model.get_submodule("backbone.ln_f")(resid))
 
     def sites(self) -> list[tuple[str, str]]:
         """(hook point, label) for the residual stream entering each block, then leaving the last."""

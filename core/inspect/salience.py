@@ -248,11 +248,11 @@ class _GivenEmbeddings(nn.Module):
         return self.value
 
 
-def _embedding_module(model: nn.Module) -> nn.Embedding:
+def _embedding_module(model: nn.Module) -> nn.Module:
     hf = getattr(model, "hf", None)
     if hf is not None and hasattr(hf, "get_input_embeddings"):
         return hf.get_input_embeddings()
-    return model.backbone.token_embedding  # type: ignore[union-attr,return-value]
+    return model.get_submodule("backbone.token_embedding")
 
 
 def _embedding_path(model: nn.Module) -> str | None:
@@ -272,10 +272,12 @@ def _view(model: nn.Module, path: str, replacement: nn.Module) -> nn.Module:
     root._modules = dict(model._modules)
     new, old = root, model
     for name in parts[:-1]:
-        child = copy.copy(old._modules[name])
-        child._modules = dict(old._modules[name]._modules)  # type: ignore[union-attr]
+        old_child = old._modules[name]
+        assert old_child is not None, path  # a path from named_modules: every step is a module
+        child = copy.copy(old_child)
+        child._modules = dict(old_child._modules)
         new._modules[name] = child
-        new, old = child, old._modules[name]  # type: ignore[assignment]
+        new, old = child, old_child
     new._modules[parts[-1]] = replacement
     return root
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -31,10 +32,24 @@ class Backbone(nn.Module):
     hidden_size: int
     causal: bool = False
 
+    @property
+    def token_embedding(self) -> nn.Embedding:
+        """The token embedding table (what ``tie_weights`` shares); every architecture here has
+        one. One without it raises AttributeError, so ``getattr(b, "token_embedding", None)``
+        still finds none."""
+        raise AttributeError(f"{type(self).__name__} has no token embedding")
+
     def forward(  # pragma: no cover - interface
         self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None
     ) -> BackboneOutput:
         raise NotImplementedError
+
+
+@runtime_checkable
+class WordVectors(Protocol):
+    """A model that is a table of word vectors (word2vec, GloVe): ``vectors()`` is (vocab, dim)."""
+
+    def vectors(self) -> torch.Tensor: ...
 
 
 @contextmanager

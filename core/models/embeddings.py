@@ -24,7 +24,7 @@ class TokenEmbedding(nn.Module):
         self.embedding = nn.Embedding(vocab_size, dim, padding_idx=padding_idx)
 
     @property
-    def weight(self) -> nn.Parameter:
+    def weight(self) -> torch.Tensor:  # a Parameter (torch types an embedding's weight as a Tensor)
         return self.embedding.weight
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
@@ -49,6 +49,9 @@ class PositionalEncoding(nn.Module):
     buffer: it is derived, so checkpoints do not carry it). ``learned``: one trained vector per
     position, as in GPT-2.
     """
+
+    embedding: nn.Embedding  # learned
+    table: torch.Tensor  # sinusoidal (a buffer)
 
     def __init__(self, kind: str, dim: int, max_len: int) -> None:
         super().__init__()

@@ -143,8 +143,8 @@ class MaskedLanguageModel(nn.Module):
         nn.init.zeros_(self.decoder.bias)
         embedding: nn.Embedding | None = getattr(backbone, "token_embedding", None)
         self.tied = embedding is not None and tuple(embedding.weight.shape) == (vocab_size, size)
-        if self.tied:
-            self.decoder.weight = embedding.weight  # type: ignore[union-attr]
+        if embedding is not None and self.tied:
+            self.decoder.weight = embedding.weight
         else:
             nn.init.normal_(self.decoder.weight, std=0.02)
 

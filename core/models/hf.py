@@ -31,7 +31,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import nn
@@ -41,6 +41,9 @@ from core.models.hooks import AttentionPoints
 from core.params import Param, validate_params
 from core.registry import MODELS, TOKENIZERS
 from core.tokenize import Tokenizer, register_kind
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 ARCH = "hf_pretrained"
 TOKENIZER_KIND = "pretrained"
@@ -342,7 +345,7 @@ class HFSequenceClassifier(nn.Module):
     the explicit softmax for that call (SDPA cannot return the weights) and back.
     """
 
-    def __init__(self, hf: nn.Module, head: nn.Module | None = None) -> None:
+    def __init__(self, hf: PreTrainedModel, head: nn.Module | None = None) -> None:
         super().__init__()
         self.hf = hf
         self.head = head
@@ -352,7 +355,7 @@ class HFSequenceClassifier(nn.Module):
     @property
     def backbone(self) -> nn.Module:
         """The pretrained encoder without the head (what ``task.freeze`` acts on)."""
-        return self.hf.base_model  # type: ignore[return-value]
+        return self.hf.base_model
 
     def forward(self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
         mask = None if pad_mask is None else (~pad_mask).long()
@@ -444,12 +447,12 @@ def _mean_pooled(p: dict[str, Any], num_classes: int) -> HFSequenceClassifier:
         raise ConfigError("model.pooling", "mean", "cls: this model's config.json names no hidden size",
                           reason="not possible here")
     drop = getattr(config, "classifier_dropout", None)
-    drop = getattr(config, "hidden_dropout_prob", 0.1) if drop is None else drop
+    rate = getattr(config, "hidden_dropout_prob", 0.1) if drop is None else drop
     linear = nn.Linear(width, num_classes)
     # The initialisation Hugging Face gives a new classification head.
     nn.init.normal_(linear.weight, std=float(getattr(config, "initializer_range", 0.02)))
     nn.init.zeros_(linear.bias)
-    return HFSequenceClassifier(hf, nn.Sequential(nn.Dropout(drop), linear))
+    return HFSequenceClassifier(hf, nn.Sequential(nn.Dropout(rate), linear))
 
 
 def check_sections(sections: dict[str, dict[str, Any]]) -> str | None:

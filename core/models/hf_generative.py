@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -37,6 +37,9 @@ from core.models import hf
 from core.models.hooks import AttentionPoints
 from core.params import validate_params
 from core.tokenize import Tokenizer
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 CAUSAL, SEQ2SEQ = "causal", "seq2seq"
 KIND_OF_TASK = {"language_model": CAUSAL, "translation": SEQ2SEQ, "summarisation": SEQ2SEQ}
@@ -105,7 +108,7 @@ def plain_tokens(tokenizer: Tokenizer) -> Tokenizer:
     return tokenizer
 
 
-def _load(params: dict[str, Any], kind: str, task: str) -> nn.Module:
+def _load(params: dict[str, Any], kind: str, task: str) -> PreTrainedModel:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     hf._quiet_transformers()
@@ -133,14 +136,14 @@ class HFCausalLM(nn.Module):
 
     causal = True
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: PreTrainedModel) -> None:
         super().__init__()
         self.hf = model
         self.attention = AttentionPoints(layers=hf.n_layers(model.config, "num_hidden_layers"))
 
     @property
     def backbone(self) -> nn.Module:
-        return self.hf.base_model  # type: ignore[return-value]
+        return self.hf.base_model
 
     @property
     def context_limit(self) -> int | None:
@@ -177,7 +180,7 @@ class HFSeq2Seq(nn.Module):
     Attention weights pass ``attention.{encoder,decoder,cross}.{i}.hook_pattern``.
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: PreTrainedModel) -> None:
         super().__init__()
         self.hf = model
         config = model.config
@@ -191,7 +194,7 @@ class HFSeq2Seq(nn.Module):
 
     @property
     def backbone(self) -> nn.Module:
-        return self.hf.base_model  # type: ignore[return-value]
+        return self.hf.base_model
 
     def _decoder_input(self, tgt_ids: torch.Tensor) -> torch.Tensor:
         out = tgt_ids.clone()

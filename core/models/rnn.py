@@ -24,7 +24,7 @@ from core.models.embeddings import TokenEmbedding
 from core.params import Param, validate_params
 from core.registry import MODELS
 
-CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+CELLS: dict[str, type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class RecurrentBackbone(Backbone):

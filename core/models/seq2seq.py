@@ -23,7 +23,8 @@ registered in MODELS with ``tasks=("translation",)`` and a factory taking
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -200,7 +201,7 @@ class RNNSeq2Seq(Seq2SeqModel):
         emb = self.drop(self.tgt_tokens(tgt_ids))
         hidden = self._to_rnn(state)
         mask = encoded.get("pad_mask")
-        if self.attention is None:
+        if self.attention is None or self.combine is None:  # no attention (``combine`` comes with it)
             out, hidden = self.decoder(emb, hidden)
         elif self.input_feed:
             outs = []
@@ -248,6 +249,7 @@ class CrossAttentionBlock(Block):
         self.cross = MultiHeadAttention(d_model, n_heads, dropout, bias=bias)
         self.hook_cross_out = HookPoint()
 
+    # Called with the encoder's memory, never in a Block's place: the signature differs on purpose.
     def forward(  # type: ignore[override]
         self, x: torch.Tensor, memory: torch.Tensor, memory_pad_mask: torch.Tensor | None,
     ) -> torch.Tensor:
@@ -284,6 +286,7 @@ class CrossAttentionDecoder(_Transformer):
 
     causal = True
 
+    # Reads the encoder's memory: used by TransformerSeq2Seq, never in a Backbone's place.
     def forward(  # type: ignore[override]
         self, ids: torch.Tensor, memory: torch.Tensor, memory_pad_mask: torch.Tensor | None,
     ) -> torch.Tensor:
@@ -309,7 +312,8 @@ class CrossAttentionDecoder(_Transformer):
         offset = 0 if past is None else past["layer0"].shape[1]
         x = self._embed(ids, offset)
         cache: dict[str, torch.Tensor] = {}
-        for i, block in enumerate(self.blocks):
+        blocks = cast(Iterable[CrossAttentionBlock], self.blocks)  # built with block=CrossAttentionBlock
+        for i, block in enumerate(blocks):
             x, cache[f"layer{i}"] = block.step(x, None if past is None else past[f"layer{i}"], memory, memory_pad_mask)
         return self.ln_f(x), cache
 

@@ -202,7 +202,7 @@ class ClaimedRun:
         self._guarded(run_id, self.store.set_progress, progress)
 
     def set_summary(self, run_id: str, summary: dict[str, Any]) -> dict[str, Any]:
-        return self._guarded(run_id, self.store.set_summary, summary)  # type: ignore[no-any-return]
+        return self._guarded(run_id, self.store.set_summary, summary)
 
     def set_status(self, run_id: str, status: str, error: str | None = None) -> None:
         self._guarded(run_id, self.store.set_status, status, error)
@@ -211,7 +211,7 @@ class ClaimedRun:
         self._guarded(run_id, self.store.update_run, **fields)
 
     def truncate_metrics(self, run_id: str, after_step: int) -> int:
-        return self._guarded(run_id, self.store.truncate_metrics, after_step)  # type: ignore[no-any-return]
+        return self._guarded(run_id, self.store.truncate_metrics, after_step)
 
     def heartbeat(self, run_id: str) -> None:
         self._guarded(run_id, self.store.heartbeat)

@@ -92,6 +92,7 @@ class Database:
         return {"url": self._url.render_as_string(hide_password=False), "home": str(self.home)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        # Unpickled: build the engine again, through the class's own __init__ (Store's too)
         self.__init__(state["url"], Path(state["home"]))  # type: ignore[misc]
 
     def __repr__(self) -> str:

@@ -68,6 +68,7 @@ class Strategy:
     def prepare(self, model: nn.Module, probe_loss: Callable[[], torch.Tensor], compile: bool) -> nn.Module:
         """:meth:`wrap`, then ``torch.compile`` when asked (training.compile)."""
         stepped = self.wrap(model, probe_loss)
+        # torch types compile's result as the callable it was given; for a module it is a module
         return torch.compile(stepped) if compile else stepped  # type: ignore[return-value]
 
     def micro_batch(self, last: bool) -> contextlib.AbstractContextManager[Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -18,6 +18,9 @@ from torch import nn
 from core.device import device_label
 from core.strategies.base import ReadBack, Strategy
 from core.strategies.group import Ranks, peer_state_tensors
+
+if TYPE_CHECKING:
+    from torch.nn.parallel import DistributedDataParallel
 
 
 class DDP(Strategy):
@@ -29,7 +32,7 @@ class DDP(Strategy):
         self.ranks = ranks
         self.device = ranks.device
         self.rank, self.world = ranks.rank, ranks.world
-        self.wrapped: nn.Module | None = None  # the DistributedDataParallel module, once wrapped
+        self.wrapped: DistributedDataParallel | None = None  # the DistributedDataParallel module, once wrapped
         self.rank_devices: list[str] | None = None
         self._peer_states: list[dict[str, torch.Tensor]] | None = None
 
@@ -57,7 +60,7 @@ class DDP(Strategy):
         # Accumulated micro-batches skip DDP's gradient all-reduce except the last one.
         if last or self.wrapped is None:
             return contextlib.nullcontext()
-        return self.wrapped.no_sync()  # type: ignore[operator, no-any-return]
+        return self.wrapped.no_sync()
 
     def read_back(self, window_loss: torch.Tensor, micro_steps: int, tokens: int, stop: bool, late: bool) -> ReadBack:
         # The global batch's loss; a NaN on any rank is a NaN on all.

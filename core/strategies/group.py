@@ -18,7 +18,7 @@ import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
@@ -26,6 +26,9 @@ from torch import nn
 
 from core.device import pick_device
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from torch.nn.parallel import DistributedDataParallel
 
 # How long a rank waits in a collective for the others (an evaluation on rank 0 is the longest
 # wait in normal training). A dead peer is noticed far sooner: Gloo sees its socket close and
@@ -107,7 +110,7 @@ class Ranks:
         return self.device if self.backend == "nccl" else torch.device("cpu")
 
     # -- model -----------------------------------------------------------------------------------
-    def wrap(self, model: nn.Module, probe_loss: Callable[[], torch.Tensor]) -> nn.Module:
+    def wrap(self, model: nn.Module, probe_loss: Callable[[], torch.Tensor]) -> DistributedDataParallel:
         """The DDP wrapper the training step runs through. ``model`` stays the module that is
         evaluated and saved (checkpoints hold no ``module.`` prefix, so any number of ranks can
         resume them). Its parameters are broadcast from rank 0 here; buffers are constants in
@@ -122,7 +125,7 @@ class Ranks:
         ids = [self.device.index] if self.device.type == "cuda" else None
         # Newer torch calls "no buffer broadcast before each forward" forward_sync_buffers.
         newer = "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
-        buffers = {"forward_sync_buffers": False} if newer else {"broadcast_buffers": False}
+        buffers: dict[str, Any] = {"forward_sync_buffers": False} if newer else {"broadcast_buffers": False}
         return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused, **buffers)
 
 

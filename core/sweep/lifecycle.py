@@ -37,6 +37,14 @@ from core.sweep.study import (
 )
 
 
+def _study_direction(direction: str) -> optuna.study.StudyDirection:
+    """A spec's direction (``maximize`` / ``minimize``: :func:`build_spec` resolved ``auto``) as Optuna's."""
+    try:
+        return optuna.study.StudyDirection[direction.upper()]
+    except KeyError:
+        raise WorkbenchError(f"sweep direction {direction!r}: expected maximize or minimize") from None
+
+
 def create_sweep(store: Store, spec: SweepSpec, *, name: str | None = None) -> SweepRecord:
     """Store a validated spec and create its Optuna study in the same database: empty, or
     for a grid with the points to run queued (:func:`_enqueue_grid`)."""
@@ -45,7 +53,7 @@ def create_sweep(store: Store, spec: SweepSpec, *, name: str | None = None) -> S
     spec.study_name = STUDY_PREFIX + record.id
     storage = optuna_storage(store)
     study = optuna.create_study(
-        storage=storage, study_name=spec.study_name, direction=spec.direction,
+        storage=storage, study_name=spec.study_name, direction=_study_direction(spec.direction),
         sampler=optuna.samplers.RandomSampler(),
     )
     if spec.method == "grid":

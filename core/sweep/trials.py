@@ -23,6 +23,7 @@ from typing import Any
 
 import optuna
 
+from core.callbacks import Callback
 from core.errors import ConfigError, WorkbenchError
 from core.jobs import worker_label
 from core.jobs.queue import sweep_tag
@@ -41,7 +42,7 @@ class TrialStopped(WorkbenchError):
     its own: resuming the sweep runs its parameters again)."""
 
 
-class TrialReporter:
+class TrialReporter(Callback):
     """Trainer callback: reports the objective metric at every evaluation to the trial and
     stops the run when the pruner says so (or when the sweep is being stopped)."""
 

@@ -17,7 +17,17 @@ from torch import nn
 
 from core.config import RunConfig
 from core.data.types import DatasetSplits
+from core.models.base import Backbone
+from core.registry import MODELS, TASKS
 from core.tokenize import Tokenizer
+
+
+def task_class(name: str) -> type[Task]:
+    """The class registered as task ``name`` (a task's factory in TASKS is its class)."""
+    cls = TASKS.get(name).factory
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise TypeError(f"task {name!r} is registered with {cls!r}, not a Task class")
+    return cls
 
 
 @dataclass
@@ -106,8 +116,6 @@ class Task(ABC):
         tgt_vocab_size, src_pad_id, tgt_pad_id, max_len)`` instead; the translation task builds
         its model itself.
         """
-        from core.registry import MODELS
-
         section = self.config["model"]
         comp = MODELS.get(section["name"])
         return comp.factory(
@@ -116,3 +124,11 @@ class Task(ABC):
             pad_id=self.tokenizer.pad_id,
             max_len=self.max_len,
         )
+
+    def build_sequence_backbone(self) -> Backbone:
+        """:meth:`build_backbone` for a head that reads hidden states (classifier, language
+        models): the registry offers those tasks only :class:`Backbone` architectures."""
+        backbone = self.build_backbone()
+        if not isinstance(backbone, Backbone):
+            raise TypeError(f"{self.config.arch} builds a {type(backbone).__name__}, not a Backbone")
+        return backbone

@@ -148,7 +148,7 @@ class ClassificationTask(Task):
             model = comp.factory(model_params, num_classes=len(self.label_names))
         else:
             model = attach_pretrained(self, SequenceClassifier(
-                self.build_backbone(),
+                self.build_sequence_backbone(),
                 num_classes=len(self.label_names),
                 pooling=model_params.get("pooling", "mean"),
                 dropout=float(model_params.get("dropout", 0.1)),

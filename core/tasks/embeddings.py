@@ -23,7 +23,7 @@ from torch import nn
 from core.data.types import DatasetSplits
 from core.embeddings import analogy, analogy_hits, nearest_neighbours, neighbour_hits
 from core.errors import DataError
-from core.models.base import evaluating
+from core.models.base import WordVectors, evaluating
 from core.params import Param
 from core.registry import MODELS, TASKS
 from core.tasks.base import Batch, EvalResult, Task
@@ -107,7 +107,7 @@ class WordEmbeddingsTask(Task):
         rng = np.random.default_rng([seed, 505])
         fixed = np.random.default_rng([0, 505])  # validation examples do not depend on the seed
         if self.objective == "glove":
-            self.train = _cooccurrence(train, train_docs, self.params["window"], vocab_size)
+            self.train: tuple[np.ndarray, ...] = _cooccurrence(train, train_docs, self.params["window"], vocab_size)
             rows, cols, counts = _cooccurrence(val, val_docs, self.params["window"], vocab_size)
             # Scaled to the training corpus's size: both then estimate the same counts, so the
             # held-out loss measures fit, not the size difference (log 9 for a 10% split).
@@ -134,7 +134,7 @@ class WordEmbeddingsTask(Task):
         self.checks_analogies += [tuple(map(norm, q)) for q in parse_analogies(self.params["analogies"])]
         words = [norm(w.strip()) for w in self.params["eval_words"].split(",") if w.strip()]
         self.state["eval_words"] = words or list(data.extras.get("eval_words", [])) or self._frequent_words()
-        self._summary = {
+        self._summary: dict[str, Any] = {
             "train_tokens": int(len(train)),
             "train_examples": int(len(self.train[0])),
             "val_examples": int(len(self.val[0])),
@@ -258,6 +258,8 @@ class WordEmbeddingsTask(Task):
                 batch = self._batch(self.val, index, negatives=negatives)
                 total += float(model(**batch.inputs).float().sum())
         metrics: dict[str, float] = {"loss": total / max(1, limit)} if limit else {}
+        if not isinstance(model, WordVectors):
+            raise TypeError(f"{type(model).__name__} has no word vectors")
         vectors = model.vectors().float().cpu().numpy()
         k = self.params["eval_k"]
         found, checked = neighbour_hits(vectors, self.vocab, self.checks_pairs, k)

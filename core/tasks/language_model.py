@@ -113,7 +113,7 @@ class LanguageModelTask(Task):
             pretrained = hf_generative.build_causal_lm(self.config.params("model"), context=self.context)
             return apply_freeze(pretrained, self.params, self.config.arch)
         model = attach_pretrained(self, LanguageModel(
-            self.build_backbone(),
+            self.build_sequence_backbone(),
             vocab_size=self.tokenizer.vocab_size,
             tie_weights=bool(self.config.params("model").get("tie_weights", False)),
         ))

@@ -141,7 +141,7 @@ class MaskedLMTask(Task):
         return self._masked_batch(self.train, index, generator)
 
     def build_model(self) -> nn.Module:
-        return MaskedLanguageModel(self.build_backbone(), vocab_size=self.tokenizer.vocab_size)
+        return MaskedLanguageModel(self.build_sequence_backbone(), vocab_size=self.tokenizer.vocab_size)
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         logits = model(**batch.inputs)

@@ -31,7 +31,7 @@ _CHANGES: dict[str, dict[str, Any]] = {
     "samples_shown": {"help": "Sample summaries (document, reference, output) kept at each evaluation."},
 }
 PARAMS: tuple[Param, ...] = (
-    *(replace(p, **_CHANGES.get(p.name, {})) for p in TRANSLATION_PARAMS),  # type: ignore[arg-type]
+    *(replace(p, **_CHANGES.get(p.name, {})) for p in TRANSLATION_PARAMS),
     decoding.MIN_OUTPUT_TOKENS,
     decoding.NO_REPEAT_NGRAM,
 )

@@ -132,8 +132,8 @@ class TranslationTask(Task):
             self._target_tokenizer = load_tokenizer(folder)
 
     def adopt_artifacts(self, other: Task) -> None:
-        if not self.shared_vocab:
-            self._target_tokenizer = other.target_tokenizer  # type: ignore[attr-defined]
+        if not self.shared_vocab and isinstance(other, TranslationTask):
+            self._target_tokenizer = other.target_tokenizer
 
     @property
     def max_len(self) -> int:
