@@ -38,6 +38,7 @@ from core.callbacks import (
     Checkpointing,
     EarlyStopping,
     EvalCallback,
+    GradNormLogger,
     resume_point,
 )
 from core.config import RunConfig
@@ -184,6 +185,9 @@ class Trainer:
             before_commit=self._check_writable) if self.t["checkpoint"] else None
         self.snapshots = SnapshotRecorder.create(
             self.t["attention_snapshots"], self.run_dir, data, self.n_params) if self.strategy.is_main else None
+        # Per step, not per evaluation: the loop calls it itself (measure, then at each log).
+        wanted = self.t["log_grad_norm"] and self.strategy.is_main  # only rank 0 writes metrics
+        self.grad_norm = GradNormLogger() if wanted else None
         self.own_callbacks: list[EvalCallback] = [self.early_stopping]
         self.own_callbacks += [self.checkpointing] if self.checkpointing is not None else []
         self.own_callbacks += [AttentionSnapshots(self.snapshots, self)] if self.snapshots is not None else []
@@ -259,6 +263,8 @@ class Trainer:
                 window_loss += loss.detach()
                 fresh_tokens += batch.n_tokens
             precision.unscale_(optimizer)
+            if self.grad_norm is not None:  # opt-in: the norm clipping is about to compare
+                self.grad_norm.measure(self.model.parameters())
             if t["grad_clip"] > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), t["grad_clip"])
             precision.step(optimizer)
@@ -369,6 +375,9 @@ class Trainer:
             (self.step, "train", "lr", lr, wall),
             (self.step, "train", "tokens_per_s", window_rate, wall),  # this window's own (bench/)
         ]
+        # grad_norm, only when training.log_grad_norm asked for it
+        extra = self.grad_norm.metrics() if self.grad_norm is not None else {}
+        self._rows += [(self.step, "train", name, value, wall) for name, value in extra.items()]
         self._flush()
         self._last_loss = loss
         rate = self.step / max(wall, 1e-9)
@@ -376,7 +385,8 @@ class Trainer:
         progress = self._progress(wall, eta, self.tokens_per_s())
         if self.sink and self.run_id:
             self.sink.set_progress(self.run_id, progress)
-        self._emit("on_log", self.step, {"loss": loss, "lr": lr, THROUGHPUT: progress[THROUGHPUT], "eta_s": eta or 0.0})
+        self._emit("on_log", self.step, {"loss": loss, "lr": lr, THROUGHPUT: progress[THROUGHPUT], "eta_s": eta or 0.0,
+                                         **extra})
 
     def _progress(self, wall: float, eta: float | None, tokens_per_s: float) -> dict[str, Any]:
         return {

@@ -1,10 +1,11 @@
-"""Trainer features that had no test: gradient accumulation, torch.compile, resuming a
-mixed-precision run (loss scaler and RNG states in the checkpoint), and a component module
-that fails to import."""
+"""Trainer features that had no test: gradient accumulation, the gradient-norm metric,
+torch.compile, resuming a mixed-precision run (loss scaler and RNG states in the checkpoint),
+and a component module that fails to import."""
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,101 @@ def test_k_micro_batches_make_the_same_update_as_one_batch_k_times_larger(tmp_pa
     # The logged loss is the mean over all k micro-batches, i.e. the big batch's loss.
     assert [v for _, v in rec_acc.losses] == pytest.approx([v for _, v in rec_one.losses], rel=1e-6)
     assert accumulated.tokens_seen == one_batch.tokens_seen == 3 * k * b * 16
+
+
+# -- the gradient norm (training.log_grad_norm) -------------------------------------------------
+class Rows:
+    """A MetricSink in memory: the metric rows the trainer writes, nothing else kept."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, str, str, float, float]] = []
+
+    def log_metrics(self, run_id: str, rows: list[tuple[int, str, str, float, float]]) -> None:
+        self.rows += rows
+
+    def set_progress(self, run_id: str, progress: dict[str, Any]) -> None:
+        pass
+
+    def set_summary(self, run_id: str, summary: dict[str, Any]) -> None:
+        pass
+
+    def stop_requested(self, run_id: str) -> bool:
+        return False
+
+    def truncate_metrics(self, run_id: str, after_step: int) -> None:
+        pass
+
+    def check_writable(self, run_id: str) -> None:
+        pass
+
+    def train(self, name: str) -> list[tuple[int, float]]:
+        return [(row[0], row[3]) for row in self.rows if row[1:3] == ("train", name)]
+
+
+@pytest.mark.parametrize("clip", [0.0, 0.05], ids=["no-clip", "clipped"])
+def test_grad_norm_is_logged_at_each_logged_step_before_clipping(
+    clip: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With training.log_grad_norm, each logged step's train rows (and on_log) hold grad_norm:
+    the gradients' L2 norm that a hand computation over p.grad gives right after the backward
+    and the precision's unscale_, i.e. before clipping. Clipped to 0.05, every logged norm is
+    above the clip while the gradients the optimizer steps with are cut to it, so a norm taken
+    after clipping (or at another step) would fail."""
+    raw = _tiny_lm(max_steps=7, log_every=3, eval_every=7, grad_clip=clip, checkpoint=False,
+                   log_grad_norm=True)
+    sink = Rows()
+    on_log: list[tuple[int, float]] = []
+
+    class GradNorms:
+        def on_log(self, step: int, metrics: dict[str, float]) -> None:
+            on_log.append((step, metrics["grad_norm"]))
+
+    config = validate_config(raw)
+    trainer = Trainer(config, tmp_path, sink=sink, run_id="run", callbacks=[GradNorms()])
+    trainer.setup()
+    params = [p for p in trainer.model.parameters() if p.requires_grad]
+
+    def by_hand() -> float:
+        squares = (float(p.grad.double().pow(2).sum()) for p in params if p.grad is not None)
+        return math.sqrt(sum(squares))
+
+    unclipped: dict[int, float] = {}  # step -> norm after unscale_, before clipping
+    stepped: dict[int, float] = {}  # step -> norm the optimizer steps with
+    unscale, step = trainer.precision.unscale_, trainer.optimizer.step
+
+    def unscale_then_measure(optimizer: torch.optim.Optimizer) -> None:
+        unscale(optimizer)
+        unclipped[trainer.step + 1] = by_hand()
+
+    def measure_then_step(*args: Any, **kwargs: Any) -> Any:
+        stepped[trainer.step + 1] = by_hand()
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(trainer.precision, "unscale_", unscale_then_measure)
+    monkeypatch.setattr(trainer.optimizer, "step", measure_then_step)
+    trainer.fit()
+
+    logged = sink.train("grad_norm")
+    assert [s for s, _ in logged] == [s for s, _ in sink.train("loss")] == [1, 3, 6, 7]
+    assert [v for _, v in logged] == pytest.approx([unclipped[s] for s, _ in logged], rel=1e-5)
+    assert on_log == logged
+    if clip:
+        assert all(v > clip for _, v in logged)  # the clip did cut these gradients
+        assert list(stepped.values()) == pytest.approx([clip] * 7, rel=1e-4)
+    else:
+        assert stepped == pytest.approx(unclipped, rel=1e-12)
+
+
+def test_grad_norm_is_off_by_default(tmp_path: Path) -> None:
+    raw = _tiny_lm(max_steps=2, eval_every=2, checkpoint=False)
+    config = validate_config(raw)
+    assert config["training"]["log_grad_norm"] is False
+    sink = Rows()
+    trainer = Trainer(config, tmp_path, sink=sink, run_id="run")
+    trainer.setup()
+    trainer.fit()
+    assert trainer.grad_norm is None
+    assert [s for s, _ in sink.train("loss")] == [1, 2] and sink.train("grad_norm") == []
 
 
 # -- torch.compile ------------------------------------------------------------------------------
