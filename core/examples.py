@@ -28,8 +28,10 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import WorkbenchError
+from core.metrics import rouge_scores
 from core.models.base import evaluating
 from core.tasks.base import task_class
+from core.tasks.translation import PaddedRows
 
 TASKS = ("classification", "translation", "summarisation")
 TEXT = {"classification": "text", "translation": "source", "summarisation": "source"}
@@ -117,8 +119,6 @@ def _translation(trained: Any, sources: list[str], references: list[str], where:
         "correct": [tokens(h) == tokens(r) for h, r in pairs],
     }
     if trained.config.task == "summarisation":
-        from core.metrics import rouge_scores
-
         columns.update(rouge_scores(hypotheses, references))
     else:
         columns["bleu"] = [float(bleu.sentence_score(h, [r]).score) for h, r in pairs]
@@ -131,8 +131,6 @@ def _translation(trained: Any, sources: list[str], references: list[str], where:
 @torch.no_grad()
 def _translation_losses(trained: Any, sources: list[str], references: list[str]) -> list[float]:
     """Teacher-forced cross-entropy per target token, per sentence (the task's encoding)."""
-    from core.tasks.translation import PaddedRows
-
     task, model = trained.task, trained.model
     tgt = task.target_tokenizer
     src_rows = PaddedRows(task._source_rows(task.tokenizer.encode_batch(sources)), task.tokenizer.pad_id)

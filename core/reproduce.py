@@ -11,13 +11,14 @@ from typing import Any
 
 import yaml
 
+from core.config import apply_overrides, default_config, validate_config
+from core.errors import ConfigError
+
 
 def reproduce_command(config: dict[str, Any]) -> str:
     """The `lmwb train` line that recreates a run's config exactly, every setting spelled out,
     quoted for a POSIX shell (a tokenizer pattern like ``\\w+|[^\\w\\s]`` would otherwise become
     a pipe and a glob)."""
-    from core.config import validate_config
-
     parts = ["lmwb", "train"]
     for key, value in validate_config(config).flat().items():
         parts += ["--set", shlex.quote(f"{key}={override_text(value)}")]
@@ -32,8 +33,6 @@ def changed_settings(config: dict[str, Any]) -> dict[str, Any]:
     section.name=...`` chooses them (a new component starts from its own defaults), so
     applying these settings as overrides to the task's defaults gives ``config`` back.
     """
-    from core.config import apply_overrides, default_config, validate_config
-
     checked = validate_config(config)
     base = default_config(checked.task)
     names = {
@@ -52,8 +51,6 @@ def short_command(config: dict[str, Any]) -> str:
     """`lmwb train --task TASK` plus only the settings that differ from the task's defaults
     (:func:`changed_settings`): the same run as :func:`reproduce_command`, in a line a person
     can read."""
-    from core.config import validate_config
-
     parts = ["lmwb", "train", "--task", shlex.quote(validate_config(config).task)]
     for key, value in changed_settings(config).items():
         parts += ["--set", shlex.quote(f"{key}={override_text(value)}")]
@@ -101,9 +98,6 @@ def _valid_reference(raw: dict[str, Any], wanted: dict[str, Any]) -> tuple[dict[
     value for that: a component's own defaults need not make a run by themselves
     (hf_pretrained's default folder holds a classifier, which a generative task refuses), so
     those settings are always part of the command."""
-    from core.config import apply_overrides, validate_config
-    from core.errors import ConfigError
-
     refused: list[str] = []
     while True:
         try:

@@ -69,8 +69,6 @@ def warm_up() -> None:
     """
     with contextlib.suppress(Exception):
         import sklearn.metrics  # noqa: F401  (core.metrics imports it lazily, on first use)
-        import torch
-
         weight = torch.nn.Parameter(torch.zeros(2))
         optimizer = torch.optim.AdamW([weight], lr=1e-3)
         (weight * 2).sum().backward()

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from core.documents import key_line, key_lines
 from core.errors import ConfigError, WorkbenchError
 
 
@@ -45,8 +46,6 @@ def add_param_flag(parser: argparse.ArgumentParser, param: Any, *aliases: str, d
     value is refused by argparse (exit 2) with what is allowed. ``default=None`` with
     ``default_text`` leaves the flag unset when not given and says what then applies (the
     run's own setting, the sweep file's value)."""
-    from core.errors import ConfigError
-
     flag = "--" + param.name.replace("_", "-")
     if param.kind == "bool":
         parser.add_argument(flag, *aliases, action="store_true", help=param.help)
@@ -88,8 +87,6 @@ def config_error_in(exc: ConfigError, files: Sequence[tuple[str | None, Iterable
 
 def _line_in(path: str, field: str) -> int | None:
     """The line of ``path`` that sets ``field`` (or its section), when the file still reads."""
-    from core.documents import key_line, key_lines
-
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeError):

@@ -9,6 +9,8 @@ import sys
 from typing import Any
 
 from core.cli.common import add_param_flag, open_store
+from core.errors import WorkbenchError
+from core.inspect.settings import METHOD, STEPS
 
 
 def _dump(doc: Any) -> None:
@@ -27,8 +29,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from core.runs import load_trained
 
     if not args.text.strip():
-        from core.errors import WorkbenchError
-
         raise WorkbenchError("the text is empty: give the text to explain")
     trained = load_trained(open_store(args), args.run, which=args.checkpoint)
     result = explain(trained, args.text, method=args.method, target=args.target, steps=args.steps)
@@ -96,8 +96,6 @@ def cmd_patch(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add this module's commands to the ``lmwb`` parser."""
-    from core.inspect.settings import METHOD, STEPS
-
     p = sub.add_parser("explain", help="which tokens made a classifier or language model predict what it did (Captum)")
     p.add_argument("run")
     p.add_argument("text", help="the input to explain")

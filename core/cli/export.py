@@ -6,10 +6,10 @@ import argparse
 from typing import Any
 
 from core.cli.common import open_store
+from core.export.models import FORMATS, export_model
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from core.export.models import export_model
     from core.runs import load_trained
 
     print(export_model(open_store(args), args.run, args.format, args.out,
@@ -19,8 +19,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add this module's commands to the ``lmwb`` parser."""
-    from core.export.models import FORMATS
-
     p = sub.add_parser("export", help="write a trained model as a Hugging Face folder (GPT) or ONNX (classifiers)",
                        description="Formats: " + "; ".join(f"{k}: {v}" for k, v in FORMATS.items()) +
                        ". The result is loaded back and checked against the run's own outputs.")

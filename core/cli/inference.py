@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from core.cli.common import add_param_flag, input_texts, number, open_store, output_file
+from core.decoding import settings as decoding
 from core.metrics.scores import bleu_case_note
 
 
@@ -126,8 +127,6 @@ def _count(n: int, noun: str) -> str:
 
 def register(sub: Any) -> None:
     """Add this module's commands to the ``lmwb`` parser."""
-    from core.decoding import settings as decoding
-
     for name, func, help_text in (
         ("predict", cmd_predict, "classify texts with a trained run"),
         ("generate", cmd_generate, "generate text with a trained language model"),

@@ -7,23 +7,24 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.config import SECTION_REGISTRIES, TRAINING_PARAMS
+from core.data.arrow import is_hub_name, load_splits
+from core.data.columns import HEADER_CHOICES
+from core.data.tables import describe_file
 from core.errors import WorkbenchError
+from core.registry import DATASETS
 from core.reproduce import override_text
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from core.registry import DATASETS
-
     if args.action == "list":
         print(f"{'name':14} {'tasks':32} description")
         for comp in DATASETS:
             print(f"{comp.name:14} {','.join(comp.meta.get('tasks', ())):32} {comp.help}")
         return 0
-    from core.data.tables import describe_file
 
     if not args.path:
         raise WorkbenchError("`lmwb data show` needs a FILE")
-    from core.data.arrow import is_hub_name, load_splits
 
     local = Path(args.path).expanduser()
     if local.is_dir() or (not local.exists() and is_hub_name(args.path)):  # save_to_disk folder or hub name
@@ -37,8 +38,6 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def cmd_params(args: argparse.Namespace) -> int:
     """Print parameter declarations: the same ones the UI form and sweeps use."""
-    from core.config import SECTION_REGISTRIES, TRAINING_PARAMS
-
     sections = [args.section] if args.section else [*SECTION_REGISTRIES, "training"]
     for section in sections:
         if section == "training":
@@ -69,7 +68,6 @@ def register(sub: Any) -> None:
     p = sub.add_parser("data", help="built-in datasets and file previews")
     p.add_argument("action", choices=["list", "show"])
     p.add_argument("path", nargs="?")
-    from core.data.columns import HEADER_CHOICES  # no numpy/torch: the CLI starts fast
 
     p.add_argument("--header", choices=HEADER_CHOICES, default="auto",
                    help="does a CSV/TSV file's first row name the columns (as data.header)")

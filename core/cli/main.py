@@ -25,6 +25,7 @@ import contextlib
 import os
 import sys
 import time
+from importlib.metadata import PackageNotFoundError, version
 
 from core.cli import embeddings, explain, export, inference, info, runs, sweep, training, ui
 from core.display import format_duration
@@ -46,8 +47,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("lm-workbench")
     except PackageNotFoundError:  # run from a source tree that was never installed

@@ -10,6 +10,8 @@ from typing import Any
 
 from core.cli.common import number, open_store, output_file, strip_details
 from core.errors import WorkbenchError
+from core.export.tracking import export_run
+from core.registry import TASKS
 from core.reproduce import short_command
 
 
@@ -22,8 +24,6 @@ def cmd_runs(args: argparse.Namespace) -> int:
     reaped = set(reap_orphans(store))
     if args.action == "list":
         if args.task is not None:
-            from core.registry import TASKS
-
             TASKS.get(args.task, path="--task")  # an unknown task is an error, not "no runs"
         runs = store.list_runs(status=args.status, task=args.task, limit=args.limit)
         if not runs:
@@ -76,8 +76,6 @@ def cmd_runs(args: argparse.Namespace) -> int:
         stop_run(store, run.id, by=f"`lmwb runs stop` (process {worker_label()})")
         print(f"stop requested for run {run.id}; it stops after its current step")
     elif args.action == "export" and args.to != "csv":
-        from core.export.tracking import export_run
-
         print(export_run(store, run.id, args.to, out=args.output, tracking_uri=args.tracking_uri,
                          experiment=args.experiment))
     elif args.action == "export":

@@ -3,28 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from core import sweep as sw
 from core.cli.common import add_param_flag, config_error_in, open_store, output_file
+from core.config import (
+    absolute_file_paths,
+    apply_overrides,
+    default_config,
+    load_config_file,
+)
 from core.errors import ConfigError, WorkbenchError
 from core.sweep.settings import SETTINGS, SPACE_KEY, spec_keywords
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """`lmwb sweep create|start|status|stop|best|worker` (see core/sweep/)."""
-    from core import sweep as sw
     from core.workers import sweeps as local  # a sweep on this machine: the supervisor's workers
 
     store = open_store(args)
     if args.action == "create":
-        from core.config import (
-            absolute_file_paths,
-            apply_overrides,
-            default_config,
-            load_config_file,
-        )
-
         settings = sw.load_space_file(args.space) if args.space else {}
         if SPACE_KEY not in settings:
             raise WorkbenchError("`lmwb sweep create` needs --space FILE (YAML: section.param: {low, high} or {choices})")
@@ -73,8 +75,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"sweep {final.id}: {final.status}" + (f" ({final.error})" if final.error else ""))
         return _print_best(sw, store, final.id)
     if args.action == "worker":
-        import logging
-
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(message)s")
         print(f"sweep worker on {store.url}: running trials of {args.sweep}", flush=True)
         done = local.worker_main(store, args.sweep)
@@ -106,8 +106,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _print_best(sw: Any, store: Any, ref: str, *, show_config: bool = False, output: Path | None = None) -> int:
-    import yaml
-
     record = store.get_sweep(ref)
     best = sw.best_trial(store, record)
     if best is None:

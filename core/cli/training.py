@@ -7,6 +7,7 @@ through torchrun (:mod:`core.distributed`); under torchrun, each of these comman
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import socket
@@ -17,21 +18,24 @@ from pathlib import Path
 from typing import Any
 
 from core.cli.common import add_param_flag, config_error_in, number, open_store
+from core.config import (
+    TRAINING_PARAMS,
+    absolute_file_paths,
+    apply_overrides,
+    check_files,
+    default_config,
+    load_config_file,
+    own_settings_text,
+    processes_wanted,
+    validate_config,
+)
+from core.distributed import launch_new, launch_run, launched_by_torchrun
+from core.distributed.rank import train_new, train_stored
 from core.errors import ConfigError, TrainingDiverged, WorkbenchError
 from core.progress import ProgressPrinter
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.config import (
-        absolute_file_paths,
-        apply_overrides,
-        check_files,
-        default_config,
-        load_config_file,
-        own_settings_text,
-        processes_wanted,
-        validate_config,
-    )
     from core.runs import create_run
     from core.store.records import run_name
 
@@ -46,13 +50,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_files(config)
     except ConfigError as exc:  # a field the --config file set: say which file
         raise config_error_in(exc, [(args.config, [])], args.set or []) from None
-    from core.distributed import launch_new, launched_by_torchrun
 
     store = open_store(args)
     if launched_by_torchrun():  # one rank of `torchrun ... -m core.cli train ...`
         if args.queue:
             raise WorkbenchError("--queue under torchrun would queue one run per process; queue it without torchrun")
-        from core.distributed.rank import train_new
 
         run_id, result = train_new(store, config, name=args.name, tags=args.tag or [])
         return _report(store, run_id, result)
@@ -106,16 +108,12 @@ def _report(store: Any, run_id: str, result: Any) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from core.config import processes_wanted
-    from core.distributed import launch_run, launched_by_torchrun
     from core.jobs.liveness import reap_orphans
 
     store = open_store(args)
     reap_orphans(store)  # a run whose worker is gone is failed now, so it can be resumed
     run = store.get_run(args.run)
     if launched_by_torchrun():  # one rank of `torchrun ... -m core.cli resume RUN`
-        from core.distributed.rank import train_stored
-
         return _report(store, run.id, train_stored(store, run.id, resume=True, progress=True))
     if run.status == "queued":  # never started: nothing to resume, and nothing to fail
         return _start_queued(store, run, args)
@@ -153,8 +151,6 @@ def _start_queued(store: Any, run: Any, args: argparse.Namespace) -> int:
     """``lmwb resume`` of a run waiting in the queue: with ``--queue`` it stays there as it is;
     otherwise it is taken from the queue (atomically: no worker can take it too) and trained
     here as a worker would: from its checkpoint when it was queued to resume, else from step 1."""
-    from core.config import processes_wanted
-    from core.distributed import launch_run
     from core.jobs import RESUME_KEY, checkpoint_step
     from core.jobs.liveness import worker_label
     from core.runs import execute_run
@@ -193,8 +189,6 @@ PROCESS_FLAGS = ("nproc_per_node", "nnodes", "dist_backend", "rdzv_endpoint")  #
 def _set_processes(store: Any, run: Any, args: argparse.Namespace) -> None:
     """Resume on another number of processes (the checkpoint holds the unwrapped model and
     every rank's streams): the run's stored config says how it trains from now on."""
-    from core.config import validate_config
-
     changes = {k: getattr(args, k) for k in PROCESS_FLAGS if getattr(args, k, None) is not None}
     if not changes:
         return
@@ -243,8 +237,6 @@ def _in_foreground(launch: Callable[[threading.Event], Any], when: str = "at the
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    import logging
-
     from core.workers import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -270,7 +262,6 @@ def register(sub: Any) -> None:
     p.add_argument("run")
     p.add_argument("--force", action="store_true", help="resume even a completed run")
     p.add_argument("--queue", action="store_true", help="only queue it for a worker instead of training here")
-    from core.config import TRAINING_PARAMS
 
     for param in TRAINING_PARAMS:  # resume on another number of processes: declared once, in core.config
         if param.name in PROCESS_FLAGS:

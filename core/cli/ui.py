@@ -7,7 +7,14 @@ found from where the package is installed, never from the folder the command is 
 from __future__ import annotations
 
 import argparse
+import errno
+import importlib.util
+import ipaddress
+import os
 import re
+import select
+import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,13 +22,12 @@ from typing import Any
 from core.cli.common import number, open_store
 from core.errors import WorkbenchError
 from core.params import shown_text
+from core.server import DEFAULT_HOST, DEFAULT_PORT, SECURITY_OPTIONS, origin, streamlit_flags
 
 
 def app_folder() -> Path:
     """The installed app's folder (``app/``), found by the import system without importing it:
     the CLI starts the app by path and never imports it."""
-    import importlib.util
-
     spec = importlib.util.find_spec("app")
     if spec is None or not spec.submodule_search_locations:
         raise WorkbenchError("LM Workbench is incomplete: its app/ package is missing. Reinstall LM Workbench "
@@ -37,8 +43,6 @@ def app_main() -> Path:
 def check_app(pages_dir: Path | None = None) -> None:
     """Refuse to start an app whose declared pages are missing (a broken install): the app's own
     check (app/navigation.py), run by path in a process of its own."""
-    import subprocess
-
     isolate = ["-P"] if sys.version_info >= (3, 11) else []
     extra = [str(pages_dir)] if pages_dir is not None else []
     check = subprocess.run([sys.executable, *isolate, str(app_folder() / "navigation.py"), *extra],
@@ -56,8 +60,6 @@ def ui_command(host: str, port: int, *, xsrf: bool = True) -> list[str]:
     current folder off ``sys.path``, so a ``core/`` or ``pages/`` folder where the command is
     started cannot stand in for the installed ones.
     """
-    from core.server import streamlit_flags
-
     isolate = ["-P"] if sys.version_info >= (3, 11) else []
     return [sys.executable, *isolate, "-m", "streamlit", "run", str(app_main()),
             *streamlit_flags(host, port, xsrf=xsrf)]
@@ -74,10 +76,6 @@ def check_host(host: str, port: int) -> None:
     empty (Streamlit would listen everywhere), with spaces around it, not a host name or an IP
     address, or an address this machine does not have; and a ``--port`` already taken there.
     The same bind the server makes, tried and let go at once."""
-    import errno
-    import ipaddress
-    import socket
-
     if not host.strip():
         # An empty address makes the server listen on every interface: never by accident.
         raise WorkbenchError("--host is empty, which would listen on every network interface; the default "
@@ -116,8 +114,6 @@ XSRF_WARNING = ("warning: --disable-xsrf-protection: XSRF protection is off, so 
 
 def exposure_warning(host: str, port: int) -> str | None:
     """A warning when ``host`` lets other machines reach the workbench (anything but loopback)."""
-    import ipaddress
-
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -132,7 +128,7 @@ def _read_toml(path: Path) -> dict[str, Any] | None:
     """The file's settings; None when it is missing or unreadable, and on Python 3.10, which has
     no tomllib to read it with (its settings do not apply either way)."""
     if sys.version_info >= (3, 11):
-        import tomllib
+        import tomllib  # Python 3.11 and later only
 
         try:
             return tomllib.loads(path.read_text(encoding="utf-8"))
@@ -144,8 +140,6 @@ def _read_toml(path: Path) -> dict[str, Any] | None:
 def ignored_streamlit_settings(folders: list[Path]) -> list[str]:
     """Notes for each ``.streamlit/config.toml`` in ``folders`` that sets a security setting
     `lmwb ui` pins (core/server.py): the file is not wrong, but its value does not apply."""
-    from core.server import SECURITY_OPTIONS
-
     notes = []
     for folder in dict.fromkeys(folders):
         path = folder / ".streamlit" / "config.toml"
@@ -170,9 +164,6 @@ def ui_environment(base: dict[str, str]) -> dict[str, str]:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    import os
-
-    from core.server import origin
     from core.store.claims import grace_s
     from core.workers.supervisor import default_max_workers
 
@@ -198,8 +189,6 @@ def cmd_ui(args: argparse.Namespace) -> int:
         return _serve_with_supervisor_here(store, cmd, env)
     # The machine's supervisor starts now, beside the server: orphaned runs are marked and
     # queued runs start at once, before any browser tab opens (core.workers.host.serve).
-    import select
-
     read_fd, write_fd = os.pipe()
     ready_r, ready_w = os.pipe()
     pid = os.fork()
@@ -225,8 +214,6 @@ def cmd_ui(args: argparse.Namespace) -> int:
 def _serve_with_supervisor_here(store: Any, cmd: list[str], env: dict[str, str]) -> int:
     """Where there is no fork (Windows): the supervisor's threads run in this process while it
     waits for the server."""
-    import subprocess
-
     from core.workers.host import host_supervisor
 
     supervisor = host_supervisor(store.connect_url, store.home, keep_warm=True)
@@ -239,8 +226,6 @@ def _serve_with_supervisor_here(store: Any, cmd: list[str], env: dict[str, str])
 
 def register(sub: Any) -> None:
     """Add this module's commands to the ``lmwb`` parser."""
-    from core.server import DEFAULT_HOST, DEFAULT_PORT
-
     p = sub.add_parser("ui", help="start the browser workbench")
     p.add_argument("--host", default=DEFAULT_HOST, help=f"bind address (default: {DEFAULT_HOST}, this machine only)")
     p.add_argument("--port", type=number(int, 1, 65535), default=DEFAULT_PORT)

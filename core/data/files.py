@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from core.data.arrow import load_splits
 from core.data.columns import HEADER_CHOICES
 from core.data.labels import label_display_names
 from core.data.sentences import SentenceSplit, hold_out_sentences
@@ -77,8 +78,6 @@ def _check_source(p: dict[str, Any]) -> None:
 def _tables(p: dict[str, Any]) -> dict[str, Any]:
     """{split: table} of a Hugging Face dataset, or {"train": table} of one file."""
     if p["dataset"].strip():
-        from core.data.arrow import load_splits  # datasets is imported only for such data
-
         return load_splits(p["dataset"])[1]
     return {"train": read_table(p["path"], p["format"], p["header"])}
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.data.arrow import read_arrow_file
 from core.data.columns import (
     HEADER_CHOICES,
     LABEL_COLUMNS,
@@ -183,8 +184,6 @@ def _read_table(path: str | Path, fmt: str = "auto", max_bytes: int | None = Non
     fmt = _check_format(fmt)
     binary = fmt if fmt in BINARY_FORMATS else detect_format(path) if fmt == "auto" else ""
     if binary in BINARY_FORMATS:
-        from core.data.arrow import read_arrow_file  # imports pyarrow/datasets: only when needed
-
         return read_arrow_file(path, binary, max_bytes)
     p, text = read_str(path, max_bytes)
     if fmt == "auto":

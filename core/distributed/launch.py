@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.config import processes_wanted
+from core.config import processes_wanted, validate_config
 from core.errors import ConfigError, WorkbenchError
 
 if TYPE_CHECKING:  # torch and the trainer load when a launch happens, not on import
@@ -101,8 +101,6 @@ def launch_run(
     A failure is recorded on the run with its cause and raised as a WorkbenchError, like
     :func:`core.runs.execute_run`'s.
     """
-    from core.config import validate_config
-
     run = store.get_run(run_id)
     training = validate_config(run.config)["training"]
     entry = ["-m", "core.distributed", run.id, *(["--resume"] if resume else []), *(["--progress"] if progress else [])]

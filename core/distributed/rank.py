@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from core.config import validate_config
 from core.distributed.launch import CLAIM_EPOCH_ENV, LAUNCHER_ENV, RUN_ID_FILE_ENV
 from core.errors import ConfigError, WorkbenchError
 
@@ -86,7 +87,6 @@ def train_new(
 def train_stored(store: Store, run_id: str, *, resume: bool, progress: bool) -> TrainResult:
     """A stored run on this process group (a launcher's ranks, or ``torchrun ... -m core.cli
     resume RUN`` by hand)."""
-    from core.config import validate_config
     from core.runs import execute_run
     from core.store.claims import Claim
 

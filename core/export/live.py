@@ -20,6 +20,7 @@ from typing import Any
 
 from core.config import RunConfig
 from core.errors import WorkbenchError
+from core.export import need
 from core.export.tracking import EXPERIMENT, MlflowTracker, TensorBoardTracker, as_uri, run_tags
 
 MLFLOW_RUN_FILE = "mlflow_run.json"  # in the run folder: which MLflow run a resume continues
@@ -53,8 +54,6 @@ class TrackedSink:
         self.wants_tensorboard = "tensorboard" in trackers
         self.mlflow = self._open_mlflow(config) if "mlflow" in trackers else None
         if self.wants_tensorboard:  # a missing package fails the run now, not at the first point
-            from core.export import need
-
             need("tensorboard", "the live TensorBoard tracker")
 
     def _open_mlflow(self, config: RunConfig) -> MlflowTracker:

@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from core.errors import WorkbenchError
 from core.export import need
@@ -171,8 +172,6 @@ class MlflowTracker:
 
 
 def urlparse_scheme(text: str) -> str:
-    from urllib.parse import urlparse
-
     return urlparse(text).scheme
 
 

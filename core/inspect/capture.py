@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.decoding.seq2seq import greedy_translate
 from core.inspect.activations import pattern_points, run_with_cache
 from core.inspect.maps import (
     CLS_TOKEN,
@@ -265,7 +266,6 @@ def _translate_ids(
     max_len = min(2 * src_ids.shape[1] + 10, limit + 1)
     if hasattr(task, "translate_ids"):
         return task.translate_ids(model, src_ids, src_mask, beam_size=1, max_len=max_len, length_penalty=1.0)
-    from core.decoding.seq2seq import greedy_translate
 
     return greedy_translate(model, src_ids, src_mask, bos_id=tgt_tok.bos_id, eos_id=tgt_tok.eos_id,
                             max_len=max_len, suppress=(tgt_tok.pad_id, tgt_tok.bos_id))

@@ -21,6 +21,8 @@ from core.inspect.activations import block_point, run_with_cache
 from core.inspect.capture import input_limit
 from core.inspect.maps import ModelSource, display_token
 from core.models.base import evaluating
+from core.models.heads import LanguageModel
+from core.models.transformer import TransformerDecoder
 
 BLOCKS = "backbone.blocks"
 
@@ -45,9 +47,6 @@ class GPTParts:
 
 def gpt_parts(source: ModelSource) -> GPTParts:
     """The run's model if it is a GPT-style (``transformer_decoder``) language model."""
-    from core.models.heads import LanguageModel
-    from core.models.transformer import TransformerDecoder
-
     model = source.model
     if getattr(source.task, "name", "") != "language_model" or not (
             isinstance(model, LanguageModel) and isinstance(model.backbone, TransformerDecoder)):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import WorkbenchError
+from core.finetune import link_parent
 from core.store import Run, Store
 
 if TYPE_CHECKING:  # core.config imports torch: keep this module light to import
@@ -73,8 +74,6 @@ def queue_run(
     sweep_id: str | None = None,
 ) -> Run:
     """Create the run with status ``queued`` and return it at once; a worker trains it."""
-    from core.finetune import link_parent  # lazy, like the imports above: keep this module light
-
     # A fine-tune records the run it starts from (task.init_from_run, resolved to an id).
     config, parent_id = link_parent(store, config, parent_id)
     return store.create_run(

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from core.device import pick_device
 from core.errors import ConfigError
@@ -119,8 +120,6 @@ class Ranks:
         ``probe_loss`` runs one training forward: parameters it leaves without a gradient (a
         task that ignores part of a model) must be declared to DDP, which otherwise waits for
         them forever; every rank must make the same choice."""
-        from torch.nn.parallel import DistributedDataParallel
-
         find_unused = self.any(bool(unused_parameters(model, probe_loss, self.device)))
         ids = [self.device.index] if self.device.type == "cuda" else None
         # Newer torch calls "no buffer broadcast before each forward" forward_sync_buffers.

@@ -27,6 +27,8 @@ from core.callbacks import Callback
 from core.errors import ConfigError, WorkbenchError
 from core.jobs import worker_label
 from core.jobs.queue import sweep_tag
+from core.registry import load_components
+from core.runs import create_run, execute_run, warm_up
 from core.store import Store, SweepRecord
 from core.store.claims import ClaimedRun
 from core.sweep.lifecycle import finalize
@@ -110,9 +112,6 @@ def run_trials(
     database: each trial slot is claimed atomically, and each trial's values depend on the
     sweep's seed and its trial number, not on the worker (:class:`core.sweep.study.PerTrialSeed`).
     """
-    from core.registry import load_components
-    from core.runs import warm_up  # imports torch: only in a process that trains
-
     load_components()
     warm_up()
     state = state or WorkerState()
@@ -150,8 +149,6 @@ def _objective(
     store: Store, sweep: SweepRecord, spec: SweepSpec, space: SearchSpace, label: str,
     state: WorkerState, entered: threading.Event,
 ) -> Callable[[optuna.Trial], float]:
-    from core.runs import create_run, execute_run
-
     def sweep_stopping() -> bool:
         try:
             return store.get_sweep(sweep.id).status != "running"

@@ -34,6 +34,7 @@ from core.jobs.liveness import (
 )
 from core.jobs.queue import in_race, queue_run, race_tag
 from core.store import Run, Store
+from core.sweep.schedule import trial_demand
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,6 @@ class Supervisor:
             room = self.max_workers - len(live)
             if room <= 0:
                 return started
-            from core.sweep.schedule import trial_demand  # no Optuna: cheap every second
 
             wide = bool(self._gpus)  # on GPUs a multi-process run has a worker of its own
             demand = sum(1 for r in queued if not in_race(r) and not (wide and processes_wanted(r.config) > 1))

@@ -37,12 +37,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.config import processes_wanted
+from core.distributed import launch_run
 from core.errors import RunNotFound, WorkbenchError
 from core.jobs.liveness import reap_orphans, worker_label
 from core.jobs.queue import RACE_TAG_PREFIX, RESUME_KEY
+from core.registry import load_components
 from core.run_guard import RUN_HEARTBEAT_S, StopEvent, watch_parent
 from core.store import Run, Store
 from core.store.claims import Claim, ClaimedRun, ClaimLost
+from core.sweep.schedule import trial_demand
 
 if TYPE_CHECKING:  # core.train imports torch: keep this module light to import
     from core.train import Callback
@@ -80,7 +84,6 @@ def worker_loop(
     the main thread (a second SIGINT aborts). A run that fails is recorded failed by
     :func:`core.runs.execute_run` and the worker moves on.
     """
-    from core.registry import load_components
     from core.runs import warm_up  # torch: loaded when the worker starts, not when it is imported
 
     load_components()  # pay imports and registration before the first claim, not after it
@@ -132,8 +135,6 @@ def worker_loop(
 def _train_a_sweep_trial(store: Store, stop_all: threading.Event) -> bool:
     """Train one trial of the oldest running sweep that wants one (sweep trials share the
     machine's workers with queued runs, which come first); False when none wants one."""
-    from core.sweep.schedule import trial_demand  # no Optuna: cheap on every poll
-
     try:
         demand = trial_demand(store)
     except Exception as exc:  # database busy: the next poll looks again
@@ -156,8 +157,6 @@ def _execute_claimed(
     worker was frozen past the grace period and the run was given to another worker meanwhile,
     the first write after it wakes is refused and the run stops here, with the reason in this
     worker's log."""
-    from core.config import processes_wanted
-    from core.distributed import launch_run
     from core.runs import execute_run
 
     claim = Claim(run.id, run.claim_epoch, label)
