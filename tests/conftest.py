@@ -104,6 +104,21 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+def trained_tiny_classifier(store: Any, name: str = "clf", *, max_steps: int = 6, eval_every: int = 3) -> Any:
+    """A classifier of the built-in sentiment set (200 rows, 8-wide), trained here in a second or
+    two: a stored run with checkpoints for tests that damage, read or refuse one."""
+    from core.config import default_config, validate_config
+    from core.runs import create_run, execute_run
+
+    raw = default_config("classification")
+    raw["data"]["n_examples"] = 200
+    raw["model"].update(embed_dim=8, hidden_size=8)
+    raw["training"].update(max_steps=max_steps, eval_every=eval_every, batch_size=8)
+    run = create_run(store, validate_config(raw), name=name)
+    execute_run(store, run.id)
+    return store.get_run(run.id)
+
+
 def wait_until(
     check: Callable[[], Any], timeout: float, what: str, explain: Callable[[], str] | None = None,
 ) -> Any:

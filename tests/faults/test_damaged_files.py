@@ -19,18 +19,13 @@ from core.config import default_config, validate_config
 from core.errors import CheckpointError, WorkbenchError
 from core.runs import create_run, execute_run
 from core.store import Run, Store
+from tests.conftest import trained_tiny_classifier
 
 pytestmark = [pytest.mark.faults, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def _trained(store: Store, name: str = "clf") -> Run:
-    raw = default_config("classification")
-    raw["data"]["n_examples"] = 200
-    raw["model"].update(embed_dim=8, hidden_size=8)
-    raw["training"].update(max_steps=6, eval_every=3, batch_size=8)
-    run = create_run(store, validate_config(raw), name=name)
-    execute_run(store, run.id)
-    return store.get_run(run.id)
+    return trained_tiny_classifier(store, name)
 
 
 def _damage(path: Path) -> None:

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 
 from core.cli import main
-from core.config import default_config, validate_config
 from core.data.reading import read_text
 from core.errors import DataError
-from core.runs import create_run, execute_run
 from core.store import Store
+from tests.conftest import trained_tiny_classifier
 
 CSV = "text,label\nan utterly charming story,pos\nnot a good film at all,neg\n"
 
@@ -77,12 +76,7 @@ def read_only_view(folder: Path, mount: Path) -> Iterator[Path]:
 def test_a_read_only_home_reads_and_names_itself_when_asked_to_write(tmp_path: Path, capsys) -> None:
     home = tmp_path / "home"
     store = Store(home=home)
-    raw = default_config("classification")
-    raw["data"]["n_examples"] = 200
-    raw["model"].update(embed_dim=8, hidden_size=8)
-    raw["training"].update(max_steps=5, eval_every=5, batch_size=8)
-    run = create_run(store, validate_config(raw), name="kept")
-    execute_run(store, run.id)
+    trained_tiny_classifier(store, "kept", max_steps=5, eval_every=5)
     store.close()
     with read_only_view(home, tmp_path / "ro") as ro:
         assert main(["--home", str(ro), "runs", "list"]) == 0
