@@ -16,6 +16,8 @@ import streamlit as st
 
 from app.components.charts import metric_curves_figure
 from app.state import start_workers
+from core.callbacks.grad_norm import KEY as GRAD_NORM
+from core.callbacks.grad_norm import LABEL as GRAD_NORM_LABEL
 from core.display import format_duration
 from core.errors import WorkbenchError
 from core.jobs import request_resume, stop_run
@@ -178,7 +180,8 @@ def metrics_frame(store: Store, runs: Sequence[Run]) -> pd.DataFrame:
 
 
 def curves_panel(df: pd.DataFrame) -> None:
-    """Loss (train solid, val dashed), learning rate, and the validation metrics."""
+    """Loss (train solid, val dashed), learning rate, the gradient norm when the run logged it,
+    and the validation metrics."""
     left, right = st.columns([3, 2])
     with left:
         _chart(metric_curves_figure(df, "loss", title=METRICS["loss"].label), height=360)
@@ -189,6 +192,11 @@ def curves_panel(df: pd.DataFrame) -> None:
             # From zero, in scientific notation: a constant 1e-3 otherwise sits on a -1..1 axis.
             fig.update_yaxes(range=[0, float(lr["value"].max()) * 1.15], tickformat=".1e")
         _chart(fig, height=360)
+    norms = df[df["name"] == GRAD_NORM] if not df.empty else df
+    if not norms.empty:  # training.log_grad_norm: the norm training.grad_clip is compared with
+        fig = metric_curves_figure(norms, GRAD_NORM, title=GRAD_NORM_LABEL)
+        fig.update_yaxes(title="L2 norm", rangemode="tozero")
+        _chart(fig, height=280)
     scored = ("val", HELDOUT)  # validation and, where the data has one, the held-out set
     names = [] if df.empty else df.loc[df["split"].isin(scored), "name"].unique().tolist()
     if "bits_per_char" in names and "bits_per_token" in names:

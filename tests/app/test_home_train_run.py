@@ -7,8 +7,11 @@ and nothing trains inside the test; the conftest points ``LMWB_HOME`` at a fresh
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -285,6 +288,25 @@ def test_run_page_shows_progress_charts_and_stop_requests_a_stop(store: Store) -
     assert store.get_run(run.id).stop_requested
     # Who asked, in the run's log, before anything the trainer writes about the stop.
     assert [e.message for e in store.events(run.id)][-1].startswith("stop requested by the Stop button of the Run page")
+
+
+def test_run_page_draws_the_gradient_norm_only_when_the_run_logged_it(store: Store) -> None:
+    plain = make_run(store, "classification", status="completed")
+    logged = make_run(store, "classification", status="completed", **{"training.log_grad_norm": True})
+    store.log_metrics(logged.id, [(s, "train", "grad_norm", 2.0 / s, s * 0.1) for s in range(10, 60, 10)])
+
+    def titles(run: Run) -> list[str]:
+        at = open_page("run", run=run.id)
+        assert not at.error
+        return [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in plotly_charts(at)]
+
+    assert "Gradient norm (before clipping)" not in titles(plain)
+    [chart] = [c for c in plotly_charts(open_page("run", run=logged.id))
+               if "Gradient norm" in json.loads(c.proto.spec)["layout"]["title"]["text"]]
+    [trace] = json.loads(chart.proto.spec)["data"]
+    y = trace["y"]  # plotly sends arrays as base64 typed arrays
+    drawn = np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]) if isinstance(y, dict) else y
+    assert list(drawn) == pytest.approx([2.0 / s for s in range(10, 60, 10)])  # the stored values, drawn
 
 
 def test_run_page_shows_the_sample_of_a_language_model(store: Store) -> None:
