@@ -216,6 +216,8 @@ def validate_config(raw: dict[str, Any]) -> RunConfig:
         close = difflib.get_close_matches(str(unknown[0]), SECTIONS, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise ConfigError(str(unknown[0]), raw[unknown[0]], "one of " + ", ".join(SECTIONS) + hint, reason="unknown section")
+    for section in raw:  # a section that is not a mapping is the error, not what it then lacks
+        _section(raw, section)
     task_raw = _section(raw, "task")
     if "name" not in task_raw:
         raise ConfigError("task.name", None, "one of " + ", ".join(TASKS.names()), reason="missing")

@@ -97,6 +97,12 @@ def test_a_section_that_is_not_a_mapping_is_refused(section: str, value: object)
         apply_overrides(raw, [f"{section}.name=x" if section != "training" else "training.seed=1"])
 
 
+def test_a_section_that_is_not_a_mapping_is_named_before_a_missing_task() -> None:
+    # A file holding only `model: [1, 2]` lacks the task too: the section is the error to name.
+    with pytest.raises(ConfigError, match=r"^model = \[1, 2\]: not a mapping"):
+        validate_config({"model": [1, 2]})
+
+
 def test_an_empty_section_and_a_name_alone_are_still_sections() -> None:
     config = validate_config({"task": "classification", "model": "gru", "data": None, "training": ""})
     assert config.arch == "gru" and config["data"]["name"] == "sentiment"
