@@ -63,21 +63,14 @@ class Examples:
 def example_table(trained: Any, path: str | Path | None = None, *, source_path: str | Path | None = None,
                   target_path: str | Path | None = None, beam: int | None = None, **data_params: Any) -> Examples:
     """Every example of the run's validation split (no file given) or of a data file."""
-    from core.runs import align_labels, evaluation_data
-    from core.train import load_dataset
+    from core.runs import evaluation_data
 
     task_name = trained.config.task
     if task_name not in TASKS:
         raise WorkbenchError(f"the Examples table lists classification, translation and summarisation runs, not {task_name} runs")
-    if path is None and source_path is None:
-        data = load_dataset(trained.config)
-        if task_name == "classification":
-            data = align_labels(data, trained.task.state["label_names"], "the validation split")
-        where = "validation split"
-    else:
-        _, data = evaluation_data(trained, path, source_path=source_path, target_path=target_path, beam=beam,
-                                  **data_params)
-        where = str(path or source_path)
+    _, data = evaluation_data(trained, path, source_path=source_path, target_path=target_path, beam=beam,
+                              **data_params)
+    where = str(path or source_path) if path is not None or source_path is not None else "validation split"
     split = data.validation
     if not split.texts:
         raise WorkbenchError(f"{where}: no examples")

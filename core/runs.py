@@ -375,7 +375,7 @@ def evaluate_file(
     try:
         task.set_data(data)
     except DataError as exc:  # the file stands in for every split here: name it, not "training"
-        raise DataError(path or source_path or "", f"cannot be scored with this run ({exc})") from None
+        raise DataError(path or source_path or "the validation split", f"cannot be scored with this run ({exc})") from None
     return task.evaluate(trained.model, None, 64)
 
 
@@ -386,17 +386,25 @@ def evaluation_data(
     """The run's config and a data file read as its validation split (and, since a dataset
     needs one, as training: nothing is trained): what :func:`evaluate_file` scores and
     ``core.examples`` lists. Class labels are mapped onto the run's; translation keeps
-    every pair and decodes with ``beam`` (default: the run's task.beam_size)."""
+    every pair and decodes with ``beam`` (default: the run's task.beam_size). No file at all: the
+    run's own validation split, read as it was for training."""
     raw = trained.config.to_dict()
+    own_split = path is None and source_path is None and target_path is None
+    if own_split and data_params:
+        flags = ", ".join("--" + key.replace("_", "-") for key in data_params)
+        raise WorkbenchError(f"{flags} describe the columns of a --data file; without one, the run's own "
+                             "validation split is scored as the run read it")
     if is_seq2seq(trained.config.task):
-        raw["data"] = _pair_files_section(path, source_path, target_path, data_params)
+        if not own_split:
+            raw["data"] = _pair_files_section(path, source_path, target_path, data_params)
         if beam is not None and beam < 1:
             raise WorkbenchError(f"beam must be at least 1, got {beam}")
         # Every pair is translated and scored; the sample table keeps a handful.
         raw["task"] = {**raw["task"], "eval_max_sentences": None, "beam_size": beam or raw["task"].get("beam_size", 1)}
-    else:
+    elif not own_split:  # else the run's own data section, as it is
         if path is None or source_path or target_path:
-            raise WorkbenchError(f"a {trained.config.task} run is scored on one data file (--data)")
+            raise WorkbenchError(f"a {trained.config.task} run is scored on one data file (--data), not on "
+                                 "--source/--target pairs")
         # How the run read its rows (columns, header, pairs, label names) reads the file too.
         shaping = ("text_column", "label_column", "format", "header", "text_fields", "separator",
                    "label_names", "label_names_file", "label_name_column")
@@ -406,7 +414,7 @@ def evaluation_data(
     config = validate_config(raw)
     data = load_dataset(config)
     if config.task == "classification":
-        data = align_labels(data, trained.task.state["label_names"], path or "")
+        data = align_labels(data, trained.task.state["label_names"], path or "the validation split")
     return config, data
 
 

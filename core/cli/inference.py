@@ -78,6 +78,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return _write_examples(args, trained, out, extra)
     result = evaluate_file(trained, args.data, source_path=args.source, target_path=args.target,
                            beam=args.beam_size, **extra)
+    if args.data is None and args.source is None and args.target is None:
+        print("scored on the run's validation split (give --data FILE to score another file)")
     for key, value in result.metrics.items():
         print(f"{key:20} {value:.4f}")
     confusion = result.details.get("confusion_matrix")
@@ -130,7 +132,7 @@ def register(sub: Any) -> None:
     for name, func, help_text in (
         ("predict", cmd_predict, "classify texts with a trained run"),
         ("generate", cmd_generate, "generate text with a trained language model"),
-        ("eval", cmd_eval, "score a trained run on a data file"),
+        ("eval", cmd_eval, "score a trained run on its validation split or a data file"),
     ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("run")
@@ -149,7 +151,8 @@ def register(sub: Any) -> None:
                     add_param_flag(p, param, *aliases)
             p.add_argument("-n", type=number(int, 1, 1000), default=1, help="number of samples")
         else:
-            p.add_argument("--data", help="CSV/TSV/JSONL/TXT file, plain or .gz (translation: source and target columns)")
+            p.add_argument("--data", help="CSV/TSV/JSONL/TXT file, plain or .gz (translation: source and target "
+                                          "columns); without it, or --source/--target, the run's validation split")
             p.add_argument("--source", help="translation: source sentences, one per line (with --target)")
             p.add_argument("--target", help="translation: reference translations aligned with --source")
             add_param_flag(p, decoding.BEAM_SIZE, "--beam", default=None, default_text="the run's task.beam_size")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shlex
@@ -160,6 +161,23 @@ def test_eval_on_a_file_and_resume_queue_errors(capsys, tmp_path) -> None:
 
     assert main(["resume", "cli-run"]) == 2  # completed runs are not resumed by accident
     assert "already completed" in capsys.readouterr().err
+
+
+def test_eval_without_a_file_scores_the_runs_validation_split(capsys, tmp_path) -> None:
+    _train(capsys)
+    assert main(["eval", "cli-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("scored on the run's validation split")
+    accuracy = float(re.search(r"^accuracy\s+([0-9.]+)$", out, re.M).group(1))
+    # The same split, example by example (the Explain page's table), counted here.
+    examples = tmp_path / "examples.csv"
+    assert main(["eval", "cli-run", "--examples", str(examples)]) == 0
+    with examples.open(newline="") as f:
+        right = [row["correct"] == "True" for row in csv.DictReader(f)]
+    assert len(right) > 20 and accuracy == pytest.approx(sum(right) / len(right), abs=5e-5)
+    # Column flags describe a file: without one they are refused, naming them.
+    assert main(["eval", "cli-run", "--text-column", "sentence"]) == 2
+    assert "--text-column describe the columns of a --data file" in capsys.readouterr().err
 
 
 def test_embeddings_project_writes_the_playground_map(capsys, tmp_path) -> None:
