@@ -18,9 +18,10 @@ from core.reproduce import override_text
 
 def cmd_data(args: argparse.Namespace) -> int:
     if args.action == "list":
-        print(f"{'name':14} {'tasks':32} description")
-        for comp in DATASETS:
-            print(f"{comp.name:14} {','.join(comp.meta.get('tasks', ())):32} {comp.help}")
+        rows = [(comp.name, ",".join(comp.meta.get("tasks", ())), comp.help) for comp in DATASETS]
+        name_w, tasks_w = (max(len(row[i]) for row in [("name", "tasks", ""), *rows]) for i in (0, 1))
+        for name, tasks, text in [("name", "tasks", "description"), *rows]:  # columns as wide as their longest
+            print(f"{name:{name_w}}  {tasks:{tasks_w}}  {text}")
         return 0
 
     if not args.path:

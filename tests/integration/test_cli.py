@@ -142,6 +142,9 @@ def test_data_list_and_params(capsys) -> None:
     assert main(["data", "list"]) == 0
     out = capsys.readouterr().out
     assert "sentiment" in out and "python_docs" in out
+    lines = out.splitlines()  # every description starts under its header, whatever a task list's length
+    where = lines[0].index("description")
+    assert all(line[where - 2:where] == "  " and line[where] != " " for line in lines[1:]), out
     assert main(["params", "model", "lstm"]) == 0
     assert "model.hidden_size" in capsys.readouterr().out
 
