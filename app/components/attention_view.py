@@ -438,8 +438,9 @@ def attention_link(run_id: str, label: str = "Open in the Attention page") -> No
 
 
 def attention_embed(source: TrainedRun, text: str, key: str, target: str | None = None) -> None:
-    """A compact look (last layer, mean over heads) for the Playground, with a link to the rest."""
-    if not text.strip():
+    """A compact look (last layer, mean over heads) for the Playground, with a link to the rest;
+    nothing for a model without attention (an LSTM), which the Attention page explains."""
+    if not text.strip() or not attn.may_have_attention(source.model):
         return
     with st.expander("Attention", icon=":material/visibility:"):
         try:

@@ -22,7 +22,7 @@ from typing import Any
 # torch, and the names below stay reachable as ``core.inspect.X``.
 _SOURCES = {
     "core.inspect.activations": ("hook_points", "run_with_cache"),
-    "core.inspect.capture": ("capture_attention", "capture_batch", "input_limit"),
+    "core.inspect.capture": ("capture_attention", "capture_batch", "input_limit", "may_have_attention"),
     "core.inspect.heads": ("HeadSummary", "alignment_argmax", "head_summary"),
     "core.inspect.maps": (
         "CLS_TOKEN", "DEFAULT_MAX_TOKENS", "EXPORT_DECIMALS", "KIND_TITLES", "KINDS", "AttentionCapture",

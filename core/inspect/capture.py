@@ -48,6 +48,13 @@ def capture_attention(
     return capture_batch(source, [text], targets, max_tokens=max_tokens)[0]
 
 
+def may_have_attention(model: nn.Module) -> bool:
+    """False when the model surely has no attention to show (an LSTM, Word2Vec, a TextCNN): no
+    hook point reads attention weights, and it is no encoder-decoder (whose RNN attention, if
+    any, shows only in a forward). Cheap: no forward pass."""
+    return bool(pattern_points(model)) or _is_seq2seq(model)
+
+
 def capture_batch(
     source: ModelSource, texts: Sequence[str], targets: Sequence[str] | None = None, *,
     max_tokens: int = DEFAULT_MAX_TOKENS,
@@ -56,7 +63,7 @@ def capture_batch(
     model, task = source.model, source.task
     if not texts:
         return []
-    if not pattern_points(model) and not _is_seq2seq(model):  # e.g. Word2Vec, an LSTM
+    if not may_have_attention(model):  # e.g. Word2Vec, an LSTM
         raise NoAttentionError(f"{_arch_name(model)} has no attention layers to show")
     with torch.no_grad(), _eval_mode(model):
         if _is_seq2seq(model):

@@ -501,6 +501,7 @@ def test_playground_classifies_text(trained: Run) -> None:
     assert len(charts_in(at)) == 1
     assert "Predicted class" in at.markdown[0].value
     assert not at.info  # every word known
+    assert trained.arch == "lstm" and not [e for e in at.expander if e.label == "Attention"]  # none to show
     at.text_area(key="playground_text").input("a flabbergasting zorblax film").run()
     assert any("2 of 4 words are not in this run's vocabulary" in i.value and "“zorblax”" in i.value
                for i in at.info)
@@ -527,6 +528,7 @@ def test_playground_generates_text(trained: Run) -> None:
     no_exception(at)
     assert not at.error
     assert at.code[0].value.startswith("12+3")
+    assert [e for e in at.expander if e.label == "Attention"]  # a GPT has attention to show
 
 
 @pytest.mark.parametrize("trained", ["translation"], indirect=True)
