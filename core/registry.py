@@ -77,7 +77,8 @@ class Registry:
         """Registered names, optionally only those whose meta[key] contains / equals a value."""
         load_components()
         out = []
-        for name, comp in self._items.items():
+        for comp in self._in_declared_order():
+            name = comp.name
             ok = True
             for key, want in meta_filter.items():
                 have = comp.meta.get(key)
@@ -91,7 +92,19 @@ class Registry:
 
     def __iter__(self) -> Iterator[Component]:
         load_components()
-        return iter(list(self._items.values()))
+        return iter(self._in_declared_order())
+
+    def _in_declared_order(self) -> list[Component]:
+        """The components in the order of ``_COMPONENT_MODULES`` (then as each module registers
+        them), whatever order their modules happened to be imported in: the first task, dataset
+        or architecture is the default a form offers."""
+        rank = {module: i for i, module in enumerate(_COMPONENT_MODULES)}
+
+        def position(comp: Component) -> int:
+            defined = getattr(comp.factory, "func", comp.factory)  # a functools.partial's function
+            return rank.get(getattr(defined, "__module__", ""), len(rank))
+
+        return sorted(self._items.values(), key=position)  # stable: a module's own order stays
 
     def __contains__(self, name: str) -> bool:
         load_components()

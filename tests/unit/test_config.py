@@ -228,3 +228,19 @@ def test_misspelled_keys_get_the_likely_one_and_own_settings_are_said() -> None:
     mine = validate_config(apply_overrides(default_config("classification"), ["model.name=hf_pretrained", "optimizer.lr=3e-5"]))
     assert "optimizer.lr" not in own_settings_text(mine)
     assert own_settings_text(validate_config(default_config("classification"))) == ""
+
+
+def test_registries_keep_their_declared_order_whatever_is_imported_first() -> None:
+    # The first task, dataset and architecture are what forms offer first; a module imported
+    # before the registries load (core.examples imports the translation task) must not move its
+    # components to the front.
+    import subprocess
+    import sys
+
+    show = ("from core.registry import TASKS, MODELS, DATASETS, TOKENIZERS, OPTIMIZERS, SCHEDULES\n"
+            "print([r.names() for r in (TASKS, MODELS, DATASETS, TOKENIZERS, OPTIMIZERS, SCHEDULES)])")
+    early = "import core.tasks.translation, core.models.seq2seq, core.data.seq2seq, core.optim\n"
+    plain, reordered = (subprocess.run([sys.executable, "-c", first + show], capture_output=True, text=True,
+                                       check=True).stdout for first in ("", early))
+    assert plain == reordered
+    assert plain.startswith("[['classification', ") and "['rnn', 'lstm', 'gru', " in plain
