@@ -20,6 +20,7 @@ from core import sweep as sw
 from core.config import section_params, validate_config
 from core.errors import ConfigError, WorkbenchError
 from core.jobs.queue import sweep_tag
+from core.metrics import metric_label, metric_value
 from core.store import Store, SweepRecord
 from core.sweep.settings import METHODS, PRUNERS, SPACE_KEY, budget_problem, choice, spec_keywords
 
@@ -158,11 +159,11 @@ def watch_panel(store: Store, sweep_id: str, live: bool = False) -> None:
     cols[0].metric("Status", sweep.status)
     cols[1].metric("Trials", f"{info['trials']} / {info['expected_trials'] or '∞'}")
     cols[2].metric("Complete · pruned · failed", f"{counts['complete']} · {counts['pruned']} · {counts['fail']}")
-    cols[3].metric(f"Best val {spec.metric}", "—" if best is None else f"{best['value']:.4f}",
+    cols[3].metric(f"Best val {metric_label(spec.metric)}", "—" if best is None else metric_value(spec.metric, best["value"]),
                    help=None if best is None else f"trial {best['trial']}")
     if sweep.error:
         st.warning(sweep.error)
-    st.caption(f"{choice(METHODS, spec.method).help} Objective: {spec.direction} val {spec.metric}. "
+    st.caption(f"{choice(METHODS, spec.method).help} Objective: {spec.direction} val {metric_label(spec.metric)}. "
                f"Pruning: {choice(PRUNERS, spec.pruner['name']).label}. Runs tagged `{sweep_tag(sweep.id)}` (see Runs and Compare).")
     left, right = st.columns(2)
     left.plotly_chart(history_figure(study, spec.metric), key="sweeps.history")
@@ -194,7 +195,8 @@ def analyse_view(store: Store) -> None:
             st.info(f"{title}: not available yet ({exc})")
             continue
         st.plotly_chart(fig, key=f"sweeps.plot.{i}")
-    st.subheader(f"Best trial: {best['trial']} (val {spec.metric} {best['value']:.4f})", anchor=False)
+    st.subheader(f"Best trial: {best['trial']} (val {metric_label(spec.metric)} "
+                 f"{metric_value(spec.metric, best['value'])})", anchor=False)
     st.code(yaml.safe_dump(best["config"], sort_keys=False), language="yaml")
     with st.form("sweeps.promote"):
         st.markdown("**Promote best**: start a full run from this config.")

@@ -22,7 +22,15 @@ from core.display import format_duration
 from core.errors import WorkbenchError
 from core.jobs import request_resume, stop_run
 from core.jobs.queue import race_id
-from core.metrics import COUNT_KEYS, HELDOUT, HELDOUT_LABEL, METRICS, bleu_case_note
+from core.metrics import (
+    COUNT_KEYS,
+    HELDOUT,
+    HELDOUT_LABEL,
+    METRICS,
+    bleu_case_note,
+    metric_label,
+    metric_value,
+)
 from core.reproduce import differing_settings
 from core.store import ACTIVE_STATUSES, Run, Store
 from core.throughput import HELP as THROUGHPUT_HELP
@@ -118,10 +126,11 @@ def summary_panel(run: Run) -> None:
     cols = st.columns(min(5, 1 + len(val)))
     if best.get("value") is not None:
         case = bleu_case_note(s.get("val") or {}, s.get("details") or {}) if s.get("metric") == "bleu" else ""
-        cols[0].metric(f"Best val {s.get('metric', '')}", f"{best['value']:.4f}",
+        watched = s.get("metric", "")
+        cols[0].metric(f"Best val {metric_label(watched)}", metric_value(watched, best["value"]),
                        help=f"at step {best.get('step')}" + (f". {case}." if case else ""))
     for col, (name, value) in zip(cols[1:], _ordered(val).items(), strict=False):
-        col.metric(f"val {METRICS[name].label if name in METRICS else name}", f"{value:.4f}")
+        col.metric(f"val {metric_label(name)}", metric_value(name, value))
     _heldout_row(s)
     facts = [f"{s['params']:,} parameters" if isinstance(s.get("params"), int) else None, s.get("device")]
     if isinstance(s.get("rank_devices"), list):  # several processes (DDP): where each rank trains
@@ -137,7 +146,7 @@ def _heldout_row(s: dict) -> None:
         return
     cols = st.columns(min(5, len(held)))
     for col, (name, value) in zip(cols, _ordered(held).items(), strict=False):
-        col.metric(f"{HELDOUT_LABEL} {METRICS[name].label if name in METRICS else name}", f"{value:.4f}")
+        col.metric(f"{HELDOUT_LABEL} {metric_label(name)}", metric_value(name, value))
     metric = s.get("metric", "")
     at_best = ((s.get("best") or {}).get(HELDOUT) or {}).get(metric)
     st.caption(f"The {HELDOUT_LABEL} set is scored at each evaluation like validation, but never used to stop "
@@ -210,7 +219,7 @@ def curves_panel(df: pd.DataFrame) -> None:
             part = df[df["split"].isin(scored) & (df["name"] == name)]
             # Same runs and colours as the loss chart's legend above; in a third of the width a
             # legend of its own would sit on the axis title. Hover names the run.
-            label = METRICS[name].label if name in METRICS else name
+            label = metric_label(name)
             held = (part["split"] == HELDOUT).any()
             fig = metric_curves_figure(part, name, title=f"val{f' / {HELDOUT_LABEL}' if held else ''} {label}")
             fig.update_yaxes(title=label)

@@ -9,6 +9,8 @@ from core.metrics.catalog import (
     check_objective,
     direction,
     metric,
+    metric_label,
+    metric_value,
     task_metrics,
 )
 from core.metrics.scores import (
@@ -24,6 +26,6 @@ from core.metrics.scores import (
 
 __all__ = [
     "COUNT_KEYS", "HELDOUT", "bleu_case_note", "HELDOUT_LABEL", "METRICS", "Metric", "check_objective", "classification_metrics",
-    "direction", "language_model_metrics", "metric", "rouge_scores", "scalars", "summarisation_metrics",
+    "direction", "language_model_metrics", "metric", "metric_label", "metric_value", "rouge_scores", "scalars", "summarisation_metrics",
     "task_metrics", "translation_metrics",
 ]

@@ -107,6 +107,19 @@ def metric(name: str) -> Metric:
         raise KeyError(f"unknown metric {name!r}; known: {', '.join(METRICS)}") from None
 
 
+def metric_label(name: str) -> str:
+    """How every screen names ``name`` ("BLEU", "ROUGE-L", "Accuracy"); an undeclared name as
+    it is."""
+    found = METRICS.get(name)
+    return found.label if found is not None else name
+
+
+def metric_value(name: str, value: float) -> str:
+    """``value`` in ``name``'s declared format (``%.4f`` for an undeclared name)."""
+    found = METRICS.get(name)
+    return found.shown(value) if found is not None else f"{value:.4f}"
+
+
 def task_metrics(task: str, *, objective: bool | None = None) -> list[Metric]:
     """The metrics ``task`` reports, in display order (``objective=True``: only those worth
     optimising)."""

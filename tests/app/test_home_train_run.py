@@ -309,6 +309,16 @@ def test_run_page_draws_the_gradient_norm_only_when_the_run_logged_it(store: Sto
     assert list(drawn) == pytest.approx([2.0 / s for s in range(10, 60, 10)])  # the stored values, drawn
 
 
+def test_run_page_metric_cards_read_the_metric_catalogue(store: Store) -> None:
+    run = make_run(store, "translation", status="completed")
+    store.set_summary(run.id, {"val": {"loss": 1.23456, "bleu": 27.3456}, "best": {"value": 27.3456, "step": 50},
+                               "metric": "bleu"})
+    at = open_page("run", run=run.id)
+    cards = {m.label: m.value for m in at.metric}
+    # One label per metric ("Best val BLEU" beside "val BLEU", not "Best val bleu"), in its format.
+    assert cards["Best val BLEU"] == "27.35" and cards["val BLEU"] == "27.35", cards
+
+
 def test_run_page_shows_the_sample_of_a_language_model(store: Store) -> None:
     run = make_run(store, "language_model", status="completed")
     at = open_page("run", run=run.id)

@@ -154,6 +154,9 @@ def test_watch_and_analyse_a_finished_sweep(store: Store, one_thread: None) -> N
     best = sw.best_trial(store, sweep)
     assert best is not None
     assert any(f"Best trial: {best['trial']}" in s.value for s in at.subheader)
+    # The objective as the metric catalogue names and formats it, like the Train and Run pages.
+    objective = METRICS[sw.SweepSpec.from_dict(sweep.spec).metric]
+    assert any(f"(val {objective.label} {objective.shown(best['value'])})" in s.value for s in at.subheader)
     assert len(at.get("plotly_chart")) >= 3  # importances / parallel coordinates / slices / contour
     submit = next(b for b in at.button if "Start full run" in str(b.label))
     submit.click().run()
