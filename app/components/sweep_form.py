@@ -172,8 +172,9 @@ def space_input(config: dict[str, Any], method: str, key: str) -> dict[str, Any]
                 names = registry.names(tasks=task) if section in ("model", "data") else registry.names()
                 if len(names) > 1 and section != "data":
                     name_key = f"{section}.name"
-                    if st.checkbox(f"`{name_key}`: try several {registry.kind}s", key=f"{key}.tick.{name_key}"):
-                        picked = st.multiselect(f"{name_key} choices", names, default=[base_name],
+                    if st.checkbox(f"Try several {registry.kind}s", key=f"{key}.tick.{name_key}",
+                                   help=f"`{name_key}`: each trial picks one"):
+                        picked = st.multiselect(f"{registry.kind.capitalize()}s to try", names, default=[base_name],
                                                 key=f"{key}.range.{name_key}")
                         space[name_key] = {"choices": picked}
                         components = list(picked) or [base_name]
@@ -182,12 +183,13 @@ def space_input(config: dict[str, Any], method: str, key: str) -> dict[str, Any]
                 when = None
                 if section != "training" and len(owners) < len(components):
                     when = {f"{section}.name": owners}
-                label = f"`{param_key}`" + (f" (only {', '.join(map(str, owners))})" if when else "")
-                if not st.checkbox(label, key=f"{key}.tick.{param_key}", help=param.help):
+                # The Train form's words; the key a sweep file and the CLI use is in the help.
+                label = param.title + (f" (only {', '.join(map(str, owners))})" if when else "")
+                if not st.checkbox(label, key=f"{key}.tick.{param_key}", help=f"{param.help} (`{param_key}`)"):
                     continue
                 base_value = (config.get(section) or {}).get(param.name) if section == "training" or \
                     (config.get(section) or {}).get("name") in owners else None
-                spec = range_input(param, param_key, method, f"{key}.range.{param_key}", base_value)
+                spec = range_input(param, param.title, method, f"{key}.range.{param_key}", base_value)
                 if when:
                     spec["when"] = when
                 space[param_key] = spec
@@ -195,8 +197,9 @@ def space_input(config: dict[str, Any], method: str, key: str) -> dict[str, Any]
 
 
 def range_input(param: Param, name: str, method: str, key: str, value: Any = None) -> dict[str, Any]:
-    """The values to try for one parameter: choices, or low / high / log (and grid points),
-    starting around ``value`` (the base config's) on the hardware training will run on."""
+    """The values to try for one parameter (``name``: how the form labels it): choices, or low /
+    high / log (and grid points), starting around ``value`` (the base config's) on the hardware
+    training will run on."""
     around = param if value is None or param.choices is not None else replace(param, default=value)
     start = default_range(around, gpu=bool(gpu_info()))
     if "choices" in start or param.kind in ("str", "ints", "floats"):

@@ -92,6 +92,10 @@ def test_defining_a_grid_shows_its_size_and_an_invalid_range_an_error() -> None:
     at.run()
     no_exception(at)
     assert metric_value(at, "Grid size") == "3"  # 3 log-spaced points by default
+    # The Train form's words for the parameter; the key a sweep file uses is in the help.
+    lr = at.checkbox(key=f"{D}.tick.optimizer.lr")
+    assert lr.label == "Learning rate" and "`optimizer.lr`" in lr.help
+    assert at.number_input(key=f"{D}.range.optimizer.lr.low").label == "Learning rate low"
     at.checkbox(key=f"{D}.tick.model.bidirectional").check().run()
     assert metric_value(at, "Grid size") == "6"  # x {true, false}
     assert metric_value(at, "Expected trials") == "6"
