@@ -54,7 +54,7 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     Param("eval_every", "int", 100, "Evaluate on the validation split every N steps.", low=1, high=10_000_000, sweepable=False, label="Evaluate every (steps)", essential=True),
     Param("eval_max_batches", "int", 50, "Cap on validation batches per evaluation (null: the whole split).", low=1, high=1_000_000, optional=True, sweepable=False, label="Batches per evaluation"),
     Param("log_every", "int", 10, "Record training loss and throughput every N steps.", low=1, high=100_000, sweepable=False, label="Log every (steps)"),
-    Param("log_grad_norm", "bool", False, "Also record the gradients' global L2 norm (before clipping) as the train metric grad_norm at each logged step; costs one norm over the gradients per step.", sweepable=False, label="Log gradient norm"),
+    Param("log_grad_norm", "bool", False, "Also record the gradients' global L2 norm (before clipping) as the train metric grad_norm at each logged step; without clipping it costs one norm over the gradients per step (clipping computes it anyway).", sweepable=False, label="Log gradient norm"),
     Param("checkpoint", "bool", True, "Save a checkpoint at each evaluation and at the end.", sweepable=False, label="Save checkpoints"),
     Param("early_stopping_patience", "int", 0, "Stop after N evaluations without improvement (0: never).", low=0, high=10_000, sweepable=False, label="Early-stopping patience"),
     Param("early_stopping_metric", "str", "", "Validation metric watched for early stopping and best-checkpoint (empty: the task's default).", sweepable=False, label="Early-stopping metric"),

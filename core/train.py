@@ -263,10 +263,13 @@ class Trainer:
                 window_loss += loss.detach()
                 fresh_tokens += batch.n_tokens
             precision.unscale_(optimizer)
-            if self.grad_norm is not None:  # opt-in: the norm clipping is about to compare
-                self.grad_norm.measure(self.model.parameters())
             if t["grad_clip"] > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.parameters(), t["grad_clip"])
+                # clip_grad_norm_ returns the norm it compared with grad_clip: no second norm
+                norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t["grad_clip"])
+                if self.grad_norm is not None:
+                    self.grad_norm.record(norm)
+            elif self.grad_norm is not None:  # opt-in, and no clipping measured it
+                self.grad_norm.measure(self.model.parameters())
             precision.step(optimizer)
             optimizer.zero_grad(set_to_none=True)
             self.step += 1

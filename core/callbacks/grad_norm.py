@@ -1,7 +1,8 @@
 """The gradients' global L2 norm as a training metric (``training.log_grad_norm``, off by default).
 
 The trainer owns it and calls it at two fixed points of the loop: :meth:`GradNormLogger.measure`
-after the backward and the precision's unscale, before clipping (so the value is the one that
+after the backward and the precision's unscale (or :meth:`GradNormLogger.record` with the norm
+that clipping computes anyway), before clipping (so the value is the one that
 ``training.grad_clip`` is compared with, at the gradients' true size under fp16), and
 :meth:`GradNormLogger.metrics` at each logged step, whose train rows then hold ``grad_norm``
 beside the loss. With several ranks the gradients are already averaged when it measures, so
@@ -35,6 +36,10 @@ class GradNormLogger:
             if p.grad is not None
         ]
         self._norm = torch.linalg.vector_norm(torch.stack(norms), 2.0) if norms else None
+
+    def record(self, norm: torch.Tensor) -> None:
+        """The norm clipping already computed (``clip_grad_norm_`` returns it, before clipping)."""
+        self._norm = norm.detach()
 
     def metrics(self) -> dict[str, float]:
         """``{"grad_norm": value}`` for the last measured step; empty before any gradient. An
