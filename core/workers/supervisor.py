@@ -42,6 +42,10 @@ PIDFILE = "supervisor.pid"  # which process hosts a home's supervisor (core.work
 
 MAX_WORKERS_ENV = "LMWB_MAX_WORKERS"
 DEFAULT_IDLE_EXIT_S = 300.0  # supervised workers exit after this long without work
+# Workers kept ready (keep_warm, prewarm): one that takes any run, and beside it one that takes
+# only race entrants (the cap on other runs holds), so both entrants of a race of two (the Home
+# page's) start at once instead of after a Python + torch start-up (~250 MB each, when idle).
+WARM_WORKERS = 2
 SUPERVISED_POLL_S = 0.25  # how often a supervised idle worker looks at the queue
 
 
@@ -57,6 +61,7 @@ class WorkerInfo:
     process: subprocess.Popen[bytes] = field(repr=False)
     pipe_w: int = field(repr=False)
     race: str | None = None  # the race tag this worker trains one entrant of
+    races_only: bool = False  # a warm worker that trains entrants of any race, nothing else
     only_run: str | None = None  # the multi-process run this worker holds its GPUs for
 
     @property
@@ -96,8 +101,9 @@ class Supervisor:
     * :meth:`ensure_workers` (also run by the monitor every ``monitor_s``) starts workers
       while runs are queued and fewer than ``max_workers`` are alive, so an idle app costs
       nothing; a worker exits after ``idle_exit_s`` without work.
-    * :meth:`prewarm` starts one worker ahead of time (call it when the train page opens):
-      the first run then skips the 1-2 s Python + torch start-up.
+    * :meth:`prewarm` starts :data:`WARM_WORKERS` workers ahead of time (call it when the
+      train page opens): the first run, or both entrants of a race of two, then skip the
+      Python + torch start-up (2-5 s each, two at once on two cores 7 s, on a busy machine 20).
     * The monitor thread reaps dead workers and marks the run a dead worker was training
       ``failed`` with the reason (signal, step, where to resume from) within about a second.
     * With several GPUs each worker is pinned to one through ``CUDA_VISIBLE_DEVICES``.
@@ -129,8 +135,8 @@ class Supervisor:
         # Pin GPUs only when several workers may share a machine with several GPUs.
         self._gpus = visible_gpus() if self.max_workers > 1 else []
         self.idle_exit_s = idle_exit_s
-        # Keep one worker alive and idle, so a queued run starts within a poll: the app
-        # server's supervisor does, an idle machine pays one resident worker for it.
+        # Keep WARM_WORKERS alive, so a queued run or race starts within a poll: the app
+        # server's supervisor does, an idle machine pays resident workers for it.
         self.keep_warm = keep_warm
         self.poll_s = poll_s
         self.monitor_s = monitor_s
@@ -165,10 +171,13 @@ class Supervisor:
             return 0
         with self._lock:
             self._reap()
+            # Running before queued: a run claimed between the two reads is then in neither
+            # (a worker short until the next tick) rather than in both (a worker too many).
+            running = self.store.list_runs(status="running")
             queued = self.store.list_runs(status="queued")
-            started = self._start_races(queued) + self._start_wide_runs(queued)
+            started = self._start_races(queued, running) + self._start_wide_runs(queued)
             live = [w for w in self._workers.values() if w.alive]
-            room = self.max_workers - len(live)
+            room = self.max_workers - sum(1 for w in live if not w.races_only)  # those train races only
             if room <= 0:
                 return started
 
@@ -177,8 +186,8 @@ class Supervisor:
             demand += sum(n for _, n in trial_demand(self.store))
             if demand == 0:
                 return started
-            plain = {w.label for w in live if w.race is None and w.only_run is None}
-            busy = sum(1 for r in self.store.list_runs(status="running") if r.worker in plain)
+            plain = {w.label for w in live if w.race is None and w.only_run is None and not w.races_only}
+            busy = sum(1 for r in running if r.worker in plain)
             # Idle workers (including ones still starting) will claim within poll_s.
             needed = min(room, demand - (len(plain) - busy))
             if self._gpus:
@@ -187,38 +196,54 @@ class Supervisor:
                 self._spawn(idle_exit_s=self.idle_exit_s)
             return started + max(0, needed)
 
-    def _start_races(self, queued: Sequence[Run]) -> int:
-        """One worker per queued race entrant that none waits for yet: a race's entrants train
-        at the same time (on a CPU each with its share of the cores), on the same data and
-        budget, so their curves race from the first second."""
+    def _start_races(self, queued: Sequence[Run], running: Sequence[Run]) -> int:
+        """A worker for each queued race entrant that no idle worker will claim: a race's
+        entrants train at the same time (each on its share of the cores, set by the worker that
+        claims it), on the same data and budget, so their curves race from the first second.
+        Idle warm workers claim entrants within a poll (that is what they are kept for); only
+        entrants beyond them get a worker of their own, which pays the start-up."""
         entrants: dict[str, int] = {}
         for run in queued:
             if (tag := race_tag(run)) is not None:
                 entrants[tag] = entrants.get(tag, 0) + 1
+        if not entrants:
+            return 0
+        busy = {r.worker for r in running}
+        idle = [w for w in self._workers.values() if w.alive and w.label not in busy and w.only_run is None]
+        # An idle worker that takes any run claims the oldest queued one: count it for a race
+        # only while no other run waits for it.
+        others_wait = any(race_tag(r) is None for r in queued)
+        spare = sum(1 for w in idle if w.race is None and (w.races_only or not others_wait))
         started = 0
-        running = self.store.list_runs(status="running") if entrants else []
         for tag, waiting in entrants.items():
-            mine = [w for w in self._workers.values() if w.alive and w.race == tag]
-            claimed = {r.worker for r in running if race_tag(r) == tag}
-            idle = sum(1 for w in mine if w.label not in claimed)
-            total = waiting + len(claimed)
-            threads = max(1, (os.cpu_count() or 1) // total)
-            for _ in range(waiting - idle):
-                self._spawn(idle_exit_s=5.0, race=tag, threads=threads)
+            need = max(0, waiting - sum(1 for w in idle if w.race == tag))
+            covered = min(spare, need)
+            spare -= covered
+            for _ in range(need - covered):
+                self._spawn(idle_exit_s=5.0, race=tag)
                 started += 1
         return started
 
     def prewarm(self) -> bool:
-        """Start one worker now if none is alive, so the next run starts without delay. With
-        ``keep_warm`` that worker never exits for being idle."""
+        """Start workers now until :data:`WARM_WORKERS` are alive for queued runs and races
+        (one taking any run, the others race entrants only), so the next run, or both entrants
+        of a race of two, start without delay; True when one was started. With ``keep_warm``
+        they never exit for being idle. With pinned GPUs only the first: a waiting worker holds
+        a GPU another run could train on."""
         if self._closed.is_set():
             return False
         with self._lock:
             self._reap()
-            if any(w.alive for w in self._workers.values()):
-                return False
-            self._spawn(idle_exit_s=None if self.keep_warm else self.idle_exit_s)
-            return True
+            ready = [w for w in self._workers.values() if w.alive and w.race is None and w.only_run is None]
+            idle_exit_s = None if self.keep_warm else self.idle_exit_s
+            started = False
+            if all(w.races_only for w in ready):
+                ready.append(self._spawn(idle_exit_s=idle_exit_s))
+                started = True
+            for _ in range(0 if self._gpus else WARM_WORKERS - len(ready)):
+                self._spawn(idle_exit_s=idle_exit_s, races_only=True)
+                started = True
+            return started
 
     def shutdown(self, timeout: float = 15.0) -> None:
         """Stop the monitor, ask every worker to stop gracefully (SIGTERM: the current run
@@ -278,7 +303,7 @@ class Supervisor:
         return started
 
     def _spawn(
-        self, *, idle_exit_s: float | None, race: str | None = None, threads: int | None = None,
+        self, *, idle_exit_s: float | None, race: str | None = None, races_only: bool = False,
         only_run: str | None = None, gpus: Sequence[str] | None = None,
     ) -> WorkerInfo:
         used = {w.slot for w in self._workers.values()}
@@ -291,9 +316,8 @@ class Supervisor:
         gpu = ",".join(gpus) if gpus else None
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
-        if race is not None and "OMP_NUM_THREADS" not in os.environ:
-            env["OMP_NUM_THREADS"] = str(threads or 1)
-        elif gpu is None and self.max_workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        racing = race is not None or races_only  # the worker sets an entrant's share when it claims it
+        if not racing and gpu is None and self.max_workers > 1 and "OMP_NUM_THREADS" not in os.environ:
             # CPU workers that may train at once share the cores instead of each starting one
             # thread per core (oversubscribed cores run small models many times slower).
             env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // self.max_workers))
@@ -304,8 +328,11 @@ class Supervisor:
         ]
         if idle_exit_s is not None:
             cmd += ["--idle-exit", str(idle_exit_s)]
-        # A race entrant's worker trains that one run; every other worker leaves races alone.
-        cmd += ["--only-tag", race, "--once"] if race is not None else ["--skip-races"]
+        # A race entrant's worker trains that one run; a races-only one any race's entrants.
+        if race is not None:
+            cmd += ["--only-tag", race, "--once"]
+        elif races_only:
+            cmd += ["--races-only"]
         if only_run is not None:
             cmd += ["--only-run", only_run, "--once"]
         elif self._gpus:
@@ -324,7 +351,8 @@ class Supervisor:
         finally:
             os.close(read_fd)  # the child has its copy; ours would keep the pipe open
             logfile.close()
-        info = WorkerInfo(process.pid, slot, time.time(), gpu, log_path, process, write_fd, race, only_run)
+        info = WorkerInfo(process.pid, slot, time.time(), gpu, log_path, process, write_fd, race, races_only,
+                          only_run)
         self._workers[process.pid] = info
         log.info("started worker %d (slot %d%s)", process.pid, slot, f", GPU {gpu}" if gpu else "")
         return info

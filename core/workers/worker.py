@@ -41,7 +41,7 @@ from core.config import processes_wanted
 from core.distributed import launch_run
 from core.errors import RunNotFound, WorkbenchError
 from core.jobs.liveness import reap_orphans, worker_label
-from core.jobs.queue import RACE_TAG_PREFIX, RESUME_KEY
+from core.jobs.queue import RESUME_KEY, race_tag
 from core.registry import load_components
 from core.run_guard import RUN_HEARTBEAT_S, StopEvent, watch_parent
 from core.store import Run, Store
@@ -49,7 +49,7 @@ from core.store.claims import Claim, ClaimedRun, ClaimLost
 from core.sweep.schedule import trial_demand
 
 if TYPE_CHECKING:  # core.train imports torch: keep this module light to import
-    from core.train import Callback
+    from core.train import Callback, TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +67,18 @@ def worker_loop(
     shutdown: threading.Event | None = None,
     callbacks: Sequence[Callback] = (),
     only_tag: str | None = None,
-    skip_races: bool = False,
+    races_only: bool = False,
     only_run: str | None = None,
     max_processes: int | None = None,
 ) -> int:
     """Claim queued runs one at a time and train them; return how many were executed.
 
     ``only_tag``: claim only runs with this tag (a worker started for one race entrant; it
-    trains no sweep trial). ``skip_races``: leave race entrants to the workers started for them.
-    ``only_run``: claim that run only (a worker given the GPUs a multi-process run needs).
-    ``max_processes``: leave runs that want more processes than this worker has GPUs.
+    trains no sweep trial). ``races_only``: claim only race entrants, of any race (a warm
+    worker kept beside the one that takes any run; no sweep trial either). ``only_run``: claim
+    that run only (a worker given the GPUs a multi-process run needs). ``max_processes``: leave
+    runs that want more processes than this worker has GPUs. A race entrant trains on its share
+    of the cores (:func:`race_threads`), whichever worker claims it.
 
     ``once``: execute at most one run (exit at once on an empty queue). ``idle_exit_s``: exit
     after that long without a run (None: never). ``shutdown``: set it to make the worker stop
@@ -88,6 +90,7 @@ def worker_loop(
 
     load_components()  # pay imports and registration before the first claim, not after it
     warm_up()
+    threads = _torch_threads()  # what a run that is no race entrant trains on
     stop_all = shutdown if shutdown is not None else StopEvent()
     label = worker_name or worker_label()
     restore = _install_signal_handlers(stop_all)
@@ -101,13 +104,15 @@ def worker_loop(
                 if time.monotonic() >= next_reap:  # runs of dead workers: failed, resumable
                     next_reap = time.monotonic() + RUN_HEARTBEAT_S
                     reap_orphans(store)
-                run = store.claim_next_queued(
-                    label, only_tag=only_tag, skip_tag_prefix=RACE_TAG_PREFIX if skip_races else None,
-                    only_run=only_run, max_processes=max_processes)
+                if races_only:
+                    run = _claim_race_entrant(store, label, max_processes)
+                else:
+                    run = store.claim_next_queued(label, only_tag=only_tag, only_run=only_run,
+                                                  max_processes=max_processes)
             except Exception as exc:  # database busy or briefly unreachable: try again
                 log.warning("worker %s: could not read the queue: %s", label, exc)
                 run = None
-            dedicated = only_tag is not None or only_run is not None
+            dedicated = only_tag is not None or only_run is not None or races_only
             if run is None and not dedicated and _train_a_sweep_trial(store, stop_all):
                 executed += 1  # no queued run, but a sweep wanted a trial: this worker trained it
                 idle_since = time.monotonic()
@@ -122,7 +127,14 @@ def worker_loop(
                     break
                 stop_all.wait(poll_s)
                 continue
-            poisoned = _execute_claimed(store, run, label, StopEvent(), stop_all, callbacks)
+            share = _RaceShare(store, run, threads) if race_tag(run) is not None else None
+            if share is not None:
+                share.apply()  # already for the data and model build
+            try:
+                poisoned = _execute_claimed(store, run, label, StopEvent(), stop_all,
+                                            (*callbacks, share) if share is not None else callbacks)
+            finally:
+                _set_torch_threads(threads)
             executed += 1
             idle_since = time.monotonic()
             if once or poisoned:
@@ -130,6 +142,70 @@ def worker_loop(
     finally:
         restore()
     return executed
+
+
+def _claim_race_entrant(store: Store, label: str, max_processes: int | None) -> Run | None:
+    """Claim an entrant of the oldest race waiting in the queue (the store filters on one whole
+    tag, so each waiting race's tag is asked in turn), or None when no race waits."""
+    waiting = [r for r in reversed(store.list_runs(status="queued")) if not r.stop_requested]
+    for tag in dict.fromkeys(t for r in waiting if (t := race_tag(r)) is not None):
+        run = store.claim_next_queued(label, only_tag=tag, max_processes=max_processes)
+        if run is not None:
+            return run
+    return None
+
+
+def race_threads(store: Store, run: Run, threads: int) -> int:
+    """The threads a race entrant trains on: the machine's cores split between the race's
+    entrants that are queued or training (so two entrants on two cores take one each), never
+    more than ``threads``, what this worker trains a plain run on (``OMP_NUM_THREADS`` caps it)."""
+    tag = race_tag(run)
+    if tag is None:
+        return threads
+    entrants = sum(1 for r in store.list_runs(status=("queued", "running"), tag=tag))
+    return max(1, min(threads, (os.cpu_count() or 1) // max(1, entrants)))
+
+
+class _RaceShare:
+    """Sets a race entrant's threads (:func:`race_threads`) when it is claimed, and again once
+    its set-up is done: by then every entrant of its race is in the store, even one queued a
+    moment after this one was claimed. (A Callback by its five hooks: subclassing it would
+    import torch with this module.)"""
+
+    def __init__(self, store: Store, run: Run, threads: int) -> None:
+        self.store, self.run, self.threads = store, run, threads
+
+    def apply(self) -> None:
+        try:
+            _set_torch_threads(race_threads(self.store, self.run, self.threads))
+        except Exception as exc:  # database busy: keep the share it has
+            log.warning("run %s: could not count its race's entrants: %s", self.run.id, exc)
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        self.apply()
+
+    def on_log(self, step: int, metrics: dict[str, float]) -> None:
+        return None
+
+    def on_eval(self, step: int, metrics: dict[str, float], details: dict[str, Any]) -> None:
+        return None
+
+    def on_stop(self, step: int, by: str) -> None:
+        return None
+
+    def on_end(self, result: TrainResult) -> None:
+        return None
+
+
+def _torch_threads() -> int:
+    torch = sys.modules.get("torch")  # imported by warm_up; a worker without it trains nothing here
+    return int(torch.get_num_threads()) if torch is not None else (os.cpu_count() or 1)
+
+
+def _set_torch_threads(n: int) -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 def _train_a_sweep_trial(store: Store, stop_all: threading.Event) -> bool:
@@ -251,9 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     # Set by the Supervisor: how the worker notices that the app died.
     parser.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--parent-fd", type=int, help=argparse.SUPPRESS)
-    # Set by the Supervisor for a race: train only this race's entrant / leave races alone.
+    # Set by the Supervisor for a race: train only this race's entrant / any race's entrants.
     parser.add_argument("--only-tag", help=argparse.SUPPRESS)
-    parser.add_argument("--skip-races", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--races-only", action="store_true", help=argparse.SUPPRESS)
     # Set by the Supervisor on a GPU machine: the one run given these GPUs / runs that fit one GPU.
     parser.add_argument("--only-run", help=argparse.SUPPRESS)
     parser.add_argument("--max-processes", type=int, help=argparse.SUPPRESS)
@@ -263,14 +339,14 @@ def build_parser() -> argparse.ArgumentParser:
 def run_worker(
     store: Store, *, once: bool = False, idle_exit_s: float | None = None, poll_s: float = DEFAULT_POLL_S,
     parent_pid: int | None = None, parent_fd: int | None = None, only_tag: str | None = None,
-    skip_races: bool = False, only_run: str | None = None, max_processes: int | None = None,
+    races_only: bool = False, only_run: str | None = None, max_processes: int | None = None,
 ) -> int:
     """A worker process's main: worker_loop plus the parent-death watch; returns runs done."""
     shutdown = StopEvent()
     if parent_pid is not None:
         watch_parent(shutdown, parent_pid, parent_fd)
     return worker_loop(store, once=once, poll_s=poll_s, idle_exit_s=idle_exit_s, shutdown=shutdown,
-                       only_tag=only_tag, skip_races=skip_races, only_run=only_run, max_processes=max_processes)
+                       only_tag=only_tag, races_only=races_only, only_run=only_run, max_processes=max_processes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -280,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     done = run_worker(
         store, once=args.once, idle_exit_s=args.idle_exit, poll_s=args.poll,
         parent_pid=args.parent_pid, parent_fd=args.parent_fd, only_tag=args.only_tag,
-        skip_races=args.skip_races, only_run=args.only_run, max_processes=args.max_processes,
+        races_only=args.races_only, only_run=args.only_run, max_processes=args.max_processes,
     )
     log.info("worker %d: exiting after %d run(s)", os.getpid(), done)
     return 0
