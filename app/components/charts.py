@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
@@ -24,6 +25,33 @@ SPLIT_DASH: dict[str, str] = {"train": "solid", "val": "dash", "test": "dot", HE
 X_TITLES: dict[str, str] = {"step": "Step", "epoch": "Epoch", "wall_time": "Wall time (s)"}
 _X_FORMATS: dict[str, str] = {"step": ",", "epoch": ".2f", "wall_time": ".1f"}
 _MARKERS_UP_TO = 40  # sparse series (evaluations) get markers so single points stay visible
+SMOOTHING_MAX = 0.99  # TensorBoard's slider stops short of 1 (which would freeze the first value)
+RAW_OPACITY = 0.25  # the unsmoothed curve, faint behind the smoothed one (as TensorBoard draws it)
+RAW_SUFFIX = " (raw)"
+
+
+def smooth(values: Sequence[float], weight: float) -> np.ndarray:
+    """TensorBoard's smoothing: an exponential moving average with weight ``weight`` (0: none),
+    debiased so the curve starts at the first value instead of rising from zero.
+
+    ``s_i = a_i / (1 - weight**k)`` with ``a_i = weight * a_{i-1} + (1 - weight) * y_i`` over the
+    ``k`` finite values so far; a non-finite value passes through and does not enter the average,
+    and a constant series stays exactly constant (no rounding wobble), as in TensorBoard.
+    """
+    y = np.asarray(values, dtype=float)
+    if weight <= 0 or y.size == 0 or np.all(y == y[0]):
+        return y.copy()
+    weight = min(float(weight), SMOOTHING_MAX)
+    out = np.empty_like(y)
+    last, count = 0.0, 0
+    for i, value in enumerate(y):
+        if not np.isfinite(value):
+            out[i] = value
+            continue
+        last = last * weight + (1 - weight) * value
+        count += 1
+        out[i] = last / (1 - weight**count)
+    return out
 
 
 def color_map(labels: Sequence[str]) -> dict[str, str]:
@@ -49,11 +77,25 @@ def metric_curves_figure(
     color: str = "run",
     colors: Mapping[str, str] | None = None,
     title: str | None = None,
+    smoothing: float | None = None,
+    log_y: bool = False,
 ) -> go.Figure:
     """One metric over training: a line per (run, split); train solid, val dashed.
 
     ``df`` has columns ``color`` (the run label), step, split, name, value, wall_time, and
     optionally ``epoch``; ``x`` picks the x-axis column. Rows of other metrics are ignored.
+
+    ``smoothing`` (0 to :data:`SMOOTHING_MAX`, see :func:`smooth`): each line smoothed, with its
+    raw values drawn faintly behind it. Pages pass a number, also 0: every line then has its
+    faint companion (empty at 0), so the figure has the same traces whatever the smoothing;
+    None: plain lines only. ``log_y``: a logarithmic y axis.
+
+    A click on a legend entry hides every line of that run (one legend group per run), and the
+    run stays hidden when the page redraws the chart (new points, another smoothing): plotly
+    keeps what a person hid while ``legend.uirevision`` holds, matching traces by position
+    (Streamlit drops trace uids). So that revision is the list of lines: should a new line
+    arrive (the first validation points), the positions move and the hidden runs come back,
+    rather than another run's line being hidden.
     """
     if df.empty:
         return empty_figure(f"No {metric} values yet")
@@ -68,24 +110,38 @@ def metric_curves_figure(
     for (label, split), part in data.groupby([color, "split"], sort=False):
         label = str(label)
         part = part.sort_values(x)  # wall_time can interleave with steps across resumes
+        name = f"{label} · {split}"
+        line = {"color": palette.get(label, PALETTE[0]), "dash": SPLIT_DASH.get(split, "dashdot")}
+        values = part["value"].to_numpy(dtype=float)
+        if smoothing is not None:
+            # Behind the smoothed line (drawn first), no legend entry, no hover: the legend
+            # group hides it with its run.
+            raw = smoothing > 0
+            fig.add_trace(go.Scatter(
+                x=part[x] if raw else [], y=values if raw else [], mode="lines", name=name + RAW_SUFFIX,
+                legendgroup=label, showlegend=False, opacity=RAW_OPACITY, line=line, hoverinfo="skip",
+            ))
+            values = smooth(values, smoothing)
         fig.add_trace(go.Scatter(
-            x=part[x], y=part["value"],
+            x=part[x], y=values,
             mode="lines+markers" if len(part) <= _MARKERS_UP_TO else "lines",
-            name=f"{label} · {split}",
-            legendgroup=label,
-            line={"color": palette.get(label, PALETTE[0]), "dash": SPLIT_DASH.get(split, "dashdot")},
-            marker={"size": 5},
+            name=name, legendgroup=label, line=line, marker={"size": 5},
             # fullData.name prints the trace name as data, so a run called "50%{x}" is safe.
             hovertemplate=(
                 f"<b>%{{fullData.name}}</b><br>{X_TITLES.get(x, x)}: %{{x:{_X_FORMATS.get(x, '.4~g')}}}"
-                f"<br>{_escape(metric)}: %{{y:.4~g}}<extra></extra>"
+                f"<br>{_escape(metric)}{' (smoothed)' if smoothing else ''}: %{{y:.4~g}}<extra></extra>"
             ),
         ))
     fig.update_layout(
         title=title or metric, xaxis_title=X_TITLES.get(x, x), yaxis_title=metric,
-        hovermode="closest", legend={"groupclick": "togglegroup"},
+        hovermode="closest",
+        legend={"groupclick": "togglegroup", "uirevision": "|".join(t.name for t in fig.data)},
+        # The zoom is kept until the metric, the x axis or the scale changes.
+        uirevision=f"{metric}|{x}|{'log' if log_y else 'linear'}",
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
+    if log_y:
+        fig.update_yaxes(type="log")
     return fig
 
 

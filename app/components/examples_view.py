@@ -30,6 +30,7 @@ VALIDATION = "(the run's validation split)"
 SHOWN = {"classification": ["text", "label", "prediction", "correct", "confidence", "loss", "length"],
          "translation": ["source", "reference", "hypothesis", "correct", "bleu", "chrf", "loss", "length"],
          "summarisation": ["source", "reference", "hypothesis", "correct", "rougeL", "rouge1", "rouge2", "loss", "length"]}
+TEXTS = ("source", "reference", "hypothesis")
 SORTABLE = ("confidence", "loss", "length", "bleu", "chrf", "rougeL")
 ORDER = "index"  # the sort that keeps the examples in order
 
@@ -50,6 +51,11 @@ def column_config(columns: list[str]) -> dict[str, Any]:
                               for c in columns if c in METRICS}
     if "confidence" in columns:
         config["confidence"] = st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)
+    # Three texts side by side would each take the width of their longest line and push the
+    # scores off the page: a medium width each; a click on the row shows them whole.
+    for column in TEXTS:
+        if column in columns:
+            config[column] = st.column_config.TextColumn(width="medium")
     return config
 
 
@@ -139,7 +145,10 @@ def examples_panel(store: Store, source: TrainedRun, key: str, open_text: Callab
         settings.update(labels=[cell[0]], predictions=[cell[1]])
         st.info(f"Examples of true **{cell[0]}** predicted **{cell[1]}** (the confusion-matrix cell).")
     shown = ex.filter_examples(examples, **settings)
-    st.markdown(f"**{len(shown):,} examples** (click one for its salience and attention)")
+    # Salience explains classifiers (core.inspect.salience); a translation or a summary has
+    # its attention only.
+    what = "its salience and attention" if examples.task == "classification" else "it whole and its attention"
+    st.markdown(f"**{len(shown):,} examples** (click one for {what})")
     event = st.dataframe(
         shown[SHOWN[examples.task]].rename_axis("example"), key=f"{key}.table.{_digest(settings, len(df))}",
         on_select="rerun", selection_mode="single-row", height=320, column_config=column_config(SHOWN[examples.task]),

@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import socket
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.components.charts import metric_curves_figure
+from app.components.charts import SMOOTHING_MAX, metric_curves_figure
 from app.state import start_workers
 from core.callbacks.grad_norm import KEY as GRAD_NORM
 from core.callbacks.grad_norm import LABEL as GRAD_NORM_LABEL
@@ -188,24 +189,46 @@ def metrics_frame(store: Store, runs: Sequence[Run]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def curves_panel(df: pd.DataFrame) -> None:
+def curve_controls(key: str, slots: Sequence[Any] | None = None) -> tuple[float, bool]:
+    """The curves' smoothing and log-scale controls (TensorBoard's): ``(smoothing, log_y)``.
+
+    ``slots``: two containers to put them in (default: a row of their own); ``key`` prefixes the
+    widget keys."""
+    left, right = slots or st.columns([2, 1, 3], vertical_alignment="bottom")[:2]
+    smoothing = left.slider(
+        "Smoothing", 0.0, SMOOTHING_MAX, 0.0, 0.01, key=f"{key}.smoothing",
+        help="Exponential moving average, as TensorBoard smooths (0: off); the raw curve stays faint "
+             "behind the smoothed one.",
+    )
+    log_y = right.toggle("Log scale (y)", key=f"{key}.log_y", help="A logarithmic y axis on every curve.")
+    return float(smoothing), bool(log_y)
+
+
+def curves_panel(df: pd.DataFrame, smoothing: float = 0.0, log_y: bool = False) -> None:
     """Loss (train solid, val dashed), learning rate, the gradient norm when the run logged it,
-    and the validation metrics."""
+    and the validation metrics; ``smoothing`` and ``log_y`` as :func:`curve_controls` gives them.
+    Each chart has its own key, so a rerun (a new point every half second) updates the same
+    chart and a run hidden from its legend stays hidden."""
+    view = {"smoothing": smoothing, "log_y": log_y}
     left, right = st.columns([3, 2])
     with left:
-        _chart(metric_curves_figure(df, "loss", title=METRICS["loss"].label), height=360)
+        _chart(metric_curves_figure(df, "loss", title=METRICS["loss"].label, **view), "loss", height=360)
     with right:
         lr = df[(df["name"] == "lr")] if not df.empty else df
-        fig = metric_curves_figure(lr, "lr", title="Learning rate")
+        # The schedule is not noisy: never smoothed.
+        fig = metric_curves_figure(lr, "lr", title="Learning rate", smoothing=0.0, log_y=log_y)
         if not lr.empty and lr["value"].max() > 0:
-            # From zero, in scientific notation: a constant 1e-3 otherwise sits on a -1..1 axis.
-            fig.update_yaxes(range=[0, float(lr["value"].max()) * 1.15], tickformat=".1e")
-        _chart(fig, height=360)
+            # In scientific notation; from zero on a linear axis: a constant 1e-3 otherwise sits
+            # on a -1..1 axis.
+            fig.update_yaxes(tickformat=".1e")
+            if not log_y:
+                fig.update_yaxes(range=[0, float(lr["value"].max()) * 1.15])
+        _chart(fig, "lr", height=360)
     norms = df[df["name"] == GRAD_NORM] if not df.empty else df
     if not norms.empty:  # training.log_grad_norm: the norm training.grad_clip is compared with
-        fig = metric_curves_figure(norms, GRAD_NORM, title=GRAD_NORM_LABEL)
+        fig = metric_curves_figure(norms, GRAD_NORM, title=GRAD_NORM_LABEL, **view)
         fig.update_yaxes(title="L2 norm", rangemode="tozero")
-        _chart(fig, height=280)
+        _chart(fig, GRAD_NORM, height=280)
     scored = ("val", HELDOUT)  # validation and, where the data has one, the held-out set
     names = [] if df.empty else df.loc[df["split"].isin(scored), "name"].unique().tolist()
     if "bits_per_char" in names and "bits_per_token" in names:
@@ -221,18 +244,19 @@ def curves_panel(df: pd.DataFrame) -> None:
             # legend of its own would sit on the axis title. Hover names the run.
             label = metric_label(name)
             held = (part["split"] == HELDOUT).any()
-            fig = metric_curves_figure(part, name, title=f"val{f' / {HELDOUT_LABEL}' if held else ''} {label}")
+            fig = metric_curves_figure(part, name, title=f"val{f' / {HELDOUT_LABEL}' if held else ''} {label}",
+                                       **view)
             fig.update_yaxes(title=label)
-            _chart(fig, height=280, legend=False)
+            _chart(fig, f"val.{name}", height=280, legend=False)
 
 
-def _chart(fig: go.Figure, height: int, legend: bool = True) -> None:
+def _chart(fig: go.Figure, key: str, height: int, legend: bool = True) -> None:
     # Legend under the plot: run names are long, and a side legend squeezes the curves.
     fig.update_layout(
         height=height, legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
         margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=legend,
     )
-    st.plotly_chart(fig, config={"displaylogo": False})
+    st.plotly_chart(fig, config={"displaylogo": False}, key=f"run.chart.{key}")
 
 
 def has_sample(run: Run) -> bool:
@@ -260,7 +284,9 @@ def sample_panel(run: Run) -> None:
     what = "summaries" if run.task == "summarisation" else "translations"
     st.markdown(f"**Sample {what}**{at}" + (f" · {decoding}" if decoding else ""))
     table = pd.DataFrame(details["translations"], columns=["source", "reference", "hypothesis"])
-    st.dataframe(table, hide_index=True, width="stretch")
+    # A static table: long text (a summarised document) wraps in its cell, so the model's output
+    # stays on screen beside its source and reference (a grid would cut each to one line).
+    st.table(table.fillna(""), hide_index=True)
     if note := bleu_case_note(summary.get("val") or {}, details):
         st.caption(note + ".")
 
@@ -311,7 +337,7 @@ def run_view(store: Store, run_ids: Sequence[str], polling: bool) -> None:
         # Empty charts saying "no values yet" would promise points that will never come.
         st.info("No metrics: the run ended before its first logged step (see the error and the log below).")
     else:
-        curves_panel(frame)
+        curves_panel(frame, *curve_controls("run.curves"))
     if len(runs) > 1:
         for run in runs:
             if has_sample(run):
