@@ -12,6 +12,7 @@ import streamlit as st
 
 from core.config import RunConfig
 from core.metrics import METRICS
+from core.registry import task_label
 from core.store import Run
 
 # Column -> config key: the few hyperparameters worth a column (absent ones stay blank).
@@ -39,7 +40,7 @@ def run_row(run: Run) -> dict[str, Any]:
     row: dict[str, Any] = {
         "name": run.name,
         "status": run.status,
-        "task": run.task,
+        "task": task_label(run.task),  # in words, as its declaration names it
         "arch": run.arch,
         "tags": ", ".join(run.tags),
     }

@@ -18,7 +18,7 @@ from core.device import gpu_info
 from core.errors import WorkbenchError
 from core.metrics import METRICS, task_metrics
 from core.params import Param
-from core.registry import TASKS
+from core.registry import TASKS, task_label
 from core.store import Store
 from core.sweep import settings
 from core.workers.supervisor import MAX_WORKERS_ENV, default_max_workers
@@ -88,7 +88,7 @@ def base_config_input(store: Store, key: str) -> dict[str, Any] | None:
             st.info("No runs yet: build the base config from the form instead.")
             return None
         return store.get_run(run_id).config
-    task = st.selectbox("Task", TASKS.names(), key=f"{key}.task")
+    task = st.selectbox("Task", TASKS.names(), key=f"{key}.task", format_func=task_label)
     defaults = default_config(task)
     raw: dict[str, Any] = {"task": {"name": task}}
     with st.expander("Base config", expanded=False, icon=":material/tune:"):
@@ -123,8 +123,9 @@ def settings_input(task: str, key: str) -> dict[str, Any]:
     st.session_state[f"{key}.objective_task"] = task
     widget(objective, f"{key}.{settings.METRIC.name}.{task}", format_func=lambda m: METRICS[m].label)
     if previous is not None and previous != task:
-        st.info(f"The task is now {task}: the objective starts again at its own metric, "
-                f"{METRICS[objective.default].label} (the list is {task}'s metrics).", icon=":material/restart_alt:")
+        st.info(f"The task is now {task_label(task)}: the objective starts again at its own metric, "
+                f"{METRICS[objective.default].label} (the list is {task_label(task)}'s metrics).",
+                icon=":material/restart_alt:")
     widget(settings.DIRECTION)
     # A search that never ends on its own starts with a budget (a valid sweep from the first
     # view); a grid starts with none, so it runs every point. Each has its own widget.

@@ -64,6 +64,7 @@ class EncodedSplit:
 
 @TASKS.register(
     "classification",
+    label="Classification",  # the task in words, wherever a person sees it
     params=PARAMS,
     help="Classify text: sentiment, topics, intent...",
     check_sections=_check_sections,

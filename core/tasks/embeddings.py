@@ -65,6 +65,7 @@ def _check(p: dict[str, Any]) -> str | None:
 
 @TASKS.register(
     "word_embeddings",
+    label="Word embeddings",  # the task in words, wherever a person sees it
     params=PARAMS,
     help="Learn word vectors (Word2Vec, GloVe); explore neighbours and analogies.",
     check=_check,

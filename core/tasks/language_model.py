@@ -43,6 +43,7 @@ def _check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
 
 @TASKS.register(
     "language_model",
+    label="Language model",  # the task in words, wherever a person sees it
     params=PARAMS,
     help="Predict the next token; generate text.",
     check_sections=_check_sections,

@@ -75,6 +75,7 @@ def _check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
 
 @TASKS.register(
     "masked_lm",
+    label="Masked LM pretraining",  # the task in words, wherever a person sees it
     params=PARAMS,
     help="Pretrain an encoder on unlabelled text: predict masked tokens (BERT); then fine-tune a classifier.",
     check_sections=_check_sections,

@@ -39,6 +39,7 @@ PARAMS: tuple[Param, ...] = (
 
 @TASKS.register(
     "summarisation",
+    label="Summarisation",  # the task in words, wherever a person sees it
     params=PARAMS,
     seq2seq=True,
     check_sections=hf_generative.check_sections,

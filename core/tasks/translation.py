@@ -84,6 +84,7 @@ class PaddedRows:
 
 @TASKS.register(
     "translation",
+    label="Translation",  # the task in words, wherever a person sees it
     params=PARAMS,
     seq2seq=True,  # shares the sequence-to-sequence machinery (summarisation does too)
     check_sections=hf_generative.check_sections,
