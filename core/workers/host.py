@@ -114,9 +114,9 @@ class AttachedSupervisor:
 def serve(store_url: str, home: Path, watch_fd: int, ready_fd: int | None = None) -> int:
     """The machine's supervisor as a process of its own: ``lmwb ui`` forks it before it becomes
     the Streamlit server, so orphaned runs are marked and queued runs start when the server
-    starts, not when the first browser tab opens. It keeps one worker warm and lives as long
-    as the server: ``watch_fd`` is the read end of a pipe whose only write end the server
-    holds, so the server's exit (even by SIGKILL) is end-of-file here; SIGTERM or SIGINT stop
+    starts, not when the first browser tab opens. It keeps workers warm (``WARM_WORKERS``) and
+    lives as long as the server: ``watch_fd`` is the read end of a pipe whose only write end the
+    server holds, so the server's exit (even by SIGKILL) is end-of-file here; SIGTERM or SIGINT stop
     it too. Every worker is then asked to stop after its current step (resumable). It hosts the
     home's supervisor (:func:`host_supervisor`), or waits attached while another `lmwb ui` of the
     same home does; ``ready_fd`` hears one byte once that is settled."""

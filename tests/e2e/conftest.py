@@ -84,8 +84,8 @@ def start_server(
 ) -> Server:
     """Start the app on a free port and wait until ``/_stcore/health`` answers.
 
-    ``lmwb_ui``: start it through ``lmwb ui`` itself, which forks the machine's supervisor (one
-    worker kept warm from the start) before it becomes the server: what a person runs, and what
+    ``lmwb_ui``: start it through ``lmwb ui`` itself, which forks the machine's supervisor (its
+    workers kept warm from the start) before it becomes the server: what a person runs, and what
     bench/ui_latency.py measures. By default the test server is ``streamlit run`` without a file
     watcher (the app then supervises its workers itself)."""
     home.mkdir(parents=True, exist_ok=True)
