@@ -8,6 +8,8 @@ choice goes to the Train page through ``st.session_state["train_data"]`` (task a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -39,11 +41,13 @@ from core.config import default_config
 from core.data.types import DatasetSplits
 from core.errors import WorkbenchError
 from core.paths import safe_join
-from core.registry import DATASETS, TASKS
+from core.registry import DATASETS, TASKS, task_label
 
 TRAIN_DATA_KEY = "train_data"  # {"task", "data"}: taken (once) by the Train page
 SAVED_KEY = "data_saved_uploads"  # {uploader file_id: stored name}: save each upload once
 FILE_KEY = "data_file"
+UPLOAD_KEY = "data_upload"  # the uploader's key, plus ".N" after the Nth refused upload
+REFUSED_KEY = "data_upload_refused"  # {"round": N, "message": why the last upload was refused}
 BUILTIN, OWN_FILE, HF_DATASET = "Built-in dataset", "Your file", "Hugging Face dataset"
 
 
@@ -52,7 +56,7 @@ BUILTIN, OWN_FILE, HF_DATASET = "Built-in dataset", "Your file", "Hugging Face d
 def main() -> None:
     st.title("Data")
     left, right = st.columns(2)
-    task = left.radio("Task", TASKS.names(), format_func=_pretty, horizontal=True, key="data_task")
+    task = left.radio("Task", TASKS.names(), format_func=task_label, horizontal=True, key="data_task")
     source = right.radio("Source", [BUILTIN, OWN_FILE, HF_DATASET], horizontal=True, key="data_source")
     picked = _builtin(task) if source == BUILTIN else _own_file(task) if source == OWN_FILE else _hf_dataset(task)
     if picked is None:
@@ -73,13 +77,13 @@ def _describe(choice: dict[str, Any]) -> str:
     data = choice["data"]
     what = (f"`{data['dataset']}`" if data.get("dataset") else
             f"your file `{Path(data['path']).name}`" if data["name"] == "file" else f"`{data['name']}`")
-    return f"{_pretty(choice['task'])}, {what}"
+    return f"{task_label(choice['task'])}, {what}"
 
 
 def _builtin(task: str) -> tuple[DatasetSplits, dict[str, Any], str] | None:
     names = [n for n in DATASETS.names(tasks=task) if n != "file"]
     if not names:
-        st.info(f"No built-in dataset for {_pretty(task)}; upload a file instead.")
+        st.info(f"No built-in dataset for {task_label(task)}; upload a file instead.")
         return None
     name = component_select("data", names, default_config(task)["data"]["name"], key=f"data_builtin_{task}",
                             label="Dataset")
@@ -109,14 +113,15 @@ def _own_file(task: str) -> tuple[DatasetSplits, dict[str, Any], str] | None:
         return None
     if st.session_state.get(FILE_KEY) not in names:
         st.session_state.pop(FILE_KEY, None)  # a file removed from disk since the last rerun
-    name = st.selectbox("Stored file", names, key=FILE_KEY, help=f"Files in {uploads_dir()}")
+    name = st.selectbox("Stored file", names, key=FILE_KEY,
+                        help="The files uploaded here, newest first, kept in the workbench's uploads folder.")
     path = safe_join(uploads_dir(), name)
     mtime = path.stat().st_mtime
     header = header_choice(path)
     try:
         columns, rows, headed = read_table(str(path), mtime, header)
     except WorkbenchError as exc:
-        st.error(str(exc).replace(str(path), path.name))
+        st.error(_named(str(exc), path))
         return None
     st.caption(f"{len(rows):,} rows · {len(columns)} columns · {path.stat().st_size / 1e6:.2f} MB"
                + ("" if headed else " · no header row: the first line is data"))
@@ -149,38 +154,52 @@ def _splits(task: str, selection: dict[str, Any], mtime: float,
     try:
         splits = load_file(key, mtime, task)
     except WorkbenchError as exc:
-        message = str(exc)
-        st.error(message.replace(str(path), path.name) if path else message)  # not the server's folders
+        st.error(_named(str(exc), path))
         return None
-    return splits, selection, f"file:{key}:{mtime}:{task}"
+    if path is not None:  # a copy: the cached splits stay as loaded
+        splits = dataclasses.replace(splits, description=_named(splits.description, path),
+                                     notes=[_named(note, path) for note in splits.notes])
+    # The source's key names widgets (as a digest: the file's path is no business of the page's HTML).
+    digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+    return splits, selection, f"file:{digest}:{mtime}:{task}"
+
+
+def _named(text: str, path: Path | None) -> str:
+    """``text`` naming the uploaded file by its name, not by the server's folders."""
+    return text.replace(str(path), path.name) if path is not None else text
 
 
 def _upload_widget() -> None:
     limit = upload_limit_mb()
+    refused = st.session_state.get(REFUSED_KEY) or {"round": 0, "message": ""}
     uploaded = st.file_uploader(
         f"Upload a CSV, TSV, JSONL or TXT file (optionally .gz), or a Parquet or Arrow file, up to {limit:g} MB",
-        type=UPLOAD_TYPES, key="data_upload", max_upload_size=max(1, math.floor(limit)),
+        type=UPLOAD_TYPES, key=upload_key(refused["round"]), max_upload_size=max(1, math.floor(limit)),
         help="A header row names the columns (a file without one works too); a .txt file is one "
              "example (or a corpus) per line.",
     )
+    notice = st.empty()  # under the uploader: the last upload saved, or why it was refused
     formats_help()
-    if uploaded is None:
-        return
     saved: dict[str, str] = st.session_state.setdefault(SAVED_KEY, {})
-    if uploaded.file_id in saved:
-        return  # stored on an earlier rerun
+    if uploaded is None or uploaded.file_id in saved:  # nothing new (a file is stored on its first run)
+        if refused["message"]:
+            notice.error(refused["message"])
+        return
     try:
         path = save_upload(uploaded.name, uploaded.getvalue(), max_mb=limit)
     except WorkbenchError as exc:
-        st.error(f"Upload refused. {exc}")
-        return
+        # A new key draws an empty uploader: the refused file's chip goes, its reason stays.
+        st.session_state[REFUSED_KEY] = {"round": refused["round"] + 1, "message": f"Upload refused. {exc}"}
+        st.rerun()
+    st.session_state[REFUSED_KEY] = {**refused, "message": ""}
     saved[uploaded.file_id] = path.name
     st.session_state[FILE_KEY] = path.name  # show the new file (set before its selectbox)
-    st.success(f"Saved as {path.name}.")
+    notice.success(f"Saved as {path.name}.")
 
 
-def _pretty(name: str) -> str:
-    return name.replace("_", " ").capitalize()
+def upload_key(refusals: int) -> str:
+    """The uploader's key after ``refusals`` refused uploads (each refusal empties it)."""
+    return f"{UPLOAD_KEY}.{refusals}" if refusals else UPLOAD_KEY
 
 
 if __name__ == "__main__":

@@ -104,8 +104,9 @@ def _actions(store: Store, run: Run) -> None:
             file_name=f"{run.name}-metrics.csv", mime="text/csv", key="runs_metrics_csv", on_click="ignore",
         )
         _delete(store, run)
-    st.markdown("**Reproduce from the command line**")
-    command_tabs([run.config], "runs_command")
+    # Collapsed, as on the Run page: the command names the data file by its place on the server.
+    with st.expander("Reproduce from the command line", icon=":material/terminal:"):
+        command_tabs([run.config], "runs_command")
 
 
 def _delete(store: Store, run: Run) -> None:

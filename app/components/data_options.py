@@ -59,7 +59,18 @@ def column_choice(task: str, path: Path, columns: list[str], rows: list[dict[str
                               index=columns.index(detected_text) if detected_text else 0,
                               help="Detected from the header (or, without one, from the cells); change it "
                                    "if the guess is wrong.")
-    more = left.multiselect("More text columns", [c for c in columns if c != text_col],
+    # A column is text or label, never both: each picker offers only the columns the others have
+    # not taken (the label before the extra text columns, so "Select all" there leaves it alone).
+    label_col = None
+    if task == "classification":
+        others = [c for c in columns if c != text_col]
+        if not others:
+            st.error(f"{path.name}: one column only; a classification file needs a text column and a label "
+                     "column.")
+            return None
+        label_col = right.selectbox("Label column", others, key=f"data_label_col:{path.name}",
+                                    index=others.index(detected_label) if detected_label in others else 0)
+    more = left.multiselect("More text columns", [c for c in columns if c not in (text_col, label_col)],
                             key=f"data_more_text:{path.name}",
                             help="A title and a description joined, or a premise and a hypothesis.")
     out = {"text_column": ",".join([text_col, *more])}
@@ -71,15 +82,9 @@ def column_choice(task: str, path: Path, columns: list[str], rows: list[dict[str
             sep = param_widget(_param("separator"), _param("separator").default, key=f"data_sep:{path.name}")
             if sep != _param("separator").default:
                 out["separator"] = sep
-    if task != "classification":
+    if label_col is None:
         out["label_column"] = ""
         return out
-    fallback = next((i for i, c in enumerate(columns) if c not in (text_col, *more)), 0)
-    label_col = right.selectbox("Label column", columns, key=f"data_label_col:{path.name}",
-                                index=columns.index(detected_label) if detected_label else fallback)
-    if label_col in (text_col, *more):
-        st.error(f"{path.name}: column {label_col!r} cannot be both the text and the label.")
-        return None
     out["label_column"] = label_col
     with right:
         names = param_widget(_param("label_names"), "", key=f"data_label_names:{path.name}")

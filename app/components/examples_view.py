@@ -125,7 +125,8 @@ def examples_panel(store: Store, source: TrainedRun, key: str, open_text: Callab
         return
     df = examples.table
     metric = METRICS[examples.metric]
-    st.caption(f"{len(df):,} examples of the {examples.data} · {metric.label} {metric.shown(ex.overall_metric(examples))} · "
+    evaluated = f"the {examples.data}" if data == VALIDATION else data  # an upload by its name, not its folder
+    st.caption(f"{len(df):,} examples of {evaluated} · {metric.label} {metric.shown(ex.overall_metric(examples))} · "
                f"{int((~df['correct']).sum()):,} wrong")
     cell = None
     slices = ex.slices(examples)

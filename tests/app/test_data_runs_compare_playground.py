@@ -285,14 +285,15 @@ def test_data_page_bad_uploads_show_errors_not_tracebacks(monkeypatch: pytest.Mo
     assert len(GOOD_CSV) > 600
     at = page("data").run()
     at.radio(key="data_source").set_value("Your file").run()
-    at.file_uploader(key="data_upload").set_value(("ragged.csv", b"text,label\na,b\nc,d,e\n", "text/csv")).run()
+    # The uploader by place: a refused upload empties it under a new key (tests/app/test_first_ten_minutes.py).
+    at.file_uploader[0].set_value(("ragged.csv", b"text,label\na,b\nc,d,e\n", "text/csv")).run()
     no_exception(at)
     assert "ragged.csv, line 3" in at.error[0].value
     one_class = "text,label\n" + "".join(f"sentence {i},pos\n" for i in range(20))
-    at.file_uploader(key="data_upload").set_value(("one_class.csv", one_class.encode(), "text/csv")).run()
+    at.file_uploader[0].set_value(("one_class.csv", one_class.encode(), "text/csv")).run()
     no_exception(at)
     assert any("single class" in e.value for e in at.error)  # stored, but refused for classification
-    at.file_uploader(key="data_upload").set_value(("big.csv", GOOD_CSV.encode(), "text/csv")).run()
+    at.file_uploader[0].set_value(("big.csv", GOOD_CSV.encode(), "text/csv")).run()
     no_exception(at)
     assert any("big.csv" in e.value and "limit" in e.value for e in at.error)
 
