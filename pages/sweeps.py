@@ -25,7 +25,7 @@ from core.store import Store, SweepRecord
 from core.sweep.settings import METHODS, PRUNERS, SPACE_KEY, budget_problem, choice, spec_keywords
 
 VIEW = "sweeps.view"
-NEXT_VIEW = "sweeps.next_view"
+LAUNCH = "sweeps.launch"  # (spec, name) of the sweep the Launch button asked for, until launched
 PICK = "sweeps.pick"
 D = "sweeps.def"  # widget-key prefix of the Define view
 VIEWS = ("Define", "Watch", "Analyse")
@@ -72,16 +72,33 @@ def define_view(store: Store) -> None:
     with st.expander("Sweep file (YAML, for `lmwb sweep create --space`)"):
         shown = {SPACE_KEY: spec.space, **{k: v for k, v in settings.items() if v not in (None, "")}}
         st.code(yaml.safe_dump(shown, sort_keys=False), language="yaml")
-    if st.button("Launch sweep", type="primary", icon=":material/rocket_launch:", key=f"{D}.launch"):
-        try:
-            record = sw.create_sweep(store, spec, name=settings["name"].strip() or None)
-            launch_sweep(store, record)
-        except WorkbenchError as exc:
-            st.error(str(exc))
-            return
-        st.session_state[PICK] = record.id
-        st.session_state[NEXT_VIEW] = "Watch"  # the view radio is drawn: switch it on the rerun
-        st.rerun()
+    st.button("Launch sweep", type="primary", icon=":material/rocket_launch:", key=f"{D}.launch",
+              on_click=_launch_clicked, args=(spec, settings["name"].strip() or None))
+
+
+def _launch_clicked(spec: sw.SweepSpec, name: str | None) -> None:
+    """Before the page runs again: open the Watch view, which launches the sweep. The click's
+    own run then draws Watch first, instead of the Define form while the sweep is created."""
+    st.session_state[VIEW] = "Watch"
+    st.session_state[LAUNCH] = (spec, name)
+
+
+def launch_requested(store: Store) -> None:
+    """Create and start the sweep the Launch button asked for (if any) and pick it."""
+    requested = st.session_state.pop(LAUNCH, None)
+    if requested is None:
+        return
+    spec, name = requested
+    note = st.empty()  # drawn at once (a spinner waits half a second): it replaces the Define view
+    note.info("Launching the sweep…", icon=":material/rocket_launch:")
+    try:
+        record = sw.create_sweep(store, spec, name=name)
+        launch_sweep(store, record)
+    except WorkbenchError as exc:
+        note.error(f"The sweep was not launched: {exc}")
+        return
+    note.empty()
+    st.session_state[PICK] = record.id
 
 
 def launch_sweep(store: Store, record: SweepRecord) -> None:
@@ -219,17 +236,21 @@ def main() -> None:
     st.title("Sweeps", anchor=False)
     st.caption("Grid, random or Bayesian (TPE, Gaussian process) search with Optuna. Every trial is "
                "a normal run; the study lives in the same database as the runs.")
-    if NEXT_VIEW in st.session_state:
-        st.session_state[VIEW] = st.session_state.pop(NEXT_VIEW)
     if VIEW not in st.session_state:
         st.session_state[VIEW] = "Watch" if store.list_sweeps() else "Define"
     view = st.radio("View", VIEWS, horizontal=True, key=VIEW, label_visibility="collapsed")
-    if view == "Define":
-        define_view(store)
-    elif view == "Watch":
-        watch_view(store)
-    else:
-        analyse_view(store)
+    # Each view has a place of its own. A run first empties the others' places, so the browser
+    # drops the last view's widgets at once; left in one shared place, they would stay (greyed)
+    # until this run ended, the browser keeping a block's old children for its next content.
+    places = [st.empty() for _ in VIEWS]
+    with places[VIEWS.index(view)].container():
+        if view == "Define":
+            define_view(store)
+        elif view == "Watch":
+            launch_requested(store)
+            watch_view(store)
+        else:
+            analyse_view(store)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from core.config import SECTION_REGISTRIES, section_params
 from core.errors import ConfigError
 from core.params import Param, validate_params
 
+UNSET_LABEL_CHARS = 30  # the longest "unset" meaning a checkbox shows in a narrow column
+
 
 # -- one parameter -----------------------------------------------------------------------------
 def param_widget(
@@ -39,8 +41,13 @@ def param_widget(
         # checkbox would be cut in a narrow column); the box under it says what unset means and
         # greys the field out.
         field = st.container()
-        unset = st.checkbox(param.unset_text, value=value is None, key=f"{key}.none",
+        # A checkbox label never wraps: a sentence ("a grid runs every point; ...") would be cut,
+        # so the box says "unset" and the sentence goes under it, whole.
+        long = len(param.unset_text) > UNSET_LABEL_CHARS
+        unset = st.checkbox("unset" if long else param.unset_text, value=value is None, key=f"{key}.none",
                             help=f"Leave {label} unset: {param.unset_text}.", disabled=disabled)
+        if long:
+            st.caption(f"Unset: {param.unset_text}.")
         with field:
             chosen = _widget(param, _fallback(param) if value is None else value, key, label,
                              disabled or unset, format_func)
