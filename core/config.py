@@ -143,28 +143,45 @@ def default_config(task: str = "classification") -> dict[str, dict[str, Any]]:
     return raw
 
 
-def architecture_settings(arch: str | None) -> dict[str, dict[str, Any]]:
-    """What an architecture needs or fine-tunes well with, by section (``hf_pretrained``: its
-    own tokenizer and a fine-tuning learning rate; declared as ``suggests`` where it registers).
-    They replace the task's defaults wherever the user chose nothing else."""
+def _task_architecture(task: str | None, arch: str | None) -> dict[str, dict[str, Any]]:
+    """The settings ``task`` declares for ``arch`` (its defaults' ``architectures``: a transformer
+    encoder classifies with a gentler rate than the task's LSTM), by section; {} when none."""
+    if not task or not arch or task not in TASKS.names():
+        return {}
+    return copy.deepcopy(TASKS.get(task).meta["defaults"].get("architectures", {}).get(arch, {}))
+
+
+def architecture_settings(arch: str | None, task: str | None = None) -> dict[str, dict[str, Any]]:
+    """What an architecture needs or learns well with, by section: its own (``hf_pretrained``:
+    its tokenizer and a fine-tuning learning rate; declared as ``suggests`` where it registers),
+    then what ``task`` declares for it outside the model section (whose tuned values
+    :func:`tuned_settings` gives). They replace the task's defaults wherever the user chose
+    nothing else."""
     if not arch or arch not in MODELS.names():
         return {}
-    return copy.deepcopy(MODELS.get(arch).meta.get("suggests", {}))
+    out = copy.deepcopy(MODELS.get(arch).meta.get("suggests", {}))
+    for section, values in _task_architecture(task, arch).items():
+        if section != "model":
+            out[section] = {**out.get(section, {}), **values}
+    return out
 
 
 def own_settings_text(config: RunConfig) -> str:
     """A sentence for the architecture's own settings that the run uses (empty when none):
     a user who expects the task's learning rate learns why the log shows another."""
     used = [f"{section}.{key} {value:g}" if isinstance(value, float) else f"{section}.{key} {value}"
-            for section, values in architecture_settings(config.arch).items() for key, value in values.items()
-            if config.sections[section].get(key) == value]
+            for section, values in architecture_settings(config.arch, config.task).items()
+            for key, value in values.items() if config.sections[section].get(key) == value]
     return f"{config.arch} brings its own settings: {', '.join(used)} (--set them to change)" if used else ""
 
 
 def with_architecture_settings(base: dict[str, dict[str, Any]], arch: str | None, keep: AbstractSet[str] = frozenset()) -> dict[str, dict[str, Any]]:
-    """``base`` with ``arch``'s settings, except the ``section.key`` names in ``keep``."""
+    """``base`` with ``arch``'s settings (for ``base``'s task), except the ``section.key``
+    names in ``keep``."""
     out = copy.deepcopy(base)
-    for section, values in architecture_settings(arch).items():
+    task = base.get("task")
+    task = task.get("name") if isinstance(task, dict) else task
+    for section, values in architecture_settings(arch, task if isinstance(task, str) else None).items():
         current = out.get(section)
         if current is not None and not isinstance(current, str | dict):
             continue  # not a mapping: validation says so
@@ -181,15 +198,18 @@ def with_architecture_settings(base: dict[str, dict[str, Any]], arch: str | None
 
 def tuned_settings(task: str, section: str, name: str | None) -> dict[str, Any]:
     """The task's own settings for ``section`` (its defaults: a BiLSTM with max pooling, lr
-    3e-3...) that component ``name`` takes. A model setting applies to every architecture that
+    1e-2...) that component ``name`` takes. A model setting applies to every architecture that
     declares and accepts it, not only the task's default one, so the entrants of a race start
-    like for like (a GRU beside the default LSTM is bidirectional with max pooling too); in the
-    other sections a setting belongs to its component (adamw's lr is no lr for sgd). A
-    combination the component's check refuses falls back to its own defaults."""
+    like for like (a GRU beside the default LSTM is bidirectional with max pooling too), and
+    what the task declares for that architecture comes on top (a mean-pooled transformer
+    encoder); in the other sections a setting belongs to its component (adamw's lr is no lr for
+    sgd). A combination the component's check refuses falls back to its own defaults."""
     default = default_config(task).get(section, {})
     chosen = {k: v for k, v in default.items() if k != "name"}
     if section == "training":
         return chosen
+    if section == "model":  # what the task declares for this architecture comes on top
+        chosen.update(_task_architecture(task, name).get("model", {}))
     if section != "model" and default.get("name") != name:
         return {}
     comp = SECTION_REGISTRIES[section].get(name or "", path=f"{section}.name")

@@ -122,7 +122,8 @@ def on_archs_change() -> None:
     learning rate) bring them into the form when every chosen one asks for the same; leaving
     them puts the task's settings back."""
     form = form_state()
-    before, after = (_common_settings(a) for a in (form["archs"], st.session_state.get(f"{wk(form)}.archs") or []))
+    before, after = (_common_settings(a, form["task"])
+                     for a in (form["archs"], st.session_state.get(f"{wk(form)}.archs") or []))
     form["archs"] = list(st.session_state.get(f"{wk(form)}.archs") or [])
     if before == after:
         return
@@ -147,19 +148,20 @@ def on_archs_change() -> None:
 
 def own_settings_note(archs: list[str]) -> str | None:
     """What the chosen architectures' own settings do to the form (None when they have none)."""
+    task = form_state()["task"]
     parts = {a: ", ".join(f"`{s}.{k}` {v:g}" if isinstance(v, float) else f"`{s}.{k}` {v}"
                           for s, vals in own.items() for k, v in vals.items())
-             for a in archs if (own := architecture_settings(a))}
+             for a in archs if (own := architecture_settings(a, task))}
     if not parts:
         return None
-    if _common_settings(archs):
+    if _common_settings(archs, task):
         return f"**{' and '.join(parts)}** brings its own settings, set below: {next(iter(parts.values()))}."
     return "In this race " + "; ".join(f"**{a}** uses {text}" for a, text in parts.items()) + \
         " (its own settings, over the ones below)."
 
 
-def _common_settings(archs: list[str]) -> dict[str, dict[str, Any]]:
-    wanted = [architecture_settings(a) for a in archs]
+def _common_settings(archs: list[str], task: str) -> dict[str, dict[str, Any]]:
+    wanted = [architecture_settings(a, task) for a in archs]
     return wanted[0] if wanted and all(w == wanted[0] for w in wanted) else {}
 
 
@@ -265,7 +267,7 @@ def build_configs(
     (hf_pretrained: its tokenizer, a fine-tuning rate) gets them over the shared ones
     (:func:`own_settings_note` says so on the page)."""
     configs, problems = [], []
-    shared = _common_settings(list(models))
+    shared = _common_settings(list(models), raw["task"]["name"])
     for arch, model in models.items():
         entrant = {**raw, "model": model}
         if not shared:

@@ -140,9 +140,9 @@ def test_train_form_reads_like_a_form() -> None:
     assert at.number_input(key=wkey(at, "training.max_minutes")).label == "Time limit (min)"
     [command] = [c.value for c in at.code if c.value.startswith("lmwb train --task")]
     assert command == "lmwb train --task classification"  # nothing differs yet
-    at.number_input(key=wkey(at, "model.lstm.hidden_size")).set_value(64).run()
+    at.number_input(key=wkey(at, "model.lstm.hidden_size")).set_value(96).run()
     [command] = [c.value for c in at.code if c.value.startswith("lmwb train --task")]
-    assert command == "lmwb train --task classification --set model.hidden_size=64"
+    assert command == "lmwb train --task classification --set model.hidden_size=96"
 
 
 def test_train_widgets_and_presets_set_the_config(store: Store) -> None:
@@ -155,7 +155,8 @@ def test_train_widgets_and_presets_set_the_config(store: Store) -> None:
     start.click().run()
     [run] = store.list_runs()
     assert run.config["training"]["max_steps"] == 77
-    assert run.config["model"]["hidden_size"] == 128  # the preset reset the earlier edit
+    # the preset reset the earlier edit
+    assert run.config["model"]["hidden_size"] == default_config("classification")["model"]["hidden_size"] != 32
     assert run.config["model"]["bidirectional"] == default_config("classification")["model"].get("bidirectional", False)
 
 
