@@ -1,6 +1,6 @@
 """A race starts on the workers kept warm: `lmwb ui`'s supervisor (keep_warm) holds two, and
 both entrants of a race of two are claimed by them, each on its share of the cores, instead of
-waiting for workers of their own to import Python and torch (16-23 s on a busy machine)."""
+waiting for workers of their own to import Python and torch (13-23 s on a busy machine)."""
 
 from __future__ import annotations
 
@@ -47,12 +47,16 @@ def warm(store: Store, workbench_home: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def _threads(store: Store, run: Run) -> int:
-    """The threads the run's log says it trains on ("started on cpu (N threads), ...")."""
-    found = [re.search(r"\((\d+) threads?\)", e.message) for e in store.events(run.id)]
-    return next(int(m.group(1)) for m in found if m)
+    """The threads the run trained on to its end, as its summary says ("cpu (N threads)")."""
+    found = re.search(r"\((\d+) threads?\)", str(store.get_run(run.id).summary.get("device")))
+    assert found, store.get_run(run.id).summary
+    return int(found.group(1))
 
 
 def test_a_race_of_two_starts_on_the_warm_workers(store: Store, warm: Supervisor) -> None:
+    """Both entrants train on the two warm workers, each on its share of the cores; then two
+    plain runs under a cap of one train one after the other: the second warm worker trains race
+    entrants only."""
     ready = {w.label for w in warm.workers}
     tag = new_race_tag()
     runs = [queue_run(store, _config(2000), name=f"entrant-{n}", tags=[tag]) for n in "ab"]
@@ -68,27 +72,23 @@ def test_a_race_of_two_starts_on_the_warm_workers(store: Store, warm: Supervisor
     training = wait_until(both_have_a_point, 60, "both entrants to log a loss point while neither has finished",
                           state)
     assert {r.worker for r in training} == ready  # the two warm workers, one entrant each
-    # Each on its share of the cores, not every core each (at most as many as a plain run).
-    share = max(1, (os.cpu_count() or 1) // 2)
-    assert all(_threads(store, r) <= share for r in runs), [_threads(store, r) for r in runs]
     for r in runs:
         stop_run(store, r.id)
     wait_until(lambda: all(store.get_run(r.id).status == "stopped" for r in runs), 30, "the race to stop")
-    assert {w.label for w in warm.workers} == ready  # still warm for the next race
+    # Each on its share of the cores, not every core each (at most as many as a plain run).
+    share = max(1, (os.cpu_count() or 1) // 2)
+    assert all(_threads(store, r) <= share for r in runs), [_threads(store, r) for r in runs]
 
-
-def test_the_race_worker_leaves_other_runs_to_the_cap(store: Store, warm: Supervisor) -> None:
-    """The second warm worker trains race entrants only: two plain runs under a cap of one train
-    one after the other, on the worker that takes any run."""
-    runs = [queue_run(store, _config(30), name=n) for n in ("first", "second")]
+    plain = [queue_run(store, _config(30), name=n) for n in ("first", "second")]
     warm.ensure_workers()
     seen: list[dict[str, Any]] = []
 
     def done() -> bool:
-        now = [store.get_run(r.id) for r in runs]
+        now = [store.get_run(r.id) for r in plain]
         seen.append({r.name: r.status for r in now})
         return all(r.status == "completed" for r in now)
 
-    wait_until(done, 120, "both runs to complete", lambda: str(seen[-1]))
+    wait_until(done, 120, "both plain runs to complete", lambda: str(seen[-1]))
     assert not any(all(s == "running" for s in row.values()) for row in seen)
-    assert len({store.get_run(r.id).worker for r in runs}) == 1
+    assert len({store.get_run(r.id).worker for r in plain}) == 1
+    assert {w.label for w in warm.workers} == ready  # the same two, still warm for the next race
