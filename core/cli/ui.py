@@ -1,7 +1,8 @@
 """``lmwb ui``: the browser workbench (a Streamlit server).
 
-The app (``app/main.py``, the pages it declares, the server settings in ``core/server.py``) is
-found from where the package is installed, never from the folder the command is started in.
+The app (``app/serve.py`` serving ``app/main.py``, the pages it declares, the server settings in
+``core/server.py``) is found from where the package is installed, never from the folder the
+command is started in.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ def app_folder() -> Path:
     return Path(next(iter(spec.submodule_search_locations))).resolve()
 
 
-def app_main() -> Path:
-    """The installed app's Streamlit entrypoint, ``app/main.py``."""
-    return app_folder() / "main.py"
+def app_served() -> Path:
+    """What ``streamlit run`` is given: ``app/serve.py``, the entrypoint as an ASGI app with the
+    middleware that spares a page opened by its URL two 404s and opens ``/home`` (see there)."""
+    return app_folder() / "serve.py"
 
 
 def check_app(pages_dir: Path | None = None) -> None:
@@ -61,7 +63,7 @@ def ui_command(host: str, port: int, *, xsrf: bool = True) -> list[str]:
     started cannot stand in for the installed ones.
     """
     isolate = ["-P"] if sys.version_info >= (3, 11) else []
-    return [sys.executable, *isolate, "-m", "streamlit", "run", str(app_main()),
+    return [sys.executable, *isolate, "-m", "streamlit", "run", str(app_served()),
             *streamlit_flags(host, port, xsrf=xsrf)]
 
 

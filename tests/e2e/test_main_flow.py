@@ -229,3 +229,19 @@ def test_a_finished_sweep_shows_no_stop(page: Page, app_server: Server) -> None:
     assert sweep.id in picker and "running" not in picker, picker  # the picker never says a stale status
     assert page.get_by_role("button", name="Resume sweep").count() == 0  # completed: nothing to resume
     shot(page, "07-sweep-finished")
+
+
+def test_a_page_opened_by_its_url_loads_with_no_404_and_home_opens_home(page: Page, app_server: Server) -> None:
+    """A bookmark or a reload of a page: no request answers 404 (Streamlit's frontend asks
+    <page>/_stcore/health and host-config first unless told the root: app/serve.py), and /home,
+    the Home page's declared path, opens Home (Streamlit serves the default page at / only)."""
+    not_found: list[str] = []
+    page.on("response", lambda response: not_found.append(response.url) if response.status == 404 else None)
+    for path, heading, url in (("/data", "Data", "/data"), ("/home?from=bookmark", "LM Workbench", "/?from=bookmark"),
+                               ("/", "LM Workbench", "/")):
+        page.goto(app_server.url + path)
+        page.get_by_role("heading", name=heading, exact=True).wait_for()
+        wait_idle(page)
+        assert page.url == app_server.url + url, (path, page.url)
+        assert page.get_by_text("Page not found").count() == 0, path
+    assert not_found == []

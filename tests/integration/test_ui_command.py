@@ -52,7 +52,7 @@ HOSTILE_ENV = {"STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION": "false", "STREAMLIT_SE
 
 def test_ui_command_runs_the_installed_app_with_every_setting() -> None:
     cmd = ui_command("127.0.0.1", 8600)
-    assert cmd[cmd.index("run") + 1] == str(Path(app.__file__).resolve().parent / "main.py")
+    assert cmd[cmd.index("run") + 1] == str(Path(app.__file__).resolve().parent / "serve.py")  # main.py, served
     flags = dict(zip(cmd[cmd.index("run") + 2::2], cmd[cmd.index("run") + 3::2], strict=True))
     assert set(flags) == {f"--{name}" for name in SERVER_OPTIONS}
     assert flags["--server.port"] == "8600" and flags["--server.maxUploadSize"] == str(MAX_UPLOAD_MB)
