@@ -1,18 +1,28 @@
-"""Device and precision choices, made once so the training loop has one code path."""
+"""Device and precision choices, made once so the training loop has one code path.
+
+torch is imported inside the functions: the workers' supervisor and the app server import this
+module only to list GPUs, and on a machine without an NVIDIA driver they need no torch for that.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterator
-
-import torch
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def pick_device(preference: str = "auto") -> torch.device:
     """``auto`` prefers CUDA, then Apple's MPS, then the CPU. An explicit choice must exist."""
+    import torch
+
     if preference == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -30,6 +40,8 @@ def pick_device(preference: str = "auto") -> torch.device:
 
 def device_label(device: torch.device) -> str:
     """What to show a person: the GPU's name, or CPU with its thread count."""
+    import torch
+
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
     if device.type == "mps":
@@ -39,6 +51,8 @@ def device_label(device: torch.device) -> str:
 
 def resolve_precision(device: torch.device, precision: str) -> torch.dtype | None:
     """The autocast dtype, or None for plain fp32. Mixed precision only on CUDA."""
+    import torch
+
     if device.type != "cuda":
         return None
     if precision == "auto":
@@ -48,10 +62,14 @@ def resolve_precision(device: torch.device, precision: str) -> torch.dtype | Non
 
 def precision_label(dtype: torch.dtype | None) -> str:
     """What really ran: ``fp32``, or ``bf16`` / ``fp16`` mixed precision."""
+    import torch
+
     return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
 
 
 def configure_backends(device: torch.device) -> None:
+    import torch
+
     if device.type == "cuda":
         # TF32 matmuls: ~free speed on Ampere+ with no visible accuracy cost for training.
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -60,6 +78,8 @@ def configure_backends(device: torch.device) -> None:
 
 @contextlib.contextmanager
 def autocast(device: torch.device, dtype: torch.dtype | None) -> Iterator[None]:
+    import torch
+
     if dtype is None:
         yield
     else:
@@ -67,8 +87,19 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> Iterator[None]:
             yield
 
 
+def nvidia_driver_loaded() -> bool:
+    """Whether this machine has an NVIDIA driver. Without one CUDA sees no GPU, so processes that
+    never train (the app server's sidebar, the workers' supervisor) can say "no GPU" without
+    importing torch (~220 MB and 1-2 s)."""
+    return Path("/proc/driver/nvidia").exists() or shutil.which("nvidia-smi") is not None
+
+
 def visible_gpu_ids() -> list[str]:
     """The machine's ids of the GPUs this process sees (``CUDA_VISIBLE_DEVICES``, else all)."""
+    if not nvidia_driver_loaded():
+        return []
+    import torch
+
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
@@ -78,6 +109,10 @@ def visible_gpu_ids() -> list[str]:
 
 def gpu_info() -> list[str]:
     """Names of visible CUDA GPUs (empty on CPU-only machines)."""
+    if not nvidia_driver_loaded():
+        return []
+    import torch
+
     if not torch.cuda.is_available():
         return []
     return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
