@@ -53,7 +53,9 @@ def sidebar() -> None:
     store = get_store()
     with st.sidebar:
         st.markdown(f"**Device:** {device_text()}")
-        st.caption(f"Store: `{store.url}`")
+        # Where the store lives is a server path (or a database host): shown only on request.
+        with st.expander("Store: " + ("SQLite file" if store.is_sqlite else "shared database")):
+            st.code(store.url, language=None)
         if workers_disabled():
             st.caption("Workers are off (LMWB_NO_WORKERS): runs stay queued.")
         live_counts()
