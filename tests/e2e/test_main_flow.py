@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -245,3 +246,18 @@ def test_a_page_opened_by_its_url_loads_with_no_404_and_home_opens_home(page: Pa
         assert page.url == app_server.url + url, (path, page.url)
         assert page.get_by_text("Page not found").count() == 0, path
     assert not_found == []
+
+
+def test_a_refused_upload_leaves_no_file_chip(page: Page, app_server: Server, tmp_path: Path) -> None:
+    """The uploader is emptied (a new widget key) when the Data page refuses a file; the reason
+    stays under it."""
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("text,label\na,b\nc,d,e\n")
+    page.goto(f"{app_server.url}/data")
+    page.get_by_role("heading", name="Data", exact=True).wait_for()
+    wait_idle(page)
+    act(page, lambda: page.get_by_text("Your file", exact=True).click())
+    page.locator('[data-testid="stFileUploader"] input[type=file]').set_input_files(str(ragged))
+    page.get_by_text("Upload refused. ragged.csv, line 3").wait_for()
+    wait_idle(page)
+    assert page.locator('[data-testid="stFileChip"]').count() == 0
