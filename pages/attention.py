@@ -24,6 +24,7 @@ from app.heap import freeze_module_objects
 from app.state import get_store
 from core import inspect as attn
 from core.errors import WorkbenchError
+from core.registry import task_label
 from core.runs import TrainedRun
 from core.store import Run
 
@@ -100,7 +101,7 @@ def body() -> None:
         st.error(f"Cannot load {run.name} ({run.id}): {exc if isinstance(exc, WorkbenchError) else repr(exc)}")
         evolution_view(run_dir, f"{KEY}.{run.id}.evolution")
         return
-    st.caption(f"{run.task} · {run.arch} · checkpoint: {trained.checkpoint}")
+    st.caption(f"{task_label(run.task)} · {run.arch} · checkpoint: {trained.checkpoint}")
 
     translation = run.task in ("translation", "summarisation")  # a source and the decoder's target
     text_key, target_key = f"{KEY}.{run.id}.text", f"{KEY}.{run.id}.target"

@@ -18,6 +18,7 @@ from app.state import get_store
 from core.decoding import settings as decoding
 from core.errors import WorkbenchError
 from core.paths import safe_join
+from core.registry import task_label
 from core.runs import (
     TrainedRun,
     fill_mask,
@@ -68,7 +69,7 @@ def main() -> None:
     except Exception as exc:  # a missing or damaged run folder: say so, never a traceback
         st.error(f"Cannot load {run.name} ({run.id}): {_reason(exc)}")
         return
-    st.caption(f"{run.task} · {run.arch} · checkpoint: {trained.checkpoint}")
+    st.caption(f"{task_label(run.task)} · {run.arch} · checkpoint: {trained.checkpoint}")
     if others := compare_with(run, runs, "playground.compare"):
         side_by_side(store, [run.id, *others], run.task, "playground.side", loaded={run.id: trained})
         return
@@ -86,7 +87,7 @@ def main() -> None:
         embeddings_panel(trained)
         return
     else:
-        st.info(f"The playground cannot try {run.task} runs yet.")
+        st.info(f"The playground cannot try {task_label(run.task)} runs yet.")
     # Off by default: the map and lookups are a side view for runs that are not about vectors.
     # A translation model has two vocabularies and no single token embedding to explore.
     if run.task not in ("translation", "summarisation") and st.toggle("Explore the token embedding", key="playground_embedding",

@@ -35,7 +35,7 @@ from app.components.train_form import (
 from app.state import device_text, get_store, launch, open_run_page, prewarm_workers
 from core.errors import WorkbenchError
 from core.jobs.queue import new_race_tag
-from core.registry import MODELS, TASKS
+from core.registry import MODELS, TASKS, task_label
 
 
 def main() -> None:
@@ -54,6 +54,7 @@ def main() -> None:
         tasks = TASKS.names()
         task = st.selectbox(
             "Task", tasks, index=tasks.index(form["task"]), key="train.task", on_change=on_task_change,
+            format_func=task_label,
             help="What the model learns to do; it decides which datasets and architectures fit.",
         )
         st.caption(TASKS.get(task).help)
@@ -97,7 +98,7 @@ def main() -> None:
         raw["tokenizer"] = component_section(form, "tokenizer", HYPER_SECTIONS["tokenizer"], task)
     left, _ = st.columns(2)
     with left:
-        raw["task"] = plain_section(form, "task", task, f"Task: {task}")
+        raw["task"] = plain_section(form, "task", task, f"Task: {task_label(task)}")
 
     configs, problems = build_configs(raw, models) if archs else ([], ["Pick at least one architecture."])
 
