@@ -155,6 +155,10 @@ def test_every_task_reads_as_words_where_runs_are_listed(store: Store) -> None:
     table = next(df.value for df in at.dataframe if "task" in df.value.columns)
     assert sorted(table["task"]) == ["Classification", "Masked LM pretraining"]
     assert sorted(at.multiselect(key="runs_f_task").options) == ["Classification", "Masked LM pretraining"]
+    at.switch_page(str(page_path("train"))).run()
+    assert at.selectbox(key="train.task").options == list(labels.values())  # the task pickers
+    at.switch_page(str(page_path("sweeps"))).run()
+    assert at.selectbox(key=f"{sweeps.D}.task").options == list(labels.values())
 
 
 def test_the_sweeps_form_names_each_knob_as_the_train_form_does() -> None:
