@@ -105,7 +105,11 @@ def test_sidebar_shows_device_store_and_counts(store: Store) -> None:
     at = open_page()
     text = " ".join(m.value for m in at.sidebar.markdown)
     assert "Device:" in text and "1 running" in text and "1 queued" in text
-    assert any("store.db" in c.value for c in at.sidebar.caption)
+    # The store's kind in words; its location only inside the expander (asked for, not shown).
+    [where] = [e for e in at.sidebar.expander if e.label.startswith("Store:")]
+    assert where.label == "Store: SQLite file"
+    assert any("store.db" in c.value for c in where.code)
+    assert not any("store.db" in c.value for c in [*at.sidebar.caption, *at.sidebar.markdown])
 
 
 # -- train ---------------------------------------------------------------------------------------
@@ -304,8 +308,7 @@ def test_run_page_draws_the_gradient_norm_only_when_the_run_logged_it(store: Sto
     assert "Gradient norm (before clipping)" not in titles(plain)
     [chart] = [c for c in plotly_charts(open_page("run", run=logged.id))
                if "Gradient norm" in json.loads(c.proto.spec)["layout"]["title"]["text"]]
-    # the line (its faint unsmoothed companion, app.components.charts, is empty while smoothing is off)
-    [trace] = [t for t in json.loads(chart.proto.spec)["data"] if not t["name"].endswith(" (raw)")]
+    [trace] = json.loads(chart.proto.spec)["data"]
     y = trace["y"]  # plotly sends arrays as base64 typed arrays
     drawn = np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]) if isinstance(y, dict) else y
     assert list(drawn) == pytest.approx([2.0 / s for s in range(10, 60, 10)])  # the stored values, drawn
