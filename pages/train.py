@@ -120,7 +120,9 @@ def main() -> None:
         small_data_note(configs)
 
     if configs and not problems:
-        with st.expander("Equivalent command line", icon=":material/terminal:", expanded=True):
+        # Open unless it names a file of the server (an upload): paths are shown on request.
+        names_file = any(c["data"].get("path") for c in configs)
+        with st.expander("Equivalent command line", icon=":material/terminal:", expanded=not names_file):
             command_tabs([c.to_dict() for c in configs], "train.command")
 
     if start and configs and not problems:

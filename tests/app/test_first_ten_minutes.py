@@ -85,6 +85,12 @@ def test_no_page_shows_the_workbench_home_folder(store: Store, workbench_home: P
     at.radio(key="data_source").set_value("Your file").run()
     assert at.selectbox(key="data_file").value == "reviews.csv"
     found["data, your file"] = leaks(at, workbench_home)
+    at.switch_page(str(page_path("train"))).run()
+    data = next(s for s in at.selectbox if s.label == "Dataset")
+    data.set_value(next(o for o in data.options if "reviews.csv" in o)).run()
+    no_exception(at)
+    assert any(e.label == "Equivalent command line" for e in at.expander)
+    found["train, your file"] = leaks(at, workbench_home)
     at.switch_page(str(page_path("explain"))).run()
     evaluate_on = next(s for s in at.selectbox if s.label == "Evaluate on")
     evaluate_on.set_value("reviews.csv").run()
