@@ -1,5 +1,8 @@
 """Compare: overlaid curves, a metric table, confusion matrices / ROC curves, and which
-hyperparameters moved the chosen metric."""
+hyperparameters moved the chosen metric.
+
+Runs of different tasks are never overlaid: each task has its own section (its curves and its
+table, the task's headline metrics first, as the metric catalogue declares them)."""
 
 from __future__ import annotations
 
@@ -18,11 +21,21 @@ from app.components.charts import (
     parallel_coordinates_figure,
     roc_figure,
 )
+from app.components.curve_legend import hidden_runs
+from app.components.live import curve_controls
 from app.components.run_picker import pick_runs
 from app.components.runs_table import aligned_text
 from app.state import COMPARE_HANDOFF_KEY, get_store
 from core.jobs.queue import group_tag
-from core.metrics import HELDOUT, HELDOUT_LABEL, METRICS, Metric
+from core.metrics import (
+    HELDOUT,
+    HELDOUT_LABEL,
+    METRICS,
+    Metric,
+    metric_label,
+    task_metrics,
+)
+from core.registry import task_label
 from core.reproduce import differing_settings
 from core.store import TERMINAL_STATUSES, Run, Store
 
@@ -35,6 +48,8 @@ COLUMNS: dict[str, tuple[str, Metric]] = {
     **{label: (HELDOUT, m) for label, m in HELDOUT_COLUMNS.items()},
 }
 PICK_KEY = "compare_runs"
+CHART_KEY = "compare_curves."  # each task's curves: compare_curves.<task>
+URL_KEY = "runs"  # ?runs=ID,ID,...: the runs a link opens the page with
 
 
 # -- data (pure) -----------------------------------------------------------------------------
@@ -87,6 +102,24 @@ def metric_table(runs: Sequence[Run], labels: dict[str, str] | None = None) -> p
         rows.append(row)
     table = pd.DataFrame(rows, columns=["run", *COLUMNS]).set_index("run")
     return table.dropna(axis=1, how="all").astype(float)
+
+
+def runs_by_task(runs: Sequence[Run]) -> dict[str, list[Run]]:
+    """The runs grouped by task, tasks in the order their first run comes (newest first)."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(run.task, []).append(run)
+    return groups
+
+
+def task_columns(task: str, columns: Sequence[str], every: bool = False) -> list[str]:
+    """Which of the table's ``columns`` a table of ``task``'s runs shows, in order: the task's
+    headline metrics (core.metrics, in declaration order: accuracy, BLEU, ROUGE-L... first), with
+    ``every`` then its other metrics; each metric's held-out column after the validation ones."""
+    declared = task_metrics(task, objective=True)
+    ordered = [m for m in declared if m.headline] + ([m for m in declared if not m.headline] if every else [])
+    wanted = [m.label for m in ordered] + [f"{m.label} ({HELDOUT_LABEL})" for m in ordered]
+    return [c for c in wanted if c in set(columns)]
 
 
 def best_marks(table: pd.DataFrame, groups: Sequence[Any] | None = None) -> pd.DataFrame:
@@ -167,19 +200,30 @@ def main() -> None:
         return
     if COMPARE_HANDOFF_KEY in st.session_state:  # "Compare selected" on the Runs page
         st.session_state[PICK_KEY] = list(st.session_state.pop(COMPARE_HANDOFF_KEY))
+    elif PICK_KEY not in st.session_state and (shared := st.query_params.get(URL_KEY)):
+        st.session_state[PICK_KEY] = [i for i in shared.split(",") if i]  # a shared link; unknown ids dropped
     ids = pick_runs(store, PICK_KEY, default=comparable_runs(runs), runs=runs)
+    st.query_params[URL_KEY] = ",".join(ids)  # the address opens this comparison again
     chosen = [r for r in runs if r.id in set(ids)]
     if not chosen:
         st.info("Choose one or more runs to compare.")
         return
     labels = short_labels(chosen)
-    groups = [comparison_group(r) for r in chosen]
-    _warn_mixed(chosen, groups)
+    groups = {r.id: comparison_group(r) for r in chosen}
+    _warn_mixed(chosen, list(groups.values()))
     _warn_bleu_case(chosen)
     colors = color_map([labels[r.id] for r in chosen])
-    _curves(store, chosen, colors, labels)
     table = metric_table(chosen, labels)
-    _table(table, groups)
+    frame = curves_frame(store, chosen, labels)
+    by_task = runs_by_task(chosen)
+    view = _curve_controls(frame)
+    for task, mates in by_task.items():
+        if len(by_task) > 1:
+            st.subheader(f"{task_label(task)} ({len(mates)} run{'s' if len(mates) > 1 else ''})", divider="gray")
+        mine = [labels[r.id] for r in mates]
+        _curves(frame[frame["run"].isin(mine)] if not frame.empty else frame, task, view, colors,
+                titled=len(by_task) == 1)
+        _table(table.loc[mine], task, [groups[r.id] for r in mates], titled=len(by_task) == 1)
     _details(chosen, table, colors, labels)
 
 
@@ -187,7 +231,7 @@ def _warn_mixed(runs: Sequence[Run], groups: Sequence[tuple[str, str]]) -> None:
     """Scores of different tasks or data are not comparable: say so above the charts."""
     if len(set(groups)) < 2:
         return
-    tasks = sorted({r.task for r in runs})
+    tasks = sorted({task_label(r.task) for r in runs})
     data = sorted({data_text(r) for r in runs})
     what = []
     if len(tasks) > 1:
@@ -195,7 +239,8 @@ def _warn_mixed(runs: Sequence[Run], groups: Sequence[tuple[str, str]]) -> None:
     if len({g[1] for g in groups}) > 1:
         what.append("data (" + ", ".join(data) + ")" if len(data) > 1 else "data settings")
     st.warning(f"These runs differ in {' and '.join(what)}: their scores are not comparable. "
-               "The best value is marked only among runs of the same task and data.",
+               + ("Each task has its own charts and table below; " if len(tasks) > 1 else "")
+               + "the best value is marked only among runs of the same task and data.",
                icon=":material/warning:")
 
 
@@ -209,33 +254,55 @@ def _warn_bleu_case(runs: Sequence[Run]) -> None:
                    "reports.", icon=":material/warning:")
 
 
-def _curves(store: Store, runs: Sequence[Run], colors: dict[str, str], labels: dict[str, str]) -> None:
+def _curve_controls(frame: pd.DataFrame) -> dict[str, Any]:
+    """The x axis, smoothing and log scale, once for every task's chart."""
     st.subheader("Curves")
-    frame = curves_frame(store, runs, labels)
+    axis, smoothing, log_y = st.columns([3, 2, 1], vertical_alignment="bottom")
+    x = axis.radio("x-axis", list(X_TITLES), format_func=X_TITLES.get, horizontal=True, key="compare_x")
+    if x == "epoch" and (frame.empty or frame["epoch"].isna().all()):
+        st.caption("Epochs are unknown for these runs (their data sizes were not recorded).")
+    view = dict(zip(("smoothing", "log_y"), curve_controls("compare_view", (smoothing, log_y)), strict=True))
+    # Runs hidden by a click on a legend entry, on every task's chart until clicked again.
+    return {"x": x, **view, "hidden": hidden_runs("compare_legend", CHART_KEY)}
+
+
+def _curves(frame: pd.DataFrame, task: str, view: dict[str, Any], colors: dict[str, str], titled: bool) -> None:
+    """One task's runs' curves: one metric at a time, chosen among those they logged."""
     names = sorted(frame["name"].unique()) if not frame.empty else []
     if not names:
         st.info("These runs have not logged any metrics yet.")
         return
-    left, right = st.columns([2, 3])
-    metric = left.selectbox("Metric", names, index=names.index("loss") if "loss" in names else 0,
-                            key="compare_metric")
-    x = right.radio("x-axis", list(X_TITLES), format_func=X_TITLES.get, horizontal=True, key="compare_x")
-    if x == "epoch" and frame["epoch"].isna().all():
-        st.caption("Epochs are unknown for these runs (their data sizes were not recorded).")
-    st.plotly_chart(metric_curves_figure(frame, metric, x=x, colors=colors), key="compare_curves")
+    metric = st.columns([1, 2])[0].selectbox("Metric", names, index=names.index("loss") if "loss" in names else 0,
+                                             format_func=metric_label, key=f"compare_metric.{task}")
+    title = metric_label(metric) if titled else f"{task_label(task)}: {metric_label(metric)}"
+    st.plotly_chart(metric_curves_figure(frame, metric, colors=colors, title=title, **view),
+                    key=f"{CHART_KEY}{task}")
 
 
-def _table(table: pd.DataFrame, groups: Sequence[Any]) -> None:
-    st.subheader("Metrics (validation)" if not any(c in HELDOUT_COLUMNS for c in table.columns)
-                 else f"Metrics (validation, and {HELDOUT_LABEL}: scored beside it, never used to stop)")
-    if table.empty or table.shape[1] == 0:
+def _table(table: pd.DataFrame, task: str, groups: Sequence[Any], titled: bool) -> None:
+    heldout = any(c in HELDOUT_COLUMNS for c in table.dropna(axis=1, how="all").columns)
+    heading = ("Metrics (validation)" if not heldout
+               else f"Metrics (validation, and {HELDOUT_LABEL}: scored beside it, never used to stop)")
+    if titled:
+        st.subheader(heading)
+    else:
+        st.markdown(f"**{heading}**")
+    present = list(table.dropna(axis=1, how="all").columns)
+    if not present:
         st.info("No validation metrics yet: runs report them at each evaluation.")
         return
-    lowest = [m.label.lower() for m in TABLE_METRICS.values() if m.direction == "min" and m.label in table.columns]
+    main = task_columns(task, present)
+    every = task_columns(task, present, every=True)
+    # The headline metrics fit the page; the rest (precision, recall... of a classifier) on request.
+    if len(every) > len(main) and st.toggle(f"Every metric ({len(every) - len(main)} more)",
+                                             key=f"compare_every.{task}"):
+        main = every
+    shown = table[main or present]
+    lowest = [c.lower() for c in shown.columns if c in COLUMNS and COLUMNS[c][1].direction == "min"]
     st.caption("Best value of each column in bold, among runs of the same task and data"
                + (f" (lowest for {', '.join(lowest)})." if lowest else "."))
-    st.dataframe(highlight_best(table, groups), key="compare_table",
-                 column_config={c: st.column_config.TextColumn(alignment="right") for c in table.columns})
+    st.dataframe(highlight_best(shown, groups), key=f"compare_table.{task}",
+                 column_config={c: st.column_config.TextColumn(alignment="right") for c in shown.columns})
 
 
 def _details(runs: Sequence[Run], table: pd.DataFrame, colors: dict[str, str], labels: dict[str, str]) -> None:

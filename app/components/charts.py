@@ -6,7 +6,7 @@ and the same figure works in a notebook.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from core.metrics import HELDOUT
+from core.metrics import HELDOUT, metric_label
 
 # One palette everywhere, so a run keeps its colour from the curves to the ROC plot.
 PALETTE: tuple[str, ...] = tuple(qualitative.Plotly) + tuple(qualitative.D3)
@@ -77,67 +77,61 @@ def metric_curves_figure(
     color: str = "run",
     colors: Mapping[str, str] | None = None,
     title: str | None = None,
-    smoothing: float | None = None,
+    smoothing: float = 0.0,
     log_y: bool = False,
+    hidden: Collection[str] = (),
 ) -> go.Figure:
     """One metric over training: a line per (run, split); train solid, val dashed.
 
     ``df`` has columns ``color`` (the run label), step, split, name, value, wall_time, and
     optionally ``epoch``; ``x`` picks the x-axis column. Rows of other metrics are ignored.
 
-    ``smoothing`` (0 to :data:`SMOOTHING_MAX`, see :func:`smooth`): each line smoothed, with its
-    raw values drawn faintly behind it. Pages pass a number, also 0: every line then has its
-    faint companion (empty at 0), so the figure has the same traces whatever the smoothing;
-    None: plain lines only. ``log_y``: a logarithmic y axis.
-
-    A click on a legend entry hides every line of that run (one legend group per run), and the
-    run stays hidden when the page redraws the chart (new points, another smoothing): plotly
-    keeps what a person hid while ``legend.uirevision`` holds, matching traces by position
-    (Streamlit drops trace uids). So that revision is the list of lines: should a new line
-    arrive (the first validation points), the positions move and the hidden runs come back,
-    rather than another run's line being hidden.
+    ``smoothing`` (0: off, up to :data:`SMOOTHING_MAX`; see :func:`smooth`): each line smoothed,
+    its raw values drawn faintly behind it. ``log_y``: a logarithmic y axis. Each run's lines
+    form one legend group, so a click on its legend entry hides them all; ``hidden``: the runs
+    drawn hidden that way (greyed in the legend; a click shows them again), which is how a page
+    keeps them hidden when it draws the chart again (app/components/curve_legend.py).
     """
     if df.empty:
-        return empty_figure(f"No {metric} values yet")
+        return empty_figure(f"No {metric_label(metric)} values yet")
     if x not in df.columns:
         return empty_figure(f"No {X_TITLES.get(x, x).lower()} known for these runs")
     data = df[df["name"] == metric].dropna(subset=["value", x])
     if data.empty:
-        return empty_figure(f"No {metric} values yet")
+        return empty_figure(f"No {metric_label(metric)} values yet")
     labels = [str(v) for v in data[color].drop_duplicates()]
     palette = dict(colors) if colors else color_map(labels)
+    label_y = metric_label(metric)  # "Loss", "BLEU": as the catalogue names it
+    hidden = set(hidden)
     fig = go.Figure()
     for (label, split), part in data.groupby([color, "split"], sort=False):
         label = str(label)
         part = part.sort_values(x)  # wall_time can interleave with steps across resumes
         name = f"{label} · {split}"
         line = {"color": palette.get(label, PALETTE[0]), "dash": SPLIT_DASH.get(split, "dashdot")}
+        visible = "legendonly" if label in hidden else True
         values = part["value"].to_numpy(dtype=float)
-        if smoothing is not None:
-            # Behind the smoothed line (drawn first), no legend entry, no hover: the legend
-            # group hides it with its run.
-            raw = smoothing > 0
+        if smoothing > 0:
+            # Behind the smoothed line (drawn first), no legend entry, no hover; in the run's
+            # legend group, so it hides with the run.
             fig.add_trace(go.Scatter(
-                x=part[x] if raw else [], y=values if raw else [], mode="lines", name=name + RAW_SUFFIX,
-                legendgroup=label, showlegend=False, opacity=RAW_OPACITY, line=line, hoverinfo="skip",
+                x=part[x], y=values, mode="lines", name=name + RAW_SUFFIX, legendgroup=label, showlegend=False,
+                opacity=RAW_OPACITY, line=line, hoverinfo="skip", visible=visible,
             ))
             values = smooth(values, smoothing)
         fig.add_trace(go.Scatter(
             x=part[x], y=values,
             mode="lines+markers" if len(part) <= _MARKERS_UP_TO else "lines",
-            name=name, legendgroup=label, line=line, marker={"size": 5},
+            name=name, legendgroup=label, line=line, marker={"size": 5}, visible=visible,
             # fullData.name prints the trace name as data, so a run called "50%{x}" is safe.
             hovertemplate=(
                 f"<b>%{{fullData.name}}</b><br>{X_TITLES.get(x, x)}: %{{x:{_X_FORMATS.get(x, '.4~g')}}}"
-                f"<br>{_escape(metric)}{' (smoothed)' if smoothing else ''}: %{{y:.4~g}}<extra></extra>"
+                f"<br>{_escape(label_y)}{' (smoothed)' if smoothing else ''}: %{{y:.4~g}}<extra></extra>"
             ),
         ))
     fig.update_layout(
-        title=title or metric, xaxis_title=X_TITLES.get(x, x), yaxis_title=metric,
-        hovermode="closest",
-        legend={"groupclick": "togglegroup", "uirevision": "|".join(t.name for t in fig.data)},
-        # The zoom is kept until the metric, the x axis or the scale changes.
-        uirevision=f"{metric}|{x}|{'log' if log_y else 'linear'}",
+        title=title or label_y, xaxis_title=X_TITLES.get(x, x), yaxis_title=label_y,
+        hovermode="closest", legend={"groupclick": "togglegroup"},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     if log_y:

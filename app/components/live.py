@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app.components.charts import SMOOTHING_MAX, metric_curves_figure
+from app.components.curve_legend import hidden_runs
 from app.state import start_workers
 from core.callbacks.grad_norm import KEY as GRAD_NORM
 from core.callbacks.grad_norm import LABEL as GRAD_NORM_LABEL
@@ -50,6 +51,9 @@ STATUS_ICONS = {
 # The loss has its own chart; the metrics declared after it (core.metrics) are not quality
 # scores. Series of older runs may hold counts (tokens, chars): never charted.
 HIDDEN_VAL = frozenset({"loss", *COUNT_KEYS})
+
+
+CHART_KEY = "run.chart."  # the curve charts' keys start so
 
 
 # -- small pieces ------------------------------------------------------------------------------
@@ -207,16 +211,16 @@ def curve_controls(key: str, slots: Sequence[Any] | None = None) -> tuple[float,
 def curves_panel(df: pd.DataFrame, smoothing: float = 0.0, log_y: bool = False) -> None:
     """Loss (train solid, val dashed), learning rate, the gradient norm when the run logged it,
     and the validation metrics; ``smoothing`` and ``log_y`` as :func:`curve_controls` gives them.
-    Each chart has its own key, so a rerun (a new point every half second) updates the same
-    chart and a run hidden from its legend stays hidden."""
-    view = {"smoothing": smoothing, "log_y": log_y}
+    A run hidden by a click on its legend entry stays hidden on every chart while the page polls
+    (app/components/curve_legend.py)."""
+    view = {"smoothing": smoothing, "log_y": log_y, "hidden": hidden_runs("run.legend", CHART_KEY)}
     left, right = st.columns([3, 2])
     with left:
         _chart(metric_curves_figure(df, "loss", title=METRICS["loss"].label, **view), "loss", height=360)
     with right:
         lr = df[(df["name"] == "lr")] if not df.empty else df
         # The schedule is not noisy: never smoothed.
-        fig = metric_curves_figure(lr, "lr", title="Learning rate", smoothing=0.0, log_y=log_y)
+        fig = metric_curves_figure(lr, "lr", title="Learning rate", **{**view, "smoothing": 0.0})
         if not lr.empty and lr["value"].max() > 0:
             # In scientific notation; from zero on a linear axis: a constant 1e-3 otherwise sits
             # on a -1..1 axis.
@@ -256,7 +260,7 @@ def _chart(fig: go.Figure, key: str, height: int, legend: bool = True) -> None:
         height=height, legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
         margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=legend,
     )
-    st.plotly_chart(fig, config={"displaylogo": False}, key=f"run.chart.{key}")
+    st.plotly_chart(fig, config={"displaylogo": False}, key=f"{CHART_KEY}{key}")
 
 
 def has_sample(run: Run) -> bool:
@@ -286,7 +290,7 @@ def sample_panel(run: Run) -> None:
     table = pd.DataFrame(details["translations"], columns=["source", "reference", "hypothesis"])
     # A static table: long text (a summarised document) wraps in its cell, so the model's output
     # stays on screen beside its source and reference (a grid would cut each to one line).
-    st.table(table.fillna(""), hide_index=True)
+    st.table(table.fillna("").style.set_properties(**{"vertical-align": "top"}), hide_index=True)
     if note := bleu_case_note(summary.get("val") or {}, details):
         st.caption(note + ".")
 

@@ -407,19 +407,21 @@ def test_compare_page_two_runs(store: Store) -> None:
     no_exception(at)
     assert sorted(at.multiselect(key="compare_runs").value) == sorted([a.id, b.id])
     table = frame_with(at, "Accuracy")
-    # one column per declared metric: binary and macro F1 apart
-    assert len(table) == 2 and {"Accuracy", "F1 (binary)", "F1 (macro)", "ROC-AUC", "PR-AUC"} <= set(table.columns)
+    # the task's headline metrics; every declared one on request, binary and macro F1 apart
+    assert len(table) == 2 and {"Accuracy", "F1 (macro)", "ROC-AUC"} <= set(table.columns)
+    at.toggle(key="compare_every.classification").set_value(True).run()
+    assert {"F1 (binary)", "F1 (macro)", "PR-AUC"} <= set(frame_with(at, "Accuracy").columns)
     # curves + the open tab: confusion matrices and ROC curves, every run in one chart each
-    assert [c.key for c in charts_in(at)] == ["compare_curves", "compare_confusion", "compare_roc"]
+    assert [c.key for c in charts_in(at)] == ["compare_curves.classification", "compare_confusion", "compare_roc"]
     assert [t.label for t in at.tabs] == ["Confusion matrices and ROC", "Hyperparameters vs metric"]
     at.session_state["compare_tabs"] = "Hyperparameters vs metric"
     at.run()
     no_exception(at)
-    assert [c.key for c in charts_in(at)] == ["compare_curves", "compare_parcoords"]
+    assert [c.key for c in charts_in(at)] == ["compare_curves.classification", "compare_parcoords"]
     for x in ("epoch", "wall_time"):
         at.radio(key="compare_x").set_value(x).run()
         no_exception(at)
-    at.selectbox(key="compare_metric").set_value("accuracy").run()
+    at.selectbox(key="compare_metric.classification").set_value("accuracy").run()
     no_exception(at)
 
 
@@ -434,10 +436,13 @@ def test_compare_page_mixed_tasks(store: Store) -> None:
     assert not at.warning
     at.multiselect(key="compare_runs").set_value([b.id, a.id, lm.id]).run()
     no_exception(at)
-    assert any("differ in tasks (classification, language_model)" in w.value for w in at.warning)
-    assert {"Accuracy", "Perplexity", "Bits per character"} <= set(frame_with(at, "Accuracy").columns)
+    assert any("differ in tasks (Classification, Language model)" in w.value for w in at.warning)
+    # A table per task (tests/app/test_compare_tasks.py checks the charts).
+    assert "Perplexity" not in frame_with(at, "Accuracy").columns
+    assert {"Perplexity", "Bits per character"} <= set(frame_with(at, "Perplexity").columns)
     # Legends and rows name runs by their names, not "name · arch · status · id".
-    assert list(frame_with(at, "Accuracy").index) == ["clf-b", "clf-a", "lm"]
+    assert list(frame_with(at, "Accuracy").index) == ["clf-b", "clf-a"]
+    assert list(frame_with(at, "Perplexity").index) == ["lm"]
 
 
 def test_compare_warns_when_some_runs_score_bleu_lowercased(store: Store) -> None:

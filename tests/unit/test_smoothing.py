@@ -72,28 +72,19 @@ def test_curve_figure_draws_the_smoothed_line_over_a_faint_raw_one() -> None:
     assert fig.layout.legend.groupclick == "togglegroup"
 
 
-def test_curve_figure_keeps_its_traces_and_revision_whatever_the_smoothing() -> None:
-    """Plotly keeps a legend-hidden trace hidden across redraws while legend.uirevision holds,
-    matching traces by position: smoothing on or off, or new points, must change neither."""
+def test_curve_figure_draws_hidden_runs_hidden() -> None:
+    """What a page passes as ``hidden`` (the runs a legend click hid): every line of those runs,
+    the faint raw ones too, greyed in the legend (a click there shows them again)."""
     df = _curves()
-    off, on = metric_curves_figure(df, "loss", smoothing=0.0), metric_curves_figure(df, "loss", smoothing=0.9)
-    assert [t.name for t in off.data] == [t.name for t in on.data]
-    assert off.layout.legend.uirevision == on.layout.legend.uirevision
-    assert off.layout.uirevision == on.layout.uirevision  # the zoom stays too
-    assert all(len(t.y) == 0 for t in off.data if t.name.endswith(RAW_SUFFIX))  # off: nothing faint
-    more = pd.concat([df, df.assign(step=df["step"] + 60)])  # new points while a run trains
-    assert metric_curves_figure(more, "loss", smoothing=0.9).layout.legend.uirevision == on.layout.legend.uirevision
-    # A new line (another run, a first validation point) moves the positions: a new revision,
-    # so what was hidden shows again instead of hiding another run's line.
-    extra = pd.concat([df, df[df["run"] == "b"].assign(run="c")])
-    assert metric_curves_figure(extra, "loss", smoothing=0.9).layout.legend.uirevision != on.layout.legend.uirevision
-    # Without a smoothing (a notebook, a plain figure): the lines alone.
+    for smoothing in (0.0, 0.7):
+        fig = metric_curves_figure(df, "loss", smoothing=smoothing, hidden={"a"})
+        assert {t.legendgroup for t in fig.data if t.visible == "legendonly"} == {"a"}
+        assert all(t.visible is True for t in fig.data if t.legendgroup == "b")
+        assert len([t for t in fig.data if t.legendgroup == "a"]) == (4 if smoothing else 2)
+    # Off: the lines alone (what a notebook gets).
     assert [t.name for t in metric_curves_figure(df, "loss").data] == ["a · train", "b · train", "a · val"]
 
 
 def test_curve_figure_log_scale() -> None:
-    fig = metric_curves_figure(_curves(), "loss", smoothing=0.0, log_y=True)
-    assert fig.layout.yaxis.type == "log"
-    assert metric_curves_figure(_curves(), "loss", smoothing=0.0).layout.yaxis.type in (None, "linear", "-")
-    # a new scale resets the zoom (a linear range means nothing on a log axis); the hidden runs stay
-    assert fig.layout.uirevision != metric_curves_figure(_curves(), "loss", smoothing=0.0).layout.uirevision
+    assert metric_curves_figure(_curves(), "loss", log_y=True).layout.yaxis.type == "log"
+    assert metric_curves_figure(_curves(), "loss").layout.yaxis.type in (None, "linear", "-")

@@ -1,0 +1,202 @@
+"""Every screen fits 1400 px, in a real browser: on the Run page of a summarisation run, Compare
+with runs of four tasks and the Sweeps page, no widget label, metric label, tab or table header
+is cut or shortened with an ellipsis, and no table needs scrolling sideways. On Compare, a click
+on a run's legend entry hides all of that run's lines, and they stay hidden when the chart is
+redrawn (another smoothing).
+
+The runs are written straight into the store (tests/seed_runs.py), none trained, and the server
+has no workers: the pages only read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from core.store import Run, Store
+from tests.e2e.conftest import (
+    ARTIFACTS,
+    Server,
+    act,
+    launch_browser,
+    playwright_missing,
+    start_server,
+    stop_server,
+    wait_idle,
+)
+from tests.seed_runs import seed_run
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+WIDTH = 1400
+# What a person reads to find their way: if one of these is cut, the page does not fit.
+LABELS = ", ".join((
+    '[data-testid="stWidgetLabel"]', '[data-testid="stMetricLabel"]', '[data-testid="stTab"]',
+    '[data-testid="stTable"] th', '[data-testid="stRadio"] label', '[data-testid="stCheckbox"] label',
+    '[data-testid="stExpander"] summary', '[data-testid="stHeading"]', '[data-testid="stButton"] button',
+))
+# Every label cut (its text wider than a box that hides the rest) or ending in an ellipsis, and
+# every table wider than its frame: a grid's scroller (st.dataframe paints on a canvas, over a
+# scrolling div as wide as its columns) or a static table's frame.
+PROBLEMS_JS = """(labels) => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    const shown = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+    const text = el => (el.innerText || el.textContent || '').trim();
+    const problems = [];
+    for (const box of main.querySelectorAll(labels)) {
+        if (!shown(box)) continue;
+        for (const el of [box, ...box.querySelectorAll('*')]) {
+            if (!shown(el) || !text(el)) continue;
+            const style = getComputedStyle(el);
+            const hides = style.overflowX !== 'visible' || style.textOverflow === 'ellipsis';
+            if (hides && el.scrollWidth > el.clientWidth + 1) {
+                problems.push(`cut: "${text(el)}" (${el.scrollWidth} px in ${el.clientWidth} px)`);
+                break;
+            }
+            if (el.children.length === 0 && /(\\u2026|\\.\\.\\.)$/.test(text(el))) {
+                problems.push(`shortened: "${text(el)}"`);
+                break;
+            }
+        }
+    }
+    for (const el of main.querySelectorAll('.dvn-scroller, [data-testid="stTable"]')) {
+        if (shown(el) && el.scrollWidth > el.clientWidth + 1) {
+            const frame = el.closest('[data-testid="stDataFrame"], [data-testid="stTable"]');
+            const head = frame ? text(frame).split('\\n')[0].slice(0, 60) : '';
+            problems.push(`scrolls sideways: ${el.scrollWidth} px in ${el.clientWidth} px (${head})`);
+        }
+    }
+    return problems;
+}"""
+# The traces of the chart titled ``title``: [legend group, visible, first y values].
+TRACES_JS = """(title) => {
+    const gd = Array.from(document.querySelectorAll('.js-plotly-plot'))
+        .find(g => (((g._fullLayout || {}).title || {}).text || '').replace(/<[^>]*>/g, '') === title);
+    return gd ? gd._fullData.map(t => [t.legendgroup, t.visible, Array.from(t.y || []).slice(0, 5)]) : null;
+}"""
+
+
+@pytest.fixture(scope="module")
+def seeded() -> Iterator[tuple[Server, dict[str, Run]]]:
+    """A server over a store holding finished runs of four tasks (two classifiers)."""
+    reason = playwright_missing()
+    if reason:
+        pytest.skip(reason)
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="lmwb-fits-") as tmp:
+        home = Path(tmp) / "home"
+        store = Store(home=home)
+        try:
+            runs = {name: seed_run(store, task, name, seed=i) for i, (task, name) in enumerate((
+                ("classification", "clf-a"), ("classification", "clf-b"), ("language_model", "lm"),
+                ("translation", "mt"), ("summarisation", "summ")))}
+        finally:
+            store.close()
+        server = start_server(home, env={"LMWB_NO_WORKERS": "1"})
+        try:
+            yield server, runs
+        finally:
+            stop_server(server)
+
+
+@pytest.fixture(scope="module")
+def browser_page(seeded: tuple[Server, dict[str, Run]]) -> Iterator[Page]:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = launch_browser(pw)
+        try:
+            tab = browser.new_context(viewport={"width": WIDTH, "height": 1000}).new_page()
+            tab.set_default_timeout(60_000)
+            yield tab
+        finally:
+            browser.close()
+
+
+def problems(page: Page, name: str) -> list[str]:
+    wait_idle(page)
+    time.sleep(0.5)  # grids size their columns just after they first paint
+    found = page.evaluate(PROBLEMS_JS, LABELS)
+    if found:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(ARTIFACTS / f"FAILED-fits-{name}.png"))
+    return found
+
+
+def test_run_page_of_a_summarisation_run_fits(browser_page: Page, seeded: tuple[Server, dict[str, Run]]) -> None:
+    server, runs = seeded
+    page = browser_page
+    page.goto(f"{server.url}/run?run={runs['summ'].id}")
+    table = page.get_by_test_id("stTable")
+    table.wait_for()
+    page.get_by_text("Loss", exact=True).first.wait_for()
+    assert problems(page, "run") == []
+    # Source, reference and the model's output side by side, each wrapped within the page.
+    headers = table.locator("th").all_inner_texts()
+    assert [h.strip() for h in headers] == ["source", "reference", "hypothesis"]
+    right = page.get_by_test_id("stMain").bounding_box()
+    box = table.locator("th").last.bounding_box()
+    assert right is not None and box is not None and box["x"] + box["width"] <= right["x"] + right["width"]
+
+
+def test_compare_with_four_tasks_fits_and_a_legend_click_hides_a_run(
+    browser_page: Page, seeded: tuple[Server, dict[str, Run]],
+) -> None:
+    server, runs = seeded
+    page = browser_page
+    page.goto(f"{server.url}/compare?runs=" + ",".join(r.id for r in runs.values()))
+    for task in ("Classification", "Language model", "Translation", "Summarisation"):
+        page.get_by_role("heading", name=task, exact=False).first.wait_for()
+    page.get_by_test_id("stDataFrame").nth(3).wait_for()
+    assert problems(page, "compare") == []
+
+    # One click on clf-a's entry hides its lines; the page then redraws with clf-a hidden.
+    title = "Classification: Loss"
+    chart = page.locator(".js-plotly-plot").filter(has=page.locator(".gtitle", has_text=title))
+    chart.scroll_into_view_if_needed()
+    page.wait_for_function(f"() => ({TRACES_JS})({title!r}) !== null")
+    entry = chart.locator(".legend .traces", has_text="clf-a · train").locator(".legendtoggle")
+    act(page, entry.click)
+    assert only_hidden(page, title) == "clf-a"
+
+    # Smoothing redraws every chart with new values (a new chart each time): clf-a stays hidden,
+    # its faint raw lines too.
+    before = page.evaluate(TRACES_JS, title)
+    slider = page.get_by_test_id("stSlider").get_by_role("slider")
+    for _ in range(3):
+        act(page, lambda: slider.press("ArrowRight"))
+    after = page.evaluate(TRACES_JS, title)
+    assert len(after) == 2 * len(before)  # each line over its raw values
+    assert only_hidden(page, title) == "clf-a"
+    # and a second click on its greyed entry shows it again
+    entry = chart.locator(".legend .traces", has_text="clf-a · train").locator(".legendtoggle")
+    act(page, entry.click)
+    assert only_hidden(page, title) == ""
+
+
+def only_hidden(page: Page, title: str) -> str:
+    """The one run whose lines are all hidden on the chart ``title`` ("" for none), checking no
+    other run has a hidden line."""
+    traces = page.evaluate(TRACES_JS, title)
+    hidden = {run for run, visible, _ in traces if visible == "legendonly"}
+    shown = {run for run, visible, _ in traces if visible is True}
+    assert not hidden & shown and len(hidden) <= 1, traces
+    return next(iter(hidden), "")
+
+
+def test_sweeps_page_fits(browser_page: Page, seeded: tuple[Server, dict[str, Run]]) -> None:
+    server, _ = seeded
+    page = browser_page
+    page.goto(f"{server.url}/sweeps")
+    page.get_by_text("Parameters to sweep").wait_for()
+    assert problems(page, "sweeps") == []
