@@ -370,10 +370,11 @@ def arithmetic(p: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
     picks = rng.choice(total, size=n, replace=False)
     op_idx, rest = np.divmod(picks, m * m)
     a, b = np.divmod(rest, m)
-    lines = [
-        f"{x}{ops[o]}{y}={_OPS[ops[o]](x, y)}\n"
+    problems = [
+        (f"{x}{ops[o]}{y}=", str(_OPS[ops[o]](x, y)))
         for o, x, y in zip(op_idx.tolist(), a.tolist(), b.tolist(), strict=True)
     ]
+    lines = [f"{question}{answer}\n" for question, answer in problems]
     n_train_end = int(n * (1.0 - p["val_fraction"] - p["test_fraction"]))
     n_val_end = n - (n - int(n * (1.0 - p["test_fraction"])) if p["test_fraction"] > 0 else 0)
     train, val, test = lines[:n_train_end], lines[n_train_end:n_val_end], lines[n_val_end:]
@@ -390,4 +391,7 @@ def arithmetic(p: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
             f"operations {' '.join(ops)}), one per line; validation problems never occur in training."
         ),
         notes=notes,
+        # The validation problems and their answers: the share the model answers right is the
+        # sums_right metric (the language-model task decodes each answer greedily).
+        extras={"sums": problems[n_train_end:n_val_end]},
     )

@@ -90,6 +90,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("rougeL", "ROUGE-L", "max", (SUMMARISATION,), "Longest common subsequence F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True),
     Metric("rouge1", "ROUGE-1", "max", (SUMMARISATION,), "Word (unigram) overlap F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True),
     Metric("rouge2", "ROUGE-2", "max", (SUMMARISATION,), "Bigram overlap F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True),
+    Metric("sums_right", "Sums right", "max", (LANGUAGE_MODEL,), "Share of the validation problems ('23+58=') whose answer the model writes exactly, decoding greedily; reported for the built-in arithmetic set.", fmt="%.3f", headline=True),
     Metric("perplexity", "Perplexity", "min", (LANGUAGE_MODEL, TRANSLATION, MASKED_LM, SUMMARISATION), "exp(loss): how many tokens the model hesitates between, on average.", fmt="%.2f", headline=True),
     Metric("bits_per_char", "Bits per character", "min", (LANGUAGE_MODEL,), "Loss in bits per character of text: compares models with different tokenizers.", fmt="%.3f", headline=True),
     Metric("bits_per_token", "Bits per token", "min", (LANGUAGE_MODEL,), "Loss in bits per token.", fmt="%.3f"),

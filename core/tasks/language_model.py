@@ -80,6 +80,9 @@ class LanguageModelTask(Task):
         # Characters per token turns nats/token into bits/character for any tokenizer.
         self.state["val_chars_per_token"] = val_chars / max(1, len(self.val))
         self.state.setdefault("sample_prompt", data.validation.texts[0][:16] if data.validation.texts else "")
+        # Problems with known answers (the built-in arithmetic set): the share answered right is
+        # the sums_right metric.
+        self.val_sums = [(str(question), str(answer)) for question, answer in data.extras.get("sums", [])]
         # Overlapping windows as a strided view: a batch is one gather, no Python loop.
         self._windows = self.train.unfold(0, self.context + 1, 1)
         self._summary = {
@@ -154,7 +157,31 @@ class LanguageModelTask(Task):
                     max_new_tokens=self.params["sample_length"],
                     temperature=self.params["sample_temperature"], seed=0,
                 )
-        return EvalResult(metrics={k: v for k, v in scalars(metrics).items() if _finite(v)}, details=details)
+            scores = {k: v for k, v in scalars(metrics).items() if _finite(v)}
+            sums = getattr(self, "val_sums", [])
+            if sums:
+                scores["sums_right"] = self._sums_right(
+                    model, sums if max_batches is None else sums[: max_batches * batch_size], batch_size)
+        return EvalResult(metrics=scores, details=details)
+
+    def _sums_right(self, model: nn.Module, problems: list[tuple[str, str]], batch_size: int) -> float:
+        """Share of ``problems`` (question, answer) whose greedy continuation of a line that
+        starts with the question is the answer and then the line's end."""
+        newline = self.tokenizer.encode("\n")
+        by_length: dict[int, list[tuple[list[int], str]]] = {}  # one prompt length per batch: no padding
+        for question, answer in problems:
+            ids = newline + self.tokenizer.encode(question)
+            by_length.setdefault(len(ids), []).append((ids, answer))
+        new_tokens = max(len(answer) for _, answer in problems) + 1  # the answer, then "\n"
+        right = 0
+        for rows in by_length.values():
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start : start + batch_size]
+                prompt = torch.tensor([ids for ids, _ in chunk], dtype=torch.long, device=self.device)
+                out = generate(model, prompt, new_tokens, context_length=self.context, greedy=True)
+                for (_, answer), row in zip(chunk, out[:, prompt.shape[1]:].tolist(), strict=True):
+                    right += self.tokenizer.decode(row).split("\n", 1)[0] == answer
+        return right / len(problems)
 
     # -- generation ------------------------------------------------------------------------------
     def sample(
