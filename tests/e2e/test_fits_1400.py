@@ -50,18 +50,22 @@ PROBLEMS_JS = """(labels) => {
     const shown = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
     const text = el => (el.innerText || el.textContent || '').trim();
     const problems = [];
+    const seen = new Set();  // a label inside two of the selectors is reported once
     for (const box of main.querySelectorAll(labels)) {
         if (!shown(box)) continue;
         for (const el of [box, ...box.querySelectorAll('*')]) {
-            if (!shown(el) || !text(el)) continue;
+            if (!shown(el) || !text(el) || seen.has(el)) continue;
             const style = getComputedStyle(el);
             const hides = style.overflowX !== 'visible' || style.textOverflow === 'ellipsis';
             if (hides && el.scrollWidth > el.clientWidth + 1) {
                 problems.push(`cut: "${text(el)}" (${el.scrollWidth} px in ${el.clientWidth} px)`);
+                box.querySelectorAll('*').forEach(child => seen.add(child));
+                seen.add(el);
                 break;
             }
             if (el.children.length === 0 && /(\\u2026|\\.\\.\\.)$/.test(text(el))) {
                 problems.push(`shortened: "${text(el)}"`);
+                seen.add(el);
                 break;
             }
         }
