@@ -88,28 +88,24 @@ TRACES_JS = """(title) => {
 
 
 @pytest.fixture(scope="module")
-def seeded() -> Iterator[tuple[Server, dict[str, Run]]]:
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, Run]]]:
     """A server over a store holding finished runs of four tasks (two classifiers)."""
     reason = playwright_missing()
     if reason:
         pytest.skip(reason)
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory(prefix="lmwb-fits-") as tmp:
-        home = Path(tmp) / "home"
-        store = Store(home=home)
-        try:
-            runs = {name: seed_run(store, task, name, seed=i) for i, (task, name) in enumerate((
-                ("classification", "clf-a"), ("classification", "clf-b"), ("language_model", "lm"),
-                ("translation", "mt"), ("summarisation", "summ")))}
-        finally:
-            store.close()
-        server = start_server(home, env={"LMWB_NO_WORKERS": "1"})
-        try:
-            yield server, runs
-        finally:
-            stop_server(server)
+    home = tmp_path_factory.mktemp("lmwb-fits-home")
+    store = Store(home=home)
+    try:
+        runs = {name: seed_run(store, task, name, seed=i) for i, (task, name) in enumerate((
+            ("classification", "clf-a"), ("classification", "clf-b"), ("language_model", "lm"),
+            ("translation", "mt"), ("summarisation", "summ")))}
+    finally:
+        store.close()
+    server = start_server(home, env={"LMWB_NO_WORKERS": "1"})
+    try:
+        yield server, runs
+    finally:
+        stop_server(server)
 
 
 @pytest.fixture(scope="module")
