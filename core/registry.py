@@ -124,6 +124,7 @@ def task_label(name: str) -> str:
     for ``masked_lm``. A name no task declares (a run of a removed task) is shown as it is."""
     return str(TASKS.get(name).meta.get("label", name)) if name in TASKS else name
 
+
 # Modules whose import registers components. Kept explicit: no plugin magic.
 _COMPONENT_MODULES = (
     "core.data.builtin",

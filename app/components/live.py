@@ -33,6 +33,7 @@ from core.metrics import (
     metric_label,
     metric_value,
 )
+from core.registry import task_label
 from core.reproduce import differing_settings
 from core.store import ACTIVE_STATUSES, Run, Store
 from core.throughput import HELP as THROUGHPUT_HELP
@@ -85,7 +86,7 @@ def run_label(run: Run) -> str:
     when = dt.datetime.fromtimestamp(run.created_at).strftime("%b %d %H:%M")
     # No status here: a picker label that changes while the run trains would confuse the
     # selectbox (its state is the label); the status is the badge next to the title.
-    return f"{run.name} · {run.task} · {when} · {run.id}"
+    return f"{run.name} · {task_label(run.task)} · {when} · {run.id}"
 
 
 def progress_panel(run: Run) -> None:
@@ -359,7 +360,7 @@ def _single_header(store: Store, run: Run) -> None:
         status_badge(run.status)
     with buttons:
         controls(store, run)
-    st.caption(f"{run.task} · {run.arch} · id {run.id}" + (f" · {run.device}" if run.device else ""))
+    st.caption(f"{task_label(run.task)} · {run.arch} · id {run.id}" + (f" · {run.device}" if run.device else ""))
     if run.error:
         st.error(run.error, icon=":material/error:")
     progress_panel(run)
