@@ -152,8 +152,8 @@ def test_train_form_reads_like_a_form() -> None:
 def test_train_widgets_and_presets_set_the_config(store: Store) -> None:
     at = open_page("train")
     at.number_input(key=wkey(at, "model.lstm.hidden_size")).set_value(32).run()
-    at.segmented_control(key="train.preset").set_value("Quick (under 30 s on CPU)").run()
-    assert at.number_input(key=wkey(at, "training.max_steps")).value == 200
+    at.segmented_control(key="train.preset").set_value("Quick (under a minute on CPU)").run()
+    assert at.number_input(key=wkey(at, "training.max_steps")).value == 300
     at.number_input(key=wkey(at, "training.max_steps")).set_value(77).run()
     [start] = [b for b in at.button if b.label == "Start"]
     start.click().run()
