@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import torch
@@ -166,7 +167,8 @@ class LanguageModelTask(Task):
 
     def _sums_right(self, model: nn.Module, problems: list[tuple[str, str]], batch_size: int) -> float:
         """Share of ``problems`` (question, answer) whose greedy continuation of a line that
-        starts with the question is the answer and then the line's end."""
+        starts with the question begins with the answer, whole (the first number it writes: a
+        character model ends it with the line, a word model with a space)."""
         newline = self.tokenizer.encode("\n")
         by_length: dict[int, list[tuple[list[int], str]]] = {}  # one prompt length per batch: no padding
         for question, answer in problems:
@@ -180,7 +182,8 @@ class LanguageModelTask(Task):
                 prompt = torch.tensor([ids for ids, _ in chunk], dtype=torch.long, device=self.device)
                 out = generate(model, prompt, new_tokens, context_length=self.context, greedy=True)
                 for (_, answer), row in zip(chunk, out[:, prompt.shape[1]:].tolist(), strict=True):
-                    right += self.tokenizer.decode(row).split("\n", 1)[0] == answer
+                    written = _NUMBER.match(self.tokenizer.decode(row))
+                    right += written is not None and written.group(1) == answer
         return right / len(problems)
 
     # -- generation ------------------------------------------------------------------------------
@@ -200,6 +203,9 @@ class LanguageModelTask(Task):
             greedy=greedy, generator=generator,
         )
         return self.tokenizer.decode(out[0].tolist())
+
+
+_NUMBER = re.compile(r"\s*(-?\d+)")  # the answer a continuation starts with
 
 
 def _finite(value: Any) -> bool:
