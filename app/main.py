@@ -35,9 +35,10 @@ def build_pages(pages_dir: Path = PAGES_DIR) -> list[st.Page]:
     ]
 
 
-@st.fragment(run_every=5.0)
+@st.fragment(run_every=2.0)
 def live_counts() -> None:
-    """Running/queued counts, refreshed every few seconds without rerunning the page."""
+    """Running/queued counts, refreshed every two seconds without rerunning the page (one small
+    query; at five, a run just started read "queued" beside its own live curve)."""
     store = get_store()
     counts = active_counts(store)
     st.markdown(f"**Runs:** {counts['running']} running · {counts['queued']} queued")
