@@ -121,7 +121,8 @@ def device_text() -> str:
         return "GPU: " + ", ".join(dict.fromkeys(gpus)) + (f" (x{len(gpus)})" if len(gpus) > 1 else "")
     import torch
 
-    return f"CPU ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"CPU ({threads} thread{'' if threads == 1 else 's'})"
 
 
 # -- session helpers -------------------------------------------------------------------------

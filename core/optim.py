@@ -65,7 +65,7 @@ def _adam_family(cls: type[torch.optim.Adam] | type[torch.optim.AdamW], model: n
     params=(
         Param("lr", "float", 0.1, "Learning rate.", low=1e-6, high=10.0, log=True, label="Learning rate", essential=True),
         Param("momentum", "float", 0.9, "Momentum (0 for plain SGD).", low=0.0, high=0.999, label="Momentum", essential=True),
-        Param("nesterov", "bool", False, "Nesterov momentum (needs momentum > 0).", label="Nesterov"),
+        Param("nesterov", "bool", False, "Nesterov momentum (needs a momentum above 0).", label="Nesterov"),
         _WD,
     ),
     help="Stochastic gradient descent with optional (Nesterov) momentum.",
@@ -114,10 +114,10 @@ def constant(p: dict[str, Any], max_steps: int) -> Callable[[int], float]:
     "step",
     params=(
         _WARMUP,
-        Param("step_size", "int", 1000, "Multiply the rate by gamma every this many steps.", low=1, high=10_000_000, label="Step size (steps)", essential=True),
-        Param("gamma", "float", 0.5, "Factor applied every step_size steps.", low=0.0, high=1.0, label="Decay factor", essential=True),
+        Param("step_size", "int", 1000, "Steps between two drops of the rate (each multiplies it by the decay factor).", low=1, high=10_000_000, label="Step size (steps)", essential=True),
+        Param("gamma", "float", 0.5, "What each drop multiplies the rate by.", low=0.0, high=1.0, label="Decay factor", essential=True),
     ),
-    help="Step decay: the rate drops by gamma every step_size steps.",
+    help="Step decay: the rate is multiplied by the decay factor at every step size.",
 )
 def step_decay(p: dict[str, Any], max_steps: int) -> Callable[[int], float]:
     return lambda step: _warm(step, p["warmup_steps"]) or p["gamma"] ** (step // p["step_size"])
@@ -127,7 +127,7 @@ def _progress(step: int, warmup: int, max_steps: int) -> float:
     return min(1.0, max(0.0, (step - warmup) / max(1, max_steps - warmup)))
 
 
-@SCHEDULES.register("linear", params=(_WARMUP, _FINAL), help="Linear decay to final_lr_ratio after warm-up.")
+@SCHEDULES.register("linear", params=(_WARMUP, _FINAL), help="Linear decay to the final LR share after warm-up.")
 def linear(p: dict[str, Any], max_steps: int) -> Callable[[int], float]:
     def f(step: int) -> float:
         w = _warm(step, p["warmup_steps"])
@@ -138,7 +138,7 @@ def linear(p: dict[str, Any], max_steps: int) -> Callable[[int], float]:
     return f
 
 
-@SCHEDULES.register("cosine", params=(_WARMUP, _FINAL), help="Cosine decay to final_lr_ratio after warm-up.")
+@SCHEDULES.register("cosine", params=(_WARMUP, _FINAL), help="Cosine decay to the final LR share after warm-up.")
 def cosine(p: dict[str, Any], max_steps: int) -> Callable[[int], float]:
     def f(step: int) -> float:
         w = _warm(step, p["warmup_steps"])

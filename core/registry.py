@@ -125,6 +125,12 @@ def task_label(name: str) -> str:
     return str(TASKS.get(name).meta.get("label", name)) if name in TASKS else name
 
 
+def arch_label(name: str) -> str:
+    """An architecture in words, as its declaration writes it (``label=``): ``"Transformer
+    encoder"`` for ``transformer_encoder``. A name no architecture declares is shown as it is."""
+    return str(MODELS.get(name).meta.get("label", name)) if name in MODELS else name
+
+
 # Modules whose import registers components. Kept explicit: no plugin magic.
 _COMPONENT_MODULES = (
     "core.data.builtin",

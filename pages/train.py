@@ -35,7 +35,7 @@ from app.components.train_form import (
 from app.state import device_text, get_store, launch, open_run_page, prewarm_workers
 from core.errors import WorkbenchError
 from core.jobs.queue import new_race_tag
-from core.registry import MODELS, TASKS, task_label
+from core.registry import MODELS, TASKS, arch_label, task_label
 
 
 def main() -> None:
@@ -72,7 +72,7 @@ def main() -> None:
         arch_options = MODELS.names(tasks=task)
         archs = st.multiselect(
             "Architecture", arch_options, default=[a for a in form["archs"] if a in arch_options], key=f"{wk(form)}.archs",
-            on_change=on_archs_change,
+            on_change=on_archs_change, format_func=arch_label,
             help="Pick several to race them: same data, same budget (max_steps, seed), curves overlaid.",
         )
         form["archs"] = archs

@@ -28,7 +28,7 @@ from core.config import (
 )
 from core.errors import ConfigError
 from core.paths import safe_join
-from core.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, TOKENIZERS
+from core.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, TOKENIZERS, arch_label
 
 FORM = "train.form"  # the form's values (plain session state: survives leaving the page)
 W = "train.w"  # widget keys are f"{W}{generation}.section.component.param"
@@ -234,7 +234,7 @@ def model_sections(form: dict[str, Any], archs: list[str]) -> dict[str, dict[str
     out: dict[str, dict[str, Any]] = {}
     with st.container(border=True):
         st.markdown(":material/neurology: **Model**")
-        containers = st.tabs(archs) if len(archs) > 1 else [st.container()]
+        containers = st.tabs([arch_label(a) for a in archs]) if len(archs) > 1 else [st.container()]
         for arch, box in zip(archs, containers, strict=True):
             with box:
                 st.caption(MODELS.get(arch).help)

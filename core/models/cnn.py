@@ -72,7 +72,7 @@ PARAMS = (
 
 
 @MODELS.register(
-    "textcnn", params=PARAMS, tasks=("classification",),
+    "textcnn", params=PARAMS, tasks=("classification",), label="TextCNN",
     help="TextCNN (Kim 2014): n-gram convolutions with max-over-time pooling; fast and strong.",
 )
 def build_textcnn(params: dict[str, Any], *, vocab_size: int, pad_id: int, max_len: int) -> Backbone:

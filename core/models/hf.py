@@ -389,7 +389,7 @@ def _check_model(p: dict[str, Any]) -> str | None:
 
 
 @MODELS.register(
-    ARCH, params=_MODEL_PARAMS, check=_check_model, builds_classifier=True,
+    ARCH, params=_MODEL_PARAMS, check=_check_model, builds_classifier=True, label="Pretrained (Hugging Face)",
     # The only tokenizer it can read, and a fine-tuning rate: the task defaults (3e-3 to 5e-3,
     # for models trained from scratch) wreck pretrained weights in a few steps.
     suggests={"tokenizer": {"name": TOKENIZER_KIND}, "optimizer": {"lr": 1e-4}},

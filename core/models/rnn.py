@@ -110,11 +110,12 @@ def _build(cell: str, params: dict[str, Any], *, vocab_size: int, pad_id: int, m
     )
 
 
-for _name, _help in (
-    ("rnn", "Vanilla (Elman) RNN: a tanh recurrence; simple, forgets quickly."),
-    ("lstm", "LSTM: gated memory cell; the classic strong recurrent baseline."),
-    ("gru", "GRU: a lighter gated recurrence, often as good as an LSTM."),
+for _name, _label, _help in (
+    ("rnn", "Simple RNN", "Vanilla (Elman) RNN: a tanh recurrence; simple, forgets quickly."),
+    ("lstm", "LSTM", "LSTM: gated memory cell; the classic strong recurrent baseline."),
+    ("gru", "GRU", "GRU: a lighter gated recurrence, often as good as an LSTM."),
 ):
     MODELS.register(
-        _name, params=PARAMS, help=_help, check=_check, tasks=("classification", "language_model")
+        _name, params=PARAMS, help=_help, check=_check, tasks=("classification", "language_model"),
+        label=_label,  # the architecture in words, wherever a person sees it
     )(functools.partial(_build, _name))

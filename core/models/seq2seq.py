@@ -393,6 +393,7 @@ TRANSLATION_FACTORY_KEYWORDS = ("src_vocab_size", "tgt_vocab_size", "src_pad_id"
 
 @MODELS.register(
     "seq2seq_rnn", params=SEQ2SEQ_RNN_PARAMS, tasks=("translation", "summarisation"), seq2seq=True,
+    label="RNN encoder-decoder",
     help="RNN / LSTM / GRU encoder-decoder with Bahdanau or Luong attention.",
 )
 def build_rnn_seq2seq(
@@ -409,7 +410,7 @@ def build_rnn_seq2seq(
 
 @MODELS.register(
     "transformer_seq2seq", params=TRANSFORMER_SEQ2SEQ_PARAMS, check=_check_heads,
-    tasks=("translation", "summarisation"), seq2seq=True,
+    tasks=("translation", "summarisation"), seq2seq=True, label="Transformer encoder-decoder",
     help="Transformer encoder-decoder: self-attention, causal decoder, cross-attention.",
 )
 def build_transformer_seq2seq(

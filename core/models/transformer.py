@@ -226,6 +226,7 @@ def _resolve(declared: tuple[Param, ...], params: dict[str, Any]) -> dict[str, A
 
 @MODELS.register(
     "transformer_encoder", params=ENCODER_PARAMS, check=_check_heads, tasks=("classification", "masked_lm"),
+    label="Transformer encoder",
     help="Transformer encoder (BERT-style): every token attends to every other; [CLS] or mean pooling.",
 )
 def build_encoder(params: dict[str, Any], *, vocab_size: int, pad_id: int, max_len: int) -> Backbone:
@@ -239,7 +240,7 @@ def build_encoder(params: dict[str, Any], *, vocab_size: int, pad_id: int, max_l
 
 @MODELS.register(
     "transformer_decoder", params=DECODER_PARAMS, check=_check_heads,
-    tasks=("language_model", "classification"),
+    tasks=("language_model", "classification"), label="Transformer decoder",
     help="Transformer decoder (GPT-style): causal self-attention; generates text.",
 )
 def build_decoder(params: dict[str, Any], *, vocab_size: int, pad_id: int, max_len: int) -> Backbone:

@@ -114,6 +114,7 @@ class GloVe(nn.Module):
     help="Word2Vec with negative sampling: skip-gram or CBOW word vectors",
     tasks=("word_embeddings",),
     objective="sgns",
+    label="Word2Vec",
 )
 def word2vec(p: dict[str, Any], *, vocab_size: int, pad_id: int, max_len: int) -> Word2Vec:
     return Word2Vec(vocab_size, p["dim"], p["mode"])
@@ -131,6 +132,7 @@ def word2vec(p: dict[str, Any], *, vocab_size: int, pad_id: int, max_len: int) -
     help="GloVe: word vectors fitted to log co-occurrence counts (weighted least squares)",
     tasks=("word_embeddings",),
     objective="glove",
+    label="GloVe",
 )
 def glove(p: dict[str, Any], *, vocab_size: int, pad_id: int, max_len: int) -> GloVe:
     return GloVe(vocab_size, p["dim"], p["x_max"], p["alpha"])
