@@ -13,6 +13,7 @@ from core.errors import WorkbenchError
 from core.export.tracking import export_run
 from core.registry import TASKS
 from core.reproduce import short_command
+from core.store import Run
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -30,12 +31,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             filtered = args.status is not None or args.task is not None
             print("no runs match --status/--task" if filtered else "no runs yet: try `lmwb train --task classification`")
             return 0
-        print(f"{'id':10} {'name':28} {'task':15} {'arch':20} {'status':10} {'step':>7} {'best':>10}")
-        for r in runs:
-            s = r.summary or {}
-            best = (s.get("best") or {}).get("value")
-            best_text = f"{best:.4f}" if isinstance(best, float) else ""
-            print(f"{r.id:10} {r.name[:28]:28} {r.task:15} {r.arch:20} {r.status:10} {s.get('step', 0):>7} {best_text:>10}")
+        print_runs(runs)
         return 0
     if not args.run:
         raise WorkbenchError(f"`lmwb runs {args.action}` needs a RUN id or name")
@@ -110,3 +106,20 @@ def register(sub: Any) -> None:
     p.add_argument("--experiment", default="lm-workbench", help="export --to mlflow: the MLflow experiment "
                    "(default lm-workbench)")
     p.set_defaults(func=cmd_runs)
+
+
+def print_runs(runs: list[Run]) -> None:
+    """One line per run, columns as wide as their widest cell (two spaces apart), the best
+    validation score beside the metric it is of (runs of different tasks score different ones)."""
+    header = ("id", "name", "task", "arch", "status", "step", "best", "metric")
+    rows = []
+    for r in runs:
+        s = r.summary or {}
+        best = (s.get("best") or {}).get("value")
+        rows.append((r.id, r.name, r.task, r.arch, r.status, str(s.get("step", 0)),
+                     f"{best:.4f}" if isinstance(best, float) else "", str(s.get("metric") or "") if best is not None else ""))
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    right = {"step", "best"}  # numbers line up on their last digit
+    for row in (header, *rows):
+        cells = [c.rjust(w) if h in right else c.ljust(w) for c, w, h in zip(row, widths, header, strict=True)]
+        print("  ".join(cells).rstrip())
