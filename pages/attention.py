@@ -16,6 +16,7 @@ import streamlit as st
 from app.components.attention_view import (
     attention_explorer,
     capture_for,
+    checkpoint_mtime,
     evolution_view,
     trained_run,
 )
@@ -24,9 +25,9 @@ from app.heap import freeze_module_objects
 from app.state import get_store
 from core import inspect as attn
 from core.errors import WorkbenchError
-from core.registry import task_label
+from core.registry import MODELS, arch_label, task_label
 from core.runs import TrainedRun
-from core.store import Run
+from core.store import Run, Store
 
 VIEWABLE = ("completed", "stopped", "running")  # anything that may have a checkpoint
 DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog."
@@ -65,6 +66,35 @@ def fit_text(tokenizer: Any, text: str, limit: int) -> str:
     return (cut[:space] if space > len(cut) * 0.7 else cut).rstrip()
 
 
+@st.cache_resource(show_spinner=False)
+def arch_has_attention(arch: str) -> bool:
+    """:func:`core.inspect.may_have_attention` of a tiny model of ``arch`` (its declared defaults,
+    an 8-token vocabulary): whether a model has attention depends on its architecture, not on its
+    sizes, so one build per architecture answers for every run. A pretrained (Hugging Face) model,
+    or one that does not build so, counts as having some: the page says so when it has none."""
+    if arch not in MODELS:
+        return True
+    comp = MODELS.get(arch)
+    if comp.meta.get("builds_classifier"):
+        return True  # a pretrained model is loaded, not built: BERT, GPT-2, T5 all attend
+    params = {p.name: p.default for p in comp.params}
+    sizes = (dict(src_vocab_size=8, tgt_vocab_size=8, src_pad_id=0, tgt_pad_id=0, max_len=16)
+             if comp.meta.get("seq2seq") else dict(vocab_size=8, pad_id=0, max_len=16))
+    try:
+        return attn.may_have_attention(comp.factory(params, **sizes))
+    except Exception:  # a factory that needs more than its defaults: let the page try the run
+        return True
+
+
+def why_not_shown(store: Store, run: Run) -> str | None:
+    """Why this page cannot show ``run`` (the run picker puts such runs last, marked), or None."""
+    if not arch_has_attention(run.arch):
+        return "no attention"
+    if checkpoint_mtime(store, run.id) == 0:
+        return "no checkpoint yet"
+    return None
+
+
 # While a rerun is under way Streamlit fades the old elements ("stale"); fading the bertviz
 # iframe repaints every one of its thousands of SVG lines, which cost more than drawing the new
 # view. The spinner already says that work is in progress.
@@ -91,7 +121,8 @@ def body() -> None:
         st.info("No trained runs yet. Train a Transformer on the **Train** page; its attention shows here.")
         return
     wanted = st.query_params.get("run")
-    run_id = pick_runs(store, f"{KEY}.run", multi=False, runs=runs, label="Run", default=wanted)
+    run_id = pick_runs(store, f"{KEY}.run", multi=False, runs=runs, label="Run", default=wanted,
+                       unshowable=lambda r: why_not_shown(store, r))
     run = next(r for r in runs if r.id == run_id)
     st.query_params["run"] = run.id
     run_dir = store.run_folder(run.id)
@@ -101,7 +132,7 @@ def body() -> None:
         st.error(f"Cannot load {run.name} ({run.id}): {exc if isinstance(exc, WorkbenchError) else repr(exc)}")
         evolution_view(run_dir, f"{KEY}.{run.id}.evolution")
         return
-    st.caption(f"{task_label(run.task)} · {run.arch} · checkpoint: {trained.checkpoint}")
+    st.caption(f"{task_label(run.task)} · {arch_label(run.arch)} · checkpoint: {trained.checkpoint}")
 
     translation = run.task in ("translation", "summarisation")  # a source and the decoder's target
     text_key, target_key = f"{KEY}.{run.id}.text", f"{KEY}.{run.id}.target"

@@ -17,6 +17,8 @@ from app.components.charts import (
     X_TITLES,
     color_map,
     confusion_matrices_figure,
+    curve_label,
+    log_scale_fits,
     metric_curves_figure,
     parallel_coordinates_figure,
     roc_figure,
@@ -32,7 +34,6 @@ from core.metrics import (
     HELDOUT_LABEL,
     METRICS,
     Metric,
-    metric_label,
     task_metrics,
 )
 from core.registry import task_label
@@ -273,8 +274,10 @@ def _curves(frame: pd.DataFrame, task: str, view: dict[str, Any], colors: dict[s
         st.info("These runs have not logged any metrics yet.")
         return
     metric = st.columns([1, 2])[0].selectbox("Metric", names, index=names.index("loss") if "loss" in names else 0,
-                                             format_func=metric_label, key=f"compare_metric.{task}")
-    title = metric_label(metric) if titled else f"{task_label(task)}: {metric_label(metric)}"
+                                             format_func=curve_label, key=f"compare_metric.{task}")
+    title = curve_label(metric) if titled else f"{task_label(task)}: {curve_label(metric)}"
+    if view.get("log_y") and not log_scale_fits(metric):
+        st.caption(f"{curve_label(metric)} stays on a linear axis: the log scale is for loss-like curves.")
     st.plotly_chart(metric_curves_figure(frame, metric, colors=colors, title=title, **view),
                     key=f"{CHART_KEY}{task}")
 

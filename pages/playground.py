@@ -18,7 +18,7 @@ from app.state import get_store
 from core.decoding import settings as decoding
 from core.errors import WorkbenchError
 from core.paths import safe_join
-from core.registry import task_label
+from core.registry import arch_label, task_label
 from core.runs import (
     TrainedRun,
     fill_mask,
@@ -61,15 +61,17 @@ def main() -> None:
     if not runs:
         st.info("No finished runs yet. Train one on the **Train** page; it appears here when it completes.")
         return
+    # A run stopped before its first checkpoint has nothing to try: listed last, marked.
     run_id = pick_runs(store, "playground_run", multi=False, runs=runs, label="Trained run",
-                       default=st.session_state.get("run_id"))
+                       default=st.session_state.get("run_id"),
+                       unshowable=lambda r: None if checkpoint_mtime(store, r.id) else "no checkpoint")
     run = next(r for r in runs if r.id == run_id)
     try:
         trained = load_model(store, run.id)
     except Exception as exc:  # a missing or damaged run folder: say so, never a traceback
         st.error(f"Cannot load {run.name} ({run.id}): {_reason(exc)}")
         return
-    st.caption(f"{task_label(run.task)} · {run.arch} · checkpoint: {trained.checkpoint}")
+    st.caption(f"{task_label(run.task)} · {arch_label(run.arch)} · checkpoint: {trained.checkpoint}")
     if others := compare_with(run, runs, "playground.compare"):
         side_by_side(store, [run.id, *others], run.task, "playground.side", loaded={run.id: trained})
         return

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from core.metrics import HELDOUT, metric_label
+from core.metrics import HELDOUT, METRICS, metric_label
 
 # One palette everywhere, so a run keeps its colour from the curves to the ROC plot.
 PALETTE: tuple[str, ...] = tuple(qualitative.Plotly) + tuple(qualitative.D3)
@@ -28,6 +28,26 @@ _MARKERS_UP_TO = 40  # sparse series (evaluations) get markers so single points 
 SMOOTHING_MAX = 0.99  # TensorBoard's slider stops short of 1 (which would freeze the first value)
 RAW_OPACITY = 0.25  # the unsmoothed curve, faint behind the smoothed one (as TensorBoard draws it)
 RAW_SUFFIX = " (raw)"
+LR_LABEL = "Learning rate"  # the "lr" series the trainer logs, as the optimizer's form names it
+GRAD_NORM_KEY = "grad_norm"  # core.callbacks.grad_norm.KEY (that module imports torch)
+# Curves that span decades and fall towards zero: the declared lower-is-better metrics (loss,
+# perplexity, bits), and the gradient norm. Scores bounded 0-1 (accuracy, F1) and the learning
+# rate (its warm-up starts at 0) keep a linear axis when the log scale is on.
+LOG_SCALE_CURVES: tuple[str, ...] = (*(n for n, m in METRICS.items() if m.direction == "min"), GRAD_NORM_KEY)
+LOG_SCALE_HELP = ("A logarithmic y axis on the charts of " + ", ".join(metric_label(n).lower() for n in LOG_SCALE_CURVES
+                                                                       if n in METRICS)
+                  + " and the gradient norm; scores such as accuracy (0 to 1) and the learning rate stay linear.")
+
+
+def log_scale_fits(metric: str) -> bool:
+    """Whether the log-scale toggle applies to ``metric``'s chart (:data:`LOG_SCALE_CURVES`)."""
+    return metric in LOG_SCALE_CURVES
+
+
+def curve_label(name: str) -> str:
+    """How a logged series is named on its chart: the metric catalogue's label, "Learning rate"
+    for the trainer's ``lr``."""
+    return LR_LABEL if name == "lr" else metric_label(name)
 
 
 def smooth(values: Sequence[float], weight: float) -> np.ndarray:
@@ -87,21 +107,23 @@ def metric_curves_figure(
     optionally ``epoch``; ``x`` picks the x-axis column. Rows of other metrics are ignored.
 
     ``smoothing`` (0: off, up to :data:`SMOOTHING_MAX`; see :func:`smooth`): each line smoothed,
-    its raw values drawn faintly behind it. ``log_y``: a logarithmic y axis. Each run's lines
+    its raw values drawn faintly behind it. ``log_y``: a logarithmic y axis where the metric is
+    one of :data:`LOG_SCALE_CURVES` (a linear one otherwise), its ticks labelled as plain numbers
+    (0.2, 0.5, 1, 2) rather than plotly's bare digits between powers of ten. Each run's lines
     form one legend group, so a click on its legend entry hides them all; ``hidden``: the runs
     drawn hidden that way (greyed in the legend; a click shows them again), which is how a page
     keeps them hidden when it draws the chart again (app/components/curve_legend.py).
     """
     if df.empty:
-        return empty_figure(f"No {metric_label(metric)} values yet")
+        return empty_figure(f"No {curve_label(metric)} values yet")
     if x not in df.columns:
         return empty_figure(f"No {X_TITLES.get(x, x).lower()} known for these runs")
     data = df[df["name"] == metric].dropna(subset=["value", x])
     if data.empty:
-        return empty_figure(f"No {metric_label(metric)} values yet")
+        return empty_figure(f"No {curve_label(metric)} values yet")
     labels = [str(v) for v in data[color].drop_duplicates()]
     palette = dict(colors) if colors else color_map(labels)
-    label_y = metric_label(metric)  # "Loss", "BLEU": as the catalogue names it
+    label_y = curve_label(metric)  # "Loss", "BLEU": as the catalogue names it
     hidden = set(hidden)
     fig = go.Figure()
     for (label, split), part in data.groupby([color, "split"], sort=False):
@@ -134,8 +156,10 @@ def metric_curves_figure(
         hovermode="closest", legend={"groupclick": "togglegroup"},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
-    if log_y:
-        fig.update_yaxes(type="log")
+    if log_y and log_scale_fits(metric):
+        # Without a tickformat plotly labels the ticks between powers of ten with their first
+        # digit only ("8 7 6 5 4 3 2 0.1 9 8"); with one, every tick reads as the number it is.
+        fig.update_yaxes(type="log", tickformat="~g", nticks=6)  # 0.05 0.1 0.2 0.5 1 2 over 2 decades
     return fig
 
 

@@ -15,11 +15,18 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.components.charts import SMOOTHING_MAX, metric_curves_figure
+from app.components.charts import (
+    LOG_SCALE_HELP,
+    LR_LABEL,
+    SMOOTHING_MAX,
+    log_scale_fits,
+    metric_curves_figure,
+)
 from app.components.curve_legend import hidden_runs
 from app.state import start_workers
 from core.callbacks.grad_norm import KEY as GRAD_NORM
 from core.callbacks.grad_norm import LABEL as GRAD_NORM_LABEL
+from core.config import section_params
 from core.display import format_duration
 from core.errors import WorkbenchError
 from core.jobs import request_resume, stop_run
@@ -33,7 +40,7 @@ from core.metrics import (
     metric_label,
     metric_value,
 )
-from core.registry import task_label
+from core.registry import arch_label, task_label
 from core.reproduce import differing_settings
 from core.store import ACTIVE_STATUSES, Run, Store
 from core.throughput import HELP as THROUGHPUT_HELP
@@ -86,7 +93,7 @@ def run_label(run: Run) -> str:
     when = dt.datetime.fromtimestamp(run.created_at).strftime("%b %d %H:%M")
     # No status here: a picker label that changes while the run trains would confuse the
     # selectbox (its state is the label); the status is the badge next to the title.
-    return f"{run.name} · {task_label(run.task)} · {when} · {run.id}"
+    return f"{run.name} · {task_label(run.task)} · {arch_label(run.arch)} · {when} · {run.id}"
 
 
 def progress_panel(run: Run) -> None:
@@ -205,7 +212,7 @@ def curve_controls(key: str, slots: Sequence[Any] | None = None) -> tuple[float,
         help="Exponential moving average, as TensorBoard smooths (0: off); the raw curve stays faint "
              "behind the smoothed one.",
     )
-    log_y = right.toggle("Log scale (y)", key=f"{key}.log_y", help="A logarithmic y axis on every curve.")
+    log_y = right.toggle("Log scale (y)", key=f"{key}.log_y", help=LOG_SCALE_HELP)
     return float(smoothing), bool(log_y)
 
 
@@ -221,12 +228,12 @@ def curves_panel(df: pd.DataFrame, smoothing: float = 0.0, log_y: bool = False) 
     with right:
         lr = df[(df["name"] == "lr")] if not df.empty else df
         # The schedule is not noisy: never smoothed.
-        fig = metric_curves_figure(lr, "lr", title="Learning rate", **{**view, "smoothing": 0.0})
+        fig = metric_curves_figure(lr, "lr", title=LR_LABEL, **{**view, "smoothing": 0.0})
         if not lr.empty and lr["value"].max() > 0:
             # In scientific notation; from zero on a linear axis: a constant 1e-3 otherwise sits
             # on a -1..1 axis.
             fig.update_yaxes(tickformat=".1e")
-            if not log_y:
+            if not (log_y and log_scale_fits("lr")):
                 fig.update_yaxes(range=[0, float(lr["value"].max()) * 1.15])
         _chart(fig, "lr", height=360)
     norms = df[df["name"] == GRAD_NORM] if not df.empty else df
@@ -360,7 +367,7 @@ def _single_header(store: Store, run: Run) -> None:
         status_badge(run.status)
     with buttons:
         controls(store, run)
-    st.caption(f"{task_label(run.task)} · {run.arch} · id {run.id}" + (f" · {run.device}" if run.device else ""))
+    st.caption(f"{task_label(run.task)} · {arch_label(run.arch)} · id {run.id}" + (f" · {run.device}" if run.device else ""))
     if run.error:
         st.error(run.error, icon=":material/error:")
     progress_panel(run)
@@ -368,15 +375,42 @@ def _single_header(store: Store, run: Run) -> None:
 
 
 def race_differences(runs: Sequence[Run]) -> pd.DataFrame:
-    """The settings that differ between a race's entrants: one row per setting (its config key,
-    without ``model.`` where that is the section), one column per entrant (its name), so a dozen
+    """The settings that differ between a race's entrants: one row per setting (by the title
+    the Train form gives it, :func:`setting_title`), one column per entrant (its name), so a dozen
     settings fit the page's width; blank where an entrant has no such setting (an LSTM has no
     d_model)."""
     diff = differing_settings([r.config for r in runs])
+    titles = [setting_title(key, runs) for key in diff]
+    # Two sections may declare the same title (a model's and a task's "Dropout"): then say whose.
+    titles = [t if titles.count(t) == 1 else f"{t} ({key.split('.', 1)[0]})" for t, key in zip(titles, diff, strict=True)]
     return pd.DataFrame(
-        {run.name: [_cell(values[i]) for values in diff.values()] for i, run in enumerate(runs)},
-        index=pd.Index([key.removeprefix("model.") for key in diff], name="setting"),
+        {run.name: [_cell(values[i], key) for key, values in diff.items()] for i, run in enumerate(runs)},
+        index=pd.Index(titles, name="setting"),
     )
+
+
+# What the Train form calls a section's component picker (app.components.forms.component_select).
+_COMPONENT_TITLES = {"model": "Architecture", "data": "Dataset", "task": "Task"}
+
+
+def setting_title(key: str, runs: Sequence[Run]) -> str:
+    """``optimizer.lr`` as the Train form labels it ("Learning rate"): the title of the parameter
+    that the first entrant declaring it declares (Param.title); the key itself when none does (a
+    setting of a removed component)."""
+    section, name = key.split(".", 1)
+    if name == "name":
+        return _COMPONENT_TITLES.get(section, section.capitalize())
+    for run in runs:
+        values = (run.config or {}).get(section)
+        component = values.get("name") if isinstance(values, dict) else None
+        try:
+            params = section_params(section, component)
+        except WorkbenchError:
+            continue  # an unknown section or component: another entrant may still declare it
+        found = next((p for p in params if p.name == name), None)
+        if found is not None:
+            return found.title
+    return key
 
 
 def _setting(run: Run, key: str) -> object:
@@ -384,9 +418,11 @@ def _setting(run: Run, key: str) -> object:
     return (run.config.get(section) or {}).get(name)
 
 
-def _cell(value: object) -> str:
+def _cell(value: object, key: str = "") -> str:
     if value is None:
         return ""
+    if key == "model.name":
+        return arch_label(str(value))
     if isinstance(value, list):
         return ",".join(map(str, value))
     return str(value).lower() if isinstance(value, bool) else str(value)
@@ -409,34 +445,54 @@ def race_answer(frame: pd.DataFrame, runs: Sequence[Run], metric: str = QUESTION
     if points.empty:
         return None
     label = METRICS[metric].label.lower() if metric in METRICS else metric
-    reached = {}
+    reached: dict[int, list[str]] = {}  # step -> the entrants that first reached the level there
     for run in runs:
         mine = points[(points["run"] == run.name) & (points["value"] >= level)]
         if not mine.empty:
-            reached[run.name] = int(mine["step"].min())
+            reached.setdefault(int(mine["step"].min()), []).append(run.name)
+    # An entrant still training may get there; one that has ended never will.
+    waiting = [r for r in runs if not any(r.name in names for names in reached.values())]
+    live = any(r.status in ACTIVE_STATUSES for r in waiting)
     if not reached:
         best = points.loc[points["value"].idxmax()]
-        return (f"No entrant has reached {level:.0%} {label} yet; best so far {best['run']} "
+        if live:
+            return (f"No entrant has reached {level:.0%} {label} yet; best so far {best['run']} "
+                    f"with {best['value']:.0%} at step {int(best['step']):,}.")
+        return (f"No entrant reached {level:.0%} {label}; the best was {best['run']} "
                 f"with {best['value']:.0%} at step {int(best['step']):,}.")
-    order = sorted(reached.items(), key=lambda kv: kv[1])
-    first, step = order[0]
-    others = [f"{name} at step {s:,}" for name, s in order[1:]]
-    others += [f"{r.name} not yet" for r in runs if r.name not in reached]
-    return (f"First to {level:.0%} {label}: **{first}** at step {step:,}"
-            + (f" ({'; '.join(others)})." if others else "."))
+    order = sorted(reached.items())
+    step, first = order[0]
+    others = [f"{_names(names)} at step {s:,}" for s, names in order[1:]]
+    for run in waiting:
+        mine = points[points["run"] == run.name]
+        best = f", best {mine['value'].max():.0%}" if not mine.empty else ""
+        others.append(f"{run.name} not yet" if run.status in ACTIVE_STATUSES
+                      else f"{run.name} never reached it ({run.status}{best})")
+    head = (f"First to {level:.0%} {label}: **{first[0]}** at step {step:,}" if len(first) == 1
+            else f"Tie for first to {level:.0%} {label}: {_names(first, bold=True)}, both at step {step:,}"
+            if len(first) == 2 else
+            f"Tie for first to {level:.0%} {label}: {_names(first, bold=True)}, all at step {step:,}")
+    return head + (f" ({'; '.join(others)})." if others else ".")
+
+
+def _names(names: Sequence[str], bold: bool = False) -> str:
+    """``a``, ``a and b``, ``a, b and c`` (each in bold where ``bold``)."""
+    shown = [f"**{n}**" if bold else n for n in names]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
 
 
 def _race_header(store: Store, runs: Sequence[Run]) -> None:
     title = " ".join(filter(None, ("Race", race_id(runs[0]))))
-    st.subheader(f"{title}: " + " vs ".join(r.arch for r in runs))
+    st.subheader(f"{title}: " + " vs ".join(arch_label(r.arch) for r in runs))
     diff = race_differences(runs)
+    differing = differing_settings([r.config for r in runs])  # by key, as SHARED_BUDGET names them
     shared = ", ".join(text.format(_setting(runs[0], key)) for key, text in SHARED_BUDGET.items()
-                       if key not in diff.columns and _setting(runs[0], key) is not None)
+                       if key not in differing and _setting(runs[0], key) is not None)
     st.caption((f"Same {shared}; " if shared else "") + "the settings that differ are below; curves overlaid.")
     for run in runs:
         with st.container(border=True):
             name, badge, buttons = st.columns([6, 1, 1], vertical_alignment="center")
-            name.markdown(f"**{run.name}** · {run.arch} · `{run.id}`")
+            name.markdown(f"**{run.name}** · {arch_label(run.arch)} · `{run.id}`")
             with badge:
                 status_badge(run.status)
             with buttons:
@@ -446,8 +502,9 @@ def _race_header(store: Store, runs: Sequence[Run]) -> None:
             progress_panel(run)
             summary_panel(run)
     if not diff.empty:
-        st.markdown(f"**{diff.shape[0]} settings differ** between the entrants (model settings by their "
-                    "own name; blank: that architecture has no such setting)")
+        count = diff.shape[0]
+        st.markdown(f"**{count} setting{'s differ' if count != 1 else ' differs'}** between the entrants "
+                    "(blank: that architecture has no such setting)")
         st.dataframe(diff, width="stretch", key="race.differences")
 
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import streamlit as st
 
+from core.registry import arch_label
 from core.store import Run, Store
 
 
 def run_label(run: Run) -> str:
-    """How a run is named in every picker: ``name · arch · status · id``."""
-    return f"{run.name} · {run.arch} · {run.status} · {run.id}"
+    """How a run is named in every picker: ``name · architecture · status · id``."""
+    return f"{run.name} · {arch_label(run.arch)} · {run.status} · {run.id}"
 
 
 def pick_runs(
@@ -25,6 +26,7 @@ def pick_runs(
     label: str | None = None,
     runs: Sequence[Run] | None = None,
     empty: str = "(no runs yet)",
+    unshowable: Callable[[Run], str | None] | None = None,
 ) -> list[str] | str | None:
     """A multiselect (``multi``) or selectbox of runs, newest first; returns run ids.
 
@@ -33,16 +35,22 @@ def pick_runs(
     (unknown ones are dropped, so a deleted run never breaks the widget). ``runs`` skips the
     store query when the page already listed them; ``empty`` is what a selectbox with no
     run to offer says.
+
+    ``unshowable``: why the page cannot show a run (``"no attention"``), or None when it can. The
+    runs it can show come first (newest first), so the page opens on the newest of them; the
+    others follow, their reason after their label.
     """
     if runs is None:
         runs = store.list_runs(status=status, task=task)
-    by_id = {run.id: run for run in runs}
+    reasons = {run.id: unshowable(run) for run in runs} if unshowable else {}
+    by_id = {run.id: run for run in sorted(runs, key=lambda r: reasons.get(r.id) is not None)}  # stable
     options = list(by_id)
     wanted = [default] if isinstance(default, str) else list(default or [])
     chosen = [run_id for run_id in wanted if run_id in by_id]
 
     def fmt(run_id: str) -> str:
-        return run_label(by_id[run_id])
+        reason = reasons.get(run_id)
+        return run_label(by_id[run_id]) + (f" ({reason})" if reason else "")
 
     # A run deleted since the last rerun must leave the widget's remembered value, or
     # Streamlit would refuse a value that is not among the options.

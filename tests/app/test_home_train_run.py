@@ -354,10 +354,13 @@ def test_run_page_overlays_a_race(store: Store) -> None:
     # own defaults (make_run switches components the CLI's way).
     diff = next(f.value for f in at.dataframe if f.value.index.name == "setting")
     assert list(diff.columns) == [runs[0].name, runs[1].name]
-    assert diff.loc["name", runs[0].name] == "lstm" and diff.loc["name", runs[1].name] == "gru"
-    assert {"bidirectional", "pooling"} <= set(diff.index) and "training.max_steps" not in diff.index
+    # Each setting by the title the Train form gives it; the architecture in words.
+    assert diff.loc["Architecture", runs[0].name] == "LSTM" and diff.loc["Architecture", runs[1].name] == "GRU"
+    assert {"Bidirectional", "Pooling"} <= set(diff.index) and "Steps" not in diff.index
+    assert any(s.value.endswith("LSTM vs GRU") for s in at.subheader)
+    # The LSTM has completed without reaching the mark: it never will.
     assert any(f"First to 80% accuracy on negations: **{runs[1].name}** at step 50" in m.value
-               and f"{runs[0].name} not yet" in m.value for m in at.markdown)
+               and f"{runs[0].name} never reached it" in m.value for m in at.markdown)
     assert any('"val Accuracy on negations"' in c.proto.spec for c in plotly_charts(at))
 
 
