@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from app.components.data_options import column_choice, formats_help, header_choice
+from app.components.data_options import column_choice, formats_help, header_choice, page_words
 from app.components.data_preview import (
     load_builtin,
     load_file,
@@ -55,6 +56,14 @@ BUILTIN, OWN_FILE, HF_DATASET = "Built-in dataset", "Your file", "Hugging Face d
 # -- page ----------------------------------------------------------------------------------------
 def main() -> None:
     st.title("Data")
+    _restore_choices()
+    try:
+        _page()
+    finally:  # also after st.rerun or a page switch: what the person chose is kept for their return
+        _keep_choices()
+
+
+def _page() -> None:
     left, right = st.columns(2)
     task = left.radio("Task", TASKS.names(), format_func=task_label, horizontal=True, key="data_task")
     source = right.radio("Source", [BUILTIN, OWN_FILE, HF_DATASET], horizontal=True, key="data_source")
@@ -71,6 +80,29 @@ def main() -> None:
         st.success(f"The **Train** page will start from this data: {_describe(pending)}.")
         with contextlib.suppress(StreamlitAPIException):  # a page run on its own has no navigation
             st.page_link(page_path("train"), label="Go to Train", icon=":material/model_training:")
+
+
+# The page's own choices (widget keys), kept across visits to other pages: Streamlit forgets a
+# widget's value once a run of another page has not drawn it. Buttons and the uploader cannot
+# be set, so they are not kept.
+KEPT_KEY = "data_kept"
+KEPT_PREFIXES = ("data_task", "data_source", FILE_KEY, "data_header:", "data_text_col:", "data_label_col:",
+                 "data_more_text:", "data_fields:", "data_sep:", "data_label_names:", "data_builtin_", "data_hf_",
+                 "data_try:")
+
+
+def _kept(key: str) -> bool:
+    return key.startswith(KEPT_PREFIXES) or key == "data_tok"
+
+
+def _keep_choices() -> None:
+    st.session_state[KEPT_KEY] = {k: v for k, v in st.session_state.items() if isinstance(k, str) and _kept(k)}
+
+
+def _restore_choices() -> None:
+    for key, value in (st.session_state.get(KEPT_KEY) or {}).items():
+        if key not in st.session_state:
+            st.session_state[key] = value
 
 
 def _describe(choice: dict[str, Any]) -> str:
@@ -121,7 +153,7 @@ def _own_file(task: str) -> tuple[DatasetSplits, dict[str, Any], str] | None:
     try:
         columns, rows, headed = read_table(str(path), mtime, header)
     except WorkbenchError as exc:
-        st.error(_named(str(exc), path))
+        st.error(page_words(_named(str(exc), path)))
         return None
     st.caption(f"{len(rows):,} rows · {len(columns)} columns · {path.stat().st_size / 1e6:.2f} MB"
                + ("" if headed else " · no header row: the first line is data"))
@@ -154,7 +186,7 @@ def _splits(task: str, selection: dict[str, Any], mtime: float,
     try:
         splits = load_file(key, mtime, task)
     except WorkbenchError as exc:
-        st.error(_named(str(exc), path))
+        st.error(page_words(_named(str(exc), path)))
         return None
     if path is not None:  # a copy: the cached splits stay as loaded
         splits = dataclasses.replace(splits, description=_named(splits.description, path),
@@ -165,8 +197,16 @@ def _splits(task: str, selection: dict[str, Any], mtime: float,
 
 
 def _named(text: str, path: Path | None) -> str:
-    """``text`` naming the uploaded file by its name, not by the server's folders."""
-    return text.replace(str(path), path.name) if path is not None else text
+    """``text`` naming the uploaded file by its name, not by the server's folders (absolute, or
+    relative to the server's working folder, as the loader's descriptions write it)."""
+    if path is None:
+        return text
+    forms = {str(path), str(path.resolve())}
+    with contextlib.suppress(ValueError):  # on another drive (Windows): no relative form
+        forms.add(os.path.relpath(path.resolve(), Path.cwd()))
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, path.name)
+    return text
 
 
 def _upload_widget() -> None:

@@ -6,13 +6,15 @@ names for numeric labels. Every option is the ``file`` dataset's own declaration
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from app.components.forms import param_widget
-from core.data.columns import detect_columns
+from core.data.columns import detect_columns, guess_by_content, rank_label_columns
 from core.registry import DATASETS
 
 FORMATS_HELP = """\
@@ -54,9 +56,17 @@ def column_choice(task: str, path: Path, columns: list[str], rows: list[dict[str
             return None
         return {"text_column": "", "label_column": ""}  # a .txt corpus: the whole file is the text
     detected_text, detected_label = detect_columns(path, columns, rows=None if headed else rows)
+    if headed and (detected_text is None or detected_label is None):
+        # Header names that say nothing (id, comment, mood): the cells decide what the names left open.
+        taken = [c for c in (detected_text, detected_label) if c]
+        guess_text, guess_label = guess_by_content(columns, rows, exclude=taken)
+        detected_text = detected_text or (guess_text if guess_text != detected_label else None)
+        detected_label = detected_label or (guess_label if guess_label != detected_text else None)
     left, right = st.columns(2)
-    text_col = left.selectbox("Text column", columns, key=f"data_text_col:{path.name}",
-                              index=columns.index(detected_text) if detected_text else 0,
+    text_key, label_key = f"data_text_col:{path.name}", f"data_label_col:{path.name}"
+    if st.session_state.get(text_key) not in columns:  # the first look (or the file changed since)
+        st.session_state[text_key] = detected_text or columns[0]
+    text_col = left.selectbox("Text column", columns, key=text_key,
                               help="Detected from the header (or, without one, from the cells); change it "
                                    "if the guess is wrong.")
     # A column is text or label, never both: each picker offers only the columns the others have
@@ -68,8 +78,25 @@ def column_choice(task: str, path: Path, columns: list[str], rows: list[dict[str
             st.error(f"{path.name}: one column only; a classification file needs a text column and a label "
                      "column.")
             return None
-        label_col = right.selectbox("Label column", others, key=f"data_label_col:{path.name}",
-                                    index=others.index(detected_label) if detected_label in others else 0)
+        ranked = rank_label_columns(others, rows)
+        before = st.session_state.get(label_key)
+        if before not in others:
+            # The text picker took the label column (or this is the first look): the label goes to
+            # the best remaining candidate, by the rule that made the first guess.
+            st.session_state[label_key] = (detected_label if before is None and detected_label in others
+                                           else ranked[0][0])
+            if before is not None:
+                moved = st.session_state[label_key]
+                note = "" if dict(ranked)[moved] else " (no other column repeats a few short values)"
+                right.info(f"*{before}* is now the Text column, so the Label column moved to *{moved}*{note}.",
+                           icon=":material/swap_horiz:")
+        label_col = right.selectbox("Label column", others, key=label_key,
+                                    help="Detected from the header, else the column repeating the fewest "
+                                         "short values (never one with a new value on every row, such as an id).")
+        problem = label_problem(path, label_col, rows, others)
+        if problem:
+            st.error(problem)
+            return None
     more = left.multiselect("More text columns", [c for c in columns if c not in (text_col, label_col)],
                             key=f"data_more_text:{path.name}",
                             help="A title and a description joined, or a premise and a hypothesis.")
@@ -91,3 +118,42 @@ def column_choice(task: str, path: Path, columns: list[str], rows: list[dict[str
     if names.strip():
         out["label_names"] = names
     return out
+
+
+def label_problem(path: Path, label: str, rows: list[dict[str, str]], others: list[str]) -> str | None:
+    """Why ``label`` cannot be this file's label column, in the page's words (its pickers), or
+    None. Only what the cells show at once; the loader's own checks follow (see ``page_words``)."""
+    values = [v for r in rows if (v := (r.get(label) or "").strip())]
+    counts = Counter(values)
+    if len(values) < 2 or max(counts.values()) > 1 and len(counts) > 1:
+        return None
+    fix = "pick another **Label column**" if len(others) > 1 else "pick another **Text column**"
+    if len(counts) == 1:
+        return (f"{path.name}: the Label column *{label}* holds a single class ({values[0]!r}) on every row, "
+                f"and classification needs two: {fix}.")
+    return (f"{path.name}: the Label column *{label}* has a different value on each of its {len(values)} rows "
+            f"(an id?), so no class has two rows and none can be held out for validation: {fix}, or add rows.")
+
+
+# The data section's settings as this page names them: a loader's message names config keys
+# (``data.label_column``), which are the command line's words.
+_ON_PAGE = ("text_column", "label_column", "header", "label_names", "text_fields", "separator")
+_KEY = re.compile(r"\b(give |set |name it with )?data\.(\w+)(?:=\.\.\.)?", re.IGNORECASE)
+
+
+def page_words(message: str) -> str:
+    """``message`` with each ``data.<setting>`` named as this page (or the Train page) shows it."""
+    params = {p.name: p for p in DATASETS.get("file").params}
+
+    def named(match: re.Match[str]) -> str:
+        verb, name = match.group(1), match.group(2)
+        if name not in params:
+            return match.group(0)
+        title = params[name].title
+        if name not in _ON_PAGE:
+            words = f"give a **{title}** (Train page, Data section)"
+        else:
+            words = f"pick another **{title}**" if verb else f"**{title}**"
+        return words[0].upper() + words[1:] if verb and verb[0].isupper() else words
+
+    return _KEY.sub(named, message)

@@ -1,7 +1,8 @@
 """Which columns hold the text and the labels: by header name, by position (``2`` is the second
 column), several text columns at once (``title,description``), and, for a file without a header
-row, a guess from the content (a column of a few small numbers is the label, the column of the
-longest text is the text), so AG News style files work without naming anything.
+row, a guess from the content (the column repeating the fewest short values is the label, never
+one with a new value on every row such as an id; the column of the longest text is the text),
+so AG News style files work without naming anything.
 
 Also the header question itself: does a CSV/TSV file's first row name the columns?
 """
@@ -100,21 +101,57 @@ def _find_named(columns: Sequence[str], candidates: Sequence[str], exclude: Sequ
     return None
 
 
+LABEL_MAX_CHARS = 40  # a label is a word or a short phrase; longer cells are free text
+LABEL_MAX_WORDS = 5
+
+
+def _median(values: Sequence[int]) -> float:
+    ordered = sorted(values)
+    return float(ordered[len(ordered) // 2]) if ordered else 0.0
+
+
+def _label_score(values: Sequence[str]) -> tuple[bool, float]:
+    """(could these cells be class labels, share of distinct values among them). A label column
+    repeats its values: not one value on every row (no classes), not a new value on every row
+    (an id), not more distinct values than half its rows, and not free text."""
+    distinct = len(set(values))
+    share = distinct / max(1, len(values))
+    plausible = (
+        len(values) >= 2 and 2 <= distinct < len(values) and distinct <= min(1000, max(2, len(values) // 2))
+        and _median([len(v) for v in values]) <= LABEL_MAX_CHARS
+        and _median([len(v.split()) for v in values]) <= LABEL_MAX_WORDS
+    )
+    return plausible, share
+
+
+def rank_label_columns(columns: Sequence[str], rows: Sequence[dict[str, str]],
+                       exclude: Sequence[str] = ()) -> list[tuple[str, bool]]:
+    """Every column not in ``exclude`` as (name, could it be the label), best label first: the
+    plausible ones (see :func:`_label_score`) by their share of distinct values, fewest first,
+    then the rest in the same order. Ties keep the file's column order."""
+    sample = rows[:2000]
+    scored = []
+    for position, c in enumerate(columns):
+        if c in exclude:
+            continue
+        plausible, share = _label_score([v for r in sample if (v := (r.get(c) or "").strip())])
+        scored.append((not plausible, share, position, c))
+    return [(c, not implausible) for implausible, _, _, c in sorted(scored)]
+
+
+def guess_label(columns: Sequence[str], rows: Sequence[dict[str, str]], exclude: Sequence[str] = ()) -> str | None:
+    """The column most likely to hold the labels (:func:`rank_label_columns`); None when no
+    column repeats a few short values."""
+    ranked = rank_label_columns(columns, rows, exclude)
+    return ranked[0][0] if ranked and ranked[0][1] else None
+
+
 def guess_by_content(columns: Sequence[str], rows: Sequence[dict[str, str]],
                      exclude: Sequence[str] = ()) -> tuple[str | None, str | None]:
-    """(text, label) from the cells of a headerless file: the label is a column of whole
-    numbers (or short values) with few distinct values; the text is the longest other column."""
+    """(text, label) from the cells: the label is the column repeating the fewest short values
+    (:func:`guess_label`); the text is the longest other column that is not all numbers."""
     sample = rows[:500]
-    label = None
-    for c in columns:
-        values = [r[c].strip() for r in sample if r[c].strip()]
-        if c in exclude or not values:
-            continue
-        distinct = set(values)
-        few = len(distinct) <= max(2, min(50, len(values) // 2))
-        if few and all(len(v) <= 20 for v in values):
-            label = c
-            break
+    label = guess_label(columns, rows, exclude)
     lengths = {
         c: sum(len(r[c]) for r in sample) / max(1, len(sample))
         for c in columns if c != label and c not in exclude

@@ -5,6 +5,7 @@ and the Sweeps form names each knob as the Train form does."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,9 @@ def shown_texts(node: Any) -> Iterator[str]:
 
 
 def leaks(at: AppTest, folder: Path) -> list[str]:
-    paths = {str(folder), str(folder.resolve())}
+    """Texts naming ``folder`` (the workbench home) or a file in its uploads folder: absolutely,
+    or relative to the server's working folder (``lmwb-home/uploads/x.csv``)."""
+    paths = {str(folder), str(folder.resolve()), os.path.relpath(folder.resolve(), Path.cwd()), "uploads/"}
     return [text[:300] for text in shown_texts(at._tree) if any(p in text for p in paths)]
 
 
@@ -69,7 +72,9 @@ def upload_run(store: Store, upload: Path) -> str:
     return run.id
 
 
-def test_no_page_shows_the_workbench_home_folder(store: Store, workbench_home: Path) -> None:
+def test_no_page_shows_the_workbench_home_folder(store: Store, workbench_home: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(workbench_home.parent)  # the server started beside its home: relative paths are short
     uploads = workbench_home / "uploads"
     uploads.mkdir(parents=True)
     (uploads / "reviews.csv").write_text(REVIEWS)
