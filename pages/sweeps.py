@@ -9,18 +9,26 @@ live in ``app/components/sweep_form.py`` and ``sweep_charts.py``.
 
 from __future__ import annotations
 
+from typing import Any
+
+import pandas as pd
 import streamlit as st
 import yaml
 
 from app.components.forms import param_widget
-from app.components.sweep_charts import analysis_figures, curves_figure, history_figure
-from app.components.sweep_form import base_config_input, settings_input, space_input
+from app.components.sweep_charts import (
+    analysis_figures,
+    curves_figure,
+    history_figure,
+    objective_name,
+)
+from app.components.sweep_form import base_config_input, knob_title, settings_input, space_input
 from app.state import get_store, open_run_page, start_workers, workers_disabled
 from core import sweep as sw
 from core.config import section_params, validate_config
 from core.errors import ConfigError, WorkbenchError
 from core.jobs.queue import sweep_tag
-from core.metrics import metric_label, metric_value
+from core.metrics import metric_value
 from core.store import Store, SweepRecord
 from core.sweep.settings import METHODS, PRUNERS, SPACE_KEY, budget_problem, choice, spec_keywords
 
@@ -128,10 +136,31 @@ def pick_sweep(store: Store) -> SweepRecord | None:
     # first figure below).
     sweep_id = st.selectbox(
         "Sweep", list(by_id), key=PICK,
-        format_func=lambda i: f"{by_id[i].name} · {by_id[i].spec.get('method')} · {i}",
+        format_func=lambda i: sweep_label(by_id[i]),
     )
     st.query_params["sweep"] = sweep_id
     return by_id[sweep_id]
+
+
+def sweep_label(sweep: SweepRecord) -> str:
+    """A sweep as the picker lists it: its name, its method in words, its id (when not the name)."""
+    method = sweep.spec.get("method")
+    words = choice(METHODS, method).label if method in {m.name for m in METHODS} else str(method)
+    return " · ".join([sweep.name, words] + ([sweep.id] if sweep.id != sweep.name else []))
+
+
+def trials_table(frame: pd.DataFrame, spec: sw.SweepSpec) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The trials frame as the page shows it: the knobs named as on the Train form, the
+    objective by its catalogue label, the rest in words; (table, column config)."""
+    shown = frame.drop(columns="error") if "error" in frame.columns and frame["error"].isna().all() else frame
+    names = {"trial": "Trial", "status": "Trial status", "value": objective_name(spec.metric), "run_id": "Run",
+             "run_status": "Run status", "error": "Error", **{k: knob_title(k, spec.base) for k in spec.space}}
+    shown = shown.rename(columns=names)
+    config = {
+        "duration_s": st.column_config.NumberColumn("Duration (s)", format="%.1f"),
+        "step": st.column_config.NumberColumn("Step", help="Pruned trials: the step they were stopped at."),
+    }
+    return shown, config
 
 
 def watch_view(store: Store) -> None:
@@ -176,22 +205,17 @@ def watch_panel(store: Store, sweep_id: str, live: bool = False) -> None:
     cols[0].metric("Status", sweep.status)
     cols[1].metric("Trials", f"{info['trials']} / {info['expected_trials'] or '∞'}")
     cols[2].metric("Complete · pruned · failed", f"{counts['complete']} · {counts['pruned']} · {counts['fail']}")
-    cols[3].metric(f"Best val {metric_label(spec.metric)}", "—" if best is None else metric_value(spec.metric, best["value"]),
+    cols[3].metric(f"Best {objective_name(spec.metric)}", "—" if best is None else metric_value(spec.metric, best["value"]),
                    help=None if best is None else f"trial {best['trial']}")
     if sweep.error:
         st.warning(sweep.error)
-    st.caption(f"{choice(METHODS, spec.method).help} Objective: {spec.direction} val {metric_label(spec.metric)}. "
+    st.caption(f"{choice(METHODS, spec.method).help} Objective: {spec.direction} {objective_name(spec.metric)}. "
                f"Pruning: {choice(PRUNERS, spec.pruner['name']).label}. Runs tagged `{sweep_tag(sweep.id)}` (see Runs and Compare).")
     left, right = st.columns(2)
     left.plotly_chart(history_figure(study, spec.metric), key="sweeps.history")
     right.plotly_chart(curves_figure(study, spec.metric), key="sweeps.curves")
-    shown = frame.rename(columns={"value": f"val {spec.metric}"})
-    if "error" in shown.columns and shown["error"].isna().all():
-        shown = shown.drop(columns="error")  # a column of "None" says nothing
-    st.dataframe(shown, hide_index=True, key="sweeps.trials", column_config={
-        "duration_s": st.column_config.NumberColumn("duration (s)", format="%.1f"),
-        "step": st.column_config.NumberColumn("step", help="Pruned trials: the step they were stopped at."),
-    })
+    shown, config = trials_table(frame, spec)
+    st.dataframe(shown, hide_index=True, key="sweeps.trials", column_config=config)
 
 
 # -- Analyse ---------------------------------------------------------------------------------------
@@ -205,21 +229,21 @@ def analyse_view(store: Store) -> None:
     if best is None:
         st.info("No complete trial yet: the analysis needs at least one.")
         return
-    for i, (title, make) in enumerate(analysis_figures(study, list(spec.space))):
+    for i, (title, make) in enumerate(analysis_figures(study, list(spec.space), spec.metric)):
         try:
             fig = make()
         except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # e.g. too few trials
             st.info(f"{title}: not available yet ({exc})")
             continue
         st.plotly_chart(fig, key=f"sweeps.plot.{i}")
-    st.subheader(f"Best trial: {best['trial']} (val {metric_label(spec.metric)} "
+    st.subheader(f"Best trial: {best['trial']} ({objective_name(spec.metric)} "
                  f"{metric_value(spec.metric, best['value'])})", anchor=False)
     st.code(yaml.safe_dump(best["config"], sort_keys=False), language="yaml")
     with st.form("sweeps.promote"):
         st.markdown("**Promote best**: start a full run from this config.")
         max_steps = next(p for p in section_params("training", None) if p.name == "max_steps")
-        steps = param_widget(max_steps, best["config"]["training"]["max_steps"], "sweeps.promote.steps",
-                             label="training.max_steps")
+        # Labelled as the Train form labels it (the config key is in its help).
+        steps = param_widget(max_steps, best["config"]["training"]["max_steps"], "sweeps.promote.steps")
         if st.form_submit_button("Start full run", type="primary", icon=":material/rocket_launch:"):
             try:
                 run = sw.promote_best(store, sweep.id, overrides={"training.max_steps": int(steps)})

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from optuna.trial import TrialState
 
 from app.components.charts import empty_figure
+from core.metrics import metric_label
 
 
 def _vis() -> Any:
@@ -27,6 +28,14 @@ def _vis() -> Any:
     return vis
 
 _MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
+# Optuna's legend words, in the page's (sentence case, as the metric cards and tables).
+_TRACE_NAMES = {"Best Value": "best so far", "Infeasible Trial": "infeasible trial"}
+
+
+def objective_name(metric: str) -> str:
+    """The objective as every part of the Sweeps page names it: ``val Accuracy``, the metric's
+    label from the catalogue."""
+    return f"val {metric_label(metric)}"
 
 
 def history_figure(study: optuna.Study, metric: str) -> go.Figure:
@@ -34,9 +43,10 @@ def history_figure(study: optuna.Study, metric: str) -> go.Figure:
     history; pruned trials show on the curves instead)."""
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return empty_figure("No complete trials yet")
-    fig = _vis().plot_optimization_history(study, target_name=f"val {metric}")
-    fig.update_layout(title="Optimisation history", xaxis_title="Trial", yaxis_title=f"val {metric}",
-                      margin=_MARGIN)
+    target = objective_name(metric)
+    fig = _vis().plot_optimization_history(study, target_name=target)
+    fig.update_layout(title="Optimisation history", xaxis_title="Trial", yaxis_title=target, margin=_MARGIN)
+    fig.for_each_trace(lambda t: t.update(name=_TRACE_NAMES.get(t.name, t.name)))
     # Trials are whole numbers: ticks at integers only (plotly would put one at 0.5).
     last = max(t.number for t in study.get_trials(deepcopy=False))
     fig.update_xaxes(tickmode="linear", tick0=0, dtick=max(1, math.ceil((last + 1) / 10)))
@@ -48,7 +58,7 @@ def curves_figure(study: optuna.Study, metric: str) -> go.Figure:
     trials included; a pruned trial's curve ends in a cross."""
     trials = [t for t in study.get_trials(deepcopy=False) if t.intermediate_values]
     if not trials:
-        return empty_figure(f"No val {metric} yet")
+        return empty_figure(f"No {objective_name(metric)} yet")
     fig = _vis().plot_intermediate_values(study)
     fig.for_each_trace(lambda t: t.update(name=t.name.replace("Trial", "trial ")))
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
@@ -60,19 +70,21 @@ def curves_figure(study: optuna.Study, metric: str) -> go.Figure:
             marker={"symbol": "x", "size": 12, "color": "black"},
             hovertemplate="%{text} pruned at step %{x}<extra></extra>",
         ))
-    fig.update_layout(title=f"Learning curves: val {metric}", yaxis_title=f"val {metric}", showlegend=True,
-                      margin=_MARGIN)
+    fig.update_layout(title=f"Learning curves: {objective_name(metric)}", yaxis_title=objective_name(metric),
+                      showlegend=True, margin=_MARGIN)
     return fig
 
 
-def analysis_figures(study: optuna.Study, params: list[str]) -> list[tuple[str, Callable[[], go.Figure]]]:
+def analysis_figures(study: optuna.Study, params: list[str],
+                     metric: str = "") -> list[tuple[str, Callable[[], go.Figure]]]:
     """(title, make figure) for the Analyse view; a figure may raise when there are too few
     trials for it (the page says so instead)."""
+    target = objective_name(metric) if metric else "Objective Value"
     plots: list[tuple[str, Callable[[], go.Figure]]] = [
-        ("Parameter importances", lambda: _vis().plot_param_importances(study)),
-        ("Parallel coordinates", lambda: _vis().plot_parallel_coordinate(study)),
-        ("Slices", lambda: _vis().plot_slice(study)),
+        ("Parameter importances", lambda: _vis().plot_param_importances(study, target_name=target)),
+        ("Parallel coordinates", lambda: _vis().plot_parallel_coordinate(study, target_name=target)),
+        ("Slices", lambda: _vis().plot_slice(study, target_name=target)),
     ]
     if len(params) >= 2:
-        plots.append(("Contour", lambda: _vis().plot_contour(study, params=params[:2])))
+        plots.append(("Contour", lambda: _vis().plot_contour(study, params=params[:2], target_name=target)))
     return plots

@@ -70,6 +70,28 @@ def sweepable_params(
     return list(seen.values())
 
 
+def knob_title(key: str, base: dict[str, Any]) -> str:
+    """How the Train form labels the swept parameter ``key`` (``optimizer.lr`` -> its Param
+    title): declared by the base config's component, else by any component of the section
+    (a knob conditional on a component that a trial picks); ``model.name`` is the section's kind."""
+    section, _, name = key.partition(".")
+    if section == "training":
+        found = [p for p in section_params("training") if p.name == name]
+        return found[0].title if found else key
+    if section not in SECTION_REGISTRIES:
+        return key
+    registry = SECTION_REGISTRIES[section]
+    if name == "name":
+        return registry.kind.capitalize()
+    chosen = (base.get(section) or {}).get("name")
+    for comp in [chosen, *registry.names()]:
+        if comp in registry.names():
+            found = [p for p in section_params(section, comp) if p.name == name]
+            if found:
+                return found[0].title
+    return key
+
+
 def objective_param(task: str) -> Param:
     """The objective setting for ``task``: its choices are the metrics the task reports as
     objectives (core/metrics/catalog.py), its default the task's own metric."""

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from app.components.sweep_charts import curves_figure, history_figure
 from app.components.sweep_form import default_range
 from core import sweep as sw
-from core.config import default_config, validate_config
+from core.config import default_config, section_params, validate_config
 from core.metrics import METRICS, task_metrics
 from core.params import Param
 from core.registry import TASKS
@@ -145,12 +145,17 @@ def test_watch_and_analyse_a_finished_sweep(store: Store, one_thread: None) -> N
     assert at.radio(key=page.VIEW).value == "Watch"
     # The status panel closed the sweep, and the whole page drew itself again to agree.
     assert metric_value(at, "Status") == "completed"
-    assert at.selectbox(key=page.PICK).format_func(sweep.id) == f"page-sweep · grid · {sweep.id}"  # no stale status
+    assert at.selectbox(key=page.PICK).format_func(sweep.id) == f"page-sweep · Grid · {sweep.id}"  # no stale status, the method in words
     assert not [b for b in at.button if "Stop" in str(b.label)]
     assert metric_value(at, "Trials") == "4 / 4"
-    table = next(df.value for df in at.dataframe if "trial" in df.value.columns)
-    assert len(table) == 4 and set(table["status"]) == {"complete"}
-    assert {"optimizer.lr", "model.dropout", "duration_s"} <= set(table.columns)
+    table = next(df.value for df in at.dataframe if "Trial" in df.value.columns)
+    assert len(table) == 4 and set(table["Trial status"]) == {"complete"}
+    # Knobs named as the Train form names them, the objective by its catalogue label, the rest in words
+    # (duration_s and step are labelled by their column config).
+    objective = METRICS[sw.SweepSpec.from_dict(sweep.spec).metric]
+    assert {"Learning rate", "Dropout", f"val {objective.label}", "Run", "Run status"} <= set(table.columns)
+    assert not [c for c in table.columns if ("." in c or "_" in c) and c not in ("duration_s",)], list(table.columns)
+    assert metric_value(at, f"Best val {objective.label}") is not None
     assert len(at.get("plotly_chart")) >= 2  # history and learning curves
 
     at.radio(key=page.VIEW).set_value("Analyse").run()
@@ -159,9 +164,10 @@ def test_watch_and_analyse_a_finished_sweep(store: Store, one_thread: None) -> N
     assert best is not None
     assert any(f"Best trial: {best['trial']}" in s.value for s in at.subheader)
     # The objective as the metric catalogue names and formats it, like the Train and Run pages.
-    objective = METRICS[sw.SweepSpec.from_dict(sweep.spec).metric]
     assert any(f"(val {objective.label} {objective.shown(best['value'])})" in s.value for s in at.subheader)
     assert len(at.get("plotly_chart")) >= 3  # importances / parallel coordinates / slices / contour
+    steps = next(p for p in section_params("training") if p.name == "max_steps")
+    assert at.number_input(key="sweeps.promote.steps").label == steps.title  # as on the Train form
     submit = next(b for b in at.button if "Start full run" in str(b.label))
     submit.click().run()
     promoted = store.list_runs(tag=f"promoted-from-sweep-{sweep.id}")
@@ -272,7 +278,8 @@ def test_figures_and_default_ranges() -> None:
             trial.report(point, 10 * step)
         study.tell(trial, value, state=state)
     fig = history_figure(study, "accuracy")
-    best_line = next(t for t in fig.data if t.name == "Best Value")
+    best_line = next(t for t in fig.data if t.name == "best so far")  # the page's words, not Optuna's
+    assert fig.layout.yaxis.title.text == "val Accuracy"  # the catalogue's label
     assert list(best_line.x) == [0, 1, 2] and list(best_line.y) == [0.6, 0.6, 0.7]  # best so far
     fig = curves_figure(study, "accuracy")
     assert {t.name for t in fig.data} >= {"trial 0", "trial 1", "trial 2"}
