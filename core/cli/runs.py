@@ -6,14 +6,16 @@ import argparse
 import csv
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.cli.common import number, open_store, output_file, strip_details
 from core.errors import WorkbenchError
 from core.export.tracking import export_run
 from core.registry import TASKS
 from core.reproduce import short_command
-from core.store import Run
+
+if TYPE_CHECKING:  # core.store loads SQLAlchemy and pandas: `lmwb --help` should not
+    from core.store import Run
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
