@@ -46,7 +46,8 @@ def device_label(device: torch.device) -> str:
         return f"cuda: {torch.cuda.get_device_name(device)}"
     if device.type == "mps":
         return "mps: Apple GPU"
-    return f"cpu ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"cpu ({threads} thread{'' if threads == 1 else 's'})"
 
 
 def resolve_precision(device: torch.device, precision: str) -> torch.dtype | None:

@@ -151,9 +151,10 @@ def on_archs_change() -> None:
 
 def own_settings_note(archs: list[str]) -> str | None:
     """What the chosen architectures' own settings do to the form (None when they have none)."""
-    task = form_state()["task"]
-    parts = {a: ", ".join(f"`{s}.{k}` {v:g}" if isinstance(v, float) else f"`{s}.{k}` {v}"
-                          for s, vals in own.items() for k, v in vals.items())
+    form = form_state()
+    task = form["task"]
+    parts = {arch_label(a): ", ".join(f"{_title(form, a, s, k)} {v:g}" if isinstance(v, float) else
+                                      f"{_title(form, a, s, k)} {v}" for s, vals in own.items() for k, v in vals.items())
              for a in archs if (own := architecture_settings(a, task))}
     if not parts:
         return None
@@ -161,6 +162,17 @@ def own_settings_note(archs: list[str]) -> str | None:
         return f"**{' and '.join(parts)}** brings its own settings, set below: {next(iter(parts.values()))}."
     return "In this race " + "; ".join(f"**{a}** uses {text}" for a, text in parts.items()) + \
         " (its own settings, over the ones below)."
+
+
+def _title(form: dict[str, Any], arch: str, section: str, key: str) -> str:
+    """A setting as the form labels it ("Learning rate", not ``optimizer.lr``)."""
+    if key == "name":  # the section's component picker
+        return section.capitalize()
+    component = arch if section == "model" else form["picks"].get(section)
+    try:
+        return next(p.title for p in section_params(section, component) if p.name == key)
+    except (StopIteration, ConfigError):
+        return f"{section}.{key}"
 
 
 def _common_settings(archs: list[str], task: str) -> dict[str, dict[str, Any]]:

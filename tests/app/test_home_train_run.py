@@ -404,14 +404,15 @@ def test_a_pretrained_architecture_brings_its_tokenizer_and_learning_rate(store:
     at.multiselect(key=wkey(at, "archs")).set_value(["hf_pretrained"]).run()
     assert at.number_input(key=wkey(at, "optimizer.adamw.lr")).value == 2e-3
     assert at.selectbox(key=wkey(at, "tokenizer")).value == "pretrained"
-    assert any("hf_pretrained** brings its own settings" in c.value for c in at.caption)
+    assert any("Pretrained (Hugging Face)** brings its own settings, set below: Tokenizer pretrained" in c.value
+               for c in at.caption)
 
 
 def test_a_race_of_a_pretrained_and_a_from_scratch_model_gives_each_its_settings(store: Store) -> None:
     at = open_page("train")
     at.multiselect(key=wkey(at, "archs")).set_value(["lstm", "hf_pretrained"]).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert any("hf_pretrained** uses `tokenizer.name` pretrained, `optimizer.lr` 0.0001" in c.value for c in at.caption)
+    assert any("Pretrained (Hugging Face)** uses Tokenizer pretrained, Learning rate 0.0001" in c.value for c in at.caption)
     [start] = [b for b in at.button if b.label == "Start race"]
     start.click().run()
     runs = {r.arch: r for r in store.list_runs()}

@@ -72,7 +72,7 @@ def test_the_train_form_brings_them_alone_and_in_a_race(store: Store) -> None:
     key = f"train.w{at.session_state['train.form']['gen']}"
     # In a race the form shows the task's rate, and says which entrant uses its own.
     assert at.number_input(key=f"{key}.optimizer.adamw.lr").value == default_config("classification")["optimizer"]["lr"]
-    assert any("**transformer_encoder** uses `optimizer.lr` 0.002" in m.value for m in at.caption)
+    assert any("**Transformer encoder** uses Learning rate 0.002" in m.value for m in at.caption)
     [start] = [b for b in at.button if b.label == "Start race"]
     start.click().run()
     assert not at.exception, [e.value for e in at.exception]
