@@ -13,13 +13,21 @@ import streamlit as st
 
 from app.components.commands import command_tabs
 from app.components.run_picker import pick_runs
-from app.components.runs_table import COLUMN_CONFIG, filter_table, runs_table, shown
+from app.components.runs_table import (
+    COLUMN_CONFIG,
+    FIRST_COLUMNS,
+    MORE_COLUMNS,
+    filter_table,
+    runs_table,
+    shown,
+)
 from app.state import COMPARE_HANDOFF_KEY, get_store, open_run_page, page_path
 from core.errors import WorkbenchError
 from core.store import ACTIVE_STATUSES, Run, Store
 
 TABLE_KEY = "runs_table"
 SELECT_KEY = "runs_selected"
+MORE_KEY = "runs_more_columns"
 FLASH_KEY = "runs_flash"  # a message that survives the rerun after an action
 
 # -- page ----------------------------------------------------------------------------------------
@@ -38,8 +46,12 @@ def main() -> None:
                "them or to act on the last one ticked.")
     # Row ids of what is on screen, so the selection callback can map a row to a run.
     st.session_state[f"{TABLE_KEY}_ids"] = list(visible["id"])
+    more = st.multiselect("More columns", MORE_COLUMNS, key=MORE_KEY, placeholder="tags, hyperparameters, id…",
+                          help="The table starts with what tells runs apart; add validation metrics, "
+                               "hyperparameters, tags, duration or the run id.")
+    columns = [*FIRST_COLUMNS, *[c for c in MORE_COLUMNS if c in more]]
     event = st.dataframe(
-        shown(visible), hide_index=True, column_config=COLUMN_CONFIG, key=TABLE_KEY,
+        shown(visible[columns]), hide_index=True, column_config=COLUMN_CONFIG, key=TABLE_KEY,
         on_select=_on_table_select, selection_mode="multi-row",
     )
     ids = list(visible["id"])
@@ -113,7 +125,7 @@ def _delete(store: Store, run: Run) -> None:
     """Two clicks: the first asks, the second deletes (a run's folder cannot be restored)."""
     confirm_key = f"runs_confirm_delete_{run.id}"
     if not st.session_state.get(confirm_key):
-        if st.button("Delete run…", key="runs_delete"):
+        if st.button("Delete run", key="runs_delete", help="Asks before it deletes."):
             st.session_state[confirm_key] = True
             st.rerun()
         return

@@ -50,10 +50,12 @@ def column_config(columns: list[str]) -> dict[str, Any]:
     config: dict[str, Any] = {c: st.column_config.NumberColumn(METRICS[c].label, format=METRICS[c].fmt)
                               for c in columns if c in METRICS}
     if "confidence" in columns:
-        config["confidence"] = st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)
+        # Medium: at "small" the bar leaves its percentage too little room ("92.57%" read "92.57").
+        config["confidence"] = st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0,
+                                                               width="medium")
     # Three texts side by side would each take the width of their longest line and push the
     # scores off the page: a medium width each; a click on the row shows them whole.
-    for column in TEXTS:
+    for column in (*TEXTS, "text"):  # a classifier's text too, beside its label, scores and confidence
         if column in columns:
             config[column] = st.column_config.TextColumn(width="medium")
     return config

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core.config import RunConfig
-from core.metrics import METRICS
+from core.metrics import METRICS, metric_label
 from core.registry import task_label
 from core.store import Run
 
@@ -46,7 +46,7 @@ def run_row(run: Run) -> dict[str, Any]:
     }
     row.update({col: _scalar(flat.get(key)) for col, key in KEY_PARAMS.items()})
     row.update({
-        "metric": summary.get("metric"),
+        "metric": metric_label(summary["metric"]) if summary.get("metric") else None,  # as every screen says it
         "best": best.get("value"),
         **{name: val.get(name) for name in VAL_METRICS},
         "duration (s)": run.duration_s,
@@ -62,6 +62,12 @@ TABLE_COLUMNS = [
     "name", "status", "best", "metric", "task", "arch", *VAL_METRICS, "tags",
     *KEY_PARAMS, "duration (s)", "created", "id",
 ]
+
+
+# What a person needs first, on screen at 1400 px without scrolling sideways (the Runs page and
+# Home's recent runs); the rest wait behind the Runs page's "More columns".
+FIRST_COLUMNS = ["name", "status", "best", "metric", "task", "arch", "created"]
+MORE_COLUMNS = [c for c in TABLE_COLUMNS if c not in FIRST_COLUMNS]
 
 
 def runs_table(runs: Sequence[Run]) -> pd.DataFrame:
@@ -143,6 +149,8 @@ _HELP = {
 _LABELS = {name: f"val {METRICS[name].label.lower()}" for name in VAL_METRICS}
 COLUMN_CONFIG = {
     "id": st.column_config.TextColumn("id", width="small"),
+    "name": st.column_config.TextColumn("name", width="medium"),
+    "arch": st.column_config.TextColumn("architecture", width="medium"),
     "metric": st.column_config.TextColumn("metric", help="The metric the run watches for its best checkpoint"),
     "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
     **{c: st.column_config.TextColumn(_LABELS.get(c, c), alignment="right", help=_HELP.get(c)) for c in NUMBER_COLUMNS},

@@ -310,6 +310,8 @@ def test_runs_page_table_actions_and_delete(store: Store) -> None:
     second = add_run(store, "language_model", seed=1, name="beta")
     at = page("runs").run()
     no_exception(at)
+    assert "accuracy" not in at.dataframe(key="runs_table").value.columns  # behind "More columns"
+    at.multiselect(key="runs_more_columns").set_value(["accuracy", "perplexity"]).run()
     table = at.dataframe(key="runs_table").value
     assert set(table["name"]) == {"alpha", "beta"}
     assert float(table.set_index("name").loc["alpha", "accuracy"]) == pytest.approx(first.summary["val"]["accuracy"], abs=1e-3)

@@ -1,11 +1,13 @@
 """Every screen fits 1400 px, in a real browser: on the Run page of a summarisation run, Compare
-with runs of four tasks and the Sweeps page, no widget label, metric label, tab or table header
+with runs of four tasks, the Sweeps page, the Runs page and the Explain page's examples of a
+small classifier, no widget label, metric label, tab or table header
 is cut or shortened with an ellipsis, and no table needs scrolling sideways. On Compare, a click
 on a run's legend entry hides all of that run's lines, and they stay hidden when the chart is
 redrawn (another smoothing).
 
-The runs are written straight into the store (tests/seed_runs.py), none trained, and the server
-has no workers: the pages only read.
+The runs are written straight into the store (tests/seed_runs.py), none trained but one tiny
+classifier (the Explain page reads its checkpoint), and the server has no workers: the pages
+only read.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
+import torch
 
+from core.config import default_config, validate_config
+from core.runs import create_run, execute_run
 from core.store import Run, Store
 from tests.e2e.conftest import (
     ARTIFACTS,
@@ -99,6 +104,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, d
         runs = {name: seed_run(store, task, name, seed=i) for i, (task, name) in enumerate((
             ("classification", "clf-a"), ("classification", "clf-b"), ("language_model", "lm"),
             ("translation", "mt"), ("summarisation", "summ")))}
+        runs["tiny"] = train_tiny_classifier(store)
     finally:
         store.close()
     server = start_server(home, env={"LMWB_NO_WORKERS": "1"})
@@ -106,6 +112,22 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, d
         yield server, runs
     finally:
         stop_server(server)
+
+
+def train_tiny_classifier(store: Store) -> Run:
+    """A few steps of a small bag-of-embeddings classifier on the built-in set (a second or two)."""
+    raw = default_config("classification")
+    raw["model"].update(embed_dim=8, hidden_size=8)
+    raw["data"] = {"name": raw["data"]["name"], "n_examples": 200}
+    raw["training"].update(max_steps=4, eval_every=4, batch_size=8, device="cpu")
+    run = create_run(store, validate_config(raw), name="tiny-classifier", status="running")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny model: a second thread only spins on a busy machine
+    try:
+        execute_run(store, run.id)
+    finally:
+        torch.set_num_threads(threads)
+    return store.get_run(run.id)
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +222,25 @@ def test_sweeps_page_fits(browser_page: Page, seeded: tuple[Server, dict[str, Ru
     page.goto(f"{server.url}/sweeps")
     page.get_by_text("Parameters to sweep").wait_for()
     assert problems(page, "sweeps") == []
+
+
+def test_runs_page_fits(browser_page: Page, seeded: tuple[Server, dict[str, Run]]) -> None:
+    """The first columns tell runs apart (name, status, best and its metric, task, architecture,
+    created), each wide enough for its values; the rest wait behind "More columns"."""
+    server, _ = seeded
+    page = browser_page
+    page.goto(f"{server.url}/runs")
+    page.get_by_test_id("stDataFrame").first.wait_for()
+    page.get_by_text("More columns").wait_for()
+    assert problems(page, "runs") == []
+
+
+def test_explain_examples_fit(browser_page: Page, seeded: tuple[Server, dict[str, Run]]) -> None:
+    """The examples table fits its frame: the text column takes a medium width (a row click shows
+    it whole), so the scores and the confidence (bar and percentage) stay on screen."""
+    server, runs = seeded
+    page = browser_page
+    page.goto(f"{server.url}/explain?run={runs['tiny'].id}&view=examples")
+    page.get_by_text("Confusion matrix").wait_for()
+    page.get_by_test_id("stDataFrame").nth(2).wait_for()
+    assert problems(page, "explain") == []
