@@ -21,7 +21,7 @@ from app.components.salience_view import salience_panel, salience_settings
 from app.state import get_store
 from core.errors import WorkbenchError
 from core.examples import TASKS as EXAMPLE_TASKS
-from core.registry import task_label
+from core.registry import arch_label, task_label
 from core.runs import TrainedRun
 from core.store import Run
 
@@ -82,7 +82,7 @@ def main() -> None:
     except Exception as exc:  # no checkpoint, damaged folder: say so, never a traceback
         st.error(f"Cannot load {run.name} ({run.id}): {exc if isinstance(exc, WorkbenchError) else repr(exc)}")
         return
-    st.caption(f"{task_label(run.task)} · {run.arch} · checkpoint: {trained.checkpoint}")
+    st.caption(f"{task_label(run.task)} · {arch_label(run.arch)} · checkpoint: {trained.checkpoint}")
     views = views_for(run)
     view_key, text_key = _view_key(run.id), _text_key(run.id)
     if st.session_state.get(view_key) not in views:

@@ -10,6 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import WorkbenchError
+from core.registry import arch_label, task_label
 from core.store import ACTIVE_STATUSES, Run, Store
 
 TRACKERS = {"TensorBoard": "tensorboard", "MLflow": "mlflow"}
@@ -56,7 +57,7 @@ def _model(store: Store, run: Run, key: str) -> None:
     st.markdown("**Model**")
     fmt = model_format(run)
     if fmt is None:
-        st.caption(f"No model export for a {run.task} run of {run.arch}: Hugging Face takes GPT language "
+        st.caption(f"No model export for a {task_label(run.task)} run of {arch_label(run.arch)}: Hugging Face takes GPT language "
                    "models (transformer_decoder), ONNX takes classifiers (transformer_encoder, lstm, gru, rnn).")
         return
     if run.status in ACTIVE_STATUSES:

@@ -20,6 +20,7 @@ from app.components.run_picker import run_label
 from app.components.salience_view import salience_panel, salience_settings
 from core.errors import WorkbenchError
 from core.inspect.lens import next_tokens
+from core.registry import arch_label
 from core.runs import TrainedRun, predict_texts
 from core.store import Run, Store
 
@@ -54,7 +55,7 @@ def side_by_side(store: Store, run_ids: Sequence[str], task: str, key: str,
             except Exception as exc:  # a run without checkpoint, a damaged folder
                 st.error(f"{run_id}: {exc}")
                 continue
-            st.markdown(f"**{trained.run.name}** · {trained.run.arch}")
+            st.markdown(f"**{trained.run.name}** · {arch_label(trained.run.arch)}")
             column(trained, text, f"{key}.{run_id}", settings)
 
 

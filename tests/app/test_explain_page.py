@@ -169,7 +169,7 @@ def test_playground_salience_and_runs_side_by_side(runs: dict[str, str]) -> None
     at.text_area(key="playground.side.text").input("shares fell after the merger").run()
     ok(at)
     assert len(at.metric) == 2 and len(salience_html(at)) == 2
-    assert [m.value for m in at.markdown if m.value.startswith("**x-")] == ["**x-lstm** · lstm", "**x-cnn** · textcnn"]
+    assert [m.value for m in at.markdown if m.value.startswith("**x-")] == ["**x-lstm** · LSTM", "**x-cnn** · TextCNN"]
 
 
 def test_summarisation_examples_show_their_scores_as_the_metric_catalogue_declares(store: Store) -> None:
