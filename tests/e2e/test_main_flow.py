@@ -59,7 +59,8 @@ def remove_chosen(page: Page, keep: str | None = None) -> None:
 
 
 def start_quick_run(page: Page, arch: str, name: str) -> str:
-    """On the Train page: Quick preset, only ``arch``, run name ``name``; Start. Returns the id."""
+    """On the Train page: Quick preset, only ``arch`` (as the picker shows it), run name ``name``; Start.
+    Returns the id."""
     quick = page.get_by_role("radio", name=re.compile(r"^Quick"))
     if quick.get_attribute("aria-checked") != "true":
         act(page, quick.click)  # new widget keys: wait, or typing goes to the old widgets
@@ -114,7 +115,7 @@ def test_train_watch_and_compare(page: Page, app_url: str, app_server: Server) -
 
     # Train a quick LSTM; the Run page opens on it and draws the loss live.
     open_page(page, "Train", "Train")
-    first = start_quick_run(page, "lstm", "e2e-lstm")
+    first = start_quick_run(page, "LSTM", "e2e-lstm")
     page.wait_for_function(LOSS_POINTS_JS, arg=2, timeout=CHART_MS)
     shot(page, "02-run-live")
     wait_completed(page)
@@ -123,7 +124,7 @@ def test_train_watch_and_compare(page: Page, app_url: str, app_server: Server) -
 
     # A second run with another architecture.
     open_page(page, "Train", "Train")
-    second = start_quick_run(page, "textcnn", "e2e-textcnn")
+    second = start_quick_run(page, "TextCNN", "e2e-textcnn")
     assert second != first
     wait_completed(page)
     shot(page, "04-run2-completed")
