@@ -505,7 +505,9 @@ def _race_header(store: Store, runs: Sequence[Run]) -> None:
         count = diff.shape[0]
         st.markdown(f"**{count} setting{'s differ' if count != 1 else ' differs'}** between the entrants "
                     "(blank: that architecture has no such setting)")
-        st.dataframe(diff, width="stretch", key="race.differences")
+        # Every row on screen: a race differs in a few settings, and a table that scrolls inside
+        # its own box hid the last ones behind a cut row.
+        st.dataframe(diff, width="stretch", height=(count + 1) * 35 + 3, key="race.differences")
 
 
 def _ordered(values: dict) -> dict:
