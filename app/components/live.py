@@ -106,6 +106,12 @@ def progress_panel(run: Run) -> None:
     if run.status == "completed":
         fraction = 1.0
     text = f"step {step:,} / {max_steps:,}" if max_steps else "waiting for the first step"
+    asked = (run.config.get("training") or {}).get("max_steps")
+    epochs = (run.config.get("training") or {}).get("max_epochs")
+    if max_steps and isinstance(asked, int) and max_steps < asked and epochs:
+        # core.budget cut the budget to the data's size: say why the bar ends short of Steps.
+        steps_title, epochs_title = (setting_title(f"training.{k}", [run]) for k in ("max_steps", "max_epochs"))
+        text += f" ({steps_title} {asked:,}, cut to {epochs:g} passes over the training data: {epochs_title})"
     if run.status == "queued":
         text = "queued: waiting for a worker"
     st.progress(fraction, text=text)

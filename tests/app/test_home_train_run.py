@@ -285,6 +285,8 @@ def test_run_page_shows_progress_charts_and_stop_requests_a_stop(store: Store) -
     assert not at.error
     [progress] = at.get("progress")
     assert "step 50 / 300" in progress.proto.text
+    # The run asked for 500 steps; the bar ends at 300, and says why (core.budget's epoch cap).
+    assert "(Steps 500, cut to 20 passes over the training data: Max epochs)" in progress.proto.text
     assert len(plotly_charts(at)) >= 3  # loss, learning rate, val accuracy
     assert any(m.label == THROUGHPUT_LABEL and m.value == "12,345" for m in at.metric)
     [stop] = [b for b in at.button if b.label == "Stop"]
@@ -420,3 +422,9 @@ def test_a_race_of_a_pretrained_and_a_from_scratch_model_gives_each_its_settings
     assert runs["hf_pretrained"].config["optimizer"]["lr"] == 1e-4
     lstm = runs["lstm"].config
     assert lstm["tokenizer"]["name"] == "word" and lstm["optimizer"]["lr"] == tuned_settings("classification", "optimizer", "adamw")["lr"]
+
+
+def test_run_page_progress_names_no_cut_when_the_budget_was_not_cut(store: Store) -> None:
+    run = make_run(store, "classification", status="running", **{"training.max_steps": 300})
+    [progress] = open_page("run", run=run.id).get("progress")
+    assert progress.proto.text == "step 50 / 300"
