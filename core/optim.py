@@ -36,7 +36,7 @@ _ADAM_MOMENTS = (
 
 
 @OPTIMIZERS.register(
-    "adamw",
+    "adamw", label="AdamW",
     params=(
         *_ADAM_MOMENTS,
         Param("weight_decay", "float", 0.01, "Decoupled weight decay on weight matrices.", low=0.0, high=1.0, label="Weight decay"),
@@ -48,7 +48,7 @@ def adamw(model: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
 
 
 @OPTIMIZERS.register(
-    "adam",
+    "adam", label="Adam",
     params=(*_ADAM_MOMENTS, _WD),
     help="Adam with L2 regularisation folded into the gradient.",
 )
@@ -61,7 +61,7 @@ def _adam_family(cls: type[torch.optim.Adam] | type[torch.optim.AdamW], model: n
 
 
 @OPTIMIZERS.register(
-    "sgd",
+    "sgd", label="SGD",
     params=(
         Param("lr", "float", 0.1, "Learning rate.", low=1e-6, high=10.0, log=True, label="Learning rate", essential=True),
         Param("momentum", "float", 0.9, "Momentum (0 for plain SGD).", low=0.0, high=0.999, label="Momentum", essential=True),
@@ -78,7 +78,7 @@ def sgd(model: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
 
 
 @OPTIMIZERS.register(
-    "rmsprop",
+    "rmsprop", label="RMSprop",
     params=(
         Param("lr", "float", 1e-3, "Learning rate.", low=1e-6, high=10.0, log=True, label="Learning rate", essential=True),
         Param("alpha", "float", 0.99, "Smoothing constant of the squared-gradient average.", low=0.0, high=0.9999, label="Smoothing"),
@@ -105,13 +105,13 @@ def _warm(step: int, warmup: int) -> float | None:
     return None
 
 
-@SCHEDULES.register("constant", params=(_WARMUP,), help="Constant learning rate after warm-up.")
+@SCHEDULES.register("constant", label="Constant", params=(_WARMUP,), help="Constant learning rate after warm-up.")
 def constant(p: dict[str, Any], max_steps: int) -> Callable[[int], float]:
     return lambda step: _warm(step, p["warmup_steps"]) or 1.0
 
 
 @SCHEDULES.register(
-    "step",
+    "step", label="Step decay",
     params=(
         _WARMUP,
         Param("step_size", "int", 1000, "Steps between two drops of the rate (each multiplies it by the decay factor).", low=1, high=10_000_000, label="Step size (steps)", essential=True),
@@ -127,7 +127,7 @@ def _progress(step: int, warmup: int, max_steps: int) -> float:
     return min(1.0, max(0.0, (step - warmup) / max(1, max_steps - warmup)))
 
 
-@SCHEDULES.register("linear", params=(_WARMUP, _FINAL), help="Linear decay to the final LR share after warm-up.")
+@SCHEDULES.register("linear", label="Linear decay", params=(_WARMUP, _FINAL), help="Linear decay to the final LR share after warm-up.")
 def linear(p: dict[str, Any], max_steps: int) -> Callable[[int], float]:
     def f(step: int) -> float:
         w = _warm(step, p["warmup_steps"])
@@ -138,7 +138,7 @@ def linear(p: dict[str, Any], max_steps: int) -> Callable[[int], float]:
     return f
 
 
-@SCHEDULES.register("cosine", params=(_WARMUP, _FINAL), help="Cosine decay to the final LR share after warm-up.")
+@SCHEDULES.register("cosine", label="Cosine decay", params=(_WARMUP, _FINAL), help="Cosine decay to the final LR share after warm-up.")
 def cosine(p: dict[str, Any], max_steps: int) -> Callable[[int], float]:
     def f(step: int) -> float:
         w = _warm(step, p["warmup_steps"])

@@ -106,6 +106,13 @@ class Registry:
 
         return sorted(self._items.values(), key=position)  # stable: a module's own order stays
 
+    def label(self, name: str) -> str:
+        """A component in words, as its declaration writes it (``label=``), else its name: what a
+        picker shows while the config keeps the name."""
+        load_components()
+        comp = self._items.get(name)
+        return str(comp.meta.get("label", name)) if comp is not None else name
+
     def __contains__(self, name: str) -> bool:
         load_components()
         return name in self._items
@@ -122,13 +129,13 @@ SCHEDULES = Registry("schedule")
 def task_label(name: str) -> str:
     """A task in words, as its declaration writes it (``label=``): ``"Masked LM pretraining"``
     for ``masked_lm``. A name no task declares (a run of a removed task) is shown as it is."""
-    return str(TASKS.get(name).meta.get("label", name)) if name in TASKS else name
+    return TASKS.label(name)
 
 
 def arch_label(name: str) -> str:
     """An architecture in words, as its declaration writes it (``label=``): ``"Transformer
     encoder"`` for ``transformer_encoder``. A name no architecture declares is shown as it is."""
-    return str(MODELS.get(name).meta.get("label", name)) if name in MODELS else name
+    return MODELS.label(name)
 
 
 # Modules whose import registers components. Kept explicit: no plugin magic.

@@ -201,7 +201,7 @@ def _params(decl: tuple[Param, ...], params: dict[str, Any]) -> dict[str, Any]:
 
 
 @TOKENIZERS.register(
-    "char", params=_CHAR_PARAMS,
+    "char", label="Characters", params=_CHAR_PARAMS,
     help="One token per character: tiny vocabulary, exact round trips, long sequences",
 )
 def char_tokenizer(params: dict[str, Any], texts: Iterable[str]) -> CharTokenizer:
@@ -278,7 +278,7 @@ def _check_word(params: dict[str, Any]) -> str | None:
 
 
 @TOKENIZERS.register(
-    "word", params=_WORD_PARAMS, check=_check_word,
+    "word", label="Words", params=_WORD_PARAMS, check=_check_word,
     help="One token per word or punctuation mark (regex); rare words become <unk>; decode is lossy",
 )
 def word_tokenizer(params: dict[str, Any], texts: Iterable[str]) -> WordTokenizer:
@@ -385,7 +385,7 @@ _BPE_PARAMS = (
 
 
 @TOKENIZERS.register(
-    "bpe", params=_BPE_PARAMS,
+    "bpe", label="BPE (subword pieces)", params=_BPE_PARAMS,
     help="Byte-level BPE (Hugging Face tokenizers): subword pieces, exact round trips, no <unk>",
 )
 def bpe_tokenizer(params: dict[str, Any], texts: Iterable[str]) -> BPETokenizer:

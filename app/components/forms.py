@@ -176,7 +176,7 @@ def component_select(
     options = list(names)
     index = options.index(current) if current in options else 0
     name = st.selectbox(
-        label or section.capitalize(), options, index=index, key=key,
+        label or section.capitalize(), options, index=index, key=key, format_func=registry.label,
         help=f"Registered {registry.kind}s; each one declares its own parameters.",
     )
     st.caption(registry.get(name).help)

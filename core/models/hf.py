@@ -291,7 +291,7 @@ _TOKENIZER_PARAMS = (
 
 
 @TOKENIZERS.register(
-    TOKENIZER_KIND, params=_TOKENIZER_PARAMS, from_model=True,
+    TOKENIZER_KIND, label="The pretrained model's own", params=_TOKENIZER_PARAMS, from_model=True,
     help="A pretrained model's own tokenizer (Hugging Face AutoTokenizer); nothing is fitted",
 )
 def pretrained_tokenizer(params: dict[str, Any], texts: Iterable[str]) -> PretrainedTokenizer:

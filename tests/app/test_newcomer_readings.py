@@ -135,3 +135,14 @@ def test_attention_opens_on_the_newest_run_with_attention(store: Store) -> None:
     assert picker.options[1].startswith("tiny-lstm") and picker.options[1].endswith("(no attention)")
     assert not any("no attention layers" in i.value for i in at.info)
     assert json.dumps(at.query_params.get("run")).count(shown)
+
+
+def test_component_pickers_show_words_and_keep_the_names(store: Store) -> None:
+    """The Train form's optimizer, schedule and tokenizer pickers show each component's declared
+    label; the config (and the value the widget returns) keeps its name."""
+    at = open_page("train")
+    pickers = {s.label: s for s in at.selectbox}
+    for label, name, words in (("Optimizer", "adamw", "AdamW"), ("Schedule", "cosine", "Cosine decay"),
+                               ("Tokenizer", "word", "Words")):
+        assert pickers[label].value == name
+        assert words in pickers[label].options and name not in pickers[label].options
