@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from core.config import default_config, validate_config
 from core.runs import create_run, execute_run
 from core.store import Store
@@ -16,6 +18,17 @@ def train_run(store: Store, name: str, raw: dict[str, Any], tags: tuple[str, ...
     run = create_run(store, validate_config(raw), name=name, tags=tags)
     execute_run(store, run.id)
     return run.id
+
+
+def execute_on_one_thread(store: Store, run_id: str) -> None:
+    """Train a stored run here on one torch thread: a tiny model gains nothing from a second one,
+    which only spins on a busy machine (a test's server and browser share its cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        execute_run(store, run_id)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def topics_classifier(model: dict[str, Any], n_examples: int, steps: int) -> dict[str, Any]:

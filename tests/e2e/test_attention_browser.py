@@ -15,9 +15,10 @@ import pytest
 import torch
 
 from core.config import default_config, validate_config
-from core.runs import create_run, execute_run
+from core.runs import create_run
 from core.store import Store
 from tests.e2e.conftest import ARTIFACTS, Server, wait_idle
+from tests.trained_runs import execute_on_one_thread
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -37,12 +38,7 @@ def train_tiny_transformer(server: Server) -> str:
     store = Store(home=server.home)
     # Created as running, so the server's supervisor never hands it to a worker as well.
     run = create_run(store, validate_config(raw), name="tiny-attention", status="running")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny model: a second thread only spins on a busy machine
-    try:
-        execute_run(store, run.id)
-    finally:
-        torch.set_num_threads(threads)
+    execute_on_one_thread(store, run.id)
     return run.id
 
 

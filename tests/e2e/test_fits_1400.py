@@ -18,10 +18,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-import torch
 
 from core.config import default_config, validate_config
-from core.runs import create_run, execute_run
+from core.runs import create_run
 from core.store import Run, Store
 from tests.e2e.conftest import (
     ARTIFACTS,
@@ -34,6 +33,7 @@ from tests.e2e.conftest import (
     wait_idle,
 )
 from tests.seed_runs import seed_run
+from tests.trained_runs import execute_on_one_thread
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -121,12 +121,7 @@ def train_tiny_classifier(store: Store) -> Run:
     raw["data"] = {"name": raw["data"]["name"], "n_examples": 200}
     raw["training"].update(max_steps=4, eval_every=4, batch_size=8, device="cpu")
     run = create_run(store, validate_config(raw), name="tiny-classifier", status="running")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny model: a second thread only spins on a busy machine
-    try:
-        execute_run(store, run.id)
-    finally:
-        torch.set_num_threads(threads)
+    execute_on_one_thread(store, run.id)
     return store.get_run(run.id)
 
 
