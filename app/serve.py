@@ -5,12 +5,14 @@ Streamlit's frontend does not know where the server's root is, so on a page open
 (``/data``, a reload, a bookmark) it first asks ``/data/_stcore/health`` and
 ``/data/_stcore/host-config``, which the server answers 404, before trying the root
 (streamlit/streamlit#7074): two 404s in every page load. And the default page is served at ``/``
-only, so ``/home`` (the Home page's declared url path) opened "Page not found".
+only, so ``/home`` (the Home page's declared url path) opened "Page not found"; so did ``/Home``
+or ``/DATA``, as Streamlit matches a page's path case by case.
 
 The middleware adds a short script to the page HTML, run before Streamlit's own: it tells
 Streamlit the root (``window.__streamlit.BACKEND_BASE_URL``, the frontend's setting for an app
 served under a prefix: the page's path less a declared page name, so a proxy prefix is kept),
-and turns ``/home`` into ``/`` before Streamlit reads the address.
+and turns ``/home`` into ``/`` before Streamlit reads the address. A page's path typed in other
+letters (``/Home``, ``/Data/``) is redirected to the declared one.
 
 ``streamlit run app/serve.py`` finds :data:`app` (Streamlit runs a file defining an ``st.App``
 as an ASGI app); ``streamlit run app/main.py`` still works, without this middleware.
@@ -48,6 +50,14 @@ def page_script() -> str:
     return _SCRIPT % {"pages": json.dumps([p.url_path for p in PAGES]), "home": json.dumps(DEFAULT_PAGE.url_path)}
 
 
+def declared_path(path: str) -> str | None:
+    """The declared page path that ``path`` names in other letters or with a trailing slash
+    (``/Home`` -> ``/home``), or None: ``path`` is declared as it is, or names no page."""
+    wanted = path.rstrip("/").lower()
+    declared = next((f"/{p.url_path}" for p in PAGES if f"/{p.url_path}".lower() == wanted), None)
+    return declared if declared is not None and declared != path else None
+
+
 def page_paths() -> frozenset[str]:
     """The request paths that answer with the app's HTML: the root and every declared page."""
     return frozenset({"/", "/index.html", *(f"/{p.url_path}" for p in PAGES)})
@@ -62,6 +72,10 @@ class PageScriptMiddleware:
         self.script = page_script().encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and (
+                declared := declared_path(scope["path"])) is not None:
+            await _redirect(scope, declared, send)
+            return
         if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in self.paths:
             await self.app(scope, receive, send)
             return
@@ -90,6 +104,16 @@ class PageScriptMiddleware:
             await send({"type": "http.response.body", "body": html})
 
         await self.app(scope, receive, patched)
+
+
+async def _redirect(scope: Scope, path: str, send: Send) -> None:
+    """A redirect to ``path`` (under the app's root path), the query kept. Temporary (307): a
+    browser caches nothing that would outlive a page's declared path."""
+    query = scope.get("query_string", b"")
+    location = scope.get("root_path", "").encode() + path.encode() + (b"?" + query if query else b"")
+    await send({"type": "http.response.start", "status": 307,
+                "headers": [(b"location", location), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _is_html(headers: list[tuple[bytes, bytes]]) -> bool:
