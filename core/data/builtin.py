@@ -30,7 +30,7 @@ _BUILTINS: dict[str, dict[str, Any]] = {}
 
 
 def _register(
-    name: str, params: tuple[Param, ...], help: str, tasks: tuple[str, ...], size: str
+    name: str, params: tuple[Param, ...], help: str, tasks: tuple[str, ...], size: str, label: str
 ) -> Callable[[Factory], Factory]:
     def decorate(fn: Factory) -> Factory:
         @functools.wraps(fn)
@@ -43,7 +43,7 @@ def _register(
             return fn(values, task=task, seed=seed)
 
         _BUILTINS[name] = {"name": name, "tasks": list(tasks), "help": help, "size": size}
-        return DATASETS.register(name, params=params, help=help, tasks=tasks)(factory)
+        return DATASETS.register(name, params=params, help=help, tasks=tasks, label=label)(factory)
 
     return decorate
 
@@ -123,7 +123,7 @@ _SENTIMENT_PARAMS = (
 
 
 @_register(
-    "sentiment", _SENTIMENT_PARAMS,
+    "sentiment", _SENTIMENT_PARAMS, label="Sentiment reviews",
     help="Generated reviews of films, books and products, negative/positive, with intensifiers, negation and contrast (offline)",
     tasks=("classification", "word_embeddings", "masked_lm"), size="4,000 sentences, 2 classes",
 )
@@ -212,7 +212,7 @@ _TOPIC_PARAMS = (
 
 
 @_register(
-    "topics", _TOPIC_PARAMS,
+    "topics", _TOPIC_PARAMS, label="News topics",
     help="Generated news sentences in 4 topics: arts, business, science, sports (offline)",
     tasks=("classification", "word_embeddings", "masked_lm"), size="4,000 sentences, 4 classes",
 )
@@ -316,7 +316,7 @@ _DOCS_PARAMS = (
 
 
 @_register(
-    "python_docs", _DOCS_PARAMS,
+    "python_docs", _DOCS_PARAMS, label="Python docstrings",
     help="English prose: docstrings of the Python standard library (offline)",
     tasks=("language_model", "word_embeddings", "masked_lm"), size="about 1,000,000 characters",
 )
@@ -356,7 +356,7 @@ _ARITH_PARAMS = (
 
 
 @_register(
-    "arithmetic", _ARITH_PARAMS,
+    "arithmetic", _ARITH_PARAMS, label="Arithmetic sums",
     help="Lines like 23+58=81: a tiny character-level demo where learning is visible (offline)",
     tasks=("language_model",), size="8,000 lines",
 )

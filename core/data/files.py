@@ -83,7 +83,7 @@ def _tables(p: dict[str, Any]) -> dict[str, Any]:
 
 
 @DATASETS.register(
-    "file",
+    "file", label="Your file",
     params=FILE_PARAMS,
     help="Your own data: CSV, TSV, JSONL or TXT (plain or .gz), Parquet, Arrow, or a Hugging Face dataset",
     tasks=("classification", "language_model", "word_embeddings", "masked_lm"),

@@ -136,7 +136,7 @@ _TASKS = ("word_embeddings", "language_model")
 
 
 @DATASETS.register(
-    "planted_relations", params=_PARAMS, tasks=_TASKS,
+    "planted_relations", params=_PARAMS, tasks=_TASKS, label="Planted word relations",
     help="Generated sentences with planted word relations (king/queen, france/paris) to check word vectors (offline)",
 )
 def planted_relations(params: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:

@@ -137,7 +137,7 @@ def _read_side(p: dict[str, Any], prefix: str, notes: list[str]) -> Pairs | None
 
 
 @DATASETS.register(
-    "parallel", params=PARALLEL_PARAMS, tasks=("translation", "summarisation"),
+    "parallel", params=PARALLEL_PARAMS, tasks=("translation", "summarisation"), label="Your parallel text",
     help="Your own parallel text (or documents and summaries): two aligned files (train.de + train.en, plain or .gz) or one TSV/CSV/JSONL",
 )
 def parallel_dataset(params: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
@@ -239,11 +239,14 @@ def _symbol_factory(operation: str) -> Callable[..., DatasetSplits]:
     return factory
 
 
-for _op, _alphabet, _help in (
-    ("reverse", "letters+digits", "Sequences like 'k 3 b 7' -> '7 b 3 k': attention learns an anti-diagonal (offline)"),
-    ("sort", "digits", "Digit sequences like '4 1 3' -> '1 3 4': needs attention over the whole input (offline)"),
+for _op, _label, _alphabet, _help in (
+    ("reverse", "Reversed sequences", "letters+digits",
+     "Sequences like 'k 3 b 7' -> '7 b 3 k': attention learns an anti-diagonal (offline)"),
+    ("sort", "Sorted digits", "digits",
+     "Digit sequences like '4 1 3' -> '1 3 4': needs attention over the whole input (offline)"),
 ):
-    _register(_op, _symbol_params(6000, _alphabet), help=_help, tasks=("translation",), size="6,000 pairs")(
+    _register(_op, _symbol_params(6000, _alphabet), help=_help, tasks=("translation",), size="6,000 pairs",
+              label=_label)(
         _symbol_factory(_op)
     )
 
@@ -292,7 +295,7 @@ _DATE_PARAMS = (
 
 
 @_register(
-    "dates", _DATE_PARAMS,
+    "dates", _DATE_PARAMS, label="Dates to ISO",
     help="Dates in 12 formats ('Thursday, March 5, 1998', '5-Mar-98', '03/05/1998') -> ISO 1998-03-05 (offline; a char tokenizer suits it)",
     tasks=("translation",), size="8,000 pairs",
 )

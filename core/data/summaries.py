@@ -80,7 +80,7 @@ def lead(document: str, n: int) -> str:
     return " ".join(sentences[:n])
 
 
-@_register("briefs", PARAMS, tasks=("summarisation",), size="4,000 documents",
+@_register("briefs", PARAMS, tasks=("summarisation",), size="4,000 documents", label="News briefs",
            help="Short generated news items (an event among distractors) -> the event's facts in a fixed order")
 def briefs(p: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
     rng = np.random.default_rng([p["data_seed"], 515])
