@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 
 RUN_DONE_MS = 120_000  # a Quick run trains in 5-15 s on 2 busy cores; generous for CI
+# Steps typed into the form: enough for a live loss curve (a point every 10 steps) and two
+# evaluations; the flow checks watching and comparing, not accuracy (Quick's 300: 3x the time).
+RUN_STEPS = 100
 CHART_MS = 60_000
 
 
@@ -59,11 +62,15 @@ def remove_chosen(page: Page, keep: str | None = None) -> None:
 
 
 def start_quick_run(page: Page, arch: str, name: str) -> str:
-    """On the Train page: Quick preset, only ``arch`` (as the picker shows it), run name ``name``; Start.
-    Returns the id."""
+    """On the Train page: Quick preset, ``RUN_STEPS`` steps, only ``arch`` (as the picker shows it),
+    run name ``name``; Start. Returns the id."""
     quick = page.get_by_role("radio", name=re.compile(r"^Quick"))
     if quick.get_attribute("aria-checked") != "true":
         act(page, quick.click)  # new widget keys: wait, or typing goes to the old widgets
+    steps = page.get_by_role("spinbutton", name="Steps", exact=True)
+    if steps.input_value() != str(RUN_STEPS):  # the form remembers it for the second run
+        steps.fill(str(RUN_STEPS))
+        act(page, lambda: steps.press("Enter"))
     # Keep only ``arch`` among the chosen architectures (the form remembers the last choice).
     remove_chosen(page, keep=arch)
     if page.get_by_role("button", name=f"Remove {arch}", exact=True).count() == 0:
@@ -120,6 +127,7 @@ def test_train_watch_and_compare(page: Page, app_url: str, app_server: Server) -
     shot(page, "02-run-live")
     wait_completed(page)
     assert page.get_by_text(f"id {first}").is_visible()
+    assert Store(home=app_server.home).get_run(first).config["training"]["max_steps"] == RUN_STEPS  # as typed
     shot(page, "03-run-completed")
 
     # A second run with another architecture.
