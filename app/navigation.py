@@ -27,6 +27,9 @@ class PageSpec:
     url_path: str  # /<url_path> in the browser
     heading: str  # the page's own title, what a person (and the browser check) sees first
     summary: str  # one line: what the page is for
+    # Runs a trained model in the app's own process (so loads torch, about 180 MB, on the first
+    # visit); the other pages read the store and files only.
+    runs_models: bool = False
 
     @property
     def name(self) -> str:
@@ -48,10 +51,11 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("sweeps.py", "Sweeps", ":material/tune:", "sweeps", "Sweeps",
              "grid, random and Bayesian hyperparameter search"),
     PageSpec("attention.py", "Attention", ":material/visibility:", "attention", "Attention",
-             "see what each attention head looks at"),
-    PageSpec("explain.py", "Explain", ":material/insights:", "explain", "Explain", "why a run predicts what it does, and where it fails"),
+             "see what each attention head looks at", runs_models=True),
+    PageSpec("explain.py", "Explain", ":material/insights:", "explain", "Explain", "why a run predicts what it does, and where it fails",
+             runs_models=True),
     PageSpec("playground.py", "Playground", ":material/chat:", "playground", "Playground",
-             "classify, generate or translate with a trained model"),
+             "classify, generate or translate with a trained model", runs_models=True),
 )
 DEFAULT_PAGE = PAGES[0]
 

@@ -119,10 +119,21 @@ def device_text() -> str:
     gpus = gpu_info()
     if gpus:
         return "GPU: " + ", ".join(dict.fromkeys(gpus)) + (f" (x{len(gpus)})" if len(gpus) > 1 else "")
-    import torch
-
-    threads = torch.get_num_threads()
+    threads = cpu_threads()
     return f"CPU ({threads} thread{'' if threads == 1 else 's'})"
+
+
+def cpu_threads() -> int:
+    """The threads torch gives a worker's training by default, found without importing torch
+    here (the app server stays small): OMP_NUM_THREADS, else the physical cores."""
+    import psutil  # deferred like the rest of this module's machine lookups
+
+    try:
+        wanted = int(os.environ.get("OMP_NUM_THREADS", "") or 0)
+    except ValueError:
+        wanted = 0
+    cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    return min(wanted, os.cpu_count() or wanted) if wanted > 0 else cores
 
 
 # -- session helpers -------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 special tokens (``<pad>``...) are never returned as neighbours or exported.
 
 Any classifier or language model can start from such a file: the tasks' parameters
-``pretrained_embeddings`` (:data:`PRETRAINED_PARAMS`) is applied by :func:`attach_pretrained`
+``pretrained_embeddings`` (declared in ``core.tasks.catalog``) is applied by :func:`attach_pretrained`
 when the task builds its model; ``task.freeze: embeddings`` keeps the vectors fixed.
 """
 
@@ -23,7 +23,6 @@ from core.decoding.settings import WORDS_LISTED
 from core.errors import ConfigError, DataError, WorkbenchError
 from core.models.base import WordVectors
 from core.models.embeddings import TokenEmbedding
-from core.params import Param
 from core.tokenize import SPECIALS
 
 if TYPE_CHECKING:
@@ -34,11 +33,6 @@ if TYPE_CHECKING:
 
 Vectors = np.ndarray | torch.Tensor
 _SPECIALS = frozenset(SPECIALS)
-
-PRETRAINED_PARAMS = (
-    Param("pretrained_embeddings", "path", "", "A word2vec text file (e.g. exported from a word_embeddings run) to initialise the token embedding with (task.freeze: embeddings keeps it fixed); empty: random.", sweepable=False, label="Pretrained vectors file"),
-)
-
 
 # -- lookups -------------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from core.errors import WorkbenchError
 from core.metrics import rouge_scores
 from core.models.base import evaluating
-from core.tasks.base import task_class
+from core.tasks.catalog import default_metric
 from core.tasks.translation import PaddedRows
 
 TASKS = ("classification", "translation", "summarisation")
@@ -55,9 +55,9 @@ class Examples:
 
     @property
     def metric(self) -> str:
-        """The metric the slices report: the task's own (``Task.default_metric``), computed over
+        """The metric the slices report: the task's own (``default_metric`` in core.tasks.catalog), computed over
         the examples as the run's evaluation computes it."""
-        return task_class(self.task).default_metric
+        return default_metric(self.task)
 
 
 def example_table(trained: Any, path: str | Path | None = None, *, source_path: str | Path | None = None,

@@ -1,16 +1,21 @@
-"""Optimizers and learning-rate schedules, each declared once with its parameters."""
+"""Optimizers and learning-rate schedules, each declared once with its parameters.
+
+Torch is imported by the optimizer factories, not with the module: the app server reads these
+declarations (forms, labels, validation) without loading torch.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from core.params import Param
 from core.registry import OPTIMIZERS, SCHEDULES
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 _LR = Param("lr", "float", 1e-3, "Peak learning rate.", low=1e-6, high=10.0, log=True, label="Learning rate", essential=True)
 _WD = Param("weight_decay", "float", 0.0, "Decoupled (AdamW) or L2 weight decay on weight matrices.", low=0.0, high=1.0, label="Weight decay")
@@ -44,6 +49,8 @@ _ADAM_MOMENTS = (
     help="Adam with decoupled weight decay: the default for transformers.",
 )
 def adamw(model: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
+    import torch  # deferred: see the module's docstring
+
     return _adam_family(torch.optim.AdamW, model, p)
 
 
@@ -53,6 +60,8 @@ def adamw(model: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
     help="Adam with L2 regularisation folded into the gradient.",
 )
 def adam(model: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
+    import torch  # deferred: see the module's docstring
+
     return _adam_family(torch.optim.Adam, model, p)
 
 
@@ -72,6 +81,8 @@ def _adam_family(cls: type[torch.optim.Adam] | type[torch.optim.AdamW], model: n
     check=lambda p: "optimizer.nesterov needs optimizer.momentum > 0" if p["nesterov"] and p["momentum"] <= 0 else None,
 )
 def sgd(model: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
+    import torch  # deferred: see the module's docstring
+
     return torch.optim.SGD(
         _param_groups(model, p["weight_decay"]), lr=p["lr"], momentum=p["momentum"], nesterov=p["nesterov"]
     )
@@ -88,6 +99,8 @@ def sgd(model: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
     help="RMSprop: per-parameter step sizes from a running mean of squared gradients.",
 )
 def rmsprop(model: nn.Module, p: dict[str, Any]) -> torch.optim.Optimizer:
+    import torch  # deferred: see the module's docstring
+
     return torch.optim.RMSprop(
         _param_groups(model, p["weight_decay"]), lr=p["lr"], alpha=p["alpha"], momentum=p["momentum"]
     )

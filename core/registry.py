@@ -1,12 +1,17 @@
 """Name -> component lookup for datasets, tokenizers, architectures, tasks, optimizers, schedules.
 
-A component is a factory plus its parameter declarations. Adding an architecture means one
-file that calls ``MODELS.register(...)`` and one import line in ``load_components``.
+A component is a factory plus its parameter declarations. Components whose code needs torch
+(architectures, tasks) are *declared* in torch-free catalog modules with their factory as a
+``"module:name"`` string, imported on first use: the app server lists, labels and validates
+them without loading torch (about 180 MB). Adding an architecture means its module, one
+``MODELS.declare(...)`` in ``core/models/catalog.py``; a torch-free component (a dataset, a
+tokenizer) registers itself with ``@REGISTRY.register(...)`` on its factory.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +26,8 @@ F = TypeVar("F", bound=Callable[..., Any])  # a registered factory keeps its own
 @dataclass(frozen=True)
 class Component:
     name: str
-    factory: Callable[..., Any]
+    # The factory, or where it lives as "module:name" (imported by ``factory`` on first use).
+    target: Callable[..., Any] | str
     params: tuple[Param, ...]
     help: str
     # Free-form facts pages and validation use, e.g. {"tasks": ("classification",)}.
@@ -29,6 +35,16 @@ class Component:
     # Checks beyond one parameter's range: return a message (or None) for a validated params
     # dict, or raise ConfigError when the problem is one named field (a bad regex).
     check: Callable[[dict[str, Any]], str | None] | None = None
+    # The module that declared it: the registry lists components in its modules' order.
+    declared_in: str = ""
+
+    @property
+    def factory(self) -> Callable[..., Any]:
+        """The factory itself: a ``"module:name"`` target is imported here, once per process."""
+        if not isinstance(self.target, str):
+            return self.target
+        module, _, attribute = self.target.partition(":")
+        return getattr(importlib.import_module(module), attribute)
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -52,13 +68,35 @@ class Registry:
         **meta: Any,
     ) -> Callable[[F], F]:
         def decorate(factory: F) -> F:
-            if name in self._items:
-                raise ValueError(f"{self.kind} {name!r} registered twice")
             doc = help or (factory.__doc__ or "").strip().split("\n")[0]
-            self._items[name] = Component(name, factory, tuple(params), doc, meta, check)
+            defined = getattr(factory, "func", factory)  # a functools.partial's function
+            self._add(Component(name, factory, tuple(params), doc, meta, check,
+                                getattr(defined, "__module__", "")))
             return factory
 
         return decorate
+
+    def declare(
+        self,
+        name: str,
+        factory: str,
+        *,
+        params: tuple[Param, ...] | list[Param] = (),
+        help: str,
+        check: Callable[[dict[str, Any]], str | None] | None = None,
+        **meta: Any,
+    ) -> None:
+        """Declare a component whose factory lives at ``"module:name"`` without importing it."""
+        if ":" not in factory:
+            raise ValueError(f"{self.kind} {name!r}: factory {factory!r} is not 'module:name'")
+        # The caller's module, as logging and enum find theirs: it ranks the component.
+        declared_in = sys._getframe(1).f_globals.get("__name__", "")
+        self._add(Component(name, factory, tuple(params), help, meta, check, declared_in))
+
+    def _add(self, comp: Component) -> None:
+        if comp.name in self._items:
+            raise ValueError(f"{self.kind} {comp.name!r} registered twice")
+        self._items[comp.name] = comp
 
     def get(self, name: str, path: str | None = None) -> Component:
         load_components()
@@ -99,12 +137,7 @@ class Registry:
         them), whatever order their modules happened to be imported in: the first task, dataset
         or architecture is the default a form offers."""
         rank = {module: i for i, module in enumerate(_COMPONENT_MODULES)}
-
-        def position(comp: Component) -> int:
-            defined = getattr(comp.factory, "func", comp.factory)  # a functools.partial's function
-            return rank.get(getattr(defined, "__module__", ""), len(rank))
-
-        return sorted(self._items.values(), key=position)  # stable: a module's own order stays
+        return sorted(self._items.values(), key=lambda comp: rank.get(comp.declared_in, len(rank)))  # stable: a module's own order stays
 
     def label(self, name: str) -> str:
         """A component in words, as its declaration writes it (``label=``), else its name: what a
@@ -138,7 +171,8 @@ def arch_label(name: str) -> str:
     return MODELS.label(name)
 
 
-# Modules whose import registers components. Kept explicit: no plugin magic.
+# Modules whose import registers or declares components. Kept explicit: no plugin magic. None
+# imports torch (tests/unit/test_registry_without_torch.py): that waits for a factory's call.
 _COMPONENT_MODULES = (
     "core.data.builtin",
     "core.data.files",
@@ -146,18 +180,9 @@ _COMPONENT_MODULES = (
     "core.data.summaries",
     "core.data.planted",
     "core.tokenize",
-    "core.models.rnn",
-    "core.models.cnn",
-    "core.models.transformer",
-    "core.models.hf",
-    "core.models.seq2seq",
-    "core.models.word2vec",
-    "core.tasks.classification",
-    "core.tasks.language_model",
-    "core.tasks.masked_lm",
-    "core.tasks.translation",
-    "core.tasks.summarisation",
-    "core.tasks.embeddings",
+    "core.models.catalog",
+    "core.models.hf_catalog",
+    "core.tasks.catalog",
     "core.optim",
 )
 _loaded = False

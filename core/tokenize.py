@@ -10,6 +10,7 @@ characters / pieces, never as the end-of-sequence id. Only code adds special ids
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from collections import Counter
@@ -424,12 +425,24 @@ def bpe_tokenizer(params: dict[str, Any], texts: Iterable[str]) -> BPETokenizer:
 
 # -- loading ----------------------------------------------------------------------------------
 
-_KINDS: dict[str, type[Tokenizer]] = {"char": CharTokenizer, "word": WordTokenizer, "bpe": BPETokenizer}
+# A kind whose class needs a heavy library (the pretrained one: transformers) is named as
+# "module:class" and imported only to restore a saved tokenizer of that kind.
+_KINDS: dict[str, type[Tokenizer] | str] = {"char": CharTokenizer, "word": WordTokenizer, "bpe": BPETokenizer}
 
 
-def register_kind(cls: type[Tokenizer]) -> type[Tokenizer]:
-    """Let another module's tokenizer class (e.g. a pretrained one) be restored by load_tokenizer."""
-    _KINDS[cls.kind] = cls
+def register_kind(kind: str, cls: type[Tokenizer] | str) -> None:
+    """Let another module's tokenizer class (e.g. a pretrained one, as ``"module:class"``) be
+    restored by load_tokenizer."""
+    _KINDS[kind] = cls
+
+
+def _kind_class(kind: str) -> type[Tokenizer]:
+    cls = _KINDS[kind]
+    if isinstance(cls, str):
+        module, _, name = cls.partition(":")
+        cls = getattr(importlib.import_module(module), name)
+    if not (isinstance(cls, type) and issubclass(cls, Tokenizer)):
+        raise TypeError(f"tokenizer kind {kind!r} names {cls!r}, not a Tokenizer class")
     return cls
 
 
@@ -447,4 +460,4 @@ def load_tokenizer(folder: str | Path) -> Tokenizer:
         raise DataError(path, f"unknown tokenizer kind {kind!r}; known: {', '.join(sorted(_KINDS))}")
     if doc.get("format_version", 0) > FORMAT_VERSION:
         raise DataError(path, f"saved by a newer version (format {doc['format_version']}); upgrade LM Workbench")
-    return _KINDS[kind].load(Path(folder), doc)
+    return _kind_class(kind).load(Path(folder), doc)

@@ -14,12 +14,11 @@ import html
 import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-import torch
 from plotly.subplots import make_subplots
 from streamlit.errors import StreamlitAPIException
 
@@ -30,8 +29,10 @@ from core.errors import WorkbenchError
 from core.inspect import AttentionCapture, AttentionMaps, HeadSummary
 from core.inspect.heads import PATTERNS
 from core.paths import safe_join
-from core.runs import TrainedRun, load_trained
 from core.store import Store
+
+if TYPE_CHECKING:  # the Run view draws saved snapshots without loading torch or a model
+    from core.runs import TrainedRun
 
 COLORSCALE = "Blues"
 MEAN = "mean"  # the head choice that averages over heads
@@ -207,6 +208,8 @@ def checkpoint_mtime(store: Store, run_id: str) -> float:
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
 def _load(_store: Store, store_key: str, run_id: str, mtime: float) -> TrainedRun:
+    from core.runs import load_trained  # torch: loaded when a page first runs a model
+
     return load_trained(_store, run_id)  # cached per checkpoint time: new weights, new load
 
 
@@ -234,6 +237,8 @@ def capture_for(source: TrainedRun, text: str, target: str | None = None,
 def one_torch_thread() -> Iterator[None]:
     """One sentence through a small model gains nothing from more threads, and the app shares
     the cores with training workers: a second thread would mostly spin-wait (10x slower)."""
+    import torch  # a model has been loaded by now: torch is imported already
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

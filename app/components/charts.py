@@ -16,6 +16,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from core.metrics import HELDOUT, METRICS, metric_label
+from core.metrics.catalog import GRAD_NORM
 
 # One palette everywhere, so a run keeps its colour from the curves to the ROC plot.
 PALETTE: tuple[str, ...] = tuple(qualitative.Plotly) + tuple(qualitative.D3)
@@ -29,11 +30,10 @@ SMOOTHING_MAX = 0.99  # TensorBoard's slider stops short of 1 (which would freez
 RAW_OPACITY = 0.25  # the unsmoothed curve, faint behind the smoothed one (as TensorBoard draws it)
 RAW_SUFFIX = " (raw)"
 LR_LABEL = "Learning rate"  # the "lr" series the trainer logs, as the optimizer's form names it
-GRAD_NORM_KEY = "grad_norm"  # core.callbacks.grad_norm.KEY (that module imports torch)
 # Curves that span decades and fall towards zero: the declared lower-is-better metrics (loss,
 # perplexity, bits), and the gradient norm. Scores bounded 0-1 (accuracy, F1) and the learning
 # rate (its warm-up starts at 0) keep a linear axis when the log scale is on.
-LOG_SCALE_CURVES: tuple[str, ...] = (*(n for n, m in METRICS.items() if m.direction == "min"), GRAD_NORM_KEY)
+LOG_SCALE_CURVES: tuple[str, ...] = (*(n for n, m in METRICS.items() if m.direction == "min"), GRAD_NORM)
 LOG_SCALE_HELP = ("A logarithmic y axis on the charts of " + ", ".join(metric_label(n).lower() for n in LOG_SCALE_CURVES
                                                                        if n in METRICS)
                   + " and the gradient norm; scores such as accuracy (0 to 1) and the learning rate stay linear.")

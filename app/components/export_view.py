@@ -10,6 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import WorkbenchError
+from core.export import format_for
 from core.registry import arch_label, task_label
 from core.store import ACTIVE_STATUSES, Run, Store
 
@@ -18,13 +19,7 @@ TRACKERS = {"TensorBoard": "tensorboard", "MLflow": "mlflow"}
 
 def model_format(run: Run) -> str | None:
     """The model export this run's kind has (hf: GPT language models; onnx: classifiers)."""
-    from core.export.onnx import ARCHS
-
-    if run.task == "language_model" and run.arch == "transformer_decoder":
-        return "hf"
-    if run.task == "classification" and run.arch in ARCHS:
-        return "onnx"
-    return None
+    return format_for(run.task, run.arch)
 
 
 def export_panel(store: Store, run: Run, key: str) -> None:

@@ -24,8 +24,6 @@ from app.components.charts import (
 )
 from app.components.curve_legend import hidden_runs
 from app.state import start_workers
-from core.callbacks.grad_norm import KEY as GRAD_NORM
-from core.callbacks.grad_norm import LABEL as GRAD_NORM_LABEL
 from core.config import section_params
 from core.display import format_duration
 from core.errors import WorkbenchError
@@ -40,6 +38,7 @@ from core.metrics import (
     metric_label,
     metric_value,
 )
+from core.metrics.catalog import GRAD_NORM, GRAD_NORM_LABEL
 from core.registry import arch_label, task_label
 from core.reproduce import differing_settings
 from core.store import ACTIVE_STATUSES, Run, Store

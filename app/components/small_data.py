@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.budget import small_data_warning
+from core.budget import SMALL_ROWS, small_data_warning
 from core.config import RunConfig
 from core.registry import MODELS
 
@@ -53,8 +53,8 @@ def small_data_note(configs: list[RunConfig]) -> None:
         if config.task != "classification":
             continue
         rows = training_rows(config["data"])
-        if rows is None:
-            continue
+        if rows is None or rows >= SMALL_ROWS:
+            continue  # counting the model's parameters builds it (and loads torch): only when it matters
         # The vocabulary is fitted on the training rows: a few words a row, up to the cap.
         vocab = min(int(config["tokenizer"].get("max_vocab") or 30_000), 4 + 3 * rows)
         params = model_parameters(config, vocab)

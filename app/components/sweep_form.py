@@ -21,6 +21,7 @@ from core.params import Param
 from core.registry import TASKS, task_label
 from core.store import Store
 from core.sweep import settings
+from core.tasks.catalog import default_metric
 from core.workers.supervisor import MAX_WORKERS_ENV, default_max_workers
 
 COMPONENT_SECTIONS = ("data", "tokenizer", "model", "optimizer", "schedule")
@@ -96,7 +97,7 @@ def objective_param(task: str) -> Param:
     """The objective setting for ``task``: its choices are the metrics the task reports as
     objectives (core/metrics/catalog.py), its default the task's own metric."""
     names = tuple(m.name for m in task_metrics(task, objective=True))
-    return replace(settings.METRIC, choices=names, default=TASKS.get(task).factory.default_metric, optional=False)
+    return replace(settings.METRIC, choices=names, default=default_metric(task), optional=False)
 
 
 # -- widgets -----------------------------------------------------------------------------------------

@@ -15,8 +15,7 @@ from collections.abc import Iterable
 
 import torch
 
-KEY = "grad_norm"  # the train metric's name
-LABEL = "Gradient norm (before clipping)"  # its chart's title in the Run view
+from core.metrics.catalog import GRAD_NORM as KEY
 
 
 class GradNormLogger:

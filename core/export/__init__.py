@@ -16,6 +16,11 @@ from types import ModuleType
 
 from core.errors import WorkbenchError
 
+# The runs each format takes: a task and its architectures (read by the Run page without torch).
+TAKES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "hf": ("language_model", ("transformer_decoder",)),
+    "onnx": ("classification", ("transformer_encoder", "lstm", "gru", "rnn")),
+}
 EXTRA_HINT = "install the `export` extra: pip install 'lm-workbench[export]'"
 
 
@@ -26,3 +31,8 @@ def need(module: str, what: str) -> ModuleType:
     except ImportError as exc:
         raise WorkbenchError(f"{what} needs the Python package `{module.split('.')[0]}` "
                              f"({exc.name or module} is missing); {EXTRA_HINT}") from None
+
+
+def format_for(task: str, arch: str) -> str | None:
+    """The model export a run of ``task`` and ``arch`` has, if any."""
+    return next((fmt for fmt, (t, archs) in TAKES.items() if t == task and arch in archs), None)

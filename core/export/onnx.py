@@ -25,10 +25,10 @@ from typing import Any
 import torch
 
 from core.errors import WorkbenchError
-from core.export import need
+from core.export import TAKES, need
 from core.export.hf_tokenizer import save_tokenizer
 
-ARCHS = ("transformer_encoder", "lstm", "gru", "rnn")
+ARCHS = TAKES["onnx"][1]
 TOLERANCE = 1e-4
 OPSET = 17
 PROBES = ("a gripping, funny film", "The quick brown fox jumps over the lazy dog.", "not bad at all!")

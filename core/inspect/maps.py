@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-from torch import nn
 
 from core.errors import WorkbenchError
+
+if TYPE_CHECKING:  # saved captures are read (the Run view's snapshots) without torch
+    from torch import nn
 
 DEFAULT_MAX_TOKENS = 64  # bertviz draws tokens^2 lines per head: beyond ~100 it gets sluggish
 CLS_TOKEN = "[CLS]"

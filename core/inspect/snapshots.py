@@ -13,7 +13,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from core.inspect.capture import capture_attention
 from core.inspect.maps import (
     AttentionCapture,
     ModelSource,
@@ -66,6 +65,8 @@ class SnapshotRecorder:
         return None if probe is None else cls(run_dir, probe)
 
     def _capture(self, source: ModelSource) -> AttentionCapture:
+        from core.inspect.capture import capture_attention  # torch: only to record, never to read
+
         capture = capture_attention(source, self.text, self.target, max_tokens=self.max_tokens)
         values = sum(m.weights.size for m in capture.maps.values())
         if values > SNAPSHOT_MAX_VALUES:

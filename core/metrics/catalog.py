@@ -20,6 +20,11 @@ WORD_EMBEDDINGS = "word_embeddings"
 SUMMARISATION = "summarisation"
 ALL_TASKS = (CLASSIFICATION, LANGUAGE_MODEL, TRANSLATION, MASKED_LM, WORD_EMBEDDINGS, SUMMARISATION)
 
+# A training series beside the loss (training.log_grad_norm), not a validation metric: its name
+# and its chart's title in the Run view.
+GRAD_NORM = "grad_norm"
+GRAD_NORM_LABEL = "Gradient norm (before clipping)"
+
 
 @dataclass(frozen=True)
 class Metric:

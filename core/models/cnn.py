@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.models.base import Backbone, BackboneOutput
+from core.models.catalog import CNN_PARAMS as PARAMS
 from core.models.embeddings import TokenEmbedding
-from core.params import Param, validate_params
-from core.registry import MODELS
+from core.params import validate_params
 
 
 class TextCNN(Backbone):
@@ -63,18 +63,6 @@ class TextCNN(Backbone):
         return BackboneOutput(hidden=hidden.transpose(1, 2), pooled=pooled)
 
 
-PARAMS = (
-    Param("embed_dim", "int", 128, "Size of the token embeddings.", low=4, high=4096, log=True, label="Embedding size", essential=True),
-    Param("kernel_sizes", "ints", (3, 4, 5), "Convolution widths (tokens per window), one filter bank each.", low=1, high=32, label="Kernel sizes", essential=True),
-    Param("n_filters", "int", 100, "Filters per kernel size.", low=1, high=4096, log=True, label="Filters per size", essential=True),
-    Param("dropout", "float", 0.5, "Dropout on the pooled features before the classifier.", low=0.0, high=0.9, label="Dropout"),
-)
-
-
-@MODELS.register(
-    "textcnn", params=PARAMS, tasks=("classification",), label="TextCNN",
-    help="TextCNN (Kim 2014): n-gram convolutions with max-over-time pooling; fast and strong.",
-)
 def build_textcnn(params: dict[str, Any], *, vocab_size: int, pad_id: int, max_len: int) -> Backbone:
     p = validate_params(PARAMS, {k: v for k, v in params.items() if k != "name"}, "model")
     return TextCNN(

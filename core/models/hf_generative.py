@@ -25,8 +25,6 @@ refused when the config is validated, from its ``config.json``, with a one-line 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -34,70 +32,13 @@ from torch import nn
 
 from core.errors import ConfigError, WorkbenchError
 from core.models import hf
+from core.models.hf_catalog import CAUSAL, EXPECTED, MODEL_PARAMS, SEQ2SEQ, check_kind, folder_kind
 from core.models.hooks import AttentionPoints
 from core.params import validate_params
 from core.tokenize import Tokenizer
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
-
-CAUSAL, SEQ2SEQ = "causal", "seq2seq"
-KIND_OF_TASK = {"language_model": CAUSAL, "translation": SEQ2SEQ, "summarisation": SEQ2SEQ}
-EXPECTED = {
-    CAUSAL: "a causal language model folder (AutoModelForCausalLM: GPT-2 family, Llama, ...)",
-    SEQ2SEQ: "a sequence-to-sequence model folder (AutoModelForSeq2SeqLM: T5, BART, Marian)",
-}
-_CAUSAL_HEADS = ("ForCausalLM", "LMHeadModel")
-
-
-# -- what kind of model a folder holds --------------------------------------------------------------
-
-def folder_kind(config: dict[str, Any]) -> str:
-    """``causal``, ``seq2seq`` or a description of something else, from a ``config.json``."""
-    if config.get("is_encoder_decoder"):
-        return SEQ2SEQ
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-
-    model_type, heads = str(config.get("model_type", "")), list(config.get("architectures") or [])
-    # BERT and friends are in the causal mapping too (as decoders): the saved head decides.
-    if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and any(h.endswith(_CAUSAL_HEADS) for h in heads):
-        return CAUSAL
-    return f"a {model_type or 'unknown'} model" + (f" ({', '.join(heads)})" if heads else "")
-
-
-def check_kind(ref: str, task: str, field: str = "model.model") -> None:
-    """ConfigError naming the folder and the kind ``task`` needs, for a local folder of another
-    kind (a hub id is checked when it is loaded)."""
-    want = KIND_OF_TASK.get(task)
-    folder = Path(ref).expanduser()
-    if want is None or not (folder / "config.json").is_file():
-        return
-    try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return  # loading says what is wrong with the file
-    found = folder_kind(config) if isinstance(config, dict) else "not a model"
-    if found != want:
-        shown = EXPECTED[found].split(" folder")[0] if found in EXPECTED else found
-        raise ConfigError(field, ref, f"{EXPECTED[want]} for {task}", reason=f"{shown}, the wrong kind")
-
-
-def check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
-    """The rules of a generative task with ``hf_pretrained``: its own tokenizer (as for
-    classification), one vocabulary on both sides, a folder of the right kind."""
-    if sections["model"]["name"] != hf.ARCH:
-        return None
-    task = sections["task"]
-    if problem := hf.check_sections(sections):
-        return problem
-    if task.get("init_from_run"):
-        return "task.init_from_run must be empty with hf_pretrained: model.model already names the pretrained weights"
-    if sections["model"].get("pooling", "cls") != "cls":
-        return "model.pooling must be cls (its default) here: pooling makes a sentence vector for classification only"
-    if "shared_vocab" in task and not task["shared_vocab"]:
-        return "task.shared_vocab must be true with hf_pretrained: the model has one vocabulary for both sides"
-    check_kind(sections["model"]["model"], task["name"])
-    return None
 
 
 def plain_tokens(tokenizer: Tokenizer) -> Tokenizer:
@@ -112,7 +53,7 @@ def _load(params: dict[str, Any], kind: str, task: str) -> PreTrainedModel:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
     hf._quiet_transformers()
-    p = validate_params(hf._MODEL_PARAMS, {k: v for k, v in params.items() if k != "name"}, "model")
+    p = validate_params(MODEL_PARAMS, {k: v for k, v in params.items() if k != "name"}, "model")
     check_kind(p["model"], task)
     config = hf.from_pretrained(AutoConfig.from_pretrained, p["model"])
     found = folder_kind(config.to_dict())

@@ -19,12 +19,15 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from core.errors import ConfigError
+from core.models import catalog
 from core.models.base import Backbone, BackboneOutput
+from core.models.catalog import RNN_PARAMS as PARAMS
+from core.models.catalog import check_recurrent
 from core.models.embeddings import TokenEmbedding
-from core.params import Param, validate_params
-from core.registry import MODELS
+from core.params import validate_params
 
 CELLS: dict[str, type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+assert tuple(CELLS) == catalog.CELLS  # the declared cells are the ones built here
 
 
 class RecurrentBackbone(Backbone):
@@ -76,32 +79,10 @@ class RecurrentBackbone(Backbone):
         return BackboneOutput(hidden=hidden, pooled=pooled)
 
 
-PARAMS = (
-    Param("embed_dim", "int", 128, "Size of the token embeddings.", low=4, high=4096, log=True, label="Embedding size", essential=True),
-    Param("hidden_size", "int", 128, "Size of the recurrent state (per direction).", low=4, high=4096, log=True, label="Hidden size", essential=True),
-    Param("n_layers", "int", 1, "Stacked recurrent layers.", low=1, high=16, label="Layers", essential=True),
-    Param("bidirectional", "bool", False, "Also read right to left (classification only: it sees the future).", label="Bidirectional", essential=True),
-    Param("dropout", "float", 0.2, "Dropout after the embedding and between layers.", low=0.0, high=0.9, label="Dropout"),
-    Param("pooling", "str", "last", "Sentence vector: final state, or mean / max over the outputs.", choices=("last", "mean", "max"), label="Pooling", essential=True),
-    Param("tie_weights", "bool", False, "Share the embedding with the output layer (language modelling; needs embed_dim == hidden_size, unidirectional).", label="Tie embeddings"),
-)
-
-
-def _check(p: dict[str, Any]) -> str | None:
-    if p["tie_weights"] and p["bidirectional"]:
-        return "model.tie_weights needs model.bidirectional = false"
-    if p["tie_weights"] and p["embed_dim"] != p["hidden_size"]:
-        return (
-            f"model.tie_weights needs model.embed_dim ({p['embed_dim']}) "
-            f"equal to model.hidden_size ({p['hidden_size']})"
-        )
-    return None
-
-
 def _build(cell: str, params: dict[str, Any], *, vocab_size: int, pad_id: int, max_len: int) -> Backbone:
     # max_len is unused: recurrences have no position limit.
     p = validate_params(PARAMS, {k: v for k, v in params.items() if k != "name"}, "model")
-    if problem := _check(p):
+    if problem := check_recurrent(p):
         raise ConfigError("model", p, problem, reason="invalid combination")
     return RecurrentBackbone(
         cell, vocab_size=vocab_size, pad_id=pad_id, embed_dim=p["embed_dim"],
@@ -110,12 +91,7 @@ def _build(cell: str, params: dict[str, Any], *, vocab_size: int, pad_id: int, m
     )
 
 
-for _name, _label, _help in (
-    ("rnn", "Simple RNN", "Vanilla (Elman) RNN: a tanh recurrence; simple, forgets quickly."),
-    ("lstm", "LSTM", "LSTM: gated memory cell; the classic strong recurrent baseline."),
-    ("gru", "GRU", "GRU: a lighter gated recurrence, often as good as an LSTM."),
-):
-    MODELS.register(
-        _name, params=PARAMS, help=_help, check=_check, tasks=("classification", "language_model"),
-        label=_label,  # the architecture in words, wherever a person sees it
-    )(functools.partial(_build, _name))
+# One factory per cell, as core.models.catalog declares them.
+build_rnn = functools.partial(_build, "rnn")
+build_lstm = functools.partial(_build, "lstm")
+build_gru = functools.partial(_build, "gru")

@@ -29,21 +29,13 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from core.models.embeddings import POSITION_KINDS, TokenEmbedding
+from core.models.catalog import ATTENTION_KINDS, SEQ2SEQ_RNN_PARAMS, TRANSFORMER_SEQ2SEQ_PARAMS
+from core.models.embeddings import TokenEmbedding
 from core.models.hooks import HookPoint
 from core.models.multihead import MultiHeadAttention
 from core.models.rnn import CELLS, RecurrentBackbone
-from core.models.rnn import PARAMS as RNN_PARAMS
-from core.models.transformer import (
-    Block,
-    TransformerEncoder,
-    _check_heads,
-    _resolve,
-    _shape_params,
-    _Transformer,
-)
-from core.params import Param, validate_params
-from core.registry import MODELS
+from core.models.transformer import Block, TransformerEncoder, _resolve, _Transformer
+from core.params import validate_params
 
 Encoded = dict[str, torch.Tensor]
 State = dict[str, torch.Tensor] | None
@@ -61,7 +53,6 @@ class Seq2SeqModel(nn.Module):
 
 # -- RNN encoder-decoder ---------------------------------------------------------------------------
 
-ATTENTION_KINDS = ("bahdanau", "luong_dot", "luong_general", "none")
 
 
 class _Attention(nn.Module):
@@ -367,35 +358,11 @@ class TransformerSeq2Seq(Seq2SeqModel):
         return self.lm_head(hidden[:, -1] * self.out_scale), state
 
 
-# -- registry -----------------------------------------------------------------------------------------
-
-_RNN = {p.name: p for p in RNN_PARAMS}
-SEQ2SEQ_RNN_PARAMS = (
-    Param("cell", "str", "gru", "Recurrent cell of encoder and decoder.", choices=tuple(CELLS), label="Cell", essential=True),
-    Param("attention", "str", "bahdanau", "How the decoder looks at the source: additive (Bahdanau), dot or general (Luong), or none (one fixed vector).", choices=ATTENTION_KINDS, label="Attention", essential=True),
-    _RNN["embed_dim"],
-    _RNN["hidden_size"],
-    _RNN["n_layers"],
-    Param("bidirectional", "bool", True, "Encoder reads the source both ways (it may: the whole source is given).", label="Bidirectional"),
-    _RNN["dropout"],
-)
-
-TRANSFORMER_SEQ2SEQ_PARAMS = (
-    *(p for p in _shape_params(128, 2, 4, 256, 0.1) if p.name != "n_layers"),
-    Param("encoder_layers", "int", 2, "Encoder blocks (self-attention over the source).", low=1, high=48, label="Encoder layers", essential=True),
-    Param("decoder_layers", "int", 2, "Decoder blocks (causal self-attention + cross-attention).", low=1, high=48, label="Decoder layers", essential=True),
-    Param("positions", "str", "sinusoidal", "Position encoding: fixed sin/cos or learned vectors.", choices=POSITION_KINDS, label="Positions"),
-    Param("tie_weights", "bool", False, "Share the decoder's input embedding with its output layer (fewer parameters; trains slower on small tasks).", label="Tie embeddings"),
-)
+# -- factories (declared in core.models.catalog) -----------------------------------------------------
 
 TRANSLATION_FACTORY_KEYWORDS = ("src_vocab_size", "tgt_vocab_size", "src_pad_id", "tgt_pad_id", "max_len")
 
 
-@MODELS.register(
-    "seq2seq_rnn", params=SEQ2SEQ_RNN_PARAMS, tasks=("translation", "summarisation"), seq2seq=True,
-    label="RNN encoder-decoder",
-    help="RNN / LSTM / GRU encoder-decoder with Bahdanau or Luong attention.",
-)
 def build_rnn_seq2seq(
     params: dict[str, Any], *, src_vocab_size: int, tgt_vocab_size: int, src_pad_id: int,
     tgt_pad_id: int, max_len: int,
@@ -408,11 +375,6 @@ def build_rnn_seq2seq(
     )
 
 
-@MODELS.register(
-    "transformer_seq2seq", params=TRANSFORMER_SEQ2SEQ_PARAMS, check=_check_heads,
-    tasks=("translation", "summarisation"), seq2seq=True, label="Transformer encoder-decoder",
-    help="Transformer encoder-decoder: self-attention, causal decoder, cross-attention.",
-)
 def build_transformer_seq2seq(
     params: dict[str, Any], *, src_vocab_size: int, tgt_vocab_size: int, src_pad_id: int,
     tgt_pad_id: int, max_len: int,

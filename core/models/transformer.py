@@ -21,11 +21,11 @@ from torch import nn
 
 from core.errors import ConfigError
 from core.models.base import Backbone, BackboneOutput
-from core.models.embeddings import POSITION_KINDS, PositionalEncoding, TokenEmbedding
+from core.models.catalog import DECODER_PARAMS, ENCODER_PARAMS, check_heads
+from core.models.embeddings import PositionalEncoding, TokenEmbedding
 from core.models.hooks import HookPoint
 from core.models.multihead import MultiHeadAttention
 from core.params import Param, validate_params
-from core.registry import MODELS
 
 # Sinusoidal positions cost nothing to extend, so they cover at least this many positions.
 SINUSOIDAL_MIN_LEN = 2048
@@ -182,53 +182,16 @@ class TransformerDecoder(_Transformer):
         return self._run(self.tokens(ids), pad_mask)
 
 
-# -- registry ----------------------------------------------------------------------------------
-
-def _shape_params(d_model: int, n_layers: int, n_heads: int, d_ff: int, dropout: float) -> list[Param]:
-    return [
-        Param("d_model", "int", d_model, "Width of the residual stream (embedding size).", low=8, high=4096, log=True, label="Width (d_model)", essential=True),
-        Param("n_layers", "int", n_layers, "Number of transformer blocks.", low=1, high=48, label="Layers", essential=True),
-        Param("n_heads", "int", n_heads, "Attention heads per block; must divide d_model.", low=1, high=64, label="Heads", essential=True),
-        Param("d_ff", "int", d_ff, "Hidden width of each block's MLP (usually 4 x d_model).", low=8, high=16384, log=True, label="MLP width (d_ff)", essential=True),
-        Param("dropout", "float", dropout, "Dropout on embeddings, attention weights and residual branches.", low=0.0, high=0.9, label="Dropout"),
-    ]
-
-
-ENCODER_PARAMS = (
-    *_shape_params(128, 2, 4, 256, 0.1),
-    Param("norm_first", "bool", True, "Pre-LN (LayerNorm before each sublayer; trains more stably) instead of post-LN.", label="Pre-LayerNorm"),
-    Param("positions", "str", "sinusoidal", "Position encoding: fixed sin/cos or learned vectors.", choices=POSITION_KINDS, label="Positions"),
-    Param("pooling", "str", "cls", "Sentence vector: a prepended [CLS] token's state, or the mean over tokens.", choices=("cls", "mean"), label="Pooling"),
-)
-
-DECODER_PARAMS = (
-    *_shape_params(128, 4, 4, 512, 0.0),
-    Param("positions", "str", "learned", "Position encoding: learned vectors (GPT-2) or fixed sin/cos.", choices=POSITION_KINDS, label="Positions"),
-    Param("bias", "bool", False, "Biases in linear layers and LayerNorms (nanoGPT: off, a bit faster and as good).", label="Biases"),
-    Param("tie_weights", "bool", True, "Share the token embedding with the output layer (language modelling).", label="Tie embeddings"),
-    Param("pooling", "str", "last", "Sentence vector for classification: last non-pad token's state, or the mean.", choices=("last", "mean"), label="Pooling"),
-)
-
-
-def _check_heads(p: dict[str, Any]) -> str | None:
-    if p["d_model"] % p["n_heads"] != 0:
-        return f"model.d_model ({p['d_model']}) must be divisible by model.n_heads ({p['n_heads']})"
-    return None
-
+# -- factories (declared in core.models.catalog) ------------------------------------------------
 
 def _resolve(declared: tuple[Param, ...], params: dict[str, Any]) -> dict[str, Any]:
     """Defaults filled, values checked: the factory may be called with a partial dict."""
     p = validate_params(declared, {k: v for k, v in params.items() if k != "name"}, "model")
-    if problem := _check_heads(p):
+    if problem := check_heads(p):
         raise ConfigError("model", p, problem, reason="invalid combination")
     return p
 
 
-@MODELS.register(
-    "transformer_encoder", params=ENCODER_PARAMS, check=_check_heads, tasks=("classification", "masked_lm"),
-    label="Transformer encoder",
-    help="Transformer encoder (BERT-style): every token attends to every other; [CLS] or mean pooling.",
-)
 def build_encoder(params: dict[str, Any], *, vocab_size: int, pad_id: int, max_len: int) -> Backbone:
     p = _resolve(ENCODER_PARAMS, params)
     return TransformerEncoder(
@@ -238,11 +201,6 @@ def build_encoder(params: dict[str, Any], *, vocab_size: int, pad_id: int, max_l
     )
 
 
-@MODELS.register(
-    "transformer_decoder", params=DECODER_PARAMS, check=_check_heads,
-    tasks=("language_model", "classification"), label="Transformer decoder",
-    help="Transformer decoder (GPT-style): causal self-attention; generates text.",
-)
 def build_decoder(params: dict[str, Any], *, vocab_size: int, pad_id: int, max_len: int) -> Backbone:
     p = _resolve(DECODER_PARAMS, params)
     return TransformerDecoder(

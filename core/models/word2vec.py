@@ -18,11 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.params import Param
-from core.registry import MODELS
-
-WORD2VEC_MODES = ("skipgram", "cbow")
-_DIM = Param("dim", "int", 100, "Size of the word vectors.", low=2, high=1024, log=True, label="Vector size", essential=True)
+from core.models.catalog import WORD2VEC_MODES
 
 
 class Word2Vec(nn.Module):
@@ -105,34 +101,9 @@ class GloVe(nn.Module):
         return weight * (pred - counts.log()).pow(2)
 
 
-@MODELS.register(
-    "word2vec",
-    params=(
-        _DIM,
-        Param("mode", "str", "skipgram", "skipgram predicts each context word from the centre word; cbow predicts the centre from the mean of its context.", choices=WORD2VEC_MODES, label="Mode", essential=True),
-    ),
-    help="Word2Vec with negative sampling: skip-gram or CBOW word vectors",
-    tasks=("word_embeddings",),
-    objective="sgns",
-    label="Word2Vec",
-)
 def word2vec(p: dict[str, Any], *, vocab_size: int, pad_id: int, max_len: int) -> Word2Vec:
     return Word2Vec(vocab_size, p["dim"], p["mode"])
 
 
-@MODELS.register(
-    "glove",
-    params=(
-        _DIM,
-        # The paper's 100 suits billions of tokens; on the small corpora here it leaves almost
-        # every entry with a tiny weight, and 10 finds clearly better neighbours.
-        Param("x_max", "float", 10.0, "Co-occurrence count at which an entry gets full weight (the paper uses 100 on huge corpora).", low=1.0, high=1e6, log=True, label="Full-weight count"),
-        Param("alpha", "float", 0.75, "Exponent of the weighting (x / x_max)^alpha below x_max.", low=0.0, high=1.0, label="Weighting power"),
-    ),
-    help="GloVe: word vectors fitted to log co-occurrence counts (weighted least squares)",
-    tasks=("word_embeddings",),
-    objective="glove",
-    label="GloVe",
-)
 def glove(p: dict[str, Any], *, vocab_size: int, pad_id: int, max_len: int) -> GloVe:
     return GloVe(vocab_size, p["dim"], p["x_max"], p["alpha"])

@@ -21,6 +21,7 @@ from core.errors import ConfigError
 from core.metrics.catalog import METRICS, check_objective
 from core.sweep import settings
 from core.sweep.space import SearchSpace, parse_space
+from core.tasks.catalog import default_metric
 
 
 def trial_config(base: Mapping[str, Any], values: Mapping[str, Any]) -> RunConfig:
@@ -106,9 +107,6 @@ def build_spec(
     A base config that asks for several processes (``training.nproc_per_node`` x ``nnodes``)
     is refused: each trial trains in one process.
     """
-    # Imports torch: only when a sweep is built, not with this module.
-    from core.tasks.base import task_class
-
     config = base if isinstance(base, RunConfig) else validate_config(dict(base))
     if processes_wanted(config) > 1:  # a trial trains in its sweep worker's own process
         key = next(k for k in ("nproc_per_node", "nnodes") if int(config["training"][k]) > 1)
@@ -116,7 +114,7 @@ def build_spec(
                           reason="a sweep trains each trial in one process")
     method = settings.METHOD.coerce(method)
     parsed = parse_space(space, config)
-    metric = (metric or "").strip() or task_class(config.task).default_metric
+    metric = (metric or "").strip() or default_metric(config.task)
     check_objective(config.task, metric, settings.METRIC.name)
     direction = settings.DIRECTION.coerce(direction or settings.DIRECTION.default)
     if direction == "auto":

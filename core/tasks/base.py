@@ -45,7 +45,6 @@ class EvalResult:
 
 class Task(ABC):
     name: str = ""
-    default_metric: str = "loss"  # declared in core.metrics; watched for early stopping / best checkpoint
 
     def __init__(
         self, config: RunConfig, tokenizer: Tokenizer, state: dict[str, Any] | None = None,
@@ -56,6 +55,11 @@ class Task(ABC):
         self.tokenizer = tokenizer
         self.state: dict[str, Any] = dict(state or {})
         self.device = torch.device(device)
+
+    @property
+    def default_metric(self) -> str:
+        """The metric this task is judged by, as its declaration says (core.tasks.catalog)."""
+        return str(TASKS.get(self.name).meta["default_metric"])
 
     # -- data ------------------------------------------------------------------------------
     @abstractmethod

@@ -14,24 +14,9 @@ from __future__ import annotations
 
 import torch
 
-from core.params import Param
-
 # Batches' worth of rows drawn per grouped batch: enough that a slice of the sorted draw spans a
 # narrow band of lengths, few enough that drawing them costs nothing next to a step.
 GROUPS = 32
-
-# Off by default: batches that never mix lengths learn worse on small data and short runs (the
-# built-in `topics` set: accuracy 0.30-0.48 against 0.48-0.70 after 80 steps; the `reverse`
-# demo: BLEU 4-60 against 100 after 500), and those are what the defaults train. Recipes on real
-# data turn it on, where steps get 1.7-2.9x faster and accuracy holds (docs/performance.md).
-GROUP_BY_LENGTH = Param(
-    "group_by_length", "bool", False,
-    "Fill each training batch with rows of similar length: less padding, faster steps (about 3x fewer token "
-    "positions on SST-2's phrases). Every row is still drawn with equal probability, but a batch no longer "
-    "mixes lengths, which slows learning on small data sets and short runs.",
-    sweepable=False, label="Batch by length",
-)
-
 
 def grouped_index(lengths: torch.Tensor, batch_size: int, generator: torch.Generator,
                   groups: int = GROUPS) -> torch.Tensor:

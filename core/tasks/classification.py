@@ -10,31 +10,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.data.types import DatasetSplits, Split
-from core.embeddings import PRETRAINED_PARAMS, attach_pretrained
+from core.embeddings import attach_pretrained
 from core.errors import DataError
-from core.finetune import FINETUNE_PARAMS, apply_freeze
-from core.finetune import check_sections as check_finetune
+from core.finetune import apply_freeze
 from core.metrics import classification_metrics, scalars
-from core.models import hf
 from core.models.base import evaluating
 from core.models.heads import SequenceClassifier
-from core.params import Param
-from core.registry import MODELS, TASKS
+from core.registry import MODELS
 from core.tasks.base import Batch, EvalResult, Task
-from core.tasks.batching import GROUP_BY_LENGTH, batch_index
+from core.tasks.batching import batch_index
 from core.tasks.pairs import encode_texts
-
-PARAMS = (
-    Param("max_length", "int", 128, "Longest input in tokens; longer texts are truncated.", low=4, high=4096, sweepable=False, label="Max length (tokens)", essential=True),
-    Param("label_smoothing", "float", 0.0, "Spread this much target probability over the other classes.", low=0.0, high=0.5, label="Label smoothing"),
-    GROUP_BY_LENGTH,
-    *PRETRAINED_PARAMS,
-    *FINETUNE_PARAMS,
-)
-
-
-def _check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
-    return hf.check_sections(sections) or check_finetune(sections)
 
 
 class EncodedSplit:
@@ -62,41 +47,8 @@ class EncodedSplit:
         return ids, pad_mask, self.labels[index]
 
 
-@TASKS.register(
-    "classification",
-    label="Classification",  # the task in words, wherever a person sees it
-    params=PARAMS,
-    help="Classify text: sentiment, topics, intent...",
-    check_sections=_check_sections,
-    defaults={
-        "data": "sentiment",
-        "tokenizer": "word",
-        # A narrow BiLSTM with max pooling, no dropout and a brisk rate learns negation on the
-        # built-in set within 500 steps (validation accuracy 0.87-0.93 over seeds 0-5, on one
-        # CPU thread in about 15 s, beside a race's second run too); wider, or with dropout, it
-        # is still guessing at step 500.
-        "model": {"name": "lstm", "bidirectional": True, "pooling": "max", "embed_dim": 64,
-                  "hidden_size": 64, "dropout": 0.0},
-        "optimizer": {"name": "adamw", "lr": 0.01},
-        # Small data must not be learned by heart (issue 17): the rate decays, a run on a few
-        # hundred rows gets at most 20 passes over them, and it stops after 4 evaluations
-        # without a better validation score.
-        "schedule": "cosine",
-        "training": {"max_steps": 500, "batch_size": 32, "eval_every": 50, "max_epochs": 20,
-                     "early_stopping_patience": 4},
-        # Architectures that learn this task with settings of their own (core.config:
-        # tuned_settings takes the model's, architecture_settings the others). A transformer
-        # encoder learns little at brisk rates (0.62 at 3e-3 with [CLS] pooling); warmed up at
-        # 2e-3 and mean-pooled it reaches ~0.76 in 500 steps.
-        "architectures": {
-            "transformer_encoder": {"model": {"pooling": "mean"}, "optimizer": {"lr": 0.002},
-                                    "schedule": {"warmup_steps": 50}},
-        },
-    },
-)
 class ClassificationTask(Task):
     name = "classification"
-    default_metric = "accuracy"
 
     @property
     def label_names(self) -> list[str]:

@@ -24,65 +24,17 @@ from core.data.types import DatasetSplits
 from core.embeddings import analogy, analogy_hits, nearest_neighbours, neighbour_hits
 from core.errors import DataError
 from core.models.base import WordVectors, evaluating
-from core.params import Param
-from core.registry import MODELS, TASKS
+from core.registry import MODELS
 from core.tasks.base import Batch, EvalResult, Task
+from core.tasks.catalog import parse_analogies
 from core.tokenize import SPECIALS
 
-PARAMS = (
-    Param("window", "int", 5, "Context words on each side of a word (Word2Vec draws a smaller window per word, so near words count more; GloVe weights a pair by 1/distance).", low=1, high=20, label="Window (words)", essential=True),
-    Param("subsample", "float", 1e-3, "Frequent-word subsampling threshold t (Word2Vec): a word of frequency f is kept with probability (sqrt(f/t) + 1) t/f; 0 keeps every word.", low=0.0, high=1.0, label="Subsampling threshold"),
-    Param("negatives", "int", 5, "Negative samples per positive pair (Word2Vec), drawn from the unigram distribution raised to 0.75.", low=1, high=50, label="Negative samples", essential=True),
-    Param("eval_words", "str", "", "Comma-separated words whose nearest neighbours are shown at each evaluation (empty: the dataset's choice or a few frequent words).", sweepable=False, label="Words to watch"),
-    Param("analogies", "str", "", "Extra analogy checks, comma-separated, e.g. 'man:woman::king:queen' (planted_relations brings its own).", sweepable=False, label="Extra analogies"),
-    Param("eval_k", "int", 5, "Neighbours shown per word; a planted pair counts as found when the partner is among them.", low=1, high=100, sweepable=False, label="Neighbours shown"),
-)
 _MAX_VAL_EXAMPLES = 100_000  # a random sample of held-out examples is plenty for a loss estimate
 _SHOWN_ANALOGIES = 5
 
 
-def parse_analogies(text: str) -> list[tuple[str, str, str, str]]:
-    """``"a:b::c:d, e:f::g:h"`` -> [(a, b, c, d), (e, f, g, h)]; ValueError names a bad item."""
-    out = []
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        halves = [h.strip() for h in item.split("::")]
-        words = [w.strip() for h in halves for w in h.split(":")]
-        if len(halves) != 2 or len(words) != 4 or not all(words):
-            raise ValueError(item)
-        out.append((words[0], words[1], words[2], words[3]))
-    return out
-
-
-def _check(p: dict[str, Any]) -> str | None:
-    try:
-        parse_analogies(p["analogies"])
-    except ValueError as exc:
-        return f"task.analogies: {str(exc)!r} is not of the form a:b::c:d"
-    return None
-
-
-@TASKS.register(
-    "word_embeddings",
-    label="Word embeddings",  # the task in words, wherever a person sees it
-    params=PARAMS,
-    help="Learn word vectors (Word2Vec, GloVe); explore neighbours and analogies.",
-    check=_check,
-    defaults={
-        "data": "python_docs",
-        # word2vec's min_count: words seen fewer than 3 times get no vector of their own.
-        "tokenizer": {"name": "word", "min_freq": 3},
-        "model": "word2vec",
-        # No weight decay: it would shrink the vectors of rare words towards zero.
-        "optimizer": {"name": "adamw", "lr": 0.003, "weight_decay": 0.0},
-        "schedule": "linear",
-        "training": {"max_steps": 1500, "batch_size": 1024, "eval_every": 500, "eval_max_batches": 20, "grad_clip": 0.0},
-    },
-)
 class WordEmbeddingsTask(Task):
     name = "word_embeddings"
-    default_metric = "loss"
 
     @property
     def objective(self) -> str:

@@ -13,53 +13,19 @@ from torch import nn
 from core.data.types import DatasetSplits
 from core.decoding import settings as decoding
 from core.decoding.sampling import generate
-from core.embeddings import PRETRAINED_PARAMS, attach_pretrained
+from core.embeddings import attach_pretrained
 from core.errors import DataError
-from core.finetune import FREEZE_PARAMS, apply_freeze
+from core.finetune import apply_freeze
 from core.metrics import language_model_metrics, scalars
 from core.models import hf_generative
 from core.models.base import evaluating
 from core.models.heads import LanguageModel
-from core.models.hf import ARCH as HF_ARCH
-from core.params import Param
-from core.registry import TASKS
+from core.models.hf_catalog import ARCH as HF_ARCH
 from core.tasks.base import Batch, EvalResult, Task
 
-PARAMS = (
-    Param("context_length", "int", 64, "Tokens of context the model sees (block size).", low=2, high=8192, label="Context (tokens)", essential=True),
-    Param("label_smoothing", "float", 0.0, "Spread this much target probability over other tokens.", low=0.0, high=0.5, label="Label smoothing"),
-    Param("sample_length", "int", 200, "Tokens generated as a sample at each evaluation (0: none).", low=0, high=4096, sweepable=False, label="Sample length (tokens)", essential=True),
-    Param("sample_prompt", "str", "", "Prompt for the samples (empty: the start of the validation text).", sweepable=False, label="Sample prompt", essential=True),
-    decoding.renamed(decoding.TEMPERATURE, "sample_temperature", "Sampling temperature for the samples (0: greedy).", label="Sample temperature"),
-    *PRETRAINED_PARAMS,
-    *FREEZE_PARAMS,
-)
 
-
-def _check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
-    if sections["task"]["name"] == "language_model" and sections["model"].get("bidirectional"):
-        return "model.bidirectional must be false for language modelling (it would see the future)"
-    return hf_generative.check_sections(sections)
-
-
-@TASKS.register(
-    "language_model",
-    label="Language model",  # the task in words, wherever a person sees it
-    params=PARAMS,
-    help="Predict the next token; generate text.",
-    check_sections=_check_sections,
-    defaults={
-        "data": "python_docs",
-        "tokenizer": "char",
-        "model": "transformer_decoder",
-        "optimizer": "adamw",
-        "schedule": "cosine",
-        "training": {"max_steps": 500, "batch_size": 16, "eval_every": 100, "eval_max_batches": 20},
-    },
-)
 class LanguageModelTask(Task):
     name = "language_model"
-    default_metric = "loss"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

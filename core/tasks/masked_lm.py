@@ -24,8 +24,6 @@ from core.data.types import DatasetSplits
 from core.errors import DataError
 from core.models.base import evaluating
 from core.models.heads import MaskedLanguageModel
-from core.params import Param
-from core.registry import TASKS
 from core.tasks.base import Batch, EvalResult, Task
 from core.tasks.classification import EncodedSplit
 
@@ -34,10 +32,7 @@ from core.tasks.classification import EncodedSplit
 MASK_SHARE, RANDOM_SHARE = 0.8, 0.1
 EVAL_SEED = 1234  # the same masks at every evaluation, so the validation curve is comparable
 
-PARAMS = (
-    Param("max_length", "int", 64, "Longest example in tokens; longer lines are cut into pieces this long. Keep it equal to the fine-tuning run's task.max_length.", low=4, high=4096, sweepable=False, label="Max length (tokens)", essential=True),
-    Param("mask_prob", "float", 0.15, "Share of tokens the model must predict; of those 80% become <mask>, 10% a random token, 10% stay.", low=0.01, high=0.5, label="Masked share", essential=True),
-)
+
 
 
 def mask_tokens(
@@ -67,30 +62,8 @@ def mask_tokens(
     return torch.where(randomise, random_ids, inputs), chosen
 
 
-def _check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
-    if sections["task"]["name"] == "masked_lm" and sections["model"].get("bidirectional") is False:
-        return "model.bidirectional must be true for masked language modelling (it needs both sides)"
-    return None
-
-
-@TASKS.register(
-    "masked_lm",
-    label="Masked LM pretraining",  # the task in words, wherever a person sees it
-    params=PARAMS,
-    help="Pretrain an encoder on unlabelled text: predict masked tokens (BERT); then fine-tune a classifier.",
-    check_sections=_check_sections,
-    defaults={
-        "data": "sentiment",
-        "tokenizer": "word",
-        "model": {"name": "transformer_encoder", "pooling": "mean"},
-        "optimizer": {"name": "adamw", "lr": 0.001},
-        "schedule": {"name": "cosine", "warmup_steps": 50},
-        "training": {"max_steps": 1000, "batch_size": 64, "eval_every": 100, "eval_max_batches": 20},
-    },
-)
 class MaskedLMTask(Task):
     name = "masked_lm"
-    default_metric = "loss"
 
     @property
     def max_len(self) -> int:

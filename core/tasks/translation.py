@@ -29,26 +29,13 @@ from core.errors import DataError
 from core.metrics import scalars, translation_metrics
 from core.models import hf_generative
 from core.models.base import evaluating
-from core.models.hf import ARCH as HF_ARCH
-from core.params import Param
-from core.registry import MODELS, TASKS, TOKENIZERS
+from core.models.hf_catalog import ARCH as HF_ARCH
+from core.registry import MODELS, TOKENIZERS
 from core.tasks.base import Batch, EvalResult, Task
-from core.tasks.batching import GROUP_BY_LENGTH, batch_index
+from core.tasks.batching import batch_index
 from core.tokenize import Tokenizer, load_tokenizer
 
 TARGET_TOKENIZER_DIR = "tokenizer_target"
-
-PARAMS = (
-    Param("max_source_length", "int", 64, "Longest source in tokens: longer training pairs are dropped, longer inputs cut.", low=2, high=4096, sweepable=False, label="Max source tokens", essential=True),
-    Param("max_target_length", "int", 64, "Longest target in tokens: longer training pairs are dropped; decoding stops here.", low=2, high=4096, sweepable=False, label="Max target tokens", essential=True),
-    Param("shared_vocab", "bool", True, "One vocabulary for both languages (else one each, fitted with the same tokenizer settings).", sweepable=False, label="Shared vocabulary"),
-    decoding.renamed(decoding.BEAM_SIZE, "beam_size", "Beam size when translating the validation set (1: greedy).", label="Beam size", essential=True),
-    decoding.LENGTH_PENALTY,
-    Param("eval_max_sentences", "int", 500, "Validation sentences translated and scored at each evaluation (null: all).", low=1, high=10_000_000, optional=True, sweepable=False, label="Sentences per evaluation"),
-    Param("label_smoothing", "float", 0.0, "Spread this much target probability over other tokens.", low=0.0, high=0.5, label="Label smoothing"),
-    GROUP_BY_LENGTH,
-    Param("samples_shown", "int", 5, "Sample translations (source, reference, hypothesis) kept at each evaluation.", low=0, high=100, sweepable=False, label="Samples shown"),
-)
 
 # A word tokenizer decodes "a man , in a shirt ." and "don ' t": undo the spaces it put around
 # punctuation, so BLEU sees what a person would write.
@@ -82,27 +69,8 @@ class PaddedRows:
         return self.ids[index, :width], torch.arange(width)[None, :] >= lengths[:, None]
 
 
-@TASKS.register(
-    "translation",
-    label="Translation",  # the task in words, wherever a person sees it
-    params=PARAMS,
-    seq2seq=True,  # shares the sequence-to-sequence machinery (summarisation does too)
-    check_sections=hf_generative.check_sections,
-    help="Translate a sequence into another: languages, reversal, date formats...",
-    defaults={
-        "data": "reverse",
-        "tokenizer": "word",
-        # Measured on 2 CPU cores: reaches BLEU ~99 on `reverse` in about 20 s.
-        "model": {"name": "transformer_seq2seq", "d_model": 64, "n_heads": 4, "encoder_layers": 2,
-                  "decoder_layers": 2, "d_ff": 128, "dropout": 0.0},
-        "optimizer": {"name": "adamw", "lr": 0.003},
-        "schedule": {"name": "cosine", "warmup_steps": 50},
-        "training": {"max_steps": 500, "batch_size": 64, "eval_every": 250, "eval_max_batches": 10},
-    },
-)
 class TranslationTask(Task):
     name = "translation"
-    default_metric = "bleu"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -4,13 +4,15 @@ architectures and settings in words, and pages that open on a run they can show.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from app.components.charts import metric_curves_figure
 from app.components.live import race_answer, race_differences
@@ -117,10 +119,23 @@ def test_device_text_counts_one_thread_in_the_singular(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(state, "gpu_info", lambda: [])
     for threads, text in ((1, "CPU (1 thread)"), (4, "CPU (4 threads)")):
-        monkeypatch.setattr(torch, "get_num_threads", lambda n=threads: n)
+        monkeypatch.setattr(state, "cpu_threads", lambda n=threads: n)
         state.device_text.clear()  # cached for the server's life
         assert state.device_text() == text
     state.device_text.clear()
+
+
+@pytest.mark.parametrize("omp", [None, "1"])
+def test_the_sidebar_counts_the_threads_torch_gives_a_worker(omp: str | None) -> None:
+    """Counted without importing torch in the server; torch itself, in a fresh process, agrees."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    if omp is not None:
+        env["OMP_NUM_THREADS"] = omp
+    script = "from app.state import cpu_threads; import torch; print(cpu_threads(), torch.get_num_threads())"
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    ours, torchs = out.stdout.split()
+    assert ours == torchs
 
 
 # -- pages open on a run they can show -------------------------------------------------------------

@@ -23,6 +23,7 @@ from core.params import Param
 from core.registry import TASKS
 from core.store import Store
 from core.sweep import settings
+from core.tasks.catalog import default_metric
 from pages import sweeps as page
 
 REPO = Path(__file__).resolve().parents[2]
@@ -225,7 +226,7 @@ def test_the_objective_list_of_every_task_is_its_declared_metrics() -> None:
         box = at.selectbox(key=f"{D}.metric.{task}")
         names = [m.name for m in task_metrics(task, objective=True)]
         assert box.options == [box.format_func(n) for n in names], task
-        assert box.value == TASKS.get(task).factory.default_metric
+        assert box.value == default_metric(task)
         assert metric_value(at, "Expected trials") == "3", task  # the page built a spec
         for name in names:  # and a sweep can be built for each objective
             spec = sw.build_spec(default_config(task), {"optimizer.lr": {"choices": [1e-3, 2e-3]}},
@@ -262,7 +263,7 @@ def test_a_task_change_resets_the_objective_and_says_so() -> None:
     assert not at.info
     at.selectbox(key=f"{D}.task").set_value("language_model").run()
     no_exception(at)
-    own = TASKS.get("language_model").factory.default_metric
+    own = default_metric("language_model")
     assert at.selectbox(key=f"{D}.metric.language_model").value == own
     assert any("objective starts again" in i.value and METRICS[own].label in i.value for i in at.info)
     at.run()

@@ -34,6 +34,7 @@ from core.metrics import METRICS
 from core.params import Param
 from core.registry import TASKS
 from core.store import Run
+from core.tasks.catalog import default_metric
 
 REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("core", "app", "pages")
@@ -115,20 +116,20 @@ def _examples(task: str) -> ex.Examples:
 
 @pytest.mark.parametrize("task", ex.TASKS)
 def test_an_examples_table_reports_its_tasks_declared_metric(task: str) -> None:
-    """The slices, the overall figure and the CLI's --examples lines report Task.default_metric:
+    """The slices, the overall figure and the CLI's --examples lines report the task's declared default_metric:
     the metric the run itself watches, with no second task -> metric map beside it."""
     examples = _examples(task)
-    declared = TASKS.get(task).factory.default_metric
+    declared = default_metric(task)
     assert examples.metric == declared
     table = ex.slices(examples)
     assert declared in table.columns and table.iloc[0][declared] == pytest.approx(ex.overall_metric(examples))
 
 
 def test_the_examples_metric_follows_the_task_declaration(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(TASKS.get("summarisation").factory, "default_metric", "rouge2")
+    monkeypatch.setitem(TASKS.get("summarisation").meta, "default_metric", "rouge2")
     examples = _examples("summarisation")
     assert ex.slices(examples).iloc[0]["rouge2"] == pytest.approx(0.5)
-    monkeypatch.setattr(TASKS.get("translation").factory, "default_metric", "chrf")
+    monkeypatch.setitem(TASKS.get("translation").meta, "default_metric", "chrf")
     with pytest.raises(WorkbenchError, match="no per-example chrf"):  # said, never mislabelled BLEU
         ex.overall_metric(_examples("translation"))
 

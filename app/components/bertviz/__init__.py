@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from app.components.bertviz.offline import (
     AMD_ASSETS,
@@ -46,6 +45,7 @@ def bertviz_html(
     """
     if view not in ("head", "model"):
         raise ValueError(f"view must be 'head' or 'model', got {view!r}")
+    import torch  # bertviz takes torch tensors; the Run view's snapshots are drawn without it
     from bertviz import head_view, model_view  # imports IPython: only when a view is asked for
 
     def tensors(kind: str) -> list[torch.Tensor] | None:
