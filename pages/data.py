@@ -30,6 +30,7 @@ from app.components.data_preview import (
     tokenizer_preview,
 )
 from app.components.forms import component_select
+from app.components.runs_table import data_label
 from app.components.uploads import (
     UPLOAD_TYPES,
     save_upload,
@@ -74,12 +75,13 @@ def _page() -> None:
     overview(splits)
     tokenizer_preview(task, splits, source_key)
     st.divider()
-    if st.button("Use this data in Train", type="primary", key="data_use"):
+    if st.button("Use this data in Train", type="primary", key="data_use", icon=":material/model_training:",
+                 help="Opens the Train page with this task, data and columns chosen."):
         st.session_state[TRAIN_DATA_KEY] = {"task": task, "data": selection}
+        with contextlib.suppress(StreamlitAPIException):  # a page run on its own has no navigation
+            st.switch_page(page_path("train"))
     if (pending := st.session_state.get(TRAIN_DATA_KEY)) is not None:  # until the Train page takes it
         st.success(f"The **Train** page will start from this data: {_describe(pending)}.")
-        with contextlib.suppress(StreamlitAPIException):  # a page run on its own has no navigation
-            st.page_link(page_path("train"), label="Go to Train", icon=":material/model_training:")
 
 
 # The page's own choices (widget keys), kept across visits to other pages: Streamlit forgets a
@@ -107,9 +109,8 @@ def _restore_choices() -> None:
 
 def _describe(choice: dict[str, Any]) -> str:
     data = choice["data"]
-    what = (f"`{data['dataset']}`" if data.get("dataset") else
-            f"your file `{Path(data['path']).name}`" if data["name"] == "file" else f"`{data['name']}`")
-    return f"{task_label(choice['task'])}, {what}"
+    what = data_label(data)
+    return f"{task_label(choice['task'])}, " + (f"your file {what}" if data.get("path") else what)
 
 
 def _builtin(task: str) -> tuple[DatasetSplits, dict[str, Any], str] | None:

@@ -67,7 +67,7 @@ def main() -> None:
 
     data_col, arch_col = st.columns(2)
     with data_col:
-        data = data_section(form, task)
+        data, data_problem = data_section(form, task)
     with arch_col:
         arch_options = MODELS.names(tasks=task)
         archs = st.multiselect(
@@ -101,6 +101,8 @@ def main() -> None:
         raw["task"] = plain_section(form, "task", task, f"Task: {task_label(task)}")
 
     configs, problems = build_configs(raw, models) if archs else ([], ["Pick at least one architecture."])
+    if data_problem:
+        configs, problems = [], [data_problem, *problems]
 
     st.divider()
     name_col, button_col = st.columns([3, 1], vertical_alignment="bottom")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +40,28 @@ def _param(name: str) -> Any:
     return DATASETS.get("file").param(name)
 
 
-def header_choice(path: Path) -> str:
-    """data.header for a CSV/TSV file (auto for every other format, where it means nothing)."""
+def header_choice(path: Path, *, prefix: str = "data", start: str | None = None) -> str:
+    """data.header for a CSV/TSV file (auto for every other format, where it means nothing).
+    ``prefix`` begins the widget's key (the Data page's, or the Train form's), ``start`` is the
+    value it starts from (default: the declared one)."""
     if not path.name.removesuffix(".gz").lower().endswith(TEXT_FILE_SUFFIXES):
         return "auto"
-    return str(param_widget(_param("header"), _param("header").default, key=f"data_header:{path.name}"))
+    return str(param_widget(_param("header"), start or _param("header").default, key=f"{prefix}_header:{path.name}"))
 
 
 def column_choice(task: str, path: Path, columns: list[str], rows: list[dict[str, str]],
-                  headed: bool) -> dict[str, str] | None:
+                  headed: bool, *, prefix: str = "data",
+                  start: Mapping[str, Any] | None = None) -> dict[str, str] | None:
     """The data section's column choices (only those set): text column(s), how several combine,
-    the label column and its names. None when the choice cannot work (an error is shown)."""
+    the label column and its names. None when the choice cannot work (an error is shown).
+
+    Pickers of the file's own columns, on the Data page and the Train form alike: ``prefix``
+    begins their keys, ``start`` (a data section, e.g. what the Data page handed to Train) is
+    what they start from where it names columns of this file; the rest is detected."""
+    start = start or {}
+    given = [c.strip() for c in str(start.get("text_column") or "").split(",") if c.strip()]
+    given = given if given and set(given) <= set(columns) else []
+    given_label = str(start.get("label_column") or "")
     if columns == ["text"] and path.name.removesuffix(".gz").endswith(".txt"):
         if task == "classification":
             st.error(f"{path.name}: a plain text file has no labels; use CSV, TSV or JSONL with a label column.")
@@ -62,10 +74,17 @@ def column_choice(task: str, path: Path, columns: list[str], rows: list[dict[str
         guess_text, guess_label = guess_by_content(columns, rows, exclude=taken)
         detected_text = detected_text or (guess_text if guess_text != detected_label else None)
         detected_label = detected_label or (guess_label if guess_label != detected_text else None)
+    if given:
+        detected_text = given[0]
+    if given_label in columns and given_label not in given:
+        detected_label = given_label
     left, right = st.columns(2)
-    text_key, label_key = f"data_text_col:{path.name}", f"data_label_col:{path.name}"
+    text_key, label_key = f"{prefix}_text_col:{path.name}", f"{prefix}_label_col:{path.name}"
+    more_key = f"{prefix}_more_text:{path.name}"
     if st.session_state.get(text_key) not in columns:  # the first look (or the file changed since)
         st.session_state[text_key] = detected_text or columns[0]
+        if given[1:] and more_key not in st.session_state:
+            st.session_state[more_key] = given[1:]
     text_col = left.selectbox("Text column", columns, key=text_key,
                               help="Detected from the header (or, without one, from the cells); change it "
                                    "if the guess is wrong.")
@@ -97,16 +116,20 @@ def column_choice(task: str, path: Path, columns: list[str], rows: list[dict[str
         if problem:
             st.error(problem)
             return None
-    more = left.multiselect("More text columns", [c for c in columns if c not in (text_col, label_col)],
-                            key=f"data_more_text:{path.name}",
+    extra = [c for c in columns if c not in (text_col, label_col)]
+    if any(c not in extra for c in st.session_state.get(more_key) or []):  # taken by the other pickers
+        st.session_state[more_key] = [c for c in st.session_state[more_key] if c in extra]
+    more = left.multiselect("More text columns", extra, key=more_key,
                             help="A title and a description joined, or a premise and a hypothesis.")
     out = {"text_column": ",".join([text_col, *more])}
     if more:
-        fields = param_widget(_param("text_fields"), _param("text_fields").default, key=f"data_fields:{path.name}")
+        fields = param_widget(_param("text_fields"), start.get("text_fields") or _param("text_fields").default,
+                              key=f"{prefix}_fields:{path.name}")
         if fields != _param("text_fields").default:
             out["text_fields"] = fields
         if fields == "join":
-            sep = param_widget(_param("separator"), _param("separator").default, key=f"data_sep:{path.name}")
+            sep = param_widget(_param("separator"), start.get("separator", _param("separator").default),
+                               key=f"{prefix}_sep:{path.name}")
             if sep != _param("separator").default:
                 out["separator"] = sep
     if label_col is None:
@@ -114,7 +137,8 @@ def column_choice(task: str, path: Path, columns: list[str], rows: list[dict[str
         return out
     out["label_column"] = label_col
     with right:
-        names = param_widget(_param("label_names"), "", key=f"data_label_names:{path.name}")
+        names = param_widget(_param("label_names"), str(start.get("label_names") or ""),
+                             key=f"{prefix}_label_names:{path.name}")
     if names.strip():
         out["label_names"] = names
     return out

@@ -13,6 +13,8 @@ from typing import Any
 
 import streamlit as st
 
+from app.components.data_options import column_choice, header_choice, page_words
+from app.components.data_preview import read_table
 from app.components.forms import component_select, section_form
 from app.components.uploads import stored_uploads, uploads_dir
 from app.state import clear_keys, get_store
@@ -26,7 +28,7 @@ from core.config import (
     validate_config,
     with_architecture_settings,
 )
-from core.errors import ConfigError
+from core.errors import ConfigError, WorkbenchError
 from core.paths import safe_join
 from core.registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TASKS, TOKENIZERS, arch_label
 
@@ -203,6 +205,14 @@ def adopt_data_choice() -> None:
     st.session_state["train.task"] = choice["task"]  # the task box is drawn from its own state
 
 
+def dataset_label(choice: str) -> str:
+    """A choice of the Dataset picker in words: a built-in set by its declared label, an upload
+    by its file name."""
+    if choice.startswith(UPLOAD):
+        return f"Your file: {choice.removeprefix(UPLOAD)}"
+    return choice if choice == HF_DATASET else DATASETS.label(choice)
+
+
 def data_choices(task: str) -> list[str]:
     """Built-in datasets of the task, then the stored uploads (newest first), then a Hugging Face
     dataset where the task reads files."""
@@ -218,17 +228,24 @@ def data_choices(task: str) -> list[str]:
 HALF, FULL = 2, 4
 
 
-def data_section(form: dict[str, Any], task: str) -> dict[str, Any]:
+def data_section(form: dict[str, Any], task: str) -> tuple[dict[str, Any], str | None]:
+    """The data section, and why it cannot train (None when it can): for an uploaded file, the
+    Data page's pickers of its own columns (``column_choice``) stand for the free-text fields."""
     choices = data_choices(task)
     current = form["picks"]["data"]
     choice = st.selectbox(
         "Dataset", choices, index=choices.index(current) if current in choices else 0, key=f"{wk(form)}.data",
+        format_func=dataset_label,
         help="Built-in offline datasets for this task, then files uploaded on the Data page.",
     )
     form["picks"]["data"] = choice
+    columns: dict[str, Any] | None = {}
     if choice.startswith(UPLOAD):
-        name, fixed = "file", {"path": str(safe_join(uploads_dir(get_store().home), choice.removeprefix(UPLOAD)))}
-        st.caption(f"Your file `{choice.removeprefix(UPLOAD)}`")
+        path = safe_join(uploads_dir(get_store().home), choice.removeprefix(UPLOAD))
+        name, fixed = "file", {"path": str(path)}
+        values = start_values(form, "data", name, key=f"data/{choice}")
+        columns = file_columns(form, task, path, values)
+        fixed.update(columns or {})
     elif choice == HF_DATASET:
         name, fixed = "file", {"path": ""}
         st.caption("A folder written by save_to_disk, or a hub name such as imdb (needs network): "
@@ -237,9 +254,36 @@ def data_section(form: dict[str, Any], task: str) -> dict[str, Any]:
         name, fixed = choice, {}
         st.caption(DATASETS.get(name).help)
     values = start_values(form, "data", name, key=f"data/{choice}")
-    out = section_form("data", name, {**values, **fixed}, wk(form), exclude=fixed.keys(), columns=HALF)
+    drawn = COLUMN_PARAMS if choice.startswith(UPLOAD) else ()
+    out = section_form("data", name, {**values, **fixed}, wk(form), exclude={*fixed, *drawn}, columns=HALF)
     form["values"][f"data/{choice}"] = {k: v for k, v in out.items() if k != "name"}
-    return out
+    if columns is None:
+        return out, "Pick the file's columns above: this choice of columns cannot train."
+    return out, None
+
+
+# The file dataset's settings the column pickers choose (the rest of its section stays a form).
+COLUMN_PARAMS = ("header", "text_column", "text_fields", "separator", "label_column", "label_names")
+
+
+def file_columns(form: dict[str, Any], task: str, path: Path, values: dict[str, Any]) -> dict[str, Any] | None:
+    """An uploaded file's header row and columns, picked among its own columns as on the Data
+    page, starting from ``values`` (what the Data page handed over, or the user chose here);
+    None when no choice of them can train (the pickers say why)."""
+    st.caption(f"Your file `{path.name}`")
+    header = header_choice(path, prefix=f"{wk(form)}.data", start=values.get("header"))
+    try:
+        columns, rows, headed = read_table(str(path), path.stat().st_mtime, header)
+    except (WorkbenchError, OSError) as exc:
+        st.error(page_words(str(exc).replace(str(path), path.name)))
+        return None
+    choice = column_choice(task, path, columns, rows, headed, prefix=f"{wk(form)}.data", start=values)
+    if choice is None:
+        return None
+    # A setting the pickers leave out (one text column: no separator) takes its default, never a
+    # value kept from an earlier choice.
+    defaults = {p: DATASETS.get("file").param(p).default for p in COLUMN_PARAMS}
+    return {**{p: defaults[p] for p in COLUMN_PARAMS}, "header": header, **choice}
 
 
 def model_sections(form: dict[str, Any], archs: list[str]) -> dict[str, dict[str, Any]]:
