@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from app.components.charts import label_balance_figure, length_histogram_figure
 from app.components.forms import component_select, section_form, section_problem
-from core.config import default_config
+from core.config import default_config, section_params, tuned_settings
 from core.data import tables
 from core.data.types import DatasetSplits
 from core.errors import WorkbenchError
-from core.registry import DATASETS, TASKS, TOKENIZERS
+from core.registry import DATASETS, TASKS, TOKENIZERS, task_label
+from core.tasks.pairs import fitting_texts as pair_fitting_texts
 from core.tokenize import Tokenizer
 
-SAMPLE_TEXTS = 2000  # the tokenizer preview fits on this many training examples...
-SAMPLE_CHARS = 200_000  # ...or on this much of a language-model corpus
+SAMPLE_TEXTS = 2000  # the length histogram measures this many training examples...
+SAMPLE_CHARS = 200_000  # ...or this much of a language-model corpus
+# The preview's tokenizer is fitted as a run fits its own (on all the training text), so the
+# vocabulary it shows is the run's; past this much text, on its start (and the page says so).
+FIT_CHARS = 20_000_000
 
 
 # cache_resource, not cache_data: datasets can be large and this page only reads them, so one
@@ -49,8 +54,33 @@ def fit_tokenizer(source_key: str, name: str, params_json: str, _texts: tuple[st
     return TOKENIZERS.get(name).factory(json.loads(params_json), list(_texts))
 
 
+def fitting_texts(task: str, splits: DatasetSplits) -> tuple[list[str], bool]:
+    """The texts a run of ``task`` fits its tokenizer on (core.assemble.fit_tokenizer: the
+    training texts, a sentence pair's without its mark, and the targets where both sides share
+    one vocabulary, as the task's default has it), and whether they were cut to FIT_CHARS."""
+    texts = list(splits.train.texts)
+    if splits.extras.get("text_pair"):
+        texts = pair_fitting_texts(texts)
+    if splits.train.targets and _task_default(task, "shared_vocab", True):
+        texts += splits.train.targets
+    kept, chars = [], 0
+    for text in texts:
+        if chars + len(text) > FIT_CHARS and kept:
+            return kept, True
+        kept.append(text[:FIT_CHARS])
+        chars += len(text)
+    return kept, False
+
+
+def _task_default(task: str, name: str, fallback: Any) -> Any:
+    """A task setting as a run of the task starts with it: the task's default config, else the
+    declaration's default."""
+    declared = {p.name: p.default for p in section_params("task", task)}
+    return default_config(task).get("task", {}).get(name, declared.get(name, fallback))
+
+
 def training_sample(splits: DatasetSplits) -> list[str]:
-    """Examples to fit the preview tokenizer on and to measure: lines of a corpus."""
+    """Examples to measure: lines of a corpus."""
     if splits.train.labels is not None:
         return list(splits.train.texts[:SAMPLE_TEXTS])
     if splits.train.targets is not None:  # translation: the source sentences
@@ -83,34 +113,50 @@ def tokenizer_preview(task: str, splits: DatasetSplits, source_key: str) -> None
         name = component_select("tokenizer", TOKENIZERS.names(), default_config(task)["tokenizer"]["name"],
                                 key="data_tok")
     with right:
-        params = section_form("tokenizer", name, {}, key_prefix="data")
+        # The task's own tokenizer settings, as the Train form starts from them (a word-vector
+        # run keeps words seen 3 times): the vocabulary shown is the one a run gets.
+        params = section_form("tokenizer", name, tuned_settings(task, "tokenizer", name), key_prefix=f"data.{task}")
     if section_problem("tokenizer", name, params):
         return  # section_form already showed the problem
-    sample = training_sample(splits)
+    texts, cut = fitting_texts(task, splits)
     try:
-        tokenizer = fit_tokenizer(source_key, name, json.dumps(params, sort_keys=True), tuple(sample))
+        tokenizer = fit_tokenizer(source_key, name, json.dumps(params, sort_keys=True), tuple(texts))
     except WorkbenchError as exc:
         st.error(str(exc))
         return
+    sample = training_sample(splits)
     lengths = [len(ids) for ids in tokenizer.encode_batch(sample)]
+    st.metric("Vocabulary (tokens)", f"{tokenizer.vocab_size:,}", help=vocabulary_help(task, splits, name, cut))
     unit = ("tokens per example" if splits.train.labels is not None
             else "tokens per source sentence" if splits.train.targets is not None else "tokens per line")
     st.plotly_chart(length_histogram_figure(lengths, unit="tokens", title=f"Length ({unit})"),
                     key="data_lengths")
     if task == "classification":
-        limit = TASKS.get("classification").param("max_length").default
-        over = sum(n > limit for n in lengths) / max(1, len(lengths))
-        st.caption(f"Fitted on {len(sample):,} training examples · vocabulary {tokenizer.vocab_size:,} · "
-                   f"{over:.1%} are longer than task.max_length = {limit} and would be truncated.")
+        limit = TASKS.get("classification").param("max_length")
+        over = sum(n > limit.default for n in lengths) / max(1, len(lengths))
+        st.caption(f"Lengths of {len(sample):,} training examples · {over:.1%} are longer than "
+                   f"**{limit.title}** ({limit.default}, Train page, task section) and would be truncated.")
     else:
-        st.caption(f"Fitted on {sum(map(len, sample)):,} characters of training text · "
-                   f"vocabulary {tokenizer.vocab_size:,}.")
+        st.caption(f"Lengths measured on {sum(map(len, sample)):,} characters of training text.")
     # Keyed by the data shown: another dataset or task starts from its own first example.
     sentence = st.text_input("Try a sentence", value=sample[0][:200] if sample else "", key=f"data_try:{source_key}")
     ids = tokenizer.encode(sentence)
     tokens = pd.DataFrame({"token": [_visible(t) for t in tokenizer.tokens(sentence)], "id": ids})
     st.dataframe(tokens.rename_axis("position"), height=min(400, 38 + 35 * len(ids)), key="data_tokens")
     st.caption(f"{len(ids)} tokens for {len(sentence)} characters.")
+
+
+def vocabulary_help(task: str, splits: DatasetSplits, tokenizer: str, cut: bool) -> str:
+    """What the vocabulary figure counts, in words: the one figure the page gives for it."""
+    what = f"Distinct tokens the {TOKENIZERS.label(tokenizer)} tokenizer knows, its special tokens included"
+    if TOKENIZERS.get(tokenizer).meta.get("from_model"):
+        return f"{what}: the pretrained model's own vocabulary, whatever the data."
+    noun = "pairs" if splits.train.targets is not None else "examples" if not _is_corpus(splits) else "text"
+    count = "" if _is_corpus(splits) else f"{len(splits.train.texts):,} "
+    where = (f"fitted on the first {FIT_CHARS:,} characters of the training {noun} (a run fits all of it: its "
+             "vocabulary can be larger)" if cut else
+             f"fitted on all {count}training {noun}, as a run of {task_label(task)} on this data fits it")
+    return f"{what}, {where}: a run on this data logs the same figure (vocab_size, in its Run log)."
 
 
 def _visible(token: str) -> str:

@@ -10,13 +10,14 @@ Invalid values are drawn as ``st.error`` next to the form, never raised.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import streamlit as st
 
 from core.config import SECTION_REGISTRIES, section_params
-from core.errors import ConfigError
+from core.errors import ConfigError, WorkbenchError
 from core.params import Param, validate_params
 
 UNSET_LABEL_CHARS = 30  # the longest "unset" meaning a checkbox shows in a narrow column
@@ -181,6 +182,27 @@ def component_select(
     )
     st.caption(registry.get(name).help)
     return name
+
+
+# A config key in a message (``training.max_epochs``): the command line's words for a setting.
+_SETTING_KEY = re.compile(r"\b(" + "|".join(("training", *SECTION_REGISTRIES)) + r")\.([a-z_]+)\b")
+
+
+def setting_words(text: str, config: Mapping[str, Any]) -> str:
+    """``text`` with each config key it names written as the form labels that setting
+    (``training.max_epochs`` -> **Max epochs**, Param.title of the config's component); a key
+    nothing declares (``data.csv``) stays as it is."""
+
+    def titled(match: re.Match[str]) -> str:
+        section, name = match.groups()
+        component = None if section == "training" else (config.get(section) or {}).get("name")
+        try:
+            param = next((p for p in section_params(section, component) if p.name == name), None)
+        except WorkbenchError:
+            param = None
+        return f"**{param.title}**" if param is not None else match.group(0)
+
+    return _SETTING_KEY.sub(titled, text)
 
 
 # -- helpers -----------------------------------------------------------------------------------

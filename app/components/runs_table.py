@@ -3,8 +3,9 @@ filters, and the column formats (shared by the Runs page and Home's recent runs)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -12,7 +13,7 @@ import streamlit as st
 
 from core.config import RunConfig
 from core.metrics import METRICS, metric_label
-from core.registry import task_label
+from core.registry import DATASETS, task_label
 from core.store import Run
 
 # Column -> config key: the few hyperparameters worth a column (absent ones stay blank).
@@ -31,6 +32,19 @@ KEY_PARAMS: dict[str, str] = {
 VAL_METRICS = ("accuracy", "perplexity")
 
 
+def data_label(data: Mapping[str, Any] | None) -> str:
+    """A run's data in words: a file by its name (never the server's folders), a Hugging Face
+    dataset folder by its name, a built-in set as its declaration names it (``label=``)."""
+    data = data or {}
+    for key in ("path", "source_path"):  # the file dataset; parallel text
+        if data.get(key):
+            return Path(str(data[key])).name
+    if data.get("dataset"):  # a hub name as given (glue/sst2); a folder by its name
+        ref = str(data["dataset"]).rstrip("/\\")
+        return Path(ref).name if Path(ref).is_absolute() else ref
+    return DATASETS.label(str(data["name"])) if data.get("name") else ""
+
+
 def run_row(run: Run) -> dict[str, Any]:
     """One table row from a run's stored fields only (no further queries)."""
     flat = RunConfig(run.config).flat() if run.config else {}
@@ -45,6 +59,7 @@ def run_row(run: Run) -> dict[str, Any]:
         "tags": ", ".join(run.tags),
     }
     row.update({col: _scalar(flat.get(key)) for col, key in KEY_PARAMS.items()})
+    row["data"] = data_label((run.config or {}).get("data")) or None  # in words, as the Train form shows it
     row.update({
         "metric": metric_label(summary["metric"]) if summary.get("metric") else None,  # as every screen says it
         "best": best.get("value"),

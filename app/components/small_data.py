@@ -8,9 +8,10 @@ from typing import Any
 
 import streamlit as st
 
+from app.components.forms import setting_words
 from core.budget import SMALL_ROWS, small_data_warning
 from core.config import RunConfig
-from core.registry import MODELS
+from core.registry import MODELS, arch_label
 
 _COUNTED = (".csv", ".tsv", ".txt", ".jsonl")  # plain text files: one row a line
 _MAX_COUNTED_BYTES = 50_000_000
@@ -60,5 +61,5 @@ def small_data_note(configs: list[RunConfig]) -> None:
         params = model_parameters(config, vocab)
         text = small_data_warning(rows, params) if params is not None else None
         if text:
-            arch = f" ({config.arch})" if len(configs) > 1 else ""
-            st.warning(text + arch, icon=":material/data_alert:")
+            arch = f" ({arch_label(config.arch)})" if len(configs) > 1 else ""
+            st.warning(setting_words(text, config.to_dict()) + arch, icon=":material/data_alert:")

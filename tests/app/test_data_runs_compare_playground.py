@@ -243,7 +243,7 @@ def test_data_page_builtin_preview_and_use_in_train() -> None:
     assert len(frame_with(at, "token", "id")) == 4  # word tokenizer: 4 words
     at.button(key="data_use").click().run()
     assert at.session_state["train_data"] == {"task": "classification", "data": {"name": "sentiment"}}
-    assert any("will start from this data: Classification, `sentiment`" in m.value for m in at.success)
+    assert any("will start from this data: Classification, Sentiment reviews." in m.value for m in at.success)
     at.radio(key="data_task").set_value("language_model").run()
     no_exception(at)
     # The sentence to try is the new data's own first example, not the last task's sentence.
@@ -412,7 +412,8 @@ def test_compare_page_two_runs(store: Store) -> None:
     # the task's headline metrics; every declared one on request, binary and macro F1 apart
     assert len(table) == 2 and {"Accuracy", "F1 (macro)", "ROC-AUC"} <= set(table.columns)
     at.toggle(key="compare_every.classification").set_value(True).run()
-    assert {"F1 (binary)", "F1 (macro)", "PR-AUC"} <= set(frame_with(at, "Accuracy").columns)
+    every = next(f.value for f in at.dataframe if "Accuracy" in f.value.index)  # one row a metric
+    assert {"F1 (binary)", "F1 (macro)", "PR-AUC"} <= set(every.index) and len(every.columns) == 2
     # curves + the open tab: confusion matrices and ROC curves, every run in one chart each
     assert [c.key for c in charts_in(at)] == ["compare_curves.classification", "compare_confusion", "compare_roc"]
     assert [t.label for t in at.tabs] == ["Confusion matrices and ROC", "Hyperparameters vs metric"]

@@ -351,7 +351,7 @@ def test_run_page_overlays_a_race(store: Store) -> None:
     assert any("Race abc123" in s.value for s in at.subheader)
     [loss_chart] = [c for c in plotly_charts(at) if '"Loss"' in c.proto.spec][:1]
     assert runs[0].name in loss_chart.proto.spec and runs[1].name in loss_chart.proto.spec
-    assert any("Same data sentiment, 500 steps, batch 32, seed 0" in c.value for c in at.caption)
+    assert any("Same data Sentiment reviews, 500 steps, batch 32, seed 0" in c.value for c in at.caption)
     # The settings that differ, above the chart: the architecture and what the GRU left at its
     # own defaults (make_run switches components the CLI's way).
     diff = next(f.value for f in at.dataframe if f.value.index.name == "setting")
