@@ -23,6 +23,7 @@ from app.components.charts import (
     metric_curves_figure,
 )
 from app.components.curve_legend import hidden_runs
+from app.components.sums_view import sums_table
 from app.state import start_workers
 from core.config import section_params
 from core.display import format_duration
@@ -39,7 +40,7 @@ from core.metrics import (
     metric_value,
 )
 from core.metrics.catalog import GRAD_NORM, GRAD_NORM_LABEL
-from core.registry import arch_label, task_label
+from core.registry import DATASETS, arch_label, task_label
 from core.reproduce import differing_settings
 from core.store import ACTIVE_STATUSES, Run, Store
 from core.throughput import HELP as THROUGHPUT_HELP
@@ -294,6 +295,11 @@ def sample_panel(run: Run) -> None:
     at = f" (step {step:,})" if isinstance(step, int) else ""
     if run.task == "language_model":
         st.markdown(f"**Latest sample**{at}")
+        # Sums (the arithmetic set: its runs report sums_right) are marked right or wrong.
+        if "sums_right" in (summary.get("val") or {}) and sums_table(summary["sample"]):
+            with st.expander("The sample as written"):
+                st.code(summary["sample"], language=None, wrap_lines=True)
+            return
         st.code(summary["sample"], language=None, wrap_lines=True)
         return
     details = summary["details"]
@@ -423,11 +429,19 @@ def _setting(run: Run, key: str) -> object:
     return (run.config.get(section) or {}).get(name)
 
 
+def _shared(run: Run, key: str) -> object:
+    """A setting the race shares, as its caption says it: the data in words, numbers as numbers."""
+    value = _setting(run, key)
+    return DATASETS.label(str(value)) if key == "data.name" else value
+
+
 def _cell(value: object, key: str = "") -> str:
     if value is None:
         return ""
     if key == "model.name":
         return arch_label(str(value))
+    if key == "data.name":
+        return DATASETS.label(str(value))
     if isinstance(value, list):
         return ",".join(map(str, value))
     return str(value).lower() if isinstance(value, bool) else str(value)
@@ -491,7 +505,7 @@ def _race_header(store: Store, runs: Sequence[Run]) -> None:
     st.subheader(f"{title}: " + " vs ".join(arch_label(r.arch) for r in runs))
     diff = race_differences(runs)
     differing = differing_settings([r.config for r in runs])  # by key, as SHARED_BUDGET names them
-    shared = ", ".join(text.format(_setting(runs[0], key)) for key, text in SHARED_BUDGET.items()
+    shared = ", ".join(text.format(_shared(runs[0], key)) for key, text in SHARED_BUDGET.items()
                        if key not in differing and _setting(runs[0], key) is not None)
     st.caption((f"Same {shared}; " if shared else "") + "the settings that differ are below; curves overlaid.")
     for run in runs:

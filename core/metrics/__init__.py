@@ -15,6 +15,7 @@ from core.metrics.catalog import (
 )
 from core.metrics.scores import (
     COUNT_KEYS,
+    answer_right,
     bleu_case_note,
     classification_metrics,
     language_model_metrics,
@@ -22,10 +23,11 @@ from core.metrics.scores import (
     scalars,
     summarisation_metrics,
     translation_metrics,
+    written_answer,
 )
 
 __all__ = [
-    "COUNT_KEYS", "HELDOUT", "bleu_case_note", "HELDOUT_LABEL", "METRICS", "Metric", "check_objective", "classification_metrics",
+    "COUNT_KEYS", "HELDOUT", "answer_right", "bleu_case_note", "HELDOUT_LABEL", "METRICS", "Metric", "check_objective", "classification_metrics",
     "direction", "language_model_metrics", "metric", "metric_label", "metric_value", "rouge_scores", "scalars", "summarisation_metrics",
-    "task_metrics", "translation_metrics",
+    "task_metrics", "translation_metrics", "written_answer",
 ]

@@ -8,6 +8,7 @@ metric series and run comparisons.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -163,6 +164,23 @@ def language_model_metrics(
         out["bits_per_char"] = loss * tokens / chars / _LN2
         out["chars"] = int(chars)
     return out
+
+
+_ANSWER = re.compile(r"\s*(-?\d+)")  # the number a continuation starts with (spaces before it skipped)
+
+
+def written_answer(continuation: str) -> str | None:
+    """The answer a model's continuation of a question (``23+58=``) gives: the first number it
+    writes, whole (a character model ends it with the line, a word model with a space); None
+    when it writes no number first."""
+    found = _ANSWER.match(continuation)
+    return found.group(1) if found else None
+
+
+def answer_right(continuation: str, answer: str) -> bool:
+    """The sums_right metric's rule for one problem: the continuation writes the answer whole,
+    first (``81`` for 81 is right; ``8``, ``810`` or ``x81`` are not)."""
+    return written_answer(continuation) == answer
 
 
 def translation_metrics(
