@@ -26,7 +26,7 @@ from app.components.charts import (
 from app.components.curve_legend import hidden_runs
 from app.components.live import curve_controls
 from app.components.run_picker import pick_runs
-from app.components.runs_table import aligned_text
+from app.components.runs_table import aligned_text, data_label
 from app.state import COMPARE_HANDOFF_KEY, get_store
 from core.jobs.queue import group_tag
 from core.metrics import (
@@ -71,8 +71,8 @@ def comparison_group(run: Run) -> tuple[str, str]:
 
 
 def data_text(run: Run) -> str:
-    data = (run.config or {}).get("data") or {}
-    return str(data.get("path") or data.get("name") or "?")
+    """The run's data in words (a built-in set's label, a file's name)."""
+    return data_label((run.config or {}).get("data")) or "?"
 
 
 def comparable_runs(runs: Sequence[Run], limit: int = 6) -> list[str]:
@@ -142,12 +142,15 @@ def best_marks(table: pd.DataFrame, groups: Sequence[Any] | None = None) -> pd.D
     return marks
 
 
-def highlight_best(table: pd.DataFrame, groups: Sequence[Any] | None = None) -> Any:
+def highlight_best(table: pd.DataFrame, groups: Sequence[Any] | None = None, by_metric: bool = False) -> Any:
     """The table as the page shows it: numbers as text aligned on the decimal point (an empty
-    cell stays empty, where st.dataframe would write "None"), the best of each column marked
-    (:func:`best_marks`)."""
+    cell stays empty, where st.dataframe would write "None"), the best of each metric marked
+    (:func:`best_marks`). ``by_metric``: one row per metric and one column per run, so a
+    classifier's every metric fits the page's width (runs are few, metrics many)."""
     marks = best_marks(table, groups)
     text = table.apply(lambda column: aligned_text(column, "%.4f"))
+    if by_metric:
+        text, marks = text.T.rename_axis("metric"), marks.T
     return text.style.apply(lambda _: marks, axis=None)
 
 
@@ -296,16 +299,18 @@ def _table(table: pd.DataFrame, task: str, groups: Sequence[Any], titled: bool) 
         return
     main = task_columns(task, present)
     every = task_columns(task, present, every=True)
-    # The headline metrics fit the page; the rest (precision, recall... of a classifier) on request.
-    if len(every) > len(main) and st.toggle(f"Every metric ({len(every) - len(main)} more)",
-                                             key=f"compare_every.{task}"):
-        main = every
-    shown = table[main or present]
+    # The headline metrics fit the page as columns; the rest (precision, recall... of a
+    # classifier) on request, as rows: a dozen metric columns would scroll sideways at 1400 px.
+    by_metric = len(every) > len(main) and st.toggle(
+        f"Every metric ({len(every) - len(main)} more)", key=f"compare_every.{task}",
+        help="Every metric the task reports, one row each (the runs as columns).")
+    shown = table[every if by_metric else main or present]
     lowest = [c.lower() for c in shown.columns if c in COLUMNS and COLUMNS[c][1].direction == "min"]
-    st.caption("Best value of each column in bold, among runs of the same task and data"
+    st.caption(f"Best value of each {'row' if by_metric else 'column'} in bold, among runs of the same task and data"
                + (f" (lowest for {', '.join(lowest)})." if lowest else "."))
-    st.dataframe(highlight_best(shown, groups), key=f"compare_table.{task}",
-                 column_config={c: st.column_config.TextColumn(alignment="right") for c in shown.columns})
+    runs_across = list(shown.index) if by_metric else list(shown.columns)
+    st.dataframe(highlight_best(shown, groups, by_metric=by_metric), key=f"compare_table.{task}",
+                 column_config={c: st.column_config.TextColumn(alignment="right") for c in runs_across})
 
 
 def _details(runs: Sequence[Run], table: pd.DataFrame, colors: dict[str, str], labels: dict[str, str]) -> None:

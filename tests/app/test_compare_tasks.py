@@ -89,11 +89,12 @@ def test_compare_with_three_tasks_draws_no_chart_that_mixes_tasks(store: Store) 
         assert len(table.columns) <= 6  # the headline metrics: they fit the page
     assert "BLEU" not in tables[frozenset(r.name for r in runs if r.task == "classification")].columns
 
-    # The rest of a classifier's metrics on request, still after its headline ones.
+    # The rest of a classifier's metrics on request, still after its headline ones: one row a
+    # metric, the runs as columns, so a dozen metrics fit the page's width.
     at.toggle(key="compare_every.classification").set_value(True).run()
     no_exception(at)
-    clf = next(f.value for f in at.dataframe if "Precision (binary)" in f.value.columns)
-    assert list(clf.columns[:2]) == ["Accuracy", "F1 (macro)"] and len(clf.columns) > 6
+    clf = next(f.value for f in at.dataframe if "Precision (binary)" in f.value.index)
+    assert list(clf.index[:2]) == ["Accuracy", "F1 (macro)"] and len(clf.index) > 6 and len(clf.columns) == 2
 
 
 def test_compare_smoothing_and_log_scale_change_what_is_drawn(store: Store) -> None:
