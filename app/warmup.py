@@ -2,11 +2,12 @@
 background shortly after the server answers its first page.
 
 Measured on two busy cores (docs/performance.md): the first visit to Sweeps paid for
-``optuna.visualization`` (which imports matplotlib with it, ~2 s) and the first visit to
-Attention for bertviz (which imports IPython), the first torch forward pass of the process
-(oneDNN's set-up) and the attention view's modules. None of it depends on the page, so a daemon
-thread does it a few seconds after start-up; a page that gets there first imports what it needs
-itself (an import in progress is waited for, never done twice).
+``optuna.visualization`` (which imports matplotlib with it, ~2 s). It does not depend on the
+page, so a daemon thread does it a few seconds after start-up; a page that gets there first
+imports what it needs itself (an import in progress is waited for, never done twice).
+
+Torch is not warmed here: it is ~180 MB of the server's memory, which only the pages that run
+a model (Attention, Explain, Playground) need; they load it on their first visit.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import time
 
 import streamlit as st
 
-# Modules the slow first visits import, heaviest last.
-MODULES = ("app.components.sweep_charts", "optuna.visualization", "app.components.attention_view", "bertviz")
+# Modules the slow first visits import, heaviest last; none brings torch (bertviz would).
+MODULES = ("app.components.sweep_charts", "optuna.visualization")
 DELAY_S = 3.0  # after the first page: that page's own script run and drawing go first
 
 
@@ -29,13 +30,6 @@ def _warm() -> None:
             importlib.import_module(name)
         except Exception:  # a missing optional piece is the page's to report, not this thread's
             continue
-    try:
-        import torch
-
-        with torch.no_grad():  # the process's first forward pass sets up oneDNN (~0.3 s)
-            torch.nn.functional.linear(torch.ones(4, 8), torch.ones(8, 8))
-    except Exception:
-        pass
 
 
 @st.cache_resource(show_spinner=False)
