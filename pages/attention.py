@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
@@ -26,8 +26,10 @@ from app.state import get_store
 from core import inspect as attn
 from core.errors import WorkbenchError
 from core.registry import MODELS, arch_label, task_label
-from core.runs import TrainedRun
 from core.store import Run, Store
+
+if TYPE_CHECKING:  # torch loads with the model (a spinner says so), after the page is drawn
+    from core.runs import TrainedRun
 
 VIEWABLE = ("completed", "stopped", "running")  # anything that may have a checkpoint
 DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog."
@@ -66,7 +68,7 @@ def fit_text(tokenizer: Any, text: str, limit: int) -> str:
     return (cut[:space] if space > len(cut) * 0.7 else cut).rstrip()
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner="Loading PyTorch…")  # the first model built in this server loads it
 def arch_has_attention(arch: str) -> bool:
     """:func:`core.inspect.may_have_attention` of a tiny model of ``arch`` (its declared defaults,
     an 8-token vocabulary): whether a model has attention depends on its architecture, not on its
