@@ -11,9 +11,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
-from app.components.attention_view import trained_run
+from app.components.attention_view import checkpoint_mtime, trained_run
 from app.components.examples_view import examples_panel
 from app.components.lens_view import demo_button, lens_panel, patching_panel
 from app.components.run_picker import pick_runs
@@ -22,8 +24,10 @@ from app.state import get_store
 from core.errors import WorkbenchError
 from core.examples import TASKS as EXAMPLE_TASKS
 from core.registry import arch_label, task_label
-from core.runs import TrainedRun
-from core.store import Run
+from core.store import Run, Store
+
+if TYPE_CHECKING:  # torch loads with the model, after the page is drawn
+    from core.runs import TrainedRun
 
 KEY = "explain"
 FINISHED = ("completed", "stopped")
@@ -64,6 +68,11 @@ def default_text(run: Run, trained: TrainedRun) -> str:
     return task.get("sample_prompt") or state.get("sample_prompt") or DEFAULT_TEXT.get(run.task, "")
 
 
+def why_not_shown(store: Store, run: Run) -> str | None:
+    """Why this page cannot explain ``run`` (the picker puts such runs last, marked), or None."""
+    return None if checkpoint_mtime(store, run.id) else "no checkpoint"
+
+
 def main() -> None:
     st.title("Explain", anchor=False)
     store = get_store()
@@ -74,7 +83,8 @@ def main() -> None:
         demo_button(f"{KEY}.demo")
         return
     wanted = st.query_params.get("run")
-    run_id = pick_runs(store, f"{KEY}.run", multi=False, runs=runs, label="Run", default=wanted)
+    run_id = pick_runs(store, f"{KEY}.run", multi=False, runs=runs, label="Run", default=wanted,
+                       unshowable=lambda r: why_not_shown(store, r))
     run = next(r for r in runs if r.id == run_id)
     st.query_params["run"] = run.id
     try:

@@ -190,3 +190,18 @@ def test_summarisation_examples_show_their_scores_as_the_metric_catalogue_declar
     row = table.value.iloc[0]
     line = " · ".join(f"{METRICS[c].label} {METRICS[c].fmt % row[c]}" for c in ("rougeL", "rouge1", "rouge2", "loss"))
     assert any(line in m.value for m in at.markdown), line
+
+
+def test_a_finished_run_without_a_checkpoint_is_listed_last_and_marked(store: Store) -> None:
+    """The picker opens on a run it can explain; one whose checkpoint never came (stopped in its
+    set-up) follows, its reason beside its name, instead of an error when picked by default."""
+    from core.config import validate_config
+    from core.runs import create_run
+
+    good = tiny_trained_run(store, "classification")
+    empty = create_run(store, validate_config(default_config("classification")), name="no-weights")
+    store.set_status(empty.id, "stopped")  # the newest run, but there is nothing to load
+    at = open_page("explain")
+    picker = at.selectbox(key="explain.run")
+    assert picker.value == good.id
+    assert picker.options[-1].endswith("(no checkpoint)")
