@@ -308,9 +308,13 @@ def _table(table: pd.DataFrame, task: str, groups: Sequence[Any], titled: bool) 
     lowest = [c.lower() for c in shown.columns if c in COLUMNS and COLUMNS[c][1].direction == "min"]
     st.caption(f"Best value of each {'row' if by_metric else 'column'} in bold, among runs of the same task and data"
                + (f" (lowest for {', '.join(lowest)})." if lowest else "."))
-    runs_across = list(shown.index) if by_metric else list(shown.columns)
+    numbers = list(shown.index) if by_metric else list(shown.columns)
+    config: dict[str, Any] = {c: st.column_config.TextColumn(alignment="right") for c in numbers}
+    rows = len(shown.columns) if by_metric else len(shown)
+    if by_metric:  # each metric's name whole (about 8 px a character), every row without scrolling
+        config["_index"] = st.column_config.TextColumn(width=24 + 8 * max(map(len, shown.columns)))
     st.dataframe(highlight_best(shown, groups, by_metric=by_metric), key=f"compare_table.{task}",
-                 column_config={c: st.column_config.TextColumn(alignment="right") for c in runs_across})
+                 column_config=config, height=min(38 + 35 * rows + 2, 800) if by_metric else "auto")
 
 
 def _details(runs: Sequence[Run], table: pd.DataFrame, colors: dict[str, str], labels: dict[str, str]) -> None:

@@ -182,11 +182,18 @@ def _common_settings(archs: list[str], task: str) -> dict[str, dict[str, Any]]:
     return wanted[0] if wanted and all(w == wanted[0] for w in wanted) else {}
 
 
+# The Data page's button sits at its foot, and the page's scroll position outlives the switch:
+# the form starts at its top instead (st.html runs it in the page, once).
+_TO_TOP = """<script>document.querySelector('[data-testid="stMain"]')?.scrollTo(0, 0);</script>"""
+
+
 def adopt_data_choice() -> None:
-    """Start the form from the Data page's "Use this data in Train" (its task and dataset), once."""
+    """Start the form from the Data page's "Use this data in Train" (its task, dataset and
+    columns), once, at the top of the page."""
     choice = st.session_state.pop(TRAIN_DATA_KEY, None)
     if not choice or choice.get("task") not in TASKS.names():
         return
+    st.html(_TO_TOP, unsafe_allow_javascript=True)
     old = form_state()
     form = fresh_form(choice["task"], old["preset"])
     form["gen"] = old["gen"]
@@ -270,7 +277,6 @@ def file_columns(form: dict[str, Any], task: str, path: Path, values: dict[str, 
     """An uploaded file's header row and columns, picked among its own columns as on the Data
     page, starting from ``values`` (what the Data page handed over, or the user chose here);
     None when no choice of them can train (the pickers say why)."""
-    st.caption(f"Your file `{path.name}`")
     header = header_choice(path, prefix=f"{wk(form)}.data", start=values.get("header"))
     try:
         columns, rows, headed = read_table(str(path), path.stat().st_mtime, header)
