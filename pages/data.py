@@ -72,7 +72,7 @@ def _page() -> None:
     if picked is None:
         return
     splits, selection, source_key = picked
-    overview(splits)
+    overview(splits, selection["name"] if source == BUILTIN else None)
     tokenizer_preview(task, splits, source_key)
     st.divider()
     if st.button("Use this data in Train", type="primary", key="data_use", icon=":material/model_training:",

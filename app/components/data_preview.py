@@ -4,6 +4,7 @@ tokenizer preview (length histogram, a sentence as tokens)."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from typing import Any
 
@@ -89,10 +90,12 @@ def training_sample(splits: DatasetSplits) -> list[str]:
     return [line for line in corpus.split("\n") if line.strip()][:SAMPLE_TEXTS * 5]
 
 
-def overview(splits: DatasetSplits) -> None:
-    st.caption(splits.description)
+def overview(splits: DatasetSplits, dataset: str | None = None) -> None:
+    """Sizes and label balance under the dataset's description and notes (a built-in set's,
+    ``dataset``, in the page's words: :func:`in_words`)."""
+    st.caption(in_words(splits.description, dataset))
     for note in splits.notes:
-        st.caption(f"· {note}")
+        st.caption(f"· {in_words(note, dataset)}")
     cols = st.columns(3)
     corpus = _is_corpus(splits)
     noun = "pairs" if splits.train.targets is not None else "examples"
@@ -104,6 +107,19 @@ def overview(splits: DatasetSplits) -> None:
         counts = Counter(labels)
         balance = {splits.label_names[i]: counts.get(i, 0) for i in range(len(splits.label_names))}
         st.plotly_chart(label_balance_figure(balance), key="data_balance")
+
+
+def in_words(text: str, dataset: str | None) -> str:
+    """A built-in set's description or note as the page names things: the set by its label
+    (``sentiment: 4,000 reviews`` -> ``Sentiment reviews: 4,000 reviews``) and each setting it
+    names as ``label_noise=0.03`` by its title (*Label noise* 0.03), as the Train form labels it."""
+    if dataset is None or dataset not in DATASETS:
+        return text
+    if text.startswith(f"{dataset}: "):
+        text = f"{DATASETS.label(dataset)}: {text.removeprefix(f'{dataset}: ')}"
+    for param in DATASETS.get(dataset).params:
+        text = re.sub(rf"\b{param.name}=", f"*{param.title}* ", text)
+    return text
 
 
 def tokenizer_preview(task: str, splits: DatasetSplits, source_key: str) -> None:

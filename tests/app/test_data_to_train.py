@@ -113,6 +113,9 @@ def test_datasets_and_settings_read_as_words(store: Store) -> None:
     max_length = TASKS.get("classification").param("max_length").title
     captions = " ".join(c.value for c in at.caption)
     assert max_length in captions and "task.max_length" not in captions
+    # The set's description and notes name it and its settings as the pickers do.
+    assert "Sentiment reviews: " in captions and "sentiment: " not in captions
+    assert "Label noise" in captions and "label_noise=" not in captions
     # Train: the dataset picker, and the small-data warning of a small upload.
     uploads = store.home / "uploads"
     uploads.mkdir(parents=True)
