@@ -38,8 +38,10 @@ pytestmark = [pytest.mark.faults]
 GRACE_S = 10  # core.store.claims.MIN_GRACE_S: the shortest silence that counts as gone
 OTHER_HOST = "lmwb-machine-b"
 
-# Long enough that the frozen worker is mid-run whatever the load; each step cheap.
-RUN = {"training.max_steps": 600, "training.eval_every": 50, "training.log_every": 10,
+# Long enough that the frozen worker is mid-run whatever the load (frozen within ~0.05 s of its
+# step-50 checkpoint, it would need 250 more steps, ~2 s of CPU, to finish; an assert below says
+# so if it ever does); each step cheap. Machine A trains the rest: 600 steps cost it 6.5 s more.
+RUN = {"training.max_steps": 300, "training.eval_every": 50, "training.log_every": 10,
        "training.checkpoint": True, "training.eval_max_batches": 1, "data.n_examples": 400,
        "model.embed_dim": 8, "model.hidden_size": 8, "training.batch_size": 8,
        "training.early_stopping_patience": 0}
