@@ -56,6 +56,8 @@ PAGES: tuple[PageSpec, ...] = (
              runs_models=True),
     PageSpec("playground.py", "Playground", ":material/chat:", "playground", "Playground",
              "classify, generate or translate with a trained model", runs_models=True),
+    PageSpec("learn.py", "Learn", ":material/school:", "learn", "Learn",
+             "each formula computed step by step on your own run and text", runs_models=True),
 )
 DEFAULT_PAGE = PAGES[0]
 

@@ -27,12 +27,12 @@ import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
 
-from core.cli import embeddings, explain, export, inference, info, runs, sweep, training, ui
+from core.cli import embeddings, explain, export, inference, info, learn, runs, sweep, training, ui
 from core.display import format_duration
 from core.errors import WorkbenchError
 from core.params import PRINTABLE_TEXT, shown_text, text_problem
 
-VERB_GROUPS = (training, runs, inference, explain, embeddings, export, info, sweep, ui)
+VERB_GROUPS = (training, runs, inference, explain, learn, embeddings, export, info, sweep, ui)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,95 @@
+"""The Learn page's pieces: the chapter picker, the knobs (from the chapter's declarations) and
+the drawing of a :class:`~core.learn.walkthrough.Walkthrough`: the formula typeset, its symbols,
+each step's real values as a heatmap or a table, and the checks against the engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from app.components.forms import param_widget
+from core.learn.chapters import CHAPTERS, PARTS, Chapter
+from core.learn.walkthrough import Step, Walkthrough
+
+HEATMAP_PX_PER_ROW = 26  # a heatmap grows with its rows so each token's label stays readable
+
+
+def chapter_label(chapter: Chapter) -> str:
+    return f"{chapter.part} · {chapter.title}"
+
+
+def pick_chapter(key: str, wanted: str | None) -> Chapter:
+    """A picker of every chapter, in the course's order (text to evaluation)."""
+    ordered = sorted(CHAPTERS, key=lambda c: PARTS.index(c.part))
+    names = [c.name for c in ordered]
+    index = names.index(wanted) if wanted in names else 0
+    name = st.selectbox("Chapter", names, index=index, key=key,
+                        format_func=lambda n: chapter_label(next(c for c in ordered if c.name == n)))
+    return next(c for c in ordered if c.name == name)
+
+
+def knob_values(chapter: Chapter, key: str, query: dict[str, str]) -> dict[str, Any]:
+    """One widget per knob the chapter declares, side by side, starting from the URL's values."""
+    values: dict[str, Any] = {}
+    if not chapter.knobs:
+        return values
+    for column, knob in zip(st.columns(len(chapter.knobs)), chapter.knobs, strict=True):
+        with column:
+            start = query.get(knob.name)
+            try:
+                value = knob.coerce(start) if start is not None else knob.default
+            except Exception:  # a hand-edited URL: the declared default, and the widget shows it
+                value = knob.default
+            values[knob.name] = param_widget(knob, value, f"{key}.{knob.name}")
+    return values
+
+
+def draw(walk: Walkthrough) -> None:
+    """The formula, its symbols, every step and the checks, top to bottom."""
+    st.latex(walk.formula)
+    st.markdown("\n".join(f"- ${s.tex}$: {s.meaning}" for s in walk.symbols))
+    for note in walk.notes:
+        st.caption(note)
+    for i, step in enumerate(walk.steps, 1):
+        st.markdown(f"**{i}. {step.title}**")
+        if step.tex:
+            st.latex(step.tex)
+        if step.note:
+            st.caption(step.note)
+        if step.heatmap:
+            st.plotly_chart(heatmap(step), key=f"learn.step.{i}", config={"displaylogo": False})
+        else:
+            st.dataframe(frame(step), width="stretch")
+    for c in walk.checks:
+        (st.success if c.ok else st.error)(c.sentence(), icon=":material/check:" if c.ok else ":material/error:")
+
+
+def frame(step: Step) -> pd.DataFrame:
+    """A step's values as a labelled table, rounded as the step says (-inf shown as such)."""
+    matrix = np.round(step.matrix(), step.decimals)
+    return pd.DataFrame(matrix, index=_unique(step.row_labels()), columns=_unique(step.col_labels()))
+
+
+def heatmap(step: Step) -> go.Figure:
+    matrix = step.matrix()
+    rows, cols = _unique(step.row_labels()), _unique(step.col_labels())
+    shown = np.where(np.isfinite(matrix), matrix, np.nan)  # -inf (masked) draws as empty
+    fig = go.Figure(go.Heatmap(
+        z=shown, x=cols, y=rows, colorscale="RdBu" if np.nanmin(shown) < 0 else "Blues", zmid=0 if np.nanmin(shown) < 0 else None,
+        hovertemplate="row %{y}<br>column %{x}<br>%{z:.4f}<extra></extra>"))
+    fig.update_layout(height=120 + HEATMAP_PX_PER_ROW * len(rows), margin=dict(l=10, r=10, t=10, b=10),
+                      yaxis=dict(autorange="reversed", type="category"), xaxis=dict(type="category"))
+    return fig
+
+
+def _unique(labels: list[str]) -> list[str]:
+    """Labels made distinct (a token that occurs twice gets its position), so tables and axes
+    keep one row per position."""
+    seen: dict[str, int] = {}
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+    return [f"{label} ({i})" if seen[label] > 1 else label for i, label in enumerate(labels)]

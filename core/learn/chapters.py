@@ -1,0 +1,74 @@
+"""Every Learn chapter, declared once: its title, the part of the course it belongs to, what it
+shows, the runs it can read and its knobs (``Param``: the page's widgets, the CLI's flags and
+their validation come from these). The computation is a ``"module:function"`` imported on first
+use, called as ``function(trained, text, **knobs) -> Walkthrough``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from core.errors import ConfigError
+from core.params import Param, validate_params
+
+if TYPE_CHECKING:
+    from core.learn.walkthrough import Walkthrough
+
+# The course, from text to evaluation: a chapter belongs to one part.
+PARTS = ("Text to tokens", "Models", "Training", "Decoding", "Evaluation")
+
+LAYER = Param("layer", "int", 0, "Which block of the model, counted from the input (0: the first).",
+              low=0, high=255, label="Layer", essential=True)
+HEAD = Param("head", "int", 0, "Which attention head of that layer (0: the first).",
+             low=0, high=255, label="Head", essential=True)
+
+
+@dataclass(frozen=True)
+class Chapter:
+    name: str  # in URLs and on the command line: ?chapter=attention, lmwb learn attention
+    title: str
+    part: str
+    summary: str  # one line: what the learner sees computed
+    compute: str  # "module:function"
+    # The runs it reads: {task: architectures} (empty: it needs no run).
+    runs: dict[str, tuple[str, ...]]
+    knobs: tuple[Param, ...] = ()
+    default_text: str = "the cat sat on the mat"
+
+    def accepts(self, task: str, arch: str) -> bool:
+        return arch in self.runs.get(task, ())
+
+    def function(self) -> Callable[..., Walkthrough]:
+        module, _, name = self.compute.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def knob_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` checked against the knobs' declarations, defaults filled (ConfigError names
+        the knob)."""
+        return validate_params(self.knobs, values, self.name)
+
+
+_TRANSFORMERS = ("transformer_encoder", "transformer_decoder")
+
+CHAPTERS: tuple[Chapter, ...] = (
+    Chapter(
+        "attention", "Self-attention", "Models",
+        "Q, K and V of a trained Transformer layer on your tokens; QKᵀ/√d_k, the causal mask, the softmax, "
+        "the weighted sum of V, the heads joined and projected, against the weights the model used.",
+        "core.learn.attention:walkthrough",
+        {"classification": _TRANSFORMERS, "language_model": ("transformer_decoder",), "masked_lm": ("transformer_encoder",)},
+        (LAYER, HEAD),
+    ),
+)
+_BY_NAME = {c.name: c for c in CHAPTERS}
+
+
+def chapter(name: str) -> Chapter:
+    """The chapter called ``name``, or a ConfigError listing them."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ConfigError("chapter", name, "one of " + ", ".join(_BY_NAME), reason="no such chapter") from None

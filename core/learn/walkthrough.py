@@ -1,0 +1,120 @@
+"""A chapter's computation as data: the formula typeset, each symbol in one line, the steps
+with the real tensor values of the learner's run and input, and the checks that hold the hand
+computation to the engine's own. The app draws a :class:`Walkthrough`; the CLI prints
+:meth:`Walkthrough.text`; both show the same numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """One symbol of a formula: its LaTeX and what it stands for here (with its size or value)."""
+
+    tex: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the computation: a vector or matrix of real values, labelled.
+
+    ``rows`` / ``cols`` label a matrix's rows and columns (tokens, dimensions, classes); a vector
+    is one row. ``heatmap`` draws it as a picture rather than a table (attention weights)."""
+
+    title: str
+    values: np.ndarray
+    rows: tuple[str, ...] = ()
+    cols: tuple[str, ...] = ()
+    tex: str = ""  # the formula of this step, LaTeX
+    note: str = ""  # one sentence: what to look at
+    heatmap: bool = False
+    decimals: int = 3
+
+    def matrix(self) -> np.ndarray:
+        """The values as a 2-D float array (a vector is one row)."""
+        values = np.asarray(self.values, dtype=np.float64)
+        return values.reshape(1, -1) if values.ndim == 1 else values
+
+    def row_labels(self) -> list[str]:
+        n = self.matrix().shape[0]
+        return list(self.rows) if len(self.rows) == n else [str(i) for i in range(n)]
+
+    def col_labels(self) -> list[str]:
+        n = self.matrix().shape[1]
+        return list(self.cols) if len(self.cols) == n else [str(j) for j in range(n)]
+
+
+@dataclass(frozen=True)
+class Check:
+    """The hand computation against the engine's: the largest absolute difference."""
+
+    what: str  # e.g. "softmax(QKᵀ/√d_k) against the weights the model attended with"
+    difference: float
+    tolerance: float = 1e-5
+
+    @property
+    def ok(self) -> bool:
+        return bool(np.isfinite(self.difference)) and self.difference <= self.tolerance
+
+    def sentence(self) -> str:
+        verdict = "equal" if self.ok else "DIFFERENT"
+        return f"{self.what}: {verdict} (largest difference {self.difference:.1e}, allowed {self.tolerance:.0e})"
+
+
+def check(what: str, mine: np.ndarray, engine: np.ndarray, tolerance: float = 1e-5) -> Check:
+    """A :class:`Check` of ``mine`` against ``engine`` (same shape, else an infinite difference)."""
+    a, b = np.asarray(mine, dtype=np.float64), np.asarray(engine, dtype=np.float64)
+    diff = float(np.max(np.abs(a - b))) if a.shape == b.shape and a.size else float("inf")
+    return Check(what, diff, tolerance)
+
+
+@dataclass
+class Walkthrough:
+    """What a chapter shows for one run, input and choice of knobs."""
+
+    chapter: str
+    formula: str  # the whole computation, LaTeX
+    symbols: tuple[Symbol, ...]
+    steps: list[Step]
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # truncation, what the run is, ...
+
+    def text(self, width: int = 10) -> str:
+        """The walkthrough as plain text, for a terminal or a notebook."""
+        lines = [self.formula, ""]
+        pad = max([4, *(len(s.tex) for s in self.symbols)])
+        lines += [f"  {s.tex:<{pad}}  {s.meaning}" for s in self.symbols]
+        lines += [f"note: {n}" for n in self.notes]
+        for step in self.steps:
+            lines += ["", f"== {step.title}" + (f"   {step.tex}" if step.tex else "")]
+            if step.note:
+                lines.append(step.note)
+            lines += _table(step, width)
+        if self.checks:
+            lines.append("")
+            lines += [f"check: {c.sentence()}" for c in self.checks]
+        return "\n".join(lines)
+
+
+TEXT_COLUMNS = 12  # a terminal shows this many columns of a wide matrix; a note says how many more
+
+
+def _table(step: Step, width: int) -> list[str]:
+    matrix = step.matrix()
+    rows, cols = step.row_labels(), step.col_labels()
+    hidden = max(0, matrix.shape[1] - TEXT_COLUMNS)
+    matrix, cols = matrix[:, :TEXT_COLUMNS], cols[:TEXT_COLUMNS]
+    label = max([4, *(len(r) for r in rows)])
+    cols = [c[: width - 1] for c in cols]
+    out = [" " * label + " " + "".join(f"{c:>{width}}" for c in cols)]
+    for name, row in zip(rows, matrix, strict=True):
+        cells = "".join(f"{v:>{width}.{step.decimals}f}" if np.isfinite(v) else f"{'-inf' if v < 0 else 'inf':>{width}}"
+                        for v in row)
+        out.append(f"{name:<{label}} {cells}")
+    if hidden:
+        out.append(f"({hidden} more columns; the app shows them all)")
+    return out
