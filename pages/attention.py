@@ -20,11 +20,13 @@ from app.components.attention_view import (
     evolution_view,
     trained_run,
 )
+from app.components.learn_view import learn_link
 from app.components.run_picker import pick_runs
 from app.heap import freeze_module_objects
 from app.state import get_store
 from core import inspect as attn
 from core.errors import WorkbenchError
+from core.learn.chapters import chapter
 from core.registry import MODELS, arch_label, task_label
 from core.store import Run, Store
 
@@ -167,6 +169,8 @@ def body() -> None:
         st.error(str(exc))
         return
     attention_explorer(capture, f"{KEY}.{run.id}", run_dir=run_dir)
+    if chapter("attention").accepts(run.task, run.arch):  # the formula behind these pictures
+        learn_link("attention", run=run.id, text=text)
 
 
 main()

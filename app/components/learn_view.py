@@ -4,18 +4,32 @@ each step's real values as a heatmap or a table, and the checks against the engi
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from app.components.forms import param_widget
+from app.state import page_path
 from core.learn.chapters import CHAPTERS, PARTS, Chapter
 from core.learn.walkthrough import Step, Walkthrough
 
 HEATMAP_PX_PER_ROW = 26  # a heatmap grows with its rows so each token's label stays readable
+
+
+def learn_link(chapter: str, *, run: str | None = None, text: str | None = None, **knobs: Any) -> None:
+    """"How is this computed?": the Learn chapter on the same run and input (where a concept is
+    used in practice: the Attention page, the Train form, Compare's metrics, the Playground)."""
+    query = {"chapter": chapter, **({"run": run} if run else {}), **({"text": text} if text else {}),
+             **{k: str(v) for k, v in knobs.items()}}
+    # A page run on its own (no st.navigation, e.g. in a page test) has nowhere to link to.
+    with contextlib.suppress(StreamlitAPIException):
+        st.page_link(page_path("learn"), label="How is this computed?", icon=":material/school:",
+                     query_params=query)
 
 
 def chapter_label(chapter: Chapter) -> str:

@@ -18,8 +18,8 @@ def cmd_learn(args: argparse.Namespace) -> int:
     chosen = chapter(args.chapter)
     if not args.text.strip():
         raise WorkbenchError("the text is empty: give the input to compute on")
-    trained = load_trained(open_store(args), args.run, which=args.checkpoint)
-    if not chosen.accepts(trained.run.task, trained.run.arch):
+    trained = load_trained(open_store(args), args.run, which=args.checkpoint) if chosen.runs else None
+    if trained is not None and not chosen.accepts(trained.run.task, trained.run.arch):
         kinds = "; ".join(f"{task}: {', '.join(archs)}" for task, archs in chosen.runs.items())
         raise WorkbenchError(f"run {trained.run.id} is a {trained.run.task} run of {trained.run.arch}; "
                              f"the {chosen.name} chapter reads {kinds}")
@@ -35,9 +35,11 @@ def register(sub: Any) -> None:
     chapters = p.add_subparsers(dest="chapter", required=True, metavar="CHAPTER")
     for c in CHAPTERS:
         q = chapters.add_parser(c.name, help=f"{c.title}: {c.summary}")
-        q.add_argument("run")
+        if c.runs:  # a chapter that computes on typed input alone takes no run
+            q.add_argument("run")
         q.add_argument("text", help="the input to compute on")
         for knob in c.knobs:
             add_param_flag(q, knob)
-        q.add_argument("--checkpoint", choices=["best", "last"], default="best")
+        if c.runs:
+            q.add_argument("--checkpoint", choices=["best", "last"], default="best")
         q.set_defaults(func=cmd_learn)

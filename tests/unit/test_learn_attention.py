@@ -121,3 +121,17 @@ def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[s
     # Another head, another view; the link follows.
     at.number_input(key="learn.attention.head").set_value(0).run()
     assert not at.exception and at.query_params["head"] == "0"
+
+
+def test_the_attention_page_links_to_the_chapter_on_the_same_run_and_text(
+        home: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, ids = home
+    monkeypatch.setenv("LMWB_HOME", str(folder))
+    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
+    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
+    at.query_params.update({"run": ids["cls"], "text": TEXT})
+    at.switch_page(str(page_path("attention"))).run()
+    assert not at.exception, [e.value for e in at.exception]
+    [link] = [p for p in at.get("page_link") if p.proto.label == "How is this computed?"]
+    assert link.proto.page.endswith("learn") or "learn" in link.proto.page
+    assert f"run={ids['cls']}" in link.proto.query_string and "chapter=attention" in link.proto.query_string
