@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import torch
@@ -16,7 +15,7 @@ from core.decoding.sampling import generate
 from core.embeddings import attach_pretrained
 from core.errors import DataError
 from core.finetune import apply_freeze
-from core.metrics import language_model_metrics, scalars
+from core.metrics import answer_right, language_model_metrics, scalars
 from core.models import hf_generative
 from core.models.base import evaluating
 from core.models.heads import LanguageModel
@@ -148,8 +147,7 @@ class LanguageModelTask(Task):
                 prompt = torch.tensor([ids for ids, _ in chunk], dtype=torch.long, device=self.device)
                 out = generate(model, prompt, new_tokens, context_length=self.context, greedy=True)
                 for (_, answer), row in zip(chunk, out[:, prompt.shape[1]:].tolist(), strict=True):
-                    written = _NUMBER.match(self.tokenizer.decode(row))
-                    right += written is not None and written.group(1) == answer
+                    right += answer_right(self.tokenizer.decode(row), answer)
         return right / len(problems)
 
     # -- generation ------------------------------------------------------------------------------
@@ -169,9 +167,6 @@ class LanguageModelTask(Task):
             greedy=greedy, generator=generator,
         )
         return self.tokenizer.decode(out[0].tolist())
-
-
-_NUMBER = re.compile(r"\s*(-?\d+)")  # the answer a continuation starts with
 
 
 def _finite(value: Any) -> bool:
