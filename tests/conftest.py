@@ -40,11 +40,27 @@ needs_shared_data = pytest.mark.skipif(
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Long tests first (slow, then e2e), the rest after in file order: with two test processes
     (make test) the long ones then run side by side and the short ones fill the gaps, instead
-    of one process finishing the recipes alone at the end."""
+    of one process finishing the recipes alone at the end (see the scheduler below)."""
     def rank(item: pytest.Item) -> int:
         return 0 if item.get_closest_marker("slow") else 1 if item.get_closest_marker("e2e") else 2
 
     items.sort(key=rank)  # stable: file order within each group
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent with -p no:xdist
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """make test (``-n``): one test module at a time to whichever process is free, in the order
+    above. xdist's default first hands each process one run of len/8 consecutive tests (162 of
+    ~1300 with two): the first process then had every slow and e2e test (the first 34 above) and
+    ran them one after another while the second finished the rest and waited. Whole modules, not single
+    tests, so a module's shared set-up (a pretraining run, an app server) runs once. Another
+    --dist is left alone."""
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    config.option.loadscopereorder = False  # it would put the modules with most tests first
+    return LoadScopeScheduling(config, log)
 
 
 def pytest_configure(config: pytest.Config) -> None:
