@@ -10,20 +10,24 @@ top-k passages a retriever ranks. Two retrievers, the field's two families:
   words of two or more letters or digits, lowered, English stopwords dropped, no stemming.
 * **Dense** (embedding): cosine similarity between a question's vector and each passage's, from
   whatever encoder made them (MiniLM's mean pooling, a run's encoder, or
-  :func:`hashed_bag_of_words` where no model is wanted). Vectors are normalised once and kept as
-  a float16 matrix, half the memory of float32 with cosines good to about 1e-3; a search is an
-  exact matrix product over chunks of ``CHUNK`` rows, each reduced to its top k at once, so
-  memory beyond the matrix is ``queries x CHUNK`` scores whatever the collection's size.
+  :func:`hashed_bag_of_words` where no model is wanted). Vectors are normalised once and searched
+  exactly: a matrix product over chunks of ``CHUNK`` rows, each cut to its top k at once, so the
+  memory beside the matrix is ``queries x CHUNK`` scores whatever the collection's size.
 
-Scaling, measured by ``bench/qa_retrieval.py`` (figures there): 100,000 passages of 384
-dimensions take 77 MB as float16, and exact search answers hundreds of queries a second on one
-core. Exact search is linear in the collection, so ten million passages (7.7 GB) would take
-seconds a query: past what fits in memory, :meth:`DenseIndex.save` writes an ``.npy`` file and
-:meth:`DenseIndex.load` maps it (``mmap``) so the operating system pages chunks in as the search
-walks them, and :func:`write_vectors` builds such a file batch by batch without ever holding it.
-An approximate index (FAISS IVF/HNSW) would make queries sublinear; at the collections a
-workbench user uploads (thousands to a few hundred thousand passages) exact search is fast
-enough, exact (no recall lost to the index) and needs no extra library, so that is the choice.
+Scaling, measured (``bench/qa_retrieval.py`` has the whole run; 2 shared cores, one thread, load
+about 4): over 100,000 passages of 384 dimensions (MiniLM's width), float32 takes 154 MB and
+answers about 45 single queries a second (a full scan reads the matrix: memory bandwidth bounds
+it) and about 550 a second in batches. float16 halves the memory but numpy has no float16 matrix
+product, so each search converts every chunk: batches still run at about 350 queries a second,
+single queries drop to about 6. So float32 is the default, and float16 (``dtype=``) is for a
+collection whose matrix would not otherwise fit. Past memory, :meth:`DenseIndex.save` writes an
+``.npy`` file and :meth:`DenseIndex.load` maps it (``mmap``), the operating system paging chunks in
+as the search walks them, and :func:`write_vectors` builds such a file batch by batch without
+holding it: exact, and linear in the collection (a million passages is 1.5 GB of float32 and
+about a tenth of a second a query). An approximate index (FAISS IVF/HNSW, as an optional extra)
+is the step after that, for tens of millions of passages; the collections a workbench user
+uploads (thousands to a few hundred thousand passages) are searched exactly well within a
+question's time, lose no recall to an index, and need no further library, so that is the choice.
 
 Retrieval is scored, for questions whose passages are known, by recall@k (the share of questions
 with a right passage among the first k) and MRR (the mean of 1/rank of the first right passage, 0
@@ -45,7 +49,7 @@ from core.qa.windows import window_spans
 
 PASSAGE_WORDS = 100  # about DPR's passage length (100 words)
 PASSAGE_OVERLAP = 20  # words two neighbouring passages share
-CHUNK = 65_536  # passage rows scored at once by a dense search
+CHUNK = 4_096  # passage rows scored at once by a dense search (fastest of 4k-64k measured)
 _WORD = re.compile(r"\S+")
 
 
@@ -126,8 +130,8 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 class DenseIndex:
-    """Exact cosine search over unit-length passage vectors, float16 by default (see the module
-    docstring for how it scales); the matrix may be an in-memory array or a memory map."""
+    """Exact cosine search over unit-length passage vectors (float32, or float16 to halve the
+    memory: see the module docstring); the matrix may be an in-memory array or a memory map."""
 
     def __init__(self, matrix: np.ndarray) -> None:
         if matrix.ndim != 2:
@@ -135,7 +139,7 @@ class DenseIndex:
         self.matrix = matrix
 
     @classmethod
-    def from_vectors(cls, vectors: np.ndarray, dtype: Any = np.float16) -> DenseIndex:
+    def from_vectors(cls, vectors: np.ndarray, dtype: Any = np.float32) -> DenseIndex:
         """An index over ``vectors`` (one row per passage), normalised and stored as ``dtype``."""
         return cls(normalise(vectors).astype(dtype, copy=False))
 
@@ -158,23 +162,23 @@ class DenseIndex:
         """(passage indices, cosines), each ``[len(queries), k]``, best first (ties: lower index)."""
         q = normalise(np.atleast_2d(queries))
         k = min(k, self.size)
-        best_ids = np.zeros((len(q), 0), dtype=np.int64)
-        best = np.zeros((len(q), 0), dtype=np.float32)
+        ids: list[np.ndarray] = [np.zeros((len(q), 0), dtype=np.int64)]
+        tops: list[np.ndarray] = [np.zeros((len(q), 0), dtype=np.float32)]
         for lo in range(0, self.size, chunk):
-            block = np.asarray(self.matrix[lo : lo + chunk], dtype=np.float32)
-            scores = q @ block.T
+            block = self.matrix[lo : lo + chunk]
+            scores = q @ (block if block.dtype == np.float32 else block.astype(np.float32)).T
             take = min(k, scores.shape[1])
-            # argpartition keeps each chunk's top k in linear time; the merge sorts only 2k.
+            # argpartition keeps each chunk's top k in linear time; one sort of the survivors at the end.
             part = np.argpartition(-scores, take - 1, axis=1)[:, :take]
-            best_ids = np.concatenate([best_ids, part + lo], axis=1)
-            best = np.concatenate([best, np.take_along_axis(scores, part, axis=1)], axis=1)
-            order = np.lexsort((best_ids, -best), axis=1)[:, :k]
-            best_ids, best = np.take_along_axis(best_ids, order, 1), np.take_along_axis(best, order, 1)
-        return best_ids, best
+            ids.append(part + lo)
+            tops.append(np.take_along_axis(scores, part, axis=1))
+        all_ids, all_tops = np.concatenate(ids, axis=1), np.concatenate(tops, axis=1)
+        order = np.lexsort((all_ids, -all_tops), axis=1)[:, :k]
+        return np.take_along_axis(all_ids, order, 1), np.take_along_axis(all_tops, order, 1)
 
 
 def write_vectors(path: str | Path, batches: Iterable[np.ndarray], rows: int, dim: int,
-                  dtype: Any = np.float16) -> DenseIndex:
+                  dtype: Any = np.float32) -> DenseIndex:
     """Build a saved index batch by batch (an encoder's output over a collection too big to hold
     twice), normalising each; ``rows`` is the collection's size. Returns it memory-mapped."""
     out = np.lib.format.open_memmap(Path(path), mode="w+", dtype=dtype, shape=(rows, dim))
@@ -197,7 +201,8 @@ def hashed_bag_of_words(texts: Sequence[str], dim: int = 384) -> np.ndarray:
     which is all a test or a model-free baseline needs; not a sentence encoder."""
     from sklearn.feature_extraction.text import HashingVectorizer  # deferred: slow to import
 
-    vec = HashingVectorizer(n_features=dim, alternate_sign=True, binary=True, norm="l2", stop_words="english")
+    vec = HashingVectorizer(n_features=dim, alternate_sign=True, binary=True, norm="l2", stop_words="english",
+                            dtype=np.float32)
     return np.asarray(vec.transform(list(texts)).toarray(), dtype=np.float32)
 
 

@@ -88,11 +88,14 @@ def test_bm25_ranks_the_planted_passage_first() -> None:
 def test_dense_search_ranks_the_planted_passage_first() -> None:
     # 4096 buckets: few hash collisions between the planted keys and the 400 filler words, which
     # at 384 buckets put a colliding passage first for a third of the questions
-    index = DenseIndex.from_vectors(hashed_bag_of_words([p.text for p in PASSAGES], dim=4096))
-    assert index.matrix.dtype == np.float16
-    ids, scores = index.search(hashed_bag_of_words(QUESTIONS, dim=4096), k=10)
-    assert all(int(row[0]) in right for row, right in zip(ids, RELEVANT, strict=True))
-    assert np.all(np.diff(scores, axis=1) <= 0)
+    vectors = hashed_bag_of_words([p.text for p in PASSAGES], dim=4096)
+    questions = hashed_bag_of_words(QUESTIONS, dim=4096)
+    for dtype in (np.float32, np.float16):
+        index = DenseIndex.from_vectors(vectors, dtype=dtype)
+        assert index.matrix.dtype == dtype
+        ids, scores = index.search(questions, k=10)
+        assert all(int(row[0]) in right for row, right in zip(ids, RELEVANT, strict=True))
+        assert np.all(np.diff(scores, axis=1) <= 0)
 
 
 def brute_force(matrix: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
@@ -106,16 +109,17 @@ def test_chunked_and_memory_mapped_search_is_exact(tmp_path: Path) -> None:
     vectors = rng.normal(size=(1000, 16)).astype(np.float32)
     queries = rng.normal(size=(7, 16)).astype(np.float32)
     want = brute_force(vectors, queries, 10)
-    exact = DenseIndex.from_vectors(vectors, dtype=np.float32)
+    exact = DenseIndex.from_vectors(vectors)
     for chunk in (1, 7, 64, 5000):  # a chunk smaller than k, uneven, and larger than the index
         assert exact.search(queries, k=10, chunk=chunk)[0].tolist() == want.tolist()
     # float16 moves cosines by ~1e-3: the top 3 of random vectors are further apart than that
-    half = DenseIndex.from_vectors(vectors)
+    half = DenseIndex.from_vectors(vectors, dtype=np.float16)
     assert half.search(queries, k=3, chunk=100)[0].tolist() == want[:, :3].tolist()
     saved = DenseIndex.load(half.save(tmp_path / "v.npy"))
     assert isinstance(saved.matrix, np.memmap)
     assert saved.search(queries, k=3, chunk=100)[0].tolist() == want[:, :3].tolist()
-    built = write_vectors(tmp_path / "w.npy", (vectors[i : i + 300] for i in range(0, 1000, 300)), 1000, 16)
+    built = write_vectors(tmp_path / "w.npy", (vectors[i : i + 300] for i in range(0, 1000, 300)), 1000, 16,
+                          dtype=np.float16)
     assert np.array_equal(np.asarray(built.matrix), half.matrix)
     with pytest.raises(ValueError):
         write_vectors(tmp_path / "x.npy", [vectors[:10]], 11, 16)
