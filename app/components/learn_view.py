@@ -74,7 +74,10 @@ def draw(walk: Walkthrough) -> None:
             st.latex(step.tex)
         if step.note:
             st.caption(step.note)
-        if step.heatmap:
+        if step.text:
+            st.dataframe(pd.DataFrame([list(r) for r in step.text], index=_unique(step.row_labels()),
+                                      columns=_unique(step.col_labels())), width="stretch")
+        elif step.heatmap:
             st.plotly_chart(heatmap(step), key=f"learn.step.{i}", config={"displaylogo": False})
         else:
             st.dataframe(frame(step), width="stretch")

@@ -53,7 +53,20 @@ class Chapter:
 
 _TRANSFORMERS = ("transformer_encoder", "transformer_decoder")
 
+# Every architecture the workbench builds itself: their runs' tokenizers are its own (char, word, BPE).
+_OWN = ("rnn", "lstm", "gru", "textcnn", "transformer_encoder", "transformer_decoder", "seq2seq_rnn",
+        "transformer_seq2seq", "word2vec", "glove")
+
 CHAPTERS: tuple[Chapter, ...] = (
+    Chapter(
+        "tokens", "Tokenisation", "Text to tokens",
+        "Your text split into a run's own tokens: characters or words looked up in its vocabulary (unknown "
+        "ones as <unk>, and why), or BPE's learned merges applied one at a time, ending in the tokenizer's ids.",
+        "core.learn.tokens:walkthrough",
+        {task: _OWN for task in ("classification", "language_model", "masked_lm", "translation", "summarisation",
+                                 "word_embeddings")},
+        default_text="The cats sat on the mat, unbelievably.",
+    ),
     Chapter(
         "attention", "Self-attention", "Models",
         "Q, K and V of a trained Transformer layer on your tokens; QKᵀ/√d_k, the causal mask, the softmax, "

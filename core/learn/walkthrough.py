@@ -23,7 +23,9 @@ class Step:
     """One step of the computation: a vector or matrix of real values, labelled.
 
     ``rows`` / ``cols`` label a matrix's rows and columns (tokens, dimensions, classes); a vector
-    is one row. ``heatmap`` draws it as a picture rather than a table (attention weights)."""
+    is one row. ``heatmap`` draws it as a picture rather than a table (attention weights).
+    ``text``: a table of words instead (tokens, merges, n-grams), one tuple per row under ``cols``;
+    ``values`` is then unused."""
 
     title: str
     values: np.ndarray
@@ -33,6 +35,7 @@ class Step:
     note: str = ""  # one sentence: what to look at
     heatmap: bool = False
     decimals: int = 3
+    text: tuple[tuple[str, ...], ...] = ()
 
     def matrix(self) -> np.ndarray:
         """The values as a 2-D float array (a vector is one row)."""
@@ -40,11 +43,11 @@ class Step:
         return values.reshape(1, -1) if values.ndim == 1 else values
 
     def row_labels(self) -> list[str]:
-        n = self.matrix().shape[0]
+        n = len(self.text) if self.text else self.matrix().shape[0]
         return list(self.rows) if len(self.rows) == n else [str(i) for i in range(n)]
 
     def col_labels(self) -> list[str]:
-        n = self.matrix().shape[1]
+        n = len(self.text[0]) if self.text else self.matrix().shape[1]
         return list(self.cols) if len(self.cols) == n else [str(j) for j in range(n)]
 
 
@@ -93,7 +96,7 @@ class Walkthrough:
             lines += ["", f"== {step.title}" + (f"   {step.tex}" if step.tex else "")]
             if step.note:
                 lines.append(step.note)
-            lines += _table(step, width)
+            lines += _words(step) if step.text else _table(step, width)
         if self.checks:
             lines.append("")
             lines += [f"check: {c.sentence()}" for c in self.checks]
@@ -101,6 +104,16 @@ class Walkthrough:
 
 
 TEXT_COLUMNS = 12  # a terminal shows this many columns of a wide matrix; a note says how many more
+
+
+def _words(step: Step) -> list[str]:
+    """A table of words, each column as wide as its widest cell."""
+    rows = [step.col_labels(), *(list(r) for r in step.text)]
+    labels = ["", *step.row_labels()]
+    label = max(len(r) for r in labels)
+    widths = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]
+    return [f"{name:<{label}}  " + "  ".join(f"{c:<{w}}" for c, w in zip(r, widths, strict=True)).rstrip()
+            for name, r in zip(labels, rows, strict=True)]
 
 
 def _table(step: Step, width: int) -> list[str]:
