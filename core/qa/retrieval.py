@@ -84,8 +84,20 @@ def split_passages(documents: Mapping[str, str] | Iterable[tuple[str, str]], wor
 def passages_holding(passages: Sequence[Passage], doc_id: str, answer: Span) -> list[int]:
     """Indices of the passages of ``doc_id`` whose characters hold ``answer`` (a span of the
     document) whole: the right passages for scoring a retriever on that question."""
-    a, b = answer
-    return [i for i, p in enumerate(passages) if p.doc_id == doc_id and p.start <= a and b <= p.end]
+    return sorted(relevant_passages(passages, [(doc_id, answer)])[0])
+
+
+def relevant_passages(passages: Sequence[Passage], golds: Sequence[tuple[str, Span]]) -> list[set[int]]:
+    """:func:`passages_holding` for many (doc id, answer span) golds at once: the passages are
+    grouped by document first, so a thousand questions over 100,000 passages look at a few
+    passages each rather than at all of them."""
+    by_doc: dict[str, list[int]] = {}
+    for i, p in enumerate(passages):
+        by_doc.setdefault(p.doc_id, []).append(i)
+    out = []
+    for doc_id, (a, b) in golds:
+        out.append({i for i in by_doc.get(doc_id, []) if passages[i].start <= a and b <= passages[i].end})
+    return out
 
 
 # -- BM25 -------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from core.qa.retrieval import (
     DenseIndex,
     hashed_bag_of_words,
     passages_holding,
+    relevant_passages,
     retrieval_metrics,
     split_passages,
     write_vectors,
@@ -61,12 +62,13 @@ def collection(seed: int = 0) -> tuple[dict[str, str], list[str], list[tuple[str
 
 DOCS, QUESTIONS, GOLDS = collection()
 PASSAGES = split_passages(DOCS, words=60, overlap=15)
-RELEVANT = [set(passages_holding(PASSAGES, d, span)) for d, span in GOLDS]
+RELEVANT = relevant_passages(PASSAGES, GOLDS)
 
 
 def test_the_planted_collection_is_what_the_tests_assume() -> None:
     assert len(PASSAGES) > 600
     assert all(RELEVANT)
+    assert [set(passages_holding(PASSAGES, d, span)) for d, span in GOLDS] == RELEVANT
     assert sum(len(r) > 1 for r in RELEVANT) >= 1  # some answers lie in two overlapping passages
 
 
