@@ -77,8 +77,9 @@ def draw(walk: Walkthrough) -> None:
         if step.text:
             st.dataframe(pd.DataFrame([list(r) for r in step.text], index=_unique(step.row_labels()),
                                       columns=_unique(step.col_labels())), width="stretch")
-        elif step.heatmap:
-            st.plotly_chart(heatmap(step), key=f"learn.step.{i}", config={"displaylogo": False})
+        elif step.heatmap or step.curve:
+            st.plotly_chart(curve(step) if step.curve else heatmap(step), key=f"learn.step.{i}",
+                            config={"displaylogo": False})
         else:
             st.dataframe(frame(step), width="stretch")
     for c in walk.checks:
@@ -100,6 +101,20 @@ def heatmap(step: Step) -> go.Figure:
         hovertemplate="row %{y}<br>column %{x}<br>%{z:.4f}<extra></extra>"))
     fig.update_layout(height=120 + HEATMAP_PX_PER_ROW * len(rows), margin=dict(l=10, r=10, t=10, b=10),
                       yaxis=dict(autorange="reversed", type="category"), xaxis=dict(type="category"))
+    return fig
+
+
+def curve(step: Step) -> go.Figure:
+    """Column 1 against column 0, the area under it filled, the marked row pointed out."""
+    matrix, rows, cols = step.matrix(), step.row_labels(), step.col_labels()
+    fig = go.Figure(go.Scatter(x=matrix[:, 0], y=matrix[:, 1], mode="lines+markers", fill="tozeroy", text=rows,
+                               hovertemplate="%{text}<br>" + cols[0] + " %{x:.3f}<br>" + cols[1] + " %{y:.3f}<extra></extra>",
+                               showlegend=False))
+    if step.mark is not None:
+        fig.add_trace(go.Scatter(x=[matrix[step.mark, 0]], y=[matrix[step.mark, 1]], mode="markers+text",
+                                 text=[rows[step.mark]], textposition="bottom right", showlegend=False,
+                                 marker=dict(size=14, color="crimson")))
+    fig.update_layout(height=420, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=cols[0], yaxis_title=cols[1])
     return fig
 
 

@@ -68,6 +68,27 @@ CHAPTERS: tuple[Chapter, ...] = (
         default_text="The cats sat on the mat, unbelievably.",
     ),
     Chapter(
+        "classification_metrics", "Precision, recall, F1 and ROC-AUC", "Evaluation",
+        "A trained classifier's validation predictions to the confusion matrix, each class's precision, recall "
+        "and F1, the ROC curve as a threshold sweep and AUC as its area, against scikit-learn's.",
+        "core.learn.classification_metrics:walkthrough",
+        {"classification": _OWN},
+        (Param("threshold", "float", 0.5, "Call an example positive when its probability of the positive class "
+               "is at least this: a point on the ROC curve.", low=0.0, high=1.0, label="Threshold", essential=True),
+         Param("positive", "int", 1, "The class the ROC curve is drawn for, against all the others (0: the "
+               "first class).", low=0, high=255, label="Positive class", essential=True)),
+        default_text="what a great match, the team played well",
+    ),
+    Chapter(
+        "bleu_rouge", "BLEU and ROUGE", "Evaluation",
+        "Your input as a hypothesis against a reference: BLEU's clipped n-gram precisions, brevity penalty and "
+        "geometric mean, and ROUGE-1/2/L's overlaps, against sacreBLEU and rouge-score.",
+        "core.learn.bleu_rouge:walkthrough", {},
+        (Param("reference", "str", "the cat is on the mat", "The reference text your input is scored against.",
+               sweepable=False, label="Reference", essential=True),),
+        default_text="the cat sat on the mat",
+    ),
+    Chapter(
         "attention", "Self-attention", "Models",
         "Q, K and V of a trained Transformer layer on your tokens; QKᵀ/√d_k, the causal mask, the softmax, "
         "the weighted sum of V, the heads joined and projected, against the weights the model used.",

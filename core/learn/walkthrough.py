@@ -25,7 +25,8 @@ class Step:
     ``rows`` / ``cols`` label a matrix's rows and columns (tokens, dimensions, classes); a vector
     is one row. ``heatmap`` draws it as a picture rather than a table (attention weights).
     ``text``: a table of words instead (tokens, merges, n-grams), one tuple per row under ``cols``;
-    ``values`` is then unused."""
+    ``values`` is then unused. ``curve``: drawn as a line of column 1 against column 0 with the
+    area under it filled (a ROC curve); ``mark``: the row to point out (the current threshold)."""
 
     title: str
     values: np.ndarray
@@ -36,6 +37,8 @@ class Step:
     heatmap: bool = False
     decimals: int = 3
     text: tuple[tuple[str, ...], ...] = ()
+    curve: bool = False
+    mark: int | None = None
 
     def matrix(self) -> np.ndarray:
         """The values as a 2-D float array (a vector is one row)."""
@@ -121,12 +124,14 @@ def _table(step: Step, width: int) -> list[str]:
     rows, cols = step.row_labels(), step.col_labels()
     hidden = max(0, matrix.shape[1] - TEXT_COLUMNS)
     matrix, cols = matrix[:, :TEXT_COLUMNS], cols[:TEXT_COLUMNS]
+    if step.mark is not None:
+        rows = [f"{r} ◀" if i == step.mark else r for i, r in enumerate(rows)]
     label = max([4, *(len(r) for r in rows)])
     cols = [c[: width - 1] for c in cols]
     out = [" " * label + " " + "".join(f"{c:>{width}}" for c in cols)]
     for name, row in zip(rows, matrix, strict=True):
-        cells = "".join(f"{v:>{width}.{step.decimals}f}" if np.isfinite(v) else f"{'-inf' if v < 0 else 'inf':>{width}}"
-                        for v in row)
+        cells = "".join(f"{v:>{width}.{step.decimals}f}" if np.isfinite(v) else " " * width if np.isnan(v)
+                        else f"{'-inf' if v < 0 else 'inf':>{width}}" for v in row)
         out.append(f"{name:<{label}} {cells}")
     if hidden:
         out.append(f"({hidden} more columns; the app shows them all)")
