@@ -96,6 +96,15 @@ CHAPTERS: tuple[Chapter, ...] = (
         {"classification": _TRANSFORMERS, "language_model": ("transformer_decoder",), "masked_lm": ("transformer_encoder",)},
         (LAYER, HEAD),
     ),
+    Chapter(
+        "recurrent", "Recurrent cells", "Models",
+        "An RNN, LSTM or GRU layer of a trained run on your tokens: every gate, the cell and the hidden "
+        "state recomputed from the layer's weights, one time step worked through, against PyTorch's output.",
+        "core.learn.recurrent:walkthrough",
+        {"classification": ("rnn", "lstm", "gru"), "language_model": ("rnn", "lstm", "gru")},
+        (Param("step", "int", 0, "Which time step (token) to work through in detail (0: the first).",
+               low=0, high=4095, label="Time step", essential=True), LAYER),
+    ),
 )
 _BY_NAME = {c.name: c for c in CHAPTERS}
 

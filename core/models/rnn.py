@@ -24,6 +24,7 @@ from core.models.base import Backbone, BackboneOutput
 from core.models.catalog import RNN_PARAMS as PARAMS
 from core.models.catalog import check_recurrent
 from core.models.embeddings import TokenEmbedding
+from core.models.hooks import HookPoint
 from core.params import validate_params
 
 CELLS: dict[str, type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -34,7 +35,9 @@ class RecurrentBackbone(Backbone):
     """Embedding -> dropout -> stacked (bi)RNN/LSTM/GRU -> hidden (B, T, hidden_size).
 
     ``pooled`` is filled (with the final states) only for ``pooling="last"``; ``mean`` and
-    ``max`` are done by the classifier head over ``hidden``.
+    ``max`` are done by the classifier head over ``hidden``. ``hook_embed`` is the recurrence's
+    input (B, T, embed_dim), after the dropout: exactly what the RNN consumes (the Learn page
+    recomputes the gates from it).
     """
 
     def __init__(
@@ -49,6 +52,7 @@ class RecurrentBackbone(Backbone):
         self.pooling = pooling
         self.tokens = TokenEmbedding(vocab_size, embed_dim, pad_id)
         self.drop = nn.Dropout(dropout)
+        self.hook_embed = HookPoint()
         self.rnn = CELLS[cell](
             embed_dim, hidden_size, num_layers=n_layers, batch_first=True,
             bidirectional=bidirectional,
@@ -62,7 +66,7 @@ class RecurrentBackbone(Backbone):
     def forward(
         self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None
     ) -> BackboneOutput:
-        x = self.drop(self.tokens(ids))
+        x = self.hook_embed(self.drop(self.tokens(ids)))
         if pad_mask is None:
             hidden, state = self.rnn(x)  # language modelling: no padding, no packing
         else:

@@ -1,0 +1,162 @@
+"""The Recurrent cells chapter: the gates, cell and hidden states recomputed by hand from a trained
+layer's weights equal nn.LSTM / nn.GRU / nn.RNN's own output (stacked, bidirectional, classifier
+and language model); the hook point it reads sees exactly what the recurrence consumes; the page
+and the command show the same walkthrough."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+from torch.nn.utils.rnn import pack_padded_sequence
+
+import core.learn.recurrent
+from app.navigation import page_path
+from core.cli.main import main as lmwb
+from core.config import apply_overrides, default_config
+from core.errors import ConfigError
+from core.inspect.activations import caching
+from core.learn.chapters import chapter
+from core.runs import load_trained
+from core.store import Store
+from tests.trained_runs import topics_classifier, train_run
+from tests.unit.test_attention_capture import one_thread  # noqa: F401  (autouse: one torch thread)
+
+MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
+TEXT = "the team won the match and the crowd cheered"
+SUM = "12+34="
+
+
+def _recurrent(cell: str, **shape: object) -> dict[str, object]:
+    return {"name": cell, "embed_dim": 8, "hidden_size": 6, "dropout": 0.3, **shape}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    home = tmp_path_factory.mktemp("lmwb-learn-rnn")
+    store = Store(home=home)
+    gru_lm = apply_overrides(default_config("language_model"), {
+        "data.name": "arithmetic", "data.n_examples": 200, "task.sample_length": 0, "task.context_length": 16,
+        **{f"model.{k}": v for k, v in _recurrent("gru", n_layers=2).items()},
+        "training.max_steps": 5, "training.eval_every": 5})
+    ids = {
+        "lstm": train_run(store, "lstm-bi", topics_classifier(
+            _recurrent("lstm", n_layers=2, bidirectional=True, pooling="last"), 100, 5)),
+        "gru": train_run(store, "gru-lm", gru_lm),
+        "rnn": train_run(store, "rnn", topics_classifier(_recurrent("rnn", pooling="mean"), 100, 5)),
+    }
+    return home, ids
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize(("layer", "step"), [(0, 0), (1, 3)])
+def test_states_recomputed_from_the_weights_equal_the_torch_module(home: tuple[Path, dict[str, str]], kind: str,
+                                                                   layer: int, step: int) -> None:
+    folder, ids = home
+    trained = load_trained(Store(home=folder), ids[kind])
+    if layer >= trained.model.backbone.rnn.num_layers:
+        with pytest.raises(ConfigError, match=r"^layer = 1: .*0 to 0"):
+            chapter("recurrent").function()(trained, TEXT, layer=layer, step=step)
+        return
+    text = SUM if kind == "gru" else TEXT
+    walk = chapter("recurrent").function()(trained, text, layer=layer, step=step)
+    assert len(walk.checks) >= 2 and all(c.ok for c in walk.checks), [c.sentence() for c in walk.checks]
+    gates = {"lstm": ["Input", "Forget", "Candidate", "Output", "Cell", "Hidden"],
+             "gru": ["Reset", "Update", "Candidate", "Hidden"], "rnn": ["Hidden"]}[kind]
+    heat = [s for s in walk.steps if s.heatmap][1:]  # after the input x_t
+    assert [s.title.split()[0] for s in heat] == gates
+    # Independently of the chapter's own engine run: the backbone's forward (packed, as a
+    # classifier reads a batch) gives the top layer's forward hidden states.
+    backbone = trained.model.backbone
+    if layer == backbone.rnn.num_layers - 1:
+        tokens = trained.tokenizer.encode(text)
+        with torch.no_grad():
+            hidden = backbone(torch.tensor([tokens]), pad_mask=torch.zeros(1, len(tokens), dtype=torch.bool)).hidden
+        assert np.max(np.abs(heat[-1].values - hidden[0, :, :6].double().numpy())) < 1e-5
+    detail = next(s for s in walk.steps if s.title.startswith(f"Time step t = {step}"))
+    assert detail.rows[0] == "h_{t-1}" and (step > 0 or not detail.values[0].any())
+    assert f"t = {step} " in detail.title and "aligned" in walk.steps[-1].tex
+    if kind == "lstm":
+        assert any("forward direction" in n for n in walk.notes) and any("c_n" in c.what for c in walk.checks)
+
+
+def test_a_wrong_gate_function_fails_the_checks(home: tuple[Path, dict[str, str]],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, ids = home
+    trained = load_trained(Store(home=folder), ids["gru"])
+    monkeypatch.setattr(core.learn.recurrent, "_sigmoid", np.tanh)
+    walk = chapter("recurrent").function()(trained, SUM)
+    assert not any(c.ok for c in walk.checks if "h_t" in c.what)
+
+
+def test_hook_embed_sees_what_the_recurrence_consumes(home: tuple[Path, dict[str, str]]) -> None:
+    folder, ids = home
+    model = load_trained(Store(home=folder), ids["lstm"]).model
+    backbone = model.backbone
+    consumed: list[object] = []
+    handle = backbone.rnn.register_forward_pre_hook(lambda module, args: consumed.append(args[0]))
+    ids_ = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]])
+    pad_mask = torch.tensor([[False] * 4, [False, False, True, True]])
+    try:
+        model.eval()
+        with torch.no_grad():
+            plain = model(ids_, pad_mask)
+            model.train()  # dropout on: the point must sit after it
+            with caching(model, ["backbone.hook_embed"]) as seen:
+                model(ids_, pad_mask)
+                model(ids_[:1])  # unpacked (a language model's path)
+            model.eval()
+            with caching(model, ["backbone.hook_embed"]):
+                hooked = model(ids_, pad_mask)
+    finally:
+        handle.remove()
+        model.eval()
+    packed, unpacked = consumed[1], consumed[2]
+    first, second = seen["backbone.hook_embed"]
+    lengths = torch.tensor([4, 2])
+    torch.testing.assert_close(pack_padded_sequence(first, lengths, batch_first=True).data, packed.data,
+                               rtol=0, atol=0)
+    torch.testing.assert_close(second, unpacked, rtol=0, atol=0)
+    assert not torch.equal(first[0], backbone.tokens(ids_)[0])  # dropout was on: the point is after it
+    torch.testing.assert_close(hooked, plain, rtol=0, atol=0)  # listening changes nothing
+
+
+def test_bad_knobs_are_refused_by_name(home: tuple[Path, dict[str, str]]) -> None:
+    folder, ids = home
+    trained = load_trained(Store(home=folder), ids["rnn"])
+    with pytest.raises(ConfigError, match=r"^step = 40: .*0 to 8"):
+        chapter("recurrent").function()(trained, TEXT, step=40)
+    with pytest.raises(ConfigError, match=r"^recurrent\.step = -1"):
+        chapter("recurrent").knob_values({"step": -1})
+    with pytest.raises(ConfigError, match=r"^recurrent\.layer = 'two'"):
+        chapter("recurrent").knob_values({"layer": "two"})
+
+
+def test_the_command_prints_the_gates_and_checks(home: tuple[Path, dict[str, str]],
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    folder, ids = home
+    monkeypatch.setenv("LMWB_HOME", str(folder))
+    assert lmwb(["learn", "recurrent", ids["lstm"], TEXT, "--step", "2", "--layer", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Forget gate f_t" in out and "Time step t = 2 ('won')" in out
+    assert out.count("check:") >= 3 and "DIFFERENT" not in out
+
+
+def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[str, str]],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, ids = home
+    monkeypatch.setenv("LMWB_HOME", str(folder))
+    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
+    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
+    at.query_params.update({"chapter": "recurrent", "run": ids["gru"], "text": SUM, "step": "3", "layer": "1"})
+    at.switch_page(str(page_path("learn"))).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.number_input(key="learn.recurrent.step").value == 3
+    assert len(at.success) >= 2 and not at.error
+    assert any("Update gate" in m.value for m in at.markdown)
+    at.number_input(key="learn.recurrent.step").set_value(4).run()
+    assert not at.exception and at.query_params["step"] == "4" and not at.error
