@@ -15,11 +15,11 @@ top-k passages a retriever ranks. Two retrievers, the field's two families:
   memory beside the matrix is ``queries x CHUNK`` scores whatever the collection's size.
 
 Scaling, measured (``bench/qa_retrieval.py`` has the whole run; 2 shared cores, one thread, load
-about 4): over 100,000 passages of 384 dimensions (MiniLM's width), float32 takes 154 MB and
-answers about 45 single queries a second (a full scan reads the matrix: memory bandwidth bounds
-it) and about 550 a second in batches. float16 halves the memory but numpy has no float16 matrix
-product, so each search converts every chunk: batches still run at about 350 queries a second,
-single queries drop to about 6. So float32 is the default, and float16 (``dtype=``) is for a
+about 3.5): over 100,000 passages of 384 dimensions (MiniLM's width), float32 takes 154 MB and
+answers about 57 single queries a second (a full scan reads the matrix: memory bandwidth bounds
+it) and about 1,000 a second in batches. float16 halves the memory but numpy has no float16
+matrix product, so each search converts every chunk: batches still run at about 770 queries a
+second, single queries drop to about 9. So float32 is the default, and float16 (``dtype=``) is for a
 collection whose matrix would not otherwise fit. Past memory, :meth:`DenseIndex.save` writes an
 ``.npy`` file and :meth:`DenseIndex.load` maps it (``mmap``), the operating system paging chunks in
 as the search walks them, and :func:`write_vectors` builds such a file batch by batch without
@@ -171,7 +171,8 @@ class DenseIndex:
         return cls(np.load(Path(path), mmap_mode="r" if mmap else None, allow_pickle=False))
 
     def search(self, queries: np.ndarray, k: int = 10, chunk: int = CHUNK) -> tuple[np.ndarray, np.ndarray]:
-        """(passage indices, cosines), each ``[len(queries), k]``, best first (ties: lower index)."""
+        """(passage indices, cosines), each ``[len(queries), k]``, best first. Passages tied at the
+        k-th score may come in any order (argpartition picks among them)."""
         q = normalise(np.atleast_2d(queries))
         k = min(k, self.size)
         ids: list[np.ndarray] = [np.zeros((len(q), 0), dtype=np.int64)]
