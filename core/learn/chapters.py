@@ -105,6 +105,21 @@ CHAPTERS: tuple[Chapter, ...] = (
         (Param("step", "int", 0, "Which time step (token) to work through in detail (0: the first).",
                low=0, high=4095, label="Time step", essential=True), LAYER),
     ),
+    Chapter(
+        "output", "The output layer and its loss", "Training",
+        "A trained classifier's or language model's logits on your text, the softmax, the cross entropy for the "
+        "true class or each true next token, label smoothing's target, perplexity as exp of the mean; "
+        "against F.cross_entropy and the task's own loss.",
+        "core.learn.output:walkthrough",
+        {"classification": ("rnn", "lstm", "gru", "textcnn", *_TRANSFORMERS),
+         "language_model": ("rnn", "lstm", "gru", "transformer_decoder")},
+        (Param("label", "int", 0, "Classification: the true class, by its place in the run's classes (0: the first).",
+               low=0, high=4095, label="True class", essential=True),
+         Param("position", "int", 0, "Language model: the next-token prediction to show in detail (0: the first "
+               "token's guess of the second).", low=0, high=4095, label="Position", essential=True),
+         Param("smoothing", "float", None, "The label smoothing ε to compute with (null: the run's own "
+               "task.label_smoothing).", low=0.0, high=1.0, optional=True, label="Label smoothing", essential=True)),
+    ),
 )
 _BY_NAME = {c.name: c for c in CHAPTERS}
 
