@@ -112,8 +112,8 @@ def walkthrough(trained: Any, text: str, *, step: int = 0, layer: int = 0) -> Wa
     star = r"\star" if gates > 1 else "h"
     symbols = [
         Symbol("x_t", f"the input at time t: {width} numbers" + (" (the token's embedding)" if layer == 0 else "")),
-        Symbol("h_t", f"the hidden state after token t: {hidden} units (h_{{-1}} = 0)"),
-        *([Symbol("c_t", f"the cell state, the LSTM's memory: {hidden} units (c_{{-1}} = 0)")] if kind == "lstm" else []),
+        Symbol("h_t", f"the hidden state after token t: {hidden} units (0 before the first token)"),
+        *([Symbol("c_t", f"the cell state, the LSTM's memory: {hidden} units (0 before the first token)")] if kind == "lstm" else []),
         Symbol(rf"W_{{i{star}}}", f"input weights, {hidden} × {width}" + (
             f" for each gate ⋆; PyTorch stacks them{blocks} in weight_ih_l{layer}" if gates > 1 else f": weight_ih_l{layer}")),
         Symbol(rf"W_{{h{star}}}", f"recurrent weights, {hidden} × {hidden}" + (
