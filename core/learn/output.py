@@ -24,6 +24,7 @@ from core.learn.walkthrough import Check, Step, Symbol, Walkthrough, check
 from core.metrics import language_model_metrics
 from core.models.base import evaluating
 from core.tasks.base import Batch
+from core.tasks.classification import EncodedSplit
 
 FORMULA = (r"p=\mathrm{softmax}(z),\quad q=(1-\varepsilon)\,y+\frac{\varepsilon}{K},\quad"
            r"\mathrm{CE}=-\sum_k q_k\log p_k,\quad \mathrm{PPL}=\exp\Big(\frac{1}{N}\sum_{t}\mathrm{CE}_t\Big)")
@@ -46,8 +47,6 @@ def walkthrough(trained: Any, text: str, *, label: int = 0, position: int = 0,
 
 
 def _classification(trained: Any, text: str, label: int, eps: float, own: float, notes: list[str]) -> Walkthrough:
-    from core.tasks.classification import EncodedSplit  # the batch exactly as the task builds one
-
     task, names = trained.task, list(trained.task.label_names)
     if not 0 <= label < len(names):
         raise ConfigError("label", label, f"0 to {len(names) - 1} ({', '.join(names)})",
