@@ -24,16 +24,19 @@ from app.components.charts import (
     roc_figure,
 )
 from app.components.curve_legend import hidden_runs
+from app.components.learn_view import learn_link
 from app.components.live import curve_controls
 from app.components.run_picker import pick_runs
 from app.components.runs_table import aligned_text, data_label
 from app.state import COMPARE_HANDOFF_KEY, get_store
 from core.jobs.queue import group_tag
+from core.learn.chapters import explaining
 from core.metrics import (
     HELDOUT,
     HELDOUT_LABEL,
     METRICS,
     Metric,
+    metric_label,
     task_metrics,
 )
 from core.registry import task_label
@@ -228,6 +231,7 @@ def main() -> None:
         _curves(frame[frame["run"].isin(mine)] if not frame.empty else frame, task, view, colors,
                 titled=len(by_task) == 1)
         _table(table.loc[mine], task, [groups[r.id] for r in mates], titled=len(by_task) == 1)
+        _how_computed(table.loc[mine], mates)
     _details(chosen, table, colors, labels)
 
 
@@ -315,6 +319,19 @@ def _table(table: pd.DataFrame, task: str, groups: Sequence[Any], titled: bool) 
         config["_index"] = st.column_config.TextColumn(width=24 + 8 * max(map(len, shown.columns)))
     st.dataframe(highlight_best(shown, groups, by_metric=by_metric), key=f"compare_table.{task}",
                  column_config=config, height=min(38 + 35 * rows + 2, 800) if by_metric else "auto")
+
+
+def _how_computed(table: pd.DataFrame, runs: Sequence[Run]) -> None:
+    """A link to each Learn chapter that computes one of these metrics by hand, on the first run
+    it can read (a chapter on typed input alone, on nothing)."""
+    present = [c for c in table.dropna(axis=1, how="all").columns if c in COLUMNS]
+    names = [COLUMNS[c][1].name for c in present]
+    for chapter in explaining(names):
+        run = next((r.id for r in runs if chapter.accepts(r.task, r.arch)), None)
+        if chapter.runs and run is None:
+            continue
+        shown = ", ".join(dict.fromkeys(metric_label(m) for m in chapter.explains if m in names))
+        learn_link(chapter.name, run=run, label=f"How is {shown} computed?")
 
 
 def _details(runs: Sequence[Run], table: pd.DataFrame, colors: dict[str, str], labels: dict[str, str]) -> None:

@@ -21,14 +21,15 @@ from core.learn.walkthrough import Step, Walkthrough
 HEATMAP_PX_PER_ROW = 26  # a heatmap grows with its rows so each token's label stays readable
 
 
-def learn_link(chapter: str, *, run: str | None = None, text: str | None = None, **knobs: Any) -> None:
+def learn_link(chapter: str, *, run: str | None = None, text: str | None = None,
+               label: str = "How is this computed?", **knobs: Any) -> None:
     """"How is this computed?": the Learn chapter on the same run and input (where a concept is
     used in practice: the Attention page, the Train form, Compare's metrics, the Playground)."""
     query = {"chapter": chapter, **({"run": run} if run else {}), **({"text": text} if text else {}),
              **{k: str(v) for k, v in knobs.items()}}
     # A page run on its own (no st.navigation, e.g. in a page test) has nowhere to link to.
     with contextlib.suppress(StreamlitAPIException):
-        st.page_link(page_path("learn"), label="How is this computed?", icon=":material/school:",
+        st.page_link(page_path("learn"), label=label, icon=":material/school:",
                      query_params=query)
 
 

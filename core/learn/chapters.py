@@ -37,6 +37,8 @@ class Chapter:
     runs: dict[str, tuple[str, ...]]
     knobs: tuple[Param, ...] = ()
     default_text: str = "the cat sat on the mat"
+    # The metrics (core.metrics names) it computes by hand: Compare links their columns here.
+    explains: tuple[str, ...] = ()
 
     def accepts(self, task: str, arch: str) -> bool:
         return arch in self.runs.get(task, ())
@@ -78,6 +80,7 @@ CHAPTERS: tuple[Chapter, ...] = (
          Param("positive", "int", 1, "The class the ROC curve is drawn for, against all the others (0: the "
                "first class).", low=0, high=255, label="Positive class", essential=True)),
         default_text="what a great match, the team played well",
+        explains=("f1_macro", "roc_auc", "precision", "recall", "f1", "precision_macro", "recall_macro"),
     ),
     Chapter(
         "bleu_rouge", "BLEU and ROUGE", "Evaluation",
@@ -87,6 +90,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         (Param("reference", "str", "the cat is on the mat", "The reference text your input is scored against.",
                sweepable=False, label="Reference", essential=True),),
         default_text="the cat sat on the mat",
+        explains=("bleu", "rougeL", "rouge1", "rouge2"),
     ),
     Chapter(
         "attention", "Self-attention", "Models",
@@ -119,9 +123,15 @@ CHAPTERS: tuple[Chapter, ...] = (
                "token's guess of the second).", low=0, high=4095, label="Position", essential=True),
          Param("smoothing", "float", None, "The label smoothing ε to compute with (null: the run's own "
                "task.label_smoothing).", low=0.0, high=1.0, optional=True, label="Label smoothing", essential=True)),
+        explains=("loss", "perplexity"),
     ),
 )
 _BY_NAME = {c.name: c for c in CHAPTERS}
+
+
+def explaining(metrics: list[str]) -> list[Chapter]:
+    """The chapters that compute any of ``metrics`` by hand, in the order they are declared."""
+    return [c for c in CHAPTERS if set(c.explains) & set(metrics)]
 
 
 def chapter(name: str) -> Chapter:
