@@ -32,6 +32,8 @@ def fit_tokenizer(config: RunConfig, data: DatasetSplits) -> Tokenizer:
     # Translation with separate vocabularies fits the target side itself (TranslationTask).
     if data.train.targets and config["task"].get("shared_vocab", True):
         texts += data.train.targets
+    # Question answering (core.data.qa.QASplit): the questions, and each context they are asked of once.
+    texts += list(dict.fromkeys(getattr(data.train, "contexts", ())))
     params = config.params("tokenizer")
     if not (comp.meta.get("from_model") and not params.get("model")):
         return comp.factory(params, texts)

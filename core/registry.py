@@ -179,6 +179,7 @@ _COMPONENT_MODULES = (
     "core.data.seq2seq",
     "core.data.summaries",
     "core.data.planted",
+    "core.data.qa",
     "core.tokenize",
     "core.models.catalog",
     "core.models.hf_catalog",

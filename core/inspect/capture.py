@@ -200,7 +200,10 @@ def _capture_single_stack(model: nn.Module, task: Any, texts: list[str], max_tok
 
 def _prediction(task: Any, logits: torch.Tensor, row: int, length: int) -> tuple[str | None, str | None]:
     """What the model says about the input, and what that is: its class or its next token
-    (nothing for a masked language model, whose outputs are guesses for masked positions)."""
+    (nothing for a masked language model, whose outputs are guesses for masked positions, nor for
+    a reader, whose (start, end) logits point into a context)."""
+    if not isinstance(logits, torch.Tensor):
+        return None, None
     if logits.dim() == 2:
         names = (getattr(task, "state", {}) or {}).get("label_names") or []
         k = int(logits[row].argmax())

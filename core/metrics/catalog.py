@@ -18,7 +18,8 @@ TRANSLATION = "translation"
 MASKED_LM = "masked_lm"
 WORD_EMBEDDINGS = "word_embeddings"
 SUMMARISATION = "summarisation"
-ALL_TASKS = (CLASSIFICATION, LANGUAGE_MODEL, TRANSLATION, MASKED_LM, WORD_EMBEDDINGS, SUMMARISATION)
+QA = "qa"
+ALL_TASKS = (CLASSIFICATION, LANGUAGE_MODEL, TRANSLATION, MASKED_LM, WORD_EMBEDDINGS, SUMMARISATION, QA)
 
 # A training series beside the loss (training.log_grad_norm), not a validation metric: its name
 # and its chart's title in the Run view.
@@ -95,6 +96,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("rougeL", "ROUGE-L", "max", (SUMMARISATION,), "Longest common subsequence F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True),
     Metric("rouge1", "ROUGE-1", "max", (SUMMARISATION,), "Word (unigram) overlap F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True),
     Metric("rouge2", "ROUGE-2", "max", (SUMMARISATION,), "Bigram overlap F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True),
+    Metric("qa_f1", "F1 (QA)", "max", (QA,), "Token F1 between each predicted answer and its best gold answer after SQuAD's normalisation (lower case, no punctuation or articles), mean over questions, 0-100; an unanswerable question scores 1 only for no answer.", fmt="%.1f", headline=True),
+    Metric("qa_exact_match", "Exact match (QA)", "max", (QA,), "Share of questions whose predicted answer equals a gold answer after SQuAD's normalisation, 0-100.", fmt="%.1f", headline=True),
     Metric("sums_right", "Sums right", "max", (LANGUAGE_MODEL,), "Share of the validation problems ('23+58=') whose answer the model writes exactly, decoding greedily; reported for the built-in arithmetic set.", fmt="%.3f", headline=True),
     Metric("perplexity", "Perplexity", "min", (LANGUAGE_MODEL, TRANSLATION, MASKED_LM, SUMMARISATION), "exp(loss): how many tokens the model hesitates between, on average.", fmt="%.2f", headline=True),
     Metric("bits_per_char", "Bits per character", "min", (LANGUAGE_MODEL,), "Loss in bits per character of text: compares models with different tokenizers.", fmt="%.3f", headline=True),

@@ -103,7 +103,7 @@ def check_heads(p: dict[str, Any]) -> str | None:
 
 MODELS.declare(
     "transformer_encoder", "core.models.transformer:build_encoder", params=ENCODER_PARAMS,
-    check=check_heads, tasks=("classification", "masked_lm"), label="Transformer encoder",
+    check=check_heads, tasks=("classification", "masked_lm", "qa"), label="Transformer encoder",
     help="Transformer encoder (BERT-style): every token attends to every other; [CLS] or mean pooling.",
 )
 MODELS.declare(
@@ -118,7 +118,8 @@ MODELS.declare(
     # for models trained from scratch) wreck pretrained weights in a few steps.
     suggests={"tokenizer": {"name": hf.TOKENIZER_KIND}, "optimizer": {"lr": 1e-4}},
     # The generative kinds (causal LM, seq2seq) are built by core/models/hf_generative.py.
-    tasks=("classification", "language_model", "translation", "summarisation"),
+    # An extractive reader (qa) is built by core/models/hf_reader.py: the encoder with a span head.
+    tasks=("classification", "language_model", "translation", "summarisation", "qa"),
     help="A pretrained Hugging Face model: an encoder (BERT, MiniLM...) with a new classification head, "
          "a causal LM (GPT-2...) or a seq2seq model (T5, BART, Marian), by task.",
 )

@@ -2,7 +2,8 @@
 
 ``SequenceClassifier`` pools one vector per sequence and maps it to class logits;
 ``LanguageModel`` maps every position to next-token logits; ``MaskedLanguageModel`` predicts
-masked tokens (BERT pretraining).
+masked tokens (BERT pretraining); ``SpanPredictor`` points at an answer's first and last tokens
+(extractive QA).
 """
 
 from __future__ import annotations
@@ -156,3 +157,35 @@ class MaskedLanguageModel(nn.Module):
         if select is not None:
             hidden = hidden[select]
         return self.decoder(self.transform(hidden))
+
+
+class SpanPredictor(nn.Module):
+    """Bidirectional backbone + a Linear(hidden, 2) on every position -> (start, end) logits,
+    each (B, T): the extractive reader's head (BERT on SQuAD). Padding scores a large negative
+    number, so neither softmax ever puts weight there; a [CLS] slot the backbone prepends is
+    dropped, so position i is input token i (the task's own [CLS], position 0, means "no answer").
+    """
+
+    def __init__(self, backbone: Backbone) -> None:
+        super().__init__()
+        if backbone.causal:
+            raise ValueError(
+                f"{type(backbone).__name__} is causal (a token cannot see the words after it, where an "
+                "answer ends); a reader needs a bidirectional model such as transformer_encoder"
+            )
+        self.backbone = backbone
+        self.qa_outputs = nn.Linear(backbone.hidden_size, 2)  # Hugging Face's name for this layer
+        nn.init.normal_(self.qa_outputs.weight, std=0.02)
+        nn.init.zeros_(self.qa_outputs.bias)
+
+    def forward(
+        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None, type_ids: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # type_ids (question 0, context 1) are for pretrained BERT-style readers; this backbone
+        # has no segment embedding and tells the parts apart by the separator.
+        out: BackboneOutput = self.backbone(ids, pad_mask=pad_mask)
+        logits = self.qa_outputs(out.hidden[:, -ids.shape[1] :]).float()
+        if pad_mask is not None:
+            logits = logits.masked_fill(pad_mask.unsqueeze(-1), -1e4)
+        start, end = logits.unbind(dim=-1)
+        return start, end

@@ -230,6 +230,46 @@ TASKS.declare(
 )
 
 
+# -- extractive question answering ----------------------------------------------------------------
+
+QA_PARAMS = (
+    Param("max_length", "int", 384, "Tokens in one model input ([CLS] question [SEP] context part [SEP]); a longer context is read in overlapping windows.", low=16, high=4096, sweepable=False, label="Window (tokens)", essential=True),
+    Param("stride", "int", 128, "Context tokens two consecutive windows share, so an answer cut by one window's edge lies whole in the next.", low=0, high=4000, sweepable=False, label="Window overlap (tokens)"),
+    Param("max_question", "int", 64, "Question tokens kept; a longer question is cut, so it never squeezes the context out.", low=1, high=1024, sweepable=False, label="Max question tokens"),
+    Param("max_answer", "int", 30, "Longest answer the reader may pick, in tokens.", low=1, high=1024, sweepable=False, label="Max answer tokens"),
+    Param("eval_max_questions", "int", 500, "Validation questions answered and scored at each evaluation (null: all).", low=1, high=10_000_000, optional=True, sweepable=False, label="Questions per evaluation"),
+)
+
+
+def _check_qa(sections: dict[str, dict[str, Any]]) -> str | None:
+    task = sections["task"]
+    if task["max_length"] - min(task["max_question"], task["max_length"]) - 3 <= task["stride"]:
+        return (f"task.stride ({task['stride']}) must be below the context tokens a window holds beside the "
+                f"question: task.max_length - task.max_question - 3 = {task['max_length'] - task['max_question'] - 3}")
+    if sections["model"]["name"] == hf.ARCH and sections["model"].get("pooling", "cls") != "cls":
+        return "model.pooling must be cls (its default) here: pooling makes a sentence vector for classification only"
+    return hf.check_sections(sections)
+
+
+TASKS.declare(
+    "qa", "core.tasks.qa:QATask", default_metric="qa_f1",
+    label="Question answering",  # the task in words, wherever a person sees it
+    params=QA_PARAMS,
+    help="Answer a question with a span of its context (extractive, SQuAD-style: exact match and F1).",
+    check_sections=_check_qa,
+    defaults={
+        "data": "news_qa",
+        "tokenizer": "word",
+        # Measured on 2 shared CPU cores, one thread: F1 ~MEASURED on news_qa (first-token baseline
+        # MEASURED).
+        "model": {"name": "transformer_encoder", "d_model": 64, "n_layers": 2, "n_heads": 4, "d_ff": 128,
+                  "dropout": 0.0, "pooling": "mean", "positions": "learned"},
+        "optimizer": {"name": "adamw", "lr": 0.003},
+        "schedule": {"name": "cosine", "warmup_steps": 50},
+        "training": {"max_steps": 600, "batch_size": 32, "eval_every": 200, "eval_max_batches": 10},
+    },
+)
+
 # -- word embeddings ------------------------------------------------------------------------------
 
 WORD_EMBEDDINGS_PARAMS = (

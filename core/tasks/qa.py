@@ -1,0 +1,290 @@
+"""Extractive question answering: a reader points at the answer's first and last tokens.
+
+Each question is read over its context in overlapping windows (:mod:`core.qa.windows`: ``[CLS]
+question [SEP] context part [SEP]``, 384 tokens with 128 shared by default). The model (a
+bidirectional encoder with :class:`core.models.heads.SpanPredictor`, or a pretrained Hugging Face
+encoder through :mod:`core.models.hf_reader`) gives every position a start and an end logit;
+training minimises the mean of the start and end cross entropies, each window labelled with its
+first gold answer's tokens, or [CLS] when it does not hold that answer whole (BERT's recipe).
+
+Evaluation reads every window of a question, takes the best-scoring span over them (start plus
+end logit, at most ``max_answer`` tokens, :meth:`Window.best_spans`), maps it back to characters
+and scores it with SQuAD's exact match and F1 (:mod:`core.qa.squad`). When the training data has
+unanswerable questions (SQuAD 2.0), the reader may answer nothing: it does when the [CLS] score
+of its most confident window beats the best span (run_qa.py's null-score rule, threshold 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.data.qa import QASplit
+from core.data.types import DatasetSplits, Split
+from core.errors import DataError
+from core.metrics import scalars
+from core.models.base import evaluating
+from core.models.heads import SpanPredictor
+from core.models.hf_catalog import ARCH as HF_ARCH
+from core.qa.offsets import Encoded, encode_with_offsets, special_ids
+from core.qa.squad import score, squad_metrics
+from core.qa.windows import Window, make_windows
+from core.tasks.base import Batch, EvalResult, Task
+from core.tasks.batching import batch_index
+
+SAMPLES = 5  # validation answers kept (question, gold, prediction) at each evaluation
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One answer a reader proposes: the context it comes from, its characters there, and its
+    score (start logit + end logit of its best window)."""
+
+    context: int  # index of the context among those asked
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+class Windows:
+    """Windows of many questions as one padded id matrix, each window knowing its question."""
+
+    def __init__(self, windows: list[list[Window]], pad_id: int) -> None:
+        self.windows = [w for ws in windows for w in ws]
+        self.question = torch.tensor([i for i, ws in enumerate(windows) for _ in ws], dtype=torch.long)
+        lengths = [len(w.ids) for w in self.windows]
+        width = max(lengths, default=1)
+        # int32: a SQuAD training set is ~90,000 windows of up to 384 ids.
+        self.ids = torch.full((len(self.windows), width), pad_id, dtype=torch.int32)
+        self.context_start = torch.tensor([w.context_start for w in self.windows], dtype=torch.long)
+        for i, w in enumerate(self.windows):
+            self.ids[i, : len(w.ids)] = torch.tensor(w.ids, dtype=torch.int32)
+        self.lengths = torch.tensor(lengths, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def rows(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Model inputs of windows ``index``: ids, padding mask and segment ids (0 for [CLS] and
+        the question, 1 from the first context token on, as BERT reads a pair)."""
+        lengths = self.lengths[index]
+        width = int(lengths.max())
+        positions = torch.arange(width).unsqueeze(0)
+        pad_mask = positions >= lengths.unsqueeze(1)
+        type_ids = ((positions >= self.context_start[index].unsqueeze(1)) & ~pad_mask).long()
+        return {"ids": self.ids[index, :width].long(), "pad_mask": pad_mask, "type_ids": type_ids}
+
+
+class QATask(Task):
+    name = "qa"
+
+    @property
+    def max_len(self) -> int:
+        return int(self.params["max_length"])
+
+    @property
+    def no_answer(self) -> bool:
+        """May the reader answer nothing? Yes when it was trained on unanswerable questions."""
+        return bool(self.state.get("no_answer", False))
+
+    # -- data ---------------------------------------------------------------------------------------
+    def set_data(self, data: DatasetSplits) -> None:
+        train, val = _qa_split(data.train, "training"), _qa_split(data.validation, "validation")
+        if not len(train):
+            raise DataError(data.description or "dataset", "no training questions")
+        self.state["no_answer"] = any(not a for a in train.answers)
+        self._contexts: dict[str, Encoded] = {}
+        self.train = Windows(self.encode(train.texts, train.contexts), self.tokenizer.pad_id)
+        labels = [w.label(_first_span(answers)) for ws, answers in zip(self._grouped(self.train), train.answers,
+                                                                          strict=True) for w in ws]
+        self.train_starts = torch.tensor([s for s, _ in labels], dtype=torch.long)
+        self.train_ends = torch.tensor([e for _, e in labels], dtype=torch.long)
+        self.val_questions, self.val_contexts = list(val.texts), list(val.contexts)
+        self.val_golds = val.golds()
+        self.val_answers = val.answers
+        self.val = Windows(self.encode(val.texts, val.contexts), self.tokenizer.pad_id)
+        self._contexts = {}  # only needed while encoding
+        held = sum(1 for s in self.train_starts.tolist() if s != 0)
+        self._summary = {
+            "train_examples": len(self.train),  # what a step draws from (core.budget's epochs)
+            "train_questions": len(train), "train_windows": len(self.train),
+            "train_windows_with_answer": held, "val_questions": len(val), "val_windows": len(self.val),
+            "unanswerable_train_questions": sum(1 for a in train.answers if not a),
+            "vocab_size": self.tokenizer.vocab_size,
+        }
+
+    def data_summary(self) -> dict[str, Any]:
+        return dict(self._summary)
+
+    def encode(self, questions: list[str], contexts: list[str]) -> list[list[Window]]:
+        """Each question's windows over its context (a context shared by several questions is
+        tokenized once)."""
+        cls_id, sep_id = special_ids(self.tokenizer)
+        cache: dict[str, Encoded] = getattr(self, "_contexts", {})
+        out = []
+        for question, context in zip(questions, contexts, strict=True):
+            if context not in cache:
+                cache[context] = encode_with_offsets(self.tokenizer, context)
+            out.append(make_windows(
+                encode_with_offsets(self.tokenizer, question.strip()), cache[context], context, cls_id=cls_id,
+                sep_id=sep_id, max_length=self.params["max_length"], stride=self.params["stride"],
+                max_question=self.params["max_question"]))
+        return out
+
+    @staticmethod
+    def _grouped(windows: Windows) -> list[list[Window]]:
+        groups: list[list[Window]] = []
+        for q, w in zip(windows.question.tolist(), windows.windows, strict=True):
+            if q == len(groups):
+                groups.append([])
+            groups[q].append(w)
+        return groups
+
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
+        index = batch_index(self.train.lengths, batch_size, generator, False)
+        inputs = self.train.rows(index)
+        targets = torch.stack([self.train_starts[index], self.train_ends[index]], dim=1)
+        return Batch(inputs={k: v.to(self.device) for k, v in inputs.items()}, targets=targets.to(self.device),
+                     n_tokens=int((~inputs["pad_mask"]).sum()))
+
+    # -- model --------------------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        if self.config.arch == HF_ARCH:
+            from core.models.hf_reader import build_hf_reader  # deferred: it imports transformers
+
+            return build_hf_reader(self.config.params("model"))
+        return SpanPredictor(self.build_sequence_backbone())
+
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        start, end = model(**batch.inputs)
+        return span_loss(start, end, batch.targets)
+
+    # -- evaluation ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def logits(self, model: nn.Module, windows: Windows, batch_size: int,
+               targets: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[list[np.ndarray], list[np.ndarray], float]:
+        """Each window's start and end logits (over its own positions) and, given targets, the
+        summed loss."""
+        starts: list[np.ndarray] = [np.zeros(0)] * len(windows)
+        ends: list[np.ndarray] = [np.zeros(0)] * len(windows)
+        total = 0.0
+        order = torch.argsort(windows.lengths, descending=True)  # similar lengths: little padding
+        with evaluating(model):
+            for first in range(0, len(windows), batch_size):
+                index = order[first : first + batch_size]
+                inputs = {k: v.to(self.device) for k, v in windows.rows(index).items()}
+                s, e = model(**inputs)
+                if targets is not None:
+                    gold = torch.stack([targets[0][index], targets[1][index]], dim=1).to(self.device)
+                    total += float(span_loss(s, e, gold, reduction="sum"))
+                s, e = s.float().cpu().numpy(), e.float().cpu().numpy()
+                for row, i in enumerate(index.tolist()):
+                    n = int(windows.lengths[i])
+                    starts[i], ends[i] = s[row, :n], e[row, :n]
+        return starts, ends, total
+
+    def evaluate(self, model: nn.Module, max_batches: int | None, batch_size: int) -> EvalResult:
+        n = len(self.val_questions)
+        if self.params["eval_max_questions"] is not None:
+            n = min(n, self.params["eval_max_questions"])
+        if max_batches is not None:
+            n = min(n, max_batches * batch_size)
+        keep = torch.nonzero(self.val.question < n).flatten()
+        windows = _subset(self.val, keep)
+        labels = [w.label(_first_span(self.val_answers[q])) for w, q in zip(windows.windows, windows.question.tolist(),
+                                                                             strict=True)]
+        targets = (torch.tensor([s for s, _ in labels], dtype=torch.long), torch.tensor([e for _, e in labels],
+                                                                                       dtype=torch.long))
+        starts, ends, total = self.logits(model, windows, batch_size, targets)
+        predictions = [best.text if best is not None else "" for best in
+                       (_best(group) for group in _by_question(windows, starts, ends, n, self.no_answer))]
+        golds = self.val_golds[:n]
+        scores = squad_metrics(predictions, golds)
+        metrics = {"loss": total / max(1, len(windows)), "qa_exact_match": scores["exact_match"],
+                   "qa_f1": scores["f1"]}
+        samples = [{"question": self.val_questions[i], "gold": " | ".join(golds[i]) or "(no answer)",
+                    "prediction": predictions[i] or "(no answer)", "f1": score(predictions[i], golds[i])[1]}
+                   for i in range(min(SAMPLES, n))]
+        details: dict[str, Any] = {
+            "answers": samples, "questions": n, "squad": scores,
+            "sample": "\n".join(f"{s['question']}\n  gold: {s['gold']}\n  pred: {s['prediction']}" for s in samples),
+        }
+        return EvalResult(metrics=scalars(metrics), details=details)
+
+    # -- prediction ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def answer(self, model: nn.Module, question: str, contexts: list[str], top: int = 5,
+               batch_size: int = 32) -> list[Candidate]:
+        """The ``top`` answers to ``question`` over ``contexts``, best first, at most one per
+        context (the best span of its best window); with no-answer training, a context whose
+        [CLS] score beats its best span gives none."""
+        windows = Windows(self.encode([question] * len(contexts), contexts), self.tokenizer.pad_id)
+        starts, ends, _ = self.logits(model, windows, batch_size)
+        found = [(i, best) for i, best in enumerate(_best(g) for g in _by_question(
+            windows, starts, ends, len(contexts), self.no_answer)) if best is not None]
+        found.sort(key=lambda item: -item[1].score)
+        return [Candidate(i, b.start, b.end, b.text, b.score) for i, b in found[:top]]
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+def span_loss(start: torch.Tensor, end: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Mean of the start and end cross entropies (targets: (B, 2) input positions)."""
+    return (F.cross_entropy(start, targets[:, 0], reduction=reduction)
+            + F.cross_entropy(end, targets[:, 1], reduction=reduction)) / 2
+
+
+def _first_span(answers: list[tuple[str, int]]) -> tuple[int, int] | None:
+    if not answers:
+        return None
+    text, start = answers[0]
+    return start, start + len(text)
+
+
+def _qa_split(split: Split, what: str) -> QASplit:
+    if not isinstance(split, QASplit):
+        raise DataError("dataset", f"the {what} split has no contexts and answers: question answering reads "
+                                   "news_qa or qa_file data (SQuAD JSON, or context, question and answers columns)")
+    return split
+
+
+def _subset(windows: Windows, index: torch.Tensor) -> Windows:
+    out = Windows.__new__(Windows)
+    out.windows = [windows.windows[i] for i in index.tolist()]
+    out.question, out.ids = windows.question[index], windows.ids[index]
+    out.context_start, out.lengths = windows.context_start[index], windows.lengths[index]
+    return out
+
+
+def _by_question(windows: Windows, starts: list[Any], ends: list[Any], n: int,
+                 no_answer: bool) -> list[list[_Span | None]]:
+    """Per question, each window's best span (None: no span, or [CLS] wins with no_answer)."""
+    out: list[list[_Span | None]] = [[] for _ in range(n)]
+    null = [np.inf] * n
+    for w, q, s, e in zip(windows.windows, windows.question.tolist(), starts, ends, strict=True):
+        spans = w.best_spans(s, e, top=1)
+        out[q].append(_Span(*spans[0][1], w.context[slice(*spans[0][1])], spans[0][0]) if spans else None)
+        null[q] = min(null[q], Window.no_answer_score(s, e))
+    if no_answer:
+        for q, group in enumerate(out):
+            best = _best(group)
+            if best is not None and null[q] > best.score:
+                out[q] = [None]
+    return out
+
+
+def _best(group: list[_Span | None]) -> _Span | None:
+    found = [s for s in group if s is not None]
+    return max(found, key=lambda s: s.score) if found else None
