@@ -168,9 +168,9 @@ def body() -> None:
     except WorkbenchError as exc:
         st.error(str(exc))
         return
-    attention_explorer(capture, f"{KEY}.{run.id}", run_dir=run_dir)
-    if chapter("attention").accepts(run.task, run.arch):  # the formula behind these pictures
-        learn_link("attention", run=run.id, text=text)
+    layer, head = attention_explorer(capture, f"{KEY}.{run.id}", run_dir=run_dir)
+    if chapter("attention").accepts(run.task, run.arch):  # the formula behind these pictures, as shown
+        learn_link("attention", run=run.id, text=text, layer=layer, head=head or 0)
 
 
 main()

@@ -14,11 +14,15 @@ from app.components.learn_view import draw, knob_values, pick_chapter
 from app.components.run_picker import pick_runs
 from app.state import get_store
 from core.errors import WorkbenchError
-from core.learn.chapters import Chapter
+from core.learn.chapters import CHAPTERS, Chapter
 from core.registry import arch_label, task_label
 from core.store import Run, Store
 
 KEY = "learn"
+GEN_KEY = "learn.gen"  # bumped when the page is opened from a link: widgets start from the URL
+WRITTEN_KEY = "learn.written"  # the address this page last wrote (a different one came from outside)
+CHAPTER_NAMES = {c.name for c in CHAPTERS}
+KNOB_NAMES = sorted({k.name for c in CHAPTERS for k in c.knobs})
 FINISHED = ("completed", "stopped", "running")
 
 
@@ -28,7 +32,7 @@ def why_not_shown(store: Store, chapter: Chapter, run: Run) -> str | None:
     return None if checkpoint_mtime(store, run.id) else "no checkpoint yet"
 
 
-def pick_run(store: Store, chapter: Chapter) -> str | None:
+def pick_run(store: Store, chapter: Chapter, key: str) -> str | None:
     """The run the chapter computes on (in the URL), or None with a word on how to get one."""
     runs = [r for r in store.list_runs(status=list(FINISHED)) if chapter.accepts(r.task, r.arch)]
     if not runs:
@@ -36,7 +40,7 @@ def pick_run(store: Store, chapter: Chapter) -> str | None:
         st.info(f"This chapter reads a trained {kinds}. Train one on the **Train** page (the Quick preset "
                 "takes under a minute), then come back.")
         return None
-    run_id = pick_runs(store, f"{KEY}.{chapter.name}.run", multi=False, runs=runs, label="Run",
+    run_id = pick_runs(store, f"{key}.run", multi=False, runs=runs, label="Run",
                        default=st.query_params.get("run"), unshowable=lambda r: why_not_shown(store, chapter, r))
     if isinstance(run_id, str):
         st.query_params["run"] = run_id
@@ -47,18 +51,35 @@ def pick_run(store: Store, chapter: Chapter) -> str | None:
 def main() -> None:
     st.title("Learn", anchor=False)
     st.caption("Each formula, computed step by step on a run you trained and the text you type.")
-    chapter = pick_chapter(f"{KEY}.chapter", st.query_params.get("chapter"))
+    query = dict(st.query_params)
+    if query != st.session_state.get(WRITTEN_KEY):
+        # Opened from a link or an edited address: fresh widgets, started from the URL (widget
+        # keys carry a generation, so no widget keeps what it held before).
+        st.session_state[GEN_KEY] = st.session_state.get(GEN_KEY, 0) + 1
+    key = f"{KEY}.g{st.session_state.get(GEN_KEY, 0)}"
+    wanted = query.get("chapter")
+    if wanted and wanted not in CHAPTER_NAMES:
+        st.warning(f"There is no chapter called {wanted!r}; the chapters are listed below.", icon=":material/help:")
+    chapter = pick_chapter(f"{key}.chapter", wanted)
+    if chapter.name != wanted:  # another chapter chosen: its own input and knobs, not the last one's
+        for name in ("text", *KNOB_NAMES):
+            st.query_params.pop(name, None)
     st.query_params["chapter"] = chapter.name
+    try:
+        show(chapter, f"{key}.{chapter.name}")
+    finally:
+        st.session_state[WRITTEN_KEY] = dict(st.query_params)
+
+
+def show(chapter: Chapter, key: str) -> None:
     st.markdown(chapter.summary)
     store = get_store()
-    run_id = pick_run(store, chapter) if chapter.runs else None
+    run_id = pick_run(store, chapter, key) if chapter.runs else None
     if chapter.runs and run_id is None:
         return
-    text_key = f"{KEY}.{chapter.name}.text"
-    if text_key not in st.session_state:
-        st.session_state[text_key] = st.query_params.get("text") or chapter.default_text
-    text = st.text_input("Your input", key=text_key, help="Change it and press Enter: every step recomputes.")
-    knobs = knob_values(chapter, f"{KEY}.{chapter.name}", dict(st.query_params))
+    text = st.text_input("Your input", value=st.query_params.get("text") or chapter.default_text, key=f"{key}.text",
+                         help="Change it and press Enter: every step recomputes.")
+    knobs = knob_values(chapter, key, dict(st.query_params))
     st.query_params.update({"text": text, **{k: str(v) for k, v in knobs.items()}})
     try:
         trained = None

@@ -320,8 +320,9 @@ def pick_view_settings(capture: AttentionCapture, key: str) -> tuple[str, Attent
     return view, maps, int(layer), None if head == MEAN else int(head)
 
 
-def attention_explorer(capture: AttentionCapture, key: str, run_dir: Path | None = None) -> None:
+def attention_explorer(capture: AttentionCapture, key: str, run_dir: Path | None = None) -> tuple[int, int | None]:
     """Every view of one capture: bertviz, heatmaps, head summaries, alignment, evolution, export.
+    Returns the layer and head (None: the mean over heads) the pickers show.
 
     The head view is narrow, so it sits beside the plotly views; the model view takes the width.
     """
@@ -357,6 +358,7 @@ def attention_explorer(capture: AttentionCapture, key: str, run_dir: Path | None
             if tab.open is not False:
                 with tab:
                     panels[name]()
+    return layer, head
 
 
 def summary_panel(maps: AttentionMaps, key: str) -> None:

@@ -5,6 +5,7 @@ each step's real values as a heatmap or a table, and the checks against the engi
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from core.learn.chapters import CHAPTERS, PARTS, Chapter
 from core.learn.walkthrough import Step, Walkthrough
 
 HEATMAP_PX_PER_ROW = 26  # a heatmap grows with its rows so each token's label stays readable
+FORMULA_CHARS = 110  # of LaTeX: longer formulas are drawn one equation a line
 
 
 def learn_link(chapter: str, *, run: str | None = None, text: str | None = None,
@@ -65,7 +67,8 @@ def knob_values(chapter: Chapter, key: str, query: dict[str, str]) -> dict[str, 
 
 def draw(walk: Walkthrough) -> None:
     """The formula, its symbols, every step and the checks, top to bottom."""
-    st.latex(walk.formula)
+    for part in formula_lines(walk.formula):
+        st.latex(part)
     st.markdown("\n".join(f"- ${s.tex}$: {s.meaning}" for s in walk.symbols))
     for note in walk.notes:
         st.caption(note)
@@ -77,14 +80,30 @@ def draw(walk: Walkthrough) -> None:
             st.caption(step.note)
         if step.text:
             st.dataframe(pd.DataFrame([list(r) for r in step.text], index=_unique(step.row_labels()),
-                                      columns=_unique(step.col_labels())), width="stretch")
+                                      columns=_unique(step.col_labels())), width="stretch",
+                         column_config=_index_width(step))
         elif step.heatmap or step.curve:
             st.plotly_chart(curve(step) if step.curve else heatmap(step), key=f"learn.step.{i}",
                             config={"displaylogo": False})
         else:
-            st.dataframe(frame(step), width="stretch")
+            st.dataframe(frame(step), width="stretch", column_config=_index_width(step))
     for c in walk.checks:
         (st.success if c.ok else st.error)(c.sentence(), icon=":material/check:" if c.ok else ":material/error:")
+
+
+def formula_lines(tex: str, width: int = FORMULA_CHARS) -> list[str]:
+    """A long formula (several equations joined by \\quad) as one line per equation, so none is
+    cut at the page's edge; a short one as it is."""
+    if len(tex) <= width:
+        return [tex]
+    parts = [p.strip().rstrip(",").strip() for p in re.split(r"\\q?quad", tex)]
+    return [p for p in parts if p]
+
+
+def _index_width(step: Step) -> dict[str, Any]:
+    """The row labels' column wide enough for the longest label (a token, a word), never cut."""
+    longest = max((len(r) for r in _unique(step.row_labels())), default=4)
+    return {"_index": st.column_config.TextColumn(width=24 + 8 * longest)}
 
 
 def frame(step: Step) -> pd.DataFrame:

@@ -23,7 +23,7 @@ from core.inspect.maps import CLS_TOKEN, display_token
 from core.learn.walkthrough import Step, Symbol, Walkthrough, check
 
 FORMULA = (r"\mathrm{Attention}(Q,K,V)=\mathrm{softmax}\!\left(\frac{QK^\top}{\sqrt{d_k}}+M\right)V,"
-           r"\quad Q=XW_Q,\;K=XW_K,\;V=XW_V")
+           r"\quad Q=HW_Q,\;K=HW_K,\;V=HW_V")
 
 
 def walkthrough(trained: Any, text: str, *, layer: int = 0, head: int = 0) -> Walkthrough:
@@ -73,11 +73,11 @@ def walkthrough(trained: Any, text: str, *, layer: int = 0, head: int = 0) -> Wa
     q, k, v = q_all[:, cols], k_all[:, cols], v_all[:, cols]
     head_dims = tuple(f"{j}" for j in range(d_k))
     steps += [
-        Step(f"Q = X W_Q (head {head})", q, tuple(tokens), head_dims, tex=r"Q = XW_Q", heatmap=True,
+        Step(f"Q = H W_Q (head {head})", q, tuple(tokens), head_dims, tex=r"Q = HW_Q", heatmap=True,
              note="What each token is looking for."),
-        Step(f"K = X W_K (head {head})", k, tuple(tokens), head_dims, tex=r"K = XW_K", heatmap=True,
+        Step(f"K = H W_K (head {head})", k, tuple(tokens), head_dims, tex=r"K = HW_K", heatmap=True,
              note="What each token offers to be found by."),
-        Step(f"V = X W_V (head {head})", v, tuple(tokens), head_dims, tex=r"V = XW_V", heatmap=True,
+        Step(f"V = H W_V (head {head})", v, tuple(tokens), head_dims, tex=r"V = HW_V", heatmap=True,
              note="What each token passes on when attended to."),
     ]
     scores = q @ k.T / math.sqrt(d_k)
@@ -102,16 +102,16 @@ def walkthrough(trained: Any, text: str, *, layer: int = 0, head: int = 0) -> Wa
                              for s in (slice(i * d_k, (i + 1) * d_k) for i in range(n_heads))], axis=1)
     projected = joined @ _numpy(attn.proj.weight).T + _bias(attn.proj.bias, d_model)
     steps.append(Step(f"All {n_heads} heads joined, then projected", projected, tuple(tokens), _dims(d_model),
-                      tex=r"\mathrm{MultiHead}(X) = [Z_1;\dots;Z_h]\,W_O", heatmap=True,
+                      tex=r"\mathrm{MultiHead}(H) = [Z_1;\dots;Z_h]\,W_O", heatmap=True,
                       note="The heads' outputs side by side, mixed back to the model's width by W_O."))
     checks.append(check("the projected heads against the layer's attention output", projected, engine["attn_out"]))
     summed = x + projected
     if block.norm_first:
-        steps.append(Step("Residual: X + MultiHead(X)", summed, tuple(tokens), _dims(d_model),
-                          tex=r"X' = X + \mathrm{MultiHead}(\mathrm{LN}(X))", heatmap=True,
+        steps.append(Step("Residual: X + MultiHead(H)", summed, tuple(tokens), _dims(d_model),
+                          tex=r"X' = X + \mathrm{MultiHead}(H)", heatmap=True,
                           note="Attention adds to the stream; it never replaces it."))
     else:
-        summed, ln_step = _layer_norm(summed, block.ln1, tokens, title="LayerNorm(X + MultiHead(X))")
+        summed, ln_step = _layer_norm(summed, block.ln1, tokens, title="LayerNorm(X + MultiHead(H))")
         steps.append(ln_step)
     checks.append(check("the residual sum against the stream leaving attention", summed, engine["resid_mid"]))
     positions: Any = getattr(backbone, "positions", None)
@@ -124,7 +124,9 @@ def walkthrough(trained: Any, text: str, *, layer: int = 0, head: int = 0) -> Wa
                              "knows word order. Low dimensions change fast along positions, high ones slowly."))
     symbols = (
         Symbol("X", f"the {len(tokens)} tokens' vectors entering layer {layer} ({len(tokens)} × {d_model})"),
-        Symbol("W_Q, W_K, W_V", f"the layer's learned projections ({d_model} × {d_k} for each of {n_heads} heads)"),
+        Symbol("H", "what attention reads: LN(X), X normalised first (this pre-LN layer)" if block.norm_first
+               else "what attention reads: X itself (this post-LN layer normalises after the sum)"),
+        Symbol("W_Q, W_K, W_V", f"the layer's learned projections of H ({d_model} × {d_k} for each of {n_heads} heads)"),
         Symbol("d_k", f"the size of one head's queries and keys: {d_model} / {n_heads} = {d_k}"),
         Symbol("M", "the mask: -inf where a query may not look (later tokens)" if causal
                else "the mask: 0 everywhere here (an encoder sees both sides)"),
@@ -157,7 +159,7 @@ def _point(model: nn.Module, layer: int, suffix: str) -> str:
     return found[0]
 
 
-def _layer_norm(x: np.ndarray, ln: nn.LayerNorm, tokens: list[str], title: str = "LayerNorm(X)") -> tuple[np.ndarray, Step]:
+def _layer_norm(x: np.ndarray, ln: nn.LayerNorm, tokens: list[str], title: str = "H = LayerNorm(X)") -> tuple[np.ndarray, Step]:
     mean = x.mean(axis=1, keepdims=True)
     var = x.var(axis=1, keepdims=True)
     out = (x - mean) / np.sqrt(var + ln.eps) * _numpy(ln.weight) + _bias(ln.bias, x.shape[1])

@@ -70,7 +70,8 @@ def walkthrough(trained: Any, text: str, *, reference: str) -> Walkthrough:
         notes.append(f"The hypothesis has no {used + 1}-grams, so the mean runs over n = 1..{used} (effective order).")
     steps += [
         Step("Clipped precisions p_n", np.array([[correct[n - 1], total[n - 1], precisions[n - 1] if n <= used else 0.0]
-                                                 for n in ORDERS]), tuple(f"n = {n}" for n in ORDERS),
+                                                 for n in ORDERS]),
+             tuple(f"n = {n}" + (" (smoothed)" if n <= used and not correct[n - 1] else "") for n in ORDERS),
              ("matches", "n-grams", "p_n (%)"), tex=r"p_n=\frac{\sum_g \mathrm{clip}(g)}{\sum_g \#_{\hat y}(g)}",
              decimals=2, note="How many of the hypothesis's n-grams the reference has, in per cent."),
         Step("Brevity penalty", np.array([[c, r_len, bp]]), ("",), ("c", "r", "BP"),
@@ -152,5 +153,5 @@ def _lcs(ref: list[str], hyp: list[str]) -> np.ndarray:
 
 def _engine_rouge(text: str, reference: str, f: np.ndarray) -> Check:
     scored = rouge_scores([text], [reference])
-    return check("ROUGE F against the summarisation task's scorer (core.metrics)", f,
+    return check("ROUGE F against the summarisation task's own scorer", f,
                  np.array([scored[t][0] for t in ROUGE_TYPES]), 1e-12)

@@ -67,7 +67,7 @@ def walkthrough(trained: Any, text: str, *, threshold: float = 0.5, positive: in
         note="Macro: every class weighs the same, however rare, so a class the model ignores pulls it down."))
     checks = _prf_checks(y, pred, C, p, r, f1)
     engine = classification_metrics(y, probs, names)
-    checks.append(check("the confusion matrix against the workbench's scorer (core.metrics)", confusion,
+    checks.append(check("the confusion matrix against the workbench's scorer (what the run reports)", confusion,
                         np.asarray(engine["confusion_matrix"]["matrix"])))
 
     scores, is_pos = probs[:, positive], y == positive
@@ -156,5 +156,5 @@ def _macro_auc(steps: list[Step], y: np.ndarray, probs: np.ndarray, names: list[
     steps.append(Step("Every class against the rest: the run's roc_auc is the mean", np.array([[*aucs, np.mean(aucs)]]),
                       ("AUC",), (*(names[k] for k in present), "mean"), decimals=4,
                       note="With more than two classes, each class gets its own ROC curve against all the others."))
-    return check("the mean of the one-vs-rest AUCs against the run's roc_auc (core.metrics)", np.array(np.mean(aucs)),
+    return check("the mean of the one-vs-rest AUCs against the run's roc_auc (what the run reports)", np.array(np.mean(aucs)),
                  np.array(engine["roc_auc"]), 1e-9)

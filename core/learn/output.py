@@ -84,8 +84,8 @@ def _classification(trained: Any, text: str, label: int, eps: float, own: float,
              tex=rf"\mathrm{{CE}} = {ce:.4f}", decimals=5,
              note="The number training makes smaller: against the one-hot truth, and against the smoothed target."),
     ]
-    checks = [check("softmax by hand against torch.softmax", p, engine_p.double().numpy()),
-              check(f"CE by hand against F.cross_entropy(label_smoothing={eps:g})", np.array(ce), engine.numpy())]
+    checks = [check("softmax by hand against PyTorch's softmax", p, engine_p.double().numpy()),
+              check(f"CE by hand against PyTorch's cross_entropy(label_smoothing={eps:g})", np.array(ce), engine.numpy())]
     if eps == own:
         checks.append(check("CE by hand against the task's own loss (what the run trains on)", np.array(ce),
                             np.array(task_loss)))
@@ -154,7 +154,7 @@ def _language_model(trained: Any, text: str, position: int, eps: float, own: flo
              note=f"As unsure as a uniform pick among {ppl:.1f} tokens at each step (the vocabulary has {v})."),
     ]
     checks: list[Check] = [
-        check(f"CE at every position against F.cross_entropy(label_smoothing={eps:g})", smoothed_t,
+        check(f"CE at every position against PyTorch's cross_entropy(label_smoothing={eps:g})", smoothed_t,
               engine.double().numpy()),
         # Relative: perplexity grows with the loss, float32's error with it.
         check("perplexity exp(mean CE) against exp of the task's own loss on this text (tolerance 1e-5 of it)",

@@ -97,15 +97,15 @@ def walkthrough(trained: Any, text: str, *, step: int = 0, layer: int = 0) -> Wa
     n_dirs = 2 if rnn.bidirectional else 1
     top = np.concatenate([d["h"] for d in layers[-1]], axis=1)
     h_n = state[0] if kind == "lstm" else state
-    checks = [check("the embeddings read at hook_embed against the embedding table's rows E[token]",
+    checks = [check("the vectors the recurrence read against the embedding table's rows E[token]",
                     x, _numpy(backbone.token_embedding.weight)[ids])] if layer == 0 else []
     checks += [
-        check(f"h_t of the top layer recomputed at every step against {type(rnn).__name__}'s output", top, out),
-        check(f"layer {layer}'s last h_t against {type(rnn).__name__}'s final hidden state h_n",
+        check(f"h_t of the top layer recomputed at every step against PyTorch's {type(rnn).__name__} output", top, out),
+        check(f"layer {layer}'s last h_t against PyTorch's {type(rnn).__name__} final state h_n",
               seen["h"][-1], h_n[layer * n_dirs]),
     ]
     if kind == "lstm":
-        checks.append(check(f"layer {layer}'s last c_t against nn.LSTM's final cell state c_n",
+        checks.append(check(f"layer {layer}'s last c_t against PyTorch's LSTM final cell state c_n",
                             seen["c"][-1], state[1][layer * n_dirs]))
     gates = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
     blocks = {"rnn": "", "lstm": " (i, f, g, o)", "gru": " (r, z, n)"}[kind]

@@ -5,6 +5,7 @@ computation to the engine's own. The app draws a :class:`Walkthrough`; the CLI p
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,6 +69,8 @@ class Check:
 
     def sentence(self) -> str:
         verdict = "equal" if self.ok else "DIFFERENT"
+        if self.tolerance == 0:  # ids, counts: nothing but the same numbers will do
+            return f"{self.what}: {verdict}" + (", exactly" if self.ok else f" (largest difference {self.difference:g})")
         return f"{self.what}: {verdict} (largest difference {self.difference:.1e}, allowed {self.tolerance:.0e})"
 
 
@@ -91,12 +94,12 @@ class Walkthrough:
 
     def text(self, width: int = 10) -> str:
         """The walkthrough as plain text, for a terminal or a notebook."""
-        lines = [self.formula, ""]
-        pad = max([4, *(len(s.tex) for s in self.symbols)])
-        lines += [f"  {s.tex:<{pad}}  {s.meaning}" for s in self.symbols]
+        lines = [plain(self.formula), ""]
+        pad = max([4, *(len(plain(s.tex)) for s in self.symbols)])
+        lines += [f"  {plain(s.tex):<{pad}}  {s.meaning}" for s in self.symbols]
         lines += [f"note: {n}" for n in self.notes]
         for step in self.steps:
-            lines += ["", f"== {step.title}" + (f"   {step.tex}" if step.tex else "")]
+            lines += ["", f"== {step.title}" + (f"   {plain(step.tex)}" if step.tex else "")]
             if step.note:
                 lines.append(step.note)
             lines += _words(step) if step.text else _table(step, width)
@@ -136,3 +139,47 @@ def _table(step: Step, width: int) -> list[str]:
     if hidden:
         out.append(f"({hidden} more columns; the app shows them all)")
     return out
+
+
+# LaTeX as a terminal shows it: the macros the chapters use, in Unicode or words.
+_SYMBOLS = {
+    r"\top": "ᵀ", r"\cdot": "·", r"\odot": "⊙", r"\times": "×", r"\in": "∈", r"\sum": "Σ",
+    r"\dots": "…", r"\ldots": "…", r"\ge": "≥", r"\le": "≤", r"\neq": "≠", r"\approx": "≈", r"\infty": "∞",
+    r"\alpha": "α", r"\beta": "β", r"\gamma": "γ", r"\delta": "δ", r"\Delta": "Δ", r"\epsilon": "ε",
+    r"\varepsilon": "ε", r"\eta": "η", r"\theta": "θ", r"\lambda": "λ", r"\mu": "μ", r"\sigma": "σ",
+    r"\tanh": " tanh", r"\log": " log ", r"\exp": "exp", r"\min": "min", r"\max": "max", r"\sin": "sin",
+    r"\cos": "cos", r"\#": "#", r"\mathbb{R}": "ℝ", r"\hat y": "ŷ", r"\hat{y}": "ŷ",
+}
+_DROPPED = (r"\left", r"\right", r"\Big", r"\big", r"\textstyle", r"\displaystyle", r"\!")
+_SPACES = (r"\qquad", r"\quad", r"\,", r"\;", r"\ ")
+_INNER = r"\{([^{}]*)\}"  # a braced group with no braces inside
+
+
+def plain(tex: str) -> str:
+    """``tex`` readable in a terminal: fractions as a/b, roots as √, macros as symbols or words."""
+    out = tex
+    for name in (r"\\begin{aligned}", r"\\end{aligned}", r"\\begin{cases}", r"\\end{cases}"):
+        out = re.sub(name, "", out)
+    out = out.replace("&", "").replace("\\\\", "; ")
+    for macro in _DROPPED:
+        out = out.replace(macro, "")
+    for macro in _SPACES:
+        out = out.replace(macro, " ")
+    for macro, text in sorted(_SYMBOLS.items(), key=lambda kv: -len(kv[0])):
+        out = re.sub(re.escape(macro) + r"(?![A-Za-z])", text.replace("\\", r"\\"), out)
+    for _ in range(6):  # innermost groups first, until none is left
+        before = out
+        out = re.sub(r"\\t?frac" + _INNER + _INNER, lambda m: f"{_group(m[1])}/{_group(m[2])}", out)
+        out = re.sub(r"\\sqrt" + _INNER, r"√(\1)", out)
+        out = re.sub(r"\\(?:mathrm|text|operatorname|mathbf|overline)" + _INNER, r"\1", out)
+        out = re.sub(r"\^" + _INNER, lambda m: "^" + _group(m[1]), out)
+        out = re.sub(r"_" + _INNER, r"_\1", out)
+        if out == before:
+            break
+    out = re.sub(r"\\([A-Za-z]+)", r"\1", out).replace("{", "").replace("}", "").replace("^ᵀ", "ᵀ")
+    return re.sub(r"[ ]{3,}", "  ", out).strip()
+
+
+def _group(text: str) -> str:
+    """A fraction's or power's part, in parentheses unless it is one symbol or number."""
+    return text if re.fullmatch(r"[\w.√()ᵀ]+", text) and not re.search(r"[+\-·]", text) else f"({text})"

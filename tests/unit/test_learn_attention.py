@@ -115,11 +115,11 @@ def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[s
     at.query_params.update({"chapter": "attention", "run": ids["gpt"], "text": "12+34=", "layer": "1", "head": "1"})
     at.switch_page(str(page_path("learn"))).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.number_input(key="learn.attention.layer").value == 1
+    assert at.number_input(key="learn.g1.attention.layer").value == 1
     assert len(at.success) >= 3 and not at.error
     assert any("softmax" in m.value for m in at.markdown)
     # Another head, another view; the link follows.
-    at.number_input(key="learn.attention.head").set_value(0).run()
+    at.number_input(key="learn.g1.attention.head").set_value(0).run()
     assert not at.exception and at.query_params["head"] == "0"
 
 
@@ -135,3 +135,39 @@ def test_the_attention_page_links_to_the_chapter_on_the_same_run_and_text(
     [link] = [p for p in at.get("page_link") if p.proto.label == "How is this computed?"]
     assert link.proto.page.endswith("learn") or "learn" in link.proto.page
     assert f"run={ids['cls']}" in link.proto.query_string and "chapter=attention" in link.proto.query_string
+    assert "layer=" in link.proto.query_string and "head=" in link.proto.query_string  # the view shown
+
+
+def test_a_link_opens_its_view_even_after_the_page_was_used(home: tuple[Path, dict[str, str]],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second link (from the Attention page, another layer) is followed, not the widgets' old
+    values; another chapter starts from its own input and knobs; an unknown chapter is said."""
+    folder, ids = home
+    monkeypatch.setenv("LMWB_HOME", str(folder))
+    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
+    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
+    at.query_params.update({"chapter": "attention", "run": ids["gpt"], "text": "12+34=", "layer": "1", "head": "1"})
+    at.switch_page(str(page_path("learn"))).run()
+    at.query_params.update({"chapter": "attention", "run": ids["cls"], "text": TEXT, "layer": "0", "head": "1"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    [layer] = [w for w in at.number_input if w.key.endswith("attention.layer")]
+    [text] = [w for w in at.text_input if w.key.endswith("attention.text")]
+    assert layer.value == 0 and text.value == TEXT
+    [picker] = [w for w in at.selectbox if w.key.endswith("chapter")]
+    picker.set_value("bleu_rouge").run()
+    assert not at.exception and at.query_params.get("layer") is None
+    [text] = [w for w in at.text_input if w.key.endswith("bleu_rouge.text")]
+    assert text.value == chapter("bleu_rouge").default_text
+    at.query_params.clear()
+    at.query_params["chapter"] = "no_such_chapter"
+    at.run()
+    assert any("no chapter called 'no_such_chapter'" in w.value for w in at.warning)
+
+
+def test_formulas_read_as_text_in_a_terminal() -> None:
+    from core.learn.walkthrough import plain
+
+    assert plain(r"S = \frac{QK^\top}{\sqrt{d_k}}") == "S = (QKᵀ)/√(d_k)"
+    assert plain(r"\mathrm{LN}(x)=\gamma\odot\frac{x-\mu}{\sqrt{\sigma^2+\epsilon}}+\beta") == "LN(x)=γ⊙(x-μ)/(√(σ^2+ε))+β"
+    assert "\\" not in plain(r"\mathrm{BP}=\begin{cases}1 & c\ge r\\ e^{1-r/c} & c<r\end{cases}")

@@ -136,6 +136,6 @@ def test_the_learn_page_opens_each_chapter_from_its_link(home: tuple[Path, dict[
     assert len(at.success) >= 3 and not at.error, [e.value for e in at.error]
     assert at.query_params["chapter"] == query["chapter"]
     if query["chapter"] == "bleu_rouge":
-        assert at.text_input(key="learn.bleu_rouge.reference").value == "a cat sat down"
+        assert at.text_input(key="learn.g1.bleu_rouge.reference").value == "a cat sat down"
     else:
-        assert at.number_input(key="learn.classification_metrics.threshold").value == pytest.approx(0.3)
+        assert at.number_input(key="learn.g1.classification_metrics.threshold").value == pytest.approx(0.3)

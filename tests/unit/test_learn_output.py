@@ -118,8 +118,8 @@ def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[s
     at.query_params.update({"chapter": "output", "run": ids["cls"], "text": TEXT, "label": "2"})
     at.switch_page(str(page_path("learn"))).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.number_input(key="learn.output.label").value == 2
+    assert at.number_input(key="learn.g1.output.label").value == 2
     assert len(at.success) == 3 and not at.error
     assert any("Target: one-hot y and smoothed q" in m.value for m in at.markdown)
-    at.number_input(key="learn.output.label").set_value(3).run()
+    at.number_input(key="learn.g1.output.label").set_value(3).run()
     assert not at.exception and at.query_params["label"] == "3" and len(at.success) == 3

@@ -155,8 +155,8 @@ def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[s
     at.query_params.update({"chapter": "recurrent", "run": ids["gru"], "text": SUM, "step": "3", "layer": "1"})
     at.switch_page(str(page_path("learn"))).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.number_input(key="learn.recurrent.step").value == 3
+    assert at.number_input(key="learn.g1.recurrent.step").value == 3
     assert len(at.success) >= 2 and not at.error
     assert any("Update gate" in m.value for m in at.markdown)
-    at.number_input(key="learn.recurrent.step").set_value(4).run()
+    at.number_input(key="learn.g1.recurrent.step").set_value(4).run()
     assert not at.exception and at.query_params["step"] == "4" and not at.error
