@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from core.config import SECTION_REGISTRIES, TRAINING_PARAMS, apply_overrides, default_config
 from core.documents import key_line, key_lines
 from core.errors import ConfigError, WorkbenchError
 
@@ -140,3 +142,59 @@ def input_texts(args: argparse.Namespace) -> list[str]:
     if not texts:
         raise WorkbenchError("no text given: pass TEXT arguments, or lines on stdin")
     return texts
+
+
+def set_hint(args: argparse.Namespace, extra: Sequence[str]) -> str | None:
+    """One line for an unknown ``--flag`` given to a command that takes ``--set`` (``train``,
+    ``sweep create``): the declared setting of the run config it most likely means, written as
+    ``--set`` takes it (``--steps 100`` -> ``--set training.max_steps=100``). None when the
+    command takes no ``--set`` or nothing was a flag. There are no alias flags: every setting
+    is declared once and reached through ``--set``."""
+    flags = [i for i, word in enumerate(extra) if word.startswith("--") and len(word) > 2]
+    if not hasattr(args, "set") or not flags:
+        return None
+    i = flags[0]
+    flag, _, value = extra[i].partition("=")
+    if not value and i + 1 < len(extra) and not extra[i + 1].startswith("-"):
+        value = extra[i + 1]
+    key = closest_setting(flag.removeprefix("--"), _config_keys(args))
+    unknown = f"unrecognized arguments: {' '.join(extra)}"
+    where = "`lmwb params` lists every setting"
+    if key is None:
+        return f"{unknown}; settings are given as --set SECTION.KEY=VALUE ({where})"
+    return f"{unknown}; did you mean --set {key}={value or '...'}? ({where})"
+
+
+def closest_setting(word: str, keys: Sequence[str]) -> str | None:
+    """The ``section.name`` key ``word`` most likely means (``steps`` -> ``training.max_steps``,
+    ``lr`` -> ``optimizer.lr``): by the setting's name, then by its name's parts, then by the
+    section and name together; None when nothing is close."""
+    word = word.lower().replace("-", "_")
+    names = {key: key.split(".", 1)[1] for key in keys}
+    exact = [k for k, n in names.items() if n == word or k in (word, f"{word}.name")]
+    if exact:
+        return exact[0]
+    # "steps" is the tail of max_steps, "batch" the head of batch_size: a part that matches
+    # whole beats a similar spelling.
+    parts = [k for k, n in names.items() if word in n.split("_") or n.endswith("_" + word)]
+    found = difflib.get_close_matches(word, [names[k] for k in parts] if parts else list(names.values()), 1, 0.6)
+    if not found and "." in word:  # --model.lr: the section and the name together
+        whole = difflib.get_close_matches(word, list(keys), 1, 0.6)
+        return whole[0] if whole else None
+    return next((k for k, n in names.items() if found and n == found[0] and (not parts or k in parts)), None)
+
+
+def _config_keys(args: argparse.Namespace) -> list[str]:
+    """Every setting of the run config the command would build (the task's defaults, the
+    components its ``--set`` picks), as ``section.name``."""
+    try:
+        raw = apply_overrides(default_config(getattr(args, "task", None) or "classification"), args.set or [])
+    except WorkbenchError:  # a bad --task or --set: the defaults of the default task still name things
+        raw = default_config()
+    keys = [f"training.{p.name}" for p in TRAINING_PARAMS]
+    for section, registry in SECTION_REGISTRIES.items():
+        keys.append(f"{section}.name")  # --model gru: the component is chosen by name
+        name = (raw.get(section) or {}).get("name")
+        if name in registry.names():
+            keys += [f"{section}.{p.name}" for p in registry.get(name).params]
+    return keys

@@ -28,6 +28,7 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 
 from core.cli import embeddings, explain, export, inference, info, learn, runs, sweep, training, ui
+from core.cli.common import set_hint
 from core.display import format_duration
 from core.errors import WorkbenchError
 from core.params import PRINTABLE_TEXT, shown_text, text_problem
@@ -66,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         if spill and extra and not any(word.startswith("-") for word in extra):
             getattr(args, spill).extend(extra)
         elif extra:
+            if hint := set_hint(args, extra):  # `train --steps 100`: the --set key it means, in one line
+                print(f"lmwb {args.command}: error: {hint}", file=sys.stderr)
+                return 2
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # --help (0) or a refused flag (2), already printed by argparse
         return int(exc.code or 0)
