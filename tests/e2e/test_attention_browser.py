@@ -43,7 +43,7 @@ def train_tiny_transformer(server: Server) -> str:
 
 
 def test_head_view_draws_with_the_network_blocked(app_server: Server, page: Any) -> None:
-    run_id = train_tiny_transformer(app_server)
+    run_id = tiny_transformer(app_server)
     blocked: list[str] = []
 
     def only_localhost(route: Any) -> None:
@@ -128,3 +128,40 @@ def test_merged_head_lines_draw_bertviz_picture() -> None:
     diff = abs(own - merged).max(axis=-1)
     # Same picture up to 8-bit rounding: the order of rounding steps differs, nothing else.
     assert diff.mean() < 2 and (diff > 32).mean() < 0.001, (diff.mean(), (diff > 32).mean())
+
+
+_TRAINED: dict[str, str] = {}
+
+
+def tiny_transformer(server: Server) -> str:
+    """The module's one tiny Transformer (trained on first use)."""
+    if server.url not in _TRAINED:
+        _TRAINED[server.url] = train_tiny_transformer(server)
+    return _TRAINED[server.url]
+
+
+def test_from_the_attention_page_to_its_formula_and_back_to_another_head(app_server: Server, page: Any) -> None:
+    """A learner's walk: the Attention page's "How is this computed?" opens the Self-attention
+    chapter on the same run and text; every check is equal; another head recomputes and the
+    address follows (a link to share)."""
+    run_id = tiny_transformer(app_server)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{app_server.url}/attention?run={run_id}&text=the+team+won+the+match")
+    page.get_by_role("heading", name="Attention", exact=True).wait_for()
+    wait_idle(page, 60_000)
+    page.get_by_text("How is this computed?").click()
+    page.get_by_role("heading", name="Learn", exact=True).wait_for()
+    wait_idle(page, 60_000)
+    assert "chapter=attention" in page.url and f"run={run_id}" in page.url
+    page.get_by_text("Attention weights softmax(S)").first.wait_for()
+    equal = page.get_by_text("against the weights the model attended with: equal")
+    equal.first.wait_for()
+    assert page.get_by_text("DIFFERENT").count() == 0
+    head = page.get_by_role("spinbutton", name="Head")
+    head.fill("2")
+    head.press("Enter")
+    page.wait_for_url("**head=2**", timeout=30_000)
+    wait_idle(page, 60_000)
+    page.get_by_text("Q = H W_Q (head 2)").first.wait_for()
+    assert page.get_by_text("DIFFERENT").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "learn-attention.png"), full_page=False)
