@@ -79,7 +79,8 @@ def show(chapter: Chapter, key: str) -> None:
         return
     text = st.text_input("Your input", value=st.query_params.get("text") or chapter.default_text, key=f"{key}.text",
                          help="Change it and press Enter: every step recomputes.")
-    knobs = knob_values(chapter, key, dict(st.query_params))
+    task = store.get_run(run_id).task if run_id else None
+    knobs = knob_values(chapter, key, dict(st.query_params), task)
     st.query_params.update({"text": text, **{k: str(v) for k, v in knobs.items()}})
     try:
         trained = None

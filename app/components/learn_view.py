@@ -49,12 +49,14 @@ def pick_chapter(key: str, wanted: str | None) -> Chapter:
     return next(c for c in ordered if c.name == name)
 
 
-def knob_values(chapter: Chapter, key: str, query: dict[str, str]) -> dict[str, Any]:
-    """One widget per knob the chapter declares, side by side, starting from the URL's values."""
+def knob_values(chapter: Chapter, key: str, query: dict[str, str], task: str | None = None) -> dict[str, Any]:
+    """One widget per knob the chapter declares for a run of ``task``, side by side, starting
+    from the URL's values (a knob for another kind of run is not shown: its default stands)."""
     values: dict[str, Any] = {}
-    if not chapter.knobs:
+    knobs = chapter.knobs_for(task)
+    if not knobs:
         return values
-    for column, knob in zip(st.columns(len(chapter.knobs)), chapter.knobs, strict=True):
+    for column, knob in zip(st.columns(len(knobs)), knobs, strict=True):
         with column:
             start = query.get(knob.name)
             try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError
@@ -39,6 +39,12 @@ class Chapter:
     default_text: str = "the cat sat on the mat"
     # The metrics (core.metrics names) it computes by hand: Compare links their columns here.
     explains: tuple[str, ...] = ()
+    # Knobs that apply to runs of some tasks only ({knob: tasks}); the others apply to every run.
+    only_for: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def knobs_for(self, task: str | None) -> tuple[Param, ...]:
+        """The knobs that apply to a run of ``task`` (all of them when there is no run)."""
+        return tuple(k for k in self.knobs if task is None or task in self.only_for.get(k.name, (task,)))
 
     def accepts(self, task: str, arch: str) -> bool:
         return arch in self.runs.get(task, ())
@@ -124,6 +130,7 @@ CHAPTERS: tuple[Chapter, ...] = (
          Param("smoothing", "float", None, "The label smoothing ε to compute with (null: the run's own "
                "task.label_smoothing).", low=0.0, high=1.0, optional=True, label="Label smoothing", essential=True)),
         explains=("loss", "perplexity"),
+        only_for={"label": ("classification",), "position": ("language_model",)},
     ),
 )
 _BY_NAME = {c.name: c for c in CHAPTERS}

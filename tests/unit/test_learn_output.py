@@ -123,3 +123,20 @@ def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[s
     assert any("Target: one-hot y and smoothed q" in m.value for m in at.markdown)
     at.number_input(key="learn.g1.output.label").set_value(3).run()
     assert not at.exception and at.query_params["label"] == "3" and len(at.success) == 3
+
+
+def test_the_page_shows_only_the_knobs_for_the_runs_kind(home: tuple[Path, dict[str, str]],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A language model has no true class to pick, a classifier no next-token position."""
+    folder, ids = home
+    monkeypatch.setenv("LMWB_HOME", str(folder))
+    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
+    shown = {}
+    for kind in ("cls", "lm"):
+        at = AppTest.from_file(str(MAIN), default_timeout=60).run()
+        at.query_params.update({"chapter": "output", "run": ids[kind]})
+        at.switch_page(str(page_path("learn"))).run()
+        assert not at.exception, [e.value for e in at.exception]
+        shown[kind] = {w.label for w in at.number_input}
+    assert "True class" in shown["cls"] and "Position" not in shown["cls"]
+    assert "Position" in shown["lm"] and "True class" not in shown["lm"]
