@@ -20,7 +20,16 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from app.components.data_options import column_choice, formats_help, header_choice, page_words
+from app.components.data_options import (
+    BUILTIN,
+    HF_DATASET,
+    HF_REF_LABEL,
+    OWN_FILE,
+    column_choice,
+    formats_help,
+    header_choice,
+    page_words,
+)
 from app.components.data_preview import (
     load_builtin,
     load_file,
@@ -50,7 +59,6 @@ SAVED_KEY = "data_saved_uploads"  # {uploader file_id: stored name}: save each u
 FILE_KEY = "data_file"
 UPLOAD_KEY = "data_upload"  # the uploader's key, plus ".N" after the Nth refused upload
 REFUSED_KEY = "data_upload_refused"  # {"round": N, "message": why the last upload was refused}
-BUILTIN, OWN_FILE, HF_DATASET = "Built-in dataset", "Your file", "Hugging Face dataset"
 
 
 # -- loading (cached) ------------------------------------------------------------------------------
@@ -146,7 +154,7 @@ def _own_file(task: str) -> tuple[DatasetSplits, dict[str, Any], str] | None:
         return None
     if st.session_state.get(FILE_KEY) not in names:
         st.session_state.pop(FILE_KEY, None)  # a file removed from disk since the last rerun
-    name = st.selectbox("Stored file", names, key=FILE_KEY,
+    name = st.selectbox("Stored file", names, key=FILE_KEY, on_change=_empty_uploader,
                         help="The files uploaded here, newest first, kept in the workbench's uploads folder.")
     path = safe_join(uploads_dir(), name)
     mtime = path.stat().st_mtime
@@ -154,9 +162,9 @@ def _own_file(task: str) -> tuple[DatasetSplits, dict[str, Any], str] | None:
     try:
         columns, rows, headed = read_table(str(path), mtime, header)
     except WorkbenchError as exc:
-        st.error(page_words(_named(str(exc), path)))
+        st.error(page_words(_named(str(exc), path), page="data"))
         return None
-    st.caption(f"{len(rows):,} rows · {len(columns)} columns · {path.stat().st_size / 1e6:.2f} MB"
+    st.caption(f"{_count(len(rows), 'row')} · {_count(len(columns), 'column')} · {path.stat().st_size / 1e6:.2f} MB"
                + ("" if headed else " · no header row: the first line is data"))
     st.dataframe(pd.DataFrame(rows[:200], columns=columns), hide_index=True, height=preview_height(len(rows)))
     choice = column_choice(task, path, columns, rows, headed)
@@ -167,7 +175,7 @@ def _own_file(task: str) -> tuple[DatasetSplits, dict[str, Any], str] | None:
 
 
 def _hf_dataset(task: str) -> tuple[DatasetSplits, dict[str, Any], str] | None:
-    ref = st.text_input("Folder or hub name", key="data_hf_ref", placeholder="/data/my_set or imdb or glue/sst2",
+    ref = st.text_input(HF_REF_LABEL, key="data_hf_ref", placeholder="/data/my_set or imdb or glue/sst2",
                         help="A folder written by datasets' save_to_disk, or a Hugging Face hub name "
                              "(needs network). Its train / validation / test splits are used.").strip()
     if not ref:
@@ -187,7 +195,7 @@ def _splits(task: str, selection: dict[str, Any], mtime: float,
     try:
         splits = load_file(key, mtime, task)
     except WorkbenchError as exc:
-        st.error(page_words(_named(str(exc), path)))
+        st.error(page_words(_named(str(exc), path), page="data"))
         return None
     if path is not None:  # a copy: the cached splits stay as loaded
         splits = dataclasses.replace(splits, description=_named(splits.description, path),
@@ -236,6 +244,17 @@ def _upload_widget() -> None:
     saved[uploaded.file_id] = path.name
     st.session_state[FILE_KEY] = path.name  # show the new file (set before its selectbox)
     notice.success(f"Saved as {path.name}.")
+
+
+def _empty_uploader() -> None:
+    """Another stored file chosen: the uploader empties (a new key), so the chip of the file
+    uploaded last, and its notice, no longer sit above a different file."""
+    refused = st.session_state.get(REFUSED_KEY) or {"round": 0, "message": ""}
+    st.session_state[REFUSED_KEY] = {"round": refused["round"] + 1, "message": ""}
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def upload_key(refusals: int) -> str:

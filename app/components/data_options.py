@@ -29,6 +29,10 @@ FORMATS_HELP = """\
 | A `save_to_disk` folder or a hub name | *Hugging Face dataset* above: its train / validation / test splits are used; a hub name needs network |
 """
 TEXT_FILE_SUFFIXES = (".csv", ".tsv", ".tab")
+# The Data page's sources (its Source radio) and its box for a Hugging Face dataset: named here
+# because a loader's message is put in the page's words (page_words) with them.
+BUILTIN, OWN_FILE, HF_DATASET = "Built-in dataset", "Your file", "Hugging Face dataset"
+HF_REF_LABEL = "Folder or hub name"
 
 
 def formats_help() -> None:
@@ -62,10 +66,10 @@ def column_choice(task: str, path: Path, columns: list[str], rows: list[dict[str
     given = [c.strip() for c in str(start.get("text_column") or "").split(",") if c.strip()]
     given = given if given and set(given) <= set(columns) else []
     given_label = str(start.get("label_column") or "")
-    if columns == ["text"] and path.name.removesuffix(".gz").endswith(".txt"):
-        if task == "classification":
-            st.error(f"{path.name}: a plain text file has no labels; use CSV, TSV or JSONL with a label column.")
-            return None
+    if problem := file_problem(task, path, columns):
+        st.error(problem)
+        return None
+    if _is_txt(path, columns):
         return {"text_column": "", "label_column": ""}  # a .txt corpus: the whole file is the text
     detected_text, detected_label = detect_columns(path, columns, rows=None if headed else rows)
     if headed and (detected_text is None or detected_label is None):
@@ -92,11 +96,7 @@ def column_choice(task: str, path: Path, columns: list[str], rows: list[dict[str
     # not taken (the label before the extra text columns, so "Select all" there leaves it alone).
     label_col = None
     if task == "classification":
-        others = [c for c in columns if c != text_col]
-        if not others:
-            st.error(f"{path.name}: one column only; a classification file needs a text column and a label "
-                     "column.")
-            return None
+        others = [c for c in columns if c != text_col]  # never empty: file_problem ruled one column out
         ranked = rank_label_columns(others, rows)
         before = st.session_state.get(label_key)
         if before not in others:
@@ -144,6 +144,23 @@ def column_choice(task: str, path: Path, columns: list[str], rows: list[dict[str
     return out
 
 
+def file_problem(task: str, path: Path, columns: list[str]) -> str | None:
+    """Why no choice of ``path``'s columns can train ``task`` (a plain text file or a single
+    column has no labels to classify by), or None. The Data page says it; the Train page does not
+    offer such a file for the task (:func:`app.components.data_preview.stored_file_problem`)."""
+    if task != "classification":
+        return None
+    if _is_txt(path, columns):
+        return f"{path.name}: a plain text file has no labels; use CSV, TSV or JSONL with a label column."
+    if len(columns) < 2:
+        return f"{path.name}: one column only; a classification file needs a text column and a label column."
+    return None
+
+
+def _is_txt(path: Path, columns: list[str]) -> bool:
+    return columns == ["text"] and path.name.removesuffix(".gz").endswith(".txt")
+
+
 def label_problem(path: Path, label: str, rows: list[dict[str, str]], others: list[str]) -> str | None:
     """Why ``label`` cannot be this file's label column, in the page's words (its pickers), or
     None. Only what the cells show at once; the loader's own checks follow (see ``page_words``)."""
@@ -165,8 +182,13 @@ _ON_PAGE = ("text_column", "label_column", "header", "label_names", "text_fields
 _KEY = re.compile(r"\b(give |set |name it with )?data\.(\w+)(?:=\.\.\.)?", re.IGNORECASE)
 
 
-def page_words(message: str) -> str:
-    """``message`` with each ``data.<setting>`` named as this page (or the Train page) shows it."""
+# Where the Data page takes a file or a Hugging Face dataset: its Source choices, not the Train
+# form's fields (a message there must not send the person to another page for what this one has).
+_ON_DATA_PAGE = {"path": f"Source *{OWN_FILE}* above", "dataset": f"**{HF_REF_LABEL}** above"}
+
+
+def page_words(message: str, page: str = "train") -> str:
+    """``message`` with each ``data.<setting>`` named as ``page`` ("data" or "train") shows it."""
     params = {p.name: p for p in DATASETS.get("file").params}
 
     def named(match: re.Match[str]) -> str:
@@ -174,7 +196,9 @@ def page_words(message: str) -> str:
         if name not in params:
             return match.group(0)
         title = params[name].title
-        if name not in _ON_PAGE:
+        if page == "data" and name in _ON_DATA_PAGE:
+            words = f"{'choose ' if verb else ''}{_ON_DATA_PAGE[name]}"
+        elif name not in _ON_PAGE:
             words = f"give a **{title}** (Train page, Data section)"
         else:
             words = f"pick another **{title}**" if verb else f"**{title}**"

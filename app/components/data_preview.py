@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from app.components.charts import label_balance_figure, length_histogram_figure
+from app.components.data_options import file_problem
 from app.components.forms import component_select, section_form, section_problem
 from core.config import default_config, section_params, tuned_settings
 from core.data import tables
@@ -40,6 +42,18 @@ def read_table(path: str, mtime: float, header: str = "auto") -> tuple[list[str]
     """(columns, rows, whether the first row was a header)."""
     table = tables.read_table(path, header=header)
     return table.columns, table.rows, table.header
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def stored_file_problem(path: str, mtime: float, task: str) -> str | None:
+    """Why a stored upload cannot train ``task`` whatever its columns (``file_problem``: the
+    message the Data page showed), or None. Kept small per file, so the Train page can ask of
+    every stored file on each rerun."""
+    try:
+        columns = tables.read_table(path).columns
+    except WorkbenchError as exc:  # stored before a stricter reader: it cannot train anything now
+        return str(exc)
+    return file_problem(task, Path(path), columns)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Preparing the splits…")
@@ -95,7 +109,7 @@ def overview(splits: DatasetSplits, dataset: str | None = None) -> None:
     ``dataset``, in the page's words: :func:`in_words`)."""
     st.caption(in_words(splits.description, dataset))
     for note in splits.notes:
-        st.caption(f"· {in_words(note, dataset)}")
+        st.caption(in_words(note, dataset))
     cols = st.columns(3)
     corpus = _is_corpus(splits)
     noun = "pairs" if splits.train.targets is not None else "examples"
@@ -126,8 +140,10 @@ def tokenizer_preview(task: str, splits: DatasetSplits, source_key: str) -> None
     st.subheader("Tokenizer")
     left, right = st.columns([1, 2])
     with left:
-        name = component_select("tokenizer", TOKENIZERS.names(), default_config(task)["tokenizer"]["name"],
-                                key="data_tok")
+        # The box's own state (kept across pages by the Data page) is its value: no default beside
+        # it, which Streamlit would warn about.
+        start = None if "data_tok" in st.session_state else default_config(task)["tokenizer"]["name"]
+        name = component_select("tokenizer", TOKENIZERS.names(), start, key="data_tok")
     with right:
         # The task's own tokenizer settings, as the Train form starts from them (a word-vector
         # run keeps words seen 3 times): the vocabulary shown is the one a run gets.
@@ -150,8 +166,8 @@ def tokenizer_preview(task: str, splits: DatasetSplits, source_key: str) -> None
     if task == "classification":
         limit = TASKS.get("classification").param("max_length")
         over = sum(n > limit.default for n in lengths) / max(1, len(lengths))
-        st.caption(f"Lengths of {len(sample):,} training examples · {over:.1%} are longer than "
-                   f"**{limit.title}** ({limit.default}, Train page, task section) and would be truncated.")
+        st.caption(f"Lengths of {sample_words(len(sample), len(splits.train.texts))} · {over:.1%} are longer "
+                   f"than **{limit.title}** ({limit.default}, Train page, task section) and would be truncated.")
     else:
         st.caption(f"Lengths measured on {sum(map(len, sample)):,} characters of training text.")
     # Keyed by the data shown: another dataset or task starts from its own first example.
@@ -160,6 +176,13 @@ def tokenizer_preview(task: str, splits: DatasetSplits, source_key: str) -> None
     tokens = pd.DataFrame({"token": [_visible(t) for t in tokenizer.tokens(sentence)], "id": ids})
     st.dataframe(tokens.rename_axis("position"), height=min(400, 38 + 35 * len(ids)), key="data_tokens")
     st.caption(f"{len(ids)} tokens for {len(sentence)} characters.")
+
+
+def sample_words(measured: int, total: int) -> str:
+    """What the length histogram measured: all the training examples, or a sample of them."""
+    if measured >= total:
+        return f"all {total:,} training examples" if total != 1 else "the training example"
+    return f"the first {measured:,} of the {total:,} training examples"  # a sample, as training_sample takes it
 
 
 def vocabulary_help(task: str, splits: DatasetSplits, tokenizer: str, cut: bool) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 
 from app.components.data_options import column_choice, header_choice, page_words
-from app.components.data_preview import read_table
+from app.components.data_preview import read_table, stored_file_problem
 from app.components.forms import component_select, section_form
 from app.components.uploads import stored_uploads, uploads_dir
 from app.state import clear_keys, get_store
@@ -225,7 +225,12 @@ def data_choices(task: str) -> list[str]:
     dataset where the task reads files."""
     builtin = [n for n in DATASETS.names(tasks=task) if n != "file"]
     hf = [HF_DATASET] if task in DATASETS.get("file").meta.get("tasks", ()) else []
-    return builtin + [UPLOAD + f for f in stored_uploads(uploads_dir(get_store().home))] + hf
+    folder = uploads_dir(get_store().home)
+    # A file no choice of columns can train the task with (one column to classify) is not offered:
+    # the Data page said why when it was uploaded.
+    usable = [f for f in stored_uploads(folder)
+              if stored_file_problem(str(folder / f), (folder / f).stat().st_mtime, task) is None]
+    return builtin + [UPLOAD + f for f in usable] + hf
 
 
 # -- drawing -------------------------------------------------------------------------------------
