@@ -76,6 +76,24 @@ CHAPTERS: tuple[Chapter, ...] = (
         default_text="The cats sat on the mat, unbelievably.",
     ),
     Chapter(
+        "word_vectors", "Word vectors", "Text to tokens",
+        "A Word2Vec or GloVe run on your sentence: the skip-gram and CBOW windows, the negative-sampling loss of "
+        "one pair term by term (or GloVe's weighted least-squares term of one co-occurrence cell), and a word's "
+        "nearest neighbours by cosine; against the model's own loss and the workbench's neighbour search.",
+        "core.learn.word_vectors:walkthrough",
+        {"word_embeddings": ("word2vec", "glove")},
+        (Param("window", "int", None, "Words on each side of a centre word (null: the run's task.window).",
+               low=1, high=20, optional=True, label="Window", essential=True),
+         Param("pair", "int", 0, "Which skip-gram pair (a CBOW run: which window; GloVe: which co-occurrence cell) "
+               "to work the loss through, by its row in the table (0: the first).", low=0, high=4095,
+               label="Pair", essential=True),
+         Param("seed", "int", 0, "Seed of the negative words drawn for the loss (Word2Vec).", low=0,
+               high=2**31 - 1, label="Negatives' seed", essential=True),
+         Param("word", "str", "", "The word whose nearest neighbours are listed (empty: the first word of your "
+               "input the run knows).", sweepable=False, label="Neighbours of", essential=True)),
+        default_text="the cat sat on the mat",
+    ),
+    Chapter(
         "classification_metrics", "Precision, recall, F1 and ROC-AUC", "Evaluation",
         "A trained classifier's validation predictions to the confusion matrix, each class's precision, recall "
         "and F1, the ROC curve as a threshold sweep and AUC as its area, against scikit-learn's.",
