@@ -150,6 +150,22 @@ CHAPTERS: tuple[Chapter, ...] = (
         explains=("loss", "perplexity"),
         only_for={"label": ("classification",), "position": ("language_model",)},
     ),
+    Chapter(
+        "backprop", "Backpropagation, dropout and gradient clipping", "Training",
+        "A tiny two-layer network (3 inputs, 4 tanh units, 2 classes) on three numbers from your text: the "
+        "forward pass, every gradient by the chain rule, a dropout mask and its 1/(1-p) scaling, clipping by "
+        "the global norm; against torch.autograd, F.dropout and clip_grad_norm_.",
+        "core.learn.backprop:walkthrough", {},
+        (Param("label", "int", 0, "The true class of your input (0 or 1): the loss, and so every gradient, "
+               "depends on it.", low=0, high=1, label="True class", essential=True),
+         Param("dropout", "float", 0.25, "The dropout rate p: each hidden unit is dropped with this probability "
+               "(0: none).", low=0.0, high=0.9, label="Dropout p", essential=True),
+         Param("seed", "int", 3, "Seed of the dropout mask (PyTorch's own draw): another seed, other units "
+               "dropped.", low=0, high=2**31 - 1, label="Mask seed", essential=True),
+         Param("max_norm", "float", 1.0, "Clip the gradients when their global norm is above this (as "
+               "training.grad_clip does).", low=1e-3, high=100.0, label="Max norm", essential=True)),
+        default_text="the cat sat on the mat",
+    ),
 )
 _BY_NAME = {c.name: c for c in CHAPTERS}
 

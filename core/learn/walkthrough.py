@@ -149,6 +149,7 @@ _SYMBOLS = {
     r"\varepsilon": "ε", r"\eta": "η", r"\theta": "θ", r"\lambda": "λ", r"\mu": "μ", r"\sigma": "σ",
     r"\tanh": " tanh", r"\log": " log ", r"\exp": "exp", r"\min": "min", r"\max": "max", r"\sin": "sin",
     r"\cos": "cos", r"\#": "#", r"\mathbb{R}": "ℝ", r"\hat y": "ŷ", r"\hat{y}": "ŷ",
+    r"\hat m": "m̂", r"\hat v": "v̂", r"\partial": "∂", r"\lVert": "‖", r"\rVert": "‖",
 }
 _DROPPED = (r"\left", r"\right", r"\Big", r"\big", r"\textstyle", r"\displaystyle", r"\!")
 _SPACES = (r"\qquad", r"\quad", r"\,", r"\;", r"\ ")
