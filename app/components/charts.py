@@ -6,6 +6,7 @@ and the same figure works in a notebook.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -20,6 +21,12 @@ from core.metrics.catalog import GRAD_NORM
 
 # One palette everywhere, so a run keeps its colour from the curves to the ROC plot.
 PALETTE: tuple[str, ...] = tuple(qualitative.Plotly) + tuple(qualitative.D3)
+# The colours a run is first given (color_map): plotly's ten, which tell apart at a glance; D3's
+# (near twins of them) only once they are taken.
+FIRST_COLOURS = len(qualitative.Plotly)
+# Room above a chart's plot for its title under plotly's toolbar (the modebar, ~30 px at the top
+# right, shown on hover), so the two never overlap.
+TITLE_TOP = 66
 # Train solid, validation dashed (the convention of most training dashboards); a held-out set
 # (core.metrics.HELDOUT) dash-dotted.
 SPLIT_DASH: dict[str, str] = {"train": "solid", "val": "dash", "test": "dot", HELDOUT: "dashdot"}
@@ -75,8 +82,24 @@ def smooth(values: Sequence[float], weight: float) -> np.ndarray:
 
 
 def color_map(labels: Sequence[str]) -> dict[str, str]:
-    """A stable colour per label, in the order given (pass the same list to every chart)."""
-    return {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(dict.fromkeys(labels))}
+    """A colour per run label that does not depend on which page draws it or in what order:
+    each label's own colour comes from a stable hash of it (the Run page's race and Compare give
+    the same run the same colour); two labels of the list with the same colour are told apart by
+    moving the later one, in sorted order, to the next free colour."""
+    taken: dict[int, str] = {}
+    out: dict[str, str] = {}
+    for label in sorted(dict.fromkeys(labels), key=lambda text: (_colour_slot(text), text)):
+        slot = _colour_slot(label)
+        while slot in taken and len(taken) < len(PALETTE):
+            slot = (slot + 1) % len(PALETTE)
+        taken[slot] = label
+        out[label] = PALETTE[slot]
+    return {label: out[label] for label in dict.fromkeys(labels)}
+
+
+def _colour_slot(label: str) -> int:
+    # crc32, not hash(): Python salts str hashes per process, and a colour must survive a restart.
+    return zlib.crc32(label.encode("utf-8")) % FIRST_COLOURS
 
 
 def empty_figure(message: str = "No data yet") -> go.Figure:
@@ -152,15 +175,38 @@ def metric_curves_figure(
             ),
         ))
     fig.update_layout(
-        title=title or label_y, xaxis_title=X_TITLES.get(x, x), yaxis_title=label_y,
+        title=title_under_toolbar(title or label_y), xaxis_title=X_TITLES.get(x, x), yaxis_title=label_y,
         hovermode="closest", legend={"groupclick": "togglegroup"},
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        margin={"l": 10, "r": 10, "t": TITLE_TOP, "b": 10},
     )
+    high = METRICS[metric].high if metric in METRICS else None
+    if high is not None and not data.empty:
+        # A score bounded by its declaration keeps to it: plotly pads a constant 1.0 to 0-2.
+        fig.update_yaxes(range=bounded_range(data["value"].to_numpy(dtype=float), high))
+        fig.update_traces(cliponaxis=False)  # a point on the top line (accuracy 1.0) drawn whole
     if log_y and log_scale_fits(metric):
         # Without a tickformat plotly labels the ticks between powers of ten with their first
         # digit only ("8 7 6 5 4 3 2 0.1 9 8"); with one, every tick reads as the number it is.
         fig.update_yaxes(type="log", tickformat="~g", nticks=6)  # 0.05 0.1 0.2 0.5 1 2 over 2 decades
     return fig
+
+
+def bounded_range(values: np.ndarray, high: float) -> list[float] | None:
+    """A y range around ``values`` that stays within [0, ``high``] (a declared score's bounds):
+    a 5% margin on each side, as plotly's own, cut at the bounds; None without a finite value."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return None
+    low, top = float(finite.min()), float(finite.max())
+    pad = 0.05 * (top - low) if top > low else 0.05 * high
+    return [max(0.0, low - pad), min(high, top + pad)]
+
+
+def title_under_toolbar(text: str) -> dict[str, Any]:
+    """A chart title set just above the plot, left, below the band where plotly's toolbar
+    shows on hover (with a top margin of :data:`TITLE_TOP`)."""
+    return {"text": text, "x": 0, "xref": "paper", "xanchor": "left", "y": 1, "yref": "paper",
+            "yanchor": "bottom", "pad": {"b": 10}}
 
 
 def confusion_matrices_figure(matrices: Mapping[str, Mapping[str, Any]], columns: int = 3) -> go.Figure:

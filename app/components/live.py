@@ -19,13 +19,17 @@ from app.components.charts import (
     LOG_SCALE_HELP,
     LR_LABEL,
     SMOOTHING_MAX,
+    TITLE_TOP,
     log_scale_fits,
     metric_curves_figure,
 )
 from app.components.curve_legend import hidden_runs
 from app.components.sums_view import sums_table
 from app.state import start_workers
-from core.config import section_params
+from core.budget import MIN_EVALS, step_budget
+from core.callbacks.best import BestScore
+from core.callbacks.early_stopping import EarlyStopping
+from core.config import processes_wanted, section_params
 from core.display import format_duration
 from core.errors import WorkbenchError
 from core.jobs import request_resume, stop_run
@@ -96,9 +100,10 @@ def run_label(run: Run) -> str:
     return f"{run.name} · {task_label(run.task)} · {arch_label(run.arch)} · {when} · {run.id}"
 
 
-def progress_panel(run: Run) -> None:
-    """Progress bar with step/max_steps, then ETA, train tokens/s (core.throughput), elapsed and
-    the last train loss."""
+def progress_panel(run: Run, store: Store | None = None) -> None:
+    """Progress bar with step/max_steps, why the run ended short of them and how often it
+    evaluates where that is not what its form said (:func:`progress_notes`), then ETA, train
+    tokens/s (core.throughput), elapsed and the last train loss."""
     p = run.progress or {}
     max_steps = p.get("max_steps") or run.config.get("training", {}).get("max_steps") or 0
     step = int(p.get("step") or 0)
@@ -115,6 +120,8 @@ def progress_panel(run: Run) -> None:
     if run.status == "queued":
         text = "queued: waiting for a worker"
     st.progress(fraction, text=text)
+    for icon, note in progress_notes(run, store):
+        st.caption(f"{icon} {note}")
     cols = st.columns(4)
     eta = p.get("eta_s") if run.status == "running" else None
     cols[0].metric("ETA", fmt_duration(eta) if eta is not None else "–")
@@ -122,6 +129,79 @@ def progress_panel(run: Run) -> None:
     cols[2].metric("Elapsed", fmt_duration(p.get("elapsed_s") or run.duration_s))
     loss = p.get("train_loss")
     cols[3].metric("Train loss", f"{loss:.4f}" if isinstance(loss, int | float) else "–")
+
+
+def progress_notes(run: Run, store: Store | None = None) -> list[tuple[str, str]]:
+    """(icon, sentence) beside the progress bar: how a run that ended before its last step ended
+    (:func:`ending_note`, from the run's log), and how often it evaluates where the step budget's
+    cut made that more often than the form's setting (:func:`evaluation_note`)."""
+    notes = []
+    if store is not None and (ending := ending_note(run, _last_events(store, run))):
+        notes.append((":material/flag:", ending))
+    if every := evaluation_note(run):
+        notes.append((":material/event_repeat:", every))
+    return notes
+
+
+def _last_events(store: Store, run: Run) -> list[Any]:
+    if run.status != "completed":
+        return []
+    try:
+        return store.events(run.id, limit=20)  # the reason is logged just before the status
+    except WorkbenchError:
+        return []
+
+
+def ending_note(run: Run, events: Sequence[Any]) -> str | None:
+    """Why a completed run ended before its last step, in words: early stopping (the trainer's
+    reason is in its log: :class:`core.callbacks.early_stopping.EarlyStopping`), else the time
+    limit; None for a run that trained all its steps (or has not ended)."""
+    progress, summary = run.progress or {}, run.summary or {}
+    training = run.config.get("training") or {}
+    step = int(progress.get("step") or summary.get("step") or 0)
+    last = int(progress.get("max_steps") or training.get("max_steps") or 0)
+    if run.status != "completed" or not step or step >= last:
+        return None
+    patience, metric = training.get("early_stopping_patience"), summary.get("metric")
+    logged = {getattr(e, "message", "") for e in events}
+    if patience and metric and EarlyStopping(BestScore(metric), int(patience)).reason in logged:
+        best = summary.get("best") or {}
+        at_best = (f"; its best, {metric_value(metric, best['value'])}, was at step {int(best['step']):,}"
+                   if isinstance(best.get("value"), int | float) and best.get("step") else "")
+        title = setting_title("training.early_stopping_patience", [run])
+        return (f"Stopped early at step {step:,} of {last:,}: validation {_in_sentence(metric_label(metric))} did "
+                f"not improve for {patience} evaluations in a row (*{title}* {patience}){at_best}.")
+    if minutes := training.get("max_minutes"):
+        title = setting_title("training.max_minutes", [run])
+        return f"Stopped at step {step:,} of {last:,}: its time limit of {minutes:g} min was spent (*{title}*)."
+    return None
+
+
+def evaluation_note(run: Run) -> str | None:
+    """How often the run evaluates where the step budget (core.budget, training.max_epochs) cut
+    its steps and with them the interval the form set, in words; None where it is the form's."""
+    training = run.config.get("training") or {}
+    data = (run.summary or {}).get("data") or {}
+    asked = training.get("eval_every")
+    if not asked or not data:  # the data's size is known from the first evaluation on
+        return None
+    try:
+        cut, note = step_budget(training, data, processes_wanted(run.config))
+    except (KeyError, TypeError):  # a config stored before these settings existed
+        return None
+    every = cut.get("eval_every")
+    if note is None or every == asked:
+        return None
+    title = setting_title("training.eval_every", [run])
+    return (f"Evaluates every {every:,} steps, not every {asked:,} as *{title}* says: with the budget cut to "
+            f"{cut['max_steps']:,} steps, that leaves at least {MIN_EVALS} evaluations for early stopping "
+            "and the best checkpoint to choose from.")
+
+
+def _in_sentence(label: str) -> str:
+    """A metric's label inside a sentence: a word lower-cased ("accuracy"), an acronym kept
+    ("ROC-AUC", "F1 (macro)")."""
+    return label[0].lower() + label[1:] if label[1:2].islower() else label
 
 
 def run_tokens_per_s(run: Run) -> float | None:
@@ -272,7 +352,7 @@ def _chart(fig: go.Figure, key: str, height: int, legend: bool = True) -> None:
     # Legend under the plot: run names are long, and a side legend squeezes the curves.
     fig.update_layout(
         height=height, legend={"orientation": "h", "yanchor": "top", "y": -0.22, "x": 0},
-        margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=legend,
+        margin={"l": 10, "r": 10, "t": TITLE_TOP, "b": 10}, showlegend=legend,
     )
     st.plotly_chart(fig, config={"displaylogo": False}, key=f"{CHART_KEY}{key}")
 
@@ -348,21 +428,28 @@ def run_view(store: Store, run_ids: Sequence[str], polling: bool) -> None:
         st.warning("This run no longer exists.")
         return
     main = runs[0]
+    # Each part that comes and goes (a sample, the race's verdict, the outputs) has a container of
+    # its own: the elements after it keep their place from one refresh to the next, so the
+    # browser updates the charts instead of drawing them anew (blank for a refresh) when the
+    # first evaluation brings a verdict or a sample.
     if len(runs) == 1:
         _single_header(store, main)
-        sample_panel(main)  # generated text or translations: the most telling output
+        with st.container():
+            sample_panel(main)  # generated text or translations: the most telling output
     else:
         _race_header(store, runs)
     frame = metrics_frame(store, runs)
-    if len(runs) > 1 and (answer := race_answer(frame, runs)):
-        st.markdown(f":material/sports_score: {answer}")
-    if frame.empty and not any(r.status in ACTIVE_STATUSES for r in runs):
-        # Empty charts saying "no values yet" would promise points that will never come.
-        st.info("No metrics: the run ended before its first logged step (see the error and the log below).")
-    else:
-        curves_panel(frame, *curve_controls("run.curves"))
-    if len(runs) > 1:
-        for run in runs:
+    with st.container():
+        if len(runs) > 1 and (answer := race_answer(frame, runs)):
+            st.markdown(f":material/sports_score: {answer}")
+    with st.container():
+        if frame.empty and not any(r.status in ACTIVE_STATUSES for r in runs):
+            # Empty charts saying "no values yet" would promise points that will never come.
+            st.info("No metrics: the run ended before its first logged step (see the error and the log below).")
+        else:
+            curves_panel(frame, *curve_controls("run.curves"))
+    with st.container():
+        for run in runs if len(runs) > 1 else ():
             if has_sample(run):
                 with st.expander(f"Latest output: {run.name}"):
                     sample_panel(run)
@@ -381,7 +468,7 @@ def _single_header(store: Store, run: Run) -> None:
     st.caption(f"{task_label(run.task)} · {arch_label(run.arch)} · id {run.id}" + (f" · {run.device}" if run.device else ""))
     if run.error:
         st.error(run.error, icon=":material/error:")
-    progress_panel(run)
+    progress_panel(run, store)
     summary_panel(run)
 
 
@@ -457,13 +544,15 @@ QUESTION_LEVEL = 0.8  # "learns negation" = gets 80% of the negated validation r
 def race_answer(frame: pd.DataFrame, runs: Sequence[Run], metric: str = QUESTION_METRIC,
                 level: float = QUESTION_LEVEL) -> str | None:
     """Which entrant first reached ``level`` on ``metric`` (the race demo's question: which learns
-    negation faster?), from the charted points; None when no entrant reports the metric."""
+    negation faster?), from the charted points; None when no entrant reports the metric. Each
+    entrant is named in words (:func:`entrant_names`), one sentence per finding."""
     if frame.empty:
         return None
     points = frame[(frame["split"] == "val") & (frame["name"] == metric)]
     if points.empty:
         return None
     label = METRICS[metric].label.lower() if metric in METRICS else metric
+    said = entrant_names(runs)
     reached: dict[int, list[str]] = {}  # step -> the entrants that first reached the level there
     for run in runs:
         mine = points[(points["run"] == run.name) & (points["value"] >= level)]
@@ -474,24 +563,39 @@ def race_answer(frame: pd.DataFrame, runs: Sequence[Run], metric: str = QUESTION
     live = any(r.status in ACTIVE_STATUSES for r in waiting)
     if not reached:
         best = points.loc[points["value"].idxmax()]
+        who = said.get(str(best["run"]), str(best["run"]))
         if live:
-            return (f"No entrant has reached {level:.0%} {label} yet; best so far {best['run']} "
+            return (f"No entrant has reached {level:.0%} {label} yet; best so far {who} "
                     f"with {best['value']:.0%} at step {int(best['step']):,}.")
-        return (f"No entrant reached {level:.0%} {label}; the best was {best['run']} "
+        return (f"No entrant reached {level:.0%} {label}; the best was {who} "
                 f"with {best['value']:.0%} at step {int(best['step']):,}.")
     order = sorted(reached.items())
     step, first = order[0]
-    others = [f"{_names(names)} at step {s:,}" for s, names in order[1:]]
+    first_said = [said.get(n, n) for n in first]
+    others = [f"{_names([said.get(n, n) for n in names])} reached it at step {s:,}." for s, names in order[1:]]
     for run in waiting:
         mine = points[points["run"] == run.name]
-        best = f", best {mine['value'].max():.0%}" if not mine.empty else ""
-        others.append(f"{run.name} not yet" if run.status in ACTIVE_STATUSES
-                      else f"{run.name} never reached it ({run.status}{best})")
-    head = (f"First to {level:.0%} {label}: **{first[0]}** at step {step:,}" if len(first) == 1
-            else f"Tie for first to {level:.0%} {label}: {_names(first, bold=True)}, both at step {step:,}"
+        best = f" with a best of {mine['value'].max():.0%}" if not mine.empty else " before any evaluation"
+        who = said.get(run.name, run.name)
+        others.append(f"{who} has not reached it yet." if run.status in ACTIVE_STATUSES
+                      else f"{who} never reached it: it {_ENDED.get(run.status, run.status)}{best}.")
+    head = (f"First to {level:.0%} {label}: **{first_said[0]}** at step {step:,}." if len(first) == 1
+            else f"Tie for first to {level:.0%} {label}: {_names(first_said, bold=True)}, both at step {step:,}."
             if len(first) == 2 else
-            f"Tie for first to {level:.0%} {label}: {_names(first, bold=True)}, all at step {step:,}")
-    return head + (f" ({'; '.join(others)})." if others else ".")
+            f"Tie for first to {level:.0%} {label}: {_names(first_said, bold=True)}, all at step {step:,}.")
+    return " ".join([head, *others])
+
+
+# How a race entrant that stopped short ended, in a sentence ("it was stopped with a best of 70%").
+_ENDED = {"completed": "completed", "stopped": "was stopped", "failed": "failed", "pruned": "was pruned"}
+
+
+def entrant_names(runs: Sequence[Run]) -> dict[str, str]:
+    """Run name -> how a race's verdict names the entrant: its architecture in words ("LSTM")
+    where no other entrant has the same one, else the run's own name."""
+    archs = [arch_label(str(getattr(r, "arch", "") or "")) if getattr(r, "arch", None) else None for r in runs]
+    return {r.name: a if a is not None and archs.count(a) == 1 else r.name
+            for r, a in zip(runs, archs, strict=True)}
 
 
 def _names(names: Sequence[str], bold: bool = False) -> str:
@@ -518,7 +622,7 @@ def _race_header(store: Store, runs: Sequence[Run]) -> None:
                 controls(store, run)
             if run.error:
                 st.error(run.error, icon=":material/error:")
-            progress_panel(run)
+            progress_panel(run, store)
             summary_panel(run)
     if not diff.empty:
         count = diff.shape[0]

@@ -35,7 +35,8 @@ class Metric:
     evaluation reports it. ``fmt``: a printf format for tables (``%.1f`` for 0-100 scores).
     ``headline``: shown in short summaries (the CLI's eval line, the Run view's first charts).
     ``objective``: worth optimising (early stopping, sweeps); a diagnostic such as BLEU's
-    brevity penalty is reported but not offered.
+    brevity penalty is reported but not offered. ``high``: the most it can be (1 for shares and
+    0-1 scores, 100 for 0-100 ones; None: no bound, as a loss), where its chart's axis stops.
     """
 
     name: str
@@ -46,6 +47,7 @@ class Metric:
     fmt: str = "%.4f"
     headline: bool = False
     objective: bool = True
+    high: float | None = None
 
     def __post_init__(self) -> None:
         if self.direction not in ("max", "min"):
@@ -74,36 +76,36 @@ _WEIGHTED = " Averaged over classes weighted by their support."
 
 # Declaration order is display order: the Run view charts the first headline metrics.
 METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("accuracy", "Accuracy", "max", (CLASSIFICATION, MASKED_LM), "Share of correct predictions (masked LM: of masked tokens).", fmt="%.3f", headline=True),
-    Metric("negation_accuracy", "Accuracy on negations", "max", _CLS, "Accuracy on the validation examples whose label rests on a negation ('not a good film at all', 'hardly a masterpiece'); reported when the dataset marks them, as the built-in sentiment set does.", fmt="%.3f", headline=True),
-    Metric("f1_macro", "F1 (macro)", "max", _CLS, "Harmonic mean of precision and recall." + _MACRO, fmt="%.3f", headline=True),
-    Metric("roc_auc", "ROC-AUC", "max", _CLS, "Area under the ROC curve (one-vs-rest mean for several classes); missing when validation holds one class.", fmt="%.3f", headline=True),
-    Metric("pr_auc", "PR-AUC", "max", _CLS, "Average precision (one-vs-rest mean for several classes).", fmt="%.3f"),
-    Metric("precision", "Precision (binary)", "max", _CLS, "Of the examples predicted positive, the share that are." + _BINARY, fmt="%.3f"),
-    Metric("recall", "Recall (binary)", "max", _CLS, "Of the positive examples, the share predicted positive." + _BINARY, fmt="%.3f"),
-    Metric("f1", "F1 (binary)", "max", _CLS, "Harmonic mean of binary precision and recall." + _BINARY, fmt="%.3f"),
-    Metric("precision_macro", "Precision (macro)", "max", _CLS, "Precision per class." + _MACRO, fmt="%.3f"),
-    Metric("recall_macro", "Recall (macro)", "max", _CLS, "Recall per class." + _MACRO, fmt="%.3f"),
-    Metric("precision_weighted", "Precision (weighted)", "max", _CLS, "Precision per class." + _WEIGHTED, fmt="%.3f"),
-    Metric("recall_weighted", "Recall (weighted)", "max", _CLS, "Recall per class." + _WEIGHTED, fmt="%.3f"),
-    Metric("f1_weighted", "F1 (weighted)", "max", _CLS, "F1 per class." + _WEIGHTED, fmt="%.3f"),
-    Metric("bleu", "BLEU", "max", (TRANSLATION,), "Corpus BLEU (sacrebleu, 13a tokenisation), 0-100: cased, or lowercased when the target tokenizer lowercases (the run says which).", fmt="%.2f", headline=True),
-    Metric("bleu_cased", "BLEU (cased)", "max", (TRANSLATION,), "sacreBLEU with case counting (its default; WMT figures), 0-100.", fmt="%.2f"),
-    Metric("bleu_lowercased", "BLEU (lowercased)", "max", (TRANSLATION,), "sacreBLEU ignoring case (many Multi30k figures), 0-100.", fmt="%.2f"),
-    Metric("chrf", "chrF", "max", (TRANSLATION,), "Character n-gram F-score (sacrebleu), 0-100.", fmt="%.2f", headline=True),
-    Metric("exact_match", "Exact match", "max", (TRANSLATION,), "Share of translations equal to their reference, token for token.", fmt="%.3f", headline=True),
-    Metric("brevity_penalty", "BLEU brevity penalty", "max", (TRANSLATION,), "BLEU's penalty for output shorter than the references (1: none).", fmt="%.3f", objective=False),
-    Metric("rougeL", "ROUGE-L", "max", (SUMMARISATION,), "Longest common subsequence F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True),
-    Metric("rouge1", "ROUGE-1", "max", (SUMMARISATION,), "Word (unigram) overlap F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True),
-    Metric("rouge2", "ROUGE-2", "max", (SUMMARISATION,), "Bigram overlap F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True),
-    Metric("qa_f1", "F1 (QA)", "max", (QA,), "Token F1 between each predicted answer and its best gold answer after SQuAD's normalisation (lower case, no punctuation or articles), mean over questions, 0-100; an unanswerable question scores 1 only for no answer.", fmt="%.1f", headline=True),
-    Metric("qa_exact_match", "Exact match (QA)", "max", (QA,), "Share of questions whose predicted answer equals a gold answer after SQuAD's normalisation, 0-100.", fmt="%.1f", headline=True),
-    Metric("sums_right", "Sums right", "max", (LANGUAGE_MODEL,), "Share of the validation problems ('23+58=') whose answer the model writes exactly, decoding greedily; reported for the built-in arithmetic set.", fmt="%.3f", headline=True),
+    Metric("accuracy", "Accuracy", "max", (CLASSIFICATION, MASKED_LM), "Share of correct predictions (masked LM: of masked tokens).", fmt="%.3f", headline=True, high=1),
+    Metric("negation_accuracy", "Accuracy on negations", "max", _CLS, "Accuracy on the validation examples whose label rests on a negation ('not a good film at all', 'hardly a masterpiece'); reported when the dataset marks them, as the built-in sentiment set does.", fmt="%.3f", headline=True, high=1),
+    Metric("f1_macro", "F1 (macro)", "max", _CLS, "Harmonic mean of precision and recall." + _MACRO, fmt="%.3f", headline=True, high=1),
+    Metric("roc_auc", "ROC-AUC", "max", _CLS, "Area under the ROC curve (one-vs-rest mean for several classes); missing when validation holds one class.", fmt="%.3f", headline=True, high=1),
+    Metric("pr_auc", "PR-AUC", "max", _CLS, "Average precision (one-vs-rest mean for several classes).", fmt="%.3f", high=1),
+    Metric("precision", "Precision (binary)", "max", _CLS, "Of the examples predicted positive, the share that are." + _BINARY, fmt="%.3f", high=1),
+    Metric("recall", "Recall (binary)", "max", _CLS, "Of the positive examples, the share predicted positive." + _BINARY, fmt="%.3f", high=1),
+    Metric("f1", "F1 (binary)", "max", _CLS, "Harmonic mean of binary precision and recall." + _BINARY, fmt="%.3f", high=1),
+    Metric("precision_macro", "Precision (macro)", "max", _CLS, "Precision per class." + _MACRO, fmt="%.3f", high=1),
+    Metric("recall_macro", "Recall (macro)", "max", _CLS, "Recall per class." + _MACRO, fmt="%.3f", high=1),
+    Metric("precision_weighted", "Precision (weighted)", "max", _CLS, "Precision per class." + _WEIGHTED, fmt="%.3f", high=1),
+    Metric("recall_weighted", "Recall (weighted)", "max", _CLS, "Recall per class." + _WEIGHTED, fmt="%.3f", high=1),
+    Metric("f1_weighted", "F1 (weighted)", "max", _CLS, "F1 per class." + _WEIGHTED, fmt="%.3f", high=1),
+    Metric("bleu", "BLEU", "max", (TRANSLATION,), "Corpus BLEU (sacrebleu, 13a tokenisation), 0-100: cased, or lowercased when the target tokenizer lowercases (the run says which).", fmt="%.2f", headline=True, high=100),
+    Metric("bleu_cased", "BLEU (cased)", "max", (TRANSLATION,), "sacreBLEU with case counting (its default; WMT figures), 0-100.", fmt="%.2f", high=100),
+    Metric("bleu_lowercased", "BLEU (lowercased)", "max", (TRANSLATION,), "sacreBLEU ignoring case (many Multi30k figures), 0-100.", fmt="%.2f", high=100),
+    Metric("chrf", "chrF", "max", (TRANSLATION,), "Character n-gram F-score (sacrebleu), 0-100.", fmt="%.2f", headline=True, high=100),
+    Metric("exact_match", "Exact match", "max", (TRANSLATION,), "Share of translations equal to their reference, token for token.", fmt="%.3f", headline=True, high=1),
+    Metric("brevity_penalty", "BLEU brevity penalty", "max", (TRANSLATION,), "BLEU's penalty for output shorter than the references (1: none).", fmt="%.3f", objective=False, high=1),
+    Metric("rougeL", "ROUGE-L", "max", (SUMMARISATION,), "Longest common subsequence F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True, high=1),
+    Metric("rouge1", "ROUGE-1", "max", (SUMMARISATION,), "Word (unigram) overlap F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True, high=1),
+    Metric("rouge2", "ROUGE-2", "max", (SUMMARISATION,), "Bigram overlap F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True, high=1),
+    Metric("qa_f1", "F1 (QA)", "max", (QA,), "Token F1 between each predicted answer and its best gold answer after SQuAD's normalisation (lower case, no punctuation or articles), mean over questions, 0-100; an unanswerable question scores 1 only for no answer.", fmt="%.1f", headline=True, high=100),
+    Metric("qa_exact_match", "Exact match (QA)", "max", (QA,), "Share of questions whose predicted answer equals a gold answer after SQuAD's normalisation, 0-100.", fmt="%.1f", headline=True, high=100),
+    Metric("sums_right", "Sums right", "max", (LANGUAGE_MODEL,), "Share of the validation problems ('23+58=') whose answer the model writes exactly, decoding greedily; reported for the built-in arithmetic set.", fmt="%.3f", headline=True, high=1),
     Metric("perplexity", "Perplexity", "min", (LANGUAGE_MODEL, TRANSLATION, MASKED_LM, SUMMARISATION), "exp(loss): how many tokens the model hesitates between, on average.", fmt="%.2f", headline=True),
     Metric("bits_per_char", "Bits per character", "min", (LANGUAGE_MODEL,), "Loss in bits per character of text: compares models with different tokenizers.", fmt="%.3f", headline=True),
     Metric("bits_per_token", "Bits per token", "min", (LANGUAGE_MODEL,), "Loss in bits per token.", fmt="%.3f"),
-    Metric("neighbour_accuracy", "Neighbour accuracy", "max", (WORD_EMBEDDINGS,), "Share of planted related words found among each other's nearest neighbours.", fmt="%.3f", headline=True),
-    Metric("analogy_accuracy", "Analogy accuracy", "max", (WORD_EMBEDDINGS,), "Share of planted analogies (a:b :: c:?) answered correctly.", fmt="%.3f", headline=True),
+    Metric("neighbour_accuracy", "Neighbour accuracy", "max", (WORD_EMBEDDINGS,), "Share of planted related words found among each other's nearest neighbours.", fmt="%.3f", headline=True, high=1),
+    Metric("analogy_accuracy", "Analogy accuracy", "max", (WORD_EMBEDDINGS,), "Share of planted analogies (a:b :: c:?) answered correctly.", fmt="%.3f", headline=True, high=1),
     Metric("loss", "Loss", "min", ALL_TASKS, "Mean validation loss (cross-entropy in nats; word vectors: their training objective).", fmt="%.4f", headline=True),
 )}
 

@@ -36,17 +36,17 @@ def negation_points(values: dict[str, list[tuple[int, float]]]) -> pd.DataFrame:
 def test_a_finished_entrant_that_missed_the_mark_never_reached_it() -> None:
     frame = negation_points({"lstm-a": [(200, 0.7), (300, 0.82)], "tf-b": [(200, 0.7), (300, 0.755)]})
     answer = race_answer(frame, runs_of(**{"lstm-a": "completed", "tf-b": "completed"}))
-    assert answer is not None and answer.startswith("First to 80% accuracy on negations: **lstm-a** at step 300")
-    assert "tf-b never reached it (completed, best 76%)" in answer and "not yet" not in answer
+    assert answer is not None and answer.startswith("First to 80% accuracy on negations: **lstm-a** at step 300.")
+    assert "tf-b never reached it: it completed with a best of 76%." in answer and "not yet" not in answer
     # Still training: it may get there.
-    assert "tf-b not yet" in race_answer(frame, runs_of(**{"lstm-a": "completed", "tf-b": "running"}))
+    assert "tf-b has not reached it yet" in race_answer(frame, runs_of(**{"lstm-a": "completed", "tf-b": "running"}))
 
 
 def test_entrants_reaching_the_mark_at_the_same_step_tie() -> None:
     frame = negation_points({"lstm-a": [(300, 0.81)], "gru-b": [(300, 0.9)], "rnn-c": [(400, 0.8)]})
     answer = race_answer(frame, runs_of(**{"lstm-a": "completed", "gru-b": "completed", "rnn-c": "completed"}))
-    assert answer == ("Tie for first to 80% accuracy on negations: **lstm-a** and **gru-b**, both at step 300 "
-                      "(rnn-c at step 400).")
+    assert answer == ("Tie for first to 80% accuracy on negations: **lstm-a** and **gru-b**, both at step 300. "
+                      "rnn-c reached it at step 400.")
     assert "First to" not in answer
 
 
