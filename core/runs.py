@@ -32,6 +32,7 @@ from core.export.live import live_sink
 from core.finetune import link_parent
 from core.jobs.liveness import worker_label
 from core.metrics.catalog import METRICS
+from core.qa.retrieval import BM25Index, Passage
 from core.registry import TASKS
 from core.run_guard import RunGuard, StopEvent
 from core.store import Run, Store
@@ -45,6 +46,7 @@ from core.train import Callback, Trainer, TrainResult
 if TYPE_CHECKING:  # checked by the run's task name below, not imported: importing registers components
     from core.tasks.classification import ClassificationTask
     from core.tasks.language_model import LanguageModelTask
+    from core.tasks.qa import QATask
     from core.tasks.translation import TranslationTask
 
 
@@ -358,6 +360,41 @@ def fill_mask(trained: TrainedRun, text: str, k: int = decoding.GUESSES.default)
     ]
 
 
+@dataclass(frozen=True)
+class FoundAnswer:
+    """An answer to a question over a collection: its text, the reader's score (the probability
+    of its start times that of its end in the passage), the passage it lies in (rank and BM25
+    score among those retrieved) and its characters ``[start, end)`` in that passage's text."""
+
+    text: str
+    score: float
+    passage: Passage
+    rank: int  # 1: the passage BM25 ranked first
+    retrieval_score: float
+    start: int
+    end: int
+
+
+def ask_passages(trained: TrainedRun, question: str, passages: Sequence[Passage], k: int = 5,
+                 top: int = 5) -> list[FoundAnswer]:
+    """The retriever-reader pipeline: BM25 ranks ``passages`` (:mod:`core.qa.retrieval`), the run's
+    reader reads the first ``k`` that share a word with the question and proposes at most one
+    answer per passage; the ``top`` most probable, best first (none when no passage shares a word
+    with the question, or the reader abstains in every one)."""
+    if trained.config.task != "qa":
+        raise WorkbenchError(f"run {trained.run.id} is a {trained.config.task} run; ask needs a qa run")
+    if not question.strip():
+        raise WorkbenchError("the question is empty")
+    if not passages:
+        return []
+    ids, scores = BM25Index([p.text for p in passages]).search([question], k=k)
+    ranked = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+    task = cast("QATask", trained.task)
+    found = task.answer(trained.model, question, [passages[i].text for i, _ in ranked], top=top)
+    return [FoundAnswer(c.text, c.score, passages[ranked[c.context][0]], c.context + 1, ranked[c.context][1],
+                        c.start, c.end) for c in found]
+
+
 def evaluate_file(
     trained: TrainedRun, path: str | Path | None = None, *, source_path: str | Path | None = None,
     target_path: str | Path | None = None, beam: int | None = None, **data_params: Any,
@@ -401,6 +438,13 @@ def evaluation_data(
             raise WorkbenchError(f"beam must be at least 1, got {beam}")
         # Every pair is translated and scored; the sample table keeps a handful.
         raw["task"] = {**raw["task"], "eval_max_sentences": None, "beam_size": beam or raw["task"].get("beam_size", 1)}
+    elif trained.config.task == "qa":
+        if not own_split:  # the qa_file reader, every question of the file scored
+            if source_path or target_path:
+                raise WorkbenchError("a qa run is scored on one data file (--data: SQuAD JSON, or context, question "
+                                     "and answers columns), not on --source/--target pairs")
+            raw["data"] = {"name": "qa_file", "path": str(path), "validation_path": str(path), **data_params}
+        raw["task"] = {**raw["task"], "eval_max_questions": None}
     elif not own_split:  # else the run's own data section, as it is
         if path is None or source_path or target_path:
             raise WorkbenchError(f"a {trained.config.task} run is scored on one data file (--data), not on "

@@ -89,6 +89,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(" " * 12 + " ".join(f"{name:>10}" for name in labels))
         for name, row in zip(labels, confusion["matrix"], strict=True):
             print(f"  {name:>10}" + " ".join(f"{v:>10d}" for v in row))
+    answers = result.details.get("answers")  # a qa run: a few questions with the gold and predicted answers
+    if answers:
+        print(f"{result.details.get('questions', '?')} questions; the first {len(answers)}:")
+        for row in answers:
+            print(f"\nquestion   {row['question']}\ngold       {row['gold']}\nprediction {row['prediction']}")
     translations = result.details.get("translations")
     if translations:
         scoring = result.details.get("bleu_signature") or result.details.get("rouge") or ""

@@ -8,6 +8,7 @@
     lmwb translate RUN "ein Mann fährt Fahrrad ." --beam 5
     lmwb fill-mask RUN "the film was [MASK] and moving" -k 5
     lmwb eval RUN --data test.tsv [--examples per-example.csv]
+    lmwb ask RUN --docs FOLDER "who chaired the meeting?"
     lmwb explain RUN "not a bad film" --method ig | lens RUN "23+5" | patch RUN --clean A --corrupt B
     lmwb embeddings RUN neighbours king -k 5 | analogy man woman king | similarity a b | export vectors.txt
     lmwb embeddings RUN project [WORD ...] --method tsne -o map.csv
@@ -27,13 +28,25 @@ import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
 
-from core.cli import embeddings, explain, export, inference, info, learn, runs, sweep, training, ui
+from core.cli import (
+    embeddings,
+    explain,
+    export,
+    inference,
+    info,
+    learn,
+    qa,
+    runs,
+    sweep,
+    training,
+    ui,
+)
 from core.cli.common import set_hint
 from core.display import format_duration
 from core.errors import WorkbenchError
 from core.params import PRINTABLE_TEXT, shown_text, text_problem
 
-VERB_GROUPS = (training, runs, inference, explain, learn, embeddings, export, info, sweep, ui)
+VERB_GROUPS = (training, runs, inference, qa, explain, learn, embeddings, export, info, sweep, ui)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 # File and folder arguments, by their argparse dest: the commands that take one (None: all).
 PATH_ARGUMENTS: dict[str, tuple[str, ...] | None] = {
     "config": None, "space": None, "examples": None, "output": None, "out": None, "home": None,
-    "data": ("eval",), "source": ("eval",), "target": ("eval",), "path": ("data",),
+    "data": ("eval",), "docs": ("ask",), "source": ("eval",), "target": ("eval",), "path": ("data",),
 }
 
 

@@ -347,7 +347,8 @@ QUESTIONS = (
 )
 
 NEWS_QA_PARAMS: tuple[Param, ...] = (
-    Param("n_documents", "int", 1000, "Generated news items; each gets one question on each of its four facts.", low=50, high=250_000, log=True, sweepable=False, label="Documents", essential=True),
+    Param("n_documents", "int", 1000, "Generated news items; each gets a question on each fact of each of its events.", low=50, high=250_000, log=True, sweepable=False, label="Documents", essential=True),
+    Param("events", "int", 1, "Events each item reports, each with its four facts. With two or more a reader must match the question's event to its sentences, as it must to tell passages apart when asking over a collection; the default tiny reader then needs far more steps (F1 ~35 after 600).", low=1, high=5, sweepable=False, label="Events per item", essential=True),
     Param("noise_sentences", "int", 3, "Sentences about other people, places and days mixed into each item.", low=0, high=10, sweepable=False, label="Distractor sentences", essential=True),
     Param("unanswerable", "float", 0.0, "Share of questions asked about an event the item does not report (SQuAD 2.0 style: the right answer is none).", low=0.0, high=0.5, sweepable=False, label="Unanswerable share"),
     *_fraction_params(),
@@ -355,42 +356,51 @@ NEWS_QA_PARAMS: tuple[Param, ...] = (
 )
 
 
-def news_item(rng: np.random.Generator, noise: int, unanswerable: float) -> tuple[str, list[str], list[list[Answer]]]:
-    """One generated item: its text, four questions and each question's answers."""
+def news_item(rng: np.random.Generator, noise: int, unanswerable: float,
+              events: int = 1) -> tuple[str, list[str], list[list[Answer]]]:
+    """One generated item: its text (``events`` events, each its four facts, shuffled among
+    ``noise`` distractors), a question on each fact and each question's answers."""
     def pick(options: tuple[Any, ...]) -> Any:
         return options[int(rng.integers(len(options)))]
 
-    values = {"p": pick(news.PEOPLE), "c": pick(news.CITIES), "d": pick(news.DAYS), "o": pick(news.OUTCOMES)}
-    event, did, done = pick(news.EVENTS)
-    words = {**values, "e": event, "did": did, "done": done}
-    facts = [(pick(templates).format(**words), key) for templates, key, _ in QUESTIONS]
-    others = tuple(x for x in news.PEOPLE if x != values["p"])
-    elsewhere = tuple(x for x in news.CITIES if x != values["c"])
-    fillers = [(pick(news._NOISE).format(p2=pick(others), c2=pick(elsewhere), w=pick(news.WEATHER),
-                                         d2=pick(news.DAYS)), "") for _ in range(noise)]
-    sentences = facts + fillers
-    starts: dict[str, int] = {}
+    def distinct(options: tuple[str, ...]) -> list[str]:  # one each, so every answer is one word
+        return [options[i] for i in rng.choice(len(options), size=events, replace=False)]
+
+    chosen = [news.EVENTS[i] for i in rng.choice(len(news.EVENTS), size=events, replace=False)]
+    kinds = {"p": distinct(news.PEOPLE), "c": distinct(news.CITIES), "d": distinct(news.DAYS),
+             "o": distinct(news.OUTCOMES)}
+    sentences: list[tuple[str, tuple[int, str]]] = []
+    for k, (event, did, done) in enumerate(chosen):
+        words = {key: values[k] for key, values in kinds.items()} | {"e": event, "did": did, "done": done}
+        sentences += [(pick(templates).format(**words), (k, key)) for templates, key, _ in QUESTIONS]
+    others = tuple(x for x in news.PEOPLE if x not in kinds["p"])
+    elsewhere = tuple(x for x in news.CITIES if x not in kinds["c"])
+    sentences += [(pick(news._NOISE).format(p2=pick(others), c2=pick(elsewhere), w=pick(news.WEATHER),
+                                            d2=pick(news.DAYS)), (-1, "")) for _ in range(noise)]
+    starts: dict[tuple[int, str], int] = {}
     at = 0
     parts = []
     for i in rng.permutation(len(sentences)).tolist():
-        sentence, key = sentences[i]
+        sentence, (k, key) = sentences[i]
         if key:  # the answer is the fact's one word of its kind
-            found = re.search(rf"\b{re.escape(values[key])}\b", sentence)
+            found = re.search(rf"\b{re.escape(kinds[key][k])}\b", sentence)
             assert found is not None
-            starts[key] = at + found.start()
+            starts[(k, key)] = at + found.start()
         parts.append(sentence)
         at += len(sentence) + 1
     context = " ".join(parts)
     questions: list[str] = []
     answers: list[list[Answer]] = []
-    for _, key, wordings in QUESTIONS:
-        if rng.random() < unanswerable:  # asked about another event: this item does not say
-            other, other_did, _ = pick(tuple(e for e in news.EVENTS if e[0] != event))
-            questions.append(pick(wordings).format(e=other, did=other_did))
-            answers.append([])
-        else:
-            questions.append(pick(wordings).format(e=event, did=did))
-            answers.append([(values[key], starts[key])])
+    absent = tuple(e for e in news.EVENTS if e not in chosen)
+    for k, (event, did, _) in enumerate(chosen):
+        for _, key, wordings in QUESTIONS:
+            if rng.random() < unanswerable:  # asked about another event: this item does not say
+                other, other_did, _ = pick(absent)
+                questions.append(pick(wordings).format(e=other, did=other_did))
+                answers.append([])
+            else:
+                questions.append(pick(wordings).format(e=event, did=did))
+                answers.append([(kinds[key][k], starts[(k, key)])])
     return context, questions, answers
 
 
@@ -399,7 +409,7 @@ def news_item(rng: np.random.Generator, noise: int, unanswerable: float) -> tupl
                 "who, where, on which day, how it went; the answer is a word of the item (offline)")
 def news_qa(p: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
     rng = np.random.default_rng([p["data_seed"], 616])
-    items = [news_item(rng, p["noise_sentences"], p["unanswerable"]) for _ in range(p["n_documents"])]
+    items = [news_item(rng, p["noise_sentences"], p["unanswerable"], p["events"]) for _ in range(p["n_documents"])]
     # Split by item and data_seed: runs that differ only in seed score the same questions, and no
     # validation item is read in training.
     tr, va, te = split_indices(len(items), p["val_fraction"], p["test_fraction"], p["data_seed"])
@@ -412,7 +422,8 @@ def news_qa(p: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
 
     return DatasetSplits(
         task=task, train=part(tr), validation=part(va), test=part(te) if te else None,
-        description=(f"news_qa: {len(items):,} generated news items ({4 + p['noise_sentences']} sentences, facts "
-                     "among distractors), four questions each (who, where, which day, how it went)"
+        description=(f"news_qa: {len(items):,} generated news items ({p['events']} event{'s' * (p['events'] > 1)}, "
+                     f"{4 * p['events'] + p['noise_sentences']} sentences, facts among distractors), a question on "
+                     "each fact (who, where, which day, how it went)"
                      + (f", {p['unanswerable']:.0%} about an event the item does not report" if p["unanswerable"] else "")),
     )

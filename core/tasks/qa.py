@@ -43,7 +43,7 @@ SAMPLES = 5  # validation answers kept (question, gold, prediction) at each eval
 @dataclass(frozen=True)
 class Candidate:
     """One answer a reader proposes: the context it comes from, its characters there, and its
-    score (start logit + end logit of its best window)."""
+    score: the probability of its start times that of its end in its best window."""
 
     context: int  # index of the context among those asked
     start: int
@@ -221,15 +221,17 @@ class QATask(Task):
     @torch.no_grad()
     def answer(self, model: nn.Module, question: str, contexts: list[str], top: int = 5,
                batch_size: int = 32) -> list[Candidate]:
-        """The ``top`` answers to ``question`` over ``contexts``, best first, at most one per
-        context (the best span of its best window); with no-answer training, a context whose
+        """The ``top`` answers to ``question`` over ``contexts``, most probable first, at most one
+        per context (the best span of its best window); with no-answer training, a context whose
         [CLS] score beats its best span gives none."""
         windows = Windows(self.encode([question] * len(contexts), contexts), self.tokenizer.pad_id)
         starts, ends, _ = self.logits(model, windows, batch_size)
         found = [(i, best) for i, best in enumerate(_best(g) for g in _by_question(
             windows, starts, ends, len(contexts), self.no_answer)) if best is not None]
-        found.sort(key=lambda item: -item[1].score)
-        return [Candidate(i, b.start, b.end, b.text, b.score) for i, b in found[:top]]
+        # Across contexts, by probability: a logit sum has no common scale between two passages,
+        # while a passage without the answer spreads its probability (the pipeline's ranking).
+        found.sort(key=lambda item: -item[1].probability)
+        return [Candidate(i, b.start, b.end, b.text, b.probability) for i, b in found[:top]]
 
 
 @dataclass(frozen=True)
@@ -237,7 +239,8 @@ class _Span:
     start: int
     end: int
     text: str
-    score: float
+    score: float  # start logit + end logit
+    probability: float  # p(start) x p(end), each a softmax over [CLS] and the window's context
 
 
 def span_loss(start: torch.Tensor, end: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -275,7 +278,11 @@ def _by_question(windows: Windows, starts: list[Any], ends: list[Any], n: int,
     null = [np.inf] * n
     for w, q, s, e in zip(windows.windows, windows.question.tolist(), starts, ends, strict=True):
         spans = w.best_spans(s, e, top=1)
-        out[q].append(_Span(*spans[0][1], w.context[slice(*spans[0][1])], spans[0][0]) if spans else None)
+        if spans:
+            (value, (a, b)) = spans[0]
+            out[q].append(_Span(a, b, w.context[a:b], value, float(np.exp(value - _normaliser(w, s, e)))))
+        else:
+            out[q].append(None)
         null[q] = min(null[q], Window.no_answer_score(s, e))
     if no_answer:
         for q, group in enumerate(out):
@@ -283,6 +290,13 @@ def _by_question(windows: Windows, starts: list[Any], ends: list[Any], n: int,
             if best is not None and null[q] > best.score:
                 out[q] = [None]
     return out
+
+
+def _normaliser(w: Window, start: np.ndarray, end: np.ndarray) -> float:
+    """log of the softmax denominators of start and end over [CLS] and the context tokens (the
+    question-answering pipeline's: a question token is never an answer)."""
+    keep = np.r_[0, np.arange(w.context_start, w.context_end)]
+    return float(np.logaddexp.reduce(start[keep]) + np.logaddexp.reduce(end[keep]))
 
 
 def _best(group: list[_Span | None]) -> _Span | None:
