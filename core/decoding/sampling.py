@@ -37,6 +37,16 @@ def sample_next_token(
                                "so nothing can be sampled; train again with a lower optimizer.lr")
     if greedy or temperature == 0:
         return logits.argmax(dim=-1)
+    probs = filtered_logits(logits, temperature, top_k, top_p).softmax(dim=-1)
+    return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)
+
+
+def filtered_logits(
+    logits: torch.Tensor, temperature: float, top_k: int | None = None, top_p: float | None = None,
+) -> torch.Tensor:
+    """What sampling draws from: ``logits`` (B, V) divided by ``temperature`` (> 0), cut to the
+    ``top_k`` most likely tokens, then to the smallest set whose probability reaches ``top_p``;
+    the tokens cut hold -inf (the Learn page's decoding chapter shows these sets)."""
     logits = logits.float() / temperature
     if top_k is not None and top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
@@ -48,8 +58,7 @@ def sample_next_token(
         drop = probs.cumsum(dim=-1) - probs >= top_p
         sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    probs = logits.softmax(dim=-1)
-    return torch.multinomial(probs, num_samples=1, generator=generator).squeeze(-1)
+    return logits
 
 
 @torch.no_grad()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from core.decoding import settings as decoding
 from core.errors import ConfigError
 from core.params import Param, validate_params
 
@@ -165,6 +166,27 @@ CHAPTERS: tuple[Chapter, ...] = (
          Param("max_norm", "float", 1.0, "Clip the gradients when their global norm is above this (as "
                "training.grad_clip does).", low=1e-3, high=100.0, label="Max norm", essential=True)),
         default_text="the cat sat on the mat",
+    ),
+    Chapter(
+        "decoding", "Decoding: greedy, temperature, top-k, top-p and beam search", "Decoding",
+        "A trained language model's next-token distribution after your prompt: greedy choice, temperature, the "
+        "top-k and top-p kept sets, a greedy continuation token by token; on a translation run beam search as a "
+        "tree of scored hypotheses; against the engine's own sampling filter and decoders.",
+        "core.learn.decoding:walkthrough",
+        {"language_model": ("rnn", "lstm", "gru", "transformer_decoder"),
+         "translation": ("seq2seq_rnn", "transformer_seq2seq")},
+        (decoding.renamed(decoding.TEMPERATURE, "temperature", "Divide the logits by this before the softmax "
+                          "(0: greedy).", label="Temperature", essential=True),
+         decoding.renamed(decoding.TOP_K, "top_k", "Keep the k most likely tokens (null: all of them).", default=5,
+                          label="Top-k", essential=True),
+         decoding.renamed(decoding.TOP_P, "top_p", "Then keep the fewest top tokens whose probabilities add up to p "
+                          "(null: all of them).", default=0.9, label="Top-p", essential=True),
+         Param("steps", "int", 5, "Tokens decoded greedily one by one (and the beam tree's depth).", low=1, high=30,
+               sweepable=False, label="Steps", essential=True),
+         decoding.renamed(decoding.BEAM_SIZE, "beam", "Hypotheses kept at each depth of the beam tree.", default=3,
+                          label="Beam", essential=True)),
+        default_text="the cat sat on the",
+        only_for={"beam": ("translation",)},
     ),
 )
 _BY_NAME = {c.name: c for c in CHAPTERS}
