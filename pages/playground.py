@@ -11,6 +11,7 @@ from app.components.charts import probabilities_bar_figure
 from app.components.embeddings_view import embeddings_panel
 from app.components.forms import param_widget
 from app.components.input_notes import empty_translation_note, show_notes, unknown_words_note
+from app.components.learn_view import learn_link
 from app.components.run_picker import pick_runs
 from app.components.side_by_side import compare_with, salience_expander, side_by_side
 from app.components.summarise_view import summarise_panel
@@ -135,6 +136,8 @@ def _generate(run: Run, trained: TrainedRun) -> None:
         top_p = param_widget(decoding.TOP_P, None, "playground.top_p", label="Top-p", disabled=greedy)
     with cols[4]:
         seed = param_widget(decoding.SEED, decoding.SEED.default, "playground.seed", label="Seed")
+    cuts = {k: v for k, v in (("top_k", top_k), ("top_p", top_p)) if v is not None}  # unset: the chapter's own
+    learn_link("decoding", run=run.id, text=prompt, temperature=0 if greedy else temperature, **cuts)
     salience_expander(trained, prompt, "playground.salience")
     generated: dict[str, str] = st.session_state.setdefault(GENERATED_KEY, {})
     if st.button("Generate", type="primary", key="playground_generate"):
@@ -168,6 +171,7 @@ def _translate(run: Run, trained: TrainedRun) -> None:
     with cols[2]:
         max_len = param_widget(decoding.MAX_OUTPUT_TOKENS, None, "playground.max_output_tokens", label="Longest output")
     sources = [line.strip() for line in text.splitlines() if line.strip()]
+    learn_link("decoding", run=run.id, text=sources[0] if sources else None, beam=beam)
     translated: dict[str, list[tuple[str, str]]] = st.session_state.setdefault(TRANSLATED_KEY, {})
     if st.button("Translate", type="primary", key="playground_translate", disabled=not sources):
         if len(sources) > MAX_SENTENCES:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import numpy as np
 import pytest
@@ -143,4 +144,24 @@ def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[s
     assert not at.exception, [e.value for e in at.exception]
     assert at.number_input(key="learn.g1.decoding.beam").value == 2
     assert len(at.success) == 9 and not at.error
+    assert any("Beam search, beam 2" in m.value for m in at.markdown)
+
+
+def test_the_playground_links_to_the_chapter_on_its_run_and_input(home: tuple[Path, dict[str, str]],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, ids = home
+    monkeypatch.setenv("LMWB_HOME", str(folder))
+    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
+    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
+    at.session_state["run_id"] = ids["transformer"]
+    at.switch_page(str(page_path("playground"))).run()
+    at.text_area(key="playground_source").input(SOURCE).run()
+    at.number_input(key="playground.beam_size").set_value(2).run()
+    assert not at.exception, [e.value for e in at.exception]
+    [link] = [p for p in at.get("page_link") if p.proto.label == "How is this computed?"]
+    query = dict(parse_qsl(link.proto.query_string))
+    assert query == {"chapter": "decoding", "run": ids["transformer"], "text": SOURCE, "beam": "2"}
+    at.query_params.update(query)  # followed: the chapter on the same run, source and beam
+    at.switch_page(str(page_path("learn"))).run()
+    assert not at.exception and len(at.success) == 9 and not at.error
     assert any("Beam search, beam 2" in m.value for m in at.markdown)
