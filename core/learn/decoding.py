@@ -75,7 +75,7 @@ def walkthrough(trained: Any, text: str, *, temperature: float, top_k: int | Non
         raise WorkbenchError(f"run {trained.run.id} is a {trained.run.task} run; this chapter reads language "
                              "models and translation runs")
     m = _Model(trained, text)
-    notes = [f"The prompt is {len(m.start)} tokens: " + " ".join(m.word(i) for i in m.start[-12:])
+    notes = [f"The prompt is {len(m.start)} token{'s' if len(m.start) > 1 else ''}: " + " ".join(m.word(i) for i in m.start[-12:])
              if not m.seq2seq else "A translation run: the distribution is its first output token's, after <bos>."]
     z = m.logits(m.start)
     v = int(np.isfinite(z).sum())
