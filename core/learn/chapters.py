@@ -152,6 +152,23 @@ CHAPTERS: tuple[Chapter, ...] = (
         only_for={"label": ("classification",), "position": ("language_model",)},
     ),
     Chapter(
+        "pretraining", "Pretraining objectives: masked and causal", "Training",
+        "A masked-LM run on your sentence: which tokens are masked (BERT's 80/10/10 rule, or the one you mark), "
+        "the model's top-5 guesses and the loss over the masked positions only; beside it a language model's "
+        "causal objective, every position predicting the next; against each task's own loss.",
+        "core.learn.pretraining:walkthrough",
+        {"masked_lm": ("transformer_encoder",), "language_model": ("rnn", "lstm", "gru", "transformer_decoder")},
+        (Param("mask", "int", None, "The position of a token to mask yourself (null: chosen at random as "
+               "training chooses, with the Masking seed).", low=0, high=4095, optional=True, label="Mask position",
+               essential=True),
+         Param("seed", "int", 0, "Seed of the random masking: another seed, other tokens masked.", low=0,
+               high=2**31 - 1, label="Masking seed", essential=True),
+         Param("beside", "str", "", "The id or name of a run of the other objective to show beside (empty: the "
+               "newest finished one, if any; none: no other run).", sweepable=False, label="Beside run",
+               essential=True)),
+        default_text="the story was a real delight",
+    ),
+    Chapter(
         "backprop", "Backpropagation, dropout and gradient clipping", "Training",
         "A tiny two-layer network (3 inputs, 4 tanh units, 2 classes) on three numbers from your text: the "
         "forward pass, every gradient by the chain rule, a dropout mask and its 1/(1-p) scaling, clipping by "
