@@ -19,6 +19,7 @@ import streamlit as st
 
 from app.components.charts import embedding_scatter_figure
 from app.components.forms import param_widget
+from app.components.learn_view import learn_link
 from core import embeddings as emb
 from core.decoding.settings import WORDS_LISTED
 from core.errors import WorkbenchError
@@ -43,6 +44,8 @@ def embeddings_panel(trained: TrainedRun, key: str = "playground_emb") -> None:
     tabs = st.tabs(["Neighbours", "Analogy", "Similarity", "Map", "Export"])
     with tabs[0]:
         _neighbours(vocab, vectors, _example_word(trained, vocab), key)
+        if trained.config.arch in ("word2vec", "glove"):  # the Learn chapter reads these runs
+            learn_link("word_vectors", run=trained.run.id, word=st.session_state.get(f"{key}_word", "").strip())
     with tabs[1]:
         _analogy(vocab, vectors, key)
     with tabs[2]:

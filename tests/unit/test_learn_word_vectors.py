@@ -104,3 +104,18 @@ def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[s
     assert len(at.success) >= 3 and not at.error
     at.number_input(key="learn.g1.word_vectors.pair").set_value(40).run()  # no such window: said, by name
     assert not at.exception and any("pair" in e.value for e in at.error)
+
+
+def test_the_playgrounds_word_vectors_link_to_the_chapter_on_the_same_run_and_word(
+        home: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, ids = home
+    monkeypatch.setenv("LMWB_HOME", str(folder))
+    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
+    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
+    at.query_params.update({"run": ids["glove"]})
+    at.switch_page(str(page_path("playground"))).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.text_input(key="playground_emb_word").input("story").run()
+    [link] = [p for p in at.get("page_link") if p.proto.label == "How is this computed?"]
+    query = link.proto.query_string
+    assert "chapter=word_vectors" in query and f"run={ids['glove']}" in query and "word=story" in query
