@@ -17,6 +17,7 @@ import numpy as np
 
 from core.errors import ConfigError
 from core.learn.walkthrough import Check, Step, Symbol, Walkthrough, check
+from core.metrics import metric_label
 from core.metrics.scores import ROUGE_TYPES, rouge_scores
 
 ORDERS = (1, 2, 3, 4)
@@ -79,7 +80,7 @@ def walkthrough(trained: Any, text: str, *, reference: str) -> Walkthrough:
              note="Precision alone rewards saying little; a hypothesis shorter than the reference pays for it."),
         Step("BLEU: the geometric mean of p_1..p_N, times BP", np.array(
             [[*(math.log(p) for p in precisions), bp, score]]), ("",),
-             (*(f"log p_{n}" for n in ORDERS[:used]), "BP", "BLEU"),
+             (*(f"log p_{n}" for n in ORDERS[:used]), "BP", metric_label("bleu")),
              tex=r"\mathrm{BLEU}=\mathrm{BP}\cdot\exp\Big(\tfrac{1}{N}\textstyle\sum_n \log p_n\Big)", decimals=4,
              note="p_n in per cent, so BLEU comes out between 0 and 100." if any(correct)
              else "Not one word matches: BLEU is 0."),
@@ -87,7 +88,7 @@ def walkthrough(trained: Any, text: str, *, reference: str) -> Walkthrough:
     theirs = sentence_bleu(text, [reference])  # its defaults: 13a, cased, exp smoothing, effective order
     checks = [check("the n-gram matches and counts against sacreBLEU's", np.array(correct + total),
                     np.array(list(theirs.counts) + list(theirs.totals)), tolerance=0),
-              check("BLEU by hand against sacreBLEU's sentence_bleu", np.array([bp, score]),
+              check("the score by hand against sacreBLEU's sentence_bleu", np.array([bp, score]),
                     np.array([theirs.bp, theirs.score]), tolerance=1e-9)]
 
     tokenize = tokenizers.DefaultTokenizer(use_stemmer=True).tokenize
@@ -105,8 +106,9 @@ def walkthrough(trained: Any, text: str, *, reference: str) -> Walkthrough:
                           "LCS length: words in the same order, gaps allowed."))
     counts = [_overlap(rh, rr, 1), _overlap(rh, rr, 2), (int(table[-1, -1]), len(rh), len(rr))]
     prf = np.array([_prf(*x) for x in counts])
-    steps.append(Step("ROUGE-1, ROUGE-2, ROUGE-L", np.column_stack([np.array(counts, dtype=float), prf]),
-                      ("ROUGE-1", "ROUGE-2", "ROUGE-L"), ("overlap", "in hyp.", "in ref.", "P", "R", "F"),
+    rouges = tuple(metric_label(m) for m in ("rouge1", "rouge2", "rougeL"))
+    steps.append(Step(", ".join(rouges), np.column_stack([np.array(counts, dtype=float), prf]),
+                      rouges, ("overlap", "in hyp.", "in ref.", "P", "R", "F"),
                       tex=r"P=\frac{\text{overlap}}{\text{hypothesis}},\ R=\frac{\text{overlap}}{\text{reference}},"
                           r"\ F=\frac{2PR}{P+R}",
                       note="Overlap for ROUGE-1/2: unigrams/bigrams in common (each "
@@ -116,7 +118,7 @@ def walkthrough(trained: Any, text: str, *, reference: str) -> Walkthrough:
                      np.array([[lib[t].precision, lib[t].recall, lib[t].fmeasure] for t in ROUGE_TYPES]), 1e-12),
                _engine_rouge(text, reference, prf[:, 2])]
     symbols = (
-        Symbol(r"\hat y,\ y", f"the hypothesis (your input: {len(hyp)} BLEU tokens) and the reference ({len(ref)})"),
+        Symbol(r"\hat y,\ y", f"the hypothesis (your input: {len(hyp)} tokens as sacreBLEU splits it) and the reference ({len(ref)})"),
         Symbol(r"\#_{\hat y}(g)", "how often n-gram g (n words in a row) occurs in the hypothesis"),
         Symbol("p_n", "the clipped precision of n-grams, in per cent"),
         Symbol("N", f"the highest n-gram order used: {used} (4, or fewer for a hypothesis shorter than 4 tokens)"),

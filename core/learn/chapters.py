@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.decoding import settings as decoding
 from core.errors import ConfigError
+from core.metrics import metric_label
 from core.params import Param, validate_params
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         default_text="the cat sat on the mat",
     ),
     Chapter(
-        "classification_metrics", "Precision, recall, F1 and ROC-AUC", "Evaluation",
+        "classification_metrics", f"Precision, recall, F1 and {metric_label('roc_auc')}", "Evaluation",
         "A trained classifier's validation predictions to the confusion matrix, each class's precision, recall "
         "and F1, the ROC curve as a threshold sweep and AUC as its area, against scikit-learn's.",
         "core.learn.classification_metrics:walkthrough",
@@ -108,7 +109,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         explains=("f1_macro", "roc_auc", "precision", "recall", "f1", "precision_macro", "recall_macro"),
     ),
     Chapter(
-        "bleu_rouge", "BLEU and ROUGE", "Evaluation",
+        "bleu_rouge", f"{metric_label('bleu')} and ROUGE", "Evaluation",
         "Your input as a hypothesis against a reference: BLEU's clipped n-gram precisions, brevity penalty and "
         "geometric mean, and ROUGE-1/2/L's overlaps, against sacreBLEU and rouge-score.",
         "core.learn.bleu_rouge:walkthrough", {},
