@@ -227,6 +227,7 @@ class TrainedRun:
     task: Task
     model: nn.Module
     checkpoint: str  # "best" or "last"
+    folder: Path | None = None  # the run's files (its checkpoints: the optimizer's state)
 
 
 def load_trained(store: Store, run_ref: str, which: str = "best", device: str = "cpu") -> TrainedRun:
@@ -244,7 +245,7 @@ def load_trained(store: Store, run_ref: str, which: str = "best", device: str = 
     model = task.build_model().to(dev)
     ckpt.load_weights(folder / "checkpoints" / chosen, model, dev)
     model.eval()
-    return TrainedRun(run, config, tokenizer, task, model, chosen)
+    return TrainedRun(run, config, tokenizer, task, model, chosen, folder)
 
 
 def predict_texts(trained: TrainedRun, texts: list[str]) -> list[dict[str, float]]:

@@ -16,6 +16,7 @@ import streamlit as st
 from app.components.data_options import column_choice, header_choice, page_words
 from app.components.data_preview import read_table, stored_file_problem
 from app.components.forms import component_select, section_form
+from app.components.learn_view import learn_link
 from app.components.uploads import stored_uploads, uploads_dir
 from app.state import clear_keys, get_store
 from core.config import (
@@ -316,6 +317,8 @@ def component_section(form: dict[str, Any], section: str, registry: Any, task: s
         name = component_select(section, names, form["picks"][section], key=f"{wk(form)}.{section}")
         form["picks"][section] = name
         out = section_form(section, name, start_values(form, section, name), wk(form), columns=HALF)
+        if section == "optimizer":  # its update rule, one step worked by hand on a trained run
+            learn_link("optimizer", optimizer=name)
     form["values"][f"{section}/{name}"] = {k: v for k, v in out.items() if k != "name"}
     return out
 

@@ -11,10 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import core.optim  # noqa: F401  (registers the optimizers the optimizer chapter offers)
 from core.decoding import settings as decoding
 from core.errors import ConfigError
 from core.metrics import metric_label
 from core.params import Param, validate_params
+from core.registry import OPTIMIZERS
 
 if TYPE_CHECKING:
     from core.learn.walkthrough import Walkthrough
@@ -184,6 +186,26 @@ CHAPTERS: tuple[Chapter, ...] = (
          Param("max_norm", "float", 1.0, "Clip the gradients when their global norm is above this (as "
                "training.grad_clip does).", low=1e-3, high=100.0, label="Max norm", essential=True)),
         default_text="the cat sat on the mat",
+    ),
+    Chapter(
+        "optimizer", "One optimizer step: SGD, momentum, Adam, AdamW", "Training",
+        "One step of a trained run's optimizer on one of its weight tensors, from the state saved in its last "
+        "checkpoint and the gradient of the task's loss on your text: m, v, bias correction, weight decay, the "
+        "new values, the learning-rate schedule; against torch.optim's own step.",
+        "core.learn.optimizer:walkthrough",
+        {"classification": ("rnn", "lstm", "gru", "textcnn", *_TRANSFORMERS),
+         "language_model": ("rnn", "lstm", "gru", "transformer_decoder")},
+        (Param("parameter", "str", "", "The parameter tensor to step, by its name in the model, e.g. "
+               "'classifier.weight' (empty: the model's last weight matrix, its output layer).", sweepable=False,
+               label="Parameter", essential=True),
+         Param("optimizer", "str", None, "Whose update rule to apply (null: the run's own); its settings are "
+               "the run's where it has them.", choices=tuple(OPTIMIZERS.names()), optional=True, sweepable=False,
+               label="Optimizer", essential=True),
+         Param("weight_decay", "float", None, "Weight decay λ for the step (null: the run's own).", low=0.0,
+               high=1.0, optional=True, label="Weight decay", essential=True),
+         Param("label", "int", 0, "Classification: the true class of your text, by its place in the run's "
+               "classes (0: the first).", low=0, high=4095, label="True class", essential=True)),
+        only_for={"label": ("classification",)},
     ),
     Chapter(
         "decoding", "Decoding: greedy, temperature, top-k, top-p and beam search", "Decoding",
