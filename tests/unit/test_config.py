@@ -88,9 +88,9 @@ def test_every_component_declares_valid_defaults() -> None:
                 if not MODELS.get(arch).param("model").default:
                     continue  # the offline MiniLM extra is not installed here
                 raw["tokenizer"] = {"name": "pretrained"}  # a pretrained model reads its own ids
-                if task.name != "classification":
-                    # The default folder holds a classifier's encoder: a generative task asks
-                    # for a folder of its own kind, and says which.
+                if task.name not in ("classification", "qa"):
+                    # The default folder holds an encoder (a classifier's, a reader's): a generative
+                    # task asks for a folder of its own kind, and says which.
                     with pytest.raises(ConfigError, match="the wrong kind; expected a (causal|sequence)"):
                         validate_config(raw)
                     continue
