@@ -260,8 +260,9 @@ TASKS.declare(
     defaults={
         "data": "news_qa",
         "tokenizer": "word",
-        # Measured on 2 shared CPU cores, one thread: F1 ~MEASURED on news_qa (first-token baseline
-        # MEASURED).
+        # Measured on 2 shared CPU cores (load 2-3), one thread: F1 ~77 on news_qa's 400 validation
+        # questions in 20-30 s of training (answering with the context's first token: F1 3.5).
+        # Learned positions: sinusoidal ones reach ~68 in the same steps.
         "model": {"name": "transformer_encoder", "d_model": 64, "n_layers": 2, "n_heads": 4, "d_ff": 128,
                   "dropout": 0.0, "pooling": "mean", "positions": "learned"},
         "optimizer": {"name": "adamw", "lr": 0.003},
