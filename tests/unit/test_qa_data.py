@@ -139,3 +139,20 @@ def test_news_qa_answers_lie_at_their_characters_and_items_do_not_cross_splits()
     # Generated from data_seed alone: the same set for any run seed.
     again = news_qa({"n_documents": 200, "unanswerable": 0.25}, task="qa", seed=7)
     assert again.train.texts == data.train.texts and again.validation.answers == data.validation.answers
+
+
+def test_a_datasets_folder_and_a_parquet_file_with_squad_columns(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    rows = {"id": ["1", "2", "3"], "context": [CONTEXT_A, CONTEXT_B, CONTEXT_C],
+            "question": ["Where?", "Highest?", "Which sea?"],
+            "answers": [{"text": ["Paris"], "answer_start": [PARIS]}, {"text": ["Mount Fuji"], "answer_start": [0]},
+                        {"text": ["Mediterranean Sea"], "answer_start": [CONTEXT_C.index("Mediterranean")]}]}
+    train = datasets.Dataset.from_dict(rows)
+    # A saved DatasetDict as Hugging Face's squad has it: its own validation split is used.
+    datasets.DatasetDict({"train": train, "validation": train.select([2])}).save_to_disk(str(tmp_path / "squad"))
+    data = _load(tmp_path, dataset=str(tmp_path / "squad"))
+    assert data.train.texts == ["Where?", "Highest?", "Which sea?"] and data.validation.texts == ["Which sea?"]
+    assert data.train.answers[0] == [("Paris", PARIS)]
+    train.to_parquet(str(tmp_path / "qa.parquet"))
+    every = _everything(_load(tmp_path, path=str(tmp_path / "qa.parquet")))
+    assert dict(zip(every.texts, every.answers, strict=True))["Highest?"] == [("Mount Fuji", 0)]
