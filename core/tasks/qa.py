@@ -31,6 +31,7 @@ from core.metrics import scalars
 from core.models.base import evaluating
 from core.models.heads import SpanPredictor
 from core.models.hf_catalog import ARCH as HF_ARCH
+from core.models.hf_reader import build_hf_reader
 from core.qa.offsets import Encoded, encode_with_offsets, special_ids
 from core.qa.squad import score, squad_metrics
 from core.qa.windows import Window, make_windows
@@ -155,9 +156,7 @@ class QATask(Task):
 
     # -- model --------------------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
-        if self.config.arch == HF_ARCH:
-            from core.models.hf_reader import build_hf_reader  # deferred: it imports transformers
-
+        if self.config.arch == HF_ARCH:  # transformers itself is imported by the call
             return build_hf_reader(self.config.params("model"))
         return SpanPredictor(self.build_sequence_backbone())
 
