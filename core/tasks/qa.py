@@ -202,7 +202,8 @@ class QATask(Task):
                                                                                        dtype=torch.long))
         starts, ends, total = self.logits(model, windows, batch_size, targets)
         predictions = [best.text if best is not None else "" for best in
-                       (_best(group) for group in _by_question(windows, starts, ends, n, self.no_answer))]
+                       (_best(group) for group in _by_question(windows, starts, ends, n, self.no_answer,
+                                                               self.params["max_answer"]))]
         golds = self.val_golds[:n]
         scores = squad_metrics(predictions, golds)
         metrics = {"loss": total / max(1, len(windows)), "qa_exact_match": scores["exact_match"],
@@ -226,7 +227,7 @@ class QATask(Task):
         windows = Windows(self.encode([question] * len(contexts), contexts), self.tokenizer.pad_id)
         starts, ends, _ = self.logits(model, windows, batch_size)
         found = [(i, best) for i, best in enumerate(_best(g) for g in _by_question(
-            windows, starts, ends, len(contexts), self.no_answer)) if best is not None]
+            windows, starts, ends, len(contexts), self.no_answer, self.params["max_answer"])) if best is not None]
         # Across contexts, by probability: a logit sum has no common scale between two passages,
         # while a passage without the answer spreads its probability (the pipeline's ranking).
         found.sort(key=lambda item: -item[1].probability)
@@ -270,13 +271,13 @@ def _subset(windows: Windows, index: torch.Tensor) -> Windows:
     return out
 
 
-def _by_question(windows: Windows, starts: list[Any], ends: list[Any], n: int,
-                 no_answer: bool) -> list[list[_Span | None]]:
+def _by_question(windows: Windows, starts: list[Any], ends: list[Any], n: int, no_answer: bool,
+                 max_answer: int) -> list[list[_Span | None]]:
     """Per question, each window's best span (None: no span, or [CLS] wins with no_answer)."""
     out: list[list[_Span | None]] = [[] for _ in range(n)]
     null = [np.inf] * n
     for w, q, s, e in zip(windows.windows, windows.question.tolist(), starts, ends, strict=True):
-        spans = w.best_spans(s, e, top=1)
+        spans = w.best_spans(s, e, top=1, max_answer=max_answer)
         if spans:
             (value, (a, b)) = spans[0]
             out[q].append(_Span(a, b, w.context[a:b], value, float(np.exp(value - _normaliser(w, s, e)))))

@@ -82,6 +82,9 @@ def test_the_best_span_over_windows_comes_back_as_the_context_s_characters() -> 
     assert [row["prediction"] for row in result.details["answers"]] == ["Johannes Kepler", "Johannes Kepler"]
     found = task.answer(Pointer(ids[0], ids[1], cls=-5.0), "who wrote it ?", [FILLER, _context("Johannes", 20)])
     assert [(c.context, c.text) for c in found][0] == (1, "Johannes Kepler")
+    task.params["max_answer"] = 1  # task.max_answer: spans of one token only
+    result = task.evaluate(Pointer(ids[0], ids[1], cls=-5.0), None, 8)
+    assert {row["prediction"] for row in result.details["answers"]} <= {"Johannes", "Kepler"}
 
 
 def test_a_reader_trained_on_unanswerable_questions_abstains_when_cls_wins() -> None:
