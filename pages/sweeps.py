@@ -16,6 +16,7 @@ import streamlit as st
 import yaml
 
 from app.components.forms import param_widget
+from app.components.learn_view import learn_link
 from app.components.sweep_charts import (
     analysis_figures,
     curves_figure,
@@ -211,6 +212,7 @@ def watch_panel(store: Store, sweep_id: str, live: bool = False) -> None:
         st.warning(sweep.error)
     st.caption(f"{choice(METHODS, spec.method).help} Objective: {spec.direction} {objective_name(spec.metric)}. "
                f"Pruning: {choice(PRUNERS, spec.pruner['name']).label}. Runs tagged `{sweep_tag(sweep.id)}` (see Runs and Compare).")
+    learn_link("tuning", sweep=sweep.id)
     left, right = st.columns(2)
     left.plotly_chart(history_figure(study, spec.metric), key="sweeps.history")
     right.plotly_chart(curves_figure(study, spec.metric), key="sweeps.curves")

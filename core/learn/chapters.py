@@ -208,6 +208,23 @@ CHAPTERS: tuple[Chapter, ...] = (
         only_for={"label": ("classification",)},
     ),
     Chapter(
+        "tuning", "Tuning: grid, random and Bayesian search", "Training",
+        "One numeric parameter of a finished sweep's trials as a 1-D slice: what a grid and seeded random search "
+        "would try, and a Gaussian-process surrogate fitted to the trials with its mean, ±2σ band and the Expected "
+        "Improvement that picks the next x; against scikit-learn's GP, the normal distribution and the store's "
+        "metrics.",
+        "core.learn.tuning:walkthrough", {},
+        (Param("sweep", "str", "", "The id or name of a sweep (empty: the newest finished one in the store).",
+               sweepable=False, label="Sweep", essential=True),
+         Param("param", "str", "", "The numeric parameter of its space to slice along, e.g. 'optimizer.lr' "
+               "(empty: the first numeric one).", sweepable=False, label="Parameter", essential=True),
+         Param("points", "int", 5, "Points of the grid, and draws of random search, to show.", low=2, high=50,
+               sweepable=False, label="Grid points", essential=True),
+         Param("seed", "int", 0, "Seed of random search's draws.", low=0, high=2**31 - 1, label="Random seed",
+               essential=True)),
+        default_text="0.001 0.01",
+    ),
+    Chapter(
         "decoding", "Decoding: greedy, temperature, top-k, top-p and beam search", "Decoding",
         "A trained language model's next-token distribution after your prompt: greedy choice, temperature, the "
         "top-k and top-p kept sets, a greedy continuation token by token; on a translation run beam search as a "
