@@ -11,7 +11,8 @@ from streamlit.testing.v1 import AppTest
 from app.navigation import page_path
 from core.learn.chapters import CHAPTERS, explaining
 from core.metrics import METRICS
-from tests.unit.test_learn_attention import MAIN, home  # noqa: F401  (the module's trained runs)
+from tests.learn_pages import MAIN
+from tests.unit.test_learn_attention import home  # noqa: F401  (the module's trained runs)
 
 
 def test_every_metric_a_chapter_explains_is_declared() -> None:

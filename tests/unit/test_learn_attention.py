@@ -9,9 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from app.navigation import page_path
 from core.cli.main import main as lmwb
 from core.config import apply_overrides, default_config
 from core.errors import ConfigError
@@ -20,10 +18,10 @@ from core.learn.chapters import chapter
 from core.learn.walkthrough import Step, check
 from core.runs import load_trained
 from core.store import Store
+from tests.learn_pages import open_page
 from tests.trained_runs import topics_classifier, train_run
 from tests.unit.test_attention_capture import one_thread  # noqa: F401  (autouse: one torch thread)
 
-MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 TEXT = "the team won the match and the crowd cheered"
 SHAPE = {"d_model": 16, "n_heads": 2, "n_layers": 2, "d_ff": 32}
 
@@ -109,12 +107,7 @@ def test_the_command_prints_the_walkthrough_and_its_checks(home: tuple[Path, dic
 def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[str, str]],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     folder, ids = home
-    monkeypatch.setenv("LMWB_HOME", str(folder))
-    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
-    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
-    at.query_params.update({"chapter": "attention", "run": ids["gpt"], "text": "12+34=", "layer": "1", "head": "1"})
-    at.switch_page(str(page_path("learn"))).run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("learn", folder, monkeypatch, {"chapter": "attention", "run": ids["gpt"], "text": "12+34=", "layer": "1", "head": "1"})
     assert at.number_input(key="learn.g1.attention.layer").value == 1
     assert len(at.success) >= 3 and not at.error
     assert any("softmax" in m.value for m in at.markdown)
@@ -126,12 +119,7 @@ def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[s
 def test_the_attention_page_links_to_the_chapter_on_the_same_run_and_text(
         home: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
     folder, ids = home
-    monkeypatch.setenv("LMWB_HOME", str(folder))
-    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
-    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
-    at.query_params.update({"run": ids["cls"], "text": TEXT})
-    at.switch_page(str(page_path("attention"))).run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("attention", folder, monkeypatch, {"run": ids["cls"], "text": TEXT})
     [link] = [p for p in at.get("page_link") if p.proto.label == "How is this computed?"]
     assert link.proto.page.endswith("learn") or "learn" in link.proto.page
     assert f"run={ids['cls']}" in link.proto.query_string and "chapter=attention" in link.proto.query_string
@@ -143,11 +131,7 @@ def test_a_link_opens_its_view_even_after_the_page_was_used(home: tuple[Path, di
     """A second link (from the Attention page, another layer) is followed, not the widgets' old
     values; another chapter starts from its own input and knobs; an unknown chapter is said."""
     folder, ids = home
-    monkeypatch.setenv("LMWB_HOME", str(folder))
-    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
-    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
-    at.query_params.update({"chapter": "attention", "run": ids["gpt"], "text": "12+34=", "layer": "1", "head": "1"})
-    at.switch_page(str(page_path("learn"))).run()
+    at = open_page("learn", folder, monkeypatch, {"chapter": "attention", "run": ids["gpt"], "text": "12+34=", "layer": "1", "head": "1"})
     at.query_params.update({"chapter": "attention", "run": ids["cls"], "text": TEXT, "layer": "0", "head": "1"})
     at.run()
     assert not at.exception, [e.value for e in at.exception]

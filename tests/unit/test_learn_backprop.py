@@ -11,16 +11,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from streamlit.testing.v1 import AppTest
 
-from app.navigation import page_path
 from core.cli.main import main as lmwb
 from core.errors import ConfigError
 from core.learn.backprop import features, network
 from core.learn.chapters import chapter
 from core.learn.walkthrough import Walkthrough
+from tests.learn_pages import open_page
 
-MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 TEXT = "the team won the match and the crowd cheered"
 
 
@@ -95,12 +93,7 @@ def test_the_command_prints_it(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
 
 
 def test_the_page_opens_the_chapter_from_its_link(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("LMWB_HOME", str(tmp_path))
-    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
-    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
-    at.query_params.update({"chapter": "backprop", "text": TEXT, "label": "1", "dropout": "0.5", "max_norm": "0.2"})
-    at.switch_page(str(page_path("learn"))).run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("learn", tmp_path, monkeypatch, {"chapter": "backprop", "text": TEXT, "label": "1", "dropout": "0.5", "max_norm": "0.2"})
     assert at.number_input(key="learn.g1.backprop.dropout").value == 0.5
     assert len(at.success) == 8 and not at.error
     at.number_input(key="learn.g1.backprop.seed").set_value(4).run()

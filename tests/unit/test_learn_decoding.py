@@ -22,6 +22,7 @@ from core.errors import ConfigError
 from core.learn.chapters import chapter
 from core.runs import load_trained, translate_texts
 from core.store import Store
+from tests.learn_pages import open_page
 from tests.trained_runs import train_run
 from tests.unit.test_attention_capture import one_thread  # noqa: F401  (autouse: one torch thread)
 
@@ -135,13 +136,8 @@ def test_the_command_prints_the_kept_sets_and_checks(home: tuple[Path, dict[str,
 def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[str, str]],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     folder, ids = home
-    monkeypatch.setenv("LMWB_HOME", str(folder))
-    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
-    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
-    at.query_params.update({"chapter": "decoding", "run": ids["transformer"], "text": SOURCE, "beam": "2",
+    at = open_page("learn", folder, monkeypatch, {"chapter": "decoding", "run": ids["transformer"], "text": SOURCE, "beam": "2",
                             "top_p": "0.5"})
-    at.switch_page(str(page_path("learn"))).run()
-    assert not at.exception, [e.value for e in at.exception]
     assert at.number_input(key="learn.g1.decoding.beam").value == 2
     assert len(at.success) == 9 and not at.error
     assert any("Beam search, beam 2" in m.value for m in at.markdown)

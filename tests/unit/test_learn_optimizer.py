@@ -23,6 +23,7 @@ from core.optim import build_optimizer, build_schedule
 from core.runs import load_trained
 from core.store import Store
 from core.tasks.base import Batch
+from tests.learn_pages import open_page
 from tests.trained_runs import topics_classifier, train_run
 from tests.unit.test_attention_capture import one_thread  # noqa: F401  (autouse: one torch thread)
 
@@ -144,12 +145,7 @@ def test_the_command_prints_it(home: tuple[Path, dict[str, str]], monkeypatch: p
 def test_the_page_opens_the_chapter_from_its_link(home: tuple[Path, dict[str, str]],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     folder, ids = home
-    monkeypatch.setenv("LMWB_HOME", str(folder))
-    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
-    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
-    at.query_params.update({"chapter": "optimizer", "run": ids["sgd"], "text": TEXT, "label": "1"})
-    at.switch_page(str(page_path("learn"))).run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("learn", folder, monkeypatch, {"chapter": "optimizer", "run": ids["sgd"], "text": TEXT, "label": "1"})
     assert at.number_input(key="learn.g1.optimizer.label").value == 1
     assert len(at.success) >= 3 and not at.error
     at.checkbox(key="learn.g1.optimizer.optimizer.none").uncheck().run()

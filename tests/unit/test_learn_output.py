@@ -21,6 +21,7 @@ from core.learn.chapters import chapter
 from core.runs import load_trained
 from core.store import Store
 from core.tasks.base import Batch
+from tests.learn_pages import open_page
 from tests.trained_runs import topics_classifier, train_run
 from tests.unit.test_attention_capture import one_thread  # noqa: F401  (autouse: one torch thread)
 
@@ -112,12 +113,7 @@ def test_the_command_prints_the_loss_and_checks(home: tuple[Path, dict[str, str]
 def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[str, str]],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     folder, ids = home
-    monkeypatch.setenv("LMWB_HOME", str(folder))
-    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
-    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
-    at.query_params.update({"chapter": "output", "run": ids["cls"], "text": TEXT, "label": "2"})
-    at.switch_page(str(page_path("learn"))).run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("learn", folder, monkeypatch, {"chapter": "output", "run": ids["cls"], "text": TEXT, "label": "2"})
     assert at.number_input(key="learn.g1.output.label").value == 2
     assert len(at.success) == 3 and not at.error
     assert any("Target: one-hot y and smoothed q" in m.value for m in at.markdown)

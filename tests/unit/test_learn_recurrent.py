@@ -10,11 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
 from torch.nn.utils.rnn import pack_padded_sequence
 
 import core.learn.recurrent
-from app.navigation import page_path
 from core.cli.main import main as lmwb
 from core.config import apply_overrides, default_config
 from core.errors import ConfigError
@@ -22,10 +20,10 @@ from core.inspect.activations import caching
 from core.learn.chapters import chapter
 from core.runs import load_trained
 from core.store import Store
+from tests.learn_pages import open_page
 from tests.trained_runs import topics_classifier, train_run
 from tests.unit.test_attention_capture import one_thread  # noqa: F401  (autouse: one torch thread)
 
-MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 TEXT = "the team won the match and the crowd cheered"
 SUM = "12+34="
 
@@ -149,12 +147,7 @@ def test_the_command_prints_the_gates_and_checks(home: tuple[Path, dict[str, str
 def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[str, str]],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     folder, ids = home
-    monkeypatch.setenv("LMWB_HOME", str(folder))
-    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
-    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
-    at.query_params.update({"chapter": "recurrent", "run": ids["gru"], "text": SUM, "step": "3", "layer": "1"})
-    at.switch_page(str(page_path("learn"))).run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("learn", folder, monkeypatch, {"chapter": "recurrent", "run": ids["gru"], "text": SUM, "step": "3", "layer": "1"})
     assert at.number_input(key="learn.g1.recurrent.step").value == 3
     assert len(at.success) >= 2 and not at.error
     assert any("Update gate" in m.value for m in at.markdown)

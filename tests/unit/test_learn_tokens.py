@@ -8,17 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from app.navigation import page_path
 from core.cli.main import main as lmwb
 from core.errors import WorkbenchError
 from core.learn.chapters import chapter
 from core.runs import load_trained
 from core.store import Store
+from tests.learn_pages import open_page
 from tests.trained_runs import topics_classifier, train_run
 
-MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 TEXT = "The Team WON the match; crowds cheered, unbelievably loudly!  Zyxq 2024"
 TOKENIZERS = {"bpe": {"name": "bpe", "vocab_size": 400}, "char": {"name": "char", "max_vocab": 30},
               "word": {"name": "word", "max_vocab": 60}}
@@ -96,12 +94,7 @@ def test_the_command_prints_the_merges_and_the_check(home: tuple[Path, dict[str,
 def test_the_learn_page_opens_the_chapter_from_its_link(home: tuple[Path, dict[str, str]],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     folder, ids = home
-    monkeypatch.setenv("LMWB_HOME", str(folder))
-    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
-    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
-    at.query_params.update({"chapter": "tokens", "run": ids["word"], "text": TEXT})
-    at.switch_page(str(page_path("learn"))).run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("learn", folder, monkeypatch, {"chapter": "tokens", "run": ids["word"], "text": TEXT})
     assert [s.value for s in at.success] and not at.error
     assert any("Split into words" in m.value for m in at.markdown)
     assert any("max_vocab" in c.value for c in at.caption)

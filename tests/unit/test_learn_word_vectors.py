@@ -9,9 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from app.navigation import page_path
 from core.cli.main import main as lmwb
 from core.config import default_config
 from core.embeddings import nearest_neighbours, run_vectors
@@ -19,10 +17,10 @@ from core.errors import ConfigError
 from core.learn.chapters import chapter
 from core.runs import load_trained
 from core.store import Store
+from tests.learn_pages import open_page
 from tests.trained_runs import train_run
 from tests.unit.test_attention_capture import one_thread  # noqa: F401  (autouse: one torch thread)
 
-MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 TEXT = "the story was a real delight"
 
 
@@ -94,12 +92,7 @@ def test_the_command_prints_the_walkthrough(home: tuple[Path, dict[str, str]], m
 def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[str, str]],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     folder, ids = home
-    monkeypatch.setenv("LMWB_HOME", str(folder))
-    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
-    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
-    at.query_params.update({"chapter": "word_vectors", "run": ids["cbow"], "text": TEXT, "pair": "2"})
-    at.switch_page(str(page_path("learn"))).run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("learn", folder, monkeypatch, {"chapter": "word_vectors", "run": ids["cbow"], "text": TEXT, "pair": "2"})
     assert at.number_input(key="learn.g1.word_vectors.pair").value == 2
     assert len(at.success) >= 3 and not at.error
     at.number_input(key="learn.g1.word_vectors.pair").set_value(40).run()  # no such window: said, by name
@@ -109,12 +102,7 @@ def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[s
 def test_the_playgrounds_word_vectors_link_to_the_chapter_on_the_same_run_and_word(
         home: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
     folder, ids = home
-    monkeypatch.setenv("LMWB_HOME", str(folder))
-    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
-    at = AppTest.from_file(str(MAIN), default_timeout=60).run()
-    at.query_params.update({"run": ids["glove"]})
-    at.switch_page(str(page_path("playground"))).run()
-    assert not at.exception, [e.value for e in at.exception]
+    at = open_page("playground", folder, monkeypatch, {"run": ids["glove"]})
     at.text_input(key="playground_emb_word").input("story").run()
     [link] = [p for p in at.get("page_link") if p.proto.label == "How is this computed?"]
     query = link.proto.query_string
