@@ -170,7 +170,8 @@ def body() -> None:
         return
     layer, head = attention_explorer(capture, f"{KEY}.{run.id}", run_dir=run_dir)
     if chapter("attention").accepts(run.task, run.arch):  # the formula behind these pictures, as shown
-        learn_link("attention", run=run.id, text=text, layer=layer, head=head or 0)
+        learn_link("attention", run=run.id, text=text, layer=layer, head=head or 0,
+                   label="How is this computed?" + (" (head by head: it opens on head 0)" if head is None else ""))
 
 
 main()

@@ -20,6 +20,7 @@ from core.learn.chapters import CHAPTERS, PARTS, Chapter
 from core.learn.walkthrough import Step, Walkthrough
 
 HEATMAP_PX_PER_ROW = 26  # a heatmap grows with its rows so each token's label stays readable
+NUMBERED_COLUMNS, NUMBERED_ROWS = 16, 24  # heatmaps up to this size show their numbers
 FORMULA_CHARS = 110  # of LaTeX: longer formulas are drawn one equation a line
 
 
@@ -118,8 +119,12 @@ def heatmap(step: Step) -> go.Figure:
     matrix = step.matrix()
     rows, cols = _unique(step.row_labels()), _unique(step.col_labels())
     shown = np.where(np.isfinite(matrix), matrix, np.nan)  # -inf (masked) draws as empty
+    # A small matrix (attention weights, scores) carries its numbers in the cells, so a learner can
+    # check a guess without hovering; a wide one (a 64-wide stream) stays a picture.
+    numbers = len(cols) <= NUMBERED_COLUMNS and len(rows) <= NUMBERED_ROWS
     fig = go.Figure(go.Heatmap(
         z=shown, x=cols, y=rows, colorscale="RdBu" if np.nanmin(shown) < 0 else "Blues", zmid=0 if np.nanmin(shown) < 0 else None,
+        texttemplate="%{z:.2f}" if numbers else None,
         hovertemplate="row %{y}<br>column %{x}<br>%{z:.4f}<extra></extra>"))
     fig.update_layout(height=120 + HEATMAP_PX_PER_ROW * len(rows), margin=dict(l=10, r=10, t=10, b=10),
                       yaxis=dict(autorange="reversed", type="category"), xaxis=dict(type="category"))
@@ -143,7 +148,6 @@ def curve(step: Step) -> go.Figure:
 def _unique(labels: list[str]) -> list[str]:
     """Labels made distinct (a token that occurs twice gets its position), so tables and axes
     keep one row per position."""
-    seen: dict[str, int] = {}
-    for label in labels:
-        seen[label] = seen.get(label, 0) + 1
-    return [f"{label} ({i})" if seen[label] > 1 else label for i, label in enumerate(labels)]
+    if len(set(labels)) == len(labels):
+        return list(labels)
+    return [f"{label} ({i})" for i, label in enumerate(labels)]  # all numbered, one way, from 0

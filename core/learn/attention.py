@@ -102,7 +102,7 @@ def walkthrough(trained: Any, text: str, *, layer: int = 0, head: int = 0) -> Wa
                              for s in (slice(i * d_k, (i + 1) * d_k) for i in range(n_heads))], axis=1)
     projected = joined @ _numpy(attn.proj.weight).T + _bias(attn.proj.bias, d_model)
     steps.append(Step(f"All {n_heads} heads joined, then projected", projected, tuple(tokens), _dims(d_model),
-                      tex=r"\mathrm{MultiHead}(H) = [Z_1;\dots;Z_h]\,W_O", heatmap=True,
+                      tex=r"\mathrm{MultiHead}(H) = [Z_1;\dots;Z_{n_h}]\,W_O", heatmap=True,
                       note="The heads' outputs side by side, mixed back to the model's width by W_O."))
     checks.append(check("the projected heads against the layer's attention output", projected, engine["attn_out"]))
     summed = x + projected
@@ -115,24 +115,35 @@ def walkthrough(trained: Any, text: str, *, layer: int = 0, head: int = 0) -> Wa
         steps.append(ln_step)
     checks.append(check("the residual sum against the stream leaving attention", summed, engine["resid_mid"]))
     positions: Any = getattr(backbone, "positions", None)
+    if getattr(positions, "kind", "") == "learned":
+        learned = _numpy(positions.embedding.weight[: len(tokens)])
+        steps.insert(0, Step("Learned positional embeddings P[pos]", learned, tuple(tokens), _dims(d_model),
+                             tex=r"x_{pos} = E[\text{token}_{pos}] + P[pos]", heatmap=True,
+                             note="One learned vector per position, added to each token's embedding: how this "
+                             "model knows word order (GPT-2 learns them; the 2017 Transformer used fixed sin/cos)."))
     if getattr(positions, "kind", "") == "sinusoidal":
         table = _numpy(positions.table[: len(tokens)])
         steps.insert(0, Step("Positional encodings PE(pos, i)", table, tuple(tokens), _dims(d_model),
                              tex=r"PE_{(pos,2i)}=\sin\!\left(pos/10000^{2i/d}\right),\;"
                                  r"PE_{(pos,2i+1)}=\cos\!\left(pos/10000^{2i/d}\right)",
                              heatmap=True, note="Added to each token's embedding: the only way the model "
-                             "knows word order. Low dimensions change fast along positions, high ones slowly."))
+                             "knows word order. pos is the token's place (row), 2i and 2i+1 a pair of columns, d the "
+                             "width; low dimensions change fast along positions, high ones slowly."))
     symbols = (
-        Symbol("X", f"the {len(tokens)} tokens' vectors entering layer {layer} ({len(tokens)} × {d_model})"),
+        Symbol("X", f"the tokens' vectors entering layer {layer}: T = {len(tokens)} tokens (rows) × d = {d_model} "
+               "numbers (columns)"),
         Symbol("H", "what attention reads: LN(X), X normalised first (this pre-LN layer)" if block.norm_first
                else "what attention reads: X itself (this post-LN layer normalises after the sum)"),
         Symbol("W_Q, W_K, W_V", f"the layer's learned projections of H ({d_model} × {d_k} for each of {n_heads} heads)"),
-        Symbol("d_k", f"the size of one head's queries and keys: {d_model} / {n_heads} = {d_k}"),
+        Symbol("d_k", f"the size of one head's queries and keys: d / n_h = {d_model} / {n_heads} = {d_k}"),
+        Symbol("n_h", f"the number of heads ({n_heads}); Z_1 … Z_{{n_h}} are their outputs"),
         Symbol("M", "the mask: -inf where a query may not look (later tokens)" if causal
                else "the mask: 0 everywhere here (an encoder sees both sides)"),
         Symbol(r"\mathrm{softmax}", "exp of each score over the sum of exp of its row: weights that sum to 1"),
         Symbol("W_O", f"the output projection that mixes the joined heads back to {d_model} numbers"),
     )
+    if any(t in ("␣", "↵") or "␣" in t for t in tokens):
+        notes.append("␣ is a space and ↵ a line break: a character model's tokens, made visible.")
     return Walkthrough("attention", FORMULA, symbols, steps, checks, notes)
 
 
@@ -165,7 +176,8 @@ def _layer_norm(x: np.ndarray, ln: nn.LayerNorm, tokens: list[str], title: str =
     out = (x - mean) / np.sqrt(var + ln.eps) * _numpy(ln.weight) + _bias(ln.bias, x.shape[1])
     step = Step(title, out, tuple(tokens), _dims(x.shape[1]),
                 tex=r"\mathrm{LN}(x)=\gamma\odot\frac{x-\mu}{\sqrt{\sigma^2+\epsilon}}+\beta", heatmap=True,
-                note="Each token's vector, centred and scaled to unit variance, then stretched by the learned γ, β.")
+                note="Each token's vector, centred on its mean μ and divided by its spread √(σ² + ε) (ε a tiny "
+                "constant against division by 0), then stretched by the learned γ and shifted by β.")
     return out, step
 
 

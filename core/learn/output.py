@@ -79,7 +79,7 @@ def _classification(trained: Any, text: str, label: int, eps: float, own: float,
                   f"ε/K = {eps / k:.4f}."),
         Step("Cross entropy, class by class", np.stack([-log_p, -q * log_p]), ("-log p_k", "q_k (-log p_k)"),
              tuple(names), tex=r"\mathrm{CE}=-\sum_k q_k\log p_k", decimals=4,
-             note=f"Without smoothing only the true class counts: -log p = {-log_p[label]:.4f}."),
+             note=f"(For comparison: without smoothing only the true class would count, -log p = {-log_p[label]:.4f}.)"),
         Step("The loss", np.array([-log_p[label], ce]), ("CE",), ("one-hot", f"ε = {eps:g}"),
              tex=rf"\mathrm{{CE}} = {ce:.4f}", decimals=5,
              note="The number training makes smaller: against the one-hot truth, and against the smoothed target."),
@@ -90,7 +90,8 @@ def _classification(trained: Any, text: str, label: int, eps: float, own: float,
         checks.append(check("CE by hand against the task's own loss (what the run trains on)", np.array(ce),
                             np.array(task_loss)))
     symbols = (
-        Symbol("z", f"the logits: one score per class ({k})"),
+        Symbol("z", f"the logits: one score per class ({k}), made by the output layer from h, the model's vector "
+               "for the text (W its weights, b its bias)"),
         Symbol("p", "the softmax of z: the model's probability per class"),
         Symbol("y", f"the truth as one-hot: 1 for '{names[label]}' (the True class knob), 0 elsewhere"),
         Symbol(r"\varepsilon", f"label smoothing: the share of the target spread evenly over all classes ({eps:g})"),
@@ -164,7 +165,9 @@ def _language_model(trained: Any, text: str, position: int, eps: float, own: flo
         checks.append(check("mean smoothed CE against the task's own loss (what the run trains on)",
                             smoothed_t.mean(), np.array(task_loss)))
     symbols = (
-        Symbol("z_t", f"the logits at position t: one score per vocabulary token ({v})"),
+        Symbol("z_t", f"the logits at position t: one score per vocabulary token ({v}), W times h_t, the model's "
+               "vector there (this output layer has no bias: it shares W with the token embedding or keeps it bias-free)"),
+        Symbol("w_{t+1}", "the token that really came next, the one the loss at position t is about"),
         Symbol("p", "the softmax of z_t: the model's probability for each next token"),
         Symbol("y", "the truth as one-hot: 1 for the token that really came next"),
         Symbol(r"\varepsilon", f"label smoothing: the share of the target spread evenly over the vocabulary ({eps:g})"),

@@ -114,9 +114,11 @@ def walkthrough(trained: Any, text: str, *, step: int = 0, layer: int = 0) -> Wa
         Symbol("x_t", f"the input at time t: {width} numbers" + (" (the token's embedding)" if layer == 0 else "")),
         Symbol("h_t", f"the hidden state after token t: {hidden} units (0 before the first token)"),
         *([Symbol("c_t", f"the cell state, the LSTM's memory: {hidden} units (0 before the first token)")] if kind == "lstm" else []),
-        Symbol(rf"W_{{i{star}}}", f"input weights, {hidden} × {width}" + (
+        Symbol(rf"W_{{i{star}}}", "input weights (first subscript i: they act on the input x_t"
+               + ("; second, ⋆: which gate" if gates > 1 else "") + f"), {hidden} × {width}" + (
             f" for each gate ⋆; PyTorch stacks them{blocks} in weight_ih_l{layer}" if gates > 1 else f": weight_ih_l{layer}")),
-        Symbol(rf"W_{{h{star}}}", f"recurrent weights, {hidden} × {hidden}" + (
+        Symbol(rf"W_{{h{star}}}", f"recurrent weights (first subscript h: they act on the last hidden state "
+               f"h_{{t-1}}), {hidden} × {hidden}" + (
             " for each gate ⋆" if gates > 1 else "") + f": weight_hh_l{layer}"),
         Symbol(rf"b_{{i{star}}}, b_{{h{star}}}", "the two biases PyTorch keeps (bias_ih, bias_hh); only their sum "
                "matters" + (", except in the candidate, where r_t scales the second" if kind == "gru" else "")),

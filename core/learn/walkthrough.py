@@ -143,7 +143,7 @@ def _table(step: Step, width: int) -> list[str]:
 
 # LaTeX as a terminal shows it: the macros the chapters use, in Unicode or words.
 _SYMBOLS = {
-    r"\top": "ᵀ", r"\cdot": "·", r"\odot": "⊙", r"\times": "×", r"\in": "∈", r"\sum": "Σ",
+    r"\top": "ᵀ", r"\cdot": "·", r"\star": "⋆", r"\odot": "⊙", r"\times": "×", r"\in": "∈", r"\sum": "Σ",
     r"\dots": "…", r"\ldots": "…", r"\ge": "≥", r"\le": "≤", r"\neq": "≠", r"\approx": "≈", r"\infty": "∞",
     r"\alpha": "α", r"\beta": "β", r"\gamma": "γ", r"\delta": "δ", r"\Delta": "Δ", r"\epsilon": "ε",
     r"\varepsilon": "ε", r"\eta": "η", r"\theta": "θ", r"\lambda": "λ", r"\mu": "μ", r"\sigma": "σ",
@@ -174,7 +174,7 @@ def plain(tex: str) -> str:
         out = re.sub(r"\\sqrt" + _INNER, r"√(\1)", out)
         out = re.sub(r"\\(?:mathrm|text|operatorname|mathbf|overline)" + _INNER, r"\1", out)
         out = re.sub(r"\^" + _INNER, lambda m: "^" + _group(m[1]), out)
-        out = re.sub(r"_" + _INNER, r"_\1", out)
+        out = re.sub(r"_" + _INNER, lambda m: "_" + (m[1] if len(m[1]) == 1 else f"({m[1]})"), out)
         if out == before:
             break
     out = re.sub(r"\\([A-Za-z]+)", r"\1", out).replace("{", "").replace("}", "").replace("^ᵀ", "ᵀ")
