@@ -4,7 +4,7 @@
 
 Starts the app the way ``lmwb ui`` does (tests/e2e/conftest.start_server) on an empty home,
 opens the Train form, runs Home's LSTM vs Transformer race, opens Compare on the race's runs,
-and saves PNGs (``train-form.png``, ``race.png``, ``compare.png``) under ``--out``. About three
+and saves PNGs (``train-form.png``, ``race.png``, ``compare.png``, ``learn.png``) under ``--out``. About three
 minutes on two busy cores (the race trains for real). Needs the dev extras (playwright) and a
 Chromium at /usr/bin/chromium.
 """
@@ -132,6 +132,16 @@ def main(argv: list[str] | None = None) -> int:
             page.get_by_role("heading", name="Compare runs", exact=True).wait_for()
             settle(page, 2.0)
             shot(page, "compare")
+
+            # The Learn page: the race's transformer, its attention computed by hand.
+            from core.store import Store
+
+            encoder = next(r for r in Store(home=Path(tmp) / "home").list_runs() if r.arch == "transformer_encoder")
+            page.goto(f"{server.url}/learn?chapter=attention&run={encoder.id}&text=not+a+good+film+at+all&layer=1&head=0")
+            page.get_by_role("heading", name="Learn", exact=True).wait_for()
+            page.get_by_text("against the weights the model attended with: equal").first.wait_for()
+            settle(page, 2.0)
+            shot(page, "learn", max_height=1500)
         finally:
             browser.close()
             stop_server(server)
