@@ -26,6 +26,7 @@ FORMULA = (r"p_k=\frac{e^{z_k/T}}{\sum_j e^{z_j/T}},\quad w^*=\arg\max_k z_k,\qu
            r"\mathrm{score}(y)=\frac{1}{|y|^{\alpha}}\sum_t\log p(y_t\,|\,y_{<t})")
 SHOWN = 10  # the most likely tokens shown beside each other
 ROWS = 40  # at most this many ranked tokens in the top-k / top-p tables
+PROMPT_SHOWN = 12  # the note lists the prompt's last this many tokens
 
 
 class _Model:
@@ -75,8 +76,8 @@ def walkthrough(trained: Any, text: str, *, temperature: float, top_k: int | Non
         raise WorkbenchError(f"run {trained.run.id} is a {trained.run.task} run; this chapter reads language "
                              "models and translation runs")
     m = _Model(trained, text)
-    notes = [f"The prompt is {len(m.start)} token{'s' if len(m.start) > 1 else ''}: " + " ".join(m.word(i) for i in m.start[-12:])
-             if not m.seq2seq else "A translation run: the distribution is its first output token's, after <bos>."]
+    notes = [_prompt_note([m.word(i) for i in m.start]) if not m.seq2seq
+             else "A translation run: the distribution is its first output token's, after <bos>."]
     z = m.logits(m.start)
     v = int(np.isfinite(z).sum())
     p = _softmax(z)
@@ -147,10 +148,21 @@ def walkthrough(trained: Any, text: str, *, temperature: float, top_k: int | Non
         Symbol("S", f"the kept set: top-k's k most likely ({top_k if top_k is not None else 'all'}), then "
                     f"top-p's fewest top tokens whose probabilities add up to p ({top_p if top_p is not None else 1:g})"),
         Symbol("p'_k", "the probability sampling draws k with: p_k shared out over S, 0 outside it"),
-        Symbol(r"\mathrm{score}(y)", "beam search's rank of a whole output y: its summed log-probabilities"),
-        Symbol(r"\alpha", "the length penalty: divide by |y| to this power (1: the mean log-probability per token)"),
+        Symbol(r"\mathrm{score}(y)", "beam search's rank of a whole output y: the sum of its tokens' "
+               "log-probabilities divided by |y|^α, its length in tokens to the power α"),
+        Symbol(r"\alpha", "the length penalty (0: the plain sum, which favours short outputs; 1: the mean "
+               "log-probability per token)"),
     )
     return Walkthrough("decoding", FORMULA, symbols, steps_out, checks, notes)
+
+
+def _prompt_note(words: list[str]) -> str:
+    """The prompt's length and its last PROMPT_SHOWN tokens, the cut marked with … and counted."""
+    n = len(words)
+    cut = max(0, n - PROMPT_SHOWN)
+    shown = " ".join(words[cut:])
+    head = f"The prompt is {n} token{'s' if n > 1 else ''}: "
+    return head + (f"… {shown} (the last {PROMPT_SHOWN}; {cut} before them not shown)" if cut else shown)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -161,3 +161,19 @@ def test_the_playground_links_to_the_chapter_on_its_run_and_input(home: tuple[Pa
     at.switch_page(str(page_path("learn"))).run()
     assert not at.exception and len(at.success) == 9 and not at.error
     assert any("Beam search, beam 2" in m.value for m in at.markdown)
+
+
+def test_a_long_prompt_is_shown_cut_and_the_score_is_worded_as_its_formula(home: tuple[Path, dict[str, str]]) -> None:
+    folder, ids = home
+    trained = load_trained(Store(home=folder), ids["gru"])
+    prompt = "12+34=46 5+6=11 7+"  # 18 characters, 18 tokens of the arithmetic tokenizer
+    n = len(trained.tokenizer.encode(prompt))
+    walk = chapter("decoding").function()(trained, prompt, **chapter("decoding").knob_values({}))
+    [note] = [x for x in walk.notes if x.startswith("The prompt is")]
+    assert note.startswith(f"The prompt is {n} tokens: … ") and f"{n - 12} before them not shown" in note
+    short = chapter("decoding").function()(trained, PROMPT, **chapter("decoding").knob_values({}))
+    assert not any("…" in x for x in short.notes if x.startswith("The prompt is"))
+    # The formula divides by |y|^α: the words say so, not "summed log-probabilities" alone.
+    assert r"\frac{1}{|y|^{\alpha}}" in walk.formula
+    [score] = [s.meaning for s in walk.symbols if s.tex == r"\mathrm{score}(y)"]
+    assert "divided by |y|^α" in score
