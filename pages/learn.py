@@ -79,15 +79,16 @@ def show(chapter: Chapter, key: str) -> None:
         return
     text = st.text_input("Your input", value=st.query_params.get("text") or chapter.default_text, key=f"{key}.text",
                          help="Change it and press Enter: every step recomputes.")
-    task = store.get_run(run_id).task if run_id else None
-    knobs = knob_values(chapter, key, dict(st.query_params), task)
-    st.query_params.update({"text": text, **{k: str(v) for k, v in knobs.items()}})
     try:
         trained = None
         if run_id is not None:
             trained = trained_run(store, run_id)
             st.caption(f"{task_label(trained.run.task)} · {arch_label(trained.run.arch)} · "
                        f"checkpoint: {trained.checkpoint}")
+        # The knobs as this run and input allow them: a layer or head the model has, a class by name.
+        adapted = chapter.adapted(trained, text)
+        knobs = knob_values(chapter, key, dict(st.query_params), trained.run.task if trained else None, adapted)
+        st.query_params.update({"text": text, **{k: str(v) for k, v in knobs.items()}})
         walk = chapter.function()(trained, text, **chapter.knob_values(knobs))
     except WorkbenchError as exc:
         st.error(str(exc), icon=":material/error:")

@@ -16,7 +16,7 @@ from streamlit.errors import StreamlitAPIException
 
 from app.components.forms import param_widget
 from app.state import page_path
-from core.learn.chapters import CHAPTERS, PARTS, Chapter
+from core.learn.chapters import CHAPTERS, PARTS, Chapter, Knob
 from core.learn.walkthrough import Step, Walkthrough
 
 HEATMAP_PX_PER_ROW = 26  # a heatmap grows with its rows so each token's label stays readable
@@ -50,11 +50,15 @@ def pick_chapter(key: str, wanted: str | None) -> Chapter:
     return next(c for c in ordered if c.name == name)
 
 
-def knob_values(chapter: Chapter, key: str, query: dict[str, str], task: str | None = None) -> dict[str, Any]:
+def knob_values(chapter: Chapter, key: str, query: dict[str, str], task: str | None = None,
+                adapted: dict[str, Knob] | None = None) -> dict[str, Any]:
     """One widget per knob the chapter declares for a run of ``task``, side by side, starting
-    from the URL's values (a knob for another kind of run is not shown: its default stands)."""
+    from the URL's values (a knob for another kind of run is not shown: its default stands).
+    ``adapted``: knobs fitted to the run (their bounds, a class by its name) replace the
+    declared ones, so a widget offers only what the run has."""
     values: dict[str, Any] = {}
-    knobs = chapter.knobs_for(task)
+    adapted = adapted or {}
+    knobs = [adapted[k.name].param if k.name in adapted else k for k in chapter.knobs_for(task)]
     if not knobs:
         return values
     for column, knob in zip(st.columns(len(knobs)), knobs, strict=True):
@@ -64,8 +68,23 @@ def knob_values(chapter: Chapter, key: str, query: dict[str, str], task: str | N
                 value = knob.coerce(start) if start is not None else knob.default
             except Exception:  # a hand-edited URL: the declared default, and the widget shows it
                 value = knob.default
-            values[knob.name] = param_widget(knob, value, f"{key}.{knob.name}")
+            names = adapted[knob.name].names if knob.name in adapted else {}
+            widget_key = f"{key}.{knob.name}"
+            held = st.session_state.get(widget_key)
+            if held is not None and not _allowed(knob, held):  # another run's layer 3 on a 2-layer model
+                del st.session_state[widget_key]
+                value = knob.default
+            values[knob.name] = param_widget(knob, value, f"{key}.{knob.name}",
+                                             format_func=(lambda v, n=names: n.get(v, str(v))) if names else None)
     return values
+
+
+def _allowed(knob: Any, value: Any) -> bool:
+    try:
+        knob.coerce(value)
+    except Exception:  # out of this run's range: the widget starts again from the default
+        return False
+    return True
 
 
 def draw(walk: Walkthrough) -> None:

@@ -31,6 +31,15 @@ HEAD = Param("head", "int", 0, "Which attention head of that layer (0: the first
 
 
 @dataclass(frozen=True)
+class Knob:
+    """A knob fitted to one run: its declaration with the run's bounds (``dataclasses.replace`` of
+    the chapter's Param), and how each value reads when it names something (a class)."""
+
+    param: Param
+    names: dict[Any, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Chapter:
     name: str  # in URLs and on the command line: ?chapter=attention, lmwb learn attention
     title: str
@@ -45,6 +54,17 @@ class Chapter:
     explains: tuple[str, ...] = ()
     # Knobs that apply to runs of some tasks only ({knob: tasks}); the others apply to every run.
     only_for: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The knobs fitted to one run and input, "module:function" called as function(trained, text) ->
+    # {knob: Knob}: a layer or head the model has, a time step the text has, a class by its name.
+    adapt: str = ""
+
+    def adapted(self, trained: Any, text: str) -> dict[str, Knob]:
+        """The knobs as ``trained`` and ``text`` allow them (none fitted without a run or an ``adapt``)."""
+        if not self.adapt or trained is None:
+            return {}
+        module, _, name = self.adapt.partition(":")
+        fitted: dict[str, Knob] = getattr(importlib.import_module(module), name)(trained, text)
+        return fitted
 
     def knobs_for(self, task: str | None) -> tuple[Param, ...]:
         """The knobs that apply to a run of ``task`` (all of them when there is no run)."""
@@ -127,6 +147,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         "core.learn.attention:walkthrough",
         {"classification": _TRANSFORMERS, "language_model": ("transformer_decoder",), "masked_lm": ("transformer_encoder",)},
         (LAYER, HEAD),
+        adapt="core.learn.fitted:attention",
     ),
     Chapter(
         "recurrent", "Recurrent cells", "Models",
@@ -136,6 +157,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         {"classification": ("rnn", "lstm", "gru"), "language_model": ("rnn", "lstm", "gru")},
         (Param("step", "int", 0, "Which time step (token) to work through in detail (0: the first).",
                low=0, high=4095, label="Time step", essential=True), LAYER),
+        adapt="core.learn.fitted:recurrent",
     ),
     Chapter(
         "output", "The output layer and its loss", "Training",
@@ -153,6 +175,7 @@ CHAPTERS: tuple[Chapter, ...] = (
                "task.label_smoothing).", low=0.0, high=1.0, optional=True, label="Label smoothing", essential=True)),
         explains=("loss", "perplexity"),
         only_for={"label": ("classification",), "position": ("language_model",)},
+        adapt="core.learn.fitted:output",
     ),
     Chapter(
         "pretraining", "Pretraining objectives: masked and causal", "Training",
@@ -186,6 +209,21 @@ CHAPTERS: tuple[Chapter, ...] = (
          Param("max_norm", "float", 1.0, "Clip the gradients when their global norm is above this (as "
                "training.grad_clip does).", low=1e-3, high=100.0, label="Max norm", essential=True)),
         default_text="the cat sat on the mat",
+    ),
+    Chapter(
+        "normalisation", "LayerNorm and BatchNorm over a real batch", "Training",
+        "Your text and rows of a classifier's own validation split, padded and looked up in its token embedding: "
+        "LayerNorm per token over the features, BatchNorm per feature over the batch (padding masked), its "
+        "running statistics and eval mode; against F.layer_norm, F.batch_norm and nn.BatchNorm1d.",
+        "core.learn.normalisation:walkthrough",
+        {"classification": ("rnn", "lstm", "gru", "textcnn", *_TRANSFORMERS)},
+        (Param("batch", "int", 4, "Rows in the batch: your text, then the first rows of the run's validation "
+               "split.", low=2, high=32, label="Batch size", essential=True),
+         Param("token", "int", 0, "Which token of your text to work LayerNorm through (0: the first).", low=0,
+               high=4095, label="Token", essential=True),
+         Param("feature", "int", 0, "Which embedding feature (column) to work BatchNorm through (0: the first).",
+               low=0, high=4095, label="Feature", essential=True)),
+        default_text="the team won the match",
     ),
     Chapter(
         "optimizer", "One optimizer step: SGD, momentum, Adam, AdamW", "Training",

@@ -155,3 +155,18 @@ def test_formulas_read_as_text_in_a_terminal() -> None:
     assert plain(r"S = \frac{QK^\top}{\sqrt{d_k}}") == "S = (QKᵀ)/√(d_k)"
     assert plain(r"\mathrm{LN}(x)=\gamma\odot\frac{x-\mu}{\sqrt{\sigma^2+\epsilon}}+\beta") == "LN(x)=γ⊙(x-μ)/(√(σ^2+ε))+β"
     assert "\\" not in plain(r"\mathrm{BP}=\begin{cases}1 & c\ge r\\ e^{1-r/c} & c<r\end{cases}")
+
+
+def test_the_knobs_offer_only_what_the_run_has(home: tuple[Path, dict[str, str]],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Layer and Head stop at the model's own (2 layers, 2 heads here); a value held from a run
+    with more starts again from the default instead of an error."""
+    folder, ids = home
+    at = open_page("learn", folder, monkeypatch, {"chapter": "attention", "run": ids["gpt"], "text": "12+34=",
+                                                   "layer": "1"})
+    layer = next(w for w in at.number_input if w.key.endswith("attention.layer"))
+    head = next(w for w in at.number_input if w.key.endswith("attention.head"))
+    assert (layer.max, head.max) == (SHAPE["n_layers"] - 1, SHAPE["n_heads"] - 1)
+    layer.increment().run()  # already at the last layer: it stays there, no error
+    assert not at.exception and not at.error
+    assert next(w for w in at.number_input if w.key.endswith("attention.layer")).value == 1

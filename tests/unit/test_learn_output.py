@@ -114,10 +114,11 @@ def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[s
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     folder, ids = home
     at = open_page("learn", folder, monkeypatch, {"chapter": "output", "run": ids["cls"], "text": TEXT, "label": "2"})
-    assert at.number_input(key="learn.g1.output.label").value == 2
+    label = at.selectbox(key="learn.g1.output.label")  # the run's classes, by name
+    assert label.value == 2 and len(label.options) == 4 and label.options[2].startswith("2: ")
     assert len(at.success) == 3 and not at.error
     assert any("Target: one-hot y and smoothed q" in m.value for m in at.markdown)
-    at.number_input(key="learn.g1.output.label").set_value(3).run()
+    at.selectbox(key="learn.g1.output.label").set_value(3).run()
     assert not at.exception and at.query_params["label"] == "3" and len(at.success) == 3
 
 
@@ -133,6 +134,6 @@ def test_the_page_shows_only_the_knobs_for_the_runs_kind(home: tuple[Path, dict[
         at.query_params.update({"chapter": "output", "run": ids[kind]})
         at.switch_page(str(page_path("learn"))).run()
         assert not at.exception, [e.value for e in at.exception]
-        shown[kind] = {w.label for w in at.number_input}
+        shown[kind] = {w.label for w in [*at.number_input, *at.selectbox]}
     assert "True class" in shown["cls"] and "Position" not in shown["cls"]
     assert "Position" in shown["lm"] and "True class" not in shown["lm"]
