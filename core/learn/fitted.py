@@ -41,10 +41,13 @@ def recurrent(trained: Any, text: str) -> dict[str, Knob]:
 
 
 def output(trained: Any, text: str) -> dict[str, Knob]:
+    # Label smoothing starts at the run's own ε: a plain number, no "unset" box to understand.
+    own = float((trained.config["task"] or {}).get("label_smoothing") or 0.0)
+    fitted = {"smoothing": _knob("output", "smoothing", default=own, optional=False)}
     names = list(getattr(trained.task, "label_names", []) or [])
     if trained.run.task == "classification" and names:
         label = _knob("output", "label", high=len(names) - 1, choices=tuple(range(len(names))))
-        return {"label": Knob(label.param, {i: f"{i}: {name}" for i, name in enumerate(names)})}
+        fitted["label"] = Knob(label.param, {i: f"{i}: {name}" for i, name in enumerate(names)})
     if trained.run.task == "language_model":
-        return {"position": _knob("output", "position", high=max(0, _tokens(trained, text) - 2))}
-    return {}
+        fitted["position"] = _knob("output", "position", high=max(0, _tokens(trained, text) - 2))
+    return fitted
