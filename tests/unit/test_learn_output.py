@@ -137,6 +137,7 @@ def test_the_page_shows_only_the_knobs_for_the_runs_kind(home: tuple[Path, dict[
         shown[kind] = {w.label for w in [*at.number_input, *at.selectbox]}
         # Label smoothing starts at the run's own value, a plain number without an "unset" box.
         assert not [c for c in at.checkbox if c.key.endswith("smoothing.none")]
-        assert next(w for w in at.number_input if w.key.endswith("output.smoothing")).value == 0.0
+        own = Store(home=folder).get_run(ids[kind]).config["task"].get("label_smoothing") or 0.0
+        assert next(w for w in at.number_input if w.key.endswith("output.smoothing")).value == pytest.approx(own)
     assert "True class" in shown["cls"] and "Position" not in shown["cls"]
     assert "Position" in shown["lm"] and "True class" not in shown["lm"]
