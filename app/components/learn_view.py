@@ -101,7 +101,7 @@ def draw(walk: Walkthrough) -> None:
         if step.note:
             st.caption(step.note)
         if step.text:
-            st.dataframe(pd.DataFrame([list(r) for r in step.text], index=_unique(step.row_labels()),
+            st.dataframe(pd.DataFrame([list(r) for r in step.text], index=step.marked(_unique(step.row_labels())),
                                       columns=_unique(step.col_labels())), width="stretch",
                          column_config=_index_width(step))
         elif step.heatmap or step.curve:
@@ -124,19 +124,19 @@ def formula_lines(tex: str, width: int = FORMULA_CHARS) -> list[str]:
 
 def _index_width(step: Step) -> dict[str, Any]:
     """The row labels' column wide enough for the longest label (a token, a word), never cut."""
-    longest = max((len(r) for r in _unique(step.row_labels())), default=4)
+    longest = max((len(r) for r in step.marked(_unique(step.row_labels()))), default=4)
     return {"_index": st.column_config.TextColumn(width=24 + 8 * longest)}
 
 
 def frame(step: Step) -> pd.DataFrame:
     """A step's values as a labelled table, rounded as the step says (-inf shown as such)."""
     matrix = np.round(step.matrix(), step.decimals)
-    return pd.DataFrame(matrix, index=_unique(step.row_labels()), columns=_unique(step.col_labels()))
+    return pd.DataFrame(matrix, index=step.marked(_unique(step.row_labels())), columns=_unique(step.col_labels()))
 
 
 def heatmap(step: Step) -> go.Figure:
     matrix = step.matrix()
-    rows, cols = _unique(step.row_labels()), _unique(step.col_labels())
+    rows, cols = step.marked(_unique(step.row_labels())), _unique(step.col_labels())
     shown = np.where(np.isfinite(matrix), matrix, np.nan)  # -inf (masked) draws as empty
     # A small matrix (attention weights, scores) carries its numbers in the cells, so a learner can
     # check a guess without hovering; a wide one (a 64-wide stream) stays a picture.
@@ -147,6 +147,9 @@ def heatmap(step: Step) -> go.Figure:
         hovertemplate="row %{y}<br>column %{x}<br>%{z:.4f}<extra></extra>"))
     fig.update_layout(height=120 + HEATMAP_PX_PER_ROW * len(rows), margin=dict(l=10, r=10, t=10, b=10),
                       yaxis=dict(autorange="reversed", type="category"), xaxis=dict(type="category"))
+    if step.mark is not None:  # the marked row (the time step worked through) framed across the map
+        fig.add_shape(type="rect", xref="paper", x0=0, x1=1, y0=step.mark - 0.5, y1=step.mark + 0.5,
+                      line=dict(color="black", width=2))
     return fig
 
 

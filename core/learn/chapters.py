@@ -156,7 +156,12 @@ CHAPTERS: tuple[Chapter, ...] = (
         "core.learn.recurrent:walkthrough",
         {"classification": ("rnn", "lstm", "gru"), "language_model": ("rnn", "lstm", "gru")},
         (Param("step", "int", 0, "Which time step (token) to work through in detail (0: the first).",
-               low=0, high=4095, label="Time step", essential=True), LAYER),
+               low=0, high=4095, label="Time step", essential=True), LAYER,
+         Param("unit", "int", 0, "Which hidden unit's equations to work through (0: the first).", low=0, high=4095,
+               label="Unit", essential=True),
+         Param("direction", "str", "forward", "A bidirectional layer's reading to show: forward (left to right) "
+               "or backward (right to left, its own …_reverse weights).", choices=("forward", "backward"),
+               sweepable=False, label="Direction", essential=True)),
         adapt="core.learn.fitted:recurrent",
     ),
     Chapter(

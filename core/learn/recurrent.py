@@ -21,7 +21,7 @@ from core.errors import ConfigError, WorkbenchError
 from core.inspect.activations import caching, hook_points
 from core.inspect.capture import input_limit
 from core.inspect.maps import display_token
-from core.learn.walkthrough import Step, Symbol, Walkthrough, check
+from core.learn.walkthrough import MARK, Step, Symbol, Walkthrough, check
 from core.models.base import evaluating
 
 _PRE = r"W_{i\star}x_t+b_{i\star}+W_{h\star}h_{t-1}+b_{h\star}"
@@ -55,10 +55,13 @@ CELLS: dict[str, tuple[tuple[str, str, str, str], ...]] = {
     ),
 }
 NAMES = {"rnn": "Simple RNN", "lstm": "LSTM", "gru": "GRU"}
+DIRECTIONS = ("forward", "backward")  # a bidirectional layer's two readings (PyTorch's …_reverse weights)
 
 
-def walkthrough(trained: Any, text: str, *, step: int = 0, layer: int = 0) -> Walkthrough:
-    """Cell ``trained``'s recurrent layer ``layer`` on ``text``, time step ``step`` in detail."""
+def walkthrough(trained: Any, text: str, *, step: int = 0, layer: int = 0, unit: int = 0,
+                direction: str = "forward") -> Walkthrough:
+    """Cell ``trained``'s recurrent layer ``layer`` on ``text``, reading in ``direction``: time step
+    ``step`` in detail, hidden unit ``unit``'s equations with their numbers."""
     model: nn.Module = trained.model
     backbone: Any = getattr(model, "backbone", model)
     rnn = getattr(backbone, "rnn", None)
@@ -67,6 +70,11 @@ def walkthrough(trained: Any, text: str, *, step: int = 0, layer: int = 0) -> Wa
         raise WorkbenchError(f"run {trained.run.id} is not one of the workbench's recurrent models")
     if not 0 <= layer < rnn.num_layers:
         raise ConfigError("layer", layer, f"0 to {rnn.num_layers - 1}", reason="this model has no such layer")
+    if not 0 <= unit < rnn.hidden_size:
+        raise ConfigError("unit", unit, f"0 to {rnn.hidden_size - 1}",
+                          reason=f"the layer has {rnn.hidden_size} hidden units")
+    if direction not in DIRECTIONS:
+        raise ConfigError("direction", direction, " or ".join(DIRECTIONS), reason="no such direction")
     notes: list[str] = []
     encode = getattr(trained.task, "encode", None)  # a classifier reads text as it was trained on
     ids = (encode([text])[0] if callable(encode) else trained.tokenizer.encode(text)) or [trained.tokenizer.unk_id]
@@ -77,22 +85,35 @@ def walkthrough(trained: Any, text: str, *, step: int = 0, layer: int = 0) -> Wa
     tokens = tuple(display_token(trained.tokenizer.id_to_token(i)) for i in ids)
     if not 0 <= step < len(ids):
         raise ConfigError("step", step, f"0 to {len(ids) - 1}", reason=f"the input has {len(ids)} tokens")
-    if rnn.bidirectional:
-        notes.append("This layer also reads right to left with its own weights (…_reverse). Shown: the forward "
-                     "direction; the checks cover both.")
+    backward = rnn.bidirectional and direction == "backward"
+    if not rnn.bidirectional:
+        notes.append("This layer reads left to right only (it is not bidirectional): Direction does not apply"
+                     + ("; shown: the forward direction." if direction == "backward" else "."))
+    elif backward:
+        notes.append("Shown: the backward direction, which reads the tokens right to left with its own weights "
+                     f"(weight_ih_l{layer}_reverse, …): its state before token t is the one after token t+1, "
+                     "h_{t+1}, where the formula says h_{t-1}. Rows stay in reading order. The checks cover "
+                     "both directions.")
+    else:
+        notes.append("This layer also reads right to left with its own weights (…_reverse): pick Direction "
+                     "backward to see it. Shown: the forward direction; the checks cover both.")
 
     x, out, state = _engine(model, rnn, ids)
     layers = _stack(rnn, kind, x)
-    seen, shown = layers[layer][0], ([x] + [np.concatenate([d["h"] for d in dirs], 1) for dirs in layers])[layer]
+    seen, shown = layers[layer][int(backward)], ([x] + [np.concatenate([d["h"] for d in dirs], 1) for dirs in layers])[layer]
     hidden, width = rnn.hidden_size, shown.shape[1]
     units = tuple(str(j) for j in range(hidden))
+    at = f" {MARK.strip()} marks t = {step}, the step worked through below."
     steps = [Step("x_t: the token embeddings the recurrence reads" if layer == 0
                   else f"x_t: layer {layer - 1}'s hidden states, read by layer {layer}", shown, tokens,
                   tuple(str(j) for j in range(width)), tex=r"x_t \in \mathbb{R}^{" + str(width) + "}",
-                  heatmap=True, note="One row per token, in reading order; the layer reads them one at a time.")]
-    steps += [Step(f"{title} (every token × unit)", seen[key], tokens, units, tex=tex, heatmap=True, note=note)
+                  heatmap=True, mark=step,
+                  note="One row per token, in reading order; the layer reads them one at a time" + (
+                      ", here from the last." if backward else ".") + at)]
+    steps += [Step(f"{title} (every token × unit)", seen[key], tokens, units, tex=tex, heatmap=True, note=note + at,
+                   mark=step)
               for key, title, tex, note in CELLS[kind]]
-    steps += _detail(rnn, kind, layer, step, tokens, shown, seen)
+    steps += _detail(rnn, kind, layer, step, unit, backward, tokens, shown, seen)
 
     n_dirs = 2 if rnn.bidirectional else 1
     top = np.concatenate([d["h"] for d in layers[-1]], axis=1)
@@ -101,25 +122,30 @@ def walkthrough(trained: Any, text: str, *, step: int = 0, layer: int = 0) -> Wa
                     x, _numpy(backbone.token_embedding.weight)[ids])] if layer == 0 else []
     checks += [
         check(f"h_t of the top layer recomputed at every step against PyTorch's {type(rnn).__name__} output", top, out),
-        check(f"layer {layer}'s last h_t against PyTorch's {type(rnn).__name__} final state h_n",
-              seen["h"][-1], h_n[layer * n_dirs]),
     ]
-    if kind == "lstm":
-        checks.append(check(f"layer {layer}'s last c_t against PyTorch's LSTM final cell state c_n",
-                            seen["c"][-1], state[1][layer * n_dirs]))
+    # Each direction's final state: the forward one after the last token, the backward one after
+    # the first (it reads right to left).
+    for d, (name, last) in enumerate((("", -1), (" backward", 0))[:n_dirs]):
+        checks.append(check(f"layer {layer}'s{name} last h_t against PyTorch's {type(rnn).__name__} final state h_n",
+                            layers[layer][d]["h"][last], h_n[layer * n_dirs + d]))
+        if kind == "lstm":
+            checks.append(check(f"layer {layer}'s{name} last c_t against PyTorch's LSTM final cell state c_n",
+                                layers[layer][d]["c"][last], state[1][layer * n_dirs + d]))
     gates = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
     blocks = {"rnn": "", "lstm": " (i, f, g, o)", "gru": " (r, z, n)"}[kind]
     star = r"\star" if gates > 1 else "h"
+    suffix = "_reverse" if backward else ""
     symbols = [
         Symbol("x_t", f"the input at time t: {width} numbers" + (" (the token's embedding)" if layer == 0 else "")),
         Symbol("h_t", f"the hidden state after token t: {hidden} units (0 before the first token)"),
         *([Symbol("c_t", f"the cell state, the LSTM's memory: {hidden} units (0 before the first token)")] if kind == "lstm" else []),
         Symbol(rf"W_{{i{star}}}", "input weights (first subscript i: they act on the input x_t"
                + ("; second, ⋆: which gate" if gates > 1 else "") + f"), {hidden} × {width}" + (
-            f" for each gate ⋆; PyTorch stacks them{blocks} in weight_ih_l{layer}" if gates > 1 else f": weight_ih_l{layer}")),
+            f" for each gate ⋆; PyTorch stacks them{blocks} in weight_ih_l{layer}{suffix}" if gates > 1
+            else f": weight_ih_l{layer}{suffix}")),
         Symbol(rf"W_{{h{star}}}", f"recurrent weights (first subscript h: they act on the last hidden state "
                f"h_{{t-1}}), {hidden} × {hidden}" + (
-            " for each gate ⋆" if gates > 1 else "") + f": weight_hh_l{layer}"),
+            " for each gate ⋆" if gates > 1 else "") + f": weight_hh_l{layer}{suffix}"),
         Symbol(rf"b_{{i{star}}}, b_{{h{star}}}", "the two biases PyTorch keeps (bias_ih, bias_hh); only their sum "
                "matters" + (", except in the candidate, where r_t scales the second" if kind == "gru" else "")),
         *([Symbol(r"\sigma", "the logistic sigmoid 1/(1+e^{-a}): a gate's opening, between 0 and 1")] if gates > 1 else []),
@@ -185,20 +211,23 @@ def _cell(kind: str, x: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np
     return {key: np.array(v) for key, v in seen.items()}
 
 
-def _detail(rnn: nn.RNNBase, kind: str, layer: int, t: int, tokens: tuple[str, ...], x: np.ndarray,
-            seen: dict[str, np.ndarray]) -> list[Step]:
-    """Time step ``t``: every unit's values, then unit 0's equations with the numbers in them."""
-    hidden = rnn.hidden_size
-    prev = {key: seen[key][t - 1] if t else np.zeros(hidden) for key in ("h", "c") if key in seen}
-    rows = {"h_{t-1}": prev["h"], **({"c_{t-1}": prev["c"]} if "c" in prev else {}),
+def _detail(rnn: nn.RNNBase, kind: str, layer: int, t: int, unit: int, backward: bool, tokens: tuple[str, ...],
+            x: np.ndarray, seen: dict[str, np.ndarray]) -> list[Step]:
+    """Time step ``t``: every unit's values (one row a unit), then unit ``unit``'s equations with
+    the numbers in them. Reading ``backward``, the state before token t is the one after t+1."""
+    hidden, before = rnn.hidden_size, t + 1 if backward else t - 1
+    prev = {key: seen[key][before] if 0 <= before < len(tokens) else np.zeros(hidden)
+            for key in ("h", "c") if key in seen}
+    sub = "t+1" if backward else "t-1"
+    cols = {f"h_({sub})": prev["h"], **({f"c_({sub})": prev["c"]} if "c" in prev else {}),
             **{f"{key}_t": seen[key][t] for key, *_ in CELLS[kind]}}
-    w_ih, w_hh, b_ih, b_hh = _weights(rnn, layer, "")
+    w_ih, w_hh, b_ih, b_hh = _weights(rnn, layer, "_reverse" if backward else "")
     a, b = w_ih @ x[t] + b_ih, w_hh @ prev["h"] + b_hh
     gates = len(a) // hidden
-    a0, b0 = a[::hidden][:gates], b[::hidden][:gates]  # unit 0 of each gate block
-    v = {key: float(seen[key][t][0]) for key, *_ in CELLS[kind]}
-    h1 = float(prev["h"][0])
-    c1 = float(prev["c"][0]) if "c" in prev else 0.0
+    a0, b0 = a[unit::hidden][:gates], b[unit::hidden][:gates]  # this unit's row of each gate block
+    v = {key: float(seen[key][t][unit]) for key, *_ in CELLS[kind]}
+    h1 = float(prev["h"][unit])
+    c1 = float(prev["c"][unit]) if "c" in prev else 0.0
     if kind == "rnn":
         lines = [rf"h_t=\tanh({_sum(a0[0], b0[0])})={v['h']:.3f}"]
     elif kind == "lstm":
@@ -213,12 +242,16 @@ def _detail(rnn: nn.RNNBase, kind: str, layer: int, t: int, tokens: tuple[str, .
     worked = r"\begin{aligned}" + r"\\".join(line.replace("=", "&=", 1) for line in lines) + r"\end{aligned}"
     parts = np.stack([a0, b0])
     names = {"rnn": ("h",), "lstm": tuple("ifgo"), "gru": tuple("rzn")}[kind]
+    past = f"from the past: W_h h_({sub}) + b_h"
     return [
-        Step(f"Time step t = {t} ('{tokens[t]}'): every unit", np.stack(list(rows.values())), tuple(rows),
-             tuple(str(j) for j in range(hidden)),
-             note="The previous state, then each quantity in the order the cell computes it."),
-        Step(f"Time step t = {t}, unit 0: the equations with its numbers", parts,
-             ("from the token: W_i x_t + b_i", "from the past: W_h h_(t-1) + b_h"), names, tex=worked,
+        # Units as rows, the quantities as columns: a wide layer (64, 256 units) scrolls down
+        # instead of running off the page's right edge.
+        Step(f"Time step t = {t} ('{tokens[t]}'): every unit", np.stack(list(cols.values()), axis=1),
+             tuple(f"unit {j}" for j in range(hidden)), tuple(cols), mark=unit,
+             note=f"One row a unit: the previous state, then each quantity in the order the cell computes it. "
+                  f"{MARK.strip()} marks unit {unit}, worked through below."),
+        Step(f"Time step t = {t}, unit {unit}: the equations with its numbers", parts,
+             ("from the token: W_i x_t + b_i", past), names, tex=worked,
              note="Each gate's input is a part from this token plus a part from the previous state."),
     ]
 

@@ -19,6 +19,9 @@ class Symbol:
     meaning: str
 
 
+MARK = " ◀"  # after the label of a step's marked row, in the app and the terminal alike
+
+
 @dataclass(frozen=True)
 class Step:
     """One step of the computation: a vector or matrix of real values, labelled.
@@ -27,7 +30,8 @@ class Step:
     is one row. ``heatmap`` draws it as a picture rather than a table (attention weights).
     ``text``: a table of words instead (tokens, merges, n-grams), one tuple per row under ``cols``;
     ``values`` is then unused. ``curve``: drawn as a line of column 1 against column 0 with the
-    area under it filled (a ROC curve); ``mark``: the row to point out (the current threshold)."""
+    area under it filled (a ROC curve); ``mark``: the row to point out (the current threshold, the
+    chosen time step), by :data:`MARK` after its label in every drawing."""
 
     title: str
     values: np.ndarray
@@ -49,6 +53,10 @@ class Step:
     def row_labels(self) -> list[str]:
         n = len(self.text) if self.text else self.matrix().shape[0]
         return list(self.rows) if len(self.rows) == n else [str(i) for i in range(n)]
+
+    def marked(self, rows: list[str]) -> list[str]:
+        """``rows`` (this step's row labels, perhaps made distinct) with the marked one pointed out."""
+        return [f"{r}{MARK}" if i == self.mark else r for i, r in enumerate(rows)]
 
     def col_labels(self) -> list[str]:
         n = len(self.text[0]) if self.text else self.matrix().shape[1]
@@ -127,8 +135,7 @@ def _table(step: Step, width: int) -> list[str]:
     rows, cols = step.row_labels(), step.col_labels()
     hidden = max(0, matrix.shape[1] - TEXT_COLUMNS)
     matrix, cols = matrix[:, :TEXT_COLUMNS], cols[:TEXT_COLUMNS]
-    if step.mark is not None:
-        rows = [f"{r} ◀" if i == step.mark else r for i, r in enumerate(rows)]
+    rows = step.marked(rows)
     label = max([4, *(len(r) for r in rows)])
     cols = [c[: width - 1] for c in cols]
     out = [" " * label + " " + "".join(f"{c:>{width}}" for c in cols)]

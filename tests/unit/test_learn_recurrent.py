@@ -5,6 +5,7 @@ and the command show the same walkthrough."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from core.config import apply_overrides, default_config
 from core.errors import ConfigError
 from core.inspect.activations import caching
 from core.learn.chapters import chapter
+from core.learn.walkthrough import MARK
 from core.runs import load_trained
 from core.store import Store
 from tests.learn_pages import open_page
@@ -75,10 +77,11 @@ def test_states_recomputed_from_the_weights_equal_the_torch_module(home: tuple[P
             hidden = backbone(torch.tensor([tokens]), pad_mask=torch.zeros(1, len(tokens), dtype=torch.bool)).hidden
         assert np.max(np.abs(heat[-1].values - hidden[0, :, :6].double().numpy())) < 1e-5
     detail = next(s for s in walk.steps if s.title.startswith(f"Time step t = {step}"))
-    assert detail.rows[0] == "h_{t-1}" and (step > 0 or not detail.values[0].any())
+    assert detail.cols[0] == "h_(t-1)" and (step > 0 or not detail.matrix()[:, 0].any())
     assert f"t = {step} " in detail.title and "aligned" in walk.steps[-1].tex
     if kind == "lstm":
         assert any("forward direction" in n for n in walk.notes) and any("c_n" in c.what for c in walk.checks)
+        assert sum("backward last" in c.what for c in walk.checks) == 2  # h_n and c_n of the other direction
 
 
 def test_a_wrong_gate_function_fails_the_checks(home: tuple[Path, dict[str, str]],
@@ -153,3 +156,66 @@ def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[s
     assert any("Update gate" in m.value for m in at.markdown)
     at.number_input(key="learn.g1.recurrent.step").set_value(4).run()
     assert not at.exception and at.query_params["step"] == "4" and not at.error
+
+
+@pytest.mark.parametrize(("direction", "unit", "step"), [("forward", 4, 2), ("backward", 3, 2), ("backward", 5, 8)])
+def test_the_chosen_unit_and_direction_are_worked_through(home: tuple[Path, dict[str, str]], direction: str,
+                                                          unit: int, step: int) -> None:
+    folder, ids = home
+    trained = load_trained(Store(home=folder), ids["lstm"])
+    rnn = trained.model.backbone.rnn
+    walk = chapter("recurrent").function()(trained, TEXT, layer=1, step=step, unit=unit, direction=direction)
+    assert all(c.ok for c in walk.checks), [c.sentence() for c in walk.checks]
+    heat = [s for s in walk.steps if s.heatmap]
+    assert all(s.mark == step for s in heat)  # the worked time step's row is pointed out in every heatmap
+    # Independently: the backbone's own output, whose last 6 features are the backward direction.
+    tokens = trained.tokenizer.encode(TEXT)
+    with torch.no_grad():
+        out = trained.model.backbone(torch.tensor([tokens]), pad_mask=torch.zeros(1, len(tokens), dtype=torch.bool))
+    half = slice(0, 6) if direction == "forward" else slice(6, 12)
+    assert np.max(np.abs(heat[-1].values - out.hidden[0, :, half].double().numpy())) < 1e-5
+    # The worked equations are unit `unit`'s, from the direction's own weights: the input part of
+    # each gate is that unit's row of PyTorch's stacked weight_ih (…_reverse reading backward).
+    suffix = "_reverse" if direction == "backward" else ""
+    w_ih, b_ih = (getattr(rnn, f"{n}_l1{suffix}").detach().double().numpy() for n in ("weight_ih", "bias_ih"))
+    x_t = heat[0].values[step]
+    worked = walk.steps[-1]
+    assert f"unit {unit}:" in worked.title and worked.rows[1].endswith("t+1) + b_h" if suffix else "t-1) + b_h")
+    rows = [g * 6 + unit for g in range(4)]
+    assert np.allclose(worked.values[0], w_ih[rows] @ x_t + b_ih[rows], atol=1e-9)
+    table = next(s for s in walk.steps if s.title.endswith("every unit"))
+    assert table.rows[unit] == f"unit {unit}" and table.mark == unit and table.matrix().shape == (6, 8)
+    assert walk.text().split(f"== {table.title}")[1].split("\n")[3 + unit].startswith(f"unit {unit}{MARK}")
+    if direction == "backward":
+        assert any("backward direction" in n for n in walk.notes)
+        h_next = heat[-1].values[step + 1] if step + 1 < len(tokens) else np.zeros(6)
+        assert np.allclose(table.matrix()[:, 0], h_next)  # the state before t, reading right to left
+
+
+def test_a_unidirectional_run_says_so_and_a_unit_it_lacks_is_refused(home: tuple[Path, dict[str, str]]) -> None:
+    folder, ids = home
+    trained = load_trained(Store(home=folder), ids["gru"])
+    walk = chapter("recurrent").function()(trained, SUM, direction="backward", unit=5)
+    assert any("not bidirectional" in n and "Direction does not apply" in n for n in walk.notes)
+    assert "unit 5:" in walk.steps[-1].title and all(c.ok for c in walk.checks)
+    with pytest.raises(ConfigError, match=r"^unit = 6: .*0 to 5"):
+        chapter("recurrent").function()(trained, SUM, unit=6)
+    with pytest.raises(ConfigError, match=r"^recurrent\.direction = 'up'"):
+        chapter("recurrent").knob_values({"direction": "up"})
+
+
+def test_the_page_opens_on_the_unit_and_direction_and_marks_the_step(home: tuple[Path, dict[str, str]],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, ids = home
+    at = open_page("learn", folder, monkeypatch, {"chapter": "recurrent", "run": ids["lstm"], "text": TEXT,
+                                                 "step": "1", "layer": "0", "unit": "2", "direction": "backward"})
+    assert at.number_input(key="learn.g1.recurrent.unit").value == 2
+    assert at.selectbox(key="learn.g1.recurrent.direction").value == "backward"
+    assert not at.error and len(at.success) >= 4
+    assert any("backward direction" in c.value for c in at.caption)
+    assert any("unit 2: the equations" in m.value for m in at.markdown)
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    # Every heatmap's row of the worked time step (token 1, "team (1)": "the" repeats, so all are numbered) carries the mark, framed.
+    assert charts and all(c["data"][0]["y"][1] == f"team (1){MARK}" and c["layout"]["shapes"] for c in charts)
+    [table] = [d.value for d in at.dataframe if f"unit 2{MARK}" in d.value.index]
+    assert list(table.columns)[:2] == ["h_(t+1)", "c_(t+1)"] and len(table) == 6
