@@ -7,10 +7,6 @@ during training. ``?run=ID`` (and ``&text=...``) open a run and input directly.
 
 from __future__ import annotations
 
-import contextlib
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
 import streamlit as st
 
 from app.components.attention_view import (
@@ -21,6 +17,7 @@ from app.components.attention_view import (
     trained_run,
 )
 from app.components.learn_view import learn_link
+from app.components.run_input import default_input
 from app.components.run_picker import pick_runs
 from app.heap import freeze_module_objects
 from app.state import get_store
@@ -30,44 +27,8 @@ from core.learn.chapters import chapter
 from core.registry import MODELS, arch_label, task_label
 from core.store import Run, Store
 
-if TYPE_CHECKING:  # torch loads with the model (a spinner says so), after the page is drawn
-    from core.runs import TrainedRun
-
 VIEWABLE = ("completed", "stopped", "running")  # anything that may have a checkpoint
-DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog."
 KEY = "attention"
-
-
-def default_input(run_dir: Path, run: Run, trained: TrainedRun | None = None) -> str:
-    """The run's probe (what its snapshots show), else its sample prompt, else a sentence; cut
-    to what the model reads (a character GPT's probe is a 2,000-character validation excerpt,
-    its context 64 characters), so the first view needs no truncation note."""
-    text = ((run.config or {}).get("task") or {}).get("sample_prompt") or DEFAULT_TEXT
-    steps = attn.snapshot_steps(run_dir)
-    if steps:
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            text = attn.load_snapshot(run_dir, steps[-1]).text
-    if trained is None:
-        return text
-    limit = min(attn.DEFAULT_MAX_TOKENS, attn.input_limit(trained.task) or attn.DEFAULT_MAX_TOKENS)
-    return fit_text(trained.tokenizer, text, limit)
-
-
-def fit_text(tokenizer: Any, text: str, limit: int) -> str:
-    """The longest start of ``text`` that encodes to at most ``limit`` tokens, cut at a space
-    where one is near (a binary search over lengths: a few encodes)."""
-    if len(tokenizer.encode(text)) <= limit:
-        return text
-    low, high = 0, len(text)
-    while low < high:
-        mid = (low + high + 1) // 2
-        if len(tokenizer.encode(text[:mid])) <= limit:
-            low = mid
-        else:
-            high = mid - 1
-    cut = text[:low]
-    space = cut.rfind(" ")
-    return (cut[:space] if space > len(cut) * 0.7 else cut).rstrip()
 
 
 @st.cache_resource(show_spinner="Loading PyTorch…")  # the first model built in this server loads it

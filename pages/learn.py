@@ -11,6 +11,7 @@ import streamlit as st
 
 from app.components.attention_view import checkpoint_mtime, trained_run
 from app.components.learn_view import draw, knob_values, pick_chapter
+from app.components.run_input import chapter_input
 from app.components.run_picker import pick_runs
 from app.state import get_store
 from core.errors import WorkbenchError
@@ -77,7 +78,9 @@ def show(chapter: Chapter, key: str) -> None:
     run_id = pick_run(store, chapter, key) if chapter.runs else None
     if chapter.runs and run_id is None:
         return
-    text = st.text_input("Your input", value=st.query_params.get("text") or chapter.default_text, key=f"{key}.text",
+    # No text in the address: a sentence of the run's own (its tokenizer knows the words).
+    start = st.query_params.get("text") or chapter_input(store, run_id, chapter.default_text)
+    text = st.text_input("Your input", value=start, key=f"{key}.text",
                          help="Change it and press Enter: every step recomputes.")
     try:
         trained = None

@@ -235,7 +235,7 @@ def test_attention_page_has_one_set_of_pickers_and_a_default_input_that_fits(run
     assert not [s for s in at.selectbox if str(s.key).startswith(f"attention.{run_id}.evolution")]
     assert "layer 0 · head 2" in title(charts(at)[0])
     # The default input (the run's probe, a long validation example) is cut to what the model reads.
-    from pages.attention import fit_text
+    from app.components.run_input import fit_text
 
     trained = view.trained_run(Store(), run_id)
     long = "science news about the match " * 20

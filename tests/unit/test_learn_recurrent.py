@@ -14,6 +14,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
 import core.learn.recurrent
+from core.assemble import load_dataset
 from core.cli.main import main as lmwb
 from core.config import apply_overrides, default_config
 from core.errors import ConfigError
@@ -219,3 +220,20 @@ def test_the_page_opens_on_the_unit_and_direction_and_marks_the_step(home: tuple
     assert charts and all(c["data"][0]["y"][1] == f"team (1){MARK}" and c["layout"]["shapes"] for c in charts)
     [table] = [d.value for d in at.dataframe if f"unit 2{MARK}" in d.value.index]
     assert list(table.columns)[:2] == ["h_(t+1)", "c_(t+1)"] and len(table) == 6
+
+
+def test_a_classifier_run_opens_on_a_sentence_of_its_own(home: tuple[Path, dict[str, str]],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, ids = home
+    trained = load_trained(Store(home=folder), ids["rnn"])
+    known = trained.task.encode  # the classifier's own reading of a text
+
+    def unknown(text: str) -> int:
+        return sum(i == trained.tokenizer.unk_id for i in known([text])[0])
+
+    assert unknown(chapter("recurrent").default_text) > 0  # the chapters' fixed sentence misses
+    at = open_page("learn", folder, monkeypatch, {"chapter": "recurrent", "run": ids["rnn"]})
+    text = at.text_input(key="learn.g1.recurrent.text").value
+    first = load_dataset(trained.config).validation.texts[0]
+    assert text and first.startswith(text) and unknown(text) == 0 and at.query_params["text"] == text
+    assert not at.error and len(at.success) >= 2
