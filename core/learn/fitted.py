@@ -37,7 +37,8 @@ def recurrent(trained: Any, text: str) -> dict[str, Knob]:
     if rnn is None:
         return {}
     return {"layer": _knob("recurrent", "layer", high=rnn.num_layers - 1),
-            "step": _knob("recurrent", "step", high=_tokens(trained, text) - 1)}
+            "step": _knob("recurrent", "step", high=_tokens(trained, text) - 1),
+            "unit": _knob("recurrent", "unit", high=rnn.hidden_size - 1)}
 
 
 def output(trained: Any, text: str) -> dict[str, Knob]:
