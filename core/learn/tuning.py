@@ -2,12 +2,17 @@
 the trials' (x, objective) points, what a grid of N points and seeded random search would try,
 and a Gaussian-process surrogate fitted to the trials (scikit-learn's GaussianProcessRegressor,
 Matern ν = 5/2 plus white noise, on log x where the parameter is log-scaled) with its mean, ±2σ
-band and the Expected Improvement acquisition over a grid of x; the next point EI picks marked.
+band and the Expected Improvement acquisition over a grid of x; the next point EI picks marked. Beside it
+TPE, Optuna's default Bayesian sampler, computed on the same slice: the trials split at Optuna's γ into
+good and bad, a Parzen density (truncated Gaussian kernels, Scott's bandwidth) over each, and l/g over
+the grid with its largest value marked.
 
 The sweep is the ``sweep`` knob's (an id or name), else the newest finished sweep in the
 workbench's store (the one the page and ``lmwb`` read from ``$LMWB_STORE`` / ``$LMWB_HOME``).
 Checks: μ and σ by hand from the fitted kernel against ``predict(return_std=True)``; EI by hand
-(erf) against statistics.NormalDist; each trial's objective against its run's metric rows in the store.
+(erf) against statistics.NormalDist; each trial's objective against its run's metric rows in the store;
+each TPE density integrates to 1 over the range (trapezoids), its kernels and the argmax of l/g against
+scipy.stats.truncnorm, Scott's bandwidth against scipy.stats.gaussian_kde's.
 """
 
 from __future__ import annotations
@@ -30,10 +35,13 @@ from core.store import Store, SweepRecord
 
 FORMULA = (r"k(r)=c\left(1+\frac{\sqrt{5}r}{l}+\frac{5r^2}{3l^2}\right)e^{-\sqrt{5}r/l}+\sigma_n^2[r=0],\quad "
            r"\mu(x)=k_*^\top K^{-1}y,\quad \sigma^2(x)=k(x,x)-k_*^\top K^{-1}k_*,\quad "
-           r"\mathrm{EI}(x)=d\,\Phi\left(\frac{d}{\sigma}\right)+\sigma\,\phi\left(\frac{d}{\sigma}\right),\ d=\mu(x)-f^*")
+           r"\mathrm{EI}(x)=d\,\Phi\left(\frac{d}{\sigma}\right)+\sigma\,\phi\left(\frac{d}{\sigma}\right),\ d=\mu(x)-f^*,"
+           r"\quad \mathrm{TPE}:\ x_{\mathrm{next}}=\arg\max_x\,\frac{l(x)}{g(x)}")
 CURVE = 31  # points of x the surrogate is evaluated at
 ALPHA = 1e-10  # sklearn's jitter on K's diagonal, stated so the hand computation adds it too
 FINISHED = ("completed", "stopped")
+INTEGRAL = 2001  # points of the trapezoid rule that checks each TPE density integrates to 1
+INTEGRAL_TOLERANCE = 1e-3
 
 
 def walkthrough(trained: Any, text: str, *, sweep: str = "", param: str = "", points: int = 5,
@@ -72,8 +80,8 @@ def walkthrough(trained: Any, text: str, *, sweep: str = "", param: str = "", po
              f"x = {dim.key} ({dim.describe()}), objective: {spec.direction} {goal}.",
              "Optuna's default Bayesian sampler (the workbench's 'tpe' method) is TPE, not a GP: it splits the "
              "finished trials into the best γ share and the rest, fits a Parzen (kernel) density l(x) to the good "
-             "ones and g(x) to the others, and tries the x with the largest l(x)/g(x). The 'gp' method is "
-             "Optuna's GPSampler: a Matern-5/2 GP like the one below, with log EI as its acquisition."]
+             "ones and g(x) to the others, and tries the x with the largest l(x)/g(x) (computed below). The 'gp' "
+             "method is Optuna's GPSampler: a Matern-5/2 GP like the one below, with log EI as its acquisition."]
     if len(spec.space) > 1:
         notes.append(f"The sweep also varies {', '.join(k for k in spec.space if k != dim.key)}: this slice "
                      "projects every trial onto x, and the white-noise term absorbs what the others change.")
@@ -97,12 +105,115 @@ def walkthrough(trained: Any, text: str, *, sweep: str = "", param: str = "", po
                       tuple(str(i + 1) for i in range(n)), ("grid", "random"), decimals=6,
                       note=f"Grid: {how} (seed {seed}). Neither looks at the results: the next trial is the same "
                            "whatever the last ones scored."))
+    if dim.choices is None and len(trials) >= 2:
+        tpe_steps, tpe_checks = _tpe(xs, ys, [t.number for t in trials], lo, hi, log, maximize, goal, notes)
+    else:
+        tpe_steps, tpe_checks = [], []
+        notes.append("TPE is not computed here: " + ("Optuna treats a list of values as categories, and TPE then "
+                     "counts good and bad trials per value instead of fitting densities over x." if dim.choices
+                     is not None else "it needs at least two trials, one good and one bad."))
     if len(trials) < 3:
         notes.append(f"{len(trials)} complete trial{'s' if len(trials) > 1 else ''}: too few to fit a surrogate "
                      "(its noise and length scale need at least 3). Let the sweep run more trials.")
-        return Walkthrough("tuning", FORMULA, _symbols(name, goal, log), steps, checks, notes)
+        return Walkthrough("tuning", FORMULA, _symbols(name, goal, log), steps + tpe_steps, checks + tpe_checks,
+                           notes)
     gp_steps, gp_checks = _surrogate(xs, ys, lo, hi, log, maximize, text, notes)
-    return Walkthrough("tuning", FORMULA, _symbols(name, goal, log), steps + gp_steps, checks + gp_checks, notes)
+    return Walkthrough("tuning", FORMULA, _symbols(name, goal, log), steps + gp_steps + tpe_steps,
+                       checks + gp_checks + tpe_checks, notes)
+
+
+def good_trials(n: int) -> int:
+    """How many of ``n`` finished trials TPE calls good: Optuna's default gamma, min(⌈0.1 n⌉, 25)."""
+    return min(math.ceil(0.1 * n), 25)
+
+
+def bandwidth(points: np.ndarray, low: float, high: float) -> tuple[float, float]:
+    """The kernels' width h over ``points`` (on the range [low, high]) and Scott's rule's value (nan for
+    fewer than two distinct points): Scott's σ̂ m^(-1/5), at least (high - low) / min(100, 1 + m), the
+    floor Optuna's "magic clip" puts on its own bandwidths so one trial is not a spike."""
+    m = len(points)
+    scott = float(np.std(points, ddof=1) * m ** -0.2) if m >= 2 else math.nan
+    floor = (high - low) / min(100, 1 + m)
+    return (scott if np.isfinite(scott) and scott > floor else floor), scott
+
+
+def parzen(t: np.ndarray, points: np.ndarray, h: float, low: float, high: float) -> np.ndarray:
+    """The Parzen density at ``t``: the mean of Gaussian kernels of width ``h`` on ``points``, each cut to
+    [low, high] and rescaled so it (and so the density) integrates to 1 over the range."""
+    erf = np.vectorize(math.erf)
+    mass = 0.5 * (erf((high - points) / (h * math.sqrt(2))) - erf((low - points) / (h * math.sqrt(2))))
+    kernels = np.exp(-0.5 * ((t[:, None] - points[None, :]) / h) ** 2) / (h * math.sqrt(2 * math.pi)) / mass
+    return np.asarray(kernels.mean(axis=1))
+
+
+def _tpe(xs: np.ndarray, ys: np.ndarray, numbers: list[int], lo: float, hi: float, log: bool, maximize: bool,
+         goal: str, notes: list[str]) -> tuple[list[Step], list[Check]]:
+    from scipy.stats import gaussian_kde, truncnorm  # type: ignore[import-untyped]  # only when computed
+
+    n = len(xs)
+    n_good = good_trials(n)
+    order = np.argsort(-ys if maximize else ys, kind="stable")
+    good = np.zeros(n, dtype=bool)
+    good[order[:n_good]] = True
+    t, a, b = (np.log(xs) if log else xs), _t(lo, log), _t(hi, log)
+    on = "log x" if log else "x"
+    curve = np.geomspace(lo, hi, CURVE) if log else np.linspace(lo, hi, CURVE)
+    grid = np.log(curve) if log else curve
+    groups = {"l": t[good], "g": t[~good]}
+    widths = {k: bandwidth(p, a, b) for k, p in groups.items()}
+    dens = {k: parzen(grid, p, widths[k][0], a, b) for k, p in groups.items()}
+    ratio = dens["l"] / np.maximum(dens["g"], 1e-300)
+    pick = int(np.argmax(ratio))
+    fine = np.linspace(a, b, INTEGRAL)
+    checks = []
+    for k, p in groups.items():
+        h = widths[k][0]
+        f = parzen(fine, p, h, a, b)
+        area = float(((f[1:] + f[:-1]) / 2 * np.diff(fine)).sum())
+        checks.append(check(f"{k}(x) integrates to 1 over the range of {on} ({INTEGRAL} trapezoids)", np.array(area),
+                            np.array(1.0), INTEGRAL_TOLERANCE))
+        other = np.mean([truncnorm.pdf(grid, (a - c) / h, (b - c) / h, loc=c, scale=h) for c in p], axis=0)
+        checks.append(check(f"{k}(x) by hand against the mean of scipy.stats.truncnorm kernels", dens[k], other, 1e-9))
+        if np.isfinite(widths[k][1]):
+            kde = gaussian_kde(p)  # bw_method "scott": the data's covariance times n^(-2/5)
+            checks.append(check(f"Scott's bandwidth of {k} against scipy.stats.gaussian_kde's",
+                                np.array(widths[k][1]), np.array(math.sqrt(float(kde.covariance[0, 0]))), 1e-9))
+    independent = np.mean([truncnorm.pdf(grid, (a - c) / widths["l"][0], (b - c) / widths["l"][0], loc=c,
+                                         scale=widths["l"][0]) for c in groups["l"]], axis=0) / np.mean(
+        [truncnorm.pdf(grid, (a - c) / widths["g"][0], (b - c) / widths["g"][0], loc=c, scale=widths["g"][0])
+         for c in groups["g"]], axis=0)
+    checks.append(check("the x of the largest l/g against the argmax of scipy.stats.truncnorm's ratio",
+                        np.array(float(curve[pick])), np.array(float(curve[int(np.argmax(independent))])), 0))
+    said = {k: (f"h = {h:.4g}" + (" (Scott's rule)" if h == scott else f" (the floor; Scott's rule gives {scott:.4g})"
+                                   if np.isfinite(scott) else " (the floor: Scott's rule needs two points)"))
+            for k, (h, scott) in widths.items()}
+    notes.append(f"TPE, simplified: γ = Optuna's default, min(⌈0.1 n⌉, 25) = {n_good} good trial"
+                 f"{'s' if n_good > 1 else ''} of {n}; Gaussian kernels on {on}, cut to the range and rescaled, of "
+                 f"width h = Scott's rule σ̂ m^(-1/5) but at least (range)/min(100, 1 + m) (Optuna's 'magic clip'; "
+                 f"Optuna's own widths come from the gaps between neighbouring trials, and it adds a prior kernel and "
+                 f"weights): l: {said['l']}, g: {said['g']}. Optuna draws 24 candidates from l and keeps the best "
+                 "l/g; here l/g is read over the whole grid.")
+    rows = tuple(f"{v:.4g}" for v in curve)
+    sorted_rows = tuple(f"trial {numbers[i]}" for i in order)
+    steps = [
+        Step(f"TPE: the trials split at γ (best {n_good} of {n} good)",
+             np.stack([xs[order], ys[order], good[order].astype(float)], axis=1), sorted_rows,
+             ("x", "y", "good"), decimals=5, mark=n_good - 1,
+             tex=r"\text{good}=\text{the best }\min(\mathrm{ceil}(0.1\,n),\,25)\text{ trials}",
+             note=f"Best first ({'largest' if maximize else 'smallest'} {goal}); ◀: the last good trial. "
+                  "l(x) is fitted to the good ones, g(x) to the rest."),
+        Step("TPE: the Parzen densities l(x) (good) and g(x) (bad), and l/g",
+             np.stack([curve, dens["l"], dens["g"], ratio], axis=1), rows, ("x", "l(x)", "g(x)", "l(x)/g(x)"),
+             decimals=5, mark=pick, tex=r"l(x)=\frac{1}{m}\sum_{i\in\text{good}}K_h(x-x_i),\quad "
+             r"g(x)=\frac{1}{n-m}\sum_{i\in\text{bad}}K_h(x-x_i)",
+             note=f"Densities per unit of {on}; each integrates to 1 over the range. Where l is high and g low, "
+                  "good trials are dense and bad ones rare."),
+        Step("TPE's acquisition: l(x)/g(x) over x", np.stack([curve, ratio], axis=1), rows, ("x", "l(x)/g(x)"),
+             curve=True, mark=pick, decimals=5, tex=r"x_{\mathrm{next}}=\arg\max_x\,\frac{l(x)}{g(x)}",
+             note=f"TPE would try x = {curve[pick]:.4g} next (the largest l/g; maximising it maximises Expected "
+                  "Improvement under TPE's model). Compare the GP's EI pick above."),
+    ]
+    return steps, checks
 
 
 def _surrogate(xs: np.ndarray, ys: np.ndarray, lo: float, hi: float, log: bool, maximize: bool, text: str,
@@ -243,4 +354,7 @@ def _symbols(name: str, goal: str, log: bool) -> tuple[Symbol, ...]:
         Symbol("f^*", "the best objective among the trials so far"),
         Symbol(r"\Phi,\ \phi", "the standard normal's cumulative distribution and density"),
         Symbol("d", "the gain the mean promises over f*: μ - f* when maximising (f* - μ when minimising)"),
+        Symbol(r"l(x),\ g(x)", "TPE's densities of x among the good trials and among the others"),
+        Symbol(r"K_h", "a Gaussian kernel of width h (the bandwidth), cut to the range"),
+        Symbol(r"m,\ n", "the good trials (Optuna's γ: the best ⌈0.1 n⌉, at most 25) and all finished trials"),
     )

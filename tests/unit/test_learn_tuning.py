@@ -1,8 +1,9 @@
 """The tuning chapter, on real sweeps trained here (tiny GRU classifiers, a few steps a trial): the
 trials shown are the study's and their objectives the store's metric rows; the grid is the engine's
 grid; the surrogate's μ and σ are a GaussianProcessRegressor's with the stated kernel, EI is the
-normal-distribution formula and its largest value is the point marked; one or two trials get a note
-instead of a GP; bad knobs are refused by name; the page opens from a link (and the Sweeps page
+normal-distribution formula and its largest value is the point marked; TPE splits the trials at
+Optuna's γ, its two Parzen densities integrate to 1 and the l/g argmax marked is the one scipy's truncated
+normals give; one or two trials get a note instead of a GP; bad knobs are refused by name; the page opens from a link (and the Sweeps page
 links to it) and the command prints it."""
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 import pytest
-from scipy.stats import norm
+from optuna.samplers._tpe.sampler import default_gamma
+from scipy.stats import gaussian_kde, norm, truncnorm
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from streamlit.testing.v1 import AppTest
@@ -29,6 +31,8 @@ from tests.unit.test_attention_capture import one_thread  # noqa: F401  (autouse
 
 MAIN = Path(__file__).resolve().parents[2] / "app" / "main.py"
 LR = (1e-3, 1e-1)
+TPE_CHECKS = 6  # 5 trials: 1 good (no Scott's rule of one point), 4 bad: two integrals, two kernel sums, one
+# bandwidth, the argmax
 
 
 def _base() -> dict:
@@ -70,7 +74,7 @@ def _step(walk, title: str):  # type: ignore[no-untyped-def]
 
 def test_the_surrogate_is_sklearns_gp_and_ei_the_normal_formula(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     walk = _walk(home, monkeypatch)  # no sweep named: the newest finished one, 'tiny'
-    assert len(walk.checks) == 4 and all(c.ok for c in walk.checks), [c.sentence() for c in walk.checks]
+    assert len(walk.checks) == 4 + TPE_CHECKS and all(c.ok for c in walk.checks), [c.sentence() for c in walk.checks]
     assert any("Sweep tiny" in n for n in walk.notes) and any("TPE, not a GP" in n for n in walk.notes)
     store = Store(home=home)
     record = store.get_sweep("tiny")
@@ -121,10 +125,42 @@ def test_grid_and_random_search(home: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert all(c.ok for c in dropout.checks)
 
 
+@pytest.mark.parametrize(("param", "log"), [("optimizer.lr", True), ("model.dropout", False)])
+def test_tpe_splits_at_optunas_gamma_and_picks_the_largest_l_over_g(home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    param: str, log: bool) -> None:
+    walk = _walk(home, monkeypatch, sweep="tiny", param=param)
+    tpe = [c for c in walk.checks if "l(x)" in c.what or "g(x)" in c.what or "l/g" in c.what or "Scott" in c.what]
+    assert len(tpe) == TPE_CHECKS and all(c.ok for c in tpe), [c.sentence() for c in tpe]
+    points = _step(walk, "The trials").matrix()
+    split = _step(walk, "TPE: the trials split at γ (best 1 of 5 good)").matrix()
+    # Optuna's default gamma: min(ceil(0.1 n), 25) = 1 good trial of 5, the best accuracy.
+    assert split[0, 1] == points[:, 1].max() and split[:, 2].tolist() == [1, 0, 0, 0, 0]
+    assert default_gamma(5) == 1 and default_gamma(300) == 25
+    # The densities, built here from scipy's truncated normals on the stated bandwidths, over t = log x or x.
+    low, high = (LR if log else (0.0, 0.5))
+    table = _step(walk, "TPE: the Parzen densities").matrix()
+    x = table[:, 0]
+    t, a, b = (np.log(x), np.log(low), np.log(high)) if log else (x, low, high)
+    good, bad = ((np.log(v) if log else v) for v in (split[:1, 0], split[1:, 0]))
+    h_bad = max(np.sqrt(gaussian_kde(bad).covariance[0, 0]), (b - a) / 5)  # Scott's rule, floored at range/(1+m)
+    h_good = (b - a) / 2  # one point: the floor alone
+
+    def density(points: np.ndarray, h: float) -> np.ndarray:
+        return np.mean([truncnorm.pdf(t, (a - c) / h, (b - c) / h, loc=c, scale=h) for c in points], axis=0)
+
+    lx, gx = density(good, h_good), density(bad, h_bad)
+    assert np.allclose(table[:, 1], lx, rtol=1e-9) and np.allclose(table[:, 2], gx, rtol=1e-9)
+    assert np.allclose(table[:, 3], lx / gx, rtol=1e-9)
+    acquisition = _step(walk, "TPE's acquisition")
+    assert acquisition.curve and acquisition.mark == _step(walk, "TPE: the Parzen").mark == int(np.argmax(lx / gx))
+    assert any("γ = Optuna's default" in n and "Scott's rule" in n for n in walk.notes)
+
+
 def test_two_trials_get_a_note_instead_of_a_surrogate(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     walk = _walk(home, monkeypatch, sweep="few")
     assert [s.title.split(":")[0] for s in walk.steps] == ["The trials", "What a grid of 2 and random search with 5 draws would try"]
     assert any("too few to fit a surrogate" in n for n in walk.notes)
+    assert any("TPE is not computed here: Optuna treats a list of values as categories" in n for n in walk.notes)
     assert np.allclose(sorted(walk.steps[0].matrix()[:, 0]), [0.003, 0.03])  # a swept list of numbers: numeric too
     assert len(walk.checks) == 1 and walk.checks[0].ok
 
@@ -146,7 +182,8 @@ def test_the_command_prints_the_walkthrough(home: Path, monkeypatch: pytest.Monk
     assert lmwb(["learn", "tuning", "0.002 0.05", "--sweep", "tiny", "--param", "optimizer.lr", "--points", "3"]) == 0
     out = capsys.readouterr().out
     assert "What a grid of 3 and random search with 3 draws" in out and "Your values of x" in out
-    assert out.count("check:") == 4 and "DIFFERENT" not in out
+    assert out.count("check:") == 4 + TPE_CHECKS and "DIFFERENT" not in out
+    assert "TPE's acquisition: l(x)/g(x) over x" in out
 
 
 def test_the_sweeps_page_links_to_the_chapter_and_it_opens(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,5 +201,5 @@ def test_the_sweeps_page_links_to_the_chapter_and_it_opens(home: Path, monkeypat
     assert not at.exception, [e.value for e in at.exception]
     assert at.number_input(key="learn.g1.tuning.points").value == 3
     assert at.text_input(key="learn.g1.tuning.param").value == "model.dropout"
-    assert len(at.success) == 4 and not at.error
+    assert len(at.success) == 4 + TPE_CHECKS and not at.error
     assert any("What a grid of 3" in m.value for m in at.markdown)
