@@ -82,6 +82,9 @@ def show(chapter: Chapter, key: str) -> None:
     start = st.query_params.get("text") or chapter_input(store, run_id, chapter.default_text)
     text = st.text_input("Your input", value=start, key=f"{key}.text",
                          help="Change it and press Enter: every step recomputes.")
+    if not text.strip():  # as `lmwb learn` says: nothing to compute on
+        st.info("Type some text above: every step is computed on it.", icon=":material/edit:")
+        return
     try:
         trained = None
         if run_id is not None:

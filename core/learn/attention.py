@@ -90,8 +90,9 @@ def walkthrough(trained: Any, text: str, *, layer: int = 0, head: int = 0) -> Wa
                           note="A token may not look ahead: every key after the query gets -inf, "
                           "so its weight after the softmax is 0."))
     weights = _softmax(scores)
-    steps.append(Step("Attention weights softmax(S)", weights, tuple(tokens), tuple(tokens),
-                      tex=r"A = \mathrm{softmax}(S)", heatmap=True,
+    steps.append(Step("Attention weights softmax(S + M)" if causal else "Attention weights softmax(S)", weights,
+                      tuple(tokens), tuple(tokens),
+                      tex=r"A = \mathrm{softmax}(S + M)" if causal else r"A = \mathrm{softmax}(S)", heatmap=True,
                       note="Each row sums to 1: how much the query token takes from each key token."))
     checks.append(check("softmax(QKᵀ/√d_k) against the weights the model attended with", weights,
                         engine["pattern"][head]))
@@ -136,7 +137,7 @@ def walkthrough(trained: Any, text: str, *, layer: int = 0, head: int = 0) -> Wa
                else "what attention reads: X itself (this post-LN layer normalises after the sum)"),
         Symbol("W_Q, W_K, W_V", f"the layer's learned projections of H ({d_model} × {d_k} for each of {n_heads} heads)"),
         Symbol("d_k", f"the size of one head's queries and keys: d / n_h = {d_model} / {n_heads} = {d_k}"),
-        Symbol("n_h", f"the number of heads ({n_heads}), whose outputs are Z_1 … Z_{n_heads}"),
+        Symbol("n_h", f"the number of heads ({n_heads}), whose outputs are Z_1 … Z_{n_heads} (head 0 is Z_1)"),
         Symbol("M", "the mask: -inf where a query may not look (later tokens)" if causal
                else "the mask: 0 everywhere here (an encoder sees both sides)"),
         Symbol(r"\mathrm{softmax}", "exp of each score over the sum of exp of its row: weights that sum to 1"),

@@ -13,7 +13,10 @@ from core.learn.chapters import Knob, chapter
 
 def _knob(chapter_name: str, knob: str, **bounds: Any) -> Knob:
     declared = next(k for k in chapter(chapter_name).knobs if k.name == knob)
-    return Knob(replace(declared, **bounds))
+    help_text = declared.help
+    if "high" in bounds and "choices" not in bounds:  # the tooltip says this run's range
+        help_text = f"{help_text} This run: {int(declared.low or 0)} to {bounds['high']}."
+    return Knob(replace(declared, help=help_text, **bounds))
 
 
 def _tokens(trained: Any, text: str) -> int:

@@ -91,7 +91,8 @@ def _classification(trained: Any, text: str, label: int, eps: float, own: float,
                             np.array(task_loss)))
     symbols = (
         Symbol("z", f"the logits: one score per class ({k}), made by the output layer from h, the model's vector "
-               "for the text (W its weights, b its bias)"),
+               "for the whole text (its tokens pooled as the run pools them: the [CLS] slot, the mean, the max or "
+               "the last state), W its weights, b its bias"),
         Symbol("p", "the softmax of z: the model's probability per class"),
         Symbol("y", f"the truth as one-hot: 1 for '{names[label]}' (the True class knob), 0 elsewhere"),
         Symbol(r"\varepsilon", f"label smoothing: the share of the target spread evenly over all classes ({eps:g})"),
@@ -166,7 +167,9 @@ def _language_model(trained: Any, text: str, position: int, eps: float, own: flo
                             smoothed_t.mean(), np.array(task_loss)))
     symbols = (
         Symbol("z_t", f"the logits at position t: one score per vocabulary token ({v}), W times h_t, the model's "
-               "vector there (this output layer has no bias: it shares W with the token embedding or keeps it bias-free)"),
+               "vector there; this output layer has no bias, and its W " + (
+                   "is the token embedding itself (tied weights)" if getattr(trained.model, "tie_weights", False)
+                   else "is its own matrix (not tied to the token embedding)")),
         Symbol("w_{t+1}", "the token that really came next, the one the loss at position t is about"),
         Symbol("p", "the softmax of z_t: the model's probability for each next token"),
         Symbol("y", "the truth as one-hot: 1 for the token that really came next"),

@@ -99,7 +99,7 @@ def test_the_command_prints_the_walkthrough_and_its_checks(home: tuple[Path, dic
     monkeypatch.setenv("LMWB_HOME", str(folder))
     assert lmwb(["learn", "attention", ids["gpt"], "12+34=", "--layer", "1", "--head", "0"]) == 0
     out = capsys.readouterr().out
-    assert "Attention weights softmax(S)" in out and out.count("check:") >= 3 and "DIFFERENT" not in out
+    assert "Attention weights softmax(S + M)" in out and out.count("check:") >= 3 and "DIFFERENT" not in out
     assert lmwb(["learn", "attention", ids["gpt"], "12+34=", "--head", "7"]) != 0
     assert "head" in capsys.readouterr().err
 
@@ -170,3 +170,14 @@ def test_the_knobs_offer_only_what_the_run_has(home: tuple[Path, dict[str, str]]
     layer.increment().run()  # already at the last layer: it stays there, no error
     assert not at.exception and not at.error
     assert next(w for w in at.number_input if w.key.endswith("attention.layer")).value == 1
+
+
+def test_an_empty_input_is_asked_for_not_computed(home: tuple[Path, dict[str, str]],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """As `lmwb learn` refuses an empty text, the page asks for one instead of computing on nothing."""
+    folder, ids = home
+    at = open_page("learn", folder, monkeypatch, {"chapter": "attention", "run": ids["cls"], "text": TEXT})
+    [box] = [w for w in at.text_input if w.key.endswith("attention.text")]
+    box.input("   ").run()
+    assert not at.exception and not at.success
+    assert any("Type some text" in i.value for i in at.info)
