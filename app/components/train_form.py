@@ -327,6 +327,8 @@ def plain_section(form: dict[str, Any], section: str, name: str | None, title: s
     with st.container(border=True):
         st.markdown(f"**{title}**")
         out = section_form(section, name, start_values(form, section, name), wk(form), columns=HALF)
+        if section == "task" and name in ("classification", "language_model"):  # the loss it trains on
+            learn_link("output", label="How is the loss computed?")
     form["values"][f"{section}/{name or ''}"] = {k: v for k, v in out.items() if k != "name"}
     return out
 

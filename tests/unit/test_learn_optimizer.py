@@ -161,3 +161,6 @@ def test_the_train_forms_optimizer_links_to_the_chapter(monkeypatch: pytest.Monk
     assert not at.exception, [e.value for e in at.exception]
     links = [p for p in at.get("page_link") if "chapter=optimizer" in p.proto.query_string]
     assert links and "optimizer=" in links[0].proto.query_string and links[0].proto.label == "How is this computed?"
+    # The task section links its loss to the output layer's chapter.
+    losses = [p for p in at.get("page_link") if "chapter=output" in p.proto.query_string]
+    assert losses and losses[0].proto.label == "How is the loss computed?"
