@@ -13,9 +13,9 @@ from app.components.attention_view import checkpoint_mtime, trained_run
 from app.components.learn_view import draw, knob_values, pick_chapter
 from app.components.run_input import chapter_input
 from app.components.run_picker import pick_runs
-from app.state import get_store
+from app.state import get_store, launch
 from core.errors import WorkbenchError
-from core.learn.chapters import CHAPTERS, Chapter
+from core.learn.chapters import CHAPTERS, STARTER_STEPS, Chapter
 from core.registry import arch_label, task_label
 from core.store import Run, Store
 
@@ -37,9 +37,7 @@ def pick_run(store: Store, chapter: Chapter, key: str) -> str | None:
     """The run the chapter computes on (in the URL), or None with a word on how to get one."""
     runs = [r for r in store.list_runs(status=list(FINISHED)) if chapter.accepts(r.task, r.arch)]
     if not runs:
-        kinds = ", ".join(sorted({arch_label(a) for archs in chapter.runs.values() for a in archs}))
-        st.info(f"This chapter reads a trained {kinds}. Train one on the **Train** page (the Quick preset "
-                "takes under a minute), then come back.")
+        offer_starter(store, chapter, key)
         return None
     run_id = pick_runs(store, f"{key}.run", multi=False, runs=runs, label="Run",
                        default=st.query_params.get("run"), unshowable=lambda r: why_not_shown(store, chapter, r))
@@ -47,6 +45,33 @@ def pick_run(store: Store, chapter: Chapter, key: str) -> str | None:
         st.query_params["run"] = run_id
         return run_id
     return None
+
+
+def offer_starter(store: Store, chapter: Chapter, key: str) -> None:
+    """No run to read: say which kinds would do, and train a tiny one on a click."""
+    kinds = ", ".join(sorted({arch_label(a) for archs in chapter.runs.values() for a in archs}))
+    st.info(f"This chapter reads a trained {kinds}. Train a tiny one here, or any on the **Train** page.")
+    starter = chapter.starter()
+    waiting = st.session_state.get(f"{key}.starter")
+    if waiting is None and st.button(f"Train a tiny {arch_label(starter.arch)} now ({STARTER_STEPS} steps, "
+                                     "well under a minute)", key=f"{key}.start", icon=":material/play_arrow:"):
+        [run] = launch(store, [starter], names=[f"learn-{chapter.name}"], tags=("learn",))
+        st.session_state[f"{key}.starter"] = waiting = run.id
+    if waiting is not None:
+        wait_for(store, waiting)
+
+
+@st.fragment(run_every=2.0)
+def wait_for(store: Store, run_id: str) -> None:
+    """The starter run's progress; the chapter opens on it once it has finished."""
+    run = store.get_run(run_id)
+    if run.status == "completed":
+        st.rerun()  # the whole page: the picker now has the run
+    elif run.status in ("failed", "stopped"):
+        st.error(f"{run.name} {run.status}: see the **Run** page for why.", icon=":material/error:")
+    else:
+        st.info(f"Training {run.name} ({run.status})… the chapter opens on it when it has finished.",
+                icon=":material/hourglass_top:")
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import core.optim  # noqa: F401  (registers the optimizers the optimizer chapter offers)
+from core.config import RunConfig, apply_overrides, default_config, validate_config
 from core.decoding import settings as decoding
 from core.errors import ConfigError
 from core.metrics import metric_label
@@ -20,6 +21,8 @@ from core.registry import OPTIMIZERS
 
 if TYPE_CHECKING:
     from core.learn.walkthrough import Walkthrough
+
+STARTER_STEPS = 200  # a learner's first run for a chapter: enough to have learned something to show
 
 # The course, from text to evaluation: a chapter belongs to one part.
 PARTS = ("Text to tokens", "Models", "Training", "Decoding", "Evaluation")
@@ -69,6 +72,13 @@ class Chapter:
     def knobs_for(self, task: str | None) -> tuple[Param, ...]:
         """The knobs that apply to a run of ``task`` (all of them when there is no run)."""
         return tuple(k for k in self.knobs if task is None or task in self.only_for.get(k.name, (task,)))
+
+    def starter(self) -> RunConfig:
+        """A tiny run this chapter can read, for a learner who has none: the first kind it reads,
+        the task's defaults, a short budget (well under a minute on a laptop CPU)."""
+        task, archs = next(iter(self.runs.items()))
+        return validate_config(apply_overrides(default_config(task), {
+            "model.name": archs[0], "training.max_steps": STARTER_STEPS}))
 
     def accepts(self, task: str, arch: str) -> bool:
         return arch in self.runs.get(task, ())
