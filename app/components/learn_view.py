@@ -100,6 +100,8 @@ def draw(walk: Walkthrough) -> None:
             st.latex(step.tex)
         if step.note:
             st.caption(step.note)
+        if step.text and step.tree:
+            st.plotly_chart(tree(step), key=f"learn.tree.{i}", config={"displaylogo": False})
         if step.text:
             st.dataframe(pd.DataFrame([list(r) for r in step.text], index=step.marked(_unique(step.row_labels())),
                                       columns=_unique(step.col_labels())), width="stretch",
@@ -111,6 +113,47 @@ def draw(walk: Walkthrough) -> None:
             st.dataframe(frame(step), width="stretch", column_config=_index_width(step))
     for c in walk.checks:
         (st.success if c.ok else st.error)(c.sentence(), icon=":material/check:" if c.ok else ":material/error:")
+
+
+TREE_COLOURS = {"kept": "#1f77b4", "finished": "#2ca02c", "pruned": "#bbbbbb"}
+
+
+def tree(step: Step) -> go.Figure:
+    """A tree step (beam search) drawn as a tree: depth left to right, rank top to bottom, a line
+    from each node to the one it grew from; kept, finished and pruned nodes in their colours."""
+    place: dict[str, tuple[float, float]] = {}
+    depth_rows: dict[int, int] = {}
+    for label in step.row_labels():
+        depth = int(label.split(".")[0]) if label.split(".")[0].isdigit() else 0
+        depth_rows[depth] = depth_rows.get(depth, 0) + 1
+        place[label] = (depth, -depth_rows[depth])
+    fig = go.Figure()
+    roots = {row[0] for row in step.text if row[0] not in place}
+    for root in roots:  # the start of every hypothesis (<bos>)
+        place[root] = (0, -(max(depth_rows.values(), default=1) + 1) / 2)
+    for label, row in zip(step.row_labels(), step.text, strict=True):
+        (x0, y0), (x1, y1) = place[row[0]], place[label]
+        fig.add_trace(go.Scatter(x=[x0, x1], y=[y0, y1], mode="lines", line=dict(color="#cccccc", width=1),
+                                 hoverinfo="skip", showlegend=False))
+    def fate(status: str) -> str:
+        return "finished" if "finished" in status else "kept" if "kept" in status else "pruned"
+
+    for kind, colour in TREE_COLOURS.items():
+        rows = [(label, row) for label, row in zip(step.row_labels(), step.text, strict=True) if fate(row[-1]) == kind]
+        fig.add_trace(go.Scatter(
+            x=[place[label][0] for label, _ in rows], y=[place[label][1] for label, _ in rows], mode="markers+text",
+            marker=dict(color=colour, size=10), name=kind, textposition="middle right",
+            text=[f"{row[1].split()[-1] if row[1].split() else ''} {row[3]}" for _, row in rows],
+            hovertext=[f"{label}: {row[1]} (Σ log p {row[3]}; {row[-1]})" for label, row in rows], hoverinfo="text"))
+    for root in roots:
+        fig.add_trace(go.Scatter(x=[place[root][0]], y=[place[root][1]], mode="markers+text", text=[root],
+                                 textposition="middle left", marker=dict(color="black", size=8), showlegend=False))
+    fig.update_layout(height=140 + 30 * max(depth_rows.values(), default=1), margin=dict(l=10, r=10, t=10, b=10),
+                      # room on the right for the deepest nodes' labels, on the left for <bos>
+                      xaxis=dict(title="depth (tokens)", dtick=1, range=[-0.6, max(depth_rows, default=1) + 0.8]),
+                      yaxis=dict(visible=False),
+                      legend=dict(orientation="h"))
+    return fig
 
 
 def formula_lines(tex: str, width: int = FORMULA_CHARS) -> list[str]:

@@ -262,7 +262,7 @@ def _beam(m: _Model, k: int, steps: int) -> tuple[Step, Check]:
     best = max(finished, key=lambda h: h[0])[1] if finished else []
     engine = m.task.translate_ids(m.model, m.src, None, beam_size=k, max_len=depth, length_penalty=alpha)[0]
     step = Step(f"Beam search, beam {k}, up to {depth} tokens: the tree", np.zeros(0), tuple(labels),
-                ("from", "hypothesis", "log p(token)", "Σ log p", "status"), text=tuple(rows),
+                ("from", "hypothesis", "log p(token)", "Σ log p", "status"), text=tuple(rows), tree=True,
                 note=f"Row d.j: the j-th best extension at depth d, grown from hypothesis 'from'; the {k} best live "
                      f"on. Best: {m.tok.decode(best)!r}, score = Σ log p / length^{alpha:g}.")
     return step, check("the tree's best hypothesis against the task's own beam_search output", np.array(best),

@@ -44,6 +44,10 @@ class Step:
     text: tuple[tuple[str, ...], ...] = ()
     curve: bool = False
     mark: int | None = None
+    # A word table that is a tree: each row's label names a node, its first column the node it
+    # grew from, its last column what became of it ("kept", "finished…", "pruned"); the page
+    # draws it as a tree above the table (beam search).
+    tree: bool = False
 
     def matrix(self) -> np.ndarray:
         """The values as a 2-D float array (a vector is one row)."""

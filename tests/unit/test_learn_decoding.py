@@ -141,6 +141,12 @@ def test_the_learn_page_draws_the_chapter_from_its_link(home: tuple[Path, dict[s
     assert at.number_input(key="learn.g1.decoding.beam").value == 2
     assert len(at.success) == 9 and not at.error
     assert any("Beam search, beam 2" in m.value for m in at.markdown)
+    # The beam table is drawn as a tree too: a node per row, a line to the node it grew from.
+    [tree] = [c for c in at.get("plotly_chart") if '"depth (tokens)"' in c.proto.spec]
+    walk = chapter("decoding").function()(load_trained(Store(home=folder), ids["transformer"]), SOURCE, beam=2,
+                                           **{k: v for k, v in chapter("decoding").knob_values({}).items() if k != "beam"})
+    rows = next(s for s in walk.steps if s.tree).text
+    assert tree.proto.spec.count('"mode":"lines"') == len(rows)
 
 
 def test_the_playground_links_to_the_chapter_on_its_run_and_input(home: tuple[Path, dict[str, str]],
