@@ -166,11 +166,21 @@ def test_a_killed_rank_fails_the_run_and_leaves_no_process(store) -> None:
     assert not alive
 
 
+def _running_cmdline(p: psutil.Process) -> str:
+    """A child's command line; "" for one that has ended (a zombie another test's module left to
+    be reaped in this test process is dead, not a hung rank)."""
+    try:
+        return "" if p.status() == psutil.STATUS_ZOMBIE else " ".join(p.cmdline())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+        return ""
+
+
 @pytest.fixture(autouse=True)
 def _no_leftovers():
     """Whatever a test started must be gone when it ends (a hung rank would fail the suite)."""
     yield
-    leftovers = [p for p in psutil.Process().children(recursive=True) if "core." in " ".join(p.cmdline())]
+    leftovers = {p: line for p in psutil.Process().children(recursive=True)
+                 if "core." in (line := _running_cmdline(p))}
     for p in leftovers:
         p.kill()
-    assert not leftovers, [p.cmdline() for p in leftovers]
+    assert not leftovers, list(leftovers.values())
