@@ -104,15 +104,22 @@ def _classification(trained: Any, text: str, label: int, eps: float, own: float,
     return Walkthrough("output", FORMULA, symbols, steps, checks, notes)
 
 
-def _language_model(trained: Any, text: str, position: int, eps: float, own: float,
-                    notes: list[str]) -> Walkthrough:
-    task, tok = trained.task, trained.tokenizer
-    ids = tok.encode(text)
+def next_token_ids(trained: Any, text: str, notes: list[str], what: str = "Text") -> list[int]:
+    """``text`` as a language model reads it for next-token predictions: at least two tokens, cut
+    to its context (a note says so)."""
+    task, ids = trained.task, trained.tokenizer.encode(text)
     if len(ids) < 2:
         raise WorkbenchError("a language model needs at least two tokens of text: one to read, one to predict")
     if len(ids) > task.context + 1:
-        notes.append(f"Text cut to the model's context: {task.context} predictions of {len(ids) - 1}.")
+        notes.append(f"{what} cut to the model's context: {task.context} predictions of {len(ids) - 1}.")
         ids = ids[: task.context + 1]
+    return list(ids)
+
+
+def _language_model(trained: Any, text: str, position: int, eps: float, own: float,
+                    notes: list[str]) -> Walkthrough:
+    task, tok = trained.task, trained.tokenizer
+    ids = next_token_ids(trained, text, notes)
     n = len(ids) - 1
     if not 0 <= position < n:
         raise ConfigError("position", position, f"0 to {n - 1}", reason=f"the text has {n} next-token predictions")

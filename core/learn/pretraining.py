@@ -20,6 +20,7 @@ import torch
 
 from core.errors import ConfigError, WorkbenchError
 from core.inspect.maps import display_token
+from core.learn.output import next_token_ids
 from core.learn.walkthrough import Check, Step, Symbol, Walkthrough, check
 from core.models.base import evaluating
 from core.runs import load_trained
@@ -150,12 +151,7 @@ def _masked(trained: Any, text: str, mask: int | None, seed: int, steps: list[St
 
 def _causal(trained: Any, text: str, steps: list[Step], checks: list[Check], notes: list[str]) -> tuple[int, int, float]:
     task, tok = trained.task, trained.tokenizer
-    ids = tok.encode(text)
-    if len(ids) < 2:
-        raise WorkbenchError("a language model needs at least two tokens of text: one to read, one to predict")
-    if len(ids) > task.context + 1:
-        notes.append(f"Causal LM: text cut to the model's context, {task.context} predictions of {len(ids) - 1}.")
-        ids = ids[: task.context + 1]
+    ids = next_token_ids(trained, text, notes, what="Causal LM: text")
     n = len(ids) - 1
     batch = Batch({"ids": torch.tensor([ids[:-1]])}, torch.tensor([ids[1:]]), n)
     unsmoothed = copy.copy(task)  # the same task scoring without smoothing, as its evaluation does
