@@ -177,10 +177,13 @@ def _running_cmdline(p: psutil.Process) -> str:
 
 @pytest.fixture(autouse=True)
 def _no_leftovers():
-    """Whatever a test started must be gone when it ends (a hung rank would fail the suite)."""
+    """Whatever a test started must be gone when it ends (a hung rank would fail the suite). Only
+    what it started: another module's app test, run earlier in this test process, may leave its
+    idle worker to exit by itself."""
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
     yield
     leftovers = {p: line for p in psutil.Process().children(recursive=True)
-                 if "core." in (line := _running_cmdline(p))}
+                 if p.pid not in before and "core." in (line := _running_cmdline(p))}
     for p in leftovers:
         p.kill()
     assert not leftovers, list(leftovers.values())
