@@ -24,12 +24,21 @@ from app.components.charts import (
     metric_curves_figure,
 )
 from app.components.curve_legend import hidden_runs
+from app.components.race_story import (
+    SHARED_BUDGET,
+    in_order,
+    race_answer,
+    race_differences,
+    setting_title,
+    setting_value,
+    shared_value,
+)
 from app.components.sums_view import sums_table
 from app.state import start_workers
 from core.budget import MIN_EVALS, step_budget
 from core.callbacks.best import BestScore
 from core.callbacks.early_stopping import EarlyStopping
-from core.config import processes_wanted, section_params
+from core.config import processes_wanted
 from core.display import format_duration
 from core.errors import WorkbenchError
 from core.jobs import request_resume, stop_run
@@ -44,7 +53,7 @@ from core.metrics import (
     metric_value,
 )
 from core.metrics.catalog import GRAD_NORM, GRAD_NORM_LABEL
-from core.registry import DATASETS, arch_label, task_label
+from core.registry import arch_label, task_label
 from core.reproduce import differing_settings
 from core.store import ACTIVE_STATUSES, Run, Store
 from core.throughput import HELP as THROUGHPUT_HELP
@@ -228,7 +237,7 @@ def summary_panel(run: Run) -> None:
         watched = s.get("metric", "")
         cols[0].metric(f"Best val {metric_label(watched)}", metric_value(watched, best["value"]),
                        help=f"at step {best.get('step')}" + (f". {case}." if case else ""))
-    for col, (name, value) in zip(cols[1:], _ordered(val).items(), strict=False):
+    for col, (name, value) in zip(cols[1:], in_order(val).items(), strict=False):
         col.metric(f"val {metric_label(name)}", metric_value(name, value))
     _heldout_row(s)
     facts = [f"{s['params']:,} parameters" if isinstance(s.get("params"), int) else None, s.get("device")]
@@ -244,7 +253,7 @@ def _heldout_row(s: dict) -> None:
     if not held:
         return
     cols = st.columns(min(5, len(held)))
-    for col, (name, value) in zip(cols, _ordered(held).items(), strict=False):
+    for col, (name, value) in zip(cols, in_order(held).items(), strict=False):
         col.metric(f"{HELDOUT_LABEL} {metric_label(name)}", metric_value(name, value))
     metric = s.get("metric", "")
     at_best = ((s.get("best") or {}).get(HELDOUT) or {}).get(metric)
@@ -331,7 +340,7 @@ def curves_panel(df: pd.DataFrame, smoothing: float = 0.0, log_y: bool = False) 
     names = [] if df.empty else df.loc[df["split"].isin(scored), "name"].unique().tolist()
     if "bits_per_char" in names and "bits_per_token" in names:
         names.remove("bits_per_token")  # identical with a character tokenizer
-    val_names = list(_ordered(dict.fromkeys(n for n in names if n not in HIDDEN_VAL)))[:3]
+    val_names = list(in_order(dict.fromkeys(n for n in names if n not in HIDDEN_VAL)))[:3]
     if not val_names:
         return
     cols = st.columns(len(val_names))
@@ -472,145 +481,13 @@ def _single_header(store: Store, run: Run) -> None:
     summary_panel(run)
 
 
-def race_differences(runs: Sequence[Run]) -> pd.DataFrame:
-    """The settings that differ between a race's entrants: one row per setting (by the title
-    the Train form gives it, :func:`setting_title`), one column per entrant (its name), so a dozen
-    settings fit the page's width; blank where an entrant has no such setting (an LSTM has no
-    d_model)."""
-    diff = differing_settings([r.config for r in runs])
-    titles = [setting_title(key, runs) for key in diff]
-    # Two sections may declare the same title (a model's and a task's "Dropout"): then say whose.
-    titles = [t if titles.count(t) == 1 else f"{t} ({key.split('.', 1)[0]})" for t, key in zip(titles, diff, strict=True)]
-    return pd.DataFrame(
-        {run.name: [_cell(values[i], key) for key, values in diff.items()] for i, run in enumerate(runs)},
-        index=pd.Index(titles, name="setting"),
-    )
-
-
-# What the Train form calls a section's component picker (app.components.forms.component_select).
-_COMPONENT_TITLES = {"model": "Architecture", "data": "Dataset", "task": "Task"}
-
-
-def setting_title(key: str, runs: Sequence[Run]) -> str:
-    """``optimizer.lr`` as the Train form labels it ("Learning rate"): the title of the parameter
-    that the first entrant declaring it declares (Param.title); the key itself when none does (a
-    setting of a removed component)."""
-    section, name = key.split(".", 1)
-    if name == "name":
-        return _COMPONENT_TITLES.get(section, section.capitalize())
-    for run in runs:
-        values = (run.config or {}).get(section)
-        component = values.get("name") if isinstance(values, dict) else None
-        try:
-            params = section_params(section, component)
-        except WorkbenchError:
-            continue  # an unknown section or component: another entrant may still declare it
-        found = next((p for p in params if p.name == name), None)
-        if found is not None:
-            return found.title
-    return key
-
-
-def _setting(run: Run, key: str) -> object:
-    section, name = key.split(".", 1)
-    return (run.config.get(section) or {}).get(name)
-
-
-def _shared(run: Run, key: str) -> object:
-    """A setting the race shares, as its caption says it: the data in words, numbers as numbers."""
-    value = _setting(run, key)
-    return DATASETS.label(str(value)) if key == "data.name" else value
-
-
-def _cell(value: object, key: str = "") -> str:
-    if value is None:
-        return ""
-    if key == "model.name":
-        return arch_label(str(value))
-    if key == "data.name":
-        return DATASETS.label(str(value))
-    if isinstance(value, list):
-        return ",".join(map(str, value))
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-# What makes a race fair, and how the caption says it is shared.
-SHARED_BUDGET = {"data.name": "data {}", "training.max_steps": "{:,} steps", "training.batch_size": "batch {}",
-                 "training.seed": "seed {}"}
-QUESTION_METRIC = "negation_accuracy"
-QUESTION_LEVEL = 0.8  # "learns negation" = gets 80% of the negated validation reviews right
-
-
-def race_answer(frame: pd.DataFrame, runs: Sequence[Run], metric: str = QUESTION_METRIC,
-                level: float = QUESTION_LEVEL) -> str | None:
-    """Which entrant first reached ``level`` on ``metric`` (the race demo's question: which learns
-    negation faster?), from the charted points; None when no entrant reports the metric. Each
-    entrant is named in words (:func:`entrant_names`), one sentence per finding."""
-    if frame.empty:
-        return None
-    points = frame[(frame["split"] == "val") & (frame["name"] == metric)]
-    if points.empty:
-        return None
-    label = METRICS[metric].label.lower() if metric in METRICS else metric
-    said = entrant_names(runs)
-    reached: dict[int, list[str]] = {}  # step -> the entrants that first reached the level there
-    for run in runs:
-        mine = points[(points["run"] == run.name) & (points["value"] >= level)]
-        if not mine.empty:
-            reached.setdefault(int(mine["step"].min()), []).append(run.name)
-    # An entrant still training may get there; one that has ended never will.
-    waiting = [r for r in runs if not any(r.name in names for names in reached.values())]
-    live = any(r.status in ACTIVE_STATUSES for r in waiting)
-    if not reached:
-        best = points.loc[points["value"].idxmax()]
-        who = said.get(str(best["run"]), str(best["run"]))
-        if live:
-            return (f"No entrant has reached {level:.0%} {label} yet; best so far {who} "
-                    f"with {best['value']:.0%} at step {int(best['step']):,}.")
-        return (f"No entrant reached {level:.0%} {label}; the best was {who} "
-                f"with {best['value']:.0%} at step {int(best['step']):,}.")
-    order = sorted(reached.items())
-    step, first = order[0]
-    first_said = [said.get(n, n) for n in first]
-    others = [f"{_names([said.get(n, n) for n in names])} reached it at step {s:,}." for s, names in order[1:]]
-    for run in waiting:
-        mine = points[points["run"] == run.name]
-        best = f" with a best of {mine['value'].max():.0%}" if not mine.empty else " before any evaluation"
-        who = said.get(run.name, run.name)
-        others.append(f"{who} has not reached it yet." if run.status in ACTIVE_STATUSES
-                      else f"{who} never reached it: it {_ENDED.get(run.status, run.status)}{best}.")
-    head = (f"First to {level:.0%} {label}: **{first_said[0]}** at step {step:,}." if len(first) == 1
-            else f"Tie for first to {level:.0%} {label}: {_names(first_said, bold=True)}, both at step {step:,}."
-            if len(first) == 2 else
-            f"Tie for first to {level:.0%} {label}: {_names(first_said, bold=True)}, all at step {step:,}.")
-    return " ".join([head, *others])
-
-
-# How a race entrant that stopped short ended, in a sentence ("it was stopped with a best of 70%").
-_ENDED = {"completed": "completed", "stopped": "was stopped", "failed": "failed", "pruned": "was pruned"}
-
-
-def entrant_names(runs: Sequence[Run]) -> dict[str, str]:
-    """Run name -> how a race's verdict names the entrant: its architecture in words ("LSTM")
-    where no other entrant has the same one, else the run's own name."""
-    archs = [arch_label(str(getattr(r, "arch", "") or "")) if getattr(r, "arch", None) else None for r in runs]
-    return {r.name: a if a is not None and archs.count(a) == 1 else r.name
-            for r, a in zip(runs, archs, strict=True)}
-
-
-def _names(names: Sequence[str], bold: bool = False) -> str:
-    """``a``, ``a and b``, ``a, b and c`` (each in bold where ``bold``)."""
-    shown = [f"**{n}**" if bold else n for n in names]
-    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
-
-
 def _race_header(store: Store, runs: Sequence[Run]) -> None:
     title = " ".join(filter(None, ("Race", race_id(runs[0]))))
     st.subheader(f"{title}: " + " vs ".join(arch_label(r.arch) for r in runs))
     diff = race_differences(runs)
     differing = differing_settings([r.config for r in runs])  # by key, as SHARED_BUDGET names them
-    shared = ", ".join(text.format(_shared(runs[0], key)) for key, text in SHARED_BUDGET.items()
-                       if key not in differing and _setting(runs[0], key) is not None)
+    shared = ", ".join(text.format(shared_value(runs[0], key)) for key, text in SHARED_BUDGET.items()
+                       if key not in differing and setting_value(runs[0], key) is not None)
     st.caption((f"Same {shared}; " if shared else "") + "the settings that differ are below; curves overlaid.")
     for run in runs:
         with st.container(border=True):
@@ -631,9 +508,3 @@ def _race_header(store: Store, runs: Sequence[Run]) -> None:
         # Every row on screen: a race differs in a few settings, and a table that scrolls inside
         # its own box hid the last ones behind a cut row.
         st.dataframe(diff, width="stretch", height=(count + 1) * 35 + 3, key="race.differences")
-
-
-def _ordered(values: dict) -> dict:
-    """Declared headline metrics first, in declaration order; then the other declared ones."""
-    rank = {name: (not m.headline, i) for i, (name, m) in enumerate(METRICS.items())}
-    return dict(sorted(values.items(), key=lambda kv: rank.get(kv[0], (True, len(rank)))))

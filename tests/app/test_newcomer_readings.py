@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from app.components.charts import metric_curves_figure
-from app.components.live import race_answer, race_differences
+from app.components.race_story import race_answer, race_differences
 from core.config import apply_overrides, default_config, validate_config
 from core.registry import MODELS
 from core.store import Store

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from app.components.charts import TITLE_TOP, color_map, metric_curves_figure
-from app.components.live import race_answer
+from app.components.race_story import race_answer
 from core.callbacks.best import BestScore
 from core.callbacks.early_stopping import EarlyStopping
 from core.store import Store
