@@ -15,6 +15,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -84,6 +85,18 @@ def workbench_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LMWB_HOME", str(home))
     monkeypatch.delenv("LMWB_STORE", raising=False)
     return home
+
+
+@pytest.fixture(autouse=True)
+def main_module_restored() -> Iterator[None]:
+    """Put back the interpreter's ``__main__`` after each test. Streamlit's script runner (every
+    AppTest) installs the page it ran as ``sys.modules["__main__"]`` and leaves it there, and a
+    process started with multiprocessing's spawn re-runs ``__main__``'s file: a store test run later
+    in the same xdist process spawned children that each started the app (app/main.py) on the
+    test's store, which locked it for 30 s and broke the test's barrier."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture
