@@ -51,14 +51,50 @@ def device_label(device: torch.device) -> str:
 
 
 def resolve_precision(device: torch.device, precision: str) -> torch.dtype | None:
-    """The autocast dtype, or None for plain fp32. Mixed precision only on CUDA."""
+    """The autocast dtype, or None for plain fp32. Mixed precision on CUDA, and bf16 on a CPU
+    that has bf16 instructions when asked for by name (``auto`` stays fp32 on a CPU: the speed-up
+    depends on the processor and the model, so it is a choice, not a default)."""
     import torch
 
+    if device.type == "cpu" and precision == "bf16":
+        if cpu_bf16_instructions() is None:
+            raise ConfigError("training.precision", precision, "fp32 or auto on this CPU",
+                              reason=f"this processor ({cpu_name()}) has no bf16 instructions "
+                                     "(AVX512-BF16 or AMX on x86, BF16 on Arm), so bf16 autocast would be "
+                                     "emulated, slower than fp32")
+        return torch.bfloat16
     if device.type != "cuda":
         return None
     if precision == "auto":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def cpu_bf16_instructions() -> str | None:
+    """The CPU's native bf16 instructions that oneDNN uses under autocast (``AMX``,
+    ``AVX512-BF16``, ``BF16`` on Arm), or None when it has none."""
+    import platform
+
+    import torch
+
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        # oneDNN's own check; on Arm it asks for the BF16 extension (on x86 it also says yes to
+        # plain AVX-512, where bf16 is emulated, hence the x86 checks below).
+        return "BF16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
+    if torch.cpu._is_amx_tile_supported():
+        return "AMX"
+    return "AVX512-BF16" if torch.cpu._is_avx512_bf16_supported() else None
+
+
+def cpu_name() -> str:
+    """The processor's model name (``/proc/cpuinfo``, else ``platform``), for a person to read."""
+    import platform
+
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.lower().startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine() or "unknown processor"
 
 
 def precision_label(dtype: torch.dtype | None) -> str:

@@ -1,4 +1,5 @@
-"""How a training step's numbers are computed: fp32, or bf16/fp16 mixed precision on CUDA.
+"""How a training step's numbers are computed: fp32, bf16/fp16 mixed precision on CUDA, or bf16
+autocast on a CPU with bf16 instructions.
 
 A precision wraps the points of a step where the number format matters: the forward (and the
 evaluation's) under :meth:`Precision.autocast`, the backward, the unscale before clipping and
@@ -55,7 +56,7 @@ class Precision:
 
 
 class MixedPrecision(Precision):
-    """Autocast to bf16 or fp16; fp16 also scales the loss, as its gradients underflow without,
+    """Autocast to bf16 or fp16 (CUDA), or bf16 (CPU); fp16 also scales the loss, as its gradients underflow without,
     and the scaler's state (loss scale, growth tracker) is checkpointed."""
 
     def __init__(self, device: torch.device, dtype: torch.dtype) -> None:
@@ -93,12 +94,14 @@ class MixedPrecision(Precision):
 
 def choose_precision(device: torch.device, asked: str) -> tuple[Precision, str | None]:
     """The precision ``training.precision`` gets on ``device``, and a note when it is not what
-    was asked: mixed precision runs on CUDA only, so a GPU recipe still runs on a laptop (in
-    fp32) and says what it did."""
+    was asked: fp16 runs on CUDA only, so a GPU recipe still runs on a laptop (in fp32) and says
+    what it did. bf16 asked for by name on a CPU without bf16 instructions is refused (a
+    :class:`ConfigError` naming the field), as it would only be emulated, and slower."""
     dtype = resolve_precision(device, asked)
     if dtype is not None:
         return MixedPrecision(device, dtype), None
     note = None
     if asked in ("bf16", "fp16"):
-        note = f"training.precision={asked} needs a CUDA GPU; on {device.type} this run trains in fp32"
+        where = "a CUDA GPU" if asked == "fp16" else "a CUDA GPU or a CPU with bf16 instructions"
+        note = f"training.precision={asked} needs {where}; on {device.type} this run trains in fp32"
     return Precision(), note

@@ -190,7 +190,7 @@ def test_bf16_autocasts_without_a_scaler() -> None:
     assert out.dtype == torch.bfloat16
 
 
-@pytest.mark.parametrize(("asked", "noted"), [("fp32", False), ("auto", False), ("bf16", True), ("fp16", True)])
+@pytest.mark.parametrize(("asked", "noted"), [("fp32", False), ("auto", False), ("fp16", True)])
 def test_mixed_precision_asked_on_a_cpu_trains_in_fp32_and_says_so(asked: str, noted: bool) -> None:
     precision, note = choose_precision(CPU, asked)
     assert type(precision) is Precision and precision.dtype is None
