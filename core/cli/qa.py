@@ -15,7 +15,7 @@ from typing import Any
 from core.cli.common import input_texts, number, open_store
 from core.data.reading import read_text
 from core.errors import WorkbenchError
-from core.qa.retrieval import PASSAGE_OVERLAP, PASSAGE_WORDS, Passage, split_passages
+from core.qa.retrieval import PASSAGE_OVERLAP, PASSAGE_WORDS, READ_PASSAGES, Passage, split_passages
 
 MAX_DOCUMENTS = 10_000  # .txt files read from one folder
 
@@ -77,7 +77,8 @@ def register(sub: Any) -> None:
     p.add_argument("text", nargs="*", help="questions (default: one per line on stdin)")
     p.set_defaults(spill="text")
     p.add_argument("--docs", required=True, help="folder of .txt documents (sub-folders too)")
-    p.add_argument("-k", type=number(int, 1, 1000), default=5, help="passages BM25 hands the reader (default 5)")
+    p.add_argument("-k", type=number(int, 1, 1000), default=READ_PASSAGES,
+                   help=f"passages BM25 hands the reader (default {READ_PASSAGES})")
     p.add_argument("--candidates", type=number(int, 1, 100), default=5,
                    help="answers listed: the best and the next ones (default 5)")
     p.add_argument("--words", type=number(int, 10, 10_000), default=PASSAGE_WORDS,

@@ -49,6 +49,7 @@ from core.qa.windows import window_spans
 
 PASSAGE_WORDS = 100  # about DPR's passage length (100 words)
 PASSAGE_OVERLAP = 20  # words two neighbouring passages share
+READ_PASSAGES = 5  # passages the retriever hands the reader (lmwb ask -k, the Playground's Ask panel)
 CHUNK = 4_096  # passage rows scored at once by a dense search (fastest of 4k-64k measured)
 _WORD = re.compile(r"\S+")
 
