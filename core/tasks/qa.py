@@ -53,6 +53,21 @@ class Candidate:
     score: float
 
 
+@dataclass(frozen=True)
+class Distributions:
+    """Where a reader puts an answer's first and last token in one window of a context: its
+    softmax over start positions and over end positions, each over [CLS] and the window's context
+    tokens (the denominators of an answer's probability, :func:`_normaliser`), with the tokens."""
+
+    tokens: list[str]  # "[CLS]", then the window's context tokens as the context spells them
+    offsets: list[tuple[int, int]]  # each token's characters in the context ([CLS]: (0, 0))
+    start: np.ndarray  # p(the answer starts at token i), summing to 1
+    end: np.ndarray  # p(it ends at token i)
+    span: tuple[int, int] | None  # indices (into tokens) of the best span's first and last tokens
+    window: int  # the window shown, of ``windows``: the one the best span comes from
+    windows: int
+
+
 class Windows:
     """Windows of many questions as one padded id matrix, each window knowing its question."""
 
@@ -219,6 +234,29 @@ class QATask(Task):
 
     # -- prediction ---------------------------------------------------------------------------------
     @torch.no_grad()
+    def distributions(self, model: nn.Module, question: str, context: str,
+                      batch_size: int = 32) -> Distributions:
+        """The reader's start and end distributions over ``context`` for ``question``, in the
+        window :meth:`answer` takes its answer from (the best span's; the first when no window
+        has one), with that span marked."""
+        windows = Windows(self.encode([question], [context]), self.tokenizer.pad_id)
+        starts, ends, _ = self.logits(model, windows, batch_size)
+        group = _by_question(windows, starts, ends, 1, False, self.params["max_answer"])[0]
+        best = _best(group)
+        k = next(i for i, span in enumerate(group) if span is best) if best is not None else 0
+        w, keep = windows.windows[k], _answerable(windows.windows[k])
+        logits = (np.asarray(x, dtype=np.float64)[keep] for x in (starts[k], ends[k]))
+        start, end = (np.exp(x - np.logaddexp.reduce(x)) for x in logits)
+        span = None
+        if best is not None:
+            # The tokens of the span's characters (Window.label's mapping), as indices after [CLS].
+            a, b = w.label((best.start, best.end))
+            span = (a - w.context_start + 1, b - w.context_start + 1) if a else None
+        offsets = [(0, 0), *zip(w.starts, w.ends, strict=True)]
+        tokens = ["[CLS]", *(context[a:b].strip() or context[a:b] for a, b in offsets[1:])]
+        return Distributions(tokens, offsets, start, end, span, k, len(windows))
+
+    @torch.no_grad()
     def answer(self, model: nn.Module, question: str, contexts: list[str], top: int = 5,
                batch_size: int = 32) -> list[Candidate]:
         """The ``top`` answers to ``question`` over ``contexts``, most probable first, at most one
@@ -295,8 +333,13 @@ def _by_question(windows: Windows, starts: list[Any], ends: list[Any], n: int, n
 def _normaliser(w: Window, start: np.ndarray, end: np.ndarray) -> float:
     """log of the softmax denominators of start and end over [CLS] and the context tokens (the
     question-answering pipeline's: a question token is never an answer)."""
-    keep = np.r_[0, np.arange(w.context_start, w.context_end)]
+    keep = _answerable(w)
     return float(np.logaddexp.reduce(start[keep]) + np.logaddexp.reduce(end[keep]))
+
+
+def _answerable(w: Window) -> np.ndarray:
+    """The input positions an answer may start or end at: [CLS] and the window's context tokens."""
+    return np.r_[0, np.arange(w.context_start, w.context_end)]
 
 
 def _best(group: list[_Span | None]) -> _Span | None:
