@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,8 +74,6 @@ def resolve_precision(device: torch.device, precision: str) -> torch.dtype | Non
 def cpu_bf16_instructions() -> str | None:
     """The CPU's native bf16 instructions that oneDNN uses under autocast (``AMX``,
     ``AVX512-BF16``, ``BF16`` on Arm), or None when it has none."""
-    import platform
-
     import torch
 
     if platform.machine().lower() in ("aarch64", "arm64"):
@@ -88,8 +87,6 @@ def cpu_bf16_instructions() -> str | None:
 
 def cpu_name() -> str:
     """The processor's model name (``/proc/cpuinfo``, else ``platform``), for a person to read."""
-    import platform
-
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
             if line.lower().startswith("model name") and ":" in line:

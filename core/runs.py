@@ -408,7 +408,7 @@ def evaluate_file(
     """
     config, data = evaluation_data(trained, path, source_path=source_path, target_path=target_path,
                                    beam=beam, **data_params)
-    task = build_task(config, trained.tokenizer, trained.task.state, next(trained.model.parameters()).device)
+    task = build_task(config, trained.tokenizer, trained.task.state, trained.task.device)
     task.adopt_artifacts(trained.task)  # e.g. a translation run's target tokenizer
     try:
         task.set_data(data)

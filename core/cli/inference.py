@@ -1,4 +1,5 @@
-"""Using a trained run: ``lmwb predict``, ``generate``, ``translate``, ``fill-mask``, ``eval``."""
+"""Using a trained run: ``lmwb predict``, ``generate``, ``translate``, ``fill-mask``, ``eval`` (with a
+run's low-precision variants: ``--variant int8``, ``eval --speed``)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,20 @@ from typing import Any
 
 from core.cli.common import add_param_flag, input_texts, number, open_store, output_file
 from core.decoding import settings as decoding
+from core.errors import WorkbenchError
 from core.metrics.scores import bleu_case_note
+from core.qa.retrieval import ENCODERS, RETRIEVERS
+from core.variants import BATCHES, PARENT, VARIANTS, load_variant, size_text, speed_table
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from core.runs import load_trained, predict_texts
 
     texts = input_texts(args)
-    trained = load_trained(open_store(args), args.run, which=args.checkpoint)
+    if args.variant:
+        trained = load_variant(open_store(args), args.run, args.variant, which=args.checkpoint)
+    else:
+        trained = load_trained(open_store(args), args.run, which=args.checkpoint)
     for text, probs in zip(texts, predict_texts(trained, texts), strict=True):
         best = max(probs, key=probs.__getitem__)
         shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(probs.items(), key=lambda kv: -kv[1]))
@@ -67,8 +74,19 @@ def cmd_fill_mask(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from core.runs import evaluate_file, load_trained
 
+    if args.variant and args.examples:
+        raise WorkbenchError("--examples lists the run's own model's predictions (with their salience); "
+                             "leave out --variant, or compare the variant's scores with --variant NAME --with-parent")
+    if args.with_parent and not args.variant:
+        raise WorkbenchError("--with-parent scores a variant beside its run: give --variant NAME too")
+    if args.speed:
+        return _speed(args)
     out = output_file(args.examples, args) if args.examples else None  # a bad path fails before any work
-    trained = load_trained(open_store(args), args.run, which=args.checkpoint)
+    store = open_store(args)
+    if args.variant:
+        trained = load_variant(store, args.run, args.variant, which=args.checkpoint)
+    else:
+        trained = load_trained(store, args.run, which=args.checkpoint)
     extra = {}
     if args.text_column:
         extra["text_column"] = args.text_column
@@ -77,9 +95,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if out is not None:
         return _write_examples(args, trained, out, extra)
     result = evaluate_file(trained, args.data, source_path=args.source, target_path=args.target,
-                           beam=args.beam_size, **extra)
+                           beam=args.beam_size, retriever=args.retriever, encoder=args.encoder, **extra)
     if args.data is None and args.source is None and args.target is None:
         print("scored on the run's validation split (give --data FILE to score another file)")
+    if "qa_mrr" in result.metrics:  # qa: which retriever ranked the passages its recall and MRR score
+        dense = f"dense retrieval ({args.encoder or 'run'} encoder)"
+        print(f"passages ranked by {'BM25' if args.retriever == 'bm25' else dense}")
+    if args.with_parent:  # the same rows through the run's own weights, side by side
+        parent = evaluate_file(load_variant(store, args.run, PARENT, which=args.checkpoint), args.data, **extra)
+        print(f"{'':20} {PARENT:>10} {args.variant:>10}")
+        for key, value in result.metrics.items():
+            print(f"{key:20} {parent.metrics.get(key, float('nan')):>10.4f} {value:>10.4f}")
+        return 0
     for key, value in result.metrics.items():
         print(f"{key:20} {value:.4f}")
     confusion = result.details.get("confusion_matrix")
@@ -104,6 +131,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(note)
         for row in translations:
             print(f"\nsource     {row['source']}\nreference  {row['reference']}\nhypothesis {row['hypothesis']}")
+    return 0
+
+
+def _speed(args: argparse.Namespace) -> int:
+    """``lmwb eval RUN --speed``: the run and each variant on the same rows, timed here."""
+    if args.source or args.target or args.examples:
+        raise WorkbenchError("--speed times a classification run and its variants on its validation split or "
+                             "one --data file; --source, --target and --examples do not go with it")
+    table = speed_table(open_store(args), args.run, args.data, which=args.checkpoint)
+    load = table["load_1min"]
+    print(f"{table['processor']}, {_count(table['threads'], 'thread')}"
+          + (f", load {load:.2f} (1-minute average)" if load is not None else "")
+          + f"; scored on the {table['data']}, examples per second with the text already tokenised")
+    metric = table["rows"][0]["metric"]
+    rates = " ".join(f"{f'ex/s b{b}':>10}" for b in BATCHES)
+    print(f"{'model':8} {metric:>10} {rates} {'size':>10} {'parameters':>12}")
+    for row in table["rows"]:
+        value = "-" if row["value"] is None else f"{row['value']:.4f}"
+        rates = " ".join(f"{row[f'examples_per_s_b{b}']:>10,.0f}" for b in BATCHES)
+        print(f"{row['variant']:8} {value:>10} {rates} {size_text(row['bytes']):>10} {row['params']:>12,}")
+    print("stored with the run (its summary's `speed`)")
     return 0
 
 
@@ -142,6 +190,9 @@ def register(sub: Any) -> None:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("run")
         p.add_argument("--checkpoint", choices=["best", "last"], default="best")
+        if name != "generate":
+            p.add_argument("--variant", choices=[PARENT, *VARIANTS], help=(
+                f"a low-precision variant made by `lmwb quantize` ({PARENT}: the run's own weights)"))
         if name == "predict":
             p.add_argument("text", nargs="*", help="texts (default: one per line on stdin)")
             p.set_defaults(spill="text")
@@ -163,6 +214,16 @@ def register(sub: Any) -> None:
             add_param_flag(p, decoding.BEAM_SIZE, "--beam", default=None, default_text="the run's task.beam_size")
             p.add_argument("--text-column")
             p.add_argument("--label-column")
+            p.add_argument("--retriever", choices=RETRIEVERS, default="bm25",
+                           help="qa: what ranks the validation passages for qa_recall_at_1/5 and qa_mrr (bm25, or "
+                                "dense: cosine of sentence vectors, see --encoder)")
+            p.add_argument("--encoder", choices=ENCODERS, default=None,
+                           help="qa with --retriever dense: run (the run's own encoder, default) or minilm")
+            p.add_argument("--with-parent", action="store_true",
+                           help="with --variant: score the run's own weights on the same rows, side by side")
+            p.add_argument("--speed", action="store_true",
+                           help="time the run and each of its variants here: examples per second at batch 1 and "
+                                "32, size on disk, parameters, the metric on the same rows; stored with the run")
             p.add_argument("--examples", metavar="OUT.csv",
                            help="write every example (label, prediction, confidence, loss; translation: BLEU, "
                                 "chrF; summarisation: ROUGE) to this CSV file; without --data, the run's "
