@@ -35,6 +35,9 @@ class Batch:
     inputs: dict[str, torch.Tensor]  # passed to the model as keyword arguments
     targets: torch.Tensor
     n_tokens: int  # input tokens in the batch, for throughput
+    # The texts the rows were read from, augmented ones as changed (core.augment): a teacher that
+    # reads text scores exactly what the student saw. None where a task does not say.
+    texts: list[str] | None = None
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.augment.augmenter import Augmenter, build_augmenter, row_seed
+from core.augment.masking import mask_aware
 from core.data.types import DatasetSplits, Split
+from core.distill.distiller import Distiller
 from core.embeddings import attach_pretrained
 from core.errors import DataError
 from core.finetune import apply_freeze
@@ -49,6 +53,9 @@ class EncodedSplit:
 
 class ClassificationTask(Task):
     name = "classification"
+    # task.teacher: what the loss learns from besides the labels, set by core.runs once the
+    # teacher run is loaded (core.distill.attach_teacher); None trains on the labels alone.
+    teacher: Distiller | None = None
 
     @property
     def label_names(self) -> list[str]:
@@ -67,6 +74,7 @@ class ClassificationTask(Task):
             self.state["text_pair"] = True
             self.state["pair_separator"] = str(data.extras.get("pair_separator", " "))
         self.train = self._encode(data.train)
+        self._set_augmentation(data.train)
         self.val = self._encode(data.validation)
         held = data.extras.get("heldout")
         self.heldout = self._encode(held) if held is not None and len(held) else None
@@ -98,11 +106,45 @@ class ClassificationTask(Task):
     def train_batch(self, batch_size: int, generator: torch.Generator) -> Batch:
         index = batch_index(self.train.lengths, batch_size, generator, self.params["group_by_length"])
         ids, pad_mask, labels = self.train.rows(index)
+        texts = [self.train_texts[i] for i in index.tolist()]
+        if self._augmenter() is not None:
+            ids, pad_mask, texts = self._augmented(index, texts, generator)
         return Batch(
             inputs={"ids": ids.to(self.device), "pad_mask": pad_mask.to(self.device)},
             targets=labels.to(self.device),
             n_tokens=int((~pad_mask).sum()),
+            texts=texts,
         )
+
+    # -- augmentation (task.augment, core.augment): training rows only, at batch time ---------
+    def _set_augmentation(self, train: Split) -> None:
+        self.train_texts = list(train.texts)
+        self.augmenter: Augmenter | None = None
+        self._augmenter_built = False  # built at the first batch: scoring a file needs no source runs
+
+    def _augmenter(self) -> Augmenter | None:
+        if not self._augmenter_built:
+            self.augmenter, self._augmenter_built = build_augmenter(self.params), True
+        return self.augmenter
+
+    def _augmented(self, index: torch.Tensor, texts: list[str],
+                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """The batch with its augmented rows re-encoded (the others keep their cached ids). Each
+        row's seed: the run's seed, a stamp of the batch generator's state (it advances every
+        step and a resume restores it; reading it draws nothing) and the row's place."""
+        assert self.augmenter is not None
+        stamp = int.from_bytes(hashlib.blake2b(generator.get_state().numpy().tobytes(), digest_size=8).digest(), "little")
+        seed = int(self.config["training"]["seed"])
+        changed = self.augmenter.augment(texts, [row_seed(seed, stamp, j) for j in range(len(texts))])
+        rows = [j for j, text in enumerate(changed) if text is not None]
+        ids_list = [self.train.ids[i, : int(self.train.lengths[i])].tolist() for i in index.tolist()]
+        if rows:
+            fresh = encode_texts(mask_aware(self.tokenizer), [changed[j] or "" for j in rows], self.state, self.config.arch)
+            for j, row in zip(rows, fresh, strict=True):
+                ids_list[j] = row
+                texts[j] = changed[j] or texts[j]
+        batch = EncodedSplit(ids_list, [0] * len(ids_list), self.tokenizer.pad_id, self.params["max_length"])
+        return batch.ids, torch.arange(batch.ids.shape[1]).unsqueeze(0) >= batch.lengths.unsqueeze(1), texts
 
     def build_model(self) -> nn.Module:
         model_params = self.config.params("model")
@@ -121,6 +163,8 @@ class ClassificationTask(Task):
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         logits = model(**batch.inputs)
+        if self.teacher is not None:  # the teacher reads the rows' texts (its own tokenizer)
+            return self.teacher.loss(logits, batch.targets, batch.texts, self.params["label_smoothing"])
         return F.cross_entropy(logits, batch.targets, label_smoothing=self.params["label_smoothing"])
 
     def evaluate(self, model: nn.Module, max_batches: int | None, batch_size: int) -> EvalResult:
@@ -160,13 +204,18 @@ class ClassificationTask(Task):
     @torch.no_grad()
     def predict_proba(self, model: nn.Module, texts: list[str]) -> np.ndarray:
         """Class probabilities (N, C) for raw texts."""
+        return torch.softmax(self.logits(model, texts), dim=-1).cpu().numpy()
+
+    @torch.no_grad()
+    def logits(self, model: nn.Module, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+        """Class scores (N, C) for raw texts, fp32 on the model's device, in the texts' order (a
+        teacher's soft targets: core.distill)."""
         ids = self.encode(texts)
         enc = EncodedSplit(ids, [0] * len(ids), self.tokenizer.pad_id, self.params["max_length"])
         out = []
         with evaluating(model):
-            for start in range(0, len(enc), 64):
-                index = torch.arange(start, min(start + 64, len(enc)))
+            for start in range(0, len(enc), batch_size):
+                index = torch.arange(start, min(start + batch_size, len(enc)))
                 x, pad_mask, _ = enc.rows(index)
-                logits = model(ids=x.to(self.device), pad_mask=pad_mask.to(self.device)).float()
-                out.append(torch.softmax(logits, dim=-1).cpu())
-        return torch.cat(out).numpy()
+                out.append(model(ids=x.to(self.device), pad_mask=pad_mask.to(self.device)).float())
+        return torch.cat(out) if out else torch.zeros((0, len(self.label_names)), device=self.device)
