@@ -46,7 +46,7 @@ from core.train import Callback, Trainer, TrainResult
 if TYPE_CHECKING:  # checked by the run's task name below, not imported: importing registers components
     from core.tasks.classification import ClassificationTask
     from core.tasks.language_model import LanguageModelTask
-    from core.tasks.qa import QATask
+    from core.tasks.qa import QATask, Reading
     from core.tasks.translation import TranslationTask
 
 
@@ -394,6 +394,19 @@ def ask_passages(trained: TrainedRun, question: str, passages: Sequence[Passage]
     found = task.answer(trained.model, question, [passages[i].text for i, _ in ranked], top=top)
     return [FoundAnswer(c.text, c.score, passages[ranked[c.context][0]], c.context + 1, ranked[c.context][1],
                         c.start, c.end) for c in found]
+
+
+def qa_readings(trained: TrainedRun, limit: int | None = None) -> list[Reading]:
+    """A qa run's answer to each of its first ``limit`` validation questions (all: None), read as
+    evaluation reads it, with exact match and F1 (:meth:`core.tasks.qa.QATask.readings`)."""
+    if trained.config.task != "qa":
+        raise WorkbenchError(f"run {trained.run.id} is a {trained.config.task} run; answers need a qa run")
+    config, data = evaluation_data(trained)
+    # A task of its own (the loaded one has no data); a copy of the state, which set_data writes.
+    task = cast("QATask", build_task(config, trained.tokenizer, dict(trained.task.state),
+                                     next(trained.model.parameters()).device))
+    task.set_data(data)
+    return task.readings(trained.model, limit)
 
 
 def evaluate_file(

@@ -109,6 +109,18 @@ class Salience:
         return doc
 
 
+@dataclass
+class AnswerSalience(Salience):
+    """Salience of a reader's answer over the window it came from (``tokens``: [CLS] question
+    [SEP] context [SEP]), with where each part lies in it."""
+
+    question: tuple[int, int] = (0, 0)  # input positions [a, b) of the question's tokens
+    context: tuple[int, int] = (0, 0)  # ... and of the window's context tokens
+    answer: tuple[int, int] = (0, 0)  # positions of the answer's first and last tokens; (0, 0): [CLS]
+    window: int = 0  # which of the question's windows (0-based)
+    windows: int = 1
+
+
 def unsupported(source: ModelSource) -> str | None:
     """Why salience does not apply to this run (None when it does)."""
     task = getattr(source.task, "name", "")
@@ -159,24 +171,9 @@ def explain(
         predicted = int(probs.argmax())
         target_index = predicted if target is None else _target_index(task, target, logits.shape[-1], language_model)
         name = _names(task, language_model)
-        completeness = None
-        if method == "ig":
-            from captum.attr import IntegratedGradients
-
-            batch = max(1, min(steps, _POINTS_PER_BATCH // max(1, len(ids))))
-            attributions, delta = IntegratedGradients(forward).attribute(
-                inputs, baselines=baseline, target=target_index, additional_forward_args=(ids_t,),
-                n_steps=steps, internal_batch_size=batch, return_convergence_delta=True,
-            )
-            completeness = Completeness(
-                float(attributions.sum()), float(logits[target_index]), float(base_logits[target_index]),
-                float(delta.reshape(-1)[0]),
-            )
-        else:
-            from captum.attr import InputXGradient
-
-            attributions = InputXGradient(forward).attribute(
-                inputs.requires_grad_(), target=target_index, additional_forward_args=(ids_t,))
+        attributions, completeness = _attribute(
+            forward, method, inputs, baseline, target_index, (ids_t,), steps,
+            (float(logits[target_index]), float(base_logits[target_index])))
     kind = "next token" if language_model else "class"
     return Salience(
         text=text, tokens=[display_token(tokenizer.id_to_token(i)) for i in ids],
@@ -184,6 +181,95 @@ def explain(
         target=name(target_index), target_kind=kind, target_probability=float(probs[target_index]),
         prediction=name(predicted), prediction_probability=float(probs[predicted]),
         output_name=f"logit of {kind} {name(target_index)!r}", completeness=completeness, notes=notes,
+    )
+
+
+def _attribute(forward: Callable[..., torch.Tensor], method: str, inputs: torch.Tensor,
+               baseline: torch.Tensor, target: int, args: tuple[torch.Tensor, ...], steps: int,
+               outputs: tuple[float, float]) -> tuple[torch.Tensor, Completeness | None]:
+    """Attributions of ``inputs`` (1, T, D) to ``forward``'s output ``target`` by ``method``; with IG
+    its completeness check, ``outputs`` being that output at the input and at the baseline."""
+    if method == "ig":
+        from captum.attr import IntegratedGradients
+
+        batch = max(1, min(steps, _POINTS_PER_BATCH // max(1, inputs.shape[1])))
+        attributions, delta = IntegratedGradients(forward).attribute(
+            inputs, baselines=baseline, target=target, additional_forward_args=args,
+            n_steps=steps, internal_batch_size=batch, return_convergence_delta=True,
+        )
+        return attributions, Completeness(float(attributions.sum()), *outputs, float(delta.reshape(-1)[0]))
+    from captum.attr import InputXGradient
+
+    attributions = InputXGradient(forward).attribute(inputs.requires_grad_(), target=target,
+                                                     additional_forward_args=args)
+    return attributions, None
+
+
+def answer_unsupported(source: ModelSource) -> str | None:
+    """Why answer salience does not apply to this run (None when it does)."""
+    task = getattr(source.task, "name", "")
+    if task != "qa":
+        return f"answer salience explains question-answering readers, not {task or 'this'} runs"
+    if _embedding_path(source.model) is None:
+        return f"{type(source.model).__name__} has no token embedding to attribute to"
+    return None
+
+
+def explain_answer(source: ModelSource, question: str, context: str, *, method: str = "ig",
+                   steps: int = STEPS.default) -> AnswerSalience:
+    """Attributions of the tokens of ``question`` and ``context`` to the reader's answer: the start
+    logit of its first token plus the end logit of its last (both [CLS]'s when it answers nothing),
+    over the window the answer came from, as :meth:`core.tasks.qa.QATask.read` picks it. The IG
+    baseline is that window with every token <pad> but [CLS] and [SEP], which mark the parts."""
+    from core.qa.offsets import special_ids  # a sibling layer, needed by this function alone
+
+    if method not in METHODS:
+        raise WorkbenchError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if problem := answer_unsupported(source):
+        raise WorkbenchError(problem)
+    if not question.strip() or not context.strip():
+        raise WorkbenchError("a question and a context are both needed")
+    model, task = source.model, source.task
+    reading = task.read(model, question, context)
+    window = task.encode([question], [context])[0][reading.window]
+    device = next(model.parameters()).device
+    ids_t = torch.tensor([window.ids], dtype=torch.long, device=device)
+    # Segments as the task's Windows.rows gives them: 0 for [CLS] and the question, 1 from the context on.
+    type_ids = (torch.arange(len(window.ids), device=device) >= window.context_start).long().unsqueeze(0)
+    first, last = reading.positions
+    stand_in = _GivenEmbeddings()
+    view = _view(model, _embedding_path(model) or "", stand_in)
+
+    def forward(embeddings: torch.Tensor, ids: torch.Tensor, type_ids: torch.Tensor) -> torch.Tensor:
+        stand_in.value = embeddings
+        start, end = view(ids=ids, pad_mask=None, type_ids=type_ids)
+        return (start[:, first] + end[:, last]).float().unsqueeze(-1)
+
+    keep = torch.tensor(sorted(set(special_ids(task.tokenizer))), device=device)
+    base_ids = torch.where(torch.isin(ids_t, keep), ids_t, torch.full_like(ids_t, task.tokenizer.pad_id))
+    embedding = _embedding_module(model)
+    with evaluating(model), _grad_ready(device):
+        inputs = embedding(ids_t).detach()
+        baseline = embedding(base_ids).detach()
+        with torch.no_grad():
+            outputs = float(forward(inputs, ids_t, type_ids)), float(forward(baseline, ids_t, type_ids))
+        attributions, completeness = _attribute(forward, method, inputs, baseline, 0, (ids_t, type_ids), steps,
+                                                outputs)
+    name = repr(reading.text) if reading.span is not None else "(no answer)"
+    notes = []
+    if reading.windows > 1:
+        notes.append(f"The context is read in {reading.windows} overlapping windows; shown: window "
+                     f"{reading.window + 1}, the one the answer came from.")
+    return AnswerSalience(
+        text=question, tokens=[display_token(task.tokenizer.id_to_token(i)) for i in window.ids],
+        scores=[float(s) for s in attributions.detach().sum(-1)[0].cpu()], method=method, target=name,
+        target_kind="answer", target_probability=reading.probability, prediction=name,
+        prediction_probability=reading.probability,
+        output_name=("start logit + end logit of the answer " + name) if reading.span is not None
+        else "start logit + end logit of [CLS] (no answer)",
+        completeness=completeness, notes=notes, question=(1, window.context_start - 1),
+        context=(window.context_start, window.context_end), answer=(first, last), window=reading.window,
+        windows=reading.windows,
     )
 
 

@@ -271,6 +271,82 @@ class QATask(Task):
         found.sort(key=lambda item: -item[1].probability)
         return [Candidate(i, b.start, b.end, b.text, b.probability) for i, b in found[:top]]
 
+    # -- error analysis -----------------------------------------------------------------------------
+    def readings(self, model: nn.Module, limit: int | None = None, batch_size: int = 64) -> list[Reading]:
+        """The first ``limit`` validation questions (all: None) as :meth:`evaluate` reads and scores
+        them, one :class:`Reading` each, in the split's order."""
+        n = len(self.val_questions) if limit is None else min(limit, len(self.val_questions))
+        windows = _subset(self.val, torch.nonzero(self.val.question < n).flatten())
+        return self._read(model, windows, self.val_questions[:n], self.val_contexts[:n], self.val_answers[:n],
+                          batch_size)
+
+    def read(self, model: nn.Module, question: str, context: str, batch_size: int = 32) -> Reading:
+        """One question over one context, as evaluation reads it (no gold answers: scored as if
+        the question had none)."""
+        windows = Windows(self.encode([question], [context]), self.tokenizer.pad_id)
+        return self._read(model, windows, [question], [context], [[]], batch_size)[0]
+
+    def _read(self, model: nn.Module, windows: Windows, questions: list[str], contexts: list[str],
+              answers: list[list[tuple[str, int]]], batch_size: int) -> list[Reading]:
+        starts, ends, _ = self.logits(model, windows, batch_size)
+        # The choice is evaluate's own (_by_question, _best); positions are read off the window it won in.
+        groups = _by_question(windows, starts, ends, len(questions), self.no_answer, self.params["max_answer"])
+        own: list[list[int]] = [[] for _ in questions]  # each question's rows of ``windows``
+        for row, q in enumerate(windows.question.tolist()):
+            own[q].append(row)
+        out = []
+        for q, (group, rows) in enumerate(zip(groups, own, strict=True)):
+            best = _best(group)
+            golds = [(text, start, start + len(text)) for text, start in answers[q]]
+            if best is None:  # abstains: [CLS] in the window whose no-answer score the rule compared
+                null = [Window.no_answer_score(starts[r].tolist(), ends[r].tolist()) for r in rows]
+                k = int(np.argmin(null))
+                w, s, e = windows.windows[rows[k]], starts[rows[k]], ends[rows[k]]
+                positions, span, text = (0, 0), None, ""
+                probability = float(np.exp(null[k] - _normaliser(w, s, e)))
+            else:
+                k = next(i for i, found in enumerate(group) if found is best)
+                w, s, e = windows.windows[rows[k]], starts[rows[k]], ends[rows[k]]
+                positions = _span_positions(w, s, e, self.params["max_answer"])
+                span, text, probability = (best.start, best.end), best.text, best.probability
+            em, f1 = score(text, [g for g, _, _ in golds])
+            out.append(Reading(q, questions[q], contexts[q], golds, span, text, probability, em, f1, k, len(rows),
+                               positions))
+        return out
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the reader made of one question: its answer (``span``: characters of the context,
+    None when it abstains) with its probability, SQuAD's exact match and F1 against the gold
+    answers (text, first and past-last character), and where it came from: the window (of
+    ``windows``) and the input positions of its first and last tokens ((0, 0): [CLS], no answer)."""
+
+    index: int
+    question: str
+    context: str
+    golds: list[tuple[str, int, int]]
+    span: tuple[int, int] | None
+    text: str
+    probability: float
+    exact_match: float
+    f1: float
+    window: int
+    windows: int
+    positions: tuple[int, int]
+
+
+def _span_positions(w: Window, start: np.ndarray, end: np.ndarray, max_answer: int) -> tuple[int, int]:
+    """Input positions of the window's best span, picked as :meth:`Window.best_spans` picks it (the
+    first highest start + end logit over spans of context tokens of at most ``max_answer``)."""
+    s = np.asarray(start, dtype=np.float64)[w.context_start : w.context_end]
+    e = np.asarray(end, dtype=np.float64)[w.context_start : w.context_end]
+    scores = s[:, None] + e[None, :]
+    i, j = np.indices(scores.shape)
+    scores[(j < i) | (j - i >= max_answer)] = -np.inf
+    a, b = divmod(int(np.argmax(scores)), len(s))
+    return w.context_start + a, w.context_start + b
+
 
 @dataclass(frozen=True)
 class _Span:
