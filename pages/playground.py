@@ -12,6 +12,7 @@ from app.components.embeddings_view import embeddings_panel
 from app.components.forms import param_widget
 from app.components.input_notes import empty_translation_note, show_notes, unknown_words_note
 from app.components.learn_view import learn_link
+from app.components.quantize_view import is_variant, variant_select
 from app.components.run_picker import pick_runs
 from app.components.side_by_side import compare_with, salience_expander, side_by_side
 from app.components.summarise_view import summarise_panel
@@ -77,7 +78,7 @@ def main() -> None:
         side_by_side(store, [run.id, *others], run.task, "playground.side", loaded={run.id: trained})
         return
     if run.task == "classification":
-        _classify(trained)
+        _classify(variant_select(store, run, trained, "playground.variant"))
     elif run.task == "language_model":
         _generate(run, trained)
     elif run.task == "translation":
@@ -114,6 +115,8 @@ def _classify(trained: TrainedRun) -> None:
     st.markdown(f"Predicted class: **{best}** ({probs[best]:.1%})")
     show_notes(unknown_words_note(trained.tokenizer, text))
     st.plotly_chart(probabilities_bar_figure(probs), key="playground_probs")
+    if is_variant(trained):  # an ONNX graph: no gradients for salience, no attention to draw
+        return
     salience_expander(trained, text, "playground.salience")
     attention_embed(trained, text, "playground.attention")
 

@@ -13,6 +13,7 @@ from app.components.attention_view import snapshot_embed
 from app.components.commands import command_tabs
 from app.components.export_view import export_panel
 from app.components.live import run_label, run_view
+from app.components.quantize_view import quantize_panel
 from app.state import get_store, last_runs, page_path
 from core.errors import WorkbenchError
 from core.jobs.queue import race_tag
@@ -75,6 +76,7 @@ def main() -> None:
     with st.expander("Config and command line", icon=":material/tune:"):
         command_tabs([run.config], "run.command", yaml_tab=True)
     export_panel(store, run, "run.export")
+    quantize_panel(store, run, "run.quantize")
 
 
 if __name__ == "__main__":

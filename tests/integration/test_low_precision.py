@@ -11,6 +11,7 @@ import torch
 from core.config import default_config, validate_config
 from core.errors import ConfigError
 from core.runs import create_run, execute_run
+from tests.conftest import trained_tiny_classifier
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -53,3 +54,96 @@ def test_auto_stays_fp32_on_a_cpu() -> None:
 
     precision, note = choose_precision(torch.device("cpu"), "auto")
     assert precision.label == "fp32" and note is None
+
+
+# -- int8 variants ---------------------------------------------------------------------------------
+def _learnt_classifier(store: Any) -> Any:
+    """A BiLSTM that has learnt the built-in reviews (about 0.9 on validation) in a few seconds."""
+    raw = _tiny_classifier("fp32", 150)
+    raw["data"]["n_examples"] = 1000
+    raw["model"].update(embed_dim=32, hidden_size=32)
+    run = create_run(store, validate_config(raw))
+    execute_run(store, run.id)
+    return store.get_run(run.id)
+
+
+def _lmwb(capsys: Any, *argv: str) -> tuple[int, str, str]:
+    from core.cli.main import main
+
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _classes(stdout: str) -> list[str]:
+    return [line.split("\t")[0] for line in stdout.splitlines()]
+
+
+def test_an_int8_variant_predicts_like_its_run_is_smaller_and_is_scored_on_the_same_rows(
+        store: Any, capsys: Any) -> None:
+    from core.runs import evaluation_data, load_trained
+
+    run = _learnt_classifier(store)
+    code, out, err = _lmwb(capsys, "quantize", run.id)
+    assert code == 0 and "int8 variant of run" in out, err
+    folder = store.run_files(run.id)
+    graph = folder / "variants" / "int8" / "model.onnx"
+    weights = folder / "checkpoints" / "best" / "model.safetensors"
+    assert graph.stat().st_size < 0.5 * weights.stat().st_size  # int8 against fp32 weights
+
+    # Held out: the validation rows, never trained on.
+    texts = list(evaluation_data(load_trained(store, run.id), None)[1].validation.texts)
+    assert len(texts) >= 100
+    _, parent_out, _ = _lmwb(capsys, "predict", run.id, *texts)
+    code, int8_out, err = _lmwb(capsys, "predict", run.id, "--variant", "int8", *texts)
+    assert code == 0, err
+    parent, int8 = _classes(parent_out), _classes(int8_out)
+    assert len(parent) == len(int8) == len(texts)
+    assert sum(a == b for a, b in zip(parent, int8, strict=True)) >= 0.95 * len(texts)
+    assert len(set(parent)) == 2  # it learnt something: both classes are predicted
+
+    # eval --variant: the same rows as the run (its confusion matrix counts them), both columns.
+    code, out, err = _lmwb(capsys, "eval", run.id, "--variant", "int8", "--with-parent")
+    assert code == 0, err
+    table = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
+    _, own, _ = _lmwb(capsys, "eval", run.id)
+    own_accuracy = next(line.split()[1] for line in own.splitlines() if line.startswith("accuracy "))
+    assert table["accuracy"][0] == own_accuracy and abs(float(table["accuracy"][1]) - float(own_accuracy)) <= 0.05
+    counts = []
+    for argv in (("eval", run.id), ("eval", run.id, "--variant", "int8")):
+        _, shown, _ = _lmwb(capsys, *argv)
+        rows = shown.split("columns: predicted):")[1].splitlines()[2:4]
+        counts.append(sum(int(v) for row in rows for v in row.split()[1:]))
+    assert counts[0] == counts[1] == len(texts)
+
+
+def test_eval_speed_times_the_run_and_its_variant_and_keeps_the_figures(store: Any, capsys: Any) -> None:
+    run = _learnt_classifier(store)
+    assert _lmwb(capsys, "quantize", run.id)[0] == 0
+    code, out, err = _lmwb(capsys, "eval", run.id, "--speed")
+    assert code == 0, err
+    speed = store.get_run(run.id).summary["speed"]
+    rows = {row["variant"]: row for row in speed["rows"]}
+    assert set(rows) == {"fp32", "int8"} and speed["processor"] in out
+    assert rows["int8"]["bytes"] < rows["fp32"]["bytes"] and rows["int8"]["params"] == rows["fp32"]["params"] > 0
+    for row in rows.values():
+        assert row["examples_per_s_b1"] > 0 and row["examples_per_s_b32"] > 0 and 0.5 < row["value"] <= 1
+        assert f"{row['variant']:8} {row['value']:>10.4f}" in out
+
+
+def test_variants_that_do_not_exist_or_cannot_be_made_are_refused_by_name(store: Any, capsys: Any) -> None:
+    raw = _tiny_classifier("fp32", 4)
+    raw["model"] = {"name": "textcnn"}  # no ONNX graph for it (core.export.TAKES)
+    textcnn = create_run(store, validate_config(raw), status="completed")
+    code, _, err = _lmwb(capsys, "quantize", textcnn.id)
+    assert code == 2 and "int8 variants are made from the run's ONNX graph" in err and "textcnn" in err
+
+    run = trained_tiny_classifier(store)
+    code, _, err = _lmwb(capsys, "predict", run.id, "--variant", "int8", "a fine film")
+    assert code == 2 and f"run {run.id} has no variant 'int8' (it has none yet; make one with `lmwb quantize" in err
+    code, _, err = _lmwb(capsys, "eval", run.id, "--variant", "int4")
+    assert code == 2 and "invalid choice: 'int4'" in err
+    from core.variants import load_variant
+
+    with pytest.raises(Exception, match="unknown variant 'int4'"):
+        load_variant(store, run.id, "int4")
