@@ -11,7 +11,7 @@ import re
 import socket
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -26,6 +26,8 @@ from core.config import RunConfig, processes_wanted, validate_config
 from core.data.types import DatasetSplits
 from core.decoding import settings as decoding
 from core.device import pick_device, visible_gpu_ids
+from core.distill.distiller import attach_teacher
+from core.distill.teacher import link_teacher, teacher_ref
 from core.errors import DataError, WorkbenchError
 from core.export.live import finish as finish_trackers
 from core.export.live import live_sink
@@ -56,6 +58,7 @@ def create_run(
 ) -> Run:
     # A fine-tune records the run it starts from (task.init_from_run, resolved to an id).
     config, parent_id = link_parent(store, config, parent_id)
+    config = link_teacher(store, config)  # a distilled run names its teacher by id (task.teacher)
     return store.create_run(
         config.to_dict(), name=name, task=config.task, arch=config.arch, status=status,
         tags=list(tags), parent_id=parent_id, sweep_id=sweep_id,
@@ -152,6 +155,7 @@ def execute_run(
     if ranks is not None and not ranks.is_main:
         trainer = Trainer(config, store.run_dir(run.id), stop_event=stop_event, strategy=DDP(ranks))
         trainer.setup(resume=resume)
+        load_teacher(store, trainer)
         return trainer.fit()
     # The stop flag is cleared when a run is queued or resumed, not here: a stop that arrives
     # between a worker's claim and this line must still count.
@@ -173,6 +177,7 @@ def execute_run(
                 stop_event=stop, strategy=DDP(ranks) if ranks is not None else None,
             )
             trainer.setup(resume=resume)
+            load_teacher(store, trainer, lambda line: writer.log_event(run.id, "info", line))
             writer.update_run(run.id, device=str(trainer.device))
             if trainer.device.type == "cuda":  # which GPUs of the machine it holds (the sidebar's busy/free)
                 writer.set_summary(run.id, {"gpus": visible_gpu_ids(), "host": socket.gethostname()})
@@ -206,6 +211,15 @@ def execute_run(
         writer.log_event(run.id, "info", result.reason)
     writer.set_status(run.id, result.status)
     return result
+
+
+def load_teacher(store: Store, trainer: Trainer, log: Callable[[str], None] | None = None) -> None:
+    """A distilled run's teacher (task.teacher), loaded once on the run's device and handed to its
+    task (core.distill: frozen, checked against the student, its logits cached); ``log`` gets the
+    lines the run's log shows (how long the cache took)."""
+    if ref := teacher_ref(trainer.config):
+        teacher = load_trained(store, ref, device=str(trainer.device))
+        attach_teacher(trainer.task, teacher.task, teacher.model, teacher.run.id, log)
 
 
 def _lost(writer: ClaimedRun) -> ClaimLost | None:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.distill.teacher import link_teacher
 from core.errors import WorkbenchError
 from core.finetune import link_parent
 from core.store import Run, Store
@@ -76,6 +77,7 @@ def queue_run(
     """Create the run with status ``queued`` and return it at once; a worker trains it."""
     # A fine-tune records the run it starts from (task.init_from_run, resolved to an id).
     config, parent_id = link_parent(store, config, parent_id)
+    config = link_teacher(store, config)  # a distilled run names its teacher by id (task.teacher)
     return store.create_run(
         config.to_dict(), name=name, task=config.task, arch=config.arch, status="queued",
         tags=list(tags), parent_id=parent_id, sweep_id=sweep_id,

@@ -39,6 +39,16 @@ PRETRAINED_PARAMS = (
 )
 
 
+# Knowledge distillation (core.distill): a finished run of the same task teaches this one. The
+# loss is alpha * CE(labels) + (1 - alpha) * T^2 * KL(softmax(teacher / T) || softmax(student / T)).
+TEACHER = Param("teacher", "str", "", "Distil from this finished run of the same task (id or name): the loss adds the teacher's softened predictions to the labels. A classifier's teacher reads the text (it may tokenize differently) and must have the same labels in the same order; a language model's must share the vocabulary. Empty: no teacher.", sweepable=False, label="Teacher run")
+DISTILL_PARAMS = (
+    TEACHER,
+    Param("distill_alpha", "float", 0.5, "With a teacher: the weight α of the labels' cross entropy; the teacher's soft targets get 1 - α (1: the labels alone).", low=0.0, high=1.0, label="Distillation α (labels' weight)"),
+    Param("distill_temperature", "float", 2.0, "With a teacher: the temperature T that softens the teacher's and the student's distributions in the soft term (scaled by T², so α means the same at any T).", low=0.5, high=20.0, label="Distillation temperature T"),
+)
+
+
 def default_metric(task: str) -> str:
     """The metric task ``task`` is judged by (``default_metric`` where it is declared)."""
     return str(TASKS.get(task, "task.name").meta["default_metric"])
@@ -49,6 +59,7 @@ def default_metric(task: str) -> str:
 CLASSIFICATION_PARAMS = (
     Param("max_length", "int", 128, "Longest input in tokens; longer texts are truncated.", low=4, high=4096, sweepable=False, label="Max length (tokens)", essential=True),
     Param("label_smoothing", "float", 0.0, "Spread this much target probability over the other classes.", low=0.0, high=0.5, label="Label smoothing"),
+    *DISTILL_PARAMS,
     GROUP_BY_LENGTH,
     *PRETRAINED_PARAMS,
     *FINETUNE_PARAMS,
@@ -99,6 +110,7 @@ TASKS.declare(
 LANGUAGE_MODEL_PARAMS = (
     Param("context_length", "int", 64, "Tokens of context the model sees (block size).", low=2, high=8192, label="Context (tokens)", essential=True),
     Param("label_smoothing", "float", 0.0, "Spread this much target probability over other tokens.", low=0.0, high=0.5, label="Label smoothing"),
+    *DISTILL_PARAMS,
     Param("sample_length", "int", 200, "Tokens generated as a sample at each evaluation (0: none).", low=0, high=4096, sweepable=False, label="Sample length (tokens)", essential=True),
     Param("sample_prompt", "str", "", "Prompt for the samples (empty: the start of the validation text).", sweepable=False, label="Sample prompt", essential=True),
     decoding.renamed(decoding.TEMPERATURE, "sample_temperature", "Sampling temperature for the samples (0: greedy).", label="Sample temperature"),

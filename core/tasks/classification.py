@@ -13,6 +13,7 @@ from torch import nn
 from core.augment.augmenter import Augmenter, build_augmenter, row_seed
 from core.augment.masking import mask_aware
 from core.data.types import DatasetSplits, Split
+from core.distill.distiller import Distiller
 from core.embeddings import attach_pretrained
 from core.errors import DataError
 from core.finetune import apply_freeze
@@ -52,6 +53,9 @@ class EncodedSplit:
 
 class ClassificationTask(Task):
     name = "classification"
+    # task.teacher: what the loss learns from besides the labels, set by core.runs once the
+    # teacher run is loaded (core.distill.attach_teacher); None trains on the labels alone.
+    teacher: Distiller | None = None
 
     @property
     def label_names(self) -> list[str]:
@@ -159,6 +163,8 @@ class ClassificationTask(Task):
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         logits = model(**batch.inputs)
+        if self.teacher is not None:  # the teacher reads the rows' texts (its own tokenizer)
+            return self.teacher.loss(logits, batch.targets, batch.texts, self.params["label_smoothing"])
         return F.cross_entropy(logits, batch.targets, label_smoothing=self.params["label_smoothing"])
 
     def evaluate(self, model: nn.Module, max_batches: int | None, batch_size: int) -> EvalResult:
@@ -198,13 +204,18 @@ class ClassificationTask(Task):
     @torch.no_grad()
     def predict_proba(self, model: nn.Module, texts: list[str]) -> np.ndarray:
         """Class probabilities (N, C) for raw texts."""
+        return torch.softmax(self.logits(model, texts), dim=-1).cpu().numpy()
+
+    @torch.no_grad()
+    def logits(self, model: nn.Module, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+        """Class scores (N, C) for raw texts, fp32 on the model's device, in the texts' order (a
+        teacher's soft targets: core.distill)."""
         ids = self.encode(texts)
         enc = EncodedSplit(ids, [0] * len(ids), self.tokenizer.pad_id, self.params["max_length"])
         out = []
         with evaluating(model):
-            for start in range(0, len(enc), 64):
-                index = torch.arange(start, min(start + 64, len(enc)))
+            for start in range(0, len(enc), batch_size):
+                index = torch.arange(start, min(start + batch_size, len(enc)))
                 x, pad_mask, _ = enc.rows(index)
-                logits = model(ids=x.to(self.device), pad_mask=pad_mask.to(self.device)).float()
-                out.append(torch.softmax(logits, dim=-1).cpu())
-        return torch.cat(out).numpy()
+                out.append(model(ids=x.to(self.device), pad_mask=pad_mask.to(self.device)).float())
+        return torch.cat(out) if out else torch.zeros((0, len(self.label_names)), device=self.device)

@@ -12,6 +12,7 @@ from torch import nn
 from core.data.types import DatasetSplits
 from core.decoding import settings as decoding
 from core.decoding.sampling import generate
+from core.distill.distiller import Distiller
 from core.embeddings import attach_pretrained
 from core.errors import DataError
 from core.finetune import apply_freeze
@@ -25,6 +26,9 @@ from core.tasks.base import Batch, EvalResult, Task
 
 class LanguageModelTask(Task):
     name = "language_model"
+    # task.teacher: set by core.runs once the teacher run is loaded (core.distill); None: the
+    # next tokens alone.
+    teacher: Distiller | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -91,6 +95,8 @@ class LanguageModelTask(Task):
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         logits = model(**batch.inputs)
+        if self.teacher is not None:  # the teacher reads the same windows (the same vocabulary)
+            return self.teacher.loss(logits, batch.targets, batch.inputs["ids"], self.params["label_smoothing"])
         return F.cross_entropy(
             logits.reshape(-1, logits.size(-1)), batch.targets.reshape(-1),
             label_smoothing=self.params["label_smoothing"],
