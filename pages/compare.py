@@ -28,6 +28,7 @@ from app.components.learn_view import learn_link
 from app.components.live import curve_controls
 from app.components.run_picker import pick_runs
 from app.components.runs_table import aligned_text, data_label
+from app.components.teacher_view import teachers_table
 from app.state import COMPARE_HANDOFF_KEY, get_store
 from core.jobs.queue import group_tag
 from core.learn.chapters import explaining
@@ -232,6 +233,7 @@ def main() -> None:
                 titled=len(by_task) == 1)
         _table(table.loc[mine], task, [groups[r.id] for r in mates], titled=len(by_task) == 1)
         _how_computed(table.loc[mine], mates)
+        teachers_table(store, mates, labels)  # distilled runs beside their teachers
     _details(chosen, table, colors, labels)
 
 

@@ -107,6 +107,7 @@ def section_form(
     *,
     exclude: Collection[str] = (),
     columns: int = 2,
+    pickers: Mapping[str, Callable[[Param, Any, str], Any]] | None = None,
 ) -> dict[str, Any]:
     """Widgets for every declared parameter of one section (and component); returns the
     section as a raw config dict (with ``name`` for component sections).
@@ -114,6 +115,9 @@ def section_form(
     The essential parameters (``Param.essential``) come first; the others wait in an
     "Advanced" expander. ``columns`` is how many fields share a row: 2 in half the page, 4
     across it, so no label is cut.
+
+    ``pickers``: parameters whose widget the page draws itself, by name (a run id as a select
+    box of the runs it may name), called with the declaration, the start value and the key.
 
     ``exclude``: parameters set elsewhere on the page (e.g. ``path`` of an uploaded file);
     their value is passed through from ``values``. Problems with the section (a value out of
@@ -135,7 +139,9 @@ def section_form(
         for i, p in enumerate(group):
             with cols[i % len(cols)]:
                 key = ".".join(filter(None, (key_prefix, section, component_name, p.name)))
-                out[p.name] = param_widget(p, values.get(p.name, p.default), key=key)
+                value = values.get(p.name, p.default)
+                drawn = (pickers or {}).get(p.name)
+                out[p.name] = drawn(p, value, key) if drawn else param_widget(p, value, key=key)
 
     if first:
         draw(first)

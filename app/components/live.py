@@ -34,6 +34,7 @@ from app.components.race_story import (
     shared_value,
 )
 from app.components.sums_view import sums_table
+from app.components.teacher_view import teacher_panel, with_teacher_lines
 from app.state import start_workers
 from core.budget import MIN_EVALS, step_budget
 from core.callbacks.best import BestScore
@@ -448,6 +449,8 @@ def run_view(store: Store, run_ids: Sequence[str], polling: bool) -> None:
     else:
         _race_header(store, runs)
     frame = metrics_frame(store, runs)
+    if len(runs) == 1:  # a distilled run: its teacher's best scores as flat lines beside its curves
+        frame = with_teacher_lines(store, main, frame)
     with st.container():
         if len(runs) > 1 and (answer := race_answer(frame, runs)):
             st.markdown(f":material/sports_score: {answer}")
@@ -479,6 +482,7 @@ def _single_header(store: Store, run: Run) -> None:
         st.error(run.error, icon=":material/error:")
     progress_panel(run, store)
     summary_panel(run)
+    teacher_panel(store, run)  # a distilled run: its teacher and their scores
 
 
 def _race_header(store: Store, runs: Sequence[Run]) -> None:

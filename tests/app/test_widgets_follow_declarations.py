@@ -59,6 +59,8 @@ def check_widget(param: Param, element: Any, expected: Any, where: str) -> None:
         assert min(options) >= param.low and max(options) <= param.high, f"{where}: options leave the range"
         nearest = min(options, key=lambda o: abs(math.log10(o) - math.log10(expected)))
         assert math.isclose(float(element.value), nearest), f"{where}: starts at {element.value}, expected {expected}"
+    elif kind == "selectbox" and param.choices is None:  # a run picker (task.teacher): no run first
+        assert element.value == (expected or ""), f"{where}: starts at {element.value!r}, expected {expected!r}"
     elif kind == "selectbox":
         assert list(proto.options) == [str(c) for c in param.choices], f"{where}: options differ from the choices"
         assert element.value == expected, f"{where}: starts at {element.value!r}, expected {expected!r}"
