@@ -20,6 +20,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
+from app.components.augment_preview import augment_preview
 from app.components.data_options import (
     BUILTIN,
     HF_DATASET,
@@ -82,6 +83,7 @@ def _page() -> None:
     splits, selection, source_key = picked
     overview(splits, selection["name"] if source == BUILTIN else None)
     tokenizer_preview(task, splits, source_key)
+    augment_preview(task, splits)
     st.divider()
     if st.button("Use this data in Train", type="primary", key="data_use", icon=":material/model_training:",
                  help="Opens the Train page with this task, data and columns chosen."):
