@@ -8,6 +8,7 @@ A recipe states its goal in header comments the script reads:
     # goal: heldout accuracy >= 0.85
     # budget: 10 min, 2 CPU cores
     # device: cuda                 (optional: skipped, and said so, where there is no CUDA GPU)
+    # teacher: minilm_sst2_sentences (optional: a distilled recipe's teacher, another recipe)
 
 `heldout` is the held-out set (data.heldout_path / data.heldout_sentences) at the step of the best
 validation score (the checkpoint a user keeps); `val` is the validation split. Each recipe
@@ -16,6 +17,11 @@ training.max_minutes set to its budget and OMP_NUM_THREADS to --threads. The mac
 so the load average (1 min) before and after each run is printed with its figure, and "quiet"
 when the load at the end is no more than the run's own threads: a figure measured with other
 processes on the cores is a lower bound of what the recipe does alone.
+
+A recipe with a teacher (task.teacher names the teacher recipe's run) trains in its teacher's
+home: the teacher recipe first, unless a completed run of that name is there already (``--home``
+keeps it between calls), then the student; its wall time includes computing the teacher's
+logits, which its training time does not.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ EXAMPLES = REPO / "examples"
 GOAL = re.compile(r"^#\s*goal:\s*(val|heldout)\s+(\w+)\s*(>=|<=)\s*([\d.]+)", re.MULTILINE)
 BUDGET = re.compile(r"^#\s*budget:\s*([\d.]+)\s*min", re.MULTILINE)
 DEVICE = re.compile(r"^#\s*device:\s*(\w+)", re.MULTILINE)
+TEACHER = re.compile(r"^#\s*teacher:\s*(\S+)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Recipe:
     goal: float
     minutes: float | None
     device: str = "any"
+    teacher: str | None = None  # the recipe whose run teaches this one (trained first, same home)
 
     @property
     def name(self) -> str:
@@ -58,9 +66,9 @@ def read_recipe(path: Path) -> Recipe | None:
     goal = GOAL.search(text)
     if goal is None:
         return None
-    budget, device = BUDGET.search(text), DEVICE.search(text)
+    budget, device, teacher = BUDGET.search(text), DEVICE.search(text), TEACHER.search(text)
     return Recipe(path, goal[1], goal[2], goal[3], float(goal[4]), float(budget[1]) if budget else None,
-                  device[1] if device else "any")
+                  device[1] if device else "any", teacher[1] if teacher else None)
 
 
 def figure(summary: dict, recipe: Recipe) -> float | None:
@@ -95,6 +103,33 @@ def run(recipe: Recipe, home: Path, threads: int) -> dict:
             "load": (load_before, load_after)}
 
 
+def has_completed(home: Path, name: str) -> bool:
+    """Whether ``home`` holds a completed run named ``name`` (a teacher trained by an earlier call)."""
+    if not (home / "store.db").exists():
+        return False
+    sys.path.insert(0, str(REPO))
+    from core.store import Store
+
+    return any(r.name == name for r in Store(home=home).list_runs(status="completed"))
+
+
+def report(recipe: Recipe, out: dict, threads: int, cores: int | None) -> None:
+    if "error" in out:
+        print(f"{recipe.name}: FAILED after {out['wall']:.0f} s: {out['error']}")
+        return
+    value = out["figure"]
+    met = value is not None and (value >= recipe.goal if recipe.op == ">=" else value <= recipe.goal)
+    # The 1-minute load average at the end counts the run's own threads (and, just
+    # after another recipe, load before counts that one): more than those is other work.
+    quiet = "quiet" if out["load"][1] <= threads + 0.5 else "other work on the cores"
+    shown = f"{value:.4f}" if value is not None else "none"
+    val = f"{out['val']:.4f}" if out["val"] is not None else "none"
+    print(f"{recipe.name}: {recipe.split} {recipe.metric} {shown} (goal {recipe.op} {recipe.goal:g}: "
+          f"{'met' if met else 'NOT met'}); val {val}; "
+          f"{out['step']} steps, {out['train_s']:.0f} s training, {out['wall']:.0f} s wall; "
+          f"load {out['load'][0]:.1f} -> {out['load'][1]:.1f} on {cores} cores ({quiet})")
+
+
 def cuda_available() -> bool:
     import torch
 
@@ -124,21 +159,17 @@ def main() -> None:
             if recipe.device == "cuda" and not cuda_available():
                 print(f"{recipe.name}: skipped: it needs a CUDA GPU and this machine has none")
                 continue
-            out = run(recipe, home / recipe.name, args.threads)
-            if "error" in out:
-                print(f"{recipe.name}: FAILED after {out['wall']:.0f} s: {out['error']}")
-                continue
-            value = out["figure"]
-            met = value is not None and (value >= recipe.goal if recipe.op == ">=" else value <= recipe.goal)
-            # The 1-minute load average at the end counts the run's own threads (and, just
-            # after another recipe, load before counts that one): more than those is other work.
-            quiet = "quiet" if out["load"][1] <= args.threads + 0.5 else "other work on the cores"
-            shown = f"{value:.4f}" if value is not None else "none"
-            val = f"{out['val']:.4f}" if out["val"] is not None else "none"
-            print(f"{recipe.name}: {recipe.split} {recipe.metric} {shown} (goal {recipe.op} {recipe.goal:g}: "
-                  f"{'met' if met else 'NOT met'}); val {val}; "
-                  f"{out['step']} steps, {out['train_s']:.0f} s training, {out['wall']:.0f} s wall; "
-                  f"load {out['load'][0]:.1f} -> {out['load'][1]:.1f} on {cores} cores ({quiet})")
+            where = home / (recipe.teacher or recipe.name)  # a student trains beside its teacher
+            if recipe.teacher and not has_completed(where, recipe.teacher):
+                if recipe.teacher not in known:
+                    print(f"{recipe.name}: skipped: its teacher {recipe.teacher} is not a recipe")
+                    continue
+                print(f"{recipe.name}: training its teacher first ({recipe.teacher})")
+                taught = run(known[recipe.teacher], where, args.threads)
+                report(known[recipe.teacher], taught, args.threads, cores)
+                if "error" in taught:
+                    continue
+            report(recipe, run(recipe, where, args.threads), args.threads, cores)
 
 
 if __name__ == "__main__":
