@@ -4,9 +4,11 @@
   clickable confusion matrix, slices, and where other runs disagree;
 * Salience (classification, language models): Captum's per-token attributions;
 * Logit lens and Patching (GPT-style language models): the prediction read out after each
-  layer, and which residual vector carries the difference between two prompts.
+  layer, and which residual vector carries the difference between two prompts;
+* Answers (question answering): every validation answer worst first, a question's gold and predicted
+  spans in its context, and the answer's salience over question and context.
 
-``?run=ID&view=examples|salience|lens|patching&text=...`` open a run, a view and an input directly.
+``?run=ID&view=examples|salience|lens|patching|answers&text=...`` open a run, a view and an input directly.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import streamlit as st
 from app.components.attention_view import checkpoint_mtime, trained_run
 from app.components.examples_view import examples_panel
 from app.components.lens_view import demo_button, lens_panel, patching_panel
+from app.components.qa_explain_view import qa_explain_panel
 from app.components.run_picker import pick_runs
 from app.components.salience_view import salience_panel, salience_settings
 from app.state import get_store
@@ -31,7 +34,8 @@ if TYPE_CHECKING:  # torch loads with the model, after the page is drawn
 
 KEY = "explain"
 FINISHED = ("completed", "stopped")
-VIEWS = {"examples": "Examples", "salience": "Salience", "lens": "Logit lens", "patching": "Patching"}
+VIEWS = {"examples": "Examples", "salience": "Salience", "lens": "Logit lens", "patching": "Patching",
+         "answers": "Answers"}
 DEFAULT_TEXT = {"classification": "not a bad film at all, quite gripping"}
 
 
@@ -44,6 +48,8 @@ def views_for(run: Run) -> list[str]:
         out.append("salience")
     if run.task == "language_model" and run.arch == "transformer_decoder":
         out += ["lens", "patching"]
+    if run.task == "qa":
+        out.append("answers")
     return out
 
 
@@ -78,8 +84,8 @@ def main() -> None:
     store = get_store()
     runs = [r for r in store.list_runs(status=list(FINISHED)) if views_for(r)]
     if not runs:
-        st.info("No finished classification, language-model or translation run yet. Train one on the **Train** "
-                "page, or start the patching demo below.")
+        st.info("No finished classification, language-model, translation or question-answering run yet. Train one "
+                "on the **Train** page, or start the patching demo below.")
         demo_button(f"{KEY}.demo")
         return
     wanted = st.query_params.get("run")
@@ -106,6 +112,8 @@ def main() -> None:
         examples_panel(store, trained, f"{KEY}.{run.id}.examples", open_text=lambda text: open_in_salience(run.id, text))
     elif view == "salience":
         salience_view(run, trained, text_key)
+    elif view == "answers":
+        qa_explain_panel(store, trained, f"{KEY}.{run.id}.answers")
     elif view == "lens":
         lens_panel(trained, f"{KEY}.{run.id}.lens", st.session_state[text_key])
     else:

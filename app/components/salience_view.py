@@ -27,16 +27,23 @@ def _shade(score: float, top: float) -> str:
     return f"rgba({rgb[0]},{rgb[1]},{rgb[2]},{0.08 + 0.72 * alpha:.3f})" if alpha > 0.02 else "transparent"
 
 
+def token_spans(tokens: list[str], scores: list[float], top: float, marked: frozenset[int] = frozenset()) -> str:
+    """Tokens as shaded spans (opacity: |score| / ``top``), each with its score on hover; the
+    ``marked`` positions framed."""
+    return "".join(
+        f'<span class="lmwb-tok{" lmwb-marked" * (i in marked)}" title="{html.escape(token)}: {score:+.4f}" '
+        f'data-score="{score:.6g}" style="background:{_shade(score, top)};padding:1px 3px;margin:1px;'
+        f'border-radius:3px;display:inline-block;font-family:monospace'
+        f'{";outline:2px solid currentColor" * (i in marked)}">{html.escape(token)}</span>'
+        for i, (token, score) in enumerate(zip(tokens, scores, strict=True))
+    )
+
+
 def salience_html(result: sal.Salience) -> str:
     """The tokens as shaded spans (opacity: |score| / the largest |score|), each with its score
     on hover; a legend line under them."""
     top = max((abs(s) for s in result.scores), default=0.0)
-    spans = "".join(
-        f'<span class="lmwb-tok" title="{html.escape(token)}: {score:+.4f}" data-score="{score:.6g}" '
-        f'style="background:{_shade(score, top)};padding:1px 3px;margin:1px;border-radius:3px;'
-        f'display:inline-block;font-family:monospace">{html.escape(token)}</span>'
-        for token, score in zip(result.tokens, result.scores, strict=True)
-    )
+    spans = token_spans(result.tokens, result.scores, top)
     legend = (f'<div style="font-size:0.8em;opacity:0.75;margin-top:4px">'
               f'<span style="color:rgb{FOR_RGB}">■</span> for {html.escape(result.target)} · '
               f'<span style="color:rgb{AGAINST_RGB}">■</span> against · {METHODS[result.method]}</div>')
