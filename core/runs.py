@@ -34,7 +34,8 @@ from core.export.live import live_sink
 from core.finetune import link_parent
 from core.jobs.liveness import worker_label
 from core.metrics.catalog import METRICS
-from core.qa.retrieval import BM25Index, Passage
+from core.models.sentence import minilm_encoder
+from core.qa.retrieval import ENCODERS, RETRIEVERS, Encoder, Passage, PassageSearch
 from core.registry import TASKS
 from core.run_guard import RunGuard, StopEvent
 from core.store import Run, Store
@@ -378,36 +379,70 @@ def fill_mask(trained: TrainedRun, text: str, k: int = decoding.GUESSES.default)
 @dataclass(frozen=True)
 class FoundAnswer:
     """An answer to a question over a collection: its text, the reader's score (the probability
-    of its start times that of its end in the passage), the passage it lies in (rank and BM25
-    score among those retrieved) and its characters ``[start, end)`` in that passage's text."""
+    of its start times that of its end in the passage), the passage it lies in (rank and retrieval
+    score among those retrieved: BM25's, or a dense search's cosine) and its characters
+    ``[start, end)`` in that passage's text."""
 
     text: str
     score: float
     passage: Passage
-    rank: int  # 1: the passage BM25 ranked first
+    rank: int  # 1: the passage the retriever ranked first
     retrieval_score: float
     start: int
     end: int
 
 
-def ask_passages(trained: TrainedRun, question: str, passages: Sequence[Passage], k: int = 5,
+def passage_encoder(trained: TrainedRun, encoder: str = "run") -> Encoder:
+    """Sentence vectors for dense retrieval: ``run``, the qa run's reader encoder, mean-pooled
+    (:meth:`core.tasks.qa.QATask.embed`); ``minilm``, the offline all-MiniLM-L6-v2
+    (:mod:`core.models.sentence`)."""
+    if encoder not in ENCODERS:
+        raise WorkbenchError(f"--encoder {encoder!r}: choose {' or '.join(ENCODERS)}")
+    if encoder == "minilm":
+        return minilm_encoder(next(trained.model.parameters()).device)
+    task, model = cast("QATask", trained.task), trained.model
+    return lambda texts: task.embed(model, list(texts))
+
+
+def passage_search(trained: TrainedRun, passages: Sequence[Passage], retriever: str = "bm25",
+                   encoder: str | None = None) -> PassageSearch:
+    """The retriever in front of a qa run's reader, over ``passages``, built once for many
+    questions: ``bm25``, or ``dense`` with ``encoder`` (:func:`passage_encoder`, default ``run``)."""
+    if trained.config.task != "qa":
+        raise WorkbenchError(f"run {trained.run.id} is a {trained.config.task} run; ask needs a qa run")
+    check_retriever(retriever, encoder)
+    return PassageSearch(passages, passage_encoder(trained, encoder or "run") if retriever == "dense" else None)
+
+
+def check_retriever(retriever: str, encoder: str | None) -> None:
+    """A WorkbenchError naming the flag when ``retriever`` or ``encoder`` is not one there is."""
+    if retriever not in RETRIEVERS:
+        raise WorkbenchError(f"--retriever {retriever!r}: choose {' or '.join(RETRIEVERS)}")
+    if encoder is not None and retriever != "dense":
+        raise WorkbenchError(f"--encoder {encoder} is for --retriever dense (BM25 reads words, not vectors)")
+    if encoder is not None and encoder not in ENCODERS:
+        raise WorkbenchError(f"--encoder {encoder!r}: choose {' or '.join(ENCODERS)}")
+
+
+def ask_passages(trained: TrainedRun, question: str, passages: Sequence[Passage] | PassageSearch, k: int = 5,
                  top: int = 5) -> list[FoundAnswer]:
-    """The retriever-reader pipeline: BM25 ranks ``passages`` (:mod:`core.qa.retrieval`), the run's
-    reader reads the first ``k`` that share a word with the question and proposes at most one
-    answer per passage; the ``top`` most probable, best first (none when no passage shares a word
-    with the question, or the reader abstains in every one)."""
+    """The retriever-reader pipeline: the retriever ranks the passages (a :class:`PassageSearch`
+    from :func:`passage_search`, or BM25 over a list of them), the run's reader reads the first
+    ``k`` (BM25: of those sharing a word with the question) and proposes at most one answer per
+    passage; the ``top`` most probable, best first (none when BM25 finds no passage sharing a
+    word with the question, or the reader abstains in every one)."""
     if trained.config.task != "qa":
         raise WorkbenchError(f"run {trained.run.id} is a {trained.config.task} run; ask needs a qa run")
     if not question.strip():
         raise WorkbenchError("the question is empty")
-    if not passages:
+    search = passages if isinstance(passages, PassageSearch) else PassageSearch(passages)
+    ranked = search.search([question], k)[0]
+    if not ranked:
         return []
-    ids, scores = BM25Index([p.text for p in passages]).search([question], k=k)
-    ranked = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
     task = cast("QATask", trained.task)
-    found = task.answer(trained.model, question, [passages[i].text for i, _ in ranked], top=top)
-    return [FoundAnswer(c.text, c.score, passages[ranked[c.context][0]], c.context + 1, ranked[c.context][1],
-                        c.start, c.end) for c in found]
+    found = task.answer(trained.model, question, [search.passages[i].text for i, _ in ranked], top=top)
+    return [FoundAnswer(c.text, c.score, search.passages[ranked[c.context][0]], c.context + 1,
+                        ranked[c.context][1], c.start, c.end) for c in found]
 
 
 def qa_readings(trained: TrainedRun, limit: int | None = None) -> list[Reading]:
@@ -425,17 +460,26 @@ def qa_readings(trained: TrainedRun, limit: int | None = None) -> list[Reading]:
 
 def evaluate_file(
     trained: TrainedRun, path: str | Path | None = None, *, source_path: str | Path | None = None,
-    target_path: str | Path | None = None, beam: int | None = None, **data_params: Any,
+    target_path: str | Path | None = None, beam: int | None = None, retriever: str = "bm25",
+    encoder: str | None = None, **data_params: Any,
 ) -> EvalResult:
     """Score a trained run on a whole file (every row / all the text / every pair counts).
 
     Translation runs take one TSV/CSV/JSONL file with source and target columns (``path``) or
     two aligned files (``source_path`` + ``target_path``), and are decoded with ``beam``
-    (default: the run's task.beam_size).
+    (default: the run's task.beam_size). A qa run's passage retrieval scores come from
+    ``retriever`` (and ``encoder``, as :func:`passage_search` takes them).
     """
+    if (retriever != "bm25" or encoder is not None) and trained.config.task != "qa":
+        raise WorkbenchError(f"--retriever and --encoder score a qa run's passage retrieval; run {trained.run.id} "
+                             f"is a {trained.config.task} run")
     config, data = evaluation_data(trained, path, source_path=source_path, target_path=target_path,
                                    beam=beam, **data_params)
     task = build_task(config, trained.tokenizer, trained.task.state, trained.task.device)
+    if trained.config.task == "qa":
+        check_retriever(retriever, encoder)
+        if retriever == "dense":
+            cast("QATask", task).dense_retrieval = passage_encoder(trained, encoder or "run")
     task.adopt_artifacts(trained.task)  # e.g. a translation run's target tokenizer
     try:
         task.set_data(data)

@@ -187,6 +187,21 @@ def read_squad(path: str | Path) -> _Read:
     return _Read(QASplit(questions, contexts=contexts, answers=answers), notes)
 
 
+def squad_json(split: QASplit, title: str = "questions", version: str = "1.1") -> dict[str, Any]:
+    """``split`` as SQuAD JSON (what :func:`read_squad` reads back question for question): one
+    article, one paragraph a distinct context with its questions in order, ids ``q0``, ``q1``...;
+    a question without answers is written ``is_impossible`` (SQuAD 2.0: give ``version`` "v2.0")."""
+    paragraphs: dict[str, list[dict[str, Any]]] = {}
+    for i, (question, context, golds) in enumerate(zip(split.texts, split.contexts, split.answers, strict=True)):
+        qa: dict[str, Any] = {"id": f"q{i}", "question": question,
+                              "answers": [{"text": text, "answer_start": start} for text, start in golds]}
+        if not golds:
+            qa["is_impossible"] = True
+        paragraphs.setdefault(context, []).append(qa)
+    return {"version": version, "data": [{"title": title, "paragraphs": [
+        {"context": context, "qas": qas} for context, qas in paragraphs.items()]}]}
+
+
 # -- tables ---------------------------------------------------------------------------------------
 
 def _column(table: Table, explicit: str, names: tuple[str, ...], what: str, required: bool = True) -> str | None:

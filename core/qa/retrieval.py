@@ -37,7 +37,7 @@ when none is ranked).
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,10 @@ PASSAGE_WORDS = 100  # about DPR's passage length (100 words)
 PASSAGE_OVERLAP = 20  # words two neighbouring passages share
 READ_PASSAGES = 5  # passages the retriever hands the reader (lmwb ask -k, the Playground's Ask panel)
 CHUNK = 4_096  # passage rows scored at once by a dense search (fastest of 4k-64k measured)
+RETRIEVERS = ("bm25", "dense")
+ENCODERS = ("run", "minilm")  # a dense retriever's vectors: the qa run's own encoder, or the offline MiniLM
+DEPTH = 100  # passages ranked per question when scoring a retriever: MRR counts a first right one up to here
+Encoder = Callable[[Sequence[str]], np.ndarray]  # texts -> one vector a row (a sentence encoder)
 _WORD = re.compile(r"\S+")
 
 
@@ -218,6 +222,59 @@ def hashed_bag_of_words(texts: Sequence[str], dim: int = 384) -> np.ndarray:
     vec = HashingVectorizer(n_features=dim, alternate_sign=True, binary=True, norm="l2", stop_words="english",
                             dtype=np.float32)
     return np.asarray(vec.transform(list(texts)).toarray(), dtype=np.float32)
+
+
+# -- one collection, many questions -------------------------------------------------------------
+
+
+class PassageSearch:
+    """A retriever over one collection, built once and asked many questions: BM25 without
+    ``encode``, else exact cosine search over ``encode``'s vectors of the passages (and of each
+    question, encoded the same way)."""
+
+    def __init__(self, passages: Sequence[Passage], encode: Encoder | None = None) -> None:
+        self.passages = list(passages)
+        self.kind = "bm25" if encode is None else "dense"
+        self._encode = encode
+        texts = [p.text for p in self.passages]
+        self._bm25 = BM25Index(texts) if encode is None and texts else None
+        self._dense = DenseIndex.from_vectors(encode(texts)) if encode is not None and texts else None
+
+    def search(self, queries: Sequence[str], k: int) -> list[list[tuple[int, float]]]:
+        """Each query's first ``k`` passages as (index, score), best first. BM25 leaves out the
+        passages that share no word with the query (all score 0: their order would be arbitrary);
+        a dense search ranks every passage."""
+        if not queries or not self.passages:
+            return [[] for _ in queries]
+        if self._bm25 is not None:
+            ids, scores = self._bm25.search(queries, k)
+        else:
+            assert self._encode is not None and self._dense is not None
+            ids, scores = self._dense.search(self._encode(list(queries)), k)
+        return [[(int(i), float(s)) for i, s in zip(row, top, strict=True) if self._dense is not None or s > 0]
+                for row, top in zip(ids, scores, strict=True)]
+
+
+def question_retrieval(questions: Sequence[str], contexts: Sequence[str],
+                       answers: Sequence[Sequence[tuple[str, int]]], contexts_searched: Sequence[str] | None = None,
+                       encode: Encoder | None = None, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+    """A retriever scored on reading-comprehension questions (SQuAD's shape: each question asked
+    of one context, its answers as (text, first character) there): the collection is the distinct
+    ``contexts_searched`` (default: ``contexts``) cut into passages by :func:`split_passages`'s
+    defaults, a question's right passages those holding one of its answers whole, each question
+    ranked against the whole collection (the first :data:`DEPTH`); :func:`retrieval_metrics` of
+    that, over the questions some passage answers (``n``)."""
+    doc_of: dict[str, str] = {}
+    for context in [*(contexts_searched if contexts_searched is not None else contexts), *contexts]:
+        doc_of.setdefault(context, str(len(doc_of)))
+    passages = split_passages((doc_id, text) for text, doc_id in doc_of.items())
+    relevant: list[set[int]] = []
+    for context, golds in zip(contexts, answers, strict=True):
+        spans = [(doc_of[context], (start, start + len(text))) for text, start in golds]
+        relevant.append(set().union(*relevant_passages(passages, spans)) if spans else set())
+    asked = [i for i, right in enumerate(relevant) if right]  # the others say nothing about the retriever
+    found = PassageSearch(passages, encode).search([questions[i] for i in asked], min(DEPTH, len(passages)))
+    return retrieval_metrics([[i for i, _ in ranked] for ranked in found], [relevant[i] for i in asked], ks)
 
 
 # -- scoring ----------------------------------------------------------------------------------

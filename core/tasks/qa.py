@@ -31,8 +31,9 @@ from core.metrics import scalars
 from core.models.base import evaluating
 from core.models.heads import SpanPredictor
 from core.models.hf_catalog import ARCH as HF_ARCH
-from core.models.hf_reader import build_hf_reader
+from core.models.hf_reader import HFSpanPredictor, build_hf_reader
 from core.qa.offsets import Encoded, encode_with_offsets, special_ids
+from core.qa.retrieval import Encoder, question_retrieval
 from core.qa.squad import score, squad_metrics
 from core.qa.windows import Window, make_windows
 from core.tasks.base import Batch, EvalResult, Task
@@ -99,6 +100,9 @@ class Windows:
 
 class QATask(Task):
     name = "qa"
+    # The passage retrieval evaluation scores (qa_recall_at_1...): BM25, or a dense search over
+    # these vectors when set (lmwb eval --retriever dense).
+    dense_retrieval: Encoder | None = None
 
     @property
     def max_len(self) -> int:
@@ -124,6 +128,7 @@ class QATask(Task):
         self.val_questions, self.val_contexts = list(val.texts), list(val.contexts)
         self.val_golds = val.golds()
         self.val_answers = val.answers
+        self._retrieval: dict[int, dict[str, float]] = {}  # BM25's scores by questions scored: the model plays no part
         self.val = Windows(self.encode(val.texts, val.contexts), self.tokenizer.pad_id)
         self._contexts = {}  # only needed while encoding
         held = sum(1 for s in self.train_starts.tolist() if s != 0)
@@ -223,6 +228,10 @@ class QATask(Task):
         scores = squad_metrics(predictions, golds)
         metrics = {"loss": total / max(1, len(windows)), "qa_exact_match": scores["exact_match"],
                    "qa_f1": scores["f1"]}
+        if self.dense_retrieval is not None:  # lmwb eval --retriever dense: scored anew, vectors may change
+            metrics.update(self.retrieval_metrics(n, self.dense_retrieval))
+        else:  # BM25, once a run: the same questions rank the same passages at every evaluation
+            metrics.update(self._retrieval.get(n) or self._retrieval.setdefault(n, self.retrieval_metrics(n)))
         samples = [{"question": self.val_questions[i], "gold": " | ".join(golds[i]) or "(no answer)",
                     "prediction": predictions[i] or "(no answer)", "f1": score(predictions[i], golds[i])[1]}
                    for i in range(min(SAMPLES, n))]
@@ -231,6 +240,38 @@ class QATask(Task):
             "sample": "\n".join(f"{s['question']}\n  gold: {s['gold']}\n  pred: {s['prediction']}" for s in samples),
         }
         return EvalResult(metrics=scalars(metrics), details=details)
+
+    def retrieval_metrics(self, n: int, encode: Encoder | None = None) -> dict[str, float]:
+        """The first ``n`` validation questions asked of every validation context, cut into passages
+        (:func:`core.qa.retrieval.question_retrieval`): recall@1, recall@5 and MRR of BM25, or of a
+        dense search over ``encode``'s vectors; nothing when no passage holds any of their answers."""
+        found = question_retrieval(self.val_questions[:n], self.val_contexts[:n], self.val_answers[:n],
+                                   contexts_searched=self.val_contexts, encode=encode, ks=(1, 5))
+        if not found["n"]:
+            return {}
+        return {"qa_recall_at_1": found["recall_at_1"], "qa_recall_at_5": found["recall_at_5"], "qa_mrr": found["mrr"]}
+
+    @torch.no_grad()
+    def embed(self, model: nn.Module, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        """The reader's own sentence vectors: each text read alone (``[CLS] text [SEP]``, cut to
+        task.max_length), its last hidden states averaged over the real tokens (sentence-transformers'
+        mean pooling), one float32 row a text. The span head is not used: this is the encoder a
+        dense retriever can borrow from the run."""
+        cls_id, sep_id = special_ids(self.tokenizer)
+        rows = [[cls_id, *encode_with_offsets(self.tokenizer, t).ids[: self.max_len - 2], sep_id] for t in texts]
+        parts: list[np.ndarray] = []
+        with evaluating(model):
+            for first in range(0, len(rows), batch_size):
+                chunk = rows[first : first + batch_size]
+                width = max(len(r) for r in chunk)
+                ids = torch.full((len(chunk), width), self.tokenizer.pad_id, dtype=torch.long)
+                for i, r in enumerate(chunk):
+                    ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+                pad_mask = torch.arange(width).unsqueeze(0) >= torch.tensor([len(r) for r in chunk]).unsqueeze(1)
+                hidden = last_hidden(model, ids.to(self.device), pad_mask.to(self.device)).float()
+                real = (~pad_mask).to(hidden.device).unsqueeze(-1).float()
+                parts.append(((hidden * real).sum(1) / real.sum(1)).cpu().numpy())
+        return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
     # -- prediction ---------------------------------------------------------------------------------
     @torch.no_grad()
@@ -355,6 +396,16 @@ class _Span:
     text: str
     score: float  # start logit + end logit
     probability: float  # p(start) x p(end), each a softmax over [CLS] and the window's context
+
+
+def last_hidden(model: nn.Module, ids: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
+    """A reader's last hidden states (B, T, H) under its span head: the pretrained encoder's
+    (attention mask from ``pad_mask``), or the workbench backbone's, a [CLS] slot it prepends dropped."""
+    if isinstance(model, HFSpanPredictor):
+        return model.backbone(input_ids=ids, attention_mask=(~pad_mask).long()).last_hidden_state
+    if not isinstance(model, SpanPredictor):
+        raise TypeError(f"{type(model).__name__} is not a reader (SpanPredictor or HFSpanPredictor)")
+    return model.backbone(ids, pad_mask=pad_mask).hidden[:, -ids.shape[1] :]
 
 
 def span_loss(start: torch.Tensor, end: torch.Tensor, targets: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
