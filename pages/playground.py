@@ -1,11 +1,13 @@
 """Playground: try a trained run. Classifiers score typed text; language models continue a prompt;
 translation runs translate what you type; summarisation runs summarise a pasted text; masked-LM runs fill in hidden tokens; word-vector runs
-(and, on request, any run's token embedding) answer neighbours, analogies and similarities."""
+(and, on request, any run's token embedding) answer neighbours, analogies and similarities; question-answering
+runs answer questions over their validation contexts or uploaded documents."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from app.components.ask_view import ask_panel
 from app.components.attention_view import attention_embed
 from app.components.charts import probabilities_bar_figure
 from app.components.embeddings_view import embeddings_panel
@@ -90,6 +92,8 @@ def main() -> None:
     elif run.task == "word_embeddings":
         embeddings_panel(trained)
         return
+    elif run.task == "qa":
+        ask_panel(trained)
     else:
         st.info(f"The playground cannot try {task_label(run.task)} runs yet.")
     # Off by default: the map and lookups are a side view for runs that are not about vectors.
