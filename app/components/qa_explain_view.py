@@ -160,11 +160,14 @@ def qa_explain_panel(store: Store, source: TrainedRun, key: str) -> None:
         return
     digest = hashlib.blake2b(f"{outcome}|{len(table)}".encode(), digest_size=6).hexdigest()
     event = st.dataframe(
-        shown[SHOWN], key=f"{key}.table.{digest}", on_select="rerun", selection_mode="single-row", height=320,
+        shown[SHOWN], key=f"{key}.table.{digest}", on_select="rerun", selection_mode="single-row",
+        height=min(320, 38 + 35 * len(shown)),  # a few rows: no empty grid under them
         column_config={
-            "question": st.column_config.TextColumn(width="medium"),
-            "f1": st.column_config.NumberColumn(f1.label, format=f1.fmt),
-            "exact": st.column_config.CheckboxColumn(em.label),
+            # A long wrong answer would push the scores off the page: medium widths, whole in the detail below.
+            **{c: st.column_config.TextColumn(width="medium") for c in ("question", "prediction")},
+            "gold": st.column_config.TextColumn(width="small"),
+            "f1": st.column_config.NumberColumn(f1.label, format=f1.fmt, width="small"),
+            "exact": st.column_config.CheckboxColumn(em.label, width="small"),
             "probability": st.column_config.ProgressColumn(
                 "Probability", format="percent", min_value=0.0, max_value=1.0, width="small",
                 help="p(start) x p(end) of the answer in its window, each a softmax over [CLS] and the context"),

@@ -38,6 +38,7 @@ from core.inspect.capture import input_limit
 from core.inspect.maps import ModelSource, display_token
 from core.inspect.settings import COMPLETENESS_TOLERANCE, FLAT_OUTPUT, METHODS, STEPS
 from core.models.base import evaluating
+from core.qa.offsets import special_ids
 
 TASKS = ("classification", "language_model")
 _POINTS_PER_BATCH = 8192  # IG path points x tokens run in one internal batch at most
@@ -221,8 +222,6 @@ def explain_answer(source: ModelSource, question: str, context: str, *, method: 
     logit of its first token plus the end logit of its last (both [CLS]'s when it answers nothing),
     over the window the answer came from, as :meth:`core.tasks.qa.QATask.read` picks it. The IG
     baseline is that window with every token <pad> but [CLS] and [SEP], which mark the parts."""
-    from core.qa.offsets import special_ids  # a sibling layer, needed by this function alone
-
     if method not in METHODS:
         raise WorkbenchError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if problem := answer_unsupported(source):
