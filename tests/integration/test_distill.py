@@ -13,14 +13,18 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+import torch
 
 from core.config import validate_config
+from core.distill.distiller import LogitCache
 from core.errors import ConfigError
-from core.runs import create_run, execute_run, load_trained, predict_texts
+from core.runs import create_run, execute_run, load_teacher, load_trained, predict_texts
 from core.store import Store
+from core.tasks.classification import ClassificationTask
+from core.train import Trainer
 
 POSITIVE = ["good", "great", "fine", "nice", "superb"]
 NEGATIVE = ["bad", "awful", "poor", "dull", "weak"]
@@ -153,3 +157,24 @@ def test_a_language_model_distils_from_one_of_its_vocabulary_only(store: Store) 
     words = create_run(store, validate_config({**lm, "tokenizer": "word", "task": {**lm["task"], "teacher": teacher.id}}))
     with pytest.raises(ConfigError, match="the teacher's tokenizer is char, this run's word"):
         execute_run(store, words.id)
+
+
+def test_augmented_rows_are_read_by_the_teacher_as_changed(teacher: tuple[Store, str, Path]) -> None:
+    """Rows augmented as they are drawn (task.augment) are not among the cached texts: the
+    teacher reads them, as changed, at that step."""
+    store, teacher_id, folder = teacher
+    raw = config(folder / "noisy.tsv", folder / "val.tsv", steps=5, teacher=teacher_id, augment="mask",
+                 augment_prob=1.0, augment_p=0.3)
+    run = create_run(store, validate_config(raw))
+    trainer = Trainer(validate_config(run.config), store.run_dir(run.id))
+    trainer.setup()
+    load_teacher(store, trainer)
+    task = cast(ClassificationTask, trainer.task)
+    assert task.teacher is not None and isinstance(task.teacher.soft, LogitCache)
+    cache = task.teacher.soft
+    batch = task.train_batch(16, torch.Generator().manual_seed(0))
+    assert batch.texts is not None
+    fresh = [t for t in batch.texts if t not in cache.index]
+    assert fresh and all("[MASK]" in t for t in fresh)
+    assert torch.isfinite(task.loss(trainer.model, batch))
+    assert cache.misses == len(fresh)
