@@ -27,7 +27,7 @@ from core.data.types import DatasetSplits
 from core.decoding import settings as decoding
 from core.device import pick_device, visible_gpu_ids
 from core.distill.distiller import attach_teacher
-from core.distill.teacher import link_teacher, teacher_ref
+from core.distill.teacher import find_teacher, link_teacher
 from core.errors import DataError, WorkbenchError
 from core.export.live import finish as finish_trackers
 from core.export.live import live_sink
@@ -218,8 +218,8 @@ def load_teacher(store: Store, trainer: Trainer, log: Callable[[str], None] | No
     """A distilled run's teacher (task.teacher), loaded once on the run's device and handed to its
     task (core.distill: frozen, checked against the student, its logits cached); ``log`` gets the
     lines the run's log shows (how long the cache took)."""
-    if ref := teacher_ref(trainer.config):
-        teacher = load_trained(store, ref, device=str(trainer.device))
+    if (found := find_teacher(store, trainer.config)) is not None:  # checked again: it may have gone since
+        teacher = load_trained(store, found.id, device=str(trainer.device))
         attach_teacher(trainer.task, teacher.task, teacher.model, teacher.run.id, log)
 
 
