@@ -31,7 +31,10 @@ question's time, lose no recall to an index, and need no further library, so tha
 
 Retrieval is scored, for questions whose passages are known, by recall@k (the share of questions
 with a right passage among the first k) and MRR (the mean of 1/rank of the first right passage, 0
-when none is ranked).
+when none is ranked). :class:`PassageSearch` is either retriever over one collection, built once
+for many questions (``lmwb ask``, the Playground); :func:`question_retrieval` scores one on
+reading-comprehension questions, each context a document (the qa task's passage recall and MRR).
+The encoders are the caller's: this package imports no model.
 """
 
 from __future__ import annotations

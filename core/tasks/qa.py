@@ -231,7 +231,9 @@ class QATask(Task):
         if self.dense_retrieval is not None:  # lmwb eval --retriever dense: scored anew, vectors may change
             metrics.update(self.retrieval_metrics(n, self.dense_retrieval))
         else:  # BM25, once a run: the same questions rank the same passages at every evaluation
-            metrics.update(self._retrieval.get(n) or self._retrieval.setdefault(n, self.retrieval_metrics(n)))
+            if n not in self._retrieval:
+                self._retrieval[n] = self.retrieval_metrics(n)
+            metrics.update(self._retrieval[n])
         samples = [{"question": self.val_questions[i], "gold": " | ".join(golds[i]) or "(no answer)",
                     "prediction": predictions[i] or "(no answer)", "f1": score(predictions[i], golds[i])[1]}
                    for i in range(min(SAMPLES, n))]
