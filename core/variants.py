@@ -22,7 +22,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from core.device import cpu_name
 from core.errors import WorkbenchError
@@ -32,6 +32,7 @@ from core.export.models import _quiet_transformers
 if TYPE_CHECKING:
     from core.runs import TrainedRun
     from core.store import Store
+    from core.tasks.classification import ClassificationTask
 
 # The variants a run can have: name -> what it is, in a few words (the CLI's help and the pages).
 VARIANTS: dict[str, str] = {
@@ -105,13 +106,14 @@ def make_variant(store: Store, run_ref: str, name: str = "int8", which: str = "b
         export_onnx(trained, work / "fp32")  # checked against PyTorch there
         quantize_graph(work / "fp32" / GRAPH, work / GRAPH)
         shutil.rmtree(work / "fp32")
-        texts = _validation_texts(trained, None)[:AGREEMENT_ROWS]
+        texts = validation_texts(trained, None)[:AGREEMENT_ROWS]
         variant = _as_variant(trained, OnnxClassifier(work / GRAPH))
         agree = agreement(trained, variant, texts)
+        size, parent_size = (work / GRAPH).stat().st_size, weights_bytes(trained, PARENT)
         manifest = {
             "variant": name, "what": VARIANTS[name], "runtime": f"onnxruntime {runtime_version()}",
-            "checkpoint": trained.checkpoint, "file": GRAPH, "bytes": (work / GRAPH).stat().st_size,
-            "parent_bytes": weights_bytes(trained, PARENT), "agreement": agree, "agreement_rows": len(texts),
+            "checkpoint": trained.checkpoint, "file": GRAPH, "bytes": size,
+            "parent_bytes": parent_size, "agreement": agree, "agreement_rows": len(texts),
             "created_at": time.time(),
         }
         (work / MANIFEST).write_text(json.dumps(manifest, indent=1))
@@ -123,7 +125,7 @@ def make_variant(store: Store, run_ref: str, name: str = "int8", which: str = "b
         shutil.rmtree(work, ignore_errors=True)  # never a half-made variant
         raise
     return (f"{name} variant of run {run.id} ({trained.checkpoint} checkpoint): "
-            f"{size_text(manifest['bytes'])} against {size_text(manifest['parent_bytes'])}; "
+            f"{size_text(size)} against {size_text(parent_size)}; "
             f"predicts the same class as the run on {agree:.1%} of {len(texts)} validation rows")
 
 
@@ -170,7 +172,8 @@ def agreement(parent: TrainedRun, variant: TrainedRun, texts: Sequence[str]) -> 
     return sum(same) / len(same)
 
 
-def _validation_texts(trained: TrainedRun, path: str | None) -> list[str]:
+def validation_texts(trained: TrainedRun, path: str | None) -> list[str]:
+    """The texts of the run's validation split (or of the file at ``path``), as eval reads them."""
     from core.runs import evaluation_data  # deferred: loads torch
 
     _, data = evaluation_data(trained, path)
@@ -188,7 +191,7 @@ def examples_per_s(trained: TrainedRun, texts: Sequence[str], batch: int, *, sec
     from core.models.base import evaluating
     from core.tasks.classification import EncodedSplit
 
-    task = trained.task
+    task = cast("ClassificationTask", trained.task)
     rows = list(texts)
     if not rows:
         raise WorkbenchError("no rows to time the model on")
@@ -233,7 +236,7 @@ def speed_table(store: Store, run_ref: str, path: str | None = None, which: str 
         if params is None:  # quantisation changes the weights' format, not their number
             params = sum(p.numel() for p in trained.model.parameters())
         scores = evaluate_file(trained, path).metrics
-        texts = _validation_texts(trained, path)
+        texts = validation_texts(trained, path)
         row = {"variant": name, "metric": metric, "value": scores.get(metric), "bytes": weights_bytes(trained, name),
                "params": params}
         for batch in BATCHES:
