@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from app.state import get_store, page_path
-from core.distill.teacher import TASKS, teacher_candidates, teacher_ref
+from core.distill.teacher import DISTILLED_TASKS, teacher_candidates, teacher_ref
 from core.errors import WorkbenchError
 from core.metrics import HELDOUT, HELDOUT_LABEL, metric_label, metric_value
 from core.params import Param
@@ -32,7 +32,7 @@ _ALPHA, _TEMPERATURE = (p for p in DISTILL_PARAMS if p is not TEACHER)
 # -- the Train form --------------------------------------------------------------------------
 def run_pickers(section: str, component: str | None) -> dict[str, Callable[[Param, Any, str], Any]]:
     """The task section's run parameters that the form draws as pickers of runs (forms.section_form)."""
-    if section != "task" or component not in TASKS:
+    if section != "task" or component not in DISTILLED_TASKS:
         return {}
     return {TEACHER.name: lambda param, value, key: teacher_picker(str(component), param, value, key)}
 
@@ -63,7 +63,9 @@ def candidate_label(run: Run) -> str:
 def best_text(run: Run) -> str:
     summary = run.summary or {}
     metric, best = summary.get("metric"), (summary.get("best") or {}).get("value")
-    return f"val {metric_label(metric)} {metric_value(metric, best)}" if metric and isinstance(best, int | float) else ""
+    if not metric or not isinstance(best, int | float):
+        return ""
+    return f"val {metric_label(metric)} {metric_value(metric, best)}"
 
 
 # -- the Run page ----------------------------------------------------------------------------
@@ -81,7 +83,8 @@ def teacher_of(store: Store, run: Run) -> Run | None:
 def distilled_text(run: Run, teacher: Run | None) -> str:
     """"Distilled from NAME (α 0.5, T 2)", the loss's settings as the form names them."""
     task = run.config.get("task") or {}
-    name = f"{teacher.name} (`{teacher.id}`)" if teacher else f"`{teacher_ref(run.config)}` (no longer in the store)"
+    name = (f"{teacher.name} (`{teacher.id}`)" if teacher
+            else f"`{teacher_ref(run.config)}` (no longer in the store)")
     return (f"Distilled from {name}: α {task.get(_ALPHA.name, _ALPHA.default):g}, "
             f"T {task.get(_TEMPERATURE.name, _TEMPERATURE.default):g}")
 

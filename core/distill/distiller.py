@@ -41,7 +41,8 @@ class LogitCache:
         """Compute the logits of ``texts`` (each distinct text once); returns the seconds it took."""
         start = time.perf_counter()
         order = sorted(dict.fromkeys(texts), key=len)  # rows of similar length share a batch
-        parts = [self.compute(order[i : i + self.batch_size]).float() for i in range(0, len(order), self.batch_size)]
+        step = self.batch_size
+        parts = [self.compute(order[i : i + step]).float() for i in range(0, len(order), step)]
         self.logits = torch.cat(parts) if parts else None
         self.index = {text: i for i, text in enumerate(order)}
         return time.perf_counter() - start
@@ -71,18 +72,18 @@ class Distiller:
     """The distillation loss of a student's batch: ``soft`` gives the teacher's logits of what
     the batch's rows are (texts for a classifier, token ids for a language model)."""
 
-    def __init__(self, teacher_id: str, alpha: float, temperature: float, soft: Callable[[Any], torch.Tensor]) -> None:
-        self.teacher_id, self.alpha, self.temperature, self.soft = teacher_id, float(alpha), float(temperature), soft
+    def __init__(self, teacher_id: str, alpha: float, temperature: float,
+                 soft: Callable[[Any], torch.Tensor]) -> None:
+        self.teacher_id, self.soft = teacher_id, soft
+        self.alpha, self.temperature = float(alpha), float(temperature)
 
-    def loss(self, logits: torch.Tensor, targets: torch.Tensor, reads: Any, label_smoothing: float = 0.0) -> torch.Tensor:
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor, reads: Any,
+             label_smoothing: float = 0.0) -> torch.Tensor:
         """Mean loss over the batch's rows (a language model's: over its positions)."""
         width = logits.size(-1)
         teacher = self.soft(reads) if self.alpha < 1.0 else logits  # alpha 1: the labels alone
         return distillation_loss(logits.reshape(-1, width), teacher.reshape(-1, width), targets.reshape(-1),
                                  alpha=self.alpha, temperature=self.temperature, label_smoothing=label_smoothing)
-
-    def describe(self) -> str:
-        return f"distilled from {self.teacher_id} (α {self.alpha:g}, T {self.temperature:g})"
 
 
 def attach_teacher(student: Any, teacher_task: Any, teacher_model: nn.Module, teacher_id: str,
@@ -112,7 +113,8 @@ def attach_teacher(student: Any, teacher_task: Any, teacher_model: nn.Module, te
         check_vocabulary(_vocabulary(ours), _vocabulary(theirs), ours.kind, theirs.kind, teacher_id)
         if int(params["context_length"]) > int(teacher_task.params["context_length"]):
             raise ConfigError("task.context_length", params["context_length"],
-                              f"at most {teacher_task.params['context_length']}, the teacher run {teacher_id}'s context",
+                              f"at most {teacher_task.params['context_length']}, the context of the teacher run "
+                              f"{teacher_id}",
                               reason="longer than the teacher reads")
 
         @torch.no_grad()
@@ -121,7 +123,8 @@ def attach_teacher(student: Any, teacher_task: Any, teacher_model: nn.Module, te
 
         soft = read_ids
 
-        log(f"teacher {teacher_id}: same vocabulary ({ours.vocab_size:,} tokens); its logits are computed at each step")
+        log(f"teacher {teacher_id}: same vocabulary ({ours.vocab_size:,} tokens); its logits are computed at "
+            "each step")
     else:
         raise ConfigError("task.teacher", teacher_id, "empty: only classification and language_model runs distil")
     distiller = Distiller(teacher_id, params["distill_alpha"], params["distill_temperature"], soft)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from core.store import Run, Store
 
 # Tasks a run can be distilled in: a classifier's class distribution, a language model's next token.
-TASKS = ("classification", "language_model")
+DISTILLED_TASKS = ("classification", "language_model")
 FINISHED = ("completed", "stopped")
 CHECKPOINTS = ("best", "last")  # load_trained's order: the best checkpoint, else the last
 
@@ -49,7 +49,7 @@ def has_checkpoint(store: Store, run: Run) -> bool:
 
 def teacher_candidates(store: Store, task: str) -> list[Run]:
     """The runs that may teach a ``task`` run, newest first: finished, with a checkpoint here."""
-    if task not in TASKS:
+    if task not in DISTILLED_TASKS:
         return []
     return [r for r in store.list_runs(task=task, status=FINISHED) if has_checkpoint(store, r)]
 
@@ -61,8 +61,8 @@ def find_teacher(store: Store, config: RunConfig) -> Run | None:
     if not ref:
         return None
     task = config.task
-    if task not in TASKS:  # the knob is declared for these tasks only; a guard for callers
-        raise ConfigError("task.teacher", ref, f"empty: distillation serves {' and '.join(TASKS)} runs")
+    if task not in DISTILLED_TASKS:  # the knob is declared for these tasks only; a guard for callers
+        raise ConfigError("task.teacher", ref, f"empty: only {' and '.join(DISTILLED_TASKS)} runs distil")
     try:
         run = store.get_run(ref)
     except RunNotFound:
@@ -74,7 +74,8 @@ def find_teacher(store: Store, config: RunConfig) -> Run | None:
     if run.status not in FINISHED:
         raise ConfigError("task.teacher", ref, allowed(task), reason=f"run {run.id} is {run.status}, not finished")
     if not has_checkpoint(store, run):
-        raise ConfigError("task.teacher", ref, allowed(task), reason=f"run {run.id} has no checkpoint on this machine")
+        raise ConfigError("task.teacher", ref, allowed(task),
+                          reason=f"run {run.id} has no checkpoint on this machine")
     return run
 
 
@@ -93,7 +94,8 @@ def check_labels(student: Sequence[str], teacher: Sequence[str], teacher_id: str
     targets are read column by column."""
     if list(student) != list(teacher):
         order = " (the same names in another order)" if sorted(student) == sorted(teacher) else ""
-        raise ConfigError("task.teacher", teacher_id, f"a classifier of this run's labels {list(student)}, in that order",
+        raise ConfigError("task.teacher", teacher_id,
+                          f"a classifier of this run's labels {list(student)}, in that order",
                           reason=f"the teacher run {teacher_id} has the labels {list(teacher)}{order}")
 
 
