@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from core.augment import eda
@@ -85,9 +85,11 @@ class Augmenter:
         return [self._round_trips[t] for t in texts]
 
 
-def build_augmenter(params: dict[str, Any], store: Store | None = None, mask_word: str = eda.MASK_WORD) -> Augmenter | None:
+def build_augmenter(params: dict[str, Any], store: Store | None = None, mask_word: str = eda.MASK_WORD,
+                    known: Callable[[str], bool] | None = None) -> Augmenter | None:
     """The augmenter a task's parameters ask for (None: ``augment`` is none), loading the runs
-    they name from ``store`` (None: the store of ``$LMWB_HOME``)."""
+    they name from ``store`` (None: the store of ``$LMWB_HOME``); synonyms are ``known`` words
+    only (None: any)."""
     from core.augment import sources  # loads runs (torch); a run without augmentation never does
 
     method = params.get("augment", "none")
@@ -95,7 +97,7 @@ def build_augmenter(params: dict[str, Any], store: Store | None = None, mask_wor
         return None
     synonyms = None
     if method in ("eda", "synonyms") and (refs := run_refs(params.get("synonyms_run", ""))):
-        synonyms = sources.synonyms_from_run(refs[0], store)
+        synonyms = sources.synonyms_from_run(refs[0], store, known)
     translate = None
     if method == "back_translation":
         there, back = run_refs(params.get("back_translation_runs", ""))

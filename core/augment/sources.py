@@ -98,11 +98,11 @@ def run_word_vectors(source: SourceRun) -> tuple[list[str], np.ndarray]:
     return [tok.id_to_token(i) for i in range(min(tok.vocab_size, len(vectors)))], vectors[: tok.vocab_size]
 
 
-def synonyms_from_run(ref: str, store: Store | None = None) -> SynonymTable:
-    """The synonym table of run ``ref`` (``task.synonyms_run``)."""
+def synonyms_from_run(ref: str, store: Store | None = None, known: Callable[[str], bool] | None = None) -> SynonymTable:
+    """The synonym table of run ``ref`` (``task.synonyms_run``), offering only ``known`` words."""
     source = load_source(store, ref, "task.synonyms_run", None, "the id or name of " + VECTOR_TASKS_TEXT)
     vocab, vectors = run_word_vectors(source)
-    return SynonymTable(vocab, vectors)
+    return SynonymTable(vocab, vectors, known=known)
 
 
 def translator_from_run(ref: str, store: Store | None = None) -> Translate:

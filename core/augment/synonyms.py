@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -18,17 +18,18 @@ def _is_word(token: str) -> bool:
 class SynonymTable:
     """``table(word)``: up to ``k`` words nearest to ``word`` by cosine, at least ``min_cos``
     similar, itself, special tokens and non-words left out; empty for a word without a vector.
-    Computed on first ask and kept."""
+    ``known``: which words may come out (a classifier's tokenizer turns the others into <unk>,
+    which would make a replacement a mask). Computed on first ask and kept."""
 
     def __init__(self, vocab: Sequence[str], vectors: np.ndarray, k: int = SYNONYM_K,
-                 min_cos: float = SYNONYM_MIN_COS) -> None:
+                 min_cos: float = SYNONYM_MIN_COS, known: Callable[[str], bool] | None = None) -> None:
         matrix = np.asarray(vectors, dtype=np.float32)
         self.unit = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
         self.vocab = list(vocab)
         self.index: dict[str, int] = {}
         for i, word in enumerate(self.vocab):
             self.index.setdefault(word, i)
-        self.eligible = np.array([_is_word(w) for w in self.vocab], dtype=bool)
+        self.eligible = np.array([_is_word(w) and (known is None or known(w)) for w in self.vocab], dtype=bool)
         self.k, self.min_cos = k, min_cos
         self._found: dict[str, tuple[str, ...]] = {}
 

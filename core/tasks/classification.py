@@ -124,8 +124,13 @@ class ClassificationTask(Task):
 
     def _augmenter(self) -> Augmenter | None:
         if not self._augmenter_built:
-            self.augmenter, self._augmenter_built = build_augmenter(self.params), True
+            self.augmenter, self._augmenter_built = build_augmenter(self.params, known=self._known_word), True
         return self.augmenter
+
+    def _known_word(self, word: str) -> bool:
+        """Whether this run's tokenizer reads ``word`` without <unk>: a synonym it cannot read
+        would be a mask, not a synonym."""
+        return self.tokenizer.unk_id not in self.tokenizer.encode(word)
 
     def _augmented(self, index: torch.Tensor, texts: list[str],
                    generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, list[str]]:

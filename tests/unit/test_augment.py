@@ -186,6 +186,10 @@ def test_synonyms_are_the_named_runs_nearest_neighbours(store) -> None:
         hand = [vocab[j] for j in order[: table.k] if cos[j] >= table.min_cos]
         assert list(table(word)) == hand
     assert isinstance(table, SynonymTable) and any(table(w) for w in words)
+    allowed = set(words[::2])  # a classifier offers only the words its tokenizer reads
+    narrowed = synonyms_from_run(run_id, store, known=allowed.__contains__)
+    assert all(set(narrowed(w)) <= allowed for w in words)
+    assert any(narrowed(w) for w in words)
 
 
 def _translation_run(store, name: str, data: str) -> str:
