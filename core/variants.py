@@ -43,15 +43,18 @@ FOLDER, MANIFEST, GRAPH = "variants", "manifest.json", "model.onnx"
 AGREEMENT_ROWS = 256  # validation rows a new variant's predictions are checked on against the run's
 SUMMARY_KEY = "speed"  # the run summary's key for `lmwb eval --speed` (read by Compare)
 BATCHES = (1, 32)
+# The classifiers whose ONNX graph ONNX Runtime quantises: those `lmwb export --format onnx` takes,
+# and pretrained Hugging Face encoders (their graph exports and is checked the same way; the
+# export command leaves them out only because it also writes a tokenizer for other runtimes).
+INT8_ARCHS = (*TAKES["onnx"][1], "hf_pretrained")
 
 
 def quantizable(task: str, arch: str) -> str | None:
     """Why a run of ``task`` and ``arch`` cannot have an int8 variant, or None when it can."""
-    wanted_task, archs = TAKES["onnx"]
-    if task == wanted_task and arch in archs:
+    if task == "classification" and arch in INT8_ARCHS:
         return None
     return (f"int8 variants are made from the run's ONNX graph, which classification runs of "
-            f"{', '.join(archs)} have; this is a {task} run of {arch}")
+            f"{', '.join(INT8_ARCHS)} have; this is a {task} run of {arch}")
 
 
 def stored_variants(store: Store, run_id: str) -> dict[str, dict[str, Any]]:
@@ -85,7 +88,7 @@ def make_variant(store: Store, run_ref: str, name: str = "int8", which: str = "b
     saying what was written, how much smaller it is and how often it agrees with the run."""
     # Deferred: core.runs and the exporter load torch; listing variants (the Run page) needs none.
     from core.export.int8 import OnnxClassifier, quantize_graph, runtime_version
-    from core.export.onnx import export_onnx
+    from core.export.onnx import write_graph
     from core.runs import load_trained
 
     check_name(name)
@@ -102,10 +105,9 @@ def make_variant(store: Store, run_ref: str, name: str = "int8", which: str = "b
     work.mkdir()
     try:
         _quiet_transformers()
-        (work / "fp32").mkdir()
-        export_onnx(trained, work / "fp32")  # checked against PyTorch there
-        quantize_graph(work / "fp32" / GRAPH, work / GRAPH)
-        shutil.rmtree(work / "fp32")
+        write_graph(trained, work / "fp32.onnx")  # checked against PyTorch there
+        quantize_graph(work / "fp32.onnx", work / GRAPH)
+        (work / "fp32.onnx").unlink()
         texts = validation_texts(trained, None)[:AGREEMENT_ROWS]
         variant = _as_variant(trained, OnnxClassifier(work / GRAPH))
         agree = agreement(trained, variant, texts)
@@ -121,8 +123,13 @@ def make_variant(store: Store, run_ref: str, name: str = "int8", which: str = "b
         if final.exists():
             shutil.rmtree(final)
         work.rename(final)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(work, ignore_errors=True)  # never a half-made variant
+        if isinstance(exc, Exception) and not isinstance(exc, WorkbenchError | OSError):
+            # The exporter or the quantiser refusing a model this module did not foresee: a line.
+            text = str(exc).strip().splitlines()
+            raise WorkbenchError(f"run {run.id}: the {name} variant failed ({type(exc).__name__}: "
+                                 f"{text[0] if text else ''}); nothing was kept") from None
         raise
     return (f"{name} variant of run {run.id} ({trained.checkpoint} checkpoint): "
             f"{size_text(size)} against {size_text(parent_size)}; "

@@ -55,23 +55,10 @@ def example_batch(vocab_size: int, pad_id: int, batch: int, length: int, seed: i
 def export_onnx(trained: Any, out: Path) -> str:
     """Write ``model.onnx``, the tokenizer and ``labels.json`` into ``out``; check the graph."""
     check_exportable(trained)
-    need("onnx", "ONNX export")
-    need("onnxruntime", "ONNX export")
-    model = trained.model.eval()
     tok = trained.tokenizer
-    vocab = int(tok.vocab_size)
     max_length = int(trained.config["task"]["max_length"])
     path = out / "model.onnx"
-    ids, pad = example_batch(vocab, tok.pad_id, 2, min(8, max_length), seed=0)
-    with warnings.catch_warnings(), native_stderr_silenced():
-        warnings.simplefilter("ignore")  # the exporter's notes on RNN batch_first and its own deprecation
-        torch.onnx.export(
-            model, (ids, pad), str(path), input_names=["ids", "pad_mask"], output_names=["logits"],
-            dynamic_axes={"ids": {0: "batch", 1: "sequence"}, "pad_mask": {0: "batch", 1: "sequence"},
-                          "logits": {0: "batch"}},
-            opset_version=OPSET, dynamo=False,
-        )
-    diff = check_runtime(model, path, vocab, tok.pad_id, max_length)
+    diff = write_graph(trained, path)
     save_tokenizer(tok, out, PROBES)
     (out / "labels.json").write_text(json.dumps({
         "labels": list(trained.task.state["label_names"]), "pad_id": tok.pad_id, "max_length": max_length,
@@ -82,6 +69,27 @@ def export_onnx(trained: Any, out: Path) -> str:
     }, indent=1))
     return (f"wrote {path} (ONNX Runtime within {diff:.1e} of PyTorch on batches of other sizes), the tokenizer "
             f"and labels.json to {out}")
+
+
+def write_graph(trained: Any, path: Path) -> float:
+    """The run's classifier as the ONNX graph ``path`` (no tokenizer, no labels: an int8 variant
+    keeps the run's own); returns ONNX Runtime's largest difference from PyTorch, checked."""
+    need("onnx", "ONNX export")
+    need("onnxruntime", "ONNX export")
+    model = trained.model.eval()
+    tok = trained.tokenizer
+    vocab = int(tok.vocab_size)
+    max_length = int(trained.config["task"]["max_length"])
+    ids, pad = example_batch(vocab, tok.pad_id, 2, min(8, max_length), seed=0)
+    with warnings.catch_warnings(), native_stderr_silenced():
+        warnings.simplefilter("ignore")  # the exporter's notes on RNN batch_first and its own deprecation
+        torch.onnx.export(
+            model, (ids, pad), str(path), input_names=["ids", "pad_mask"], output_names=["logits"],
+            dynamic_axes={"ids": {0: "batch", 1: "sequence"}, "pad_mask": {0: "batch", 1: "sequence"},
+                          "logits": {0: "batch"}},
+            opset_version=OPSET, dynamo=False,
+        )
+    return check_runtime(model, path, vocab, tok.pad_id, max_length)
 
 
 @contextlib.contextmanager
