@@ -2,7 +2,8 @@
 over hashed vectors and over a reader's own mean-pooled encoder ranks a planted passage first;
 the qa task's recall@1/@5 and MRR are retrieval_metrics of BM25's ranking, worked out by hand on
 a tiny case; `lmwb ask --retriever dense` answers with a trained reader; bad choices are refused
-naming the flag; the offline MiniLM's vectors match sentence-transformers' (where installed)."""
+naming the flag; the offline MiniLM's vectors match sentence-transformers' and a MiniLM reader's
+own pooled states (where installed)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ import pytest
 import torch
 from torch import nn
 
+from core.assemble import build_task, fit_tokenizer
 from core.cli import main
+from core.config import default_config, validate_config
 from core.data.qa import QASplit, news_item, read_squad, squad_json
+from core.data.types import DatasetSplits
 from core.models.base import Backbone, BackboneOutput
 from core.models.heads import SpanPredictor
 from core.models.hf_catalog import default_model
@@ -24,12 +28,14 @@ from core.qa.retrieval import (
     BM25Index,
     PassageSearch,
     hashed_bag_of_words,
+    normalise,
     question_retrieval,
     relevant_passages,
     retrieval_metrics,
     split_passages,
 )
 from core.store import Store
+from core.tasks.qa import QATask
 from tests.unit.test_qa_retrieval import collection
 from tests.unit.test_qa_task import Pointer, _task
 
@@ -241,6 +247,17 @@ def test_minilm_vectors_match_sentence_transformers_and_rank_a_planted_passage()
     reference = st.SentenceTransformer(MINILM, device="cpu", local_files_only=True).encode(
         texts, normalize_embeddings=True)
     assert np.allclose(vectors, reference, atol=1e-4)
+
+    # A pretrained reader (hf_pretrained on the same MiniLM, a fresh span head) lends the same
+    # encoder: QATask.embed's vectors, normalised, are MiniLM's sentence vectors.
+    raw = default_config("qa")
+    raw.update(model={"name": "hf_pretrained"}, tokenizer={"name": "pretrained"})
+    config = validate_config(raw)
+    data = DatasetSplits(task="qa", train=QASplit(["who ?"], contexts=["hugo ."], answers=[[("hugo", 0)]]),
+                         validation=QASplit(["who ?"], contexts=["hugo ."], answers=[[("hugo", 0)]]))
+    task = build_task(config, fit_tokenizer(config, data), None, torch.device("cpu"))
+    assert isinstance(task, QATask)
+    assert np.allclose(normalise(task.embed(task.build_model(), texts)), vectors, atol=1e-5)
 
     documents = {"concert": "Hugo gave a concert in Lisbon on Monday; the crowd called it a triumph.",
                  "weather": "Heavy rain fell over Madrid all week and the rivers rose.",
