@@ -4,6 +4,8 @@ sentences when the run's data holds some out).
 
     python bench/int8_speed.py --run RUN [--threads 2] [--seconds 5]
     python bench/int8_speed.py --config examples/lstm_sst2.yaml --steps 300
+    python bench/int8_speed.py --config examples/minilm_sst2_sentences.yaml --steps 80 \
+        --set schedule.warmup_steps=8
 
 With ``--config`` the run is trained first, in a temporary workbench home, for ``--steps``
 steps. The int8 variant is made as ``lmwb quantize`` makes it (core/variants.py) and both are
@@ -36,7 +38,7 @@ def uptime() -> str:
         return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def train(config: str, steps: int) -> tuple[object, str]:
+def train(config: str, steps: int, sets: list[str]) -> tuple[object, str]:
     from core.config import apply_overrides, load_config_file, validate_config
     from core.runs import create_run, execute_run
     from core.store import Store
@@ -44,8 +46,8 @@ def train(config: str, steps: int) -> tuple[object, str]:
     home = Path(tempfile.mkdtemp(prefix="lmwb-int8-bench-"))
     os.environ["LMWB_HOME"] = str(home)
     store = Store(home=home)
-    raw = apply_overrides(load_config_file(config), {"training.max_steps": steps, "training.eval_every": steps,
-                                                     "training.max_minutes": None})
+    overrides = [f"training.max_steps={steps}", f"training.eval_every={steps}", "training.max_minutes=null", *sets]
+    raw = apply_overrides(load_config_file(config), overrides)
     run = create_run(store, validate_config(raw), name="int8-bench")
     started = time.monotonic()
     execute_run(store, run.id)
@@ -72,6 +74,8 @@ def main() -> int:
     parser.add_argument("--run", help="a classification run in the store (LMWB_HOME / LMWB_STORE)")
     parser.add_argument("--config", help="train this config first (in a temporary home)")
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="with --config: override a setting (schedule.warmup_steps=10, say)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=5.0, help="timed seconds per figure (after warm-up)")
     args = parser.parse_args()
@@ -96,7 +100,7 @@ def main() -> int:
         weights_bytes,
     )
 
-    store, run_id = train(args.config, args.steps) if args.config else (Store(), args.run)
+    store, run_id = train(args.config, args.steps, args.set) if args.config else (Store(), args.run)
     print(f"{cpu_name()}, {args.threads} threads (torch and ONNX Runtime)")
     print("before:", uptime())
     print(make_variant(store, run_id, "int8"))  # type: ignore[arg-type]

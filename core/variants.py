@@ -234,6 +234,8 @@ def speed_table(store: Store, run_ref: str, path: str | None = None, which: str 
     from core.runs import evaluate_file
 
     run = store.get_run(run_ref)
+    if run.task != "classification":  # the timing feeds token ids to a classifier's call
+        raise WorkbenchError(f"--speed times classification runs and their variants; run {run.id} is a {run.task} run")
     names = [PARENT, *stored_variants(store, run.id)]
     rows: list[dict[str, Any]] = []
     metric = (run.summary or {}).get("metric") or "accuracy"

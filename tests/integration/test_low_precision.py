@@ -137,6 +137,9 @@ def test_variants_that_do_not_exist_or_cannot_be_made_are_refused_by_name(store:
     textcnn = create_run(store, validate_config(raw), status="completed")
     code, _, err = _lmwb(capsys, "quantize", textcnn.id)
     assert code == 2 and "int8 variants are made from the run's ONNX graph" in err and "textcnn" in err
+    lm = create_run(store, validate_config(default_config("language_model")), status="completed")
+    code, _, err = _lmwb(capsys, "eval", lm.id, "--speed")
+    assert code == 2 and f"--speed times classification runs and their variants; run {lm.id} is a language_model" in err
 
     run = trained_tiny_classifier(store)
     code, _, err = _lmwb(capsys, "predict", run.id, "--variant", "int8", "a fine film")
