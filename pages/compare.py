@@ -24,6 +24,7 @@ from app.components.charts import (
     roc_figure,
 )
 from app.components.curve_legend import hidden_runs
+from app.components.frontier_view import frontier_section
 from app.components.learn_view import learn_link
 from app.components.live import curve_controls
 from app.components.run_picker import pick_runs
@@ -234,6 +235,7 @@ def main() -> None:
         _table(table.loc[mine], task, [groups[r.id] for r in mates], titled=len(by_task) == 1)
         _how_computed(table.loc[mine], mates)
         teachers_table(store, mates, labels)  # distilled runs beside their teachers
+        frontier_section(store, mates, labels)  # the task's metric against speed and size, its frontier
     _details(chosen, table, colors, labels)
 
 

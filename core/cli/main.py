@@ -9,6 +9,7 @@
     lmwb fill-mask RUN "the film was [MASK] and moving" -k 5
     lmwb eval RUN --data test.tsv [--examples per-example.csv]
     lmwb quantize RUN       lmwb predict RUN --variant int8 TEXT       lmwb eval RUN --speed
+    lmwb frontier [RUN ...] [--batch 1|32] [--measure]
     lmwb ask RUN --docs FOLDER "who chaired the meeting?"
     lmwb explain RUN "not a bad film" --method ig | lens RUN "23+5" | patch RUN --clean A --corrupt B
     lmwb embeddings RUN neighbours king -k 5 | analogy man woman king | similarity a b | export vectors.txt
@@ -33,6 +34,7 @@ from core.cli import (
     embeddings,
     explain,
     export,
+    frontier,
     inference,
     info,
     learn,
@@ -48,7 +50,8 @@ from core.display import format_duration
 from core.errors import WorkbenchError
 from core.params import PRINTABLE_TEXT, shown_text, text_problem
 
-VERB_GROUPS = (training, runs, inference, quantize, qa, explain, learn, embeddings, export, info, sweep, ui)
+VERB_GROUPS = (training, runs, inference, quantize, frontier, qa, explain, learn, embeddings, export, info, sweep,
+               ui)
 
 
 def build_parser() -> argparse.ArgumentParser:

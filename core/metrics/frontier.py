@@ -78,8 +78,13 @@ class SpeedPoint:
         return float(self.per_s.get(batch, math.nan))
 
     @property
+    def machine(self) -> str:
+        """The processor and threads it was timed with: ``Intel Xeon ..., 2 threads``."""
+        return f"{self.processor}, {self.threads} thread{'s' if self.threads != 1 else ''}"
+
+    @property
     def where(self) -> str:
-        """The machine in words: ``Intel Xeon ... (2 threads, load 1.20)``."""
+        """The machine and its load then: ``Intel Xeon ... (2 threads, load 1.20)``."""
         load = f", load {self.load:.2f}" if self.load is not None else ""
         return f"{self.processor} ({self.threads} thread{'s' if self.threads != 1 else ''}{load})"
 
@@ -99,8 +104,9 @@ def speed_points(run_id: str, run: str, speed: Mapping[str, Any] | None,
             value=float(value) if isinstance(value, int | float) else None, per_s=per_s,
             bytes=int(row.get("bytes") or 0), params=int(row.get("params") or 0),
             processor=str(speed.get("processor") or "an unknown processor"),
-            threads=int(speed.get("threads") or 0), load=speed.get("load_1min"), data=str(speed.get("data") or ""),
-            measured_at=speed.get("measured_at"), teacher_id=teacher_id or None))
+            threads=int(speed.get("threads") or 0), load=speed.get("load_1min"),
+            data=str(speed.get("data") or ""), measured_at=speed.get("measured_at"),
+            teacher_id=teacher_id or None))
     return points
 
 

@@ -77,6 +77,7 @@ def test_points_from_stored_tables_use_each_metrics_declared_direction() -> None
                                                     ("run-b", "int8"), ("run-c", "fp32")]
     assert points[1].speed(1) == 300 and points[1].speed(32) == 900 and math.isnan(points[1].speed(8))
     assert points[2].teacher_id == "a" and points[0].where == "Test CPU (2 threads, load 0.50)"
+    assert points[0].machine == "Test CPU, 2 threads"
     assert isinstance(points[0], SpeedPoint)
     # Accuracy and loss are separate frontiers; c has no score, so it is on none however fast.
     assert on_frontier(points, 1) == [True, True, True, True, False]
