@@ -14,12 +14,11 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.components.charts import TITLE_TOP, bounded_range, color_map, title_under_toolbar
+from app.components.charts import TITLE_TOP, color_map, title_under_toolbar
 from core.distill.teacher import teacher_ref
 from core.errors import WorkbenchError
 from core.metrics import METRICS, metric_label, metric_value
@@ -127,12 +126,16 @@ def frontier_figure(points: Sequence[SpeedPoint], flags: Sequence[bool], batch: 
     fig.update_xaxes(type="log", range=[math.log10(low), math.log10(high)], tickvals=ticks,
                      ticktext=[f"{t:,.0f}" if t >= 1 else f"{t:g}" for t in ticks],
                      title=f"Examples per second at batch {batch} (log scale; right is faster)")
-    values = np.array([p.value for p, _ in shown], dtype=float)
-    # A score with a declared top (accuracy: 1) keeps within it; plotly would pad equal scores to 1.5.
-    bounded = bounded_range(values, declared.high) if declared is not None and declared.high else None
-    fig.update_yaxes(title=metric_label(metric) + (" (lower is better: axis reversed)" if lower_better else ""),
-                     autorange="reversed" if lower_better else bounded is None,
-                     **({"range": bounded} if bounded and not lower_better else {}))
+    values = {p.value for p, _ in shown if p.value is not None}
+    # Equal scores: plotly would pad them by 1 either way (an accuracy axis up to 1.5); otherwise
+    # its own range, which leaves room for the markers.
+    if len(values) == 1:
+        only = values.pop()
+        pad = 0.05 * ((declared.high if declared is not None else None) or abs(only) or 1.0)
+        fig.update_yaxes(range=[only + pad, only - pad] if lower_better else [only - pad, only + pad])
+    else:
+        fig.update_yaxes(autorange="reversed" if lower_better else True)
+    fig.update_yaxes(title=metric_label(metric) + (" (lower is better: axis reversed)" if lower_better else ""))
     fig.update_layout(
         title=title_under_toolbar(f"{metric_label(metric)} against speed; marker area: {what}; "
                                   "outlined: on the frontier"),
