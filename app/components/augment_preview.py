@@ -68,7 +68,8 @@ def augment_preview(task: str, splits: DatasetSplits) -> None:
     st.markdown(preview_table(texts, [c if c is not None else t for c, t in zip(changed, texts, strict=True)], labels),
                 unsafe_allow_html=True)
     st.caption("Struck: words removed or replaced; bold: words inserted or new. Every row is shown augmented "
-               f"here; a run augments each row it draws with chance {chance.title.lower()} (task.augment_prob).")
+               f"here; a run augments a row it draws with chance `task.augment_prob` ({chance.title}, default "
+               f"{chance.default:g}).")
 
 
 def _augmenter(method: str, p: float) -> Augmenter | None:
@@ -132,4 +133,4 @@ def preview_table(originals: list[str], augmented: list[str], labels: list[str])
         left, right = word_changes(before, after)
         rows.append({"label": html.escape(label), "original": _marked(left, "s"), "augmented": _marked(right, "b")})
     return pd.DataFrame(rows, columns=["label", "original", "augmented"]).to_html(
-        escape=False, index=False, classes="augment-preview", border=0)
+        escape=False, index=False, classes="augment-preview", border=0, justify="left")
