@@ -87,7 +87,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from core.device import cpu_name
     from core.export.int8 import OnnxClassifier
-    from core.export.onnx import export_onnx
+    from core.export.onnx import write_graph
     from core.runs import evaluate_file
     from core.store import Store
     from core.variants import (
@@ -107,7 +107,7 @@ def main() -> int:
     models = {name: load_variant(store, run_id, name) for name in ("fp32", "int8")}  # type: ignore[arg-type]
     # The run's fp32 graph in ONNX Runtime too: how much of the gain is the runtime, how much int8.
     graph = Path(tempfile.mkdtemp(prefix="lmwb-int8-bench-onnx-"))
-    export_onnx(models["fp32"], graph)
+    write_graph(models["fp32"], graph / "model.onnx")
     models["fp32-onnx"] = dataclasses.replace(models["fp32"], model=OnnxClassifier(graph / "model.onnx"))
     texts = validation_texts(models["fp32"], None)
     rates: dict[str, dict[int, float]] = {name: {} for name in models}

@@ -63,6 +63,9 @@ class OnnxClassifier(nn.Module):
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # errors only: no notes about unused initializers
+        # No busy-waiting between calls: on a shared CPU (the app server, two cores) a spinning
+        # pool takes the cores torch and the other runs need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def forward(self, ids: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
