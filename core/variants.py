@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
 # The variants a run can have: name -> what it is, in a few words (the CLI's help and the pages).
 VARIANTS: dict[str, str] = {
-    "int8": "int8 weights, activations quantised batch by batch (ONNX Runtime dynamic quantisation)",
+    "int8": "int8 weights (a scale per output channel), activations quantised batch by batch (ONNX Runtime "
+            "dynamic quantisation)",
 }
 PARENT = "fp32"  # how the run's own weights are named beside its variants
 FOLDER, MANIFEST, GRAPH = "variants", "manifest.json", "model.onnx"
