@@ -81,6 +81,7 @@ class _Read:
 
     split: QASplit
     notes: list[str]
+    problems: list[_Problem] = field(default_factory=list)
 
 
 def _count(n: int, noun: str) -> str:
@@ -141,6 +142,94 @@ def _placed(context: str, answers: list[tuple[str, int | None]]) -> list[Answer]
     return [(text, answer_start(context, text, start)) for text, start in answers]
 
 
+# -- mistakes in a file ---------------------------------------------------------------------------
+
+SHOWN_PROBLEMS = 5  # problems named one by one in a note or error; the rest are counted
+
+
+@dataclass
+class _Problem:
+    """One mistake in a file: where (``data[0].paragraphs[1].qas[2] (id x)`` or ``line 7``), what is
+    wrong, and what the reader did: ``skipped``, ``repaired`` or ``kept``."""
+
+    where: str
+    reason: str
+    done: str
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+def _settle(context: str, text: str, start: int | None, given: bool) -> tuple[int | None, str]:
+    """Where an answer starts, and what was wrong (empty: nothing). The rule: a given
+    ``answer_start`` that holds the text is used; one that does not, or a missing one where the
+    format requires it (``given``), is repaired when the text occurs exactly once in the context
+    (off-by-one offsets are common and the place is then certain), else the answer is dropped
+    (None): it occurs nowhere, or more than once and the intended place cannot be told. A format
+    without starts (an answer text column) takes the text's first occurrence, with no note."""
+    if start is not None and context[start : start + len(text)] == text:
+        return start, ""
+    at = [m.start() for m in re.finditer(re.escape(text), context)]
+    if start is None and not given:
+        return (at[0], "") if at else (None, f"answer {_shown(text)} does not occur in the context")
+    if start is None:
+        wrong = f'no "answer_start" for {_shown(text)}'
+    else:
+        wrong = (f"answer_start {start} points at {_shown(context[start : start + len(text)])}, "
+                 f"not {_shown(text)}")
+    if not at:
+        return None, wrong + " (which does not occur in the context)"
+    if len(at) > 1:
+        return None, wrong + f" (which occurs {len(at)} times, at {', '.join(map(str, at[:4]))}: cannot tell which)"
+    return at[0], wrong + (f" (which is at {at[0]})" if start is not None else f" (it occurs once, at {at[0]})")
+
+
+def _answers(context: str, raw: list[tuple[str, int | None]], where: str, given: bool,
+             problems: list[_Problem]) -> list[Answer] | None:
+    """A question's answers placed by :func:`_settle`; each mistake added to ``problems``. None
+    when every answer was dropped (the question is skipped: with none left it would read as
+    unanswerable)."""
+    placed: list[Answer] = []
+    found: list[tuple[str, int | None]] = []
+    for m, (text, start) in enumerate(raw):
+        at, wrong = _settle(context, text, start, given)
+        if wrong:
+            found.append((wrong + (f" [answers[{m}]]" if len(raw) > 1 else ""), at))
+        if at is not None:
+            placed.append((text, at))
+    skipped = raw and not placed
+    for wrong, at in found:
+        done = "skipped" if skipped else (f"repaired to {at}" if at is not None else "this answer dropped")
+        problems.append(_Problem(where, wrong, done))
+    return None if skipped else placed
+
+
+def _mistakes(problems: list[_Problem]) -> str:
+    """The first problems one by one, then a count of the rest by what was done."""
+    lines = [f"{p.where}: {p.reason}; {p.done}" for p in problems[:SHOWN_PROBLEMS]]
+    rest = problems[SHOWN_PROBLEMS:]
+    if rest:
+        kinds: dict[str, int] = {}
+        for p in rest:
+            kind = p.done.split(" to ")[0]
+            kinds[kind] = kinds.get(kind, 0) + 1
+        lines.append(f"and {len(rest):,} more ({', '.join(f'{n:,} {k}' for k, n in kinds.items())})")
+    return "\n".join(lines)
+
+
+def _problem_notes(name: str, problems: list[_Problem], unit: str, skipped: int) -> list[str]:
+    """The note a read leaves: a count by outcome, then the mistakes themselves."""
+    if not problems:
+        return []
+    repaired = sum(p.done.startswith("repaired") for p in problems)
+    counts = [f"{_count(skipped, unit)} skipped" if skipped else "",
+              f"{_count(repaired, 'answer_start')} repaired" if repaired else ""]
+    head = f"{name}: {_count(len(problems), 'mistake')} found" + (
+        f" ({', '.join(c for c in counts if c)})" if any(counts) else "")
+    return [head + ":\n" + _mistakes(problems)]
+
+
 # -- SQuAD JSON -----------------------------------------------------------------------------------
 
 def is_squad(text: str) -> bool:
@@ -161,30 +250,56 @@ def read_squad(path: str | Path) -> _Read:
     questions: list[str] = []
     contexts: list[str] = []
     answers: list[list[Answer]] = []
-    bad = 0
-    for article in doc["data"]:
-        for paragraph in article.get("paragraphs", []) if isinstance(article, dict) else []:
-            context = str(paragraph.get("context", ""))
-            for qa in paragraph.get("qas", []):
-                question = str(qa.get("question", "")).strip()
-                if not question or not context.strip():
-                    bad += 1
+    problems: list[_Problem] = []
+    for i, article in enumerate(doc["data"]):
+        if not isinstance(article, dict) or not isinstance(article.get("paragraphs", []), list):
+            problems.append(_Problem(f"data[{i}]", 'not an object with a "paragraphs" list', "skipped"))
+            continue
+        for j, paragraph in enumerate(article.get("paragraphs", [])):
+            place = f"data[{i}].paragraphs[{j}]"
+            qas = paragraph.get("qas") if isinstance(paragraph, dict) else None
+            if not isinstance(qas, list):
+                problems.append(_Problem(place, 'not an object with a "qas" list', "skipped"))
+                continue
+            context = paragraph.get("context")
+            if not isinstance(context, str) or not context.strip():
+                missing = "no" if context is None else "an empty" if isinstance(context, str) else "a non-text"
+                problems.append(_Problem(place, f'{missing} "context"', f"its {_count(len(qas), 'question')} skipped"))
+                continue
+            for k, qa in enumerate(qas):
+                where = f"{place}.qas[{k}]"
+                if not isinstance(qa, dict):
+                    problems.append(_Problem(where, "not an object", "skipped"))
                     continue
-                raw = [] if qa.get("is_impossible") else parse_answers(qa.get("answers", []))
+                if qa.get("id") not in (None, ""):
+                    where += f" (id {qa['id']})"
+                else:  # ids only match predictions to questions: the place names it instead
+                    problems.append(_Problem(where, 'no "id"', "kept, named by its place"))
+                question = qa.get("question")
+                if not isinstance(question, str) or not question.strip():
+                    problems.append(_Problem(where, 'no "question"' if question is None else 'an empty "question"',
+                                             "skipped"))
+                    continue
                 try:
-                    placed = _placed(context, raw)
-                except ValueError:
-                    bad += 1
+                    raw = [] if qa.get("is_impossible") else parse_answers(qa.get("answers", []))
+                except (ValueError, TypeError) as exc:
+                    problems.append(_Problem(where, f'"answers" cannot be read ({exc})', "skipped"))
                     continue
-                questions.append(question)
+                placed = _answers(context, raw, where, True, problems)
+                if placed is None:
+                    continue
+                questions.append(question.strip())
                 contexts.append(context)
                 answers.append(placed)
     if not questions:
-        raise DataError(path, "no usable question in the file (each needs a question, a context and answers "
-                              "that occur in it)")
-    notes = [f"skipped {_count(bad, 'question')} of {Path(path).name} without a question, a context, or with an answer "
-             "not found at its answer_start"] if bad else []
-    return _Read(QASplit(questions, contexts=contexts, answers=answers), notes)
+        raise DataError(path, "no usable question"
+                        + (":\n" + _mistakes(problems) if problems else " (the paragraphs hold no questions)")
+                        + '\nEach question needs a "question", its paragraph a "context", and each answer a '
+                          '"text" found in the context at its "answer_start".')
+    seen = sum(len(p.get("qas") or []) for a in doc["data"] if isinstance(a, dict) and isinstance(a.get("paragraphs"), list)
+               for p in a["paragraphs"] if isinstance(p, dict) and isinstance(p.get("qas"), list))
+    notes = _problem_notes(Path(path).name, problems, "question", seen - len(questions))
+    return _Read(QASplit(questions, contexts=contexts, answers=answers), notes, problems)
 
 
 def squad_json(split: QASplit, title: str = "questions", version: str = "1.1") -> dict[str, Any]:
@@ -230,33 +345,38 @@ def read_qa_table(table: Table, p: dict[str, Any]) -> _Read:
     questions: list[str] = []
     contexts: list[str] = []
     answers: list[list[Answer]] = []
-    empty = misplaced = 0
-    first_bad: int | None = None
-    for row, line in zip(table.rows, table.lines or [None] * len(table.rows), strict=True):
+    problems: list[_Problem] = []
+    lines = table.lines or [None] * len(table.rows)
+    for n, (row, line) in enumerate(zip(table.rows, lines, strict=True), 1):
+        where = f"line {line}" if line is not None else f"row {n}"
         context, question = row[context_col], row[question_col].strip()
         if not context.strip() or not question:
-            empty += 1
+            empty = context_col if not context.strip() else question_col
+            problems.append(_Problem(where, f"column {empty!r} is empty", "skipped"))
             continue
+        start = row.get(start_col) if start_col else None
         try:
-            placed = _placed(context, parse_answers(row[answers_col], row.get(start_col) if start_col else None))
-        except ValueError:
-            misplaced += 1
-            first_bad = first_bad or line
+            raw = parse_answers(row[answers_col], start)
+        except (ValueError, TypeError) as exc:
+            bad = (f"column {start_col!r} holds {_shown(str(start))}, not a character position"
+                   if start_col and "invalid literal" in str(exc) else f"column {answers_col!r} cannot be read ({exc})")
+            problems.append(_Problem(where, bad, "skipped"))
+            continue
+        # A start in the cell (SQuAD's dicts) or its own column is a given start, checked and
+        # repaired like SQuAD JSON's; an answer text alone takes its first occurrence.
+        placed = _answers(context, raw, f"{where}, column {answers_col!r}", False, problems)
+        if placed is None:
             continue
         questions.append(question)
         contexts.append(context)
         answers.append(placed)
     if not questions:
-        raise DataError(table.path, f"no usable row: each needs a {context_col!r}, a {question_col!r} and "
-                                    f"answers in {answers_col!r} that occur in the context", first_bad)
-    notes = []
-    if empty:
-        notes.append(f"skipped {_count(empty, 'row')} of {table.path.name} with an empty {context_col!r} or {question_col!r}")
-    if misplaced:
-        where = f" (the first on line {first_bad})" if first_bad else ""
-        notes.append(f"skipped {_count(misplaced, 'row')} of {table.path.name} whose answer is not in the context at its "
-                     f"start{where}")
-    return _Read(QASplit(questions, contexts=contexts, answers=answers), notes)
+        raise DataError(table.path, "no usable row"
+                        + (":\n" + _mistakes(problems) if problems else " (the file has no rows)")
+                        + f"\nEach row needs a {context_col!r}, a {question_col!r} and answers in {answers_col!r} "
+                          "found in the context (at their start, when one is given).")
+    notes = _problem_notes(table.path.name, problems, "row", len(table.rows) - len(questions))
+    return _Read(QASplit(questions, contexts=contexts, answers=answers), notes, problems)
 
 
 # -- the qa_file component ------------------------------------------------------------------------
@@ -335,8 +455,10 @@ def qa_file(params: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
     notes = read.notes + notes
     if validation is None:
         if len(set(train.contexts)) < 2:
-            raise DataError(p["path"] or p["dataset"], "all questions share one context, so none can be held out "
-                            "for validation; add contexts or give data.validation_path")
+            # Mistakes that left one context are the likelier cause: named first.
+            mistakes = f"{_mistakes(read.problems)}\nWhat is left: " if read.problems else ""
+            raise DataError(p["path"] or p["dataset"], mistakes + "all questions share one context, so none can "
+                            "be held out for validation; add contexts or give data.validation_path")
         train, validation = _by_context(train, p["val_fraction"], seed)
         notes.append(f"validation: {len(validation):,} questions on {len(set(validation.contexts)):,} contexts "
                      f"split off {where} (seed {seed})")

@@ -32,7 +32,7 @@ def _squad(version: str) -> dict:
         {"context": CONTEXT_B, "qas": [
             {"id": "4", "question": "What is the highest mountain in Japan?",
              "answers": [{"text": "Mount Fuji", "answer_start": 0}]},
-            # answer_start off by one: a wrong label is skipped and said, never trained on
+            # answer_start off by one: repaired (Japan occurs once in the context) and said, never silently
             {"id": "5", "question": "Which country?", "answers": [{"text": "Japan", "answer_start": CONTEXT_B.index("Japan") + 1}]},
         ]},
         {"context": CONTEXT_C, "qas": [
@@ -59,14 +59,16 @@ def test_squad_json_v2_reads_every_question_with_its_answers_at_their_characters
     data = _load(tmp_path, path=str(path), val_fraction=0.34)
     every = _everything(data)
     assert sorted(every.texts) == sorted(["Where is the Eiffel Tower?", "When was it finished?", "Who built it?",
-                                          "What is the highest mountain in Japan?", "Where does the Nile flow?"])
+                                          "What is the highest mountain in Japan?", "Which country?",
+                                          "Where does the Nile flow?"])
     for context, answers in zip(every.contexts, every.answers, strict=True):
         for text, start in answers:
             assert context[start : start + len(text)] == text
     by_question = dict(zip(every.texts, every.answers, strict=True))
     assert by_question["Where is the Eiffel Tower?"] == [("Paris", PARIS), ("in Paris", PARIS - 3)]
     assert by_question["Who built it?"] == []  # SQuAD 2.0: unanswerable, plausible answers ignored
-    assert any("skipped 1 question" in note for note in data.notes)
+    assert by_question["Which country?"] == [("Japan", CONTEXT_B.index("Japan"))]
+    assert any("data[0].paragraphs[1].qas[1] (id 5): answer_start" in n and "repaired" in n for n in data.notes)
     # Validation is split off by context: no context is on both sides.
     assert not set(data.train.contexts) & set(data.validation.contexts)
     assert data.validation.texts and data.train.texts
@@ -92,13 +94,15 @@ def test_jsonl_with_squad_answer_dicts_and_csv_with_answer_and_start_columns(tmp
         w.writerow([CONTEXT_A, "Finished when?", "1889", str(CONTEXT_A.index("1889"))])
         w.writerow([CONTEXT_B, "Where is Fuji?", "Japan", ""])  # no start: its first occurrence
         w.writerow([CONTEXT_C, "Who?", "", ""])  # an empty answer: unanswerable
-        w.writerow([CONTEXT_C, "Wrong?", "Nile", "0"])  # not at its start: skipped with a note
+        w.writerow([CONTEXT_C, "Wrong?", "Nile", "0"])  # not at its start, once in the context: repaired
+        w.writerow([CONTEXT_C, "Absent?", "Amazon", "0"])  # nowhere in the context: skipped
     data = _load(tmp_path, path=str(table))
     every = _everything(data)
     got = dict(zip(every.texts, every.answers, strict=True))
     assert got == {"Finished when?": [("1889", CONTEXT_A.index("1889"))], "Where is Fuji?": [("Japan", CONTEXT_B.index("Japan"))],
-                   "Who?": []}
-    assert any("skipped 1 row " in n and "line 5" in n for n in data.notes), data.notes
+                   "Who?": [], "Wrong?": [("Nile", 4)]}
+    assert any("line 5, column 'answer_text': answer_start 0" in n and "repaired to 4" in n for n in data.notes)
+    assert any("line 6, column 'answer_text': answer_start 0" in n and "skipped" in n for n in data.notes)
 
 
 def test_columns_and_files_that_cannot_be_read_say_why(tmp_path: Path) -> None:
