@@ -212,7 +212,7 @@ def _mistakes(problems: list[_Problem]) -> str:
     if rest:
         kinds: dict[str, int] = {}
         for p in rest:
-            kind = p.done.split(" to ")[0]
+            kind = "skipped" if p.done.endswith("skipped") else "repaired" if p.done.startswith("repaired") else p.done
             kinds[kind] = kinds.get(kind, 0) + 1
         lines.append(f"and {len(rest):,} more ({', '.join(f'{n:,} {k}' for k, n in kinds.items())})")
     return "\n".join(lines)
