@@ -205,7 +205,7 @@ def _answers(context: str, raw: list[tuple[str, int | None]], where: str, given:
     return None if skipped else placed
 
 
-def _mistakes(problems: list[_Problem]) -> str:
+def _mistakes(problems: list[_Problem]) -> list[str]:
     """The first problems one by one, then a count of the rest by what was done."""
     lines = [f"{p.where}: {p.reason}; {p.done}" for p in problems[:SHOWN_PROBLEMS]]
     rest = problems[SHOWN_PROBLEMS:]
@@ -215,7 +215,12 @@ def _mistakes(problems: list[_Problem]) -> str:
             kind = "skipped" if p.done.endswith("skipped") else "repaired" if p.done.startswith("repaired") else p.done
             kinds[kind] = kinds.get(kind, 0) + 1
         lines.append(f"and {len(rest):,} more ({', '.join(f'{n:,} {k}' for k, n in kinds.items())})")
-    return "\n".join(lines)
+    return lines
+
+
+def _listed(problems: list[_Problem]) -> str:
+    # A markdown list: the Run page's failure banner draws each mistake on its own line.
+    return "".join(f"\n- {line}" for line in _mistakes(problems))
 
 
 def _problem_notes(name: str, problems: list[_Problem], unit: str, skipped: int) -> list[str]:
@@ -227,7 +232,8 @@ def _problem_notes(name: str, problems: list[_Problem], unit: str, skipped: int)
               f"{_count(repaired, 'answer_start')} repaired" if repaired else ""]
     head = f"{name}: {_count(len(problems), 'mistake')} found" + (
         f" ({', '.join(c for c in counts if c)})" if any(counts) else "")
-    return [head + ":\n" + _mistakes(problems)]
+    # One note a line, each naming the file: the Data page shows each as a caption, the run log as a line.
+    return [head, *(f"{name}, {line}" for line in _mistakes(problems))]
 
 
 # -- SQuAD JSON -----------------------------------------------------------------------------------
@@ -293,8 +299,8 @@ def read_squad(path: str | Path) -> _Read:
                 answers.append(placed)
     if not questions:
         raise DataError(path, "no usable question"
-                        + (":\n" + _mistakes(problems) if problems else " (the paragraphs hold no questions)")
-                        + '\nEach question needs a "question", its paragraph a "context", and each answer a '
+                        + (":" + _listed(problems) if problems else " (the paragraphs hold no questions)")
+                        + '\n\nEach question needs a "question", its paragraph a "context", and each answer a '
                           '"text" found in the context at its "answer_start".')
     seen = sum(len(p.get("qas") or []) for a in doc["data"] if isinstance(a, dict) and isinstance(a.get("paragraphs"), list)
                for p in a["paragraphs"] if isinstance(p, dict) and isinstance(p.get("qas"), list))
@@ -372,8 +378,8 @@ def read_qa_table(table: Table, p: dict[str, Any]) -> _Read:
         answers.append(placed)
     if not questions:
         raise DataError(table.path, "no usable row"
-                        + (":\n" + _mistakes(problems) if problems else " (the file has no rows)")
-                        + f"\nEach row needs a {context_col!r}, a {question_col!r} and answers in {answers_col!r} "
+                        + (":" + _listed(problems) if problems else " (the file has no rows)")
+                        + f"\n\nEach row needs a {context_col!r}, a {question_col!r} and answers in {answers_col!r} "
                           "found in the context (at their start, when one is given).")
     notes = _problem_notes(table.path.name, problems, "row", len(table.rows) - len(questions))
     return _Read(QASplit(questions, contexts=contexts, answers=answers), notes, problems)
@@ -456,7 +462,7 @@ def qa_file(params: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
     if validation is None:
         if len(set(train.contexts)) < 2:
             # Mistakes that left one context are the likelier cause: named first.
-            mistakes = f"{_mistakes(read.problems)}\nWhat is left: " if read.problems else ""
+            mistakes = f"mistakes:{_listed(read.problems)}\n\nWhat is left: " if read.problems else ""
             raise DataError(p["path"] or p["dataset"], mistakes + "all questions share one context, so none can "
                             "be held out for validation; add contexts or give data.validation_path")
         train, validation = _by_context(train, p["val_fraction"], seed)
@@ -542,8 +548,8 @@ def news_item(rng: np.random.Generator, noise: int, unanswerable: float,
 
 
 @_register("news_qa", NEWS_QA_PARAMS, tasks=("qa",), size="4,000 questions", label="Questions on news items",
-           help="The briefs set's generated news items (an event among distractors) with a question on each fact: "
-                "who, where, on which day, how it went; the answer is a word of the item (offline)")
+           help="Short made-up news items, each about one event among unrelated sentences, with a question on each "
+                "fact: who, where, on which day, how it went; the answer is a word of the item (offline)")
 def news_qa(p: dict[str, Any], *, task: str, seed: int) -> DatasetSplits:
     rng = np.random.default_rng([p["data_seed"], 616])
     items = [news_item(rng, p["noise_sentences"], p["unanswerable"], p["events"]) for _ in range(p["n_documents"])]

@@ -64,7 +64,7 @@ def test_bad2_answer_start_off_its_text_is_named_exactly_and_repaired_when_the_t
         {"context": OTHER, "qas": [_qa("b1", "Which way?", "north", OTHER.index("north"))]},
     ])
     data = _load(path, val_fraction=0.5)
-    note = next(n for n in data.notes if n.startswith("bad2.json"))
+    note = "\n".join(n for n in data.notes if n.startswith("bad2.json"))
     assert ("data[0].paragraphs[0].qas[1] (id a2): answer_start 10 points at ' Gat', not '1937' (which is at 33); "
             "repaired to 33") in note
     every = dict(zip([*data.train.texts, *data.validation.texts], [*data.train.answers, *data.validation.answers],
@@ -105,13 +105,13 @@ def test_mixed_file_keeps_its_good_questions_and_lists_the_first_mistakes_then_c
     kept = [*data.train.texts, *data.validation.texts]
     assert all(f"When was item {i} sold?" in kept for i in range(10))
     assert "When?" in kept and "Where?" in kept and "Who?" not in kept
-    note = next(n for n in data.notes if n.startswith("mixed.json"))
-    lines = note.splitlines()
-    assert lines[0] == "mixed.json: 8 mistakes found (6 questions skipped, 2 answer_starts repaired):"
-    assert lines[1].startswith("data[0].paragraphs[10].qas[0] (id m1): answer_start 34") and "repaired to 33" in lines[1]
-    assert lines[2] == 'data[0].paragraphs[10].qas[1] (id m2): no "question"; skipped'
-    assert lines[3].startswith("data[0].paragraphs[10].qas[2] (id m3): ") and lines[3].endswith("; skipped")
-    assert len(lines) == 1 + 5 + 1 and lines[-1] == "and 3 more (3 skipped)"
+    lines = [n for n in data.notes if n.startswith("mixed.json")]
+    assert lines[0] == "mixed.json: 8 mistakes found (6 questions skipped, 2 answer_starts repaired)"
+    assert lines[1].startswith("mixed.json, data[0].paragraphs[10].qas[0] (id m1): answer_start 34")
+    assert lines[1].endswith("repaired to 33")
+    assert lines[2] == 'mixed.json, data[0].paragraphs[10].qas[1] (id m2): no "question"; skipped'
+    assert lines[3].startswith("mixed.json, data[0].paragraphs[10].qas[2] (id m3): ") and lines[3].endswith("; skipped")
+    assert len(lines) == 1 + 5 + 1 and lines[-1] == "mixed.json, and 3 more (3 skipped)"
 
 
 def test_jsonl_and_parquet_rows_named_by_line_or_row_and_column(tmp_path: Path) -> None:
@@ -126,7 +126,7 @@ def test_jsonl_and_parquet_rows_named_by_line_or_row_and_column(tmp_path: Path) 
     jsonl = tmp_path / "qa.jsonl"
     jsonl.write_text("\n".join(json.dumps(r) for r in rows))
     data = _load(jsonl, val_fraction=0.5)
-    note = next(n for n in data.notes if n.startswith("qa.jsonl"))
+    note = "\n".join(n for n in data.notes if n.startswith("qa.jsonl"))
     assert ("line 1, column 'answers': answer_start 10 points at ' Gat', not '1937' (which is at 33); "
             "repaired to 33") in note
     assert "line 2: column 'context' is empty; skipped" in note
