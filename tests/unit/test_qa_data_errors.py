@@ -143,3 +143,33 @@ def test_jsonl_and_parquet_rows_named_by_line_or_row_and_column(tmp_path: Path) 
     assert caught.value.file.endswith("qa.parquet") and "no usable row" in message
     assert "row 1: column 'context' is empty; skipped" in message
     assert "row 2: column 'question' is empty; skipped" in message
+
+
+def test_a_run_that_fails_on_its_file_shows_the_mistakes_on_the_run_page(
+        tmp_path: Path, store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the path users take: the run fails on its data, the Run page's banner lists the mistakes."""
+    from streamlit.testing.v1 import AppTest
+
+    from app.navigation import page_path
+    from core.runs import create_run, execute_run
+
+    path = _write(tmp_path, "bad1.json", [
+        {"qas": [_qa("x1", "Lost?", "a", 0)]},
+        {"context": BRIDGE, "qas": [_qa("a1", "What opened?", "The Golden Gate Bridge", 0),
+                                    _qa("a2", "When?", "1937", 10)]},
+    ])
+    raw = default_config("qa")
+    raw["data"] = {"name": "qa_file", "path": str(path)}
+    run = create_run(store, validate_config(raw))
+    with pytest.raises(DataError):
+        execute_run(store, run.id)
+    monkeypatch.setenv("LMWB_NO_WORKERS", "1")
+    main = Path(__file__).resolve().parents[2] / "app" / "main.py"
+    at = AppTest.from_file(str(main), default_timeout=30).run()
+    at.query_params.update(run=run.id)
+    at.switch_page(str(page_path("run"))).run()
+    assert not at.exception, [e.value for e in at.exception]
+    [banner] = [e.value for e in at.error if "bad1.json" in e.value]
+    assert '- data[0].paragraphs[0]: no "context"; its 1 question skipped' in banner
+    assert "- data[0].paragraphs[1].qas[1] (id a2): answer_start 10 points at ' Gat', not '1937'" in banner
+    assert "share one context" in banner
