@@ -7,6 +7,7 @@ name; the passage index is built once per collection; no exception reaches the p
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,15 @@ from streamlit.testing.v1 import AppTest
 from app.components import ask_view
 from core.config import default_config, validate_config
 from core.errors import DataError
-from core.qa.retrieval import PASSAGE_OVERLAP, PASSAGE_WORDS, READ_PASSAGES, split_passages
-from core.runs import FoundAnswer, ask_passages, load_trained
+from core.qa.retrieval import (
+    ENCODERS,
+    PASSAGE_OVERLAP,
+    PASSAGE_WORDS,
+    READ_PASSAGES,
+    RETRIEVERS,
+    split_passages,
+)
+from core.runs import FoundAnswer, ask_passages, default_encoder, load_trained, passage_search
 from core.store import Store
 from core.train import load_dataset
 from tests.trained_runs import execute_on_one_thread
@@ -71,22 +79,29 @@ def _expected(run_id: str, question: str, documents: dict[str, str]) -> list[Fou
     return ask_passages(trained, question, passages, k=READ_PASSAGES, top=READ_PASSAGES)
 
 
-def _shows(at: AppTest, found: list[FoundAnswer]) -> None:
+def _shows(at: AppTest, found: list[FoundAnswer], by_bm25: bool = True) -> None:
     """The page shows ``found``: the best answer, where it is from, marked in its passage, and the
     rest as candidates."""
     best = found[0]
     texts = [m.value for m in at.markdown]
     assert any(t.startswith("**Answer:**") and best.text in t for t in texts), texts
     meta = next(t for t in texts if t.startswith("From **"))
-    assert ask_view._md(best.passage.doc_id) in meta and f"**{best.score:.1%}**" in meta, meta
-    assert f"ranked **{best.rank}** by BM25 (score {best.retrieval_score:.2f})" in meta, meta
+    assert ask_view._md(best.passage.doc_id) in meta, meta
+    assert f"reader's probability within its passage **{best.score:.1%}**" in meta, meta
+    if by_bm25:
+        assert f"ranked **{best.rank}** by BM25 (score {best.retrieval_score:.2f})" in meta, meta
+    else:
+        assert f"ranked **{best.rank}** by the dense retriever (cosine {best.retrieval_score:.2f})" in meta, meta
+    assert ask_view.EACH_ALONE in [c.value for c in at.caption]
     passage = next(h.value for h in at.html if "lmwb-ask-passage" in h.value)
     text = best.passage.text
     assert (f"{html.escape(text[:best.start])}<mark style=\"{ask_view.MARK_STYLE}\">"
             f"{html.escape(best.text)}</mark>{html.escape(text[best.end:])}") in passage
     assert len(at.get("plotly_chart")) == 1  # the start and end distributions
     if len(found) > 1:
-        frame = next(f.value for f in at.dataframe if "BM25 score" in f.value.columns)
+        frame = next(f.value for f in at.dataframe if "answer" in f.value.columns)
+        assert ("BM25 score" if by_bm25 else "cosine") in frame.columns
+        assert list(frame["probability within its passage"]) == pytest.approx([f.score for f in found[1:]])
         assert list(frame["answer"]) == [f.text for f in found[1:]]
         assert list(frame["document"]) == [f.passage.doc_id for f in found[1:]]
         assert list(frame["passage rank"]) == [f.rank for f in found[1:]]
@@ -119,7 +134,7 @@ def test_ask_over_the_run_s_validation_contexts(run_id: str, monkeypatch: pytest
 
     at.text_input(key="playground_ask_question").input("zebra quantum ?").run()
     _no_exception(at)
-    assert any(i.value.startswith("No answer: no passage shares a word") for i in at.info)
+    assert "No answer: no passage shares a word with the question." in [i.value for i in at.info]
 
 
 def test_ask_over_uploaded_files_refuses_non_text_by_name(run_id: str) -> None:
@@ -148,6 +163,44 @@ def test_ask_over_uploaded_files_refuses_non_text_by_name(run_id: str) -> None:
     _shows(at, found)
     passage = next(h.value for h in at.html if "lmwb-ask-passage" in h.value)
     assert "&lt;b&gt;draft&lt;/b&gt; &amp; final" in passage and "<b>draft" not in passage
+    assert len(found) == 1 and not at.dataframe
+    assert "**Other candidates:** none (only 1 passage shares a word with the question)" in [
+        m.value for m in at.markdown]
+    # The reader's unknown tokens, counted by hand: the words its vocabulary (news_qa's) lacks.
+    tok = load_trained(Store(), run_id).tokenizer
+    (pu, pn), (qu, qn) = [(sum(t not in tok.stoi for t in tok.split(s)), len(tok.split(s)))
+                          for s in (found[0].passage.text, question)]
+    assert pu >= 6  # noor, haddad, vienna, observers, triumph, draft at least
+    said = [c.value for c in [*at.caption, *at.warning] if "unknown to this reader" in c.value]
+    assert said and said[0].startswith(
+        f"{pu} of {pn} tokens of this passage and {qu} of {qn} of the question are unknown to this reader "
+        f"(<unk>; its vocabulary: {tok.vocab_size:,} tokens, learnt from news_qa)."), said
+    # ... and greyed on the chart's axis, token by token (the tokenizer's own verdict on each).
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    ticks = chart["layout"]["xaxis2"]["ticktext"]
+    vienna = next(t for t in ticks if "Vienna" in t)
+    assert vienna == f'<span style="color:{ask_view.UNKNOWN_COLOUR}">Vienna</span>', ticks
+    assert "concert" in ticks  # a word news_qa taught it: not greyed
+
+
+def test_ask_with_the_dense_retriever_from_the_declared_choices(run_id: str) -> None:
+    at = _page()
+    radio = at.radio(key="playground_ask_retriever")
+    assert tuple(radio.options) == tuple(ask_view.RETRIEVER_LABELS[r] for r in RETRIEVERS)
+    radio.set_value("dense").run()
+    _no_exception(at)
+    encoder = at.radio(key="playground_ask_encoder")
+    assert tuple(encoder.options) == tuple(ask_view.ENCODER_LABELS[e] for e in ENCODERS)
+    assert encoder.value == default_encoder()[0]  # MiniLM when installed, as lmwb ask
+    encoder.set_value("run").run()  # the run's own encoder: no second model to load here
+    _no_exception(at)
+    trained = load_trained(Store(), run_id)
+    val = load_dataset(validate_config(trained.config.to_dict())).validation
+    documents = {f"validation context {i}": c for i, c in enumerate(dict.fromkeys(val.contexts), 1)}
+    question = at.text_input(key="playground_ask_question").value
+    search = passage_search(trained, split_passages(documents, words=PASSAGE_WORDS, overlap=PASSAGE_OVERLAP),
+                            "dense", "run")
+    _shows(at, ask_passages(trained, question, search, k=READ_PASSAGES, top=READ_PASSAGES), by_bm25=False)
 
 
 def test_unreadable_validation_contexts_are_said_without_the_server_s_folders(
@@ -192,3 +245,13 @@ def test_distributions_figure_marks_the_span_and_opens_around_it() -> None:
     assert low <= 90 and high >= 92 and high - low == ask_view.SHOWN_TOKENS
     assert fig.layout.xaxis2.rangeslider.visible
     assert fig.layout.xaxis2.ticktext[-1] == "&lt;b&gt;" and fig.layout.xaxis2.ticktext[91] == "<b>t91</b>"
+    # The span: one band behind the bars from the top of the start row to the bottom of the end row.
+    (band,) = fig.layout.shapes
+    assert (band.x0, band.x1, band.layer, band.yref) == (89.5, 92.5, "below", "paper")
+    assert (band.y0, band.y1) == (fig.layout.yaxis2.domain[0], fig.layout.yaxis.domain[1])
+    widths = fig.data[0].width
+    assert widths[90] < widths[89] and widths[92] < widths[93]  # the band shows beside the span's bars
+    unknown = [i in (5, 91) for i in range(n)]
+    grey = ask_view.distributions_figure(shown, unknown=unknown).layout.xaxis2.ticktext
+    assert grey[5] == f'<span style="color:{ask_view.UNKNOWN_COLOUR}">t5</span>'
+    assert grey[91] == f'<span style="color:{ask_view.UNKNOWN_COLOUR}"><b>t91</b></span>' and grey[6] == "t6"

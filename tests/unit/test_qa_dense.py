@@ -175,8 +175,9 @@ def test_ask_with_the_dense_retriever_answers_a_planted_question(store: Store, c
     assert main(["train", "--task", "qa", "--name", "reader", "--set", "training.device=cpu"]) == 0
     capsys.readouterr()
     # Three fresh items about three different events, each question asked of its own item alone
-    # through the dense path with the run's own encoder (which retrieves at chance: the reader is
-    # not trained to match texts), then of all three with MiniLM, which finds the item by its event.
+    # through the dense path with the run's own encoder, named (the default is MiniLM when installed;
+    # the run's own retrieves at chance: the reader is not trained to match texts), then of all
+    # three with MiniLM, which finds the item by its event.
     rng = np.random.default_rng(777)
     items, events = [], set()
     while len(items) < 3:
@@ -207,7 +208,7 @@ def test_ask_with_the_dense_retriever_answers_a_planted_question(store: Store, c
 
     right = 0
     for i, (_, questions, answers) in enumerate(items):
-        for (answer, out), gold in zip(ask(f"alone{i}", questions), answers, strict=True):
+        for (answer, out), gold in zip(ask(f"alone{i}", questions, "--encoder", "run"), answers, strict=True):
             assert "passage:  rank 1 by the dense retriever (run encoder) (cosine " in out, out
             right += answer == gold[0][0]
     assert right >= 8, right  # of 12; the reader gets ~80% of questions right
