@@ -1,12 +1,14 @@
 """The Playground's Ask panel for qa runs: a question over a collection of documents, answered as
-``lmwb ask`` answers it (:func:`core.runs.ask_passages`: BM25 ranks the passages, the run's reader
-reads the first k), with the best answer marked in its passage, the other candidates, and the
-reader's start and end distributions over the best passage's tokens as a picture.
+``lmwb ask`` answers it (:func:`core.runs.ask_question`: BM25 or the dense retriever, the same
+declared choices, ranks the passages, the run's reader reads the first k), with the best answer
+marked in its passage, how much of it the reader's vocabulary lacks, the other candidates (or why
+there are none), and the reader's start and end distributions over the best passage's tokens as a
+picture.
 
 The collection is the run's own validation contexts (there at once, so a newcomer can ask
 straight away) or ``.txt`` documents the person uploads: a folder, several files, or both. It is
 cut into passages as the command line cuts them (``core.qa.retrieval``'s defaults) and indexed
-once per collection and passage size (``st.cache_resource``), so the next question searches the
+once per collection, passage size and retriever (``st.cache_resource``), so the next question searches the
 same index.
 """
 
@@ -62,7 +64,7 @@ EACH_ALONE = ("Each passage is read on its own, so a probability compares answer
               "best-ranked passage.")
 RETRIEVER_LABELS = {"bm25": "BM25 (shared words)", "dense": "Dense (sentence vectors)"}
 ENCODER_LABELS = {"minilm": "MiniLM (all-MiniLM-L6-v2)", "run": "This run's own encoder (weak)"}
-UNKNOWN_COLOUR = "#b0b6c0"  # an axis label the reader's vocabulary lacks (<unk>)
+KNOWN_COLOUR, UNKNOWN_COLOUR = "#31333f", "#b4bac4"  # axis labels: a token the reader knows, one it reads as <unk>
 BAND_COLOUR = "#ffe066"
 MARK_STYLE = "background-color: #ffe066; padding: 0 2px; border-radius: 3px"
 PASSAGE_STYLE = "white-space: pre-wrap; line-height: 1.6"  # the document's own line breaks
@@ -319,7 +321,7 @@ def distributions_figure(shown: Distributions, visible: int = SHOWN_TOKENS,
     low = int(min(max(0, centre - visible / 2), max(0, n - visible)))
     shown_range = [low - 0.5, min(n, low + visible) - 0.5]
     fig.update_xaxes(tickmode="array", tickvals=list(x), ticktext=labels, tickangle=-55, range=shown_range,
-                     tickfont={"size": 11})
+                     tickfont={"size": 11, "color": KNOWN_COLOUR})
     if n > visible:
         fig.update_xaxes(rangeslider={"visible": True, "thickness": 0.06}, row=2, col=1)
     fig.update_layout(height=470 if n > visible else 420, margin={"l": 10, "r": 10, "t": 40, "b": 10},

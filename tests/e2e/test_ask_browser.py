@@ -1,7 +1,7 @@
 """The Playground's Ask panel in a real browser: a folder with a planted answer is uploaded
 through the folder picker (a .png inside it is left out by name), a question is asked, and the
 answer ``core.runs.ask_passages`` gives for the same documents is highlighted in its passage,
-above the start/end chart. Screenshots go to ``test-artifacts/e2e/``."""
+above the start/end chart (the chosen span a band behind the bars) and the reader's unknown words. Screenshots go to ``test-artifacts/e2e/``."""
 
 from __future__ import annotations
 
@@ -75,4 +75,21 @@ def test_ask_a_folder_and_see_the_answer_highlighted(app_server: Server, page: A
     assert " ".join(expected[0].passage.text.split()) in " ".join(shown.split()) and NOTE in shown
     assert page.get_by_text("reports/item.txt", exact=True).count() >= 1  # the document named
     page.locator(".js-plotly-plot .barlayer").first.wait_for()  # the start/end chart drew
+    page.get_by_text("unknown to this reader", exact=False).first.wait_for()  # what the reader cannot read
+    page.get_by_text("Each passage is read on its own", exact=False).first.wait_for()
+    # The chosen span: a band (a shape behind the bars) in the chart Chromium drew.
+    assert page.locator(".js-plotly-plot .layer-below .shapelayer path").count() >= 1
     page.screenshot(path=str(ARTIFACTS / "playground-ask.png"), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.get_by_text("Answer:").first.scroll_into_view_if_needed()
+    page.evaluate("window.scrollBy(0, 0)")
+    page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "playground-ask-answer.png"))
+
+    # A passage made of words news_qa never taught the reader: the note says so and what to use instead.
+    act(page, lambda: (box.fill("what do glaciers carve ?"), box.press("Enter")))
+    warning = page.get_by_text("close to a guess", exact=False).first
+    warning.wait_for()
+    assert "model.name=hf_pretrained" in warning.inner_text()
+    warning.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "playground-ask-unknown.png"))
