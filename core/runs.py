@@ -546,7 +546,9 @@ def vocabulary_note(trained: TrainedRun, passage: str, question: str) -> tuple[s
     note = (f"{pu} of {pn} tokens of this passage and {qu} of {qn} of the question are unknown to this reader "
             f"(<unk>; its vocabulary: {tok.vocab_size:,} tokens, {source}).")
     high = (pu + qu) > HIGH_UNKNOWN * max(1, pn + qn)
-    if high:
+    if high and tok.kind == "pretrained":
+        note += " It reads mostly <unk>, so its answer is close to a guess: train a reader on text like yours."
+    elif high:
         arch = MODELS.get(ARCH).meta.get("label", ARCH)
         note += (" It reads mostly <unk>, so its answer is close to a guess, however sure it looks: train a reader on "
                  f"text like yours (data.name=qa_file), or the pretrained MiniLM reader, which knows English "

@@ -53,6 +53,14 @@ def test_unknown_tokens_are_counted_against_the_tokenizer() -> None:
                     "(<unk>; its vocabulary: 7 tokens, learnt from news_qa).") and not high
 
 
+    class Pretrained(WordTokenizer):
+        kind = "pretrained"
+
+    trained = cast(TrainedRun, SimpleNamespace(tokenizer=Pretrained({}, TINY.itos), config=trained.config))
+    note, high = vocabulary_note(trained, "The concert in Vienna .", "the concert ?")
+    assert high and "its vocabulary: 7 tokens, the pretrained model's)." in note and "hf_pretrained" not in note
+
+
 @pytest.mark.skipif(not default_model(), reason="the minilm extra is not installed")
 def test_a_pretrained_tokenizer_s_unknown_id_is_counted() -> None:
     from core.models.hf import pretrained_tokenizer
