@@ -11,7 +11,7 @@ from typing import Any
 from tqdm import tqdm
 
 from core.display import format_duration
-from core.metrics.catalog import HELDOUT, HELDOUT_LABEL, METRICS
+from core.metrics.catalog import HELDOUT, HELDOUT_LABEL, METRICS, metric_value
 from core.metrics.scores import bleu_case_note
 from core.throughput import KEY as THROUGHPUT
 from core.throughput import LABEL as THROUGHPUT_LABEL
@@ -60,7 +60,7 @@ class ProgressPrinter:
             self.next_mark += 0.05
 
     def on_eval(self, step: int, metrics: dict[str, float], details: dict[str, Any]) -> None:
-        shown = " | ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k in METRICS and METRICS[k].headline)
+        shown = " | ".join(f"{k} {metric_value(k, v)}" for k, v in metrics.items() if k in METRICS and METRICS[k].headline)
         self._print(f"eval step {step}: {shown}")
         if note := bleu_case_note(metrics, details):
             self._print(note)
@@ -80,10 +80,12 @@ class ProgressPrinter:
             self.bar = None
         s = result.summary
         best = s.get("best", {})
-        best_text = f"best val {s.get('metric')} {best['value']:.4f} at step {best['step']}" if best.get("value") is not None else ""
+        metric = str(s.get("metric") or "")
+        best_text = (f"best val {metric} {metric_value(metric, best['value'])} at step {best['step']}"
+                     if best.get("value") is not None else "")
         held = (best.get(HELDOUT) or {}).get(s.get("metric"))
         if best_text and isinstance(held, int | float):  # the held-out set's figure for the kept checkpoint
-            best_text += f" ({HELDOUT_LABEL} {s.get('metric')} {held:.4f})"
+            best_text += f" ({HELDOUT_LABEL} {metric} {metric_value(metric, held)})"
         self._print(
             f"{result.status} at step {result.step} in {format_duration(s.get('duration_s'))} "
             f"({format_rate(s.get(THROUGHPUT), missing='?')} {RATE}, evaluations excluded)"

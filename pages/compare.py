@@ -153,7 +153,9 @@ def highlight_best(table: pd.DataFrame, groups: Sequence[Any] | None = None, by_
     (:func:`best_marks`). ``by_metric``: one row per metric and one column per run, so a
     classifier's every metric fits the page's width (runs are few, metrics many)."""
     marks = best_marks(table, groups)
-    text = table.apply(lambda column: aligned_text(column, "%.4f"))
+    # Each metric as the catalogue shows it (QA's scores in percent): one scale per task's table.
+    text = table.apply(lambda column: aligned_text(
+        column, COLUMNS[str(column.name)][1].shown if str(column.name) in COLUMNS else "%.4f"))
     if by_metric:
         text, marks = text.T.rename_axis("metric"), marks.T
     return text.style.apply(lambda _: marks, axis=None)
@@ -280,7 +282,9 @@ def _curve_controls(frame: pd.DataFrame) -> dict[str, Any]:
 
 def _curves(frame: pd.DataFrame, task: str, view: dict[str, Any], colors: dict[str, str], titled: bool) -> None:
     """One task's runs' curves: one metric at a time, chosen among those they logged."""
-    names = sorted(frame["name"].unique()) if not frame.empty else []
+    # A metric fixed for a run (QA's passage retrieval) is a flat line: the table holds it.
+    names = sorted(n for n in frame["name"].unique() if not (n in METRICS and METRICS[n].fixed)) \
+        if not frame.empty else []
     if not names:
         st.info("These runs have not logged any metrics yet.")
         return

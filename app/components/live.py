@@ -223,6 +223,18 @@ def run_tokens_per_s(run: Run) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def fixed_for_run(name: str) -> bool:
+    """Whether ``name`` is declared the same at every evaluation of a run (no chart for it)."""
+    return name in METRICS and METRICS[name].fixed
+
+
+def tile_help(name: str) -> str | None:
+    """A metric tile's tooltip: for a metric fixed for a run, why it has no chart."""
+    if not fixed_for_run(name):
+        return None
+    return f"Fixed for the run, so not charted over steps. {METRICS[name].help}"
+
+
 def summary_panel(run: Run) -> None:
     """The best validation value and the last evaluation's metrics, once there are any."""
     s = run.summary or {}
@@ -232,14 +244,14 @@ def summary_panel(run: Run) -> None:
     best = s.get("best") or {}
     if not val and best.get("value") is None:
         return
-    cols = st.columns(min(5, 1 + len(val)))
+    cols = st.columns(min(6, 1 + len(val)))  # six: a QA run's five scores beside its best
     if best.get("value") is not None:
         case = bleu_case_note(s.get("val") or {}, s.get("details") or {}) if s.get("metric") == "bleu" else ""
         watched = s.get("metric", "")
         cols[0].metric(f"Best val {metric_label(watched)}", metric_value(watched, best["value"]),
                        help=f"at step {best.get('step')}" + (f". {case}." if case else ""))
     for col, (name, value) in zip(cols[1:], in_order(val).items(), strict=False):
-        col.metric(f"val {metric_label(name)}", metric_value(name, value))
+        col.metric(f"val {metric_label(name)}", metric_value(name, value), help=tile_help(name))
     _heldout_row(s)
     facts = [f"{s['params']:,} parameters" if isinstance(s.get("params"), int) else None, s.get("device")]
     if isinstance(s.get("rank_devices"), list):  # several processes (DDP): where each rank trains
@@ -341,7 +353,9 @@ def curves_panel(df: pd.DataFrame, smoothing: float = 0.0, log_y: bool = False) 
     names = [] if df.empty else df.loc[df["split"].isin(scored), "name"].unique().tolist()
     if "bits_per_char" in names and "bits_per_token" in names:
         names.remove("bits_per_token")  # identical with a character tokenizer
-    val_names = list(in_order(dict.fromkeys(n for n in names if n not in HIDDEN_VAL)))[:3]
+    # A metric fixed for a run (QA's passage retrieval) would be a flat line: its tile says it.
+    charted = (n for n in names if n not in HIDDEN_VAL and not fixed_for_run(n))
+    val_names = list(in_order(dict.fromkeys(charted)))[:3]
     if not val_names:
         return
     cols = st.columns(len(val_names))

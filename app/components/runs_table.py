@@ -3,7 +3,7 @@ filters, and the column formats (shared by the Runs page and Home's recent runs)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -100,17 +100,18 @@ FORMATS = {
 NUMBER_COLUMNS = ("best", *VAL_METRICS, "layers", "d_model", "hidden", "lr", "batch", "steps", "duration (s)")
 
 
-def aligned_text(values: pd.Series, fmt: str = "%.0f") -> pd.Series:
+def aligned_text(values: pd.Series, fmt: str | Callable[[float], str] = "%.0f") -> pd.Series:
     """Numbers as text aligned on the decimal point (spaces pad the whole part in front and the
     fraction behind, trailing zeros of a fraction dropped), "" where there is none. For
-    non-negative numbers the text order is the number order."""
+    non-negative numbers the text order is the number order. ``fmt``: a printf format, or a
+    function such as a metric's declared ``Metric.shown``."""
     texts = []
     for value in values:
         number = pd.to_numeric(value, errors="coerce")
         if pd.isna(number):
             texts.append(None)
             continue
-        text = fmt % float(number)
+        text = fmt(float(number)) if callable(fmt) else fmt % float(number)
         if "." in text and "e" not in text:
             text = text.rstrip("0").rstrip(".") if fmt == "%.6f" else text
         texts.append(text)

@@ -9,6 +9,7 @@ from typing import Any
 from core.cli.common import add_param_flag, input_texts, number, open_store, output_file
 from core.decoding import settings as decoding
 from core.errors import WorkbenchError
+from core.metrics.catalog import METRICS, metric_value
 from core.metrics.scores import bleu_case_note
 from core.qa.retrieval import ENCODERS, RETRIEVERS
 from core.variants import BATCHES, PARENT, VARIANTS, load_variant, size_text, speed_table
@@ -105,10 +106,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         parent = evaluate_file(load_variant(store, args.run, PARENT, which=args.checkpoint), args.data, **extra)
         print(f"{'':20} {PARENT:>10} {args.variant:>10}")
         for key, value in result.metrics.items():
-            print(f"{key:20} {parent.metrics.get(key, float('nan')):>10.4f} {value:>10.4f}")
+            before = metric_value(key, parent.metrics.get(key, float("nan")))
+            print(f"{key:20} {before:>10} {metric_value(key, value):>10}")
         return 0
-    for key, value in result.metrics.items():
-        print(f"{key:20} {value:.4f}")
+    for key, value in result.metrics.items():  # each in its declared display (0-100 F1 as 76.8%)
+        print(f"{key:20} {metric_value(key, value)}")
     confusion = result.details.get("confusion_matrix")
     if confusion:
         labels = [str(name)[:10] for name in confusion["labels"]]
@@ -118,9 +120,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"  {name:>10}" + " ".join(f"{v:>10d}" for v in row))
     answers = result.details.get("answers")  # a qa run: a few questions with the gold and predicted answers
     if answers:
-        print(f"{result.details.get('questions', '?')} questions; the first {len(answers)}:")
+        f1 = METRICS["qa_f1"]
+        print(f"{result.details.get('questions', '?')} questions; the {len(answers)} answered worst "
+              f"(lowest {f1.label}):")
         for row in answers:
-            print(f"\nquestion   {row['question']}\ngold       {row['gold']}\nprediction {row['prediction']}")
+            print(f"\nquestion   {row['question']}\ngold       {row['gold']}\nprediction {row['prediction']}"
+                  f"  ({f1.label} {f1.shown(100 * row['f1'])})")
     translations = result.details.get("translations")
     if translations:
         scoring = result.details.get("bleu_signature") or result.details.get("rouge") or ""
@@ -159,6 +164,9 @@ def _write_examples(args: argparse.Namespace, trained: Any, out: Any, extra: dic
     """``lmwb eval --examples OUT.csv``: the Explain page's per-example table, and its slices."""
     from core.examples import example_table, slices
 
+    if trained.config.task == "qa":
+        return _write_answers(args, trained, out)
+
     examples = example_table(trained, args.data, source_path=args.source, target_path=args.target,
                              beam=args.beam_size, **extra)
     # 6 significant digits: a per-example BLEU of 37.99999999 is 38 to anyone reading the file.
@@ -173,6 +181,26 @@ def _write_examples(args: argparse.Namespace, trained: Any, out: Any, extra: dic
         shown = "-" if value is None else f"{value:.4f}"
         name = row["value"] if row["slice"] == "all" else f"{row['slice']} {row['value']}"
         print(f"{name:<32} {_count(row['examples'], 'example'):>14}  {metric} {shown}  {missed} {row['wrong']}")
+    return 0
+
+
+def _write_answers(args: argparse.Namespace, trained: Any, out: Any) -> int:
+    """A qa run's ``--examples``: the Explain page's Answers table (core.qa.answers), every
+    validation question worst first, and how many answers are right, partly right and wrong."""
+    from core.qa.answers import answers_table, outcome_counts
+    from core.runs import qa_readings
+
+    if args.data or args.source or args.target:
+        raise WorkbenchError("--examples lists a qa run's answers to its own validation questions; leave out "
+                             "--data, --source and --target (score another file without --examples)")
+    table = answers_table(qa_readings(trained))
+    table.to_csv(out, float_format="%.6g")
+    print(f"{_count(len(table), 'question')} of the validation split written to {out}, worst first")
+    f1, em = METRICS["qa_f1"], METRICS["qa_exact_match"]
+    print(f"{f1.label} {f1.shown(table['f1'].mean())} · {em.label} {em.shown(100 * table['exact'].mean())}"
+          if len(table) else "no questions")
+    counts = outcome_counts(table)
+    print(" · ".join(f"{name} {counts[name]:,}" for name in ("right", "partly right", "wrong")))
     return 0
 
 

@@ -32,7 +32,12 @@ class Metric:
     """One validation metric.
 
     ``direction``: ``max`` (higher is better) or ``min``. ``tasks``: the tasks whose
-    evaluation reports it. ``fmt``: a printf format for tables (``%.1f`` for 0-100 scores).
+    evaluation reports it. ``fmt``: a printf format for the shown number (``%.1f`` for 0-100
+    scores), ``scale`` what the stored value is multiplied by first (100: a 0-1 share shown as a
+    percentage) and ``unit`` what follows the number (``%``); every screen and the CLI show a
+    value through :meth:`shown`, so a task's scores read on one scale side by side.
+    ``fixed``: the same at every evaluation of a run (QA's passage retrieval is BM25's, done
+    once, not the reader's): shown as a tile, never charted over steps.
     ``headline``: shown in short summaries (the CLI's eval line, the Run view's first charts).
     ``objective``: worth optimising (early stopping, sweeps); a diagnostic such as BLEU's
     brevity penalty is reported but not offered. ``high``: the most it can be (1 for shares and
@@ -48,6 +53,9 @@ class Metric:
     headline: bool = False
     objective: bool = True
     high: float | None = None
+    unit: str = ""
+    scale: float = 1
+    fixed: bool = False
 
     def __post_init__(self) -> None:
         if self.direction not in ("max", "min"):
@@ -61,8 +69,9 @@ class Metric:
         return "maximize" if self.direction == "max" else "minimize"
 
     def shown(self, value: float) -> str:
-        """``value`` as tables show it (``fmt``): ``METRICS["bleu"].shown(27.345)`` is ``27.35``."""
-        return self.fmt % value
+        """``value`` as every screen shows it: ``METRICS["bleu"].shown(27.345)`` is ``27.35``,
+        ``METRICS["qa_recall_at_1"].shown(0.25)`` is ``25.0%``."""
+        return self.fmt % (value * self.scale) + self.unit
 
     def better(self, a: float, b: float) -> bool:
         """Whether ``a`` is strictly better than ``b``."""
@@ -98,11 +107,11 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("rougeL", "ROUGE-L", "max", (SUMMARISATION,), "Longest common subsequence F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True, high=1),
     Metric("rouge1", "ROUGE-1", "max", (SUMMARISATION,), "Word (unigram) overlap F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True, high=1),
     Metric("rouge2", "ROUGE-2", "max", (SUMMARISATION,), "Bigram overlap F-measure with the reference summary (rouge-score, stemmed), mean over examples, 0-1.", fmt="%.3f", headline=True, high=1),
-    Metric("qa_f1", "F1 (QA)", "max", (QA,), "Token F1 between each predicted answer and its best gold answer after SQuAD's normalisation (lower case, no punctuation or articles), mean over questions, 0-100; an unanswerable question scores 1 only for no answer.", fmt="%.1f", headline=True, high=100),
-    Metric("qa_exact_match", "Exact match (QA)", "max", (QA,), "Share of questions whose predicted answer equals a gold answer after SQuAD's normalisation, 0-100.", fmt="%.1f", headline=True, high=100),
-    Metric("qa_recall_at_1", "Passage recall@1", "max", (QA,), "Retrieval before reading: every validation context cut into passages of about 100 words, each question ranked against all of them by BM25 (lmwb eval --retriever dense: by a sentence encoder); the share of questions whose first passage holds a gold answer whole, over the questions some passage answers, 0-1. It scores the retriever and the data, not the reader: runs on the same validation set share it.", fmt="%.3f", headline=True, high=1),
-    Metric("qa_recall_at_5", "Passage recall@5", "max", (QA,), "As passage recall@1, with a gold answer in any of the first 5 passages (what lmwb ask -k 5 hands the reader), 0-1.", fmt="%.3f", headline=True, high=1),
-    Metric("qa_mrr", "Passage MRR", "max", (QA,), "Mean reciprocal rank of the first passage holding a gold answer (1/rank among the first 100, 0 when none), same questions and passages as passage recall@1, 0-1.", fmt="%.3f", high=1),
+    Metric("qa_f1", "F1 (QA)", "max", (QA,), "Token F1 between each predicted answer and its best gold answer after SQuAD's normalisation (lower case, no punctuation or articles), mean over questions, in percent (SQuAD's 0-100 scale); an unanswerable question scores 100 only for no answer.", fmt="%.1f", headline=True, high=100, unit="%"),
+    Metric("qa_exact_match", "Exact match (QA)", "max", (QA,), "Share of questions whose predicted answer equals a gold answer after SQuAD's normalisation, in percent (SQuAD's 0-100 scale).", fmt="%.1f", headline=True, high=100, unit="%"),
+    Metric("qa_recall_at_1", "Passage recall@1", "max", (QA,), "Retrieval before reading: every validation context cut into passages of about 100 words, each question ranked against all of them by BM25 (lmwb eval --retriever dense: by a sentence encoder); the share of questions whose first passage holds a gold answer whole, over the questions some passage answers, in percent. It does not depend on the reader's training: it scores the retriever and the data, once a run, and runs on the same validation set share it.", fmt="%.1f", headline=True, high=1, unit="%", scale=100, fixed=True),
+    Metric("qa_recall_at_5", "Passage recall@5", "max", (QA,), "As passage recall@1, with a gold answer in any of the first 5 passages (what lmwb ask -k 5 hands the reader), in percent; fixed for a run like it.", fmt="%.1f", headline=True, high=1, unit="%", scale=100, fixed=True),
+    Metric("qa_mrr", "Passage MRR", "max", (QA,), "Mean reciprocal rank of the first passage holding a gold answer (1/rank among the first 100, 0 when none), same questions and passages as passage recall@1, in percent (100: every first passage holds one); fixed for a run like it.", fmt="%.1f", high=1, unit="%", scale=100, fixed=True),
     Metric("sums_right", "Sums right", "max", (LANGUAGE_MODEL,), "Share of the validation problems ('23+58=') whose answer the model writes exactly, decoding greedily; reported for the built-in arithmetic set.", fmt="%.3f", headline=True, high=1),
     Metric("perplexity", "Perplexity", "min", (LANGUAGE_MODEL, TRANSLATION, MASKED_LM, SUMMARISATION), "exp(loss): how many tokens the model hesitates between, on average.", fmt="%.2f", headline=True),
     Metric("bits_per_char", "Bits per character", "min", (LANGUAGE_MODEL,), "Loss in bits per character of text: compares models with different tokenizers.", fmt="%.3f", headline=True),

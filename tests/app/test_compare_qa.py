@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.metrics import metric_label
+from core.metrics import METRICS, metric_label
 from core.store import Store
 from tests.seed_runs import seed_run
 
@@ -33,8 +33,8 @@ def test_compare_shows_em_f1_and_passage_recall_of_two_qa_runs(store: Store) -> 
     assert [metric_label(n) for n in headline] == list(table.columns[:4]), list(table.columns)
     for run in runs:
         for name in headline:  # each cell is the run's own logged value
-            shown = table.loc[run.name, metric_label(name)]
-            assert float(shown) == pytest.approx(run.summary["val"][name], abs=1e-3)
+            shown = table.loc[run.name, metric_label(name)]  # as the catalogue shows it (percentages)
+            assert shown.strip() == METRICS[name].shown(run.summary["val"][name])
     assert metric_label("qa_mrr") not in table.columns
 
     at.toggle(key="compare_every.qa").set_value(True).run()

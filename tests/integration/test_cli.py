@@ -177,7 +177,8 @@ def test_eval_without_a_file_scores_the_runs_validation_split(capsys, tmp_path) 
     assert main(["eval", "cli-run", "--examples", str(examples)]) == 0
     with examples.open(newline="") as f:
         right = [row["correct"] == "True" for row in csv.DictReader(f)]
-    assert len(right) > 20 and accuracy == pytest.approx(sum(right) / len(right), abs=5e-5)
+    # eval prints accuracy as the catalogue declares it (3 decimals).
+    assert len(right) > 20 and accuracy == pytest.approx(sum(right) / len(right), abs=5e-4)
     # Column flags describe a file: without one they are refused, naming them.
     assert main(["eval", "cli-run", "--text-column", "sentence"]) == 2
     assert "--text-column describe the columns of a --data file" in capsys.readouterr().err

@@ -229,7 +229,7 @@ def test_ask_with_the_dense_retriever_answers_a_planted_question(store: Store, c
     dense = capsys.readouterr().out
     for out in (bm25, dense):
         for name in ("qa_f1", "qa_recall_at_1", "qa_recall_at_5", "qa_mrr"):
-            assert re.search(rf"^{name}\s+[0-9.]+$", out, re.MULTILINE), out
+            assert re.search(rf"^{name}\s+[0-9.]+%$", out, re.MULTILINE), out
 
 
 MINILM = default_model()
