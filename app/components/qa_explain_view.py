@@ -5,13 +5,15 @@ Every validation question (the first :data:`LIMIT`) as the run's evaluation read
 confident), filtered to the wrong or the partly right answers; for a chosen question its context with
 the gold and the predicted answer marked, and the salience of the answer (``core.inspect.salience``:
 its start plus end logit) over the question and the context of the window it came from.
-:func:`answers_table`, :func:`context_html` and :func:`salience_parts_html` are pure; the rest draws.
+:func:`context_html` and :func:`salience_parts_html` are pure (the table is ``core.qa.answers``', which
+``lmwb eval --examples`` writes too); the rest draws.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -21,39 +23,21 @@ from app.components.attention_view import checkpoint_mtime, one_torch_thread
 from app.components.salience_view import AGAINST_RGB, FOR_RGB, salience_settings, token_spans
 from core.errors import WorkbenchError
 from core.inspect import salience as sal
-from core.inspect.settings import METHOD, METHODS, STEPS
+from core.inspect.settings import COMPLETENESS_TOLERANCE, METHOD, METHODS, STEPS
 from core.metrics import METRICS
+from core.qa.answers import NO_ANSWER, OUTCOMES, answers_table
 from core.runs import TrainedRun, qa_readings
 from core.store import Store
 
 if TYPE_CHECKING:  # the task module loads with the model
     from core.tasks.qa import Reading
 
+# Integrated Gradients' steps are doubled from the chosen number up to this while the completeness
+# gap is over its tolerance: 50 often leaves a reader's answer over 5%, and 200 takes seconds on a CPU.
+STEPS_CAP = 200
 LIMIT = 2000  # questions read for the table: SQuAD's 10,570 would take minutes on a CPU
-NO_ANSWER = "(no answer)"
-OUTCOMES = {  # the filter: which answers each choice keeps, by their F1 (0-100) and exact match
-    "all": lambda t: t["f1"] >= 0,
-    "wrong": lambda t: t["f1"] == 0,
-    "partly right": lambda t: (t["f1"] > 0) & ~t["exact"],
-    "right": lambda t: t["exact"],
-}
 GOLD_RGB, PREDICTED_RGB = (22, 163, 74), (234, 88, 12)  # green, orange
 SHOWN = ["question", "gold", "prediction", "f1", "exact", "probability"]
-
-
-def answers_table(readings: list[Reading]) -> pd.DataFrame:
-    """One row a question, worst first: F1 (0-100, as the run's qa_f1 averages it), exact match,
-    then the most confident answer first (a confident wrong answer says more than a hesitant one);
-    indexed by the question's place in the validation split."""
-    table = pd.DataFrame({
-        "question": [r.question for r in readings],
-        "gold": [" | ".join(dict.fromkeys(g for g, _, _ in r.golds)) or NO_ANSWER for r in readings],
-        "prediction": [r.text if r.span is not None else NO_ANSWER for r in readings],
-        "f1": [100.0 * r.f1 for r in readings],
-        "exact": [bool(r.exact_match) for r in readings],
-        "probability": [r.probability for r in readings],
-    }, index=pd.Index([r.index for r in readings], name="question #"))
-    return table.sort_values(["f1", "exact", "probability"], ascending=[True, True, False], kind="stable")
 
 
 def filter_answers(table: pd.DataFrame, outcome: str) -> pd.DataFrame:
@@ -135,6 +119,18 @@ def answer_salience(source: TrainedRun, question: str, context: str, method: str
     return _salience(source, key, question, context, method, int(steps))
 
 
+def stepped_salience(attribute: Callable[[int], sal.AnswerSalience], steps: int,
+                     cap: int = STEPS_CAP) -> tuple[sal.AnswerSalience, int]:
+    """``attribute(steps)``, then with twice the steps (50, 100, 200) while Integrated Gradients'
+    completeness gap is over its tolerance and the steps are under ``cap``: (the result, the steps
+    it used). Other methods have no gap and run once."""
+    result = attribute(steps)
+    while result.completeness is not None and not result.completeness.ok and steps < cap:
+        steps = min(2 * steps, cap)
+        result = attribute(steps)
+    return result, steps
+
+
 def qa_explain_panel(store: Store, source: TrainedRun, key: str) -> None:
     """The Explain page of a qa run: the answers table, a chosen question's context and salience."""
     try:
@@ -166,10 +162,11 @@ def qa_explain_panel(store: Store, source: TrainedRun, key: str) -> None:
             # A long wrong answer would push the scores off the page: medium widths, whole in the detail below.
             **{c: st.column_config.TextColumn(width="medium") for c in ("question", "prediction")},
             "gold": st.column_config.TextColumn(width="small"),
-            "f1": st.column_config.NumberColumn(f1.label, format=f1.fmt, width="small"),
-            "exact": st.column_config.CheckboxColumn(em.label, width="small"),
+            # Per question, on a QA page: short headers ("(QA)" says nothing here), the metric in the help.
+            "f1": st.column_config.NumberColumn("F1", format=f1.fmt, width="small", help=f1.help),
+            "exact": st.column_config.CheckboxColumn("Exact", width="small", help=em.help),
             "probability": st.column_config.ProgressColumn(
-                "Probability", format="percent", min_value=0.0, max_value=1.0, width="small",
+                "Probability", format="percent", min_value=0.0, max_value=1.0, width="medium",
                 help="p(start) x p(end) of the answer in its window, each a softmax over [CLS] and the context"),
         },
     )
@@ -195,8 +192,10 @@ def question_detail(source: TrainedRun, reading: Reading, key: str) -> None:
         settings = salience_settings(f"{key}.salience")
         try:
             with st.spinner("Attributing…"):
-                result = answer_salience(source, reading.question, reading.context, settings["method"],
-                                         settings["steps"])
+                asked = int(settings["steps"])
+                result, used = stepped_salience(
+                    lambda steps: answer_salience(source, reading.question, reading.context, settings["method"],
+                                                  steps), asked, max(STEPS_CAP, asked))
         except WorkbenchError as exc:
             st.error(str(exc))
             return
@@ -204,6 +203,8 @@ def question_detail(source: TrainedRun, reading: Reading, key: str) -> None:
             st.caption(note)
         st.html(salience_parts_html(result))
         if result.completeness is not None:
-            (st.caption if result.completeness.ok else st.warning)(result.completeness.sentence())
+            stepped = (f" {STEPS.title}: {used} ({asked} left a gap over {COMPLETENESS_TOLERANCE:.0%})."
+                       if used != asked else f" {STEPS.title}: {used}.")
+            (st.caption if result.completeness.ok else st.warning)(result.completeness.sentence() + stepped)
         st.caption(f"Explaining the {result.output_name}: blue tokens pushed the reader towards it, red ones "
                    "away from it (Captum; a token's attribution summed over its embedding).")

@@ -282,7 +282,9 @@ TASKS.declare(
                   "dropout": 0.0, "pooling": "mean", "positions": "learned"},
         "optimizer": {"name": "adamw", "lr": 0.003},
         "schedule": {"name": "cosine", "warmup_steps": 50},
-        "training": {"max_steps": 600, "batch_size": 32, "eval_every": 200, "eval_max_batches": 10},
+        # Every 50 steps: 12 points on the F1 curve, not 3; an evaluation (320 questions, BM25 once a
+        # run) is cheap: 12 of them trained in 17.4 s against 3 in 17.7 s, the same within noise.
+        "training": {"max_steps": 600, "batch_size": 32, "eval_every": 50, "eval_max_batches": 10},
     },
 )
 

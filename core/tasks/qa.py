@@ -103,6 +103,7 @@ class QATask(Task):
     # The passage retrieval evaluation scores (qa_recall_at_1...): BM25, or a dense search over
     # these vectors when set (lmwb eval --retriever dense).
     dense_retrieval: Encoder | None = None
+    _evaluations = 0  # evaluations so far: where the samples start among equally bad answers
 
     @property
     def max_len(self) -> int:
@@ -234,9 +235,15 @@ class QATask(Task):
             if n not in self._retrieval:
                 self._retrieval[n] = self.retrieval_metrics(n)
             metrics.update(self._retrieval[n])
+        # The worst answers (lowest F1), not the first questions: those are all right early on and
+        # would print the same lines at every evaluation. Among equals (many wrong answers score 0)
+        # the start turns by SAMPLES each evaluation, so the log shows other questions each time.
+        f1s = [score(predictions[i], golds[i])[1] for i in range(n)]
+        turn = self._evaluations * SAMPLES
+        self._evaluations += 1
+        worst = sorted(range(n), key=lambda i: (f1s[i], (i - turn) % max(1, n)))[:SAMPLES]
         samples = [{"question": self.val_questions[i], "gold": " | ".join(golds[i]) or "(no answer)",
-                    "prediction": predictions[i] or "(no answer)", "f1": score(predictions[i], golds[i])[1]}
-                   for i in range(min(SAMPLES, n))]
+                    "prediction": predictions[i] or "(no answer)", "f1": f1s[i]} for i in worst]
         details: dict[str, Any] = {
             "answers": samples, "questions": n, "squad": scores,
             "sample": "\n".join(f"{s['question']}\n  gold: {s['gold']}\n  pred: {s['prediction']}" for s in samples),
