@@ -55,7 +55,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("explain.py", "Explain", ":material/insights:", "explain", "Explain", "why a run predicts what it does, and where it fails",
              runs_models=True),
     PageSpec("playground.py", "Playground", ":material/chat:", "playground", "Playground",
-             "classify, generate or translate with a trained model", runs_models=True),
+             "classify, generate, translate or ask questions with a trained model", runs_models=True),
     PageSpec("learn.py", "Learn", ":material/school:", "learn", "Learn",
              "each formula computed step by step on your own run and text", runs_models=True),
 )

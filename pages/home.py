@@ -136,8 +136,9 @@ def main() -> None:
     st.title("LM Workbench", anchor=False)
     st.markdown(
         "Train language models in your browser and watch them learn: pick a task (classification, "
-        "language modelling, translation, word vectors, pretraining), data, an architecture (RNN, "
-        "LSTM, GRU, TextCNN, Transformer, a pretrained Hugging Face model) and its hyperparameters; "
+        "language modelling, translation, summarisation, question answering, word vectors, "
+        "pretraining), data, an architecture (RNN, LSTM, GRU, TextCNN, Transformer, a pretrained "
+        "Hugging Face model) and its hyperparameters; "
         "follow the loss curves live, compare runs, look inside with attention maps and tune with "
         "sweeps. Everything here is also one `lmwb` command away."
     )
