@@ -34,7 +34,7 @@ from core.export.live import finish as finish_trackers
 from core.export.live import live_sink
 from core.finetune import link_parent
 from core.jobs.liveness import worker_label
-from core.metrics.catalog import METRICS
+from core.metrics.catalog import METRICS, metric_value
 from core.models.hf_catalog import ARCH, default_model
 from core.models.sentence import minilm_encoder
 from core.qa.retrieval import ENCODERS, RETRIEVERS, Encoder, Passage, PassageSearch
@@ -117,7 +117,8 @@ class RunLog(Callback):
 
     def on_end(self, result: TrainResult) -> None:
         best = (result.summary.get("best") or {})
-        best_text = (f"; best val {result.summary.get('metric')} {best['value']:.4g} at step {best['step']}"
+        metric = str(result.summary.get("metric") or "")
+        best_text = (f"; best val {metric} {metric_value(metric, best['value'])} at step {best['step']}"
                      if best.get("value") is not None else "")
         self._log(f"{result.status} at step {result.step}{best_text}")
 
