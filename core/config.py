@@ -61,7 +61,7 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     Param("max_minutes", "float", None, "Wall-clock budget; training stops when it is spent (null: no limit).", low=0.01, high=100_000, optional=True, sweepable=False, label="Time limit (min)"),
     Param("seed", "int", 0, "Random seed for initialisation, splits and batching.", low=0, high=2**31 - 1, sweepable=False, label="Seed", essential=True),
     Param("device", "str", "auto", "Where to train: auto picks CUDA, then MPS, then CPU.", choices=("auto", "cpu", "cuda", "mps"), sweepable=False, label="Device"),
-    Param("precision", "str", "auto", "auto: bf16 autocast on CUDA when supported (else fp16), fp32 elsewhere. bf16 on a CPU: autocast where the processor has bf16 instructions (AVX512-BF16, AMX, Arm BF16), refused where not.", choices=("auto", "fp32", "bf16", "fp16"), sweepable=False, label="Precision"),
+    Param("precision", "str", "auto", "auto: bf16 autocast on CUDA when supported (else fp16), fp32 elsewhere. bf16 on a CPU: autocast where the processor has bf16 instructions (AVX512-BF16, AMX, Arm BF16), refused where not. fp16: CUDA only, refused on a CPU.", choices=("auto", "fp32", "bf16", "fp16"), sweepable=False, label="Precision"),
     Param("compile", "bool", False, "Compile the model with torch.compile (slower start, faster steps on GPU).", sweepable=False, label="torch.compile"),
     Param("attention_snapshots", "bool", True, "Save the attention of a fixed probe input at each evaluation, to replay how it forms (models with attention up to 20M parameters).", sweepable=False, label="Attention snapshots"),
     # Several processes (DDP through torchrun, core/distributed/). 1 x 1: one process, no process group.

@@ -54,7 +54,8 @@ def device_label(device: torch.device) -> str:
 def resolve_precision(device: torch.device, precision: str) -> torch.dtype | None:
     """The autocast dtype, or None for plain fp32. Mixed precision on CUDA, and bf16 on a CPU
     that has bf16 instructions when asked for by name (``auto`` stays fp32 on a CPU: the speed-up
-    depends on the processor and the model, so it is a choice, not a default)."""
+    depends on the processor and the model, so it is a choice, not a default). fp16 on a CPU is
+    refused, naming the field and what it allows there."""
     import torch
 
     if device.type == "cpu" and precision == "bf16":
@@ -64,6 +65,11 @@ def resolve_precision(device: torch.device, precision: str) -> torch.dtype | Non
                                      "(AVX512-BF16 or AMX on x86, BF16 on Arm), so bf16 autocast would be "
                                      "emulated, slower than fp32")
         return torch.bfloat16
+    if device.type == "cpu" and precision == "fp16":
+        # Refused like bf16 without its instructions: a run asked for fp16 must not quietly train fp32.
+        allowed = "auto or fp32" + (" (or bf16, which this processor has)" if cpu_bf16_instructions() else "")
+        raise ConfigError("training.precision", precision, f"{allowed} on a CPU",
+                          reason="fp16 mixed precision runs on a CUDA GPU only")
     if device.type != "cuda":
         return None
     if precision == "auto":

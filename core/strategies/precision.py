@@ -94,14 +94,13 @@ class MixedPrecision(Precision):
 
 def choose_precision(device: torch.device, asked: str) -> tuple[Precision, str | None]:
     """The precision ``training.precision`` gets on ``device``, and a note when it is not what
-    was asked: fp16 runs on CUDA only, so a GPU recipe still runs on a laptop (in fp32) and says
-    what it did. bf16 asked for by name on a CPU without bf16 instructions is refused (a
-    :class:`ConfigError` naming the field), as it would only be emulated, and slower."""
+    was asked (bf16 or fp16 on Apple's MPS trains in fp32 and says so). On a CPU, fp16, and bf16
+    without bf16 instructions, are refused (a :class:`ConfigError` naming the field): a run must
+    not quietly train in another precision than the one asked for by name."""
     dtype = resolve_precision(device, asked)
     if dtype is not None:
         return MixedPrecision(device, dtype), None
     note = None
     if asked in ("bf16", "fp16"):
-        where = "a CUDA GPU" if asked == "fp16" else "a CUDA GPU or a CPU with bf16 instructions"
-        note = f"training.precision={asked} needs {where}; on {device.type} this run trains in fp32"
+        note = f"training.precision={asked} needs a CUDA GPU; on {device.type} this run trains in fp32"
     return Precision(), note

@@ -78,12 +78,11 @@ def test_sampling_from_non_finite_scores_is_a_diverged_model_not_a_torch_error()
 
 
 def test_a_normal_run_logs_its_start_evaluations_and_end(store: Store) -> None:
-    raw = _lm(max_steps=12, precision="bf16")  # bf16 on a CPU: the log says it ran in fp32
+    raw = _lm(max_steps=12, precision="auto")  # auto on a CPU: the log says it ran in fp32
     run = create_run(store, validate_config(raw), name="logged")
     execute_run(store, run.id)
     messages = [e.message for e in store.events(run.id)]
     assert messages[0].startswith("started on cpu") and "(fp32)" in messages[0] and "steps; data:" in messages[0]
-    assert any("training.precision=bf16 needs a CUDA GPU" in m for m in messages)
     evals = [m for m in messages if m.startswith("evaluation at step")]
     assert [m.split(":")[0] for m in evals] == ["evaluation at step 6", "evaluation at step 12"]
     assert all("checkpoint saved" in m and "loss" in m for m in evals)

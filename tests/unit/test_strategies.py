@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
+from core.errors import ConfigError
 from core.strategies import (
     DDP,
     MixedPrecision,
@@ -190,14 +191,21 @@ def test_bf16_autocasts_without_a_scaler() -> None:
     assert out.dtype == torch.bfloat16
 
 
-@pytest.mark.parametrize(("asked", "noted"), [("fp32", False), ("auto", False), ("fp16", True)])
-def test_mixed_precision_asked_on_a_cpu_trains_in_fp32_and_says_so(asked: str, noted: bool) -> None:
+@pytest.mark.parametrize("asked", ["fp32", "auto"])
+def test_auto_and_fp32_on_a_cpu_train_in_fp32_without_a_note(asked: str) -> None:
     precision, note = choose_precision(CPU, asked)
-    assert type(precision) is Precision and precision.dtype is None
-    if noted:
-        assert note == f"training.precision={asked} needs a CUDA GPU; on cpu this run trains in fp32"
-    else:
-        assert note is None
+    assert type(precision) is Precision and precision.dtype is None and note is None
+
+
+def test_fp16_asked_on_a_cpu_is_refused_naming_the_field_and_what_it_allows() -> None:
+    """Not a quiet fp32 run with a note in its summary (as bf16 without its instructions)."""
+    from core.device import cpu_bf16_instructions
+
+    with pytest.raises(ConfigError) as caught:
+        choose_precision(CPU, "fp16")
+    err = caught.value
+    assert err.path == "training.precision" and err.value == "fp16" and "CUDA GPU only" in str(err)
+    assert "auto or fp32" in err.allowed and ("bf16" in err.allowed) == bool(cpu_bf16_instructions())
 
 
 def test_mixed_precision_on_cuda_is_what_was_asked() -> None:
