@@ -38,7 +38,9 @@ class ProgressPrinter:
         data = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in info["data"].items())
         total = info.get("total_params", info["params"])
         frozen = f" of {total:,}" if total != info["params"] else ""
-        self._print(f"device {info['device']} | {info['params']:,} trainable parameters{frozen} | {data}")
+        # The precision that really runs (bf16 asked for on a CPU shows here that it did).
+        self._print(f"device {info['device']} ({info.get('precision', 'fp32')}) | "
+                    f"{info['params']:,} trainable parameters{frozen} | {data}")
         if info["step"]:
             self._print(f"resumed at step {info['step']:,} of {self.max_steps:,}")
         for note in info.get("notes", []):

@@ -49,6 +49,29 @@ def test_bf16_on_a_cpu_without_them_is_refused_naming_the_field(store: Any, monk
     assert store.get_run(run.id).status == "failed"
 
 
+def test_lmwb_train_prints_the_precision_that_ran_on_its_device_line(capsys: Any, tmp_path: Any) -> None:
+    from core.device import cpu_bf16_instructions
+
+    if cpu_bf16_instructions() is None:
+        pytest.skip("this processor has no bf16 instructions")
+    sets = ["data.n_examples=100", "model.embed_dim=8", "model.hidden_size=8", "training.max_steps=3",
+            "training.eval_every=3", "training.batch_size=16", "training.precision=bf16"]
+    code, out, _ = _lmwb(capsys, "--home", str(tmp_path), "train", *[a for s in sets for a in ("--set", s)])
+    assert code == 0
+    device_line = next(line for line in out.splitlines() if line.startswith("device "))
+    assert device_line.startswith("device cpu (") and "(bf16) |" in device_line, device_line
+
+
+def test_fp16_on_a_cpu_is_refused_naming_the_field(store: Any, capsys: Any, tmp_path: Any) -> None:
+    run = create_run(store, validate_config(_tiny_classifier("fp16", 4)))
+    with pytest.raises(ConfigError, match=r"training\.precision = 'fp16': .*CUDA GPU only; expected auto or fp32"):
+        execute_run(store, run.id)
+    assert store.get_run(run.id).status == "failed"
+    code, out, err = _lmwb(capsys, "--home", str(tmp_path), "train", "--set", "training.precision=fp16",
+                           "--set", "training.max_steps=2")
+    assert code == 2 and "training.precision" in err and "Traceback" not in out + err, err
+
+
 def test_auto_stays_fp32_on_a_cpu() -> None:
     from core.strategies import choose_precision
 
