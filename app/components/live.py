@@ -34,7 +34,7 @@ from app.components.race_story import (
     shared_value,
 )
 from app.components.sums_view import sums_table
-from app.components.teacher_view import teacher_panel, with_teacher_lines
+from app.components.teacher_view import distilled_loss_note, teacher_panel, with_teacher_lines
 from app.state import start_workers
 from core.budget import MIN_EVALS, step_budget
 from core.callbacks.best import BestScore
@@ -324,7 +324,7 @@ def curve_controls(key: str, slots: Sequence[Any] | None = None) -> tuple[float,
     return float(smoothing), bool(log_y)
 
 
-def curves_panel(df: pd.DataFrame, smoothing: float = 0.0, log_y: bool = False) -> None:
+def curves_panel(df: pd.DataFrame, smoothing: float = 0.0, log_y: bool = False, loss_note: str | None = None) -> None:
     """Loss (train solid, val dashed), learning rate, the gradient norm when the run logged it,
     and the validation metrics; ``smoothing`` and ``log_y`` as :func:`curve_controls` gives them.
     A run hidden by a click on its legend entry stays hidden on every chart while the page polls
@@ -333,6 +333,8 @@ def curves_panel(df: pd.DataFrame, smoothing: float = 0.0, log_y: bool = False) 
     left, right = st.columns([3, 2])
     with left:
         _chart(metric_curves_figure(df, "loss", title=METRICS["loss"].label, **view), "loss", height=360)
+        if loss_note:  # a distilled run's train loss is not the cross entropy (teacher_view)
+            st.caption(loss_note)
     with right:
         lr = df[(df["name"] == "lr")] if not df.empty else df
         # The schedule is not noisy: never smoothed.
@@ -473,7 +475,7 @@ def run_view(store: Store, run_ids: Sequence[str], polling: bool) -> None:
             # Empty charts saying "no values yet" would promise points that will never come.
             st.info("No metrics: the run ended before its first logged step (see the error and the log below).")
         else:
-            curves_panel(frame, *curve_controls("run.curves"))
+            curves_panel(frame, *curve_controls("run.curves"), loss_note=distilled_loss_note(runs))
     with st.container():
         for run in runs if len(runs) > 1 else ():
             if has_sample(run):

@@ -1,5 +1,5 @@
-"""Distillation in the app (core.distill): the Train form's teacher picker, and the teacher
-beside its student on the Run page and on Compare.
+"""Distillation in the app (core.distill): how a run reads in the Train form's run pickers (a
+teacher's score), and the teacher beside its student on the Run page and on Compare.
 
 A distilled run's config names its teacher (``task.teacher``, an id once queued) and the loss's
 α and T; the teacher's figures are the ones its own run recorded at its best step (the checkpoint
@@ -8,55 +8,27 @@ a student learns from), read from the store, never copied into the student.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
 
 from app.state import get_store, page_path
-from core.distill.teacher import DISTILLED_TASKS, teacher_candidates, teacher_ref
+from core.distill.teacher import teacher_ref
 from core.errors import WorkbenchError
 from core.metrics import HELDOUT, HELDOUT_LABEL, metric_label, metric_value
-from core.params import Param
 from core.registry import arch_label
 from core.store import Run, Store
 from core.tasks.catalog import DISTILL_PARAMS, TEACHER
 
-NO_TEACHER = "none: the labels alone"
 TEACHER_PREFIX = "teacher: "  # how the teacher's lines are named on the student's charts
 _ALPHA, _TEMPERATURE = (p for p in DISTILL_PARAMS if p is not TEACHER)
 
 
-# -- the Train form --------------------------------------------------------------------------
-def run_pickers(section: str, component: str | None) -> dict[str, Callable[[Param, Any, str], Any]]:
-    """The task section's run parameters that the form draws as pickers of runs (forms.section_form)."""
-    if section != "task" or component not in DISTILLED_TASKS:
-        return {}
-    return {TEACHER.name: lambda param, value, key: teacher_picker(str(component), param, value, key)}
-
-
-def teacher_picker(task: str, param: Param, value: Any, key: str) -> str:
-    """A select box of the runs that may teach a ``task`` run (finished, of the task, with a
-    checkpoint), best score shown, newest first; none first. A value from a config that is not
-    one of them stays offered, so the check at Start says why it cannot teach."""
-    store = get_store()
-    runs = teacher_candidates(store, task)
-    labels = {r.id: candidate_label(r) for r in runs}
-    chosen = str(value or "").strip()
-    if chosen and chosen not in labels:
-        with contextlib.suppress(WorkbenchError):  # a name typed in a config: the run's id, if it may teach
-            found = store.get_run(chosen).id
-            chosen = found if found in labels else chosen
-        labels.setdefault(chosen, f"{chosen} (not a finished {task} run with a checkpoint)")
-    options = ["", *labels]
-    return str(st.selectbox(param.title, options, index=options.index(chosen), key=key, help=param.help,
-                            format_func=lambda i: labels.get(i, NO_TEACHER)))
-
-
+# -- the Train form (app/components/run_knobs.py draws the picker) ----------------------------
 def candidate_label(run: Run) -> str:
-    """A teacher in the picker: its name, architecture, best validation score and id."""
+    """A run in a run picker (a teacher, word vectors...): its name, architecture, best validation
+    score and id."""
     return " · ".join(filter(None, (run.name, arch_label(run.arch), best_text(run), run.id)))
 
 
@@ -105,6 +77,16 @@ def teacher_panel(store: Store, run: Run) -> None:
         st.dataframe(table, key=f"run.teacher.{run.id}")
         st.caption("Each at its best validation step (the teacher's is the checkpoint the student learned from); "
                    "the teacher reads its own validation split.")
+
+
+def distilled_loss_note(runs: Sequence[Run]) -> str | None:
+    """Under the Loss chart when a charted run was distilled: its train curve is the mixed loss,
+    not the cross entropy its validation curve is, so a gap between them is not overfitting."""
+    names = [run.name for run in runs if teacher_ref(run.config)]
+    if not names:
+        return None
+    return (f"Distilled ({', '.join(names)}): the train curve is the mixed loss α·CE + (1−α)·T²·KL against "
+            "the teacher; validation is the plain cross entropy, so the two are not on the same scale.")
 
 
 def best_scores(store: Store, run: Run) -> dict[tuple[str, str], float]:

@@ -43,7 +43,7 @@ def test_the_train_page_offers_finished_runs_of_the_task_as_teachers(store: Stor
     gen = at.session_state["train.form"]["gen"]
     picker = at.selectbox(key=f"train.w{gen}.task.classification.teacher")
     assert picker.label == "Teacher run" and picker.value == ""
-    assert picker.options[0] == "none: the labels alone"
+    assert picker.options[0] == "none: no teacher"  # the declaration's "Empty: ..."
     # The finished run with its checkpoint, not the queued one; named with its best score.
     assert len(picker.options) == 2 and picker.options[1].startswith(f"{teacher.name} · ")
     assert teacher.id in picker.options[1] and "val Accuracy" in picker.options[1]
@@ -86,6 +86,10 @@ def test_a_distilled_run_shows_its_teacher_on_its_page_and_in_compare(store: Sto
     lines = [ys(t["y"]) for c in charts for t in c["data"] if t.get("name", "").startswith(f"teacher: {teacher.name} · val")]
     assert lines and all(len(y) == 1 for y in lines)
     assert {teacher.summary["best"]["value"]} in lines, lines
+    # Its train loss is the mixed loss: said under the Loss chart, not left to look like overfitting.
+    assert any(c.value.startswith("Distilled (the-student): the train curve is the mixed loss") for c in at.caption)
+    at = open_page("run", run=teacher.id)
+    assert not any("mixed loss" in c.value for c in at.caption)
     at = open_page("compare", runs=student.id)
     assert any("Distilled from" in c.value for c in at.caption)
     compared = next(d.value for d in at.dataframe if f"teacher: {teacher.name}" in list(d.value.index))
