@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.config import RunConfig, validate_config
 from core.errors import ConfigError, RunNotFound, WorkbenchError
-from core.params import Param
+from core.params import Param, RunChoice
 
 if TYPE_CHECKING:
     from torch import nn
@@ -39,7 +39,8 @@ FREEZE_PARAMS = (
     Param("freeze_layers", "int", 1, "With freeze=lower_layers: how many of the lowest layers stay fixed.", low=1, high=48, label="Frozen layers"),
 )
 FINETUNE_PARAMS = (
-    Param("init_from_run", "str", "", "Start from the backbone of this run (id or name), e.g. a masked_lm or language_model pretraining; its tokenizer is reused. Empty: random initialisation.", sweepable=False, label="Start from run"),
+    Param("init_from_run", "str", "", "Start from the backbone of this run (id or name), e.g. a masked_lm or language_model pretraining; its tokenizer is reused. Empty: random initialisation.", sweepable=False, label="Start from run",
+          runs=RunChoice()),
     *FREEZE_PARAMS,
 )
 

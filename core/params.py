@@ -19,6 +19,25 @@ KINDS = ("int", "float", "bool", "str", "path", "ints", "floats")
 
 
 @dataclass(frozen=True)
+class RunChoice:
+    """What a run-valued parameter (a run's id or name) may name: finished runs with a checkpoint
+    of ``tasks`` (empty: any task; ``same_task``: the task of the run being configured),
+    ``count`` of them (written comma-separated), each picked under its ``roles`` label. The form
+    lists these runs and the check at start refuses others."""
+
+    tasks: tuple[str, ...] = ()
+    same_task: bool = False
+    count: int = 1
+    roles: tuple[str, ...] = ()
+
+    def accepts(self, task: str) -> tuple[str, ...] | None:
+        """The tasks a run configured for ``task`` may name (None: any)."""
+        if self.same_task:
+            return (task,)
+        return self.tasks or None
+
+
+@dataclass(frozen=True)
 class Param:
     """One hyperparameter: what it is called, what values it takes, and what it does.
 
@@ -30,6 +49,9 @@ class Param:
     advanced until someone decides otherwise).
     ``low``/``high`` bound numbers (and every element of a list); ``log`` says the range is best
     searched on a log scale; ``sweepable`` says whether a sweep may vary it.
+    ``runs``: the value names runs (:class:`RunChoice`). ``used_with``: ``(other, values)``: the
+    knob only matters while parameter ``other`` of the same section is one of ``values`` (forms
+    hide it otherwise).
     """
 
     name: str
@@ -44,6 +66,8 @@ class Param:
     optional: bool = False  # None is an allowed value (e.g. "no limit")
     label: str = ""
     essential: bool = False
+    runs: RunChoice | None = None
+    used_with: tuple[str, tuple[Any, ...]] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

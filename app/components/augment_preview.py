@@ -1,26 +1,28 @@
-"""The Data page's augmentation preview: a method and a share of words, and N training rows
-shown original | augmented with the changed words marked (struck in the original, bold in the
-augmented text), as a run with ``task.augment`` would read them (core.augment)."""
+"""The Data page's augmentation preview: a method (its label and description from
+core.augment's method table) and a share of words, and N training rows shown with the operation
+done, original | augmented with the changed words marked (struck in the original, bold in the
+augmented text) and each synonym's cosine, as a run with ``task.augment`` would read them
+(core.augment); rows left as they were are named with the reason."""
 
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
 
+from app.components.run_knobs import run_candidates
 from app.components.run_picker import pick_runs, run_label
 from app.state import get_store
-from core.augment.augmenter import Augmenter, row_seed, word_changes
-from core.augment.settings import METHODS
+from core.augment.augmenter import Augmenter, Change, row_seed, word_changes
+from core.augment.settings import BACK_TRANSLATION_RUNS, METHODS, SYNONYMS_RUN, method_label
+from core.augment.settings import method as declared_method
 from core.data.types import DatasetSplits
 from core.errors import WorkbenchError
 from core.registry import TASKS
 
 ROWS = 8  # rows shown at first
-# Synonyms come from word vectors: a word_embeddings run, or a classifier's learnt embedding.
-VECTOR_TASKS = ("word_embeddings", "classification")
-FINISHED = ("completed", "stopped")
 
 
 @st.cache_resource(show_spinner="Loading the word vectors...", max_entries=4)
@@ -48,12 +50,13 @@ def augment_preview(task: str, splits: DatasetSplits) -> None:
                "batch (validation and held-out rows never; labels never).")
     left, mid, right, last = st.columns([2, 2, 1, 1])
     method = left.selectbox(method_param.title, [m for m in METHODS if m != "none"], key="data_aug_method",
-                            help=method_param.help)
+                            help=method_param.help, format_func=method_label)
     p = mid.slider(share.title, float(share.low or 0.0), float(share.high or 1.0), float(share.default), 0.05,
                    key="data_aug_p", help=share.help)
     n = int(right.number_input("Rows", 1, 100, ROWS, key="data_aug_rows"))
     seed = int(last.number_input("Seed", 0, 2**31 - 1, 0, key="data_aug_seed",
                                  help="The run's seed: the same seed changes the same rows the same way."))
+    left.caption(declared_method(method).description)
     augmenter = _augmenter(method, p)
     if augmenter is None:
         return
@@ -61,15 +64,22 @@ def augment_preview(task: str, splits: DatasetSplits) -> None:
     names = splits.label_names or []
     labels = [names[i] if i < len(names) else str(i) for i in (splits.train.labels or [])[:n]]
     try:
-        changed = augmenter.augment(texts, [row_seed(seed, 0, j) for j in range(len(texts))])
+        changes = augmenter.explain_all(texts, [row_seed(seed, 0, j) for j in range(len(texts))])
     except WorkbenchError as exc:
         st.error(str(exc))
         return
-    st.markdown(preview_table(texts, [c if c is not None else t for c, t in zip(changed, texts, strict=True)], labels),
-                unsafe_allow_html=True)
-    st.caption("Struck: words removed or replaced; bold: words inserted or new. Every row is shown augmented "
-               f"here; a run augments a row it draws with chance `task.augment_prob` ({chance.title}, default "
-               f"{chance.default:g}).")
+    similarity = getattr(augmenter.synonyms, "similarity", None)
+    st.markdown(preview_table(texts, changes, labels, similarity), unsafe_allow_html=True)
+    st.caption("Struck: words removed or replaced; bold: words inserted or new (a swap moves two words). "
+               f"Every row here is drawn for augmentation; a run draws a row with chance `task.augment_prob` "
+               f"({chance.title}, default {chance.default:g}).")
+    same = [f"row {j + 1} ({c.unchanged})" for j, c in enumerate(changes) if c.unchanged]
+    if same:
+        st.caption("Left as they were: " + "; ".join(same) + ".")
+    flipped = [note for note in splits.notes if "on purpose" in note]
+    if flipped:
+        st.caption(f"This data set's labels are noisy on purpose ({'; '.join(flipped)}): a row whose label "
+                   "disagrees with its text may be one of them; augmentation keeps every label as it is.")
 
 
 def _augmenter(method: str, p: float) -> Augmenter | None:
@@ -77,13 +87,15 @@ def _augmenter(method: str, p: float) -> Augmenter | None:
     store = get_store()
     synonyms = translate = None
     if method in ("eda", "synonyms"):
-        runs = [r for t in VECTOR_TASKS for r in store.list_runs(task=t, status=FINISHED)]
+        assert SYNONYMS_RUN.runs is not None
+        runs = run_candidates(store, SYNONYMS_RUN.runs, "classification")
         if method == "eda":  # optional here: without synonyms EDA still swaps and deletes
             labels = {r.id: run_label(r) for r in runs}
-            run_id = st.selectbox("Synonyms from run", ["", *labels], key="data_aug_vectors_eda",
-                                  format_func=lambda i: labels.get(i, "none: swap and delete words only"))
+            run_id = st.selectbox(SYNONYMS_RUN.title, ["", *labels], key="data_aug_vectors_eda",
+                                  format_func=lambda i: labels.get(i, "none: swap and delete words only"),
+                                  help=SYNONYMS_RUN.help)
         else:
-            run_id = pick_runs(store, "data_aug_vectors", multi=False, label="Synonyms from run", runs=runs,
+            run_id = pick_runs(store, "data_aug_vectors", multi=False, label=SYNONYMS_RUN.title, runs=runs,
                                empty="(no word-vector run yet)")
         if run_id:
             synonyms = _load(_synonyms, str(run_id), store)
@@ -95,14 +107,15 @@ def _augmenter(method: str, p: float) -> Augmenter | None:
         else:
             st.caption("No word-vector run chosen: EDA swaps and deletes words only.")
     if method == "back_translation":
-        runs = store.list_runs(task="translation", status=FINISHED)
-        left, right = st.columns(2)
-        with left:
-            there = pick_runs(store, "data_aug_there", multi=False, label="To the pivot language", runs=runs,
-                              empty="(no translation run yet)")
-        with right:
-            back = pick_runs(store, "data_aug_back", multi=False, label="Back again", runs=runs,
-                             empty="(no translation run yet)")
+        choice = BACK_TRANSLATION_RUNS.runs
+        assert choice is not None
+        runs = run_candidates(store, choice, "classification")
+        picked = []
+        for column, role, key in zip(st.columns(2), choice.roles, ("data_aug_there", "data_aug_back"), strict=True):
+            with column:
+                picked.append(pick_runs(store, key, multi=False, label=role, runs=runs,
+                                        empty="(no translation run yet)"))
+        there, back = picked
         if not there or not back:
             st.info("Back-translation needs two translation runs: one into a pivot language and one back.")
             return None
@@ -125,12 +138,22 @@ def _marked(words: list[tuple[str, bool]], tag: str) -> str:
     return " ".join(f"<{tag}>{html.escape(w)}</{tag}>" if changed else html.escape(w) for w, changed in words)
 
 
-def preview_table(originals: list[str], augmented: list[str], labels: list[str]) -> str:
-    """An HTML table: label | original | augmented, changed words struck (``<s>``) in the
-    original and bold (``<b>``) in the augmented text."""
+def preview_table(originals: list[str], changes: list[Change], labels: list[str],
+                  similarity: Callable[[str, str], float | None] | None = None) -> str:
+    """An HTML table: row | label | operation | original | augmented, changed words struck
+    (``<s>``) in the original and bold (``<b>``) in the augmented text; with ``similarity``, the
+    synonyms used and their cosine to the word they came from."""
     rows = []
-    for label, before, after in zip(labels, originals, augmented, strict=True):
-        left, right = word_changes(before, after)
-        rows.append({"label": html.escape(label), "original": _marked(left, "s"), "augmented": _marked(right, "b")})
-    return pd.DataFrame(rows, columns=["label", "original", "augmented"]).to_html(
+    for j, (label, before, change) in enumerate(zip(labels, originals, changes, strict=True)):
+        left, right = word_changes(before, change.text)
+        row = {"row": str(j + 1), "label": html.escape(label),
+               "operation": html.escape(" + ".join(change.ops) if not change.unchanged else "unchanged"),
+               "original": _marked(left, "s"), "augmented": _marked(right, "b")}
+        if similarity is not None:
+            row["synonyms (cosine)"] = ", ".join(
+                html.escape(f"{a} → {b}" + (f" {cos:.2f}" if (cos := similarity(a, b)) is not None else ""))
+                for a, b in change.synonyms)
+        rows.append(row)
+    columns = ["row", "label", "operation", "original", "augmented"] + (["synonyms (cosine)"] if similarity else [])
+    return pd.DataFrame(rows, columns=columns).to_html(
         escape=False, index=False, classes="augment-preview", border=0, justify="left")

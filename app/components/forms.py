@@ -16,6 +16,7 @@ from typing import Any
 
 import streamlit as st
 
+from app.components.run_knobs import run_knob
 from core.config import SECTION_REGISTRIES, section_params
 from core.errors import ConfigError, WorkbenchError
 from core.params import Param, validate_params
@@ -107,7 +108,6 @@ def section_form(
     *,
     exclude: Collection[str] = (),
     columns: int = 2,
-    pickers: Mapping[str, Callable[[Param, Any, str], Any]] | None = None,
 ) -> dict[str, Any]:
     """Widgets for every declared parameter of one section (and component); returns the
     section as a raw config dict (with ``name`` for component sections).
@@ -116,8 +116,10 @@ def section_form(
     "Advanced" expander. ``columns`` is how many fields share a row: 2 in half the page, 4
     across it, so no label is cut.
 
-    ``pickers``: parameters whose widget the page draws itself, by name (a run id as a select
-    box of the runs it may name), called with the declaration, the start value and the key.
+    A run-valued parameter (``Param.runs``) is a select box of the runs it may name, across the
+    page under its group's fields (a run's label is long); one that only matters with some values
+    of another (``Param.used_with``: the augmentation method's runs) is hidden otherwise and
+    takes its default.
 
     ``exclude``: parameters set elsewhere on the page (e.g. ``path`` of an uploaded file);
     their value is passed through from ``values``. Problems with the section (a value out of
@@ -135,13 +137,27 @@ def section_form(
     first, rest = split_essential(shown)
 
     def draw(group: Sequence[Param]) -> None:
-        cols = st.columns(min(columns, len(group)))
-        for i, p in enumerate(group):
-            with cols[i % len(cols)]:
-                key = ".".join(filter(None, (key_prefix, section, component_name, p.name)))
-                value = values.get(p.name, p.default)
-                drawn = (pickers or {}).get(p.name)
-                out[p.name] = drawn(p, value, key) if drawn else param_widget(p, value, key=key)
+        grid = [p for p in group if p.runs is None]
+        cols = st.columns(min(columns, len(grid))) if grid else []
+        for i, p in enumerate(grid):
+            if used(p):
+                with cols[i % len(cols)]:
+                    out[p.name] = param_widget(p, values.get(p.name, p.default), key=key(p))
+        for p in group:
+            if p.runs is not None and used(p):
+                out[p.name] = run_knob(p, values.get(p.name, p.default), key(p), component_name or "")
+
+    def key(p: Param) -> str:
+        return ".".join(filter(None, (key_prefix, section, component_name, p.name)))
+
+    def used(p: Param) -> bool:
+        if p.used_with is None:
+            return True
+        other, among = p.used_with
+        if out.get(other, values.get(other)) in among:
+            return True
+        out[p.name] = p.default
+        return False
 
     if first:
         draw(first)

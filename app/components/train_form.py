@@ -17,7 +17,6 @@ from app.components.data_options import column_choice, header_choice, page_words
 from app.components.data_preview import read_table, stored_file_problem
 from app.components.forms import component_select, section_form
 from app.components.learn_view import learn_link
-from app.components.teacher_view import run_pickers
 from app.components.uploads import stored_uploads, uploads_dir
 from app.state import clear_keys, get_store
 from core.config import (
@@ -327,8 +326,7 @@ def component_section(form: dict[str, Any], section: str, registry: Any, task: s
 def plain_section(form: dict[str, Any], section: str, name: str | None, title: str) -> dict[str, Any]:
     with st.container(border=True):
         st.markdown(f"**{title}**")
-        out = section_form(section, name, start_values(form, section, name), wk(form), columns=HALF,
-                           pickers=run_pickers(section, name))  # task.teacher: the runs that may teach
+        out = section_form(section, name, start_values(form, section, name), wk(form), columns=HALF)
         if section == "task" and name in ("classification", "language_model"):  # the loss it trains on
             learn_link("output", label="How is the loss computed?")
     form["values"][f"{section}/{name or ''}"] = {k: v for k, v in out.items() if k != "name"}

@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.augment import eda
@@ -28,6 +29,30 @@ def row_seed(seed: int, stamp: int, row: int) -> int:
     """The seed of row ``row`` in the batch stamped ``stamp`` of a run seeded ``seed``."""
     digest = hashlib.blake2b(f"{seed}:{stamp}:{row}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little")
+
+
+@dataclass
+class Change:
+    """What augmenting one text did: the text, the operations (one per side of a pair), the
+    (word, synonym) pairs replaced or inserted, and why it came out unchanged ("" when it changed)."""
+
+    text: str
+    ops: list[str] = field(default_factory=list)
+    synonyms: list[tuple[str, str]] = field(default_factory=list)
+    unchanged: str = ""
+
+
+def unchanged_reason(op: str | None, words: list[str], p: float) -> str:
+    """Why operation ``op`` at share ``p`` left ``words`` as they were."""
+    if op is None:
+        return "no words" if not words else "share of words is 0"
+    if op == eda.DELETE:
+        return "one word only" if len(words) < 2 else f"no word drawn for deletion (each goes with chance {p:g})"
+    if op == eda.SWAP:
+        return "fewer than two words" if len(words) < 2 else "swapped words were equal"
+    if op in (eda.REPLACE, eda.INSERT):
+        return "no word with a synonym (stopwords and punctuation are skipped)"
+    return "the round trip gave the text back" if op == eda.BACK_TRANSLATE else "nothing to change"
 
 
 class Augmenter:
@@ -60,19 +85,42 @@ class Augmenter:
 
     def change(self, text: str, rng: random.Random) -> str:
         """``text`` changed by the word operations (each side of a sentence pair on its own)."""
+        return self.explain(text, rng).text
+
+    def explain(self, text: str, rng: random.Random) -> Change:
+        """:meth:`change`, saying what it did (the Data page's preview)."""
         mark = PAIR_MARK.strip()
         if mark in text:
-            return PAIR_MARK.join(self.change(side.strip(), rng) for side in text.split(mark, 1))
+            sides = [self.explain(side.strip(), rng) for side in text.split(mark, 1)]
+            return Change(PAIR_MARK.join(c.text for c in sides), [o for c in sides for o in c.ops],
+                          [w for c in sides for w in c.synonyms], "; ".join(filter(None, (c.unchanged for c in sides))))
         words = text.split()
         n = eda.changed_count(len(words), self.p)
+        record: list[tuple[str, str]] = []
+        op: str | None = None
+        out = words
         if self.method == "eda":
-            words = eda.eda(words, self.p, self.synonyms, rng)
+            out, op = eda.eda(words, self.p, self.synonyms, rng, record)
         elif self.method == "mask":
-            words = eda.mask_words(words, n, rng, self.mask_word)
+            out, op = eda.mask_words(words, n, rng, self.mask_word), eda.MASK if n else None
         elif self.method == "synonyms":
             assert self.synonyms is not None
-            words = eda.synonym_replacement(words, n, self.synonyms, rng)
-        return " ".join(words)
+            out, op = eda.synonym_replacement(words, n, self.synonyms, rng, record), eda.REPLACE if n else None
+        return Change(" ".join(out), [op] if op else [], record,
+                      "" if out != words else unchanged_reason(op, words, self.p))
+
+    def explain_all(self, texts: Sequence[str], seeds: Sequence[int]) -> list[Change]:
+        """Every text augmented under its seed (``prob`` aside), saying what was done: the preview."""
+        if self.method == "back_translation":
+            return [Change(after, [eda.BACK_TRANSLATE], [],
+                           "" if after != before else unchanged_reason(eda.BACK_TRANSLATE, before.split(), self.p))
+                    for before, after in zip(texts, self.back_translate(list(texts)), strict=True)]
+        out = []
+        for text, seed in zip(texts, seeds, strict=True):
+            rng = random.Random(seed)
+            rng.random()  # the draw of whether the row is augmented, as in augment()
+            out.append(self.explain(text, rng))
+        return out
 
     def back_translate(self, texts: list[str]) -> list[str]:
         """Round trips through the pivot language, each text's computed once."""

@@ -3,19 +3,67 @@ core.tasks.catalog), and the checks a config must pass before any run is loaded.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from core.params import Param
+from core.params import Param, RunChoice
 
-METHODS = ("none", "eda", "mask", "synonyms", "back_translation")
+
+@dataclass(frozen=True)
+class Method:
+    """One augmentation method: its name in configs, its label and one-line description (forms,
+    the Data page, help texts, the user guide), and the knobs naming runs that it reads."""
+
+    name: str
+    label: str
+    description: str
+    uses: tuple[str, ...] = ()
+
+
+METHOD_TABLE = (
+    Method("none", "None", "Training rows are read as they are."),
+    Method("eda", "EDA (swap, delete, replace, insert)",
+           "Wei & Zou's EDA: each row gets one of random swap, random deletion, synonym replacement or "
+           "synonym insertion (the last two only with Synonyms from run); stopwords and punctuation keep "
+           "their place.", uses=("synonyms_run",)),
+    Method("mask", "Masking", "Words become [MASK], read as the tokenizer's mask token."),
+    Method("synonyms", "Synonym replacement",
+           "Words (not stopwords or punctuation) replaced by nearest neighbours in Synonyms from run's "
+           "word vectors.", uses=("synonyms_run",)),
+    Method("back_translation", "Back-translation",
+           "The whole text translated into a pivot language and back by two translation runs.",
+           uses=("back_translation_runs",)),
+)
+METHODS = tuple(m.name for m in METHOD_TABLE)
+_BY_NAME = {m.name: m for m in METHOD_TABLE}
+
+
+def method(name: str) -> Method:
+    """The declaration of method ``name``."""
+    return _BY_NAME[name]
+
+
+def method_label(name: str) -> str:
+    return _BY_NAME[name].label if name in _BY_NAME else name
+
+
+def _users(knob: str) -> tuple[str, tuple[str, ...]]:
+    """``Param.used_with`` of a knob: the methods that read it (from the method table)."""
+    return "augment", tuple(m.name for m in METHOD_TABLE if knob in m.uses)
+
+
+# Runs with word vectors that core.augment.sources reads: a word_embeddings run's table, or the
+# token embedding of a model of these tasks (a pretrained encoder's included).
+VECTOR_TASKS = ("word_embeddings", "classification", "masked_lm", "language_model")
 
 AUGMENT_PARAMS = (
-    Param("augment", "str", "none", "Change training rows as they are drawn into a batch (validation and held-out rows never): eda (Wei & Zou's synonym replacement, random insertion, swap and deletion; replacement and insertion need task.synonyms_run), mask (words become [MASK]), synonyms (words replaced by nearest neighbours in task.synonyms_run's vectors), back_translation (through the two runs of task.back_translation_runs). Labels never change.", choices=METHODS, label="Augmentation"),
+    Param("augment", "str", "none", "Change training rows as they are drawn into a batch (validation and held-out rows never); labels never change. " + " ".join(f"{m.name}: {m.description}" for m in METHOD_TABLE[1:]), choices=METHODS, label="Augmentation"),
     Param("augment_p", "float", 0.1, "Share of a text's words an augmentation changes (at least one word when above 0; back-translation ignores it).", low=0.0, high=0.9, label="Words changed (share)"),
     Param("augment_prob", "float", 0.5, "Chance that a training row drawn into a batch is read augmented; the others are read as they are.", low=0.0, high=1.0, label="Rows augmented (chance)"),
-    Param("synonyms_run", "str", "", "Word vectors for synonyms (id or name of a run in the store): a word_embeddings run (Word2Vec, GloVe) or any run with a token embedding, a pretrained encoder's included; a word's synonyms are its nearest neighbours by cosine.", sweepable=False, label="Synonyms from run"),
-    Param("back_translation_runs", "str", "", "Two translation runs (ids or names), comma-separated: the first translates a text into a pivot language, the second translates it back.", sweepable=False, label="Back-translation runs"),
+    Param("synonyms_run", "str", "", "Word vectors for synonyms (id or name of a finished run in the store): a word_embeddings run (Word2Vec, GloVe) or a classification, masked_lm or language_model run's token embedding, a pretrained encoder's included; a word's synonyms are its nearest neighbours by cosine.", sweepable=False, label="Synonyms from run", runs=RunChoice(VECTOR_TASKS), used_with=_users("synonyms_run")),
+    Param("back_translation_runs", "str", "", "Two translation runs (ids or names), comma-separated: the first translates a text into a pivot language, the second translates it back.", sweepable=False, label="Back-translation runs", runs=RunChoice(("translation",), count=2, roles=("To the pivot language", "Back again")), used_with=_users("back_translation_runs")),
 )
+SYNONYMS_RUN, BACK_TRANSLATION_RUNS = AUGMENT_PARAMS[3], AUGMENT_PARAMS[4]
 # Neighbours a word's synonyms are drawn from, and the least cosine similarity one must have.
 SYNONYM_K = 5
 SYNONYM_MIN_COS = 0.3

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core.augment.settings import BACK_TRANSLATION_RUNS, SYNONYMS_RUN, VECTOR_TASKS
 from core.augment.synonyms import SynonymTable
 from core.config import RunConfig, validate_config
 from core.errors import ConfigError, RunNotFound
+from core.params import Param
 from core.registry import TASKS
 from core.tokenize import Tokenizer, load_tokenizer
 
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from core.store import Store
 
 Translate = Callable[[list[str]], list[str]]
-VECTOR_TASKS_TEXT = "a word_embeddings run, or any run whose model has a token embedding"
+VECTOR_TASKS_TEXT = "a run with word vectors (a " + ", ".join(VECTOR_TASKS) + " run)"
 
 
 @dataclass
@@ -98,16 +100,21 @@ def run_word_vectors(source: SourceRun) -> tuple[list[str], np.ndarray]:
     return [tok.id_to_token(i) for i in range(min(tok.vocab_size, len(vectors)))], vectors[: tok.vocab_size]
 
 
+def _accepted(param: Param) -> tuple[str, ...] | None:
+    """The tasks a run-valued knob's declaration accepts (the form lists the same runs)."""
+    return param.runs.accepts("") if param.runs is not None else None
+
+
 def synonyms_from_run(ref: str, store: Store | None = None, known: Callable[[str], bool] | None = None) -> SynonymTable:
     """The synonym table of run ``ref`` (``task.synonyms_run``), offering only ``known`` words."""
-    source = load_source(store, ref, "task.synonyms_run", None, "the id or name of " + VECTOR_TASKS_TEXT)
+    source = load_source(store, ref, "task.synonyms_run", _accepted(SYNONYMS_RUN), "the id or name of " + VECTOR_TASKS_TEXT)
     vocab, vectors = run_word_vectors(source)
     return SynonymTable(vocab, vectors, known=known)
 
 
 def translator_from_run(ref: str, store: Store | None = None) -> Translate:
     """Greedy translation of a list of texts by translation run ``ref``."""
-    source = load_source(store, ref, "task.back_translation_runs", ("translation",),
+    source = load_source(store, ref, "task.back_translation_runs", _accepted(BACK_TRANSLATION_RUNS),
                          "the ids or names of two translation runs")
 
     def translate(texts: list[str]) -> list[str]:

@@ -39,6 +39,11 @@ class SynonymTable:
             found = self._found[word] = self._neighbours(word)
         return found
 
+    def similarity(self, word: str, other: str) -> float | None:
+        """Cosine similarity of two words' vectors (None: one has none)."""
+        a, b = (self.index.get(w, self.index.get(w.lower())) for w in (word, other))
+        return None if a is None or b is None else float(self.unit[a] @ self.unit[b])
+
     def _neighbours(self, word: str) -> tuple[str, ...]:
         row = self.index.get(word, self.index.get(word.lower()))
         if row is None or not _is_word(word):

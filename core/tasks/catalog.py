@@ -18,7 +18,7 @@ from core.decoding import settings as decoding
 from core.finetune import FINETUNE_PARAMS, FREEZE_PARAMS
 from core.finetune import check_sections as check_finetune
 from core.models import hf_catalog as hf
-from core.params import Param
+from core.params import Param, RunChoice
 from core.registry import TASKS
 
 # Off by default: batches that never mix lengths learn worse on small data and short runs (the
@@ -41,7 +41,7 @@ PRETRAINED_PARAMS = (
 
 # Knowledge distillation (core.distill): a finished run of the same task teaches this one. The
 # loss is alpha * CE(labels) + (1 - alpha) * T^2 * KL(softmax(teacher / T) || softmax(student / T)).
-TEACHER = Param("teacher", "str", "", "Distil from this finished run of the same task (id or name): the loss adds the teacher's softened predictions to the labels. A classifier's teacher reads the text (it may tokenize differently) and must have the same labels in the same order; a language model's must share the vocabulary. Empty: no teacher.", sweepable=False, label="Teacher run")
+TEACHER = Param("teacher", "str", "", "Distil from this finished run of the same task (id or name): the loss adds the teacher's softened predictions to the labels. A classifier's teacher reads the text (it may tokenize differently) and must have the same labels in the same order; a language model's must share the vocabulary. Empty: no teacher.", sweepable=False, label="Teacher run", runs=RunChoice(same_task=True))
 DISTILL_PARAMS = (
     TEACHER,
     Param("distill_alpha", "float", 0.5, "With a teacher: the weight α of the labels' cross entropy; the teacher's soft targets get 1 - α (1: the labels alone).", low=0.0, high=1.0, label="Distillation α (labels' weight)"),

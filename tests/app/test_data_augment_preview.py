@@ -25,11 +25,17 @@ def _no_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LMWB_NO_WORKERS", "1")
 
 
+def table(at: AppTest) -> list[dict[str, str]]:
+    """The preview table's rows, each a dict by column header."""
+    [html] = [m.value for m in at.markdown if "augment-preview" in m.value]
+    heads = re.findall(r"<th>(.*?)</th>", html)
+    cells = CELL.findall(html)
+    return [dict(zip(heads, cells[i : i + len(heads)], strict=True)) for i in range(0, len(cells), len(heads))]
+
+
 def table_rows(at: AppTest) -> list[tuple[str, str, str]]:
     """(label, original, augmented) cells of the preview table."""
-    [table] = [m.value for m in at.markdown if "augment-preview" in m.value]
-    cells = CELL.findall(table)
-    return [tuple(cells[i : i + 3]) for i in range(0, len(cells), 3)]  # type: ignore[misc]
+    return [(r["label"], r["original"], r["augmented"]) for r in table(at)]
 
 
 def words(cell: str, tag: str) -> list[tuple[str, bool]]:
