@@ -5,11 +5,14 @@ come from the run picked."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.augment.eda import MASK_WORD
+from core.augment.settings import METHOD_TABLE
+from core.augment.settings import method as declared_method
 from core.augment.sources import synonyms_from_run
 from core.config import default_config
 from core.store import Store
@@ -74,7 +77,7 @@ def test_synonyms_come_from_the_run_picked(store: Store) -> None:
     at.selectbox(key="data_aug_method").set_value("synonyms").run()
     at.slider(key="data_aug_p").set_value(0.3).run()
     no_exception(at)
-    table = synonyms_from_run("sentiment vectors", store)
+    table_ = synonyms_from_run("sentiment vectors", store)
     replaced = 0
     for _, original, augmented in table_rows(at):
         left, right = words(original, "s"), words(augmented, "b")
@@ -82,6 +85,41 @@ def test_synonyms_come_from_the_run_picked(store: Store) -> None:
         for (before, struck), (after, new) in zip(left, right, strict=True):
             assert struck == new
             if new:
-                assert after in table(before), (before, after)
+                assert after in table_(before), (before, after)
                 replaced += 1
     assert replaced > 0
+    for row in table(at):  # each replacement named with its cosine in the run's vectors
+        pairs = re.findall(r"(\S+) → (\S+) (-?[\d.]+)", row["synonyms (cosine)"])
+        assert len(pairs) == sum(new for _, new in words(row["augmented"], "b"))
+        assert all(f"{table_.similarity(a, b):.2f}" == cos and b in table_(a) for a, b, cos in pairs)
+        assert row["operation"] == ("replace" if pairs else "unchanged")
+
+
+def plain(cell: str) -> list[str]:
+    return re.sub(r"</?\w>", "", cell).split()
+
+
+def test_each_row_names_its_operation_and_unchanged_rows_say_why() -> None:
+    at = open_app("data")
+    method = at.selectbox(key="data_aug_method")
+    assert list(method.options) == [m.label for m in METHOD_TABLE if m.name != "none"]  # no raw names
+    method.set_value("eda").run()
+    at.number_input(key="data_aug_rows").set_value(30).run()
+    no_exception(at)
+    assert any(c.value == declared_method("eda").description for c in at.caption)
+    rows = table(at)
+    ops = Counter(r["operation"] for r in rows)
+    assert set(ops) <= {"swap", "delete", "unchanged"} and ops["swap"] and ops["delete"], ops
+    for r in rows:
+        before, after = plain(r["original"]), plain(r["augmented"])
+        if r["operation"] == "swap":  # the same words, moved: not two replacements
+            assert Counter(before) == Counter(after) and before != after
+        elif r["operation"] == "delete":
+            assert len(after) < len(before)
+        else:
+            assert before == after
+    unchanged = [r["row"] for r in rows if r["operation"] == "unchanged"]
+    [said] = [c.value for c in at.caption if c.value.startswith("Left as they were")] or [""]
+    assert [int(n) for n in re.findall(r"row (\d+) \(", said)] == [int(n) for n in unchanged]
+    # The built-in set flips some labels on purpose: the preview says so.
+    assert any("noisy on purpose" in c.value and "flipped" in c.value for c in at.caption)

@@ -224,3 +224,61 @@ def test_back_translation_goes_through_the_named_runs(store) -> None:
     train_run(store, "clf", vectors_raw, max_steps=2, eval_every=2)
     with pytest.raises(ConfigError, match=r"task.back_translation_runs.*run \w+ is a classification run"):
         build_augmenter({"augment": "back_translation", "back_translation_runs": "there,clf"}, store)
+
+
+# -- stopwords and what each row says was done ---------------------------------------------------
+
+def every_word(word: str) -> tuple[str, ...]:
+    """A synonym for every token, stopwords and punctuation included: only the filter stops them."""
+    return (word.upper() + "x",)
+
+
+SENTENCE = "the acting was wonderful , and a plot with no heart ."
+
+
+def test_stopwords_and_punctuation_are_never_replaced_nor_a_source_of_insertion() -> None:
+    words = SENTENCE.split()
+    kept = [i for i, w in enumerate(words) if not eda.replaceable(w)]
+    assert {words[i] for i in kept} == {"the", "was", ",", "and", "a", "with", "no", "."}
+    for seed in range(30):
+        out = eda.synonym_replacement(words, len(words), every_word, random.Random(seed))
+        assert [out[i] for i in kept] == [words[i] for i in kept]
+        assert all(out[i] != w for i, w in enumerate(words) if i not in kept)  # the others all could
+        record: list[tuple[str, str]] = []
+        eda.random_insertion(words, 3, every_word, random.Random(seed), record)
+        assert record and all(eda.replaceable(source) for source, _ in record)
+    aug = Augmenter("synonyms", 0.9, synonyms=every_word)
+    for seed in range(10):
+        out = aug.change(" ".join(words), random.Random(seed)).split()
+        assert [out[i] for i in kept] == [words[i] for i in kept]
+
+
+def test_each_rows_operation_is_what_was_done() -> None:
+    aug = Augmenter("eda", 0.3, synonyms=synonyms)
+    seen: Counter[str] = Counter()
+    for text in TEXTS:
+        words = text.split()
+        for change in aug.explain_all([text] * 40, list(range(40))):
+            out = change.text.split()
+            [op] = change.ops
+            seen[op] += 1
+            assert bool(change.unchanged) == (out == words), (op, change)
+            if change.unchanged:
+                continue
+            if op == eda.SWAP:
+                assert Counter(out) == Counter(words)
+            elif op == eda.DELETE:
+                assert len(out) < len(words) and is_subsequence(out, words)
+            elif op == eda.REPLACE:
+                assert len(out) == len(words)
+                assert sorted((a, b) for a, b in zip(words, out, strict=True) if a != b) == sorted(change.synonyms)
+            else:
+                assert op == eda.INSERT and len(out) == len(words) + len(change.synonyms)
+                assert is_subsequence(words, out)
+                assert all(new in synonyms(source) for source, new in change.synonyms)
+    assert set(seen) == {eda.SWAP, eda.DELETE, eda.REPLACE, eda.INSERT}
+    masked = Augmenter("mask", 0.3).explain_all(TEXTS, [0] * len(TEXTS))
+    assert all(c.ops == [eda.MASK] and eda.MASK_WORD in c.text for c in masked)
+    # explain_all reads a row as augment() does under the same seed (the preview shows what a run reads)
+    assert [c.text for c in aug.explain_all(TEXTS, [5, 6, 7, 8])] == \
+        Augmenter("eda", 0.3, 1.0, synonyms=synonyms).augment(TEXTS, [5, 6, 7, 8])
