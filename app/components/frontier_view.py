@@ -25,6 +25,7 @@ from core.metrics import METRICS, metric_label, metric_value
 from core.metrics.frontier import (
     TIMED_TASKS,
     SpeedPoint,
+    load_spread,
     measure_command,
     missing_speed,
     on_frontier,
@@ -34,6 +35,7 @@ from core.store import TERMINAL_STATUSES, Run, Store
 from core.variants import BATCHES, PARENT, SUMMARY_KEY, size_text, speed_table, stored_variants
 
 KEY = "compare.frontier"
+FLASH = f"{KEY}.flash"  # the line saying what a Measure button measured, shown after the rerun
 SIZES = {"size on disk": "bytes", "parameters": "params"}  # what a marker's area shows -> SpeedPoint field
 SYMBOLS = {PARENT: "circle", "int8": "diamond"}  # a variant's marker; any other: square
 FRONT = "on the frontier"
@@ -101,7 +103,7 @@ def frontier_figure(points: Sequence[SpeedPoint], flags: Sequence[bool], batch: 
     fig = go.Figure()
     shown = [(p, f) for p, f in zip(points, flags, strict=True) if p.value is not None and p.speed(batch) > 0]
     front = sorted((p for p, f in shown if f), key=lambda p: p.speed(batch))
-    if front:
+    if len(front) > 1:  # one point is no line: no legend entry for one
         fig.add_trace(go.Scatter(
             x=[p.speed(batch) for p in front], y=[p.value for p in front], mode="lines", line_shape="vh",
             line={"color": "rgba(90, 90, 90, 0.8)", "width": 2, "dash": "dot"}, name="Pareto frontier",
@@ -117,6 +119,7 @@ def frontier_figure(points: Sequence[SpeedPoint], flags: Sequence[bool], batch: 
                     "line": {"color": ["#222" if f else "#fff" for _, f in mine],
                              "width": [2.5 if f else 1 for _, f in mine]}},
             hovertext=[_hover(p, f, names) for p, f in mine], hoverinfo="text"))
+    _shape_legend(fig, [p.variant for p, _ in shown])
     _teacher_arrows(fig, [p for p, _ in shown], batch)
     what = next(k for k, v in SIZES.items() if v == size_by)
     speeds = [p.speed(batch) for p, _ in shown]
@@ -142,6 +145,17 @@ def frontier_figure(points: Sequence[SpeedPoint], flags: Sequence[bool], batch: 
         height=460, margin={"l": 10, "r": 10, "t": TITLE_TOP, "b": 10}, legend={"title": {"text": "run"}},
         hoverlabel={"align": "left"})
     return fig
+
+
+def _shape_legend(fig: go.Figure, variants: Sequence[str]) -> None:
+    """Legend entries for the marker shapes of the models shown (``fp32 weights`` a circle, ``int8``
+    a diamond): grey markers with no point, in a legend group of their own."""
+    for variant in dict.fromkeys(variants):
+        words = "fp32 (the run's own weights)" if variant == PARENT else variant
+        fig.add_trace(go.Scatter(
+            x=[None], y=[None], mode="markers", name=f"{words}: {SYMBOLS.get(variant, 'square')}",
+            marker={"symbol": SYMBOLS.get(variant, "square"), "color": "rgba(120, 120, 120, 0.9)", "size": 11},
+            legendgroup="shapes", legendgrouptitle={"text": "marker shape"}, hoverinfo="skip"))
 
 
 def log_ticks(low: float, high: float) -> list[float]:
@@ -183,12 +197,17 @@ def frontier_section(store: Store, runs: Sequence[Run], labels: Mapping[str, str
     metrics = dict.fromkeys((r.summary or {}).get("metric") or "" for r in timed)
     scores = " / ".join(metric_label(m) for m in metrics if m) or "Score"
     st.markdown(f"#### {scores}, speed and size")
-    if flash := st.session_state.pop(f"{KEY}.flash", None):
+    if flash := st.session_state.pop(FLASH, None):
         st.success(flash, icon=":material/speed:")
     names = {r.id: labels.get(r.id, r.name) for r in runs}
     points = [p for r in timed for p in speed_points(r.id, names[r.id], _speed(r), teacher_ref(r.config))]
     if points:
         _chart_and_table(points, names)
+        stopped = [r for r in timed if r.status in TERMINAL_STATUSES]
+        if st.button("Re-measure all", key=f"{KEY}.measure_all", icon=":material/speed:",
+                     help="Time every run here and its variants again, one after the other, so that all are "
+                          f"measured at the same load (on {MEASURE_THREADS} torch thread)"):
+            measure(store, stopped, names, FLASH)
     _unmeasured(store, timed, names, some=bool(points))
 
 
@@ -212,6 +231,11 @@ def _chart_and_table(points: Sequence[SpeedPoint], names: Mapping[str, str]) -> 
         st.warning("These figures were measured on different processors or with different thread counts ("
                    + "; ".join(where) + "): their speeds are not comparable. Measure them again on one "
                    "machine.",
+                   icon=":material/warning:")
+    if spread := load_spread(points):
+        st.warning(f"These figures were measured at loads from {spread[0]:.2f} to {spread[1]:.2f} (the 1-minute "
+                   "load average, column *load then*): a busier machine times slower, so their speeds are not "
+                   "comparable. **Re-measure all** times them again one after the other.",
                    icon=":material/warning:")
     if len({p.data for p in points}) > 1:
         st.warning("These runs were scored on different data (" + ", ".join(sorted({p.data for p in points}))
@@ -248,19 +272,26 @@ def _unmeasured(store: Store, runs: Sequence[Run], names: Mapping[str, str], som
         if button.button("Measure", key=f"{KEY}.measure.{run.id}", icon=":material/speed:",
                          help="Time the run and its variants here (a few seconds each) and keep the figures "
                               f"with the run, as the command does, on {MEASURE_THREADS} torch thread"):
-            _measure(store, run, names[run.id])
+            measure(store, [run], names, FLASH)
 
 
-def _measure(store: Store, run: Run, name: str) -> None:
-    with st.spinner(f"Measuring {name} and its variants…"), _torch_threads(MEASURE_THREADS):
-        try:
-            table = speed_table(store, run.id)
-        except (WorkbenchError, OSError) as exc:
-            st.error(f"Cannot measure {name}: {exc}", icon=":material/error:")
-            return
-    st.session_state[f"{KEY}.flash"] = (f"Measured {name}: {len(table['rows'])} model"
-                                        f"{'s' if len(table['rows']) != 1 else ''} on {table['processor']}.")
-    st.rerun()  # the page reads the run's new figures from the store
+def measure(store: Store, runs: Sequence[Run], names: Mapping[str, str], flash: str) -> None:
+    """Time each of ``runs`` and its variants here, as ``lmwb eval RUN --speed`` does, on
+    :data:`MEASURE_THREADS` torch threads, keep the figures with each run, and rerun the page with
+    a line saying so in ``st.session_state[flash]`` (Compare's buttons and the Run page's)."""
+    done, processor = [], ""
+    for run in runs:
+        name = names.get(run.id, run.name)
+        with st.spinner(f"Measuring {name} and its variants…"), _torch_threads(MEASURE_THREADS):
+            try:
+                table = speed_table(store, run.id)
+            except (WorkbenchError, OSError) as exc:
+                st.error(f"Cannot measure {name}: {exc}", icon=":material/error:")
+                return
+        n, processor = len(table["rows"]), table["processor"]
+        done.append(f"{name}: {n} model{'s' if n != 1 else ''}")
+    st.session_state[flash] = f"Measured {'; '.join(done)} on {processor}."
+    st.rerun()  # the page reads the runs' new figures from the store
 
 
 @contextlib.contextmanager

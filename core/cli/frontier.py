@@ -14,6 +14,7 @@ from core.metrics import METRICS, metric_label, metric_value
 from core.metrics.frontier import (
     TIMED_TASKS,
     SpeedPoint,
+    load_spread,
     measure_command,
     missing_speed,
     on_frontier,
@@ -31,11 +32,13 @@ def cmd_frontier(args: argparse.Namespace) -> int:
     from core.distill.teacher import teacher_ref  # deferred: core.config loads torch
 
     store = open_store(args)
+    if args.all and not args.measure:
+        raise WorkbenchError("--all re-measures runs that already have figures: use it with --measure")
     runs = _runs(store, args.run)
     if args.measure:
         for run in runs:
             have = list(stored_variants(store, run.id))
-            if run.finished and missing_speed(_speed(run), have):
+            if run.finished and (args.all or missing_speed(_speed(run), have)):
                 print(f"measuring {run.name} ({run.id}) and its variants…", flush=True)
                 speed_table(store, run.id)
         runs = [store.get_run(run.id) for run in runs]
@@ -93,6 +96,10 @@ def print_frontier(points: Sequence[SpeedPoint], batch: int, names: dict[str, st
                   + (teacher or f"run {student.teacher_id}, not among these runs"))
         if len({(p.processor, p.threads) for p, _ in mine}) > 1:
             print("  note: measured on different processors or thread counts; their speeds are not comparable")
+        if spread := load_spread([p for p, _ in mine]):
+            print(f"  note: measured at loads from {spread[0]:.2f} to {spread[1]:.2f} (1-minute average); a busier "
+                  "machine times slower, so their speeds are not comparable: --measure --all times them again "
+                  "together")
 
 
 def _print_missing(store: Store, runs: Sequence[Run], measured: bool) -> None:
@@ -123,4 +130,7 @@ def register(sub: Any) -> None:
     p.add_argument("--measure", action="store_true",
                    help="first measure the named runs that have no figures (or a variant made since), as "
                         "`lmwb eval RUN --speed` does")
+    p.add_argument("--all", action="store_true",
+                   help="with --measure: measure every run listed (default: every run measured so far) again, "
+                        "not only those without figures, so all are timed at the same load")
     p.set_defaults(func=cmd_frontier)

@@ -125,6 +125,20 @@ def missing_speed(speed: Mapping[str, Any] | None, variants: Sequence[str]) -> s
     return None
 
 
+# Loads (1-minute averages) further apart than this: on a machine of a few cores one more busy
+# process takes a share of the cores, so the busier measurement's speeds are lower for that alone.
+LOAD_SPREAD = 1.0
+
+
+def load_spread(points: Sequence[SpeedPoint]) -> tuple[float, float] | None:
+    """The lowest and highest load the points were timed at, when they differ by more than
+    :data:`LOAD_SPREAD` (their speeds are then not comparable), else None."""
+    loads = [p.load for p in points if p.load is not None]
+    if not loads or max(loads) - min(loads) <= LOAD_SPREAD:
+        return None
+    return min(loads), max(loads)
+
+
 def on_frontier(points: Sequence[SpeedPoint], batch: int) -> list[bool]:
     """For each point, whether it is on the frontier at ``batch`` among the points scored on the
     same metric (in that metric's declared direction); a point without a value or a figure at

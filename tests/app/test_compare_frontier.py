@@ -84,14 +84,17 @@ def test_the_frontier_view_measures_marks_and_links_like_the_pure_function(
         marks = expected_marks(store, runs, batch)
         assert set(marks) == {("teacher", "fp32"), ("teacher", "int8"), ("student", "fp32")}
         assert shown_marks(at) == marks and any(marks.values())
-        # The chart's frontier line runs through exactly the marked points.
+        # The chart's frontier line runs through exactly the marked points (none for one point).
         charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-        chart = next(c for c in charts if any(t.get("name") == "Pareto frontier" for t in c["data"]))
-        line = next(t for t in chart["data"] if t["name"] == "Pareto frontier")
+        chart = next(c for c in charts if any(t.get("legendgroup") == "shapes" for t in c["data"]))
+        lines = [t for t in chart["data"] if t.get("name") == "Pareto frontier"]
         table = frontier_table(at)
         front = table[table["on the frontier"] == "✓"]
         speeds = front[f"examples/s at batch {batch}"].astype(float).round()
-        assert sorted(_numbers(line["x"])) == sorted(speeds)
+        if len(front) > 1:
+            assert len(lines) == 1 and sorted(_numbers(lines[0]["x"])) == sorted(speeds)
+        else:
+            assert not lines
     assert not [m for m in at.markdown if "never measured" in m.value]
     assert any(c.value.endswith("student was distilled from teacher.") for c in at.caption)
     arrows = [a for a in chart["layout"]["annotations"] if a.get("showarrow")]
@@ -114,3 +117,49 @@ def _numbers(values: object) -> list[float]:
     if isinstance(values, dict):
         values = np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
     return [round(float(v)) for v in values]  # type: ignore[union-attr]
+
+
+def frontier_chart(at: AppTest) -> dict:
+    """The frontier's figure: the one with the marker-shape legend."""
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return next(c for c in charts if any(t.get("legendgroup") == "shapes" for t in c["data"]))
+
+
+def _stored(load: float, rows: list[tuple[str, float, float]]) -> dict:
+    """A speed table as `lmwb eval --speed` stores it, timed at ``load``: (model, accuracy, ex/s)."""
+    return {"processor": "Test CPU", "threads": 1, "load_1min": load, "data": "validation split",
+            "measured_at": 1.0,
+            "rows": [{"variant": v, "metric": "accuracy", "value": x, "examples_per_s_b1": s, "examples_per_s_b32": s,
+                      "bytes": 1000, "params": 50} for v, x, s in rows]}
+
+
+def test_loads_far_apart_are_warned_and_re_measure_all_times_every_run_again(
+        store: Store, workbench_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = trained_tiny_classifier(store, "alpha"), trained_tiny_classifier(store, "beta")
+    # alpha's own weights beat both of beta's models: a frontier of one point, no line to draw.
+    store.set_summary(a.id, {SUMMARY_KEY: _stored(0.4, [("fp32", 0.9, 900.0)])})
+    store.set_summary(b.id, {SUMMARY_KEY: _stored(2.6, [("fp32", 0.8, 500.0), ("int8", 0.7, 800.0)])})
+    at = open_page("compare", runs=f"{a.id},{b.id}")
+    assert any("measured at loads from 0.40 to 2.60" in w.value for w in at.warning), [w.value for w in at.warning]
+    chart = frontier_chart(at)
+    names = [t.get("name") for t in chart["data"]]
+    assert "Pareto frontier" not in names, names  # one point on it: no line, no legend entry
+    shapes = {t["name"]: t["marker"]["symbol"] for t in chart["data"] if t.get("legendgroup") == "shapes"}
+    assert shapes == {"fp32 (the run's own weights): circle": "circle", "int8: diamond": "diamond"}, shapes
+    # The terminal says the same, and --measure --all times them again (--all alone is refused).
+    assert lmwb(["--home", str(workbench_home), "frontier", a.id, b.id]) == 0
+    assert "measured at loads from 0.40 to 2.60" in capsys.readouterr().out
+    assert lmwb(["--home", str(workbench_home), "frontier", a.id, "--all"]) != 0
+    assert "use it with --measure" in capsys.readouterr().err
+
+    at.button(key=f"{KEY}.measure_all").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(s.value.startswith(("Measured alpha: 1 model; beta: 1 model on ", "Measured beta: 1 model; alpha: 1 model on ")) for s in at.success), \
+        [e.value for e in [*at.success, *at.error]]
+    for run in (a, b):  # real figures now, timed one after the other on this machine
+        table = store.get_run(run.id).summary[SUMMARY_KEY]
+        assert table["processor"] != "Test CPU" and table["measured_at"] > 1.0 and table["threads"] == 1
+    # Two points now (one per run): drawn as a line when both are on the frontier, never a lone entry.
+    chart = frontier_chart(at)
+    shapes = {t["name"] for t in chart["data"] if t.get("legendgroup") == "shapes"}
+    assert shapes == {"fp32 (the run's own weights): circle"}

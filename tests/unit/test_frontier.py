@@ -11,6 +11,7 @@ import pytest
 from core.metrics.catalog import METRICS
 from core.metrics.frontier import (
     SpeedPoint,
+    load_spread,
     missing_speed,
     on_frontier,
     pareto_front,
@@ -94,3 +95,12 @@ def test_variants_made_after_the_measurement_are_named() -> None:
     assert unmeasured_variants(None, []) == []
     assert missing_speed(None, []) == "never measured" and missing_speed(speed, []) is None
     assert missing_speed(speed, ["int8"]) == "its int8 variant made after its last measurement"
+
+
+def test_loads_more_than_one_apart_are_a_spread_and_unknown_loads_are_left_out() -> None:
+    def at(load: float | None) -> list[SpeedPoint]:
+        return speed_points("r", "run", {**_speed([("fp32", "accuracy", 0.9, 1, 1)]), "load_1min": load})
+
+    assert load_spread(at(0.5) + at(1.5)) is None  # 1.0 apart: still comparable
+    assert load_spread(at(0.5) + at(1.6) + at(None)) == (0.5, 1.6)
+    assert load_spread(at(None) + at(None)) is None and load_spread([]) is None
