@@ -6,7 +6,7 @@ Layout inside a run folder (no pickle anywhere: an ONNX graph and JSON)::
 
     variants/int8/model.onnx      the run's classifier, int8 weights (core.export.int8)
     variants/int8/manifest.json   what it is, made from which checkpoint, its size and its
-                                  agreement with the run on the validation rows
+                                  agreement with the run on the validation rows, and both scored there
 
 The tokenizer, label names and task state stay the run's own. This module reads manifests without
 torch (the Run page lists variants without loading a model); making, loading and timing one
@@ -90,7 +90,7 @@ def make_variant(store: Store, run_ref: str, name: str = "int8", which: str = "b
     # Deferred: core.runs and the exporter load torch; listing variants (the Run page) needs none.
     from core.export.int8 import OnnxClassifier, quantize_graph, runtime_version
     from core.export.onnx import write_graph
-    from core.runs import load_trained
+    from core.runs import evaluate_file, load_trained
 
     check_name(name)
     if name == PARENT:
@@ -113,11 +113,15 @@ def make_variant(store: Store, run_ref: str, name: str = "int8", which: str = "b
         variant = _as_variant(trained, OnnxClassifier(work / GRAPH))
         agree = agreement(trained, variant, texts)
         size, parent_size = (work / GRAPH).stat().st_size, weights_bytes(trained, PARENT)
+        # Both scored on the validation split once, as `lmwb eval RUN --variant NAME --with-parent`
+        # does, so the pages show the variant's own score beside the run's without loading either.
+        scores = {PARENT: _numbers(evaluate_file(trained, None).metrics),
+                  name: _numbers(evaluate_file(variant, None).metrics)}
         manifest = {
             "variant": name, "what": VARIANTS[name], "runtime": f"onnxruntime {runtime_version()}",
             "checkpoint": trained.checkpoint, "file": GRAPH, "bytes": size,
             "parent_bytes": parent_size, "agreement": agree, "agreement_rows": len(texts),
-            "created_at": time.time(),
+            "scores": scores, "scored_on": "validation split", "created_at": time.time(),
         }
         (work / MANIFEST).write_text(json.dumps(manifest, indent=1))
         final = root / name
@@ -135,6 +139,11 @@ def make_variant(store: Store, run_ref: str, name: str = "int8", which: str = "b
     return (f"{name} variant of run {run.id} ({trained.checkpoint} checkpoint): "
             f"{size_text(size)} against {size_text(parent_size)}; "
             f"predicts the same class as the run on {agree:.1%} of {len(texts)} validation rows")
+
+
+def _numbers(metrics: dict[str, Any]) -> dict[str, float]:
+    """A result's metrics that are plain numbers (what a JSON manifest keeps)."""
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float)}
 
 
 def load_variant(store: Store, run_ref: str, name: str, which: str = "best") -> TrainedRun:
