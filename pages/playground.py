@@ -33,6 +33,7 @@ from core.runs import (
     translate_texts,
 )
 from core.store import Run, Store
+from core.variants import stored_variants
 
 PLAYABLE = ("completed", "stopped")  # finished runs; a stopped one still has its checkpoints
 GENERATED_KEY = "playground_generated"  # {run_id: text}: survives the rerun after Generate
@@ -76,11 +77,12 @@ def main() -> None:
         st.error(f"Cannot load {run.name} ({run.id}): {_reason(exc)}")
         return
     st.caption(f"{task_label(run.task)} · {arch_label(run.arch)} · checkpoint: {trained.checkpoint}")
-    if others := compare_with(run, runs, "playground.compare"):
+    variants = {r.id: list(stored_variants(store, r.id)) for r in runs if r.task == "classification"}
+    if others := compare_with(run, runs, "playground.compare", variants):
         side_by_side(store, [run.id, *others], run.task, "playground.side", loaded={run.id: trained})
         return
     if run.task == "classification":
-        _classify(variant_select(store, run, trained, "playground.variant"))
+        _classify(*variant_select(store, run, trained, "playground.variant"))
     elif run.task == "language_model":
         _generate(run, trained)
     elif run.task == "translation":
@@ -103,7 +105,8 @@ def main() -> None:
         embeddings_panel(trained)
 
 
-def _classify(trained: TrainedRun) -> None:
+def _classify(trained: TrainedRun, weights: str | None = None) -> None:
+    """``weights``: the name of the weights predicting (fp32 or a variant) when the run has a variant."""
     pair = bool((trained.task.state or {}).get("text_pair"))  # trained on sentence pairs
     text = st.text_area("Sentence pair to classify" if pair else "Text to classify", key="playground_text",
                         placeholder=("premise [SEP] hypothesis, then press Ctrl+Enter" if pair
@@ -116,7 +119,8 @@ def _classify(trained: TrainedRun) -> None:
         st.error(f"Classification failed: {_reason(exc)}")
         return
     best = max(probs, key=probs.get)
-    st.markdown(f"Predicted class: **{best}** ({probs[best]:.1%})")
+    by = f", {weights} weights" if weights else ""  # which of the run's weights said it
+    st.markdown(f"Predicted class: **{best}** ({probs[best]:.1%}{by})")
     show_notes(unknown_words_note(trained.tokenizer, text))
     st.plotly_chart(probabilities_bar_figure(probs), key="playground_probs")
     if is_variant(trained):  # an ONNX graph: no gradients for salience, no attention to draw

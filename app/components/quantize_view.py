@@ -124,22 +124,29 @@ def _load_variant(_store: Store, store_key: str, run_id: str, name: str, made: f
     return load_variant(_store, run_id, name)
 
 
-def variant_select(store: Store, run: Run, trained: TrainedRun, key: str) -> TrainedRun:
+def cached_variant(store: Store, run_id: str, name: str) -> TrainedRun:
+    """The run with its ``name`` variant's weights, loaded once per time the variant was made."""
+    have = stored_variants(store, run_id)
+    made = (have.get(name) or {}).get("created_at", 0.0)
+    return _load_variant(store, f"{store.url}|{store.home}", run_id, name, made)
+
+
+def variant_select(store: Store, run: Run, trained: TrainedRun, key: str) -> tuple[TrainedRun, str | None]:
     """A choice of the run's own weights or one of its variants (shown only when it has one);
-    the run as the chosen one predicts."""
+    the run as the chosen one predicts, and the chosen one's name (None: the run has no variant)."""
     have = stored_variants(store, run.id)
     if not have:
-        return trained
+        return trained, None
     names = [PARENT, *have]
     chosen = st.segmented_control("Weights", names, default=PARENT, key=key,
                                   help=f"{PARENT}: the run's own; " + "; ".join(f"{n}: {VARIANTS[n]}" for n in have)) or PARENT
     if chosen == PARENT:
-        return trained
+        return trained, PARENT
     try:
-        return _load_variant(store, f"{store.url}|{store.home}", run.id, chosen, have[chosen]["created_at"])
+        return cached_variant(store, run.id, chosen), chosen
     except (WorkbenchError, OSError) as exc:
         st.error(f"Cannot load the {chosen} variant: {exc}")
-        return trained
+        return trained, PARENT
 
 
 def is_variant(trained: TrainedRun) -> bool:

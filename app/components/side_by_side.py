@@ -16,6 +16,7 @@ from app.components.attention_view import (
     trained_run,
 )
 from app.components.charts import probabilities_bar_figure
+from app.components.quantize_view import cached_variant, is_variant
 from app.components.run_picker import run_label
 from app.components.salience_view import salience_panel, salience_settings
 from core.errors import WorkbenchError
@@ -26,18 +27,29 @@ from core.store import Run, Store
 
 TASKS = ("classification", "language_model")
 MAX_RUNS = 4  # columns side by side
+SEP = "@"  # an option "RUN_ID@int8": that run's int8 variant, a column of its own
 
 
-def compare_with(run: Run, runs: Sequence[Run], key: str) -> list[str]:
-    """Other finished runs of ``run``'s task to show beside it (none for other tasks)."""
+def compare_with(run: Run, runs: Sequence[Run], key: str,
+                 variants: Mapping[str, Sequence[str]] | None = None) -> list[str]:
+    """Other finished runs of ``run``'s task to show beside it (none for other tasks), and the
+    ``variants`` (run id -> names) of the task's runs, ``run``'s own included, as ``RUN (int8)``."""
     if run.task not in TASKS:
         return []
-    others = {r.id: r for r in runs if r.task == run.task and r.id != run.id}
-    if not others:
+    by_id = {r.id: r for r in runs if r.task == run.task}
+    options = [i for i in by_id if i != run.id]
+    options += [f"{i}{SEP}{name}" for i in by_id for name in (variants or {}).get(i, ())]
+    if not options:
         return []
-    return st.multiselect("Compare side by side with", list(others), format_func=lambda i: run_label(others[i]),
-                          key=key, max_selections=MAX_RUNS - 1,
-                          help="Same input, every run's prediction, salience and attention in columns.")
+
+    def label(option: str) -> str:
+        run_id, _, name = option.partition(SEP)
+        return run_label(by_id[run_id]) + (f" ({name})" if name else "")
+
+    return st.multiselect("Compare side by side with", options, format_func=label, key=key,
+                          max_selections=MAX_RUNS - 1,
+                          help="Same input, every run's prediction, salience and attention in columns; a run's "
+                               "int8 variant beside its own weights.")
 
 
 def side_by_side(store: Store, run_ids: Sequence[str], task: str, key: str,
@@ -48,15 +60,17 @@ def side_by_side(store: Store, run_ids: Sequence[str], task: str, key: str,
     settings = salience_settings(f"{key}.salience")
     if not text.strip():
         return
-    for run_id, col in zip(run_ids, st.columns(len(run_ids)), strict=True):
+    for option, col in zip(run_ids, st.columns(len(run_ids)), strict=True):
+        run_id, _, variant = option.partition(SEP)
         with col:
             try:
-                trained = (loaded or {}).get(run_id) or trained_run(store, run_id)
+                trained = (cached_variant(store, run_id, variant) if variant
+                           else (loaded or {}).get(run_id) or trained_run(store, run_id))
             except Exception as exc:  # a run without checkpoint, a damaged folder
                 st.error(f"{run_id}: {exc}")
                 continue
-            st.markdown(f"**{trained.run.name}** · {arch_label(trained.run.arch)}")
-            column(trained, text, f"{key}.{run_id}", settings)
+            st.markdown(f"**{trained.run.name}**{f' ({variant})' if variant else ''} · {arch_label(trained.run.arch)}")
+            column(trained, text, f"{key}.{option}", settings)
 
 
 def column(trained: TrainedRun, text: str, key: str, settings: dict[str, Any]) -> None:
@@ -74,6 +88,9 @@ def column(trained: TrainedRun, text: str, key: str, settings: dict[str, Any]) -
                 st.dataframe([{"token": t, "probability": p} for t, p in top], hide_index=True, key=f"{key}.next")
     except WorkbenchError as exc:
         st.error(str(exc))
+        return
+    if is_variant(trained):  # an ONNX graph: no gradients for salience, no attention to draw
+        st.caption("No salience or attention for a variant: they need the run's own weights.")
         return
     salience_panel(trained, text, f"{key}.salience", compact=True, **settings)
     try:

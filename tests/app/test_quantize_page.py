@@ -59,6 +59,19 @@ def test_the_run_page_makes_an_int8_variant_and_the_playground_predicts_with_it(
     weights.set_value("int8").run()
     at.text_area(key="playground_text").input("not a good film at all").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any(m.value.startswith("Predicted class: **") for m in at.markdown)
+    said = [m.value for m in at.markdown if m.value.startswith("Predicted class: **")]
+    assert len(said) == 1 and said[0].endswith("%, int8 weights)"), said  # which weights said it
     # The graph has no gradients: no salience view is offered for it.
     assert not [e for e in at.expander if "alience" in e.label]
+
+    weights.set_value("fp32").run()
+    assert [m.value for m in at.markdown if m.value.startswith("Predicted class: **")][0].endswith("%, fp32 weights)")
+    # Side by side: the run's own weights and its int8 variant, listed as "RUN (int8)".
+    picker = at.multiselect(key="playground.compare")
+    assert sum(o.endswith(" (int8)") for o in picker.options) == 1, picker.options
+    picker.set_value([f"{run.id}@int8"]).run()
+    at.text_area(key="playground.side.text").input("not a good film at all").run()
+    assert not at.exception, [e.value for e in at.exception]
+    heads = [m.value for m in at.markdown if m.value.startswith(f"**{run.name}**")]
+    assert len(heads) == 2 and heads[1].startswith(f"**{run.name}** (int8) · "), heads
+    assert [m.label for m in at.metric] == ["Predicted class", "Predicted class"]
