@@ -17,6 +17,7 @@ from app.components.commands import command_tabs
 from app.components.live import preload_chart_library
 from app.components.small_data import small_data_note
 from app.components.train_form import (
+    FULL,
     HYPER_SECTIONS,
     PRESETS,
     adopt_data_choice,
@@ -96,9 +97,8 @@ def main() -> None:
         raw["schedule"] = component_section(form, "schedule", HYPER_SECTIONS["schedule"], task)
     with right:
         raw["tokenizer"] = component_section(form, "tokenizer", HYPER_SECTIONS["tokenizer"], task)
-    left, _ = st.columns(2)
-    with left:
-        raw["task"] = plain_section(form, "task", task, f"Task: {task_label(task)}")
+    # Across the page: its run pickers name a run with its architecture and score.
+    raw["task"] = plain_section(form, "task", task, f"Task: {task_label(task)}", columns=FULL)
 
     configs, problems = build_configs(raw, models) if archs else ([], ["Pick at least one architecture."])
     if data_problem:

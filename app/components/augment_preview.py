@@ -73,13 +73,17 @@ def augment_preview(task: str, splits: DatasetSplits) -> None:
     st.caption("Struck: words removed or replaced; bold: words inserted or new (a swap moves two words). "
                f"Every row here is drawn for augmentation; a run draws a row with chance `task.augment_prob` "
                f"({chance.title}, default {chance.default:g}).")
-    same = [f"row {j + 1} ({c.unchanged})" for j, c in enumerate(changes) if c.unchanged]
-    if same:
-        st.caption("Left as they were: " + "; ".join(same) + ".")
+    why: dict[str, list[str]] = {}
+    for j, c in enumerate(changes):
+        if c.unchanged:
+            why.setdefault(c.unchanged, []).append(str(j + 1))
+    if why:
+        st.caption("Left as they were: " + "; ".join(
+            f"{'rows' if len(rows) > 1 else 'row'} {', '.join(rows)}: {reason}" for reason, rows in why.items()) + ".")
     flipped = [note for note in splits.notes if "on purpose" in note]
-    if flipped:
-        st.caption(f"This data set's labels are noisy on purpose ({'; '.join(flipped)}): a row whose label "
-                   "disagrees with its text may be one of them; augmentation keeps every label as it is.")
+    if flipped:  # the built-in sets' label noise: which rows is not recorded, so the note is general
+        st.caption(f"Labels noisy on purpose: {'; '.join(flipped)}. A row whose label disagrees with its text "
+                   "may be one of them; augmentation keeps every label as it is.")
 
 
 def _augmenter(method: str, p: float) -> Augmenter | None:

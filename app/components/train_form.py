@@ -323,10 +323,11 @@ def component_section(form: dict[str, Any], section: str, registry: Any, task: s
     return out
 
 
-def plain_section(form: dict[str, Any], section: str, name: str | None, title: str) -> dict[str, Any]:
+def plain_section(form: dict[str, Any], section: str, name: str | None, title: str,
+                  columns: int = HALF) -> dict[str, Any]:
     with st.container(border=True):
         st.markdown(f"**{title}**")
-        out = section_form(section, name, start_values(form, section, name), wk(form), columns=HALF)
+        out = section_form(section, name, start_values(form, section, name), wk(form), columns=columns)
         if section == "task" and name in ("classification", "language_model"):  # the loss it trains on
             learn_link("output", label="How is the loss computed?")
     form["values"][f"{section}/{name or ''}"] = {k: v for k, v in out.items() if k != "name"}

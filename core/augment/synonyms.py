@@ -6,13 +6,14 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from core.augment.eda import STOPWORDS
 from core.augment.settings import SYNONYM_K, SYNONYM_MIN_COS
 from core.tokenize import SPECIALS
 
 
 def _is_word(token: str) -> bool:
-    # Subword pieces ("##ing", "Ġthe") and punctuation make poor synonyms of a word.
-    return token.isalpha() and token not in SPECIALS
+    # Subword pieces ("##ing", "Ġthe"), punctuation and stopwords make poor synonyms of a word.
+    return token.isalpha() and token not in SPECIALS and token.lower() not in STOPWORDS
 
 
 class SynonymTable:
