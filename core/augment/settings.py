@@ -31,7 +31,8 @@ METHOD_TABLE = (
            "Words (not stopwords or punctuation) replaced by nearest neighbours in Synonyms from run's "
            "word vectors.", uses=("synonyms_run",)),
     Method("back_translation", "Back-translation",
-           "The whole text translated into a pivot language and back by two translation runs.",
+           "The whole text translated into a pivot language and back by two translation runs (greedy; "
+           "each text's round trip computed once).",
            uses=("back_translation_runs",)),
 )
 METHODS = tuple(m.name for m in METHOD_TABLE)

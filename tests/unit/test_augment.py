@@ -284,3 +284,15 @@ def test_each_rows_operation_is_what_was_done() -> None:
     # explain_all reads a row as augment() does under the same seed (the preview shows what a run reads)
     assert [c.text for c in aug.explain_all(TEXTS, [5, 6, 7, 8])] == \
         Augmenter("eda", 0.3, 1.0, synonyms=synonyms).augment(TEXTS, [5, 6, 7, 8])
+
+
+def test_the_user_guide_lists_the_methods_as_declared() -> None:
+    """The guide's table is the method table's rows (label and description), so the forms, the
+    Data page and the docs say the same."""
+    from pathlib import Path
+
+    from core.augment.settings import METHOD_TABLE
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "user-guide.md").read_text()
+    for m in METHOD_TABLE[1:]:
+        assert f"| `{m.name}` | {m.label} | {m.description} |" in guide, m.name
