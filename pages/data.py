@@ -83,7 +83,7 @@ def _page() -> None:
     splits, selection, source_key = picked
     overview(splits, selection["name"] if source == BUILTIN else None)
     tokenizer_preview(task, splits, source_key)
-    augment_preview(task, splits)
+    augment_preview(task, splits, selection["name"] if source == BUILTIN else None)
     st.divider()
     if st.button("Use this data in Train", type="primary", key="data_use", icon=":material/model_training:",
                  help="Opens the Train page with this task, data and columns chosen."):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
+from app.components.data_preview import in_words
 from app.components.run_knobs import run_candidates
 from app.components.run_picker import pick_runs, run_label
 from app.state import get_store
@@ -39,8 +40,9 @@ def _translator(run_id: str, _store: object) -> object:
     return translator_from_run(run_id, _store)  # type: ignore[arg-type]
 
 
-def augment_preview(task: str, splits: DatasetSplits) -> None:
-    """The preview, for a classification data set (augmentation changes classification rows only)."""
+def augment_preview(task: str, splits: DatasetSplits, dataset: str | None = None) -> None:
+    """The preview, for a classification data set (augmentation changes classification rows only);
+    ``dataset``: the built-in set's name, so its notes name settings as the page does."""
     if task != "classification" or splits.train.labels is None or not splits.train.texts:
         return
     st.subheader("Augmentation")
@@ -82,7 +84,8 @@ def augment_preview(task: str, splits: DatasetSplits) -> None:
             f"{'rows' if len(rows) > 1 else 'row'} {', '.join(rows)}: {reason}" for reason, rows in why.items()) + ".")
     flipped = [note for note in splits.notes if "on purpose" in note]
     if flipped:  # the built-in sets' label noise: which rows is not recorded, so the note is general
-        st.caption(f"Labels noisy on purpose: {'; '.join(flipped)}. A row whose label disagrees with its text "
+        noted = "; ".join(in_words(note, dataset) for note in flipped)  # settings by their titles
+        st.caption(f"Labels noisy on purpose: {noted}. A row whose label disagrees with its text "
                    "may be one of them; augmentation keeps every label as it is.")
 
 

@@ -242,7 +242,7 @@ class QATask(Task):
         turn = self._evaluations * SAMPLES
         self._evaluations += 1
         worst = sorted(range(n), key=lambda i: (f1s[i], (i - turn) % max(1, n)))[:SAMPLES]
-        samples = [{"question": self.val_questions[i], "gold": " | ".join(golds[i]) or "(no answer)",
+        samples = [{"index": i, "question": self.val_questions[i], "gold": " | ".join(golds[i]) or "(no answer)",
                     "prediction": predictions[i] or "(no answer)", "f1": f1s[i]} for i in worst]
         details: dict[str, Any] = {
             "answers": samples, "questions": n, "squad": scores,

@@ -45,9 +45,16 @@ def open_page(page: Page, title: str, heading: str) -> None:
 
 
 def choose_option(page: Page, box: Locator, option: Locator) -> None:
-    """Open a selectbox / multiselect (unless its list is open already) and pick ``option``."""
-    if not page.get_by_role("listbox").is_visible():
-        box.click()
+    """Open a selectbox / multiselect (unless its list is open already) and pick ``option``. A
+    rerun still arriving on a loaded machine can close the list just opened: open it again."""
+    for _ in range(3):
+        if not page.get_by_role("listbox").is_visible():
+            box.click()
+        try:
+            option.wait_for(state="visible", timeout=10_000)
+            break
+        except Exception:  # playwright's TimeoutError: the list closed under a late rerun
+            wait_idle(page)
     act(page, option.click)
 
 

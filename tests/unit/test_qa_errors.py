@@ -37,7 +37,10 @@ def test_readings_score_as_evaluation_does_and_answers_are_the_context_s_charact
     assert 100 * np.mean([r.exact_match for r in readings]) == pytest.approx(evaluated.metrics["qa_exact_match"])
     assert 100 * np.mean([r.f1 for r in readings]) == pytest.approx(evaluated.metrics["qa_f1"])
     assert len({r.f1 for r in readings}) > 1  # some right, some wrong: the comparison means something
-    assert [r.text or "(no answer)" for r in readings[:5]] == [s["prediction"] for s in evaluated.details["answers"]]
+    samples = evaluated.details["answers"]  # the worst answers evaluation keeps, by question index
+    assert len(samples) == 5
+    assert [readings[s["index"]].text or "(no answer)" for s in samples] == [s["prediction"] for s in samples]
+    assert [readings[s["index"]].f1 for s in samples] == sorted(r.f1 for r in readings)[:5]
     task = trained.task
     for r in readings:
         assert (r.exact_match, r.f1) == score(r.text, [g for g, _, _ in r.golds])
