@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,6 +30,19 @@ def execute_on_one_thread(store: Store, run_id: str) -> None:
         execute_run(store, run_id)
     finally:
         torch.set_num_threads(threads)
+
+
+def tiny_reader(home: Path, n_documents: int = 200) -> str:
+    """A small qa reader on a small news_qa set, trained here on one thread (a few seconds): the
+    run id, named ``tiny-reader``, in a store at ``home``."""
+    store = Store(home=home)
+    raw = default_config("qa")
+    raw["data"] = {"name": "news_qa", "n_documents": n_documents}
+    raw["model"].update(d_model=32, d_ff=64)
+    raw["training"].update(max_steps=60, eval_every=60, eval_max_batches=1, device="cpu")
+    run = create_run(store, validate_config(raw), name="tiny-reader", status="running")
+    execute_on_one_thread(store, run.id)
+    return run.id
 
 
 def topics_classifier(model: dict[str, Any], n_examples: int, steps: int) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.components import ask_view
-from core.config import default_config, validate_config
+from core.config import validate_config
 from core.errors import DataError
 from core.qa.retrieval import (
     ENCODERS,
@@ -29,7 +29,7 @@ from core.qa.retrieval import (
 from core.runs import FoundAnswer, ask_passages, default_encoder, load_trained, passage_search
 from core.store import Store
 from core.train import load_dataset
-from tests.trained_runs import execute_on_one_thread
+from tests.trained_runs import tiny_reader
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
@@ -43,16 +43,7 @@ OTHER = "Tides follow the moon . Glaciers carve valleys over thousands of years 
 def trained_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """One small reader on a small news_qa set, trained here (a few seconds on one thread)."""
     home = tmp_path_factory.mktemp("lmwb-ask-home")
-    store = Store(home=home)
-    raw = default_config("qa")
-    raw["data"] = {"name": "news_qa", "n_documents": 200}
-    raw["model"].update(d_model=32, d_ff=64)
-    raw["training"].update(max_steps=60, eval_every=60, eval_max_batches=1, device="cpu")
-    from core.runs import create_run
-
-    run = create_run(store, validate_config(raw), name="tiny-reader", status="running")
-    execute_on_one_thread(store, run.id)
-    return home, run.id
+    return home, tiny_reader(home, n_documents=200)
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from core.models.hf_catalog import default_model
 from core.runs import (
     Asked,
     TrainedRun,
-    create_run,
     default_encoder,
     document_text,
     load_trained,
@@ -32,7 +31,7 @@ from core.runs import (
 )
 from core.store import Store
 from core.tokenize import SPECIALS, WordTokenizer
-from tests.trained_runs import execute_on_one_thread
+from tests.trained_runs import tiny_reader
 
 PLANTED = "The concert took place in Vienna . Noor Haddad played the concert on Friday ."
 TINY = WordTokenizer({}, [*SPECIALS, "the", "concert", "."])
@@ -122,14 +121,7 @@ def test_dense_retriever_default_encoder(monkeypatch: pytest.MonkeyPatch) -> Non
 def reader_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """One small reader on a small news_qa set, trained here (a few seconds on one thread)."""
     home = tmp_path_factory.mktemp("lmwb-ask-cli")
-    store = Store(home=home)
-    raw = default_config("qa")
-    raw["data"] = {"name": "news_qa", "n_documents": 200}
-    raw["model"].update(d_model=32, d_ff=64)
-    raw["training"].update(max_steps=60, eval_every=60, eval_max_batches=1, device="cpu")
-    run = create_run(store, validate_config(raw), name="tiny-reader", status="running")
-    execute_on_one_thread(store, run.id)
-    return home, run.id
+    return home, tiny_reader(home, n_documents=200)
 
 
 @pytest.mark.usefixtures("one_torch_thread")

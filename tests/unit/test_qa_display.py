@@ -15,14 +15,13 @@ import pytest
 
 from app.components.qa_explain_view import STEPS_CAP, answer_salience, stepped_salience
 from core.cli import main
-from core.config import default_config, validate_config
 from core.metrics import METRICS, task_metrics
 from core.progress import ProgressPrinter
 from core.qa.answers import answers_table
-from core.runs import create_run, evaluate_file, load_trained, qa_readings
+from core.runs import evaluate_file, load_trained, qa_readings
 from core.store import Store
 from core.tasks.qa import SAMPLES
-from tests.trained_runs import execute_on_one_thread
+from tests.trained_runs import tiny_reader
 
 QA_METRICS = [m for m in task_metrics("qa") if m.name != "loss"]
 
@@ -31,14 +30,7 @@ QA_METRICS = [m for m in task_metrics("qa") if m.name != "loss"]
 def reader_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """One small reader on a small news_qa set (a few seconds on one thread)."""
     home = tmp_path_factory.mktemp("lmwb-qa-display")
-    store = Store(home=home)
-    raw = default_config("qa")
-    raw["data"] = {"name": "news_qa", "n_documents": 120}
-    raw["model"].update(d_model=32, d_ff=64)
-    raw["training"].update(max_steps=60, eval_every=60, eval_max_batches=1, device="cpu")
-    run = create_run(store, validate_config(raw), name="tiny-reader", status="running")
-    execute_on_one_thread(store, run.id)
-    return home, run.id
+    return home, tiny_reader(home, n_documents=120)
 
 
 @pytest.fixture
