@@ -1,5 +1,5 @@
 """The Playground's Ask panel for qa runs: a question over a collection of documents, answered as
-``lmwb ask`` answers it (:func:`core.runs.ask_question`: BM25 or the dense retriever, the same
+``lmwb ask`` answers it (:func:`core.asking.ask_question`: BM25 or the dense retriever, the same
 declared choices, ranks the passages, the run's reader reads the first k), with the best answer
 marked in its passage, how much of it the reader's vocabulary lacks, the other candidates (or why
 there are none), and the reader's start and end distributions over the best passage's tokens as a
@@ -29,6 +29,16 @@ from plotly.subplots import make_subplots
 
 from app.components.charts import PALETTE
 from app.components.uploads import upload_limit_mb
+from core.asking import (
+    Asked,
+    FoundAnswer,
+    ask_question,
+    default_encoder,
+    document_text,
+    passage_search,
+    unknown_pieces,
+    vocabulary_note,
+)
 from core.errors import DataError, WorkbenchError
 from core.qa.retrieval import (
     ENCODERS,
@@ -39,18 +49,7 @@ from core.qa.retrieval import (
     PassageSearch,
     split_passages,
 )
-from core.runs import (
-    Asked,
-    FoundAnswer,
-    TrainedRun,
-    ask_question,
-    default_encoder,
-    document_text,
-    evaluation_data,
-    passage_search,
-    unknown_pieces,
-    vocabulary_note,
-)
+from core.runs import TrainedRun, evaluation_data
 
 if TYPE_CHECKING:  # the task module is the engine's to load (with the run)
     from core.tasks.qa import Distributions, QATask
@@ -234,7 +233,7 @@ def _search(_trained: TrainedRun, _documents: dict[str, str], words: int, overla
 
 def uploaded_documents(files: Sequence[tuple[str, bytes]], max_mb: float) -> tuple[dict[str, str], list[str]]:
     """The ``.txt`` files among ``(name, bytes)`` uploads as {name: text}, and the refused ones,
-    each named with its reason (over ``max_mb``, or what :func:`core.runs.document_text`, which
+    each named with its reason (over ``max_mb``, or what :func:`core.asking.document_text`, which
     ``lmwb ask --docs`` asks too, says: not .txt, not UTF-8 text, binary, empty)."""
     documents: dict[str, str] = {}
     refused: list[str] = []

@@ -35,8 +35,8 @@ MAX_DOCUMENTS = 10_000  # .txt files read from one folder
 def read_documents(docs: str | Path) -> dict[str, str]:
     """The usable ``.txt`` files of ``docs`` (a folder, sub-folders too, or one .txt file), by
     their path inside it; each unusable one (binary, not UTF-8, empty) is left out with a
-    ``note:`` line on stderr (:func:`core.runs.document_text` decides, as for the Playground)."""
-    from core.runs import document_text  # deferred: core.runs loads torch, which --help needs not
+    ``note:`` line on stderr (:func:`core.asking.document_text` decides, as for the Playground)."""
+    from core.asking import document_text  # deferred: core.runs loads torch, which --help needs not
 
     root = Path(docs).expanduser()
     if root.is_file():
@@ -73,14 +73,8 @@ EACH_ALONE = ("each passage is read on its own, so scores compare within a passa
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from core.runs import (
-        ask_question,
-        check_retriever,
-        default_encoder,
-        load_trained,
-        passage_search,
-        vocabulary_note,
-    )
+    from core.asking import ask_question, default_encoder, passage_search, vocabulary_note
+    from core.runs import check_retriever, load_trained
 
     if args.overlap >= args.words:
         raise WorkbenchError(f"--overlap ({args.overlap}) must be below --words ({args.words})")

@@ -1,6 +1,6 @@
 """The Playground's Ask panel (AppTest) on a tiny trained qa run: a question over the run's own
 validation contexts and over uploaded .txt files (a folder and loose files) gets the answer
-``core.runs.ask_passages`` gives for the same passages, marked (escaped) in its passage, with
+``core.asking.ask_passages`` gives for the same passages, marked (escaped) in its passage, with
 its document, probability, BM25 rank and the other candidates; a non-text upload is refused by
 name; the passage index is built once per collection; no exception reaches the page."""
 
@@ -16,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.components import ask_view
+from core.asking import FoundAnswer, ask_passages, default_encoder, passage_search
 from core.config import validate_config
 from core.errors import DataError
 from core.qa.retrieval import (
@@ -26,7 +27,7 @@ from core.qa.retrieval import (
     RETRIEVERS,
     split_passages,
 )
-from core.runs import FoundAnswer, ask_passages, default_encoder, load_trained, passage_search
+from core.runs import load_trained
 from core.store import Store
 from core.train import load_dataset
 from tests.trained_runs import tiny_reader

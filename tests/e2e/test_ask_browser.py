@@ -1,6 +1,6 @@
 """The Playground's Ask panel in a real browser: a folder with a planted answer is uploaded
 through the folder picker (a .png inside it is left out by name), a question is asked, and the
-answer ``core.runs.ask_passages`` gives for the same documents is highlighted in its passage,
+answer ``core.asking.ask_passages`` gives for the same documents is highlighted in its passage,
 above the start/end chart (the chosen span a band behind the bars) and the reader's unknown words. Screenshots go to ``test-artifacts/e2e/``."""
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from core.asking import ask_passages
 from core.config import default_config, validate_config
 from core.data.qa import news_item
 from core.qa.retrieval import PASSAGE_OVERLAP, PASSAGE_WORDS, READ_PASSAGES, split_passages
-from core.runs import ask_passages, create_run, load_trained
+from core.runs import create_run, load_trained
 from core.store import Store
 from tests.e2e.conftest import ARTIFACTS, Server, act, wait_idle
 from tests.trained_runs import execute_on_one_thread

