@@ -168,6 +168,7 @@ class Trainer:
         if reread:
             self.task.load_artifacts(self.run_dir)
         self.task.set_data(data)
+        self.task.prepare_training()  # every rank: the same copies under the same seed
         if strategy.is_main:
             self.task.save_artifacts(self.run_dir)
             (self.run_dir / "task_state.json").write_text(json.dumps(self.task.state))

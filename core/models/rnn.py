@@ -67,8 +67,10 @@ class RecurrentBackbone(Backbone):
         self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None
     ) -> BackboneOutput:
         x = self.hook_embed(self.drop(self.tokens(ids)))
-        if pad_mask is None:
-            hidden, state = self.rnn(x)  # language modelling: no padding, no packing
+        if pad_mask is None or not bool(pad_mask.any()):
+            # No padding (language modelling; a batch of one, or of equal lengths): packing would
+            # change nothing and costs more than the recurrence on short batches.
+            hidden, state = self.rnn(x)
         else:
             # Packing needs lengths on the CPU and >= 1; an all-padding row runs one step.
             lengths = (~pad_mask).sum(dim=1).clamp(min=1).cpu()

@@ -78,6 +78,10 @@ class Task(ABC):
         """Longest sequence the model will see (for learned positions)."""
         raise NotImplementedError
 
+    def prepare_training(self) -> None:
+        """Work only training needs, done once after :meth:`set_data` by the trainer (never when a
+        run's data is read to score it): a classifier's fixed augmented copies."""
+
     def data_summary(self) -> dict[str, Any]:
         """Sizes worth showing next to a run (examples, tokens, classes)."""
         return {}

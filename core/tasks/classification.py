@@ -107,7 +107,7 @@ class ClassificationTask(Task):
         index = batch_index(self.train.lengths, batch_size, generator, self.params["group_by_length"])
         ids, pad_mask, labels = self.train.rows(index)
         texts = [self.train_texts[i] for i in index.tolist()]
-        if self._augmenter() is not None:
+        if not self.params.get("augment_copies") and self._augmenter() is not None:  # copies: rows as they are
             ids, pad_mask, texts = self._augmented(index, texts, generator)
         return Batch(
             inputs={"ids": ids.to(self.device), "pad_mask": pad_mask.to(self.device)},
@@ -121,6 +121,37 @@ class ClassificationTask(Task):
         self.train_texts = list(train.texts)
         self.augmenter: Augmenter | None = None
         self._augmenter_built = False  # built at the first batch: scoring a file needs no source runs
+        self.copies_made = 0  # fixed augmented copies among the training rows (prepare_training)
+
+    def prepare_training(self) -> None:
+        """``task.augment_copies`` fixed augmented copies of every training row, made once and
+        appended with the row's label (a copy equal to its row, or to an earlier copy, is left
+        out). A teacher then reads the copies once with the rows (core.distill's cache): Tang
+        et al.'s augmented transfer set. Copy ``c`` of row ``i`` has its own seed, so the copies
+        are the same on every rank and on a resume."""
+        wanted = int(self.params.get("augment_copies", 0) or 0)
+        augmenter = self._augmenter() if wanted > 0 else None
+        if augmenter is None:
+            return
+        seed = int(self.config["training"]["seed"])
+        texts, labels = self.train_texts, self.train.labels.tolist()
+        seen = [{text} for text in texts]
+        new_texts, new_labels = [], []
+        for copy in range(wanted):
+            # Negative stamps: a batch's stamp (core.augment.augmenter.row_seed) is never negative.
+            for i, text in enumerate(augmenter.copies(texts, [row_seed(seed, -1 - copy, i) for i in range(len(texts))])):
+                if text not in seen[i]:
+                    seen[i].add(text)
+                    new_texts.append(text)
+                    new_labels.append(labels[i])
+        if not new_texts:
+            return
+        fresh = encode_texts(mask_aware(self.tokenizer), new_texts, self.state, self.config.arch)
+        kept = [self.train.ids[i, : int(self.train.lengths[i])].tolist() for i in range(len(texts))]
+        self.train = EncodedSplit(kept + fresh, labels + new_labels, self.tokenizer.pad_id, self.params["max_length"])
+        self.train_texts = texts + new_texts
+        self.copies_made = len(new_texts)
+        self._summary.update(train_examples=len(self.train), augmented_copies=self.copies_made)
 
     def _augmenter(self) -> Augmenter | None:
         if not self._augmenter_built:

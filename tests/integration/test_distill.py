@@ -178,3 +178,30 @@ def test_augmented_rows_are_read_by_the_teacher_as_changed(teacher: tuple[Store,
     assert fresh and all("[MASK]" in t for t in fresh)
     assert torch.isfinite(task.loss(trainer.model, batch))
     assert cache.misses == len(fresh)
+
+
+def test_fixed_copies_are_the_teachers_transfer_set(teacher: tuple[Store, str, Path]) -> None:
+    """With task.augment_copies the copies are made before the teacher is loaded, so it reads
+    each once with the rows (Tang et al.'s augmented transfer set) and never on the fly."""
+    store, teacher_id, folder = teacher
+    raw = config(folder / "noisy.tsv", folder / "val.tsv", steps=5, teacher=teacher_id, augment="mask",
+                 augment_p=0.3, augment_copies=2)
+    run = create_run(store, validate_config(raw))
+    trainer = Trainer(validate_config(run.config), store.run_dir(run.id))
+    trainer.setup()
+    load_teacher(store, trainer)
+    task = cast(ClassificationTask, trainer.task)
+    assert task.copies_made > 0 and task.teacher is not None and isinstance(task.teacher.soft, LogitCache)
+    cache = task.teacher.soft
+    assert set(task.train_texts) == set(cache.index)
+    copies = task.train_texts[len(task.train_texts) - task.copies_made:]
+    assert all("[MASK]" in t for t in copies)
+    # the cached logits are the teacher's own reading of each copy
+    loaded = load_trained(store, teacher_id)
+    some = copies[:8]
+    expected = loaded.task.logits(loaded.model, some).float()
+    assert torch.allclose(cache(some), expected, atol=1e-5)
+    for seed in range(3):
+        batch = task.train_batch(16, torch.Generator().manual_seed(seed))
+        assert torch.isfinite(task.loss(trainer.model, batch))
+    assert cache.misses == 0

@@ -143,6 +143,47 @@ def test_task_augments_training_rows_only_and_never_labels() -> None:
     assert torch.equal(task.val.ids, plain.val.ids)  # validation rows are never changed
 
 
+def test_fixed_copies_keep_labels_are_seeded_and_replace_batch_time_augmentation() -> None:
+    plain, data = _task()
+    task, _ = _task(augment="eda", augment_p=0.3, augment_copies=2)
+    other_seed, _ = _task(augment="eda", augment_p=0.3, augment_copies=2)
+    other_seed.config["training"]["seed"] = 1
+    task.prepare_training()
+    again, _ = _task(augment="eda", augment_p=0.3, augment_copies=2)
+    again.prepare_training()
+    other_seed.prepare_training()
+    n = len(data.train.texts)
+    assert task.train_texts[:n] == list(data.train.texts)  # the rows first, as they were
+    assert 0 < task.copies_made <= 2 * n and len(task.train) == len(task.train_texts) == n + task.copies_made
+    assert task.data_summary()["train_examples"] == n + task.copies_made
+    # each copy is an EDA change of one row (the same words, fewer, or one swapped) with that row's label
+    names, labels = data.label_names, task.train.labels.tolist()
+    label_of = {t: names[y] for t, y in zip(data.train.texts, data.train.labels, strict=True)}
+    rows_words = {t: Counter(t.split()) for t in data.train.texts}
+    for text, label in zip(task.train_texts[n:], labels[n:], strict=True):
+        words = Counter(text.split())
+        sources = [t for t, c in rows_words.items() if not words - c and label_of[t] == names[label]]
+        assert sources, text  # its words all come from a row of its label (no synonyms run: swap, delete)
+    assert again.train_texts == task.train_texts and torch.equal(again.train.ids, task.train.ids)
+    assert other_seed.train_texts[n:] != task.train_texts[n:]
+    assert len(set(zip(task.train_texts, labels))) == len(task.train_texts)  # no copy twice, none equal to its row
+    # ids are the copies' own encodings, and a batch reads its rows as they are
+    row = n + 3
+    expected = task.encode([task.train_texts[row]])[0]
+    assert task.train.ids[row, : int(task.train.lengths[row])].tolist() == expected
+    batch = task.train_batch(32, torch.Generator().manual_seed(0))
+    assert batch.texts is not None and set(batch.texts) <= set(task.train_texts)
+    plain.prepare_training()
+    assert plain.train_texts == list(data.train.texts) and plain.copies_made == 0
+
+
+def test_copies_need_a_method() -> None:
+    raw = default_config("classification")
+    raw["task"].update(augment_copies=2)
+    with pytest.raises(ConfigError, match="task.augment_copies"):
+        validate_config(raw)
+
+
 def test_mask_encodes_as_the_tokenizers_mask_token() -> None:
     task, _ = _task()
     ids = mask_aware(task.tokenizer).encode("a [MASK] film")

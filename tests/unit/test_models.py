@@ -157,6 +157,24 @@ def test_bidirectional_last_is_forward_final_and_backward_first() -> None:
     assert (out.hidden[1, 3:] == 0).all()  # nothing at padding
 
 
+@pytest.mark.parametrize("pooling", ["last", "max"])
+def test_a_batch_without_padding_reads_as_if_packed(pooling: str) -> None:
+    """A batch with no padding (one row, or rows of one length) skips packing: the same states."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    backbone = build("lstm", bidirectional=True, n_layers=2, pooling=pooling).eval()
+    ids, pad_mask = padded_batch([5, 5], 5)
+    assert not pad_mask.any()
+    with torch.no_grad():
+        out = backbone(ids, pad_mask=pad_mask)
+        x = backbone.tokens(ids)
+        packed, (h_n, _) = backbone.rnn(pack_padded_sequence(x, torch.tensor([5, 5]), batch_first=True))
+        hidden, _ = pad_packed_sequence(packed, batch_first=True)
+    torch.testing.assert_close(out.hidden, hidden)
+    if pooling == "last":
+        torch.testing.assert_close(out.pooled, torch.cat([h_n[-2], h_n[-1]], dim=-1))
+
+
 # -- training ------------------------------------------------------------------------------------
 
 def _train(model: nn.Module, loss_fn: Any, steps: int = 30, lr: float = 1e-2) -> tuple[float, float]:
