@@ -80,7 +80,8 @@ class Task(ABC):
 
     def prepare_training(self) -> None:
         """Work only training needs, done once after :meth:`set_data` by the trainer (never when a
-        run's data is read to score it): a classifier's fixed augmented copies."""
+        run's data is read to score it): a classifier's fixed augmented copies. None by default."""
+        return None
 
     def data_summary(self) -> dict[str, Any]:
         """Sizes worth showing next to a run (examples, tokens, classes)."""

@@ -166,7 +166,7 @@ def test_fixed_copies_keep_labels_are_seeded_and_replace_batch_time_augmentation
         assert sources, text  # its words all come from a row of its label (no synonyms run: swap, delete)
     assert again.train_texts == task.train_texts and torch.equal(again.train.ids, task.train.ids)
     assert other_seed.train_texts[n:] != task.train_texts[n:]
-    assert len(set(zip(task.train_texts, labels))) == len(task.train_texts)  # no copy twice, none equal to its row
+    assert len(set(zip(task.train_texts, labels, strict=True))) == len(task.train_texts)  # no copy twice, none equal to its row
     # ids are the copies' own encodings, and a batch reads its rows as they are
     row = n + 3
     expected = task.encode([task.train_texts[row]])[0]
