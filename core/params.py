@@ -68,10 +68,13 @@ class Param:
     essential: bool = False
     runs: RunChoice | None = None
     used_with: tuple[str, tuple[Any, ...]] | None = None
+    choice_labels: tuple[str, ...] | None = None  # how each of ``choices`` reads in a form's menu
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"Param {self.name}: kind must be one of {KINDS}, got {self.kind!r}")
+        if self.choice_labels is not None and len(self.choice_labels) != len(self.choices or ()):
+            raise ValueError(f"Param {self.name}: one choice label per choice")
         if self.default is not None or not self.optional:
             # The declaration itself must be valid: catch typos at import time.
             self.coerce(self.default, path=self.name)
@@ -81,6 +84,12 @@ class Param:
     def title(self) -> str:
         """The label people read: the declared one, else ``max_steps`` -> ``Max steps``."""
         return self.label or self.name.replace("_", " ").capitalize()
+
+    def choice_title(self, value: Any) -> str:
+        """How choice ``value`` reads in a menu: its declared label, else the value itself."""
+        if self.choice_labels is not None and self.choices is not None and value in self.choices:
+            return self.choice_labels[self.choices.index(value)]
+        return str(value)
 
     @property
     def unset_text(self) -> str:

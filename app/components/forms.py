@@ -67,7 +67,7 @@ def _widget(
         options = list(param.choices)
         return st.selectbox(
             label, options, index=options.index(value) if value in options else 0,
-            key=key, help=param.help, disabled=disabled, format_func=format_func or str,
+            key=key, help=param.help, disabled=disabled, format_func=format_func or param.choice_title,
         )
     if param.kind == "bool":
         return st.toggle(label, value=bool(value), key=key, help=param.help, disabled=disabled)

@@ -58,7 +58,7 @@ def _users(knob: str) -> tuple[str, tuple[str, ...]]:
 VECTOR_TASKS = ("word_embeddings", "classification", "masked_lm", "language_model")
 
 AUGMENT_PARAMS = (
-    Param("augment", "str", "none", "Change training rows as they are drawn into a batch (validation and held-out rows never); labels never change. " + " ".join(f"{m.name}: {m.description}" for m in METHOD_TABLE[1:]), choices=METHODS, label="Augmentation"),
+    Param("augment", "str", "none", "Change training rows as they are drawn into a batch (validation and held-out rows never); labels never change. " + " ".join(f"{m.name}: {m.description}" for m in METHOD_TABLE[1:]), choices=METHODS, label="Augmentation", choice_labels=tuple(m.label for m in METHOD_TABLE)),
     Param("augment_p", "float", 0.1, "Share of a text's words an augmentation changes (at least one word when above 0; back-translation ignores it).", low=0.0, high=0.9, label="Words changed (share)"),
     Param("augment_prob", "float", 0.5, "Chance that a training row drawn into a batch is read augmented; the others are read as they are.", low=0.0, high=1.0, label="Rows augmented (chance)"),
     Param("augment_copies", "int", 0, "Fixed augmented copies of each training row, made once before the first step and trained on with the rows (Wei & Zou's n_aug; with task.teacher, Tang et al.'s transfer set: the teacher reads each copy once, with the rows). 0: rows are augmented as they are drawn instead (task.augment_prob); above 0 every copy is augmented and rows are read as they are.", low=0, high=32, label="Augmented copies per row", used_with=("augment", METHODS[1:])),

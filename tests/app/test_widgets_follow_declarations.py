@@ -62,7 +62,8 @@ def check_widget(param: Param, element: Any, expected: Any, where: str) -> None:
     elif kind == "selectbox" and param.choices is None:  # a run picker (task.teacher): no run first
         assert element.value == (expected or ""), f"{where}: starts at {element.value!r}, expected {expected!r}"
     elif kind == "selectbox":
-        assert list(proto.options) == [str(c) for c in param.choices], f"{where}: options differ from the choices"
+        # the options read as declared: a choice's label where it has one (task.augment), else the value
+        assert list(proto.options) == [param.choice_title(c) for c in param.choices], f"{where}: options differ from the choices"
         assert element.value == expected, f"{where}: starts at {element.value!r}, expected {expected!r}"
     elif kind == "toggle":
         assert element.value is bool(expected), f"{where}: starts at {element.value}, expected {expected}"

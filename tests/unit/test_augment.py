@@ -337,3 +337,14 @@ def test_the_user_guide_lists_the_methods_as_declared() -> None:
     guide = (Path(__file__).resolve().parents[2] / "docs" / "user-guide.md").read_text()
     for m in METHOD_TABLE[1:]:
         assert f"| `{m.name}` | {m.label} | {m.description} |" in guide, m.name
+
+
+def test_the_method_menu_reads_the_method_tables_labels() -> None:
+    from core.augment.settings import AUGMENT_PARAMS, METHOD_TABLE
+    from core.params import Param
+
+    augment = AUGMENT_PARAMS[0]
+    assert [augment.choice_title(m.name) for m in METHOD_TABLE] == [m.label for m in METHOD_TABLE]
+    assert augment.choice_title("unknown") == "unknown"  # a value outside the choices reads as itself
+    with pytest.raises(ValueError, match="one choice label per choice"):
+        Param("x", "str", "a", "h", choices=("a", "b"), choice_labels=("A",))
