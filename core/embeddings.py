@@ -13,7 +13,7 @@ from __future__ import annotations
 import gzip
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,8 +21,8 @@ from torch import nn
 
 from core.decoding.settings import WORDS_LISTED
 from core.errors import ConfigError, DataError, WorkbenchError
-from core.models.base import WordVectors
 from core.models.embeddings import TokenEmbedding
+from core.source_runs import load_source, source_vectors, token_table
 from core.tokenize import SPECIALS
 
 if TYPE_CHECKING:
@@ -265,45 +265,53 @@ def _is_float(text: str) -> bool:
 # -- pretrained vectors into any model -----------------------------------------------------------
 
 def attach_pretrained(task: Task, model: nn.Module) -> nn.Module:
-    """Apply ``task.pretrained_embeddings`` to ``model``'s token embedding.
+    """Apply ``task.pretrained_embeddings`` (a word2vec text file) or ``task.embeddings_run`` (a
+    stored run's word vectors) to ``model``'s token embedding.
 
-    Rows of tokenizer tokens found in the file are replaced, the others keep their random
-    initialisation; ``task.freeze`` (applied after this) may keep them fixed. The coverage goes into the task's data
-    summary. Returns ``model`` so a task's ``build_model`` can wrap its return value.
+    Rows of tokenizer tokens found among the vectors' words are replaced, the others keep their
+    random initialisation; ``task.freeze`` (applied after this) may keep them fixed. The coverage
+    goes into the task's data summary. Returns ``model`` so a task's ``build_model`` can wrap its
+    return value.
     """
     path = task.params.get("pretrained_embeddings", "")
+    ref = task.params.get("embeddings_run", "")
     summary = getattr(task, "_summary", None)
-    if not path or summary is None:
-        # No file, or the model is being rebuilt for a checkpoint (no data): the saved weights
-        # replace the embedding anyway, and the file may no longer be where it was.
+    if not (path or ref) or summary is None:
+        # No vectors, or the model is being rebuilt for a checkpoint (no data): the saved weights
+        # replace the embedding anyway, and the file or run may no longer be there.
         return model
+    field, given = ("task.embeddings_run", ref) if ref else ("task.pretrained_embeddings", path)
     backbone = getattr(model, "backbone", model)
     tokens = getattr(backbone, "tokens", None)
     if not isinstance(tokens, TokenEmbedding):
-        raise ConfigError(
-            "task.pretrained_embeddings", path, f"an architecture with a token embedding ({task.config.arch} has none)",
-        )
-    words, matrix = load_word2vec_text(path)
+        raise ConfigError(field, given, f"an architecture with a token embedding ({task.config.arch} has none)")
+    if ref:
+        source = load_source(None, ref, field, None, "the id or name of a finished run with word vectors")
+        words, matrix = source_vectors(source, field, "a run with word vectors or a token embedding")
+        origin = f"run {source.id}"
+    else:
+        words, matrix = load_word2vec_text(path)
+        origin = Path(path).name
     weight = tokens.weight
     if matrix.shape[1] != weight.shape[1]:
-        field = next((f for f in ("embed_dim", "d_model") if f in task.config["model"]), "embedding size")
+        size = next((f for f in ("embed_dim", "d_model") if f in task.config["model"]), "embedding size")
         raise ConfigError(
-            f"model.{field}", weight.shape[1], f"{matrix.shape[1]} to match task.pretrained_embeddings ({path})",
-            reason=f"the vectors in the file have {matrix.shape[1]} dimensions",
+            f"model.{size}", weight.shape[1], f"{matrix.shape[1]} to match {field} ({given})",
+            reason=f"the vectors have {matrix.shape[1]} dimensions",
         )
     index = _index(words)
     tokenizer = task.tokenizer
     found = [(i, index[tok]) for i in range(len(SPECIALS), tokenizer.vocab_size) if (tok := tokenizer.id_to_token(i)) in index]
     total = tokenizer.vocab_size - len(SPECIALS)
     if not found:
-        raise DataError(path, f"none of the {total:,} tokenizer tokens has a vector in this file")
+        raise DataError(path or f"{field} ({given})", f"none of the {total:,} tokenizer tokens has a vector there")
     ids, rows = zip(*found, strict=True)
     full = weight.detach().clone()
     full[list(ids)] = torch.from_numpy(matrix[list(rows)]).to(full)
     tokens.load_vectors(full)
     freeze = task.params.get("freeze", "none") != "none"  # core.finetune.apply_freeze does it
     summary["pretrained_embeddings"] = (
-        f"{len(found):,} of {total:,} tokens found in {Path(path).name} ({'frozen' if freeze else 'trainable'})"
+        f"{len(found):,} of {total:,} tokens found in {origin} ({'frozen' if freeze else 'trainable'})"
     )
     return model
 
@@ -311,16 +319,12 @@ def attach_pretrained(task: Task, model: nn.Module) -> nn.Module:
 # -- trained runs --------------------------------------------------------------------------------
 
 def run_vectors(trained: TrainedRun) -> tuple[list[str], np.ndarray]:
-    """(vocab, vectors) of a trained run: a word-vector model's vectors, or any model's token
-    embedding (so a classifier's learnt embedding can be inspected and exported too)."""
-    model = trained.model
-    if isinstance(model, WordVectors):
-        matrix = model.vectors()
-    else:
-        backbone = getattr(model, "backbone", model)
-        table: Any = getattr(backbone, "token_embedding", None)
-        if table is None:
-            raise WorkbenchError(f"run {trained.run.id} ({trained.config.arch}) has no token embedding")
-        matrix = table.weight.detach()
+    """(vocab, vectors) of a trained run: a word-vector model's vectors, any model's token
+    embedding (so a classifier's learnt embedding can be inspected and exported too), a
+    pretrained encoder's input embeddings."""
+    table = token_table(trained.model)
+    if table is None:
+        raise WorkbenchError(f"run {trained.run.id} ({trained.config.arch}) has no token embedding")
     tok = trained.tokenizer
-    return [tok.id_to_token(i) for i in range(tok.vocab_size)], _matrix(matrix)
+    n = min(tok.vocab_size, len(table))
+    return [tok.id_to_token(i) for i in range(n)], _matrix(table.detach()[:n])

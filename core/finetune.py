@@ -63,8 +63,11 @@ class Parent:
 def check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
     """Combinations the classification task rejects up front."""
     task = sections["task"]
-    if task.get("init_from_run") and task.get("pretrained_embeddings"):
-        return "task.pretrained_embeddings must be empty with task.init_from_run (the parent run's embedding is used)"
+    if task.get("pretrained_embeddings") and task.get("embeddings_run"):
+        return "task.pretrained_embeddings and task.embeddings_run name two sources of vectors: set one"
+    for field in ("pretrained_embeddings", "embeddings_run"):
+        if task.get("init_from_run") and task.get(field):
+            return f"task.{field} must be empty with task.init_from_run (the parent run's embedding is used)"
     if task.get("init_from_run") and sections["model"]["name"] == "hf_pretrained":
         return "task.init_from_run must be empty with hf_pretrained: model.model already names the pretrained weights"
     return None

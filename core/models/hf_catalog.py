@@ -79,8 +79,9 @@ def check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
         )
     if tok.get("model") and tok["model"] != model["model"]:
         return f"tokenizer.model ({tok['model']!r}) must be empty or equal model.model ({model['model']!r})"
-    if sections["task"].get("pretrained_embeddings"):
-        return "task.pretrained_embeddings does not apply to hf_pretrained (its embeddings are pretrained already)"
+    for field in ("pretrained_embeddings", "embeddings_run"):
+        if sections["task"].get(field):
+            return f"task.{field} does not apply to hf_pretrained (its embeddings are pretrained already)"
     return None
 
 

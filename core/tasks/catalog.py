@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from core.augment.settings import AUGMENT_PARAMS
+from core.augment.settings import AUGMENT_PARAMS, VECTOR_TASKS
 from core.augment.settings import check_sections as check_augment
 from core.decoding import settings as decoding
 from core.finetune import FINETUNE_PARAMS, FREEZE_PARAMS
@@ -36,6 +36,7 @@ GROUP_BY_LENGTH = Param(
 
 PRETRAINED_PARAMS = (
     Param("pretrained_embeddings", "path", "", "A word2vec text file (e.g. exported from a word_embeddings run) to initialise the token embedding with (task.freeze: embeddings keeps it fixed); empty: random.", sweepable=False, label="Pretrained vectors file"),
+    Param("embeddings_run", "str", "", "Initialise the token embedding with a finished run's word vectors (id or name): a word_embeddings run's table, or the token embedding of a classification, masked_lm or language_model run, a pretrained encoder's input embeddings included (with tokenizer: pretrained, a distilled student starts from its MiniLM teacher's). Tokens are matched by their text; model.embed_dim must equal the vectors' size; task.freeze: embeddings keeps them fixed. Empty: random.", sweepable=False, label="Embeddings from run", runs=RunChoice(VECTOR_TASKS)),
 )
 
 

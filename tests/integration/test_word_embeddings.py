@@ -13,7 +13,7 @@ import torch
 
 from core.cli import main
 from core.config import default_config, validate_config
-from core.embeddings import analogy, load_word2vec_text, neighbour_hits
+from core.embeddings import analogy, load_word2vec_text, neighbour_hits, run_vectors
 from core.errors import ConfigError
 from core.runs import create_run, execute_run, load_trained
 from core.train import Trainer
@@ -161,3 +161,36 @@ def test_pretrained_vectors_in_a_language_model_and_size_mismatch(tmp_path: Path
     raw["model"] = {"name": "transformer_decoder", "d_model": 32, "n_heads": 2, "n_layers": 1}
     with pytest.raises(ConfigError, match=r"model\.d_model = 32.*16 dimensions"):
         Trainer(validate_config(raw), tmp_path / "lm2").setup()
+
+
+def test_embeddings_from_a_stored_run(store, tmp_path: Path) -> None:
+    """task.embeddings_run: the token embedding starts as the named run's vectors, token by token."""
+    raw = _topics("word_embeddings")
+    raw["model"] = {"name": "word2vec", "dim": 16}
+    raw["training"] = {"max_steps": 20, "batch_size": 256, "eval_every": 20}
+    source = create_run(store, validate_config(raw), name="w2v")
+    execute_run(store, source.id)
+    vocab, vectors = run_vectors(load_trained(store, source.id))
+    row_of = {w: i for i, w in enumerate(vocab)}
+
+    clf = _topics("classification", max_length=32, embeddings_run="w2v")
+    clf["model"] = {"name": "lstm", "embed_dim": 16, "hidden_size": 16}
+    clf["training"] = {"max_steps": 5, "batch_size": 32, "eval_every": 5, "checkpoint": False}
+    trainer = Trainer(validate_config(clf), tmp_path / "clf")
+    trainer.setup()
+    tok = trainer.tokenizer
+    tokens = [tok.id_to_token(i) for i in range(4, tok.vocab_size)]
+    weight = trainer.model.backbone.token_embedding.weight.detach().numpy()
+    np.testing.assert_array_equal(weight[4:], vectors[[row_of[t] for t in tokens]])
+    assert trainer.task.data_summary()["pretrained_embeddings"] == \
+        f"{len(tokens):,} of {len(tokens):,} tokens found in run {source.id} (trainable)"
+
+    clf["model"]["embed_dim"] = 24
+    with pytest.raises(ConfigError, match=r"model\.embed_dim = 24.*16 to match task\.embeddings_run \(w2v\)"):
+        Trainer(validate_config(clf), tmp_path / "clf2").setup()
+    clf["task"]["embeddings_run"] = "no_such_run"
+    with pytest.raises(ConfigError, match=r"task\.embeddings_run.*no such run"):
+        Trainer(validate_config(clf), tmp_path / "clf3").setup()
+    clf["task"]["pretrained_embeddings"] = str(tmp_path / "v.txt")
+    with pytest.raises(ConfigError, match="name two sources of vectors"):
+        validate_config(clf)
