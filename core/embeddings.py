@@ -22,7 +22,13 @@ from torch import nn
 from core.decoding.settings import WORDS_LISTED
 from core.errors import ConfigError, DataError, WorkbenchError
 from core.models.embeddings import TokenEmbedding
-from core.source_runs import load_source, source_vectors, token_table
+from core.source_runs import (
+    VECTOR_TASKS,
+    VECTOR_TASKS_TEXT,
+    load_source,
+    source_vectors,
+    token_table,
+)
 from core.tokenize import SPECIALS
 
 if TYPE_CHECKING:
@@ -286,8 +292,8 @@ def attach_pretrained(task: Task, model: nn.Module) -> nn.Module:
     if not isinstance(tokens, TokenEmbedding):
         raise ConfigError(field, given, f"an architecture with a token embedding ({task.config.arch} has none)")
     if ref:
-        source = load_source(None, ref, field, None, "the id or name of a finished run with word vectors")
-        words, matrix = source_vectors(source, field, "a run with word vectors or a token embedding")
+        source = load_source(None, ref, field, VECTOR_TASKS, "the id or name of " + VECTOR_TASKS_TEXT)
+        words, matrix = source_vectors(source, field, VECTOR_TASKS_TEXT)
         origin = f"run {source.id}"
     else:
         words, matrix = load_word2vec_text(path)

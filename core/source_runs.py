@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 
     from core.store import Store
 
+# Runs with word vectors (core.augment's synonyms, task.embeddings_run): a word_embeddings run's
+# table, or the token embedding of a model of these tasks (a pretrained encoder's included).
+VECTOR_TASKS = ("word_embeddings", "classification", "masked_lm", "language_model")
+VECTOR_TASKS_TEXT = "a run with word vectors (a " + ", ".join(VECTOR_TASKS) + " run)"
+
 
 @dataclass
 class SourceRun:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.params import Param, RunChoice
+from core.source_runs import VECTOR_TASKS
 
 
 @dataclass(frozen=True)
@@ -53,15 +54,12 @@ def _users(knob: str) -> tuple[str, tuple[str, ...]]:
     return "augment", tuple(m.name for m in METHOD_TABLE if knob in m.uses)
 
 
-# Runs with word vectors that core.augment.sources reads: a word_embeddings run's table, or the
-# token embedding of a model of these tasks (a pretrained encoder's included).
-VECTOR_TASKS = ("word_embeddings", "classification", "masked_lm", "language_model")
 
 AUGMENT_PARAMS = (
     Param("augment", "str", "none", "Change training rows as they are drawn into a batch (validation and held-out rows never); labels never change. " + " ".join(f"{m.name}: {m.description}" for m in METHOD_TABLE[1:]), choices=METHODS, label="Augmentation", choice_labels=tuple(m.label for m in METHOD_TABLE)),
-    Param("augment_p", "float", 0.1, "Share of a text's words an augmentation changes (at least one word when above 0; back-translation ignores it).", low=0.0, high=0.9, label="Words changed (share)"),
-    Param("augment_prob", "float", 0.5, "Chance that a training row drawn into a batch is read augmented; the others are read as they are.", low=0.0, high=1.0, label="Rows augmented (chance)"),
-    Param("augment_copies", "int", 0, "Fixed augmented copies of each training row, made once before the first step and trained on with the rows (Wei & Zou's n_aug; with task.teacher, Tang et al.'s transfer set: the teacher reads each copy once, with the rows). 0: rows are augmented as they are drawn instead (task.augment_prob); above 0 every copy is augmented and rows are read as they are.", low=0, high=32, label="Augmented copies per row", used_with=("augment", METHODS[1:])),
+    Param("augment_p", "float", 0.1, "Share of a text's words an augmentation changes (at least one word when above 0; back-translation ignores it).", low=0.0, high=0.9, label="Words changed (share)", used_with=("augment", METHODS[1:])),
+    Param("augment_prob", "float", 0.5, "Chance that a training row drawn into a batch is read augmented; the others are read as they are.", low=0.0, high=1.0, label="Rows augmented (chance)", used_with=("augment", METHODS[1:])),
+    Param("augment_copies", "int", 0, "Fixed augmented copies of each training row, made once before the first step and trained on with the rows (Wei & Zou's n_aug; with task.teacher, Tang et al.'s transfer set: the teacher reads each copy once, with the rows). 0: rows are augmented as they are drawn instead (task.augment_prob); above 0 every copy is augmented and rows are read as they are. A copy equal to its row or to an earlier copy (a short row, a round trip that changed nothing) is left out; the run's data summary says how many were made.", low=0, high=32, label="Augmented copies per row", used_with=("augment", METHODS[1:])),
     Param("synonyms_run", "str", "", "Word vectors for synonyms (id or name of a finished run in the store): a word_embeddings run (Word2Vec, GloVe) or a classification, masked_lm or language_model run's token embedding, a pretrained encoder's included; a word's synonyms are its nearest neighbours by cosine.", sweepable=False, label="Synonyms from run", runs=RunChoice(VECTOR_TASKS), used_with=_users("synonyms_run")),
     Param("back_translation_runs", "str", "", "Two translation runs (ids or names), comma-separated: the first translates a text into a pivot language, the second translates it back.", sweepable=False, label="Back-translation runs", runs=RunChoice(("translation",), count=2, roles=("To the pivot language", "Back again")), used_with=_users("back_translation_runs")),
 )
@@ -90,7 +88,8 @@ def check_sections(sections: dict[str, dict[str, Any]]) -> str | None:
     if len(run_refs(task.get("back_translation_runs", ""))) not in (0, 2):
         return f"task.back_translation_runs must name two runs, comma-separated, or none; got {task['back_translation_runs']!r}"
     if int(task.get("augment_copies", 0) or 0) > 0 and method == "none":
-        return "task.augment_copies needs task.augment set to a method (copies are augmented rows); got augment = none"
+        return ("task.augment_copies needs task.augment set to one of " + ", ".join(repr(m) for m in METHODS[1:])
+                + " (copies are augmented rows); got task.augment = 'none'")
     if len(run_refs(task.get("synonyms_run", ""))) > 1:
         return f"task.synonyms_run must name one run; got {task['synonyms_run']!r}"
     return None

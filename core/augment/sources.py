@@ -15,16 +15,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.augment.settings import BACK_TRANSLATION_RUNS, SYNONYMS_RUN, VECTOR_TASKS
+from core.augment.settings import BACK_TRANSLATION_RUNS, SYNONYMS_RUN
 from core.augment.synonyms import SynonymTable
 from core.params import Param
-from core.source_runs import SourceRun, load_source, source_vectors
+from core.source_runs import VECTOR_TASKS_TEXT, SourceRun, load_source, source_vectors
 
 if TYPE_CHECKING:
     from core.store import Store
 
 Translate = Callable[[list[str]], list[str]]
-VECTOR_TASKS_TEXT = "a run with word vectors (a " + ", ".join(VECTOR_TASKS) + " run)"
 
 
 def run_word_vectors(source: SourceRun) -> tuple[list[str], np.ndarray]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from core.augment.settings import AUGMENT_PARAMS, VECTOR_TASKS
+from core.augment.settings import AUGMENT_PARAMS
 from core.augment.settings import check_sections as check_augment
 from core.decoding import settings as decoding
 from core.finetune import FINETUNE_PARAMS, FREEZE_PARAMS
@@ -20,6 +20,7 @@ from core.finetune import check_sections as check_finetune
 from core.models import hf_catalog as hf
 from core.params import Param, RunChoice
 from core.registry import TASKS
+from core.source_runs import VECTOR_TASKS
 
 # Off by default: batches that never mix lengths learn worse on small data and short runs (the
 # built-in `topics` set: accuracy 0.30-0.48 against 0.48-0.70 after 80 steps; the `reverse`

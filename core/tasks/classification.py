@@ -145,13 +145,16 @@ class ClassificationTask(Task):
                     new_texts.append(text)
                     new_labels.append(labels[i])
         if not new_texts:
+            self._summary.update(augmented_copies=0, augmented_copies_left_out=wanted * len(texts))
             return
         fresh = encode_texts(mask_aware(self.tokenizer), new_texts, self.state, self.config.arch)
         kept = [self.train.ids[i, : int(self.train.lengths[i])].tolist() for i in range(len(texts))]
         self.train = EncodedSplit(kept + fresh, labels + new_labels, self.tokenizer.pad_id, self.params["max_length"])
         self.train_texts = texts + new_texts
         self.copies_made = len(new_texts)
-        self._summary.update(train_examples=len(self.train), augmented_copies=self.copies_made)
+        # Rows and copies apart: how many copies were asked for and how many were equal to their row.
+        self._summary.update(train_examples=len(self.train), train_rows=len(texts), augmented_copies=self.copies_made,
+                             augmented_copies_left_out=wanted * len(texts) - self.copies_made)
 
     def _augmenter(self) -> Augmenter | None:
         if not self._augmenter_built:

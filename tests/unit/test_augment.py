@@ -155,7 +155,10 @@ def test_fixed_copies_keep_labels_are_seeded_and_replace_batch_time_augmentation
     n = len(data.train.texts)
     assert task.train_texts[:n] == list(data.train.texts)  # the rows first, as they were
     assert 0 < task.copies_made <= 2 * n and len(task.train) == len(task.train_texts) == n + task.copies_made
-    assert task.data_summary()["train_examples"] == n + task.copies_made
+    summary = task.data_summary()
+    assert summary["train_examples"] == n + task.copies_made and summary["train_rows"] == n
+    assert summary["augmented_copies"] == task.copies_made
+    assert summary["augmented_copies_left_out"] == 2 * n - task.copies_made > 0  # short rows: equal copies
     # each copy is an EDA change of one row (the same words, fewer, or one swapped) with that row's label
     names, labels = data.label_names, task.train.labels.tolist()
     label_of = {t: names[y] for t, y in zip(data.train.texts, data.train.labels, strict=True)}
