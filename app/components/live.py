@@ -24,6 +24,7 @@ from app.components.charts import (
     metric_curves_figure,
 )
 from app.components.curve_legend import hidden_runs
+from app.components.data_facts import data_facts
 from app.components.race_story import (
     SHARED_BUDGET,
     in_order,
@@ -258,6 +259,8 @@ def summary_panel(run: Run) -> None:
         facts.append("ranks: " + ", ".join(f"{i}: {d}" for i, d in enumerate(s["rank_devices"])))
     if any(facts):
         st.caption(" · ".join(str(f) for f in facts if f))
+    if data := data_facts(s.get("data")):
+        st.caption(data)
 
 
 def _heldout_row(s: dict) -> None:

@@ -47,6 +47,7 @@ def test_a_run_that_stopped_early_says_why_and_how_often_it_evaluated(store: Sto
     assert any("Stopped early at step 147 of 169: validation accuracy did not improve for 4 evaluations in a row "
                "(*Early-stopping patience* 4); its best, 0.533, was at step 63." in c for c in captions), captions
     assert any("Evaluates every 21 steps, not every 50 as *Evaluate every (steps)* says" in c for c in captions)
+    assert "Data: 270 training rows · 30 validation" in captions  # what it trained on, from its data summary
 
 
 def test_a_run_that_trained_all_its_steps_says_nothing_of_an_ending(store: Store) -> None:
