@@ -20,7 +20,16 @@ from core import sweep as sw
 from core.config import default_config, validate_config
 from core.runs import create_run
 from core.store import Store
-from tests.e2e.conftest import ARTIFACTS, LOSS_POINTS_JS, Server, act, click_sidebar_link, wait_idle
+from tests.e2e.conftest import (
+    ARTIFACTS,
+    LOSS_POINTS_JS,
+    Server,
+    act,
+    arm_rerun_watch,
+    click_sidebar_link,
+    wait_idle,
+    wait_rerun,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
@@ -46,16 +55,21 @@ def open_page(page: Page, title: str, heading: str) -> None:
 
 def choose_option(page: Page, box: Locator, option: Locator) -> None:
     """Open a selectbox / multiselect (unless its list is open already) and pick ``option``. A
-    rerun still arriving on a loaded machine can close the list just opened: open it again."""
-    for _ in range(3):
+    rerun still arriving on a loaded machine can close the list just opened, before or while the
+    option is clicked: open it again and click again."""
+    for _ in range(4):
         if not page.get_by_role("listbox").is_visible():
             box.click()
         try:
             option.wait_for(state="visible", timeout=10_000)
-            break
-        except Exception:  # playwright's TimeoutError: the list closed under a late rerun
+            arm_rerun_watch(page)
+            option.click(timeout=5_000)
+        except Exception:  # playwright's TimeoutError: the list closed (the option left the page)
             wait_idle(page)
-    act(page, option.click)
+            continue
+        wait_rerun(page, 30_000)
+        return
+    raise AssertionError(f"could not pick {option} after opening its list four times")
 
 
 def remove_chosen(page: Page, keep: str | None = None) -> None:

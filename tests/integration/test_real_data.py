@@ -20,6 +20,7 @@ def _repo_cwd(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_lstm_on_sst2_beats_75_percent(store) -> None:
     config = load_config(REPO / "examples" / "lstm_sst2.yaml", [
         "training.max_steps=600", "training.eval_every=200",
+        "task.group_by_length=true",  # about a third faster here; measured best 0.786, last 0.786
     ])
     run = create_run(store, config)
     result = execute_run(store, run.id)
