@@ -183,7 +183,11 @@ def test_compare_with_four_tasks_fits_and_a_legend_click_hides_a_run(
     chart.scroll_into_view_if_needed()
     page.wait_for_function(f"() => ({TRACES_JS})({title!r}) !== null")
     entry = chart.locator(".legend .traces", has_text="clf-a · train").locator(".legendtoggle")
-    act(page, entry.click)
+    for _ in range(3):  # on a loaded machine a late rerun can redraw the chart under the first click
+        act(page, entry.click)
+        if only_hidden(page, title) == "clf-a":
+            break
+        wait_idle(page)
     assert only_hidden(page, title) == "clf-a"
 
     # Smoothing redraws every chart with new values (a new chart each time): clf-a stays hidden,
