@@ -86,14 +86,7 @@ class Augmenter:
     def copies(self, texts: Sequence[str], seeds: Sequence[int]) -> list[str]:
         """Every text augmented under its seed, ``prob`` aside: one fixed copy of each
         (``task.augment_copies`` makes several, one seed each)."""
-        if self.method == "back_translation":
-            return self.back_translate(list(texts))
-        out = []
-        for text, seed in zip(texts, seeds, strict=True):
-            rng = random.Random(seed)
-            rng.random()  # the draw of whether the row is augmented, as in augment()
-            out.append(self.change(text, rng))
-        return out
+        return [change.text for change in self.explain_all(texts, seeds)]
 
     def change(self, text: str, rng: random.Random) -> str:
         """``text`` changed by the word operations (each side of a sentence pair on its own)."""

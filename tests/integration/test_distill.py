@@ -159,19 +159,24 @@ def test_a_language_model_distils_from_one_of_its_vocabulary_only(store: Store) 
         execute_run(store, words.id)
 
 
-def test_augmented_rows_are_read_by_the_teacher_as_changed(teacher: tuple[Store, str, Path]) -> None:
-    """Rows augmented as they are drawn (task.augment) are not among the cached texts: the
-    teacher reads them, as changed, at that step."""
+def _taught(teacher: tuple[Store, str, Path], **task: Any) -> tuple[Trainer, ClassificationTask, LogitCache]:
+    """A 5-step student of ``teacher`` with ``task`` settings, set up and given its teacher."""
     store, teacher_id, folder = teacher
-    raw = config(folder / "noisy.tsv", folder / "val.tsv", steps=5, teacher=teacher_id, augment="mask",
-                 augment_prob=1.0, augment_p=0.3)
+    raw = config(folder / "noisy.tsv", folder / "val.tsv", steps=5, teacher=teacher_id, **task)
     run = create_run(store, validate_config(raw))
     trainer = Trainer(validate_config(run.config), store.run_dir(run.id))
     trainer.setup()
     load_teacher(store, trainer)
-    task = cast(ClassificationTask, trainer.task)
-    assert task.teacher is not None and isinstance(task.teacher.soft, LogitCache)
-    cache = task.teacher.soft
+    student = cast(ClassificationTask, trainer.task)
+    assert student.teacher is not None and isinstance(student.teacher.soft, LogitCache)
+    return trainer, student, student.teacher.soft
+
+
+def test_augmented_rows_are_read_by_the_teacher_as_changed(teacher: tuple[Store, str, Path]) -> None:
+    """Rows augmented as they are drawn (task.augment) are not among the cached texts: the
+    teacher reads them, as changed, at that step."""
+    store, teacher_id, _ = teacher
+    trainer, task, cache = _taught(teacher, augment="mask", augment_prob=1.0, augment_p=0.3)
     batch = task.train_batch(16, torch.Generator().manual_seed(0))
     assert batch.texts is not None
     fresh = [t for t in batch.texts if t not in cache.index]
@@ -183,16 +188,9 @@ def test_augmented_rows_are_read_by_the_teacher_as_changed(teacher: tuple[Store,
 def test_fixed_copies_are_the_teachers_transfer_set(teacher: tuple[Store, str, Path]) -> None:
     """With task.augment_copies the copies are made before the teacher is loaded, so it reads
     each once with the rows (Tang et al.'s augmented transfer set) and never on the fly."""
-    store, teacher_id, folder = teacher
-    raw = config(folder / "noisy.tsv", folder / "val.tsv", steps=5, teacher=teacher_id, augment="mask",
-                 augment_p=0.3, augment_copies=2)
-    run = create_run(store, validate_config(raw))
-    trainer = Trainer(validate_config(run.config), store.run_dir(run.id))
-    trainer.setup()
-    load_teacher(store, trainer)
-    task = cast(ClassificationTask, trainer.task)
-    assert task.copies_made > 0 and task.teacher is not None and isinstance(task.teacher.soft, LogitCache)
-    cache = task.teacher.soft
+    store, teacher_id, _ = teacher
+    trainer, task, cache = _taught(teacher, augment="mask", augment_p=0.3, augment_copies=2)
+    assert task.copies_made > 0
     assert set(task.train_texts) == set(cache.index)
     copies = task.train_texts[len(task.train_texts) - task.copies_made:]
     assert all("[MASK]" in t for t in copies)
